@@ -1,0 +1,7 @@
+"""TSS: a job scheduler and task execution platform."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

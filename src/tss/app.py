@@ -1,0 +1,405 @@
+"""The composition root: config in, store + broker + scheduler + worker + task types out.
+
+The only module that names concrete backends. The CLI (and later the API) call the
+operations here; they hold no business rules of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from tss.broker.base import Broker
+from tss.config import Settings
+from tss.core.ids import new_id
+from tss.core.models import Job, JobSpec, NewRun, Page, Run, RunFilter, RunPolicy
+from tss.core.schedules import first_fire, next_fire_times
+from tss.core.states import RunState
+from tss.definitions import check_jobs, load_job_file, parse_job
+from tss.errors import ConfigError, ValidationError
+from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.store.base import Store
+from tss.tasks.registry import TaskRegistry
+from tss.worker.attempt import run_attempt
+from tss.worker.worker import Worker, WorkerSettings
+
+log = logging.getLogger(__name__)
+Action = Literal["created", "updated", "unchanged"]
+
+
+def open_store(url: str) -> Store:
+    """The store for a URL (``sqlite:///tss.db``, ``memory://``).
+
+    :raises ConfigError: an unknown scheme.
+    """
+    scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme == "sqlite":
+        from tss.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if scheme == "memory":
+        from tss.store.memory import MemoryStore
+
+        return MemoryStore()
+    raise ConfigError(
+        f"store.url: unsupported scheme {scheme!r} in {url!r} (supported: sqlite, memory)",
+        field="store.url",
+    )
+
+
+def open_broker(url: str, store: Store) -> Broker:
+    """The broker for a URL (``local://``, ``store://``).
+
+    :raises ConfigError: an unknown scheme.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "local":
+        from tss.broker.local import LocalBroker
+
+        return LocalBroker()
+    if scheme == "store":
+        from tss.broker.store import StoreBroker
+
+        return StoreBroker(store)
+    raise ConfigError(
+        f"broker.url: unsupported scheme {scheme!r} in {url!r} (supported: local, store)",
+        field="broker.url",
+    )
+
+
+class TSSApp:
+    """One TSS node: its store, broker, task types and, when serving, scheduler and worker."""
+
+    def __init__(self, settings: Settings, *, registry: TaskRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or TaskRegistry.default()
+        self.store = open_store(settings.store.url)
+        self.broker = open_broker(settings.broker.url, self.store)
+        self.scheduler: Scheduler | None = None
+        self.worker: Worker | None = None
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect to the store (applying migrations) and the broker."""
+        if self._started:
+            return
+        for entry in [os.getcwd(), *self.settings.python_path]:
+            path = str((self.settings.base_dir() / entry).resolve())
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        await self.store.start()
+        await self.broker.start()
+        self._started = True
+
+    async def close(self) -> None:
+        await self.broker.close()
+        await self.store.close()
+        self._started = False
+
+    async def __aenter__(self) -> TSSApp:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def serve(self, stop: asyncio.Event, *, scheduler: bool = True, worker: bool = True) -> None:
+        """Run a scheduler and/or a worker until ``stop`` is set, then shut down gracefully."""
+        if (scheduler != worker) and not self.broker.durable and self.broker.name == "local":
+            raise ConfigError(
+                "broker.url: the local:// broker only works when the scheduler and the worker "
+                "share one process (tss server); use broker.url: store:// to run them apart",
+                field="broker.url",
+            )
+        s, w = self.settings.scheduler, self.settings.worker
+        tasks = []
+        if scheduler:
+            self.scheduler = Scheduler(
+                self.store,
+                self.broker,
+                SchedulerSettings(
+                    scheduler_id=s.id or "",
+                    batch_size=s.batch_size,
+                    max_sleep=s.max_sleep,
+                    wake_jitter=s.wake_jitter,
+                    reap_interval=s.reap_interval,
+                    reconcile_interval=s.reconcile_interval,
+                    unpublished_after=s.unpublished_after,
+                    republish_after=s.republish_after,
+                    dead_worker_after=s.dead_worker_after,
+                    timeout_grace=s.timeout_grace,
+                ),
+            )
+            tasks.append(asyncio.create_task(self.scheduler.run(stop), name="tss-scheduler"))
+        if worker:
+            self.worker = Worker(
+                self.store,
+                self.broker,
+                self.registry,
+                WorkerSettings(
+                    worker_id=w.id or "",
+                    pools=list(w.pools),
+                    concurrency=w.concurrency,
+                    lease=w.lease,
+                    heartbeat_interval=w.heartbeat_interval,
+                    grace_period=w.grace_period,
+                    log_limit=w.log_limit,
+                    result_limit=w.result_limit,
+                    cores=w.cores,
+                    memory=w.memory,
+                ),
+            )
+            tasks.append(asyncio.create_task(self.worker.run(stop), name="tss-worker"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.scheduler = self.worker = None
+
+    # -- job definitions ------------------------------------------------------------------
+
+    def config_jobs(self) -> list[JobSpec]:
+        """Jobs declared in the config (``jobs:`` and ``job_files:``), validated.
+
+        :raises ValidationError: naming the file, job and field.
+        """
+        where = f"{self.settings.source}: " if self.settings.source else ""
+        specs = [
+            parse_job(item, where=f"{where}jobs[{i}]: ")
+            for i, item in enumerate(self.settings.jobs)
+        ]
+        for name in self.settings.job_files:
+            specs.extend(load_job_file(self.settings.base_dir() / name))
+        return specs
+
+    async def _parents_of_stored(self) -> dict[str, list[str]]:
+        graph: dict[str, list[str]] = {}
+        cursor = None
+        while True:
+            page = await self.store.list_jobs(limit=1000, cursor=cursor)
+            for job in page.items:
+                graph[job.name] = [d.job for d in job.spec.depends_on]
+            if page.next_cursor is None:
+                return graph
+            cursor = page.next_cursor
+
+    async def apply(self, specs: Sequence[JobSpec | dict[str, Any]]) -> list[tuple[str, Action]]:
+        """Create or update jobs so they match ``specs``. All are checked before any is stored.
+
+        A job's stored pause state is kept unless the definition sets ``paused`` itself, so
+        re-applying a config does not resume a job an operator paused.
+        """
+        parsed = [parse_job(s) for s in specs]
+        checked = check_jobs(parsed, self.registry, existing=await self._parents_of_stored())
+        stored = await self.store.get_jobs([s.name for s in checked])
+        now = await self.store.now()
+        results: list[tuple[str, Action]] = []
+        for spec in checked:
+            old = stored.get(spec.name)
+            if old is None:
+                await self.store.create_job(spec, self._first_fire(spec, now))
+                results.append((spec.name, "created"))
+                continue
+            if "paused" not in spec.model_fields_set:
+                spec = spec.model_copy(update={"paused": old.spec.paused})
+            if spec == old.spec:
+                results.append((spec.name, "unchanged"))
+                continue
+            next_fire = (
+                old.next_fire_at
+                if spec.schedule == old.spec.schedule
+                else self._first_fire(spec, now)
+            )
+            await self.store.update_job(spec, next_fire, expected_version=old.version)
+            results.append((spec.name, "updated"))
+        if self.scheduler is not None:
+            self.scheduler.wake()
+        return results
+
+    @staticmethod
+    def _first_fire(spec: JobSpec, now: datetime) -> datetime | None:
+        return first_fire(spec.schedule, created_at=now) if spec.schedule else None
+
+    async def create_job(self, spec: JobSpec | dict[str, Any]) -> Job:
+        """Create one job. :raises Conflict: the name is taken."""
+        parsed = parse_job(spec)
+        (checked,) = check_jobs([parsed], self.registry, existing=await self._parents_of_stored())
+        job = await self.store.create_job(checked, self._first_fire(checked, await self.store.now()))
+        if self.scheduler is not None:
+            self.scheduler.wake()
+        return job
+
+    async def delete_job(self, name: str, *, force: bool = False) -> None:
+        """Delete a job; refused while others depend on it unless ``force``."""
+        await self.store.get_job(name)
+        dependants = [j for j, ps in (await self._parents_of_stored()).items() if name in ps]
+        if dependants and not force:
+            raise ValidationError(
+                f"job {name!r} cannot be deleted: {', '.join(sorted(dependants))} depend on it "
+                "(use force to delete anyway)",
+                field="name",
+            )
+        await self.store.delete_job(name)
+
+    async def set_paused(self, name: str, paused: bool) -> Job:
+        job = await self.store.set_paused(name, paused)
+        if self.scheduler is not None:
+            self.scheduler.wake()
+        return job
+
+    async def next_fires(self, name: str, n: int = 10) -> list[datetime]:
+        """The next ``n`` fire times of a job, without running it."""
+        job = await self.store.get_job(name)
+        if job.spec.schedule is None or job.next_fire_at is None:
+            return []
+        first = job.next_fire_at
+        rest = next_fire_times(job.spec.schedule, n - 1, after=first, anchor=first)
+        return [first, *rest][:n]
+
+    # -- runs -----------------------------------------------------------------------------
+
+    async def trigger(
+        self,
+        name: str,
+        *,
+        params: dict[str, Any] | None = None,
+        count: int = 1,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> list[tuple[Run, bool]]:
+        """Create ``count`` manual runs of a job now (or at ``run_at``); True when created,
+        False when ``idempotency_key`` found an existing run."""
+        job = await self.store.get_job(name)
+        if count < 1 or count > 10000:
+            raise ValidationError("count must be between 1 and 10000", field="count")
+        if priority is not None and not 0 <= priority <= 9:
+            raise ValidationError("priority must be between 0 and 9", field="priority")
+        merged = {**job.spec.params, **(params or {})}
+        if params:
+            merged = self.registry.get(job.spec.type).validate(merged)
+        now = await self.store.now()
+        later = run_at is not None and run_at > now
+        policy = RunPolicy.of(job.spec)
+        runs = [
+            NewRun(
+                id=new_id(),
+                job=name,
+                state=RunState.SCHEDULED if later else RunState.QUEUED,
+                trigger="manual",
+                params=merged,
+                priority=job.spec.priority if priority is None else priority,
+                pool=job.spec.pool,
+                policy=policy,
+                not_before=run_at if later else None,
+                idempotency_key=idempotency_key if count == 1 else None,
+                reason="triggered by hand",
+            )
+            for _ in range(count)
+        ]
+        created = await self.store.create_runs(runs, actor="user")
+        await self._announce([r for r, new in created if new])
+        return created
+
+    async def _announce(self, runs: Sequence[Run]) -> None:
+        # Only a scheduler in this process shares the broker with the worker that will take
+        # these; otherwise the serving node's reconciler publishes them within seconds.
+        if self.scheduler is None:
+            return
+        await self.scheduler.publish([r for r in runs if r.state is RunState.QUEUED])
+        self.scheduler.wake()
+
+    async def cancel_run(self, run_id: str) -> Run:
+        run = await self.store.get_run(run_id)
+        if run.state.terminal:
+            raise ValidationError(f"run {run_id} already ended ({run.state.value})", field="state")
+        await self.store.cancel_runs([run_id], actor="user", reason="cancelled by hand")
+        return await self.store.get_run(run_id)
+
+    async def retry_run(self, run_id: str) -> Run:
+        """Run an ended run again as a new run (``retry_of`` links them)."""
+        old = await self.store.get_run(run_id)
+        if not old.state.terminal:
+            raise ValidationError(
+                f"run {run_id} is still {old.state.value}; only ended runs can be retried",
+                field="state",
+            )
+        new = NewRun(
+            id=new_id(),
+            job=old.job,
+            state=RunState.QUEUED,
+            trigger="retry",
+            params=old.params,
+            priority=old.priority,
+            pool=old.pool,
+            policy=old.policy,
+            reason=f"retry of run {old.id}",
+            retry_of=old.id,
+        )
+        ((run, _),) = await self.store.create_runs([new], actor="user")
+        await self._announce([run])
+        return run
+
+    async def wait(
+        self, run_ids: Sequence[str], *, timeout: float | None = None, poll: float = 0.2
+    ) -> list[Run]:
+        """Wait until every run is terminal (or ``timeout``); return them as they are."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            runs = [await self.store.get_run(i) for i in run_ids]
+            if all(r.state.terminal for r in runs):
+                return runs
+            if deadline is not None and loop.time() >= deadline:
+                return runs
+            await asyncio.sleep(poll)
+
+    async def execute_now(self, name: str, *, params: dict[str, Any] | None = None) -> Run:
+        """Run a job here and now, outside its schedule, retries included; return the run."""
+        ((run, _),) = await self.trigger(name, params=params)
+        worker_id = f"execute-{os.getpid()}"
+        rng = random.Random()
+        while True:
+            claimed = await self.store.claim_runs([run.id], worker_id=worker_id, lease=3600)
+            if claimed:
+                current = claimed[0]
+                outcome = await run_attempt(
+                    current,
+                    self.registry.get(current.policy.type),
+                    worker_id=worker_id,
+                    log_limit=self.settings.worker.log_limit,
+                    result_limit=self.settings.worker.result_limit,
+                    rng=rng,
+                )
+                await self.store.finish_runs([outcome], actor=f"worker:{worker_id}")
+            current = await self.store.get_run(run.id)
+            if current.state.terminal:
+                return current
+            if current.state is RunState.RETRYING and current.not_before is not None:
+                delay = (current.not_before - await self.store.now()).total_seconds()
+                await asyncio.sleep(max(delay, 0) + 0.01)
+                await self.store.promote_due_runs(limit=1000, actor=f"worker:{worker_id}")
+            else:
+                await asyncio.sleep(0.1)
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self.store.get_run(run_id)
+
+    async def list_runs(
+        self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        return await self.store.list_runs(run_filter, limit=limit, cursor=cursor)
+
+
+__all__ = ["TSSApp", "open_broker", "open_store"]

@@ -1,0 +1,121 @@
+"""The `Broker` interface and the message it carries.
+
+The store is the truth; the broker is a hint. A message only names a queued run: a
+worker claims the run in the store, so a duplicate or stale delivery is dropped there.
+Messages are JSON (never pickle) and are schema-checked on receipt.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tss.errors import BrokerError
+
+
+@dataclass(frozen=True, slots=True)
+class RunMessage:
+    """"Run ``run_id`` is queued in ``pool``." Carries what a worker needs to decide if it
+    has room before it claims."""
+
+    run_id: str
+    job: str
+    pool: str
+    priority: int = 0
+    cores: float = 0.0
+    memory: int = 0
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": 1,
+                "run_id": self.run_id,
+                "job": self.job,
+                "pool": self.pool,
+                "priority": self.priority,
+                "cores": self.cores,
+                "memory": self.memory,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> RunMessage:
+        """Decode and check a message.
+
+        :raises BrokerError: not JSON, or not the shape of a run message.
+        """
+        try:
+            raw = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise BrokerError(f"broker message is not JSON: {exc}") from exc
+        if not isinstance(raw, dict) or raw.get("v") != 1:
+            raise BrokerError("broker message is not a version-1 run message")
+        try:
+            message = cls(
+                run_id=_typed(raw, "run_id", str),
+                job=_typed(raw, "job", str),
+                pool=_typed(raw, "pool", str),
+                priority=_typed(raw, "priority", int),
+                cores=float(_typed(raw, "cores", (int, float))),
+                memory=_typed(raw, "memory", int),
+            )
+        except KeyError as exc:
+            raise BrokerError(f"broker message lacks field {exc.args[0]!r}") from exc
+        return message
+
+
+def _typed(raw: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = raw[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BrokerError(f"broker message field {key!r} has the wrong type")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message as one consumer received it; ``tag`` is the backend's handle for acks."""
+
+    message: RunMessage
+    tag: Any = None
+
+
+class Broker(ABC):
+    """Hands queued runs to workers."""
+
+    #: backend name, as in the broker URL scheme
+    name: str = ""
+    #: whether published messages survive this process; if not, the scheduler re-publishes
+    #: every queued run when it starts
+    durable: bool = False
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect. Idempotent."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Disconnect; unacknowledged deliveries return to their queues. Idempotent."""
+
+    @abstractmethod
+    async def publish(self, messages: Sequence[RunMessage]) -> None:
+        """Hand messages to their pools' queues; returns once the broker has them.
+
+        :raises BrokerError: the broker did not take them (the outbox keeps them queued).
+        """
+
+    @abstractmethod
+    async def get(self, pools: Sequence[str], max_count: int, timeout: float) -> list[Delivery]:
+        """Up to ``max_count`` deliveries from ``pools``, highest priority first; waits up to
+        ``timeout`` seconds for the first one, then returns what there is (maybe none)."""
+
+    @abstractmethod
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Done with these: the store has recorded what became of their runs."""
+
+    @abstractmethod
+    async def nack(self, deliveries: Sequence[Delivery]) -> None:
+        """Not taken: return these to their queues for another consumer."""

@@ -1,0 +1,217 @@
+"""Configuration: ``config.yaml``, then ``override.yaml`` beside it, then ``TSS_*`` variables.
+
+Nested keys in the environment use ``__`` (``TSS_WORKER__CONCURRENCY=16``). The aliases
+``TSS_DATABASE_URL`` (store.url), ``TSS_RABBITMQ_URL`` (broker.url) and ``TSS_REDIS_URL``
+(redis.url) are honoured. An invalid config stops with the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tss.core.timeutil import parse_duration
+from tss.errors import ConfigError
+
+CONFIG_CANDIDATES = ("config.yaml", "configs/config.yaml")
+_ALIASES = {
+    "TSS_DATABASE_URL": ("store", "url"),
+    "TSS_RABBITMQ_URL": ("broker", "url"),
+    "TSS_REDIS_URL": ("redis", "url"),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _seconds(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str | int | float) else value
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///tss.db"
+
+
+class BrokerConfig(_Section):
+    url: str = "local://"
+
+
+class RedisConfig(_Section):
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class SchedulerConfig(_Section):
+    id: str | None = None
+    enabled: bool = True
+    batch_size: int = Field(500, ge=1, le=10000)
+    max_sleep: float = Field(1.0, gt=0, le=60)
+    wake_jitter: float = Field(0.005, ge=0, le=5)
+    reap_interval: float = Field(1.0, gt=0)
+    reconcile_interval: float = Field(1.0, gt=0)
+    unpublished_after: float = Field(1.0, ge=0)
+    republish_after: float = Field(60.0, gt=0)
+    dead_worker_after: float = Field(30.0, gt=0)
+    timeout_grace: float = Field(30.0, ge=0)
+
+    _durations = field_validator(
+        "max_sleep", "reap_interval", "reconcile_interval", "unpublished_after",
+        "republish_after", "dead_worker_after", "timeout_grace", mode="before",
+    )(_seconds)
+
+
+class WorkerConfig(_Section):
+    id: str | None = None
+    enabled: bool = True
+    pools: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    concurrency: int = Field(8, ge=1, le=10000)
+    lease: float = Field(30.0, gt=0)
+    heartbeat_interval: float = Field(2.0, gt=0)
+    grace_period: float = Field(30.0, ge=0)
+    log_limit: int = Field(1 << 20, ge=1024)
+    result_limit: int = Field(64 << 10, ge=256)
+    cores: float | None = Field(None, gt=0)
+    memory: int | None = Field(None, gt=0)
+
+    _durations = field_validator("lease", "heartbeat_interval", "grace_period", mode="before")(
+        _seconds
+    )
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Jobs stay raw here: they are validated as definitions."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TSS_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    python_path: list[str] = Field(default_factory=list)
+    jobs: list[dict[str, Any]] = Field(default_factory=list)
+    job_files: list[str] = Field(default_factory=list)
+
+    #: where the config was read from (None: defaults and environment only)
+    source: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the files, which arrive as init arguments.
+        return (env_settings, init_settings)
+
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config are taken from."""
+        return Path(self.source).parent if self.source else Path.cwd()
+
+
+def find_config(explicit: str | None = None) -> Path | None:
+    """``--config``, else ``TSS_CONFIG``, else ``./config.yaml``, else ``./configs/config.yaml``.
+
+    :raises ConfigError: an explicitly named file does not exist.
+    """
+    named = explicit or os.environ.get("TSS_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"config file {named} does not exist")
+        return path
+    for candidate in CONFIG_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file.
+
+    :raises ConfigError: unreadable or malformed, naming the file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where}: malformed YAML: {problem}") from exc
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _mapping(path: Path) -> dict[str, Any]:
+    data = read_yaml(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, not a list or value")
+    return data
+
+
+def load_config(explicit: str | None = None, *, environ: dict[str, str] | None = None) -> Settings:
+    """Read the configuration from its files and the environment.
+
+    :raises ConfigError: a file is missing or malformed, or a key is invalid (named).
+    """
+    env = os.environ if environ is None else environ
+    path = find_config(explicit)
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _mapping(path)
+        override = path.parent / "override.yaml"
+        if override.is_file():
+            data = _merge(data, _mapping(override))
+    for var, (section, key) in _ALIASES.items():
+        if env.get(var):
+            data = _merge(data, {section: {key: env[var]}})
+    data["source"] = str(path) if path else None
+    try:
+        return Settings(**data)
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{key}: {err['msg']}", field=key) from exc

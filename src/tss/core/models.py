@@ -1,0 +1,354 @@
+"""Job definitions (validated at the door) and the records the store keeps."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tss.core.schedules import ScheduleSpec
+from tss.core.states import RunState
+from tss.core.timeutil import parse_duration
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+def _duration(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | str):
+        return parse_duration(value)
+    return value
+
+
+class RetryPolicy(BaseModel):
+    """How a failed attempt is retried."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max: int = Field(0, ge=0, le=1000, description="retries after the first attempt")
+    delay: float = Field(10.0, ge=0, description="seconds before the first retry")
+    backoff: Literal["fixed", "exponential"] = "exponential"
+    max_delay: float = Field(3600.0, ge=0, description="cap on any one retry delay")
+    jitter: float = Field(0.0, ge=0, description="up to this many random seconds added")
+    retry_on: list[str | int] = Field(
+        default_factory=list,
+        description="exception class names or exit codes that are retried; empty: any error",
+    )
+
+    _durations = field_validator("delay", "max_delay", "jitter", mode="before")(_duration)
+
+
+class Resources(BaseModel):
+    """What one run needs from a worker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cores: float = Field(0.0, ge=0, le=1024)
+    memory: int = Field(0, ge=0, description="megabytes")
+
+
+class Dependency(BaseModel):
+    """One parent of a job in a flow."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job: str
+    on: Literal["success", "failure", "completion"] = "success"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"job": value} if isinstance(value, str) else value
+
+
+class JobSpec(BaseModel):
+    """A job as a user writes it (YAML, JSON or Python); the same shape everywhere."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: str = "python"
+    params: dict[str, Any] = Field(default_factory=dict)
+    schedule: ScheduleSpec | None = None
+    retries: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: float | None = Field(None, gt=0, description="seconds an attempt may run")
+    isolation: Literal["auto", "loop", "thread", "process"] = "auto"
+    priority: int = Field(0, ge=0, le=9)
+    pool: str = "default"
+    tags: list[str] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    concurrency: Literal["allow", "forbid", "replace"] = "allow"
+    max_active_runs: int | None = Field(None, ge=1)
+    paused: bool = False
+    description: str = ""
+    depends_on: list[Dependency] = Field(default_factory=list)
+    trigger_rule: Literal["all", "any"] = "all"
+
+    _timeout = field_validator("timeout", mode="before")(_duration)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_spellings(cls, value: Any) -> Any:
+        # The STS seed spells dependencies `parent_tasks: [a, b]`.
+        if isinstance(value, dict) and "parent_tasks" in value:
+            value = dict(value)
+            parents = value.pop("parent_tasks") or []
+            value.setdefault("depends_on", parents)
+        if isinstance(value, dict) and isinstance(value.get("retries"), int):
+            value = {**value, "retries": {"max": value["retries"]}}
+        return value
+
+    @field_validator("name", "pool")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid name: use 1-200 letters, digits, '-', '_' or '.',"
+                " starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_.-]{0,63}", value):
+            raise ValueError(f"{value!r} is not a valid task type name")
+        return value
+
+    @model_validator(mode="after")
+    def _no_self_dependency(self) -> JobSpec:
+        for dep in self.depends_on:
+            if dep.job == self.name:
+                raise ValueError(f"job {self.name!r} depends on itself")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A stored job: its definition plus what the scheduler keeps about it."""
+
+    spec: JobSpec
+    created_at: datetime
+    updated_at: datetime
+    next_fire_at: datetime | None
+    version: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class RunPolicy:
+    """The part of a job's definition a run keeps: later edits to the job do not change it."""
+
+    type: str
+    timeout: float | None
+    isolation: str
+    retries: RetryPolicy
+    cores: float = 0.0
+    memory: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "timeout": self.timeout,
+            "isolation": self.isolation,
+            "retries": self.retries.model_dump(),
+            "cores": self.cores,
+            "memory": self.memory,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunPolicy:
+        return cls(
+            type=data["type"],
+            timeout=data.get("timeout"),
+            isolation=data.get("isolation", "auto"),
+            retries=RetryPolicy.model_validate(data.get("retries") or {}),
+            cores=data.get("cores", 0.0),
+            memory=data.get("memory", 0),
+        )
+
+    @classmethod
+    def of(cls, spec: JobSpec) -> RunPolicy:
+        return cls(
+            type=spec.type,
+            timeout=spec.timeout,
+            isolation=spec.isolation,
+            retries=spec.retries,
+            cores=spec.resources.cores,
+            memory=spec.resources.memory,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why an attempt failed, in words first."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+    exit_code: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "traceback": self.traceback,
+            "exit_code": self.exit_code,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ErrorInfo | None:
+        if not data:
+            return None
+        return cls(data["type"], data["message"], data.get("traceback"), data.get("exit_code"))
+
+
+@dataclass(slots=True)
+class NewRun:
+    """A run to be created; the store assigns state timestamps."""
+
+    id: str
+    job: str
+    state: RunState
+    trigger: Literal["schedule", "manual", "retry", "flow"]
+    params: dict[str, Any]
+    priority: int
+    pool: str
+    policy: RunPolicy
+    scheduled_for: datetime | None = None
+    not_before: datetime | None = None
+    idempotency_key: str | None = None
+    reason: str | None = None
+    retry_of: str | None = None
+    flow_id: str | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """One execution request of a job, as stored."""
+
+    id: str
+    job: str
+    state: RunState
+    trigger: str
+    params: dict[str, Any]
+    priority: int
+    pool: str
+    policy: RunPolicy
+    attempt: int
+    created_at: datetime
+    updated_at: datetime
+    scheduled_for: datetime | None = None
+    not_before: datetime | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_until: datetime | None = None
+    worker_id: str | None = None
+    idempotency_key: str | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    reason: str | None = None
+    retry_of: str | None = None
+    flow_id: str | None = None
+
+    @property
+    def max_attempts(self) -> int:
+        return self.policy.retries.max + 1
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of a run on one worker; ``number`` is the run's fencing token."""
+
+    run_id: str
+    number: int
+    worker_id: str | None
+    state: RunState
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: ErrorInfo | None = None
+    result: Any = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One state change: who, when, from, to, why. The audit trail."""
+
+    id: int
+    at: datetime
+    run_id: str
+    job: str
+    source: RunState | None
+    target: RunState
+    actor: str
+    reason: str | None = None
+    attempt: int = 0
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one attempt, reported by a worker or decided by the reaper."""
+
+    run_id: str
+    attempt: int
+    target: RunState
+    reason: str | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    #: the state the attempt itself ended in (a retried failure: run retrying, attempt failed)
+    attempt_state: RunState | None = None
+    not_before: datetime | None = None
+    stdout: str = ""
+    stderr: str = ""
+    #: reaper only: refuse unless the lease has really expired (a late heartbeat wins)
+    require_expired: bool = False
+
+
+@dataclass(slots=True)
+class WorkerInfo:
+    """A worker as it registers itself."""
+
+    id: str
+    hostname: str
+    pid: int
+    pools: list[str]
+    task_types: list[str]
+    concurrency: int
+    cores: float
+    memory: int
+    version: str
+    state: Literal["up", "draining", "down", "dead"] = "up"
+    started_at: datetime | None = None
+    last_heartbeat: datetime | None = None
+    running: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; ``next_cursor`` is None on the last page."""
+
+    items: list[Any]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """What `list_runs` selects."""
+
+    job: str | None = None
+    states: tuple[RunState, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    flow_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,88 @@
+"""Retry policy: whether a failed attempt is retried, and after how long."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tss.core.models import ErrorInfo, RetryPolicy
+from tss.core.states import RunState
+
+#: error type recorded when an attempt outlives its job's timeout
+TIMEOUT_ERROR = "TimeoutError"
+#: error type recorded when a worker stopped heartbeating while holding a run
+LEASE_EXPIRED = "LeaseExpired"
+
+
+def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait after attempt number ``attempt`` (1-based) failed.
+
+    ``fixed`` waits ``delay`` each time; ``exponential`` doubles it per attempt. Either is
+    capped at ``max_delay``, then up to ``jitter`` random seconds are added.
+    """
+    if policy.backoff == "exponential":
+        # Cap the exponent: 2**1000 overflows a float long before max_delay matters.
+        base = policy.delay * (2.0 ** min(attempt - 1, 62))
+    else:
+        base = policy.delay
+    delay = min(base, policy.max_delay)
+    if policy.jitter > 0:
+        delay += (rng or random).uniform(0, policy.jitter)
+    return delay
+
+
+def is_retryable(policy: RetryPolicy, error: ErrorInfo | None) -> bool:
+    """Whether ``error`` is one the policy retries (any error when ``retry_on`` is empty)."""
+    if not policy.retry_on:
+        return True
+    if error is None:
+        return False
+    names = {error.type, error.type.rsplit(".", 1)[-1]}
+    for entry in policy.retry_on:
+        if isinstance(entry, int):
+            if error.exit_code == entry:
+                return True
+        elif entry in names:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDecision:
+    """What a failed attempt leads to."""
+
+    target: RunState
+    attempt_state: RunState
+    not_before: datetime | None
+    reason: str
+
+
+def decide_failure(
+    policy: RetryPolicy,
+    attempt: int,
+    error: ErrorInfo,
+    now: datetime,
+    *,
+    timed_out: bool = False,
+    rng: random.Random | None = None,
+) -> FailureDecision:
+    """Decide what a failed (or timed-out) attempt number ``attempt`` does to its run."""
+    attempt_state = RunState.TIMED_OUT if timed_out else RunState.FAILED
+    tries = policy.max + 1
+    if attempt < tries and is_retryable(policy, error):
+        delay = retry_delay(policy, attempt, rng)
+        return FailureDecision(
+            RunState.RETRYING,
+            attempt_state,
+            now + timedelta(seconds=delay),
+            f"attempt {attempt} of {tries} {attempt_state.value} ({error.type}); "
+            f"retrying in {delay:.1f}s",
+        )
+    why = "no tries left" if attempt >= tries else f"{error.type} is not in retry_on"
+    return FailureDecision(
+        attempt_state,
+        attempt_state,
+        None,
+        f"attempt {attempt} of {tries} {attempt_state.value} ({error.type}); {why}",
+    )

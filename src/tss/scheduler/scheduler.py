@@ -1,0 +1,210 @@
+"""The scheduler loop. Stateless: any number may run at once against one store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tss.broker.base import Broker, RunMessage
+from tss.core.firing import fire_job
+from tss.core.models import ErrorInfo, Outcome, Run
+from tss.core.retry import LEASE_EXPIRED, TIMEOUT_ERROR, decide_failure
+from tss.errors import TSSError
+from tss.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SchedulerSettings:
+    """How one scheduler behaves (see the ``scheduler:`` config section)."""
+
+    scheduler_id: str = ""
+    batch_size: int = 500
+    #: the longest sleep between ticks: bounds how late a change made by another process
+    #: (a job added through the CLI) is noticed
+    max_sleep: float = 1.0
+    #: up to this many random seconds added to each wake-up, so nodes do not tick in step
+    wake_jitter: float = 0.005
+    reap_interval: float = 1.0
+    reconcile_interval: float = 1.0
+    unpublished_after: float = 1.0
+    republish_after: float = 60.0
+    dead_worker_after: float = 30.0
+    timeout_grace: float = 30.0
+
+
+def message_for(run: Run) -> RunMessage:
+    """The broker message that announces a queued run."""
+    return RunMessage(run.id, run.job, run.pool, run.priority, run.policy.cores, run.policy.memory)
+
+
+class Scheduler:
+    """Fires due jobs, promotes due retries, publishes through the outbox, reaps and
+    reconciles."""
+
+    def __init__(self, store: Store, broker: Broker, settings: SchedulerSettings) -> None:
+        self.store = store
+        self.broker = broker
+        self.settings = settings
+        self.id = settings.scheduler_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.actor = f"scheduler:{self.id}"
+        self._wake = asyncio.Event()
+        self._rng = random.Random()
+        self._last_reap = float("-inf")
+        self._last_reconcile = float("-inf")
+        self.fired = 0
+
+    def wake(self) -> None:
+        """Tick now (something changed in this process)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set. Store failures are logged and retried with backoff."""
+        log.info("scheduler %s started", self.id)
+        if not self.broker.durable:
+            # A non-durable broker lost everything when its process died: announce every
+            # queued run again. Duplicates are dropped at claim time.
+            with contextlib.suppress(TSSError):
+                await self.reconcile(everything=True)
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                delay = await self.tick()
+                backoff = 0.5
+            except TSSError as exc:
+                log.warning("scheduler %s: %s; retrying in %.1fs", self.id, exc, backoff)
+                delay, backoff = backoff, min(backoff * 2, 30.0)
+            await self._sleep(stop, delay)
+        log.info("scheduler %s stopped", self.id)
+
+    async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
+        if delay <= 0 or self._wake.is_set():
+            self._wake.clear()
+            return
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def tick(self) -> float:
+        """One pass. Returns how many seconds to sleep before the next."""
+        loop = asyncio.get_running_loop()
+        size = self.settings.batch_size
+        while True:
+            runs, fired = await self.store.fire_due_jobs(fire_job, limit=size, actor=self.actor)
+            self.fired += fired
+            await self.publish(runs)
+            if fired < size:
+                break
+        while True:
+            promoted = await self.store.promote_due_runs(limit=size, actor=self.actor)
+            await self.publish(promoted)
+            if len(promoted) < size:
+                break
+        now_mono = loop.time()
+        if now_mono - self._last_reap >= self.settings.reap_interval:
+            self._last_reap = now_mono
+            await self.reap()
+        if now_mono - self._last_reconcile >= self.settings.reconcile_interval:
+            self._last_reconcile = now_mono
+            await self.reconcile()
+        return await self._until_next()
+
+    async def _until_next(self) -> float:
+        wakeup = await self.store.next_wakeup()
+        delay = self.settings.max_sleep
+        if wakeup is not None:
+            delay = min(delay, (wakeup - await self.store.now()).total_seconds())
+        return max(delay, 0.0) + self._rng.uniform(0, self.settings.wake_jitter)
+
+    async def publish(self, runs: Sequence[Run]) -> None:
+        """Announce queued runs, then record them published (the outbox's second half).
+        If the broker fails they stay unpublished and the reconciler tries again."""
+        if not runs:
+            return
+        try:
+            await self.broker.publish([message_for(r) for r in runs])
+        except TSSError as exc:
+            log.warning("could not publish %d runs (will retry): %s", len(runs), exc)
+            return
+        await self.store.mark_published([r.id for r in runs])
+
+    async def reconcile(self, *, everything: bool = False) -> int:
+        """Publish queued runs that were never published, or that nobody took in time."""
+        total = 0
+        older, again = (
+            (0.0, 0.0)
+            if everything
+            else (self.settings.unpublished_after, self.settings.republish_after)
+        )
+        while True:
+            runs = await self.store.find_unpublished(
+                older_than=older, republish_after=again, limit=self.settings.batch_size
+            )
+            await self.publish(runs)
+            total += len(runs)
+            if len(runs) < self.settings.batch_size or not everything:
+                break
+        if total and not everything:
+            log.info("reconciler re-published %d queued runs", total)
+        return total
+
+    async def reap(self) -> int:
+        """Repair crashes: expired leases and overdue runs become retries or failures by
+        their policy; silent workers are marked dead."""
+        now = await self.store.now()
+        outcomes: list[Outcome] = []
+        for run in await self.store.expired_runs(limit=self.settings.batch_size):
+            error = ErrorInfo(
+                LEASE_EXPIRED,
+                f"worker {run.worker_id} stopped heartbeating while running attempt "
+                f"{run.attempt} (lease expired)",
+            )
+            outcomes.append(self._failure(run, error, now, timed_out=False, expired=True))
+        for run in await self.store.overdue_runs(
+            grace=self.settings.timeout_grace, limit=self.settings.batch_size
+        ):
+            error = ErrorInfo(
+                TIMEOUT_ERROR,
+                f"exceeded its timeout of {run.policy.timeout:g}s and its worker "
+                f"{run.worker_id} did not stop it",
+            )
+            outcomes.append(self._failure(run, error, now, timed_out=True, expired=False))
+        accepted = 0
+        if outcomes:
+            results = await self.store.finish_runs(outcomes, actor=self.actor)
+            accepted = sum(results)
+            if accepted:
+                log.warning("reaper repaired %d runs", accepted)
+        dead = await self.store.mark_dead_workers(dead_after=self.settings.dead_worker_after)
+        for worker_id in dead:
+            log.warning("worker %s is dead (no heartbeat)", worker_id)
+        return accepted
+
+    def _failure(
+        self, run: Run, error: ErrorInfo, now: datetime, *, timed_out: bool, expired: bool
+    ) -> Outcome:
+        decision = decide_failure(
+            run.policy.retries, run.attempt, error, now, timed_out=timed_out, rng=self._rng
+        )
+        return Outcome(
+            run.id,
+            run.attempt,
+            decision.target,
+            reason=decision.reason,
+            error=error,
+            attempt_state=decision.attempt_state,
+            not_before=decision.not_before,
+            require_expired=expired,
+        )

@@ -1,0 +1,257 @@
+"""The `Store` interface. DESIGN.md section 3 is its contract; every backend keeps it.
+
+Every method is a coroutine. Times in and out are aware UTC datetimes. Each method that
+changes run state writes one event per transition in the same transaction, and checks
+the transition against :data:`tss.core.states.TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from tss.core.firing import JobFiring
+from tss.core.models import (
+    Attempt,
+    Event,
+    Job,
+    JobSpec,
+    NewRun,
+    Outcome,
+    Page,
+    Run,
+    RunFilter,
+    WorkerInfo,
+)
+from tss.core.states import RunState
+
+#: Plans the firing of one due job, given the job, the store's now and its active run count.
+Planner = Callable[[Job, datetime, int], JobFiring]
+
+
+class Store(ABC):
+    """The source of truth. One instance per process; safe to share between tasks."""
+
+    #: backend name, as in the store URL scheme
+    name: str = ""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect and bring the schema up to date (migrations)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    @abstractmethod
+    async def now(self) -> datetime:
+        """The store's clock. Due-ness is always decided with this, never a node's clock."""
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
+        """Store a new job.
+
+        :raises Conflict: a job with that name exists (field ``name``).
+        """
+
+    @abstractmethod
+    async def update_job(
+        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+    ) -> Job:
+        """Replace a job's definition and next fire time; its version goes up by one.
+
+        :raises NotFound: no such job.
+        :raises Conflict: ``expected_version`` is given and is not the stored version.
+        """
+
+    @abstractmethod
+    async def get_job(self, name: str) -> Job:
+        """:raises NotFound: no such job."""
+
+    @abstractmethod
+    async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
+        """The jobs that exist among ``names``, by name."""
+
+    @abstractmethod
+    async def list_jobs(
+        self,
+        *,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Jobs ordered by name; ``cursor`` is the ``next_cursor`` of the previous page."""
+
+    @abstractmethod
+    async def delete_job(self, name: str) -> None:
+        """Delete a job. Its runs stay as history.
+
+        :raises NotFound: no such job.
+        """
+
+    @abstractmethod
+    async def set_paused(self, name: str, paused: bool) -> Job:
+        """Pause or resume a job. A paused job does not fire; fires missed while paused are
+        subject to its misfire policy when it resumes.
+
+        :raises NotFound: no such job.
+        """
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def fire_due_jobs(
+        self, planner: Planner, *, limit: int, actor: str
+    ) -> tuple[list[Run], int]:
+        """Fire up to ``limit`` unpaused jobs whose ``next_fire_at`` is at or before the
+        store's now, in one atomic step per batch.
+
+        For each claimed job the ``planner`` decides the runs; the store then, atomically:
+        cancels the job's active runs if asked, inserts the runs (a run whose
+        ``(job, scheduled_for)`` exists already is silently not inserted: exactly one run
+        per fire), and sets ``next_fire_at`` only if it is still the value the planner saw.
+        Concurrent callers never claim the same job at once.
+
+        :returns: the created runs that are ``queued`` (to publish) and how many jobs fired.
+        """
+
+    @abstractmethod
+    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
+        """Move up to ``limit`` ``scheduled`` and ``retrying`` runs whose ``not_before`` has
+        passed (store clock) to ``queued``; return them (to publish)."""
+
+    @abstractmethod
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest time anything becomes due: the next fire of an unpaused job, or the
+        ``not_before`` of a ``scheduled`` or ``retrying`` run. None when nothing is pending."""
+
+    # -- runs ------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
+        """Insert runs; return each with ``True`` when created.
+
+        A run whose ``(job, idempotency_key)`` or, for ``trigger='schedule'``,
+        ``(job, scheduled_for)`` exists already is not inserted: the existing run is
+        returned with ``False``.
+        """
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> Run:
+        """:raises NotFound: no such run."""
+
+    @abstractmethod
+    async def list_runs(
+        self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """Runs, newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
+
+    @abstractmethod
+    async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
+        """How many runs are in each state."""
+
+    @abstractmethod
+    async def list_attempts(self, run_id: str) -> list[Attempt]:
+        """The attempts of a run, first first.
+
+        :raises NotFound: no such run.
+        """
+
+    @abstractmethod
+    async def mark_published(self, run_ids: Sequence[str]) -> None:
+        """Record that these queued runs were handed to the broker (the outbox)."""
+
+    @abstractmethod
+    async def find_unpublished(
+        self, *, older_than: float, republish_after: float, limit: int
+    ) -> list[Run]:
+        """Queued runs to (re)publish: never published and queued over ``older_than``
+        seconds ago, or published over ``republish_after`` seconds ago yet still queued."""
+
+    @abstractmethod
+    async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
+        """Queued runs in ``pools``, highest priority then oldest first (for the store broker).
+        Reading does not claim: :meth:`claim_runs` decides who gets them."""
+
+    @abstractmethod
+    async def claim_runs(
+        self, run_ids: Sequence[str], *, worker_id: str, lease: float
+    ) -> list[Run]:
+        """Claim the given runs for a worker: each still ``queued`` goes to ``running``, its
+        attempt number goes up by one (the fencing token), it is leased for ``lease``
+        seconds and an attempt row is written. Runs no longer queued are left alone
+        (a duplicate delivery is dropped here). Returns the claimed runs."""
+
+    @abstractmethod
+    async def heartbeat(
+        self,
+        worker_id: str,
+        held: Sequence[tuple[str, int]],
+        *,
+        lease: float,
+    ) -> list[str]:
+        """Record the worker alive and extend the lease of each ``(run_id, attempt)`` it
+        holds. Returns the run ids it no longer holds (cancelled, reaped, or fenced off):
+        the worker must stop executing them."""
+
+    @abstractmethod
+    async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
+        """Record outcomes, in one transaction. An outcome is accepted only when its run is
+        ``running`` with exactly that attempt number (fencing) and, with
+        ``require_expired``, its lease has expired. Accepted outcomes move the run to
+        ``outcome.target``, close the attempt with its result, error and logs, and write
+        the events. Returns, per outcome, whether it was accepted."""
+
+    @abstractmethod
+    async def expired_runs(self, *, limit: int) -> list[Run]:
+        """``running`` runs whose lease has expired (store clock)."""
+
+    @abstractmethod
+    async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
+        """``running`` runs that started more than their timeout plus ``grace`` seconds ago."""
+
+    @abstractmethod
+    async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
+        """Cancel runs that are not terminal; returns those cancelled. A running run's
+        worker learns of it at its next heartbeat."""
+
+    @abstractmethod
+    async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
+        """``(stdout, stderr)`` of one attempt (the last when ``attempt`` is None).
+
+        :raises NotFound: no such run or attempt.
+        """
+
+    # -- workers ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def register_worker(self, info: WorkerInfo) -> None:
+        """Record a worker as up (replacing an earlier registration under the same id)."""
+
+    @abstractmethod
+    async def set_worker_state(self, worker_id: str, state: str) -> None:
+        """Set a worker's state (``up``, ``draining``, ``down``, ``dead``)."""
+
+    @abstractmethod
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, with its last heartbeat and running count."""
+
+    @abstractmethod
+    async def mark_dead_workers(self, *, dead_after: float) -> list[str]:
+        """Mark ``up``/``draining`` workers silent for ``dead_after`` seconds as ``dead``."""
+
+    # -- events ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_events(
+        self, *, after: int = 0, limit: int = 100, run_id: str | None = None
+    ) -> list[Event]:
+        """Events with an id greater than ``after``, oldest first."""

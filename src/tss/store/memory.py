@@ -1,0 +1,521 @@
+"""The in-process store: plain dicts, no I/O. The reference backend for the library and tests.
+
+Every method runs its whole body under one ``threading.Lock`` and never awaits inside it,
+so each call is atomic for concurrent asyncio tasks and for threads alike. Records are
+copied on the way out, so a caller can never change stored state behind the store's back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from tss.core.models import (
+    Attempt,
+    Event,
+    Job,
+    JobSpec,
+    NewRun,
+    Outcome,
+    Page,
+    Run,
+    RunFilter,
+    WorkerInfo,
+)
+from tss.core.states import ACTIVE_STATES, RunState, can_transition, check_transition
+from tss.core.timeutil import to_utc, utcnow
+from tss.errors import Conflict, NotFound, ValidationError
+from tss.store.base import Planner, Store
+
+WorkerState = Literal["up", "draining", "down", "dead"]
+WORKER_STATES = frozenset({"up", "draining", "down", "dead"})
+#: the reason recorded on runs cancelled by a ``concurrency: replace`` fire
+REPLACED = "replaced by a newer fire"
+_PENDING = (RunState.SCHEDULED, RunState.RETRYING)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else to_utc(value)
+
+
+def _copy(run: Run) -> Run:
+    return replace(run, params=dict(run.params))
+
+
+def _copy_worker(worker: WorkerInfo) -> WorkerInfo:
+    return replace(worker, pools=list(worker.pools), task_types=list(worker.task_types))
+
+
+def _first(runs: list[Run], key: Callable[[Run], Any], limit: int) -> list[Run]:
+    """Copies of the first ``limit`` runs in ``key`` order."""
+    return [_copy(run) for run in sorted(runs, key=key)[: max(limit, 0)]]
+
+
+def _page(keyed: list[tuple[str, Any]], limit: int, total: int) -> Page:
+    """One page of ``(cursor key, item)`` pairs that come after the caller's cursor."""
+    page = keyed[: max(limit, 0)]
+    more = bool(page) and len(keyed) > len(page)
+    return Page([item for _, item in page], page[-1][0] if more else None, total)
+
+
+def _matches(run: Run, f: RunFilter | None) -> bool:
+    if f is None:
+        return True
+    return (
+        (f.job is None or run.job == f.job)
+        and (not f.states or run.state in f.states)
+        and (f.since is None or run.created_at >= f.since)
+        and (f.until is None or run.created_at < f.until)
+        and (f.flow_id is None or run.flow_id == f.flow_id)
+        and all(getattr(run, key, None) == value for key, value in f.extra.items())
+    )
+
+
+class MemoryStore(Store):
+    """A store that keeps everything in this process; lost when the process ends."""
+
+    name = "memory"
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or utcnow
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._runs: dict[str, Run] = {}
+        self._published: dict[str, datetime | None] = {}  # the outbox: run id -> published at
+        self._attempts: dict[str, list[Attempt]] = {}
+        self._job_runs: dict[str, list[str]] = {}
+        self._by_fire: dict[tuple[str, datetime], str] = {}
+        self._by_key: dict[tuple[str, str], str] = {}
+        self._workers: dict[str, WorkerInfo] = {}
+        self._events: list[Event] = []
+
+    # -- internals (call with the lock held) -------------------------------------------------
+
+    def _now(self) -> datetime:
+        return to_utc(self._clock())
+
+    def _event(self, run: Run, source: RunState | None, actor: str, reason: str | None) -> None:
+        self._events.append(
+            Event(
+                len(self._events) + 1, run.updated_at, run.id, run.job, source, run.state,
+                actor, reason, run.attempt,
+            )
+        )  # fmt: skip
+
+    def _move(
+        self, run: Run, target: RunState, actor: str, reason: str | None, now: datetime
+    ) -> None:
+        """Apply one checked transition and the fields it sets, and write its event."""
+        source = run.state
+        check_transition(source, target)
+        run.state, run.updated_at = target, now
+        if target is RunState.QUEUED:
+            run.queued_at = now
+            self._published[run.id] = None
+        if source is RunState.RUNNING:
+            run.lease_until = None
+        if target.terminal:
+            run.finished_at = now
+        self._event(run, source, actor, reason)
+
+    def _insert(self, new: NewRun, actor: str, now: datetime) -> tuple[Run, bool]:
+        key = None if new.idempotency_key is None else (new.job, new.idempotency_key)
+        fire = None
+        if new.trigger == "schedule" and new.scheduled_for is not None:
+            fire = (new.job, to_utc(new.scheduled_for))
+        existing = None if key is None else self._by_key.get(key)
+        if existing is None and fire is not None:
+            existing = self._by_fire.get(fire)
+        if existing is not None:
+            return self._runs[existing], False
+        if new.id in self._runs:
+            raise Conflict(f"a run with id {new.id!r} exists already", field="id")
+        check_transition(None, new.state)
+        run = Run(
+            id=new.id, job=new.job, state=new.state, trigger=new.trigger,
+            params=dict(new.params), priority=new.priority, pool=new.pool, policy=new.policy,
+            attempt=0, created_at=now, updated_at=now, scheduled_for=_utc(new.scheduled_for),
+            not_before=_utc(new.not_before), idempotency_key=new.idempotency_key,
+            reason=new.reason, retry_of=new.retry_of, flow_id=new.flow_id,
+            queued_at=now if new.state is RunState.QUEUED else None,
+            finished_at=now if new.state.terminal else None,
+        )  # fmt: skip
+        self._runs[run.id] = run
+        self._published[run.id] = None
+        self._attempts[run.id] = []
+        self._job_runs.setdefault(run.job, []).append(run.id)
+        if fire is not None:
+            self._by_fire[fire] = run.id
+        if key is not None:
+            self._by_key[key] = run.id
+        self._event(run, None, actor, new.reason)
+        return run, True
+
+    def _job(self, name: str) -> Job:
+        job = self._jobs.get(name)
+        if job is None:
+            raise NotFound(f"no job named {name!r}", field="name")
+        return job
+
+    def _in_states(self, *states: RunState) -> list[Run]:
+        return [run for run in self._runs.values() if run.state in states]
+
+    def _attempt(self, run_id: str, number: int) -> Attempt | None:
+        return next((a for a in self._attempts[run_id] if a.number == number), None)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to release: the data lives as long as the instance."""
+
+    async def now(self) -> datetime:
+        return self._now()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
+        with self._lock:
+            if spec.name in self._jobs:
+                raise Conflict(f"a job named {spec.name!r} exists already", field="name")
+            now = self._now()
+            job = self._jobs[spec.name] = Job(spec, now, now, _utc(next_fire_at), 1)
+            return job
+
+    async def update_job(
+        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+    ) -> Job:
+        with self._lock:
+            old = self._job(spec.name)
+            if expected_version is not None and expected_version != old.version:
+                raise Conflict(
+                    f"job {spec.name!r} is at version {old.version}, not {expected_version}:"
+                    " it changed meanwhile; read it again and retry",
+                    field="version",
+                )
+            job = Job(spec, old.created_at, self._now(), _utc(next_fire_at), old.version + 1)
+            self._jobs[spec.name] = job
+            return job
+
+    async def get_job(self, name: str) -> Job:
+        with self._lock:
+            return self._job(name)
+
+    async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
+        with self._lock:
+            return {name: self._jobs[name] for name in names if name in self._jobs}
+
+    async def list_jobs(
+        self,
+        *,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        with self._lock:
+            jobs = sorted(
+                (
+                    job
+                    for job in self._jobs.values()
+                    if (prefix is None or job.name.startswith(prefix))
+                    and (tag is None or tag in job.spec.tags)
+                    and (pool is None or job.spec.pool == pool)
+                    and (paused is None or job.spec.paused == paused)
+                ),
+                key=lambda job: job.name,
+            )
+        keyed = [(job.name, job) for job in jobs if cursor is None or job.name > cursor]
+        return _page(keyed, limit, len(jobs))
+
+    async def delete_job(self, name: str) -> None:
+        with self._lock:
+            self._job(name)
+            del self._jobs[name]
+
+    async def set_paused(self, name: str, paused: bool) -> Job:
+        with self._lock:
+            old = self._job(name)
+            spec = old.spec.model_copy(update={"paused": paused})
+            job = self._jobs[name] = replace(old, spec=spec, updated_at=self._now())
+            return job
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    async def fire_due_jobs(
+        self, planner: Planner, *, limit: int, actor: str
+    ) -> tuple[list[Run], int]:
+        with self._lock:
+            now = self._now()
+            ready = [
+                (job.next_fire_at, name, job)
+                for name, job in self._jobs.items()
+                if not job.spec.paused and job.next_fire_at is not None
+            ]
+            due = [job for at, _, job in sorted(ready) if at <= now][: max(limit, 0)]
+            created: list[Run] = []
+            for job in due:
+                runs = (self._runs[run_id] for run_id in self._job_runs.get(job.name, ()))
+                active = [run for run in runs if run.state in ACTIVE_STATES]
+                firing = planner(job, now, len(active))
+                if firing.cancel_active:
+                    for run in active:
+                        run.reason = REPLACED
+                        self._move(run, RunState.CANCELLED, actor, REPLACED, now)
+                for new in firing.runs:
+                    run, fresh = self._insert(new, actor, now)
+                    if fresh and run.state is RunState.QUEUED:
+                        created.append(_copy(run))
+                current = self._jobs.get(job.name)
+                if current is not None and current.next_fire_at == firing.expected_next_fire_at:
+                    self._jobs[job.name] = replace(current, next_fire_at=firing.next_fire_at)
+            return created, len(due)
+
+    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
+        with self._lock:
+            now = self._now()
+            due = [r for r in self._in_states(*_PENDING) if (r.not_before or now) <= now]
+            due = sorted(due, key=lambda r: (r.not_before or r.created_at, r.id))[: max(limit, 0)]
+            for run in due:
+                self._move(run, RunState.QUEUED, actor, "due", now)
+            return [_copy(run) for run in due]
+
+    async def next_wakeup(self) -> datetime | None:
+        with self._lock:
+            times = [run.not_before or run.created_at for run in self._in_states(*_PENDING)]
+            for job in self._jobs.values():
+                if not job.spec.paused and job.next_fire_at is not None:
+                    times.append(job.next_fire_at)
+            return min(times, default=None)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
+        with self._lock:
+            for new in runs:  # check them all first: a refused batch changes nothing
+                check_transition(None, new.state)
+            now = self._now()
+            inserted = [self._insert(new, actor, now) for new in runs]
+            return [(_copy(run), fresh) for run, fresh in inserted]
+
+    async def get_run(self, run_id: str) -> Run:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            return _copy(run)
+
+    async def list_runs(
+        self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        with self._lock:
+            runs = [_copy(r) for r in self._runs.values() if _matches(r, run_filter)]
+        runs.sort(key=lambda run: run.id, reverse=True)
+        keyed = [(run.id, run) for run in runs if cursor is None or run.id < cursor]
+        return _page(keyed, limit, len(runs))
+
+    async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
+        with self._lock:
+            counts = dict.fromkeys(RunState, 0)
+            for run in self._runs.values():
+                if _matches(run, run_filter):
+                    counts[run.state] += 1
+            return counts
+
+    async def list_attempts(self, run_id: str) -> list[Attempt]:
+        with self._lock:
+            if run_id not in self._attempts:
+                raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            return [replace(attempt) for attempt in self._attempts[run_id]]
+
+    async def mark_published(self, run_ids: Sequence[str]) -> None:
+        with self._lock:
+            now = self._now()
+            for run_id in run_ids:
+                if run_id in self._runs:
+                    self._published[run_id] = now
+
+    async def find_unpublished(
+        self, *, older_than: float, republish_after: float, limit: int
+    ) -> list[Run]:
+        with self._lock:
+            now = self._now()
+            fresh = now - timedelta(seconds=older_than)
+            stale = now - timedelta(seconds=republish_after)
+            found = []
+            for run in self._in_states(RunState.QUEUED):
+                published = self._published.get(run.id)
+                if published is None:
+                    if (run.queued_at or run.created_at) <= fresh:
+                        found.append(run)
+                elif published <= stale:
+                    found.append(run)
+            return _first(found, lambda r: (r.queued_at or r.created_at, r.id), limit)
+
+    async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
+        with self._lock:
+            runs = [r for r in self._in_states(RunState.QUEUED) if r.pool in pools]
+            return _first(runs, lambda r: (-r.priority, r.queued_at or r.created_at, r.id), limit)
+
+    async def claim_runs(
+        self, run_ids: Sequence[str], *, worker_id: str, lease: float
+    ) -> list[Run]:
+        with self._lock:
+            now = self._now()
+            claimed = []
+            for run_id in dict.fromkeys(run_ids):
+                run = self._runs.get(run_id)
+                if run is None or run.state is not RunState.QUEUED:
+                    continue  # a duplicate delivery, or cancelled meanwhile: dropped
+                run.attempt += 1
+                run.started_at, run.worker_id = now, worker_id
+                self._move(run, RunState.RUNNING, worker_id, None, now)
+                run.lease_until = now + timedelta(seconds=lease)
+                attempt = Attempt(run.id, run.attempt, worker_id, RunState.RUNNING, now)
+                self._attempts[run.id].append(attempt)
+                claimed.append(_copy(run))
+            return claimed
+
+    async def heartbeat(
+        self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
+    ) -> list[str]:
+        with self._lock:
+            now = self._now()
+            worker = self._workers.get(worker_id)
+            if worker is not None:
+                worker.last_heartbeat, worker.running = now, len(held)
+            lost = []
+            for run_id, number in held:
+                run = self._runs.get(run_id)
+                if run is None or run.state is not RunState.RUNNING or run.attempt != number:
+                    lost.append(run_id)
+                else:  # a late heartbeat still wins while the reaper has not ended the run
+                    run.lease_until, run.updated_at = now + timedelta(seconds=lease), now
+            return lost
+
+    async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
+        with self._lock:
+            now = self._now()
+            accepted = []
+            for out in outcomes:
+                run = self._runs.get(out.run_id)
+                if (
+                    run is None
+                    or run.state is not RunState.RUNNING
+                    or run.attempt != out.attempt
+                    or not can_transition(RunState.RUNNING, out.target)
+                    or (out.require_expired and (run.lease_until or now) > now)
+                ):
+                    accepted.append(False)
+                    continue
+                run.error, run.result, run.reason = out.error, out.result, out.reason
+                if out.target is RunState.RETRYING:
+                    run.not_before = _utc(out.not_before)
+                self._move(run, out.target, actor, out.reason, now)
+                attempt = self._attempt(run.id, out.attempt)
+                if attempt is not None:
+                    attempt.state = out.attempt_state or out.target
+                    attempt.finished_at, attempt.error, attempt.result = now, out.error, out.result
+                    attempt.stdout, attempt.stderr = out.stdout, out.stderr
+                accepted.append(True)
+            return accepted
+
+    async def expired_runs(self, *, limit: int) -> list[Run]:
+        with self._lock:
+            now = self._now()
+            runs = [r for r in self._in_states(RunState.RUNNING) if (r.lease_until or now) <= now]
+            return _first(runs, lambda r: (r.lease_until or r.updated_at, r.id), limit)
+
+    async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
+        with self._lock:
+            now = self._now()
+            runs = [
+                run
+                for run in self._in_states(RunState.RUNNING)
+                if run.policy.timeout is not None
+                and run.started_at is not None
+                and run.started_at + timedelta(seconds=run.policy.timeout + grace) < now
+            ]
+            return _first(runs, lambda r: (r.started_at or r.created_at, r.id), limit)
+
+    async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
+        with self._lock:
+            now = self._now()
+            cancelled = []
+            for run_id in dict.fromkeys(run_ids):
+                run = self._runs.get(run_id)
+                if run is None or not can_transition(run.state, RunState.CANCELLED):
+                    continue
+                if run.state is RunState.RUNNING:
+                    attempt = self._attempt(run.id, run.attempt)
+                    if attempt is not None and attempt.finished_at is None:
+                        attempt.state, attempt.finished_at = RunState.CANCELLED, now
+                run.reason = reason
+                self._move(run, RunState.CANCELLED, actor, reason, now)
+                cancelled.append(_copy(run))
+            return cancelled
+
+    async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
+        with self._lock:
+            if run_id not in self._attempts:
+                raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            for row in reversed(self._attempts[run_id]):
+                if attempt is None or row.number == attempt:
+                    return row.stdout, row.stderr
+            which = "any attempt" if attempt is None else f"an attempt {attempt}"
+            raise NotFound(f"run {run_id!r} has no {which}", field="attempt")
+
+    # -- workers -----------------------------------------------------------------------------
+
+    async def register_worker(self, info: WorkerInfo) -> None:
+        with self._lock:
+            now = self._now()
+            self._workers[info.id] = replace(
+                _copy_worker(info), state="up", started_at=info.started_at or now,
+                last_heartbeat=now, running=0,
+            )  # fmt: skip
+
+    async def set_worker_state(self, worker_id: str, state: str) -> None:
+        if state not in WORKER_STATES:
+            raise ValidationError(
+                f"{state!r} is not a worker state: use one of {sorted(WORKER_STATES)}",
+                field="state",
+            )
+        with self._lock:
+            worker = self._workers.get(worker_id)
+            if worker is None:
+                raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
+            worker.state = cast(WorkerState, state)
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        with self._lock:
+            return [_copy_worker(worker) for _, worker in sorted(self._workers.items())]
+
+    async def mark_dead_workers(self, *, dead_after: float) -> list[str]:
+        with self._lock:
+            limit = self._now() - timedelta(seconds=dead_after)
+            dead = []
+            for worker_id, worker in sorted(self._workers.items()):
+                seen = worker.last_heartbeat or worker.started_at
+                if worker.state in ("up", "draining") and (seen is None or seen <= limit):
+                    worker.state = "dead"
+                    dead.append(worker_id)
+            return dead
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def list_events(
+        self, *, after: int = 0, limit: int = 100, run_id: str | None = None
+    ) -> list[Event]:
+        with self._lock:
+            events = self._events[max(after, 0) :]  # ids are 1-based positions in the list
+            if run_id is not None:
+                events = [event for event in events if event.run_id == run_id]
+            return events[: max(limit, 0)]

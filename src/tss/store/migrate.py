@@ -1,0 +1,129 @@
+"""Schema migrations (Alembic), run from code: no ``alembic.ini`` needed.
+
+``tss db upgrade`` calls :func:`upgrade`; the SQL stores call :func:`upgrade_connection` when
+they start. On SQLite every upgrade runs inside one ``BEGIN IMMEDIATE`` transaction, so
+processes that start at once on a new file serialise: the first creates the schema, the
+others find it at head and do nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from tss.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+#: milliseconds SQLite waits for a lock held by another connection before failing
+BUSY_TIMEOUT_MS = 10_000
+#: key in ``Connection.info`` holding the statement that opens the next transaction
+BEGIN_KEY = "tss_begin"
+#: Alembic's ``context`` is module-global: one upgrade at a time in this process.
+_ALEMBIC_LOCK = threading.Lock()
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Take transactions out of pysqlite's hands: the "begin" hook below emits them.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cur.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front (no deadlock-prone lock upgrade); readers don't.
+    conn.exec_driver_sql(conn.info.get(BEGIN_KEY, "BEGIN IMMEDIATE"))
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url``; on SQLite with TSS's pragmas and explicit transactions
+    (``BEGIN IMMEDIATE`` unless ``conn.info[BEGIN_KEY]`` says otherwise)."""
+    try:
+        engine = sa.create_engine(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise StoreError(f"cannot use the store URL {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic config for TSS's migrations, built in code."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision the package ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade_connection(conn: Connection, revision: str = "head") -> None:
+    """Bring the schema on ``conn`` to ``revision``, in one transaction that this opens.
+
+    :raises StoreError: the database refused.
+    """
+    with _ALEMBIC_LOCK:
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            with conn.begin():
+                command.upgrade(alembic_config(conn), revision)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the store schema: {exc}") from exc
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema of the store at ``url`` up to ``revision`` (``tss db upgrade``).
+    Idempotent, and safe when several processes do it at once.
+
+    :raises StoreError: the database cannot be reached or refused.
+    """
+    engine = create_engine(url)
+    try:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store at {url!r}: {exc}") from exc
+        with conn:
+            upgrade_connection(conn, revision)
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the store at ``url`` is at; None for an empty database.
+
+    :raises StoreError: the database cannot be reached.
+    """
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.info[BEGIN_KEY] = "BEGIN"
+            with conn.begin():
+                return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema revision at {url!r}: {exc}") from exc
+    finally:
+        engine.dispose()

@@ -1,0 +1,180 @@
+"""The SQL schema shared by the SQL stores (SQLite now, PostgreSQL later).
+
+Times are ``BIGINT`` microseconds since the Unix epoch, UTC (:func:`tss.core.timeutil.to_micros`);
+JSON values are ``TEXT`` written with orjson. Only portable SQLAlchemy types are used, and each
+partial index carries its predicate for both dialects, so one migration serves both.
+
+The migrations in ``migrations/versions`` must produce exactly this schema; a test compares
+them (``alembic.autogenerate.compare_metadata``). Change both together.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+#: a name: jobs, pools, workers
+NAME = sa.String(200)
+#: a run id (``tss.core.ids.new_id`` makes 32 hex digits; room for ids made elsewhere)
+RUN_ID = sa.String(64)
+#: a run or worker state
+STATE = sa.String(16)
+#: microseconds since the epoch, UTC
+MICROS = sa.BigInteger()
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("name", NAME, primary_key=True),
+    sa.Column("spec", sa.Text(), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("pool", NAME, nullable=False),
+    sa.Column("tags", sa.Text(), nullable=False),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    sa.Column("next_fire_at", MICROS, nullable=True),
+    sa.Column("created_at", MICROS, nullable=False),
+    sa.Column("updated_at", MICROS, nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+)
+# The scheduler's tick reads only what is due: cost grows with what is due, not with jobs.
+sa.Index(
+    "ix_jobs_next_fire_at",
+    jobs.c.next_fire_at,
+    sqlite_where=sa.text("paused = 0"),
+    postgresql_where=sa.text("paused = false"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", RUN_ID, primary_key=True),
+    sa.Column("job", NAME, nullable=False),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("params", sa.Text(), nullable=False),
+    sa.Column("priority", sa.Integer(), nullable=False),
+    sa.Column("pool", NAME, nullable=False),
+    sa.Column("policy", sa.Text(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("created_at", MICROS, nullable=False),
+    sa.Column("updated_at", MICROS, nullable=False),
+    sa.Column("scheduled_for", MICROS, nullable=True),
+    sa.Column("not_before", MICROS, nullable=True),
+    sa.Column("queued_at", MICROS, nullable=True),
+    sa.Column("published_at", MICROS, nullable=True),
+    sa.Column("started_at", MICROS, nullable=True),
+    sa.Column("finished_at", MICROS, nullable=True),
+    sa.Column("lease_until", MICROS, nullable=True),
+    sa.Column("worker_id", NAME, nullable=True),
+    sa.Column("idempotency_key", sa.Text(), nullable=True),
+    sa.Column("result", sa.Text(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("retry_of", RUN_ID, nullable=True),
+    sa.Column("flow_id", RUN_ID, nullable=True),
+)
+# Exactly one run per fire (DESIGN.md 3.1).
+sa.Index(
+    "uq_runs_job_scheduled_for",
+    runs.c.job,
+    runs.c.scheduled_for,
+    unique=True,
+    sqlite_where=sa.text("\"trigger\" = 'schedule'"),
+    postgresql_where=sa.text("\"trigger\" = 'schedule'"),
+)
+sa.Index(
+    "uq_runs_job_idempotency_key",
+    runs.c.job,
+    runs.c.idempotency_key,
+    unique=True,
+    sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+    postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+)
+# fetch_queued: queued runs of a pool, highest priority then oldest first, read in index order.
+sa.Index(
+    "ix_runs_queue",
+    runs.c.state,
+    runs.c.pool,
+    runs.c.priority.desc(),
+    runs.c.queued_at,
+    runs.c.id,
+)
+# promote_due_runs / next_wakeup: scheduled and retrying runs by not_before.
+sa.Index("ix_runs_state_not_before", runs.c.state, runs.c.not_before)
+# expired_runs: running runs by lease.
+sa.Index("ix_runs_state_lease_until", runs.c.state, runs.c.lease_until)
+# find_unpublished: the outbox.
+sa.Index("ix_runs_state_published_at", runs.c.state, runs.c.published_at)
+# a job's history, newest first.
+sa.Index("ix_runs_job_id", runs.c.job, runs.c.id)
+# a job's active runs (concurrency, max_active_runs, replace) without reading its history.
+sa.Index("ix_runs_job_state", runs.c.job, runs.c.state)
+# the runs of one flow; most runs have none.
+sa.Index(
+    "ix_runs_flow_id",
+    runs.c.flow_id,
+    sqlite_where=sa.text("flow_id IS NOT NULL"),
+    postgresql_where=sa.text("flow_id IS NOT NULL"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column(
+        "run_id",
+        RUN_ID,
+        sa.ForeignKey("runs.id", name="fk_attempts_run_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("number", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("worker_id", NAME, nullable=True),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("started_at", MICROS, nullable=False),
+    sa.Column("finished_at", MICROS, nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("result", sa.Text(), nullable=True),
+    sa.Column("stdout", sa.Text(), nullable=False),
+    sa.Column("stderr", sa.Text(), nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    # INTEGER (not BIGINT) on SQLite so the column is the rowid; AUTOINCREMENT so an id is
+    # never reused, even after a purge: readers page the feed with "after this id".
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at", MICROS, nullable=False),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("job", NAME, nullable=False),
+    sa.Column("source", STATE, nullable=True),
+    sa.Column("target", STATE, nullable=False),
+    sa.Column("actor", NAME, nullable=False),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_events_run_id", events.c.run_id, events.c.id)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", NAME, primary_key=True),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("pools", sa.Text(), nullable=False),
+    sa.Column("task_types", sa.Text(), nullable=False),
+    sa.Column("concurrency", sa.Integer(), nullable=False),
+    sa.Column("cores", sa.Float(), nullable=False),
+    sa.Column("memory", sa.BigInteger(), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("started_at", MICROS, nullable=True),
+    sa.Column("last_heartbeat", MICROS, nullable=True),
+    sa.Column("running", sa.Integer(), nullable=False),
+)

@@ -1,0 +1,72 @@
+"""What a task type is, and what it is given to run one attempt."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from tss.worker.capture import LogBuffer
+
+
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """What a running task may know about itself. ``run_id`` with ``attempt`` is an
+    idempotency key: a run may execute more than once (at-least-once), never with the
+    same pair twice."""
+
+    run_id: str
+    attempt: int
+    job: str
+    scheduled_for: datetime | None
+    params: dict[str, Any]
+    logger: logging.Logger
+    worker_id: str = ""
+
+
+@dataclass(slots=True)
+class ExecutionContext:
+    """Everything a task type gets for one attempt."""
+
+    task: TaskContext
+    params: dict[str, Any]
+    timeout: float | None
+    isolation: str
+    stdout: LogBuffer
+    stderr: LogBuffer
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskFailure(Exception):
+    """A task ended badly in a way that is not a Python exception of its own (a non-zero
+    exit code, a child that died). ``error_type`` is what retry_on matches."""
+
+    def __init__(self, error_type: str, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.exit_code = exit_code
+
+
+class TaskType(ABC):
+    """A kind of job. Register more through the ``tss.task_types`` entry-point group."""
+
+    #: the ``type`` users write in a job definition
+    name: ClassVar[str]
+
+    @abstractmethod
+    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Check a job's params at the door; return them (normalised).
+
+        :raises tss.errors.ValidationError: naming the field, e.g. ``params.function``.
+        """
+
+    @abstractmethod
+    async def execute(self, ctx: ExecutionContext) -> Any:
+        """Run one attempt and return its (JSON-able) result.
+
+        Raises on failure; honours ``ctx.timeout`` by raising :class:`TimeoutError`; stops
+        what it started (child processes) when cancelled.
+        """

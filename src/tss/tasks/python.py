@@ -1,0 +1,189 @@
+"""The ``python`` task type: call ``module:function`` with the job's params."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import importlib
+import inspect
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+
+from tss.errors import ValidationError
+from tss.tasks._process import run_process
+from tss.tasks.base import ExecutionContext, TaskContext, TaskFailure, TaskType
+from tss.worker.capture import current_stderr, current_stdout
+
+log = logging.getLogger(__name__)
+_KEYS = {"function", "args", "kwargs"}
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """Import ``package.module:function`` (or ``package.module.function``).
+
+    :raises ValidationError: it cannot be imported or is not callable (``params.function``).
+    """
+    if ":" in target:
+        module_name, _, attr = target.partition(":")
+    else:
+        module_name, _, attr = target.rpartition(".")
+    if not module_name or not attr:
+        raise ValidationError(
+            f"function {target!r} must look like 'package.module:function'",
+            field="params.function",
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ValidationError(
+            f"cannot import module {module_name!r} for function {target!r}: "
+            f"{type(exc).__name__}: {exc}",
+            field="params.function",
+        ) from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValidationError(
+                f"module {module_name!r} has no attribute {attr!r}", field="params.function"
+            ) from None
+    if not callable(obj):
+        raise ValidationError(f"{target!r} is not callable", field="params.function")
+    return obj  # type: ignore[no-any-return]
+
+
+def _wants_context(func: Callable[..., Any]) -> str | None:
+    try:
+        parameters = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return None
+    for name, param in parameters.items():
+        if param.annotation in (TaskContext, "TaskContext") or name in ("ctx", "context"):
+            return name
+    return None
+
+
+class PythonTask(TaskType):
+    """Calls a function. Async functions run on the worker's event loop, plain ones in a
+    thread; ``isolation: process`` runs either in a child process that a timeout kills."""
+
+    name = "python"
+
+    def __init__(self, threads: int = 32) -> None:
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
+
+    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(params) - _KEYS
+        if unknown:
+            first = sorted(unknown)[0]
+            raise ValidationError(
+                f"python takes 'function', 'args' and 'kwargs', not {first!r}",
+                field=f"params.{first}",
+            )
+        target = params.get("function")
+        if not isinstance(target, str):
+            raise ValidationError(
+                "function is required, e.g. 'reports.build:main'", field="params.function"
+            )
+        if not isinstance(params.get("args", []), list):
+            raise ValidationError("args must be a list", field="params.args")
+        if not isinstance(params.get("kwargs", {}), dict):
+            raise ValidationError("kwargs must be a mapping", field="params.kwargs")
+        resolve(target)
+        return params
+
+    async def execute(self, ctx: ExecutionContext) -> Any:
+        if ctx.isolation == "process":
+            return await self._in_process(ctx)
+        func = resolve(ctx.params["function"])
+        args = list(ctx.params.get("args") or [])
+        kwargs = dict(ctx.params.get("kwargs") or {})
+        if (name := _wants_context(func)) is not None:
+            kwargs[name] = ctx.task
+        out_token = current_stdout.set(ctx.stdout)
+        err_token = current_stderr.set(ctx.stderr)
+        try:
+            if inspect.iscoroutinefunction(func) or ctx.isolation == "loop":
+                async with asyncio.timeout(ctx.timeout):
+                    result = func(*args, **kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    return result
+            return await self._in_thread(ctx, func, args, kwargs)
+        finally:
+            current_stdout.reset(out_token)
+            current_stderr.reset(err_token)
+
+    async def _in_thread(
+        self, ctx: ExecutionContext, func: Callable[..., Any], args: list[Any], kwargs: Any
+    ) -> Any:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="tss-task")
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), ctx.timeout)
+        except TimeoutError:
+            # A thread cannot be killed: it is abandoned. isolation: process kills for real.
+            log.warning(
+                "run %s outlived its timeout in a thread; the thread is abandoned "
+                "(use isolation: process for a hard timeout)",
+                ctx.task.run_id,
+            )
+            raise
+
+    async def _in_process(self, ctx: ExecutionContext) -> Any:
+        fd, result_path = tempfile.mkstemp(prefix="tss-result-", suffix=".json")
+        os.close(fd)
+        task = ctx.task
+        payload = {
+            "function": ctx.params["function"],
+            "args": ctx.params.get("args") or [],
+            "kwargs": ctx.params.get("kwargs") or {},
+            "result_path": result_path,
+            "context": {
+                "run_id": task.run_id,
+                "attempt": task.attempt,
+                "job": task.job,
+                "scheduled_for": task.scheduled_for.isoformat() if task.scheduled_for else None,
+                "params": task.params,
+                "worker_id": task.worker_id,
+            },
+            "sys_path": [p for p in sys.path if p],
+        }
+        try:
+            code = await run_process(
+                [sys.executable, "-m", "tss.worker.child"],
+                stdout=ctx.stdout,
+                stderr=ctx.stderr,
+                timeout=ctx.timeout,
+                stdin_data=orjson.dumps(payload, default=str),
+            )
+            with open(result_path, "rb") as fh:
+                raw = fh.read()
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(result_path)
+        if not raw:
+            raise TaskFailure(
+                "ChildProcessDied",
+                f"the child process exited with code {code} before reporting a result",
+                exit_code=code,
+            )
+        report = orjson.loads(raw)
+        if report.get("ok"):
+            return report.get("result")
+        error = report["error"]
+        failure = TaskFailure(error["type"], error["message"])
+        failure.__dict__["remote_traceback"] = error.get("traceback")
+        raise failure

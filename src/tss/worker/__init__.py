@@ -1,0 +1,1 @@
+"""The worker: takes runs from the broker, executes them, heartbeats and reports."""

@@ -1,0 +1,107 @@
+"""Capped capture of a run's output, and routing of ``print`` to the run that printed."""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import threading
+from typing import IO, Any, TextIO
+
+#: the buffer output of the current task goes to (per task and per thread, via contextvars)
+current_stdout: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar(
+    "tss_stdout", default=None
+)
+current_stderr: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar(
+    "tss_stderr", default=None
+)
+
+
+class LogBuffer:
+    """Keeps the head and the tail of a stream within ``limit`` bytes, marking what it cut.
+
+    The head shows how a run started; the tail holds the error that ended it.
+    """
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        self.limit = max(limit, 64)
+        self._head = bytearray()
+        self._tail = bytearray()
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def write_bytes(self, data: bytes) -> None:
+        with self._lock:
+            half = self.limit // 2
+            room = half - len(self._head)
+            if room > 0:
+                self._head += data[:room]
+                data = data[room:]
+            if not data:
+                return
+            self._tail += data
+            excess = len(self._tail) - (self.limit - half)
+            if excess > 0:
+                del self._tail[:excess]
+                self._dropped += excess
+
+    def write(self, text: str) -> int:
+        self.write_bytes(text.encode("utf-8", "replace"))
+        return len(text)
+
+    @property
+    def truncated(self) -> bool:
+        return self._dropped > 0
+
+    def tail(self, n: int) -> str:
+        """The last ``n`` characters captured (approximately: bytes, decoded)."""
+        with self._lock:
+            data = bytes(self._head + self._tail) if not self._dropped else bytes(self._tail)
+        return data[-n:].decode("utf-8", "replace")
+
+    def getvalue(self) -> str:
+        with self._lock:
+            head = self._head.decode("utf-8", "replace")
+            if not self._dropped:
+                return head + self._tail.decode("utf-8", "replace")
+            tail = self._tail.decode("utf-8", "replace")
+            return f"{head}\n[... {self._dropped} bytes truncated by TSS ...]\n{tail}"
+
+
+class _Router:
+    """Stands in for sys.stdout/sys.stderr: writes from inside a task go to its buffer,
+    everything else to the real stream."""
+
+    def __init__(self, real: TextIO, var: contextvars.ContextVar[LogBuffer | None]) -> None:
+        self._real = real
+        self._var = var
+
+    def write(self, text: str) -> int:
+        buffer = self._var.get()
+        if buffer is None:
+            return self._real.write(text)
+        return buffer.write(text)
+
+    def flush(self) -> None:
+        if self._var.get() is None:
+            self._real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+_installed = False
+
+
+def install_routing() -> None:
+    """Route ``sys.stdout``/``sys.stderr`` by task. Idempotent; safe to call at worker start."""
+    global _installed
+    if _installed:
+        return
+    sys.stdout = _Router(sys.stdout, current_stdout)  # type: ignore[assignment]
+    sys.stderr = _Router(sys.stderr, current_stderr)  # type: ignore[assignment]
+    _installed = True
+
+
+def real_stream(stream: IO[str]) -> IO[str]:
+    """The stream under a router (for code that must write to the terminal)."""
+    return getattr(stream, "_real", stream)

@@ -1,0 +1,291 @@
+"""The worker loop: fetch, claim, execute, report, heartbeat, drain on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+
+from tss import __version__
+from tss.broker.base import Broker, Delivery
+from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
+from tss.core.states import RunState
+from tss.errors import TSSError
+from tss.store.base import Store
+from tss.tasks.registry import TaskRegistry
+from tss.worker.attempt import run_attempt
+from tss.worker.capture import install_routing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class WorkerSettings:
+    """How one worker behaves (see the ``worker:`` config section)."""
+
+    worker_id: str = ""
+    pools: list[str] = field(default_factory=lambda: ["default"])
+    concurrency: int = 8
+    lease: float = 30.0
+    heartbeat_interval: float = 2.0
+    grace_period: float = 30.0
+    log_limit: int = 1 << 20
+    result_limit: int = 64 << 10
+    cores: float | None = None
+    memory: int | None = None
+    batch_size: int = 100
+
+
+def _total_memory_mb() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+@dataclass(slots=True)
+class _Held:
+    run: Run
+    delivery: Delivery
+    task: asyncio.Task[None] | None = None
+    lost: bool = False
+
+
+class Worker:
+    """Takes runs from its pools up to its concurrency and resources, and reports outcomes."""
+
+    def __init__(
+        self, store: Store, broker: Broker, registry: TaskRegistry, settings: WorkerSettings
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.registry = registry
+        self.settings = settings
+        self.id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.cores = settings.cores if settings.cores is not None else float(os.cpu_count() or 1)
+        self.memory = settings.memory if settings.memory is not None else _total_memory_mb()
+        self._held: dict[str, _Held] = {}
+        self._outcomes: asyncio.Queue[tuple[Outcome, Delivery]] = asyncio.Queue()
+        self._room = asyncio.Event()
+        self._rng = random.Random()
+        self._used_cores = 0.0
+        self._used_memory = 0
+        self.completed = 0
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            pools=list(self.settings.pools),
+            task_types=self.registry.names(),
+            concurrency=self.settings.concurrency,
+            cores=self.cores,
+            memory=self.memory,
+            version=__version__,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then drain within the grace period and hand back the rest."""
+        install_routing()
+        await self.store.register_worker(self.info())
+        log.info("worker %s serving pools %s", self.id, ",".join(self.settings.pools))
+        finisher = asyncio.create_task(self._finish_loop(), name="tss-finisher")
+        beater = asyncio.create_task(self._heartbeat_loop(stop), name="tss-heartbeat")
+        try:
+            await self._fetch_loop(stop)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.store.set_worker_state(self.id, "draining")
+            await self._drain()
+            await self._outcomes.join()
+            finisher.cancel()
+            beater.cancel()
+            await asyncio.gather(finisher, beater, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.store.set_worker_state(self.id, "down")
+            log.info("worker %s stopped", self.id)
+
+    # -- fetching and claiming ------------------------------------------------------------
+
+    def _free_slots(self) -> int:
+        return self.settings.concurrency - len(self._held)
+
+    def _fits(self, cores: float, memory: int) -> bool:
+        return self._used_cores + cores <= self.cores + 1e-9 and (
+            memory == 0 or self._used_memory + memory <= self.memory
+        )
+
+    async def _fetch_loop(self, stop: asyncio.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            free = min(self._free_slots(), self.settings.batch_size)
+            if free <= 0:
+                await self._wait_room(stop)
+                continue
+            try:
+                deliveries = await self.broker.get(self.settings.pools, free, timeout=0.5)
+                if deliveries:
+                    await self._claim(deliveries)
+                backoff = 0.5
+            except TSSError as exc:
+                log.warning("worker %s: %s; retrying in %.1fs", self.id, exc, backoff)
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def _wait_room(self, stop: asyncio.Event) -> None:
+        self._room.clear()
+        waiters = [asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(stop.wait())]
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+
+    async def _claim(self, deliveries: list[Delivery]) -> None:
+        fitting: list[Delivery] = []
+        refused: list[Delivery] = []
+        cores, memory = 0.0, 0
+        for delivery in deliveries:
+            msg = delivery.message
+            if self._fits(cores + msg.cores, memory + msg.memory):
+                fitting.append(delivery)
+                cores += msg.cores
+                memory += msg.memory
+            else:
+                refused.append(delivery)
+        if refused:
+            # No room for their declared resources now: leave them to another worker or later.
+            await self.broker.nack(refused)
+        if not fitting:
+            await self._wait_room_briefly()
+            return
+        by_id = {d.message.run_id: d for d in fitting}
+        claimed = await self.store.claim_runs(
+            list(by_id), worker_id=self.id, lease=self.settings.lease
+        )
+        for run in claimed:
+            delivery = by_id.pop(run.id)
+            held = _Held(run, delivery)
+            self._held[run.id] = held
+            self._used_cores += run.policy.cores
+            self._used_memory += run.policy.memory
+            held.task = asyncio.create_task(self._execute(held), name=f"tss-run-{run.id}")
+        if by_id:
+            # Duplicate or stale deliveries: someone else has these runs (or they ended).
+            await self.broker.ack(list(by_id.values()))
+
+    async def _wait_room_briefly(self) -> None:
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), 0.5)
+
+    # -- executing ------------------------------------------------------------------------
+
+    async def _execute(self, held: _Held) -> None:
+        run = held.run
+        try:
+            task_type = self.registry.get(run.policy.type)
+            outcome = await run_attempt(
+                run,
+                task_type,
+                worker_id=self.id,
+                log_limit=self.settings.log_limit,
+                result_limit=self.settings.result_limit,
+                rng=self._rng,
+            )
+        except asyncio.CancelledError:
+            if held.lost:
+                return  # cancelled or reaped in the store: nothing to report
+            outcome = Outcome(
+                run.id,
+                run.attempt,
+                RunState.QUEUED,
+                reason=f"handed back by worker {self.id} shutting down",
+                attempt_state=RunState.CANCELLED,
+            )
+        except TSSError as exc:  # e.g. the task type is not installed on this worker
+            outcome = Outcome(
+                run.id,
+                run.attempt,
+                RunState.FAILED,
+                reason=str(exc),
+                error=ErrorInfo(type(exc).__name__, str(exc)),
+            )
+        finally:
+            self._release(run)
+        await self._outcomes.put((outcome, held.delivery))
+
+    def _release(self, run: Run) -> None:
+        if self._held.pop(run.id, None) is not None:
+            self._used_cores -= run.policy.cores
+            self._used_memory -= run.policy.memory
+            self._room.set()
+
+    async def _finish_loop(self) -> None:
+        while True:
+            first = await self._outcomes.get()
+            batch = [first]
+            while len(batch) < 500 and not self._outcomes.empty():
+                batch.append(self._outcomes.get_nowait())
+            await self._record(batch)
+            for _ in batch:
+                self._outcomes.task_done()
+
+    async def _record(self, batch: list[tuple[Outcome, Delivery]]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                accepted = await self.store.finish_runs(
+                    [o for o, _ in batch], actor=f"worker:{self.id}"
+                )
+                break
+            except TSSError as exc:
+                # Keep the outcomes and try again: if the lease runs out meanwhile, the reaper
+                # decides instead and these will be refused by fencing. Nothing is lost.
+                log.warning("worker %s could not record outcomes: %s", self.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for (outcome, _), ok in zip(batch, accepted, strict=True):
+            if not ok:
+                log.info("outcome of run %s attempt %s refused (fenced)", outcome.run_id,
+                         outcome.attempt)
+        self.completed += len(batch)
+        with contextlib.suppress(TSSError):
+            await self.broker.ack([d for _, d in batch])
+
+    # -- heartbeats and shutdown ----------------------------------------------------------
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval)
+            held = [(h.run.id, h.run.attempt) for h in self._held.values()]
+            try:
+                lost = await self.store.heartbeat(self.id, held, lease=self.settings.lease)
+            except TSSError as exc:
+                log.warning("worker %s heartbeat failed: %s", self.id, exc)
+                continue
+            for run_id in lost:
+                if (item := self._held.get(run_id)) is not None and item.task is not None:
+                    log.info("run %s was cancelled or reaped; stopping it", run_id)
+                    item.lost = True
+                    item.task.cancel()
+
+    async def _drain(self) -> None:
+        tasks = [h.task for h in self._held.values() if h.task is not None]
+        if not tasks:
+            return
+        log.info("worker %s: waiting up to %.0fs for %d runs", self.id,
+                 self.settings.grace_period, len(tasks))
+        _, pending = await asyncio.wait(tasks, timeout=self.settings.grace_period)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,151 @@
+"""Claims, leases, heartbeats, expiry and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from tss.core.states import RunState
+from tss.store.base import Store
+
+from .support import ACTOR, outcome, queued, running, seconds
+
+
+async def test_claim_moves_a_queued_run_to_running_attempt_one(store: Store) -> None:
+    [run] = await queued(store)
+    before = await store.now()
+    [claimed] = await store.claim_runs([run.id], worker_id="w1", lease=30)
+    for r in (claimed, await store.get_run(run.id)):
+        assert r.state is RunState.RUNNING
+        assert r.attempt == 1
+        assert r.worker_id == "w1"
+        assert r.started_at is not None and r.started_at >= before
+        assert r.lease_until is not None
+        assert seconds(29) <= r.lease_until - r.started_at <= seconds(31)
+    [attempt] = await store.list_attempts(run.id)
+    assert (attempt.number, attempt.worker_id, attempt.state) == (1, "w1", RunState.RUNNING)
+    assert attempt.finished_at is None
+
+
+async def test_a_duplicate_claim_is_dropped(store: Store) -> None:
+    [run] = await queued(store)
+    assert len(await store.claim_runs([run.id], worker_id="w1", lease=30)) == 1
+    assert await store.claim_runs([run.id], worker_id="w2", lease=30) == []
+    assert await store.claim_runs([run.id, run.id], worker_id="w1", lease=30) == []
+    fetched = await store.get_run(run.id)
+    assert (fetched.attempt, fetched.worker_id) == (1, "w1")
+    assert len(await store.list_attempts(run.id)) == 1
+
+
+async def test_claiming_the_same_id_twice_in_one_call_claims_it_once(store: Store) -> None:
+    [run] = await queued(store)
+    claimed = await store.claim_runs([run.id, run.id, "0" * 32], worker_id="w1", lease=30)
+    assert [r.id for r in claimed] == [run.id]
+    assert (await store.get_run(run.id)).attempt == 1
+
+
+async def test_concurrent_claimers_get_disjoint_sets(
+    store: Store, store_factory: Callable[[], Awaitable[Store]]
+) -> None:
+    runs = await queued(store, 40)
+    ids = [run.id for run in runs]
+    others = [await store_factory() for _ in range(3)]
+    results = await asyncio.gather(
+        *(
+            s.claim_runs(ids if n % 2 else ids[::-1], worker_id=f"w{n}", lease=30)
+            for n, s in enumerate([store, *others])
+        )
+    )
+    claimed = [run.id for result in results for run in result]
+    assert sorted(claimed) == sorted(ids)  # each run went to exactly one claimer
+    for result, n in zip(results, range(4), strict=True):
+        for run in result:
+            fetched = await store.get_run(run.id)
+            assert (fetched.worker_id, fetched.attempt) == (f"w{n}", 1)
+
+
+async def test_fetch_queued_orders_by_priority_then_age_and_filters_pools(
+    store: Store, advance: Callable[[float], None]
+) -> None:
+    low_old = (await queued(store, priority=1))[0]
+    advance(0.01)
+    high = (await queued(store, priority=5))[0]
+    advance(0.01)
+    low_new = (await queued(store, priority=1))[0]
+    advance(0.01)
+    io = (await queued(store, priority=9, pool="io"))[0]
+    running_run = await running(store, priority=9)
+
+    fetched = await store.fetch_queued(["default"], limit=10)
+    assert [r.id for r in fetched] == [high.id, low_old.id, low_new.id]
+    assert running_run.id not in [r.id for r in fetched]
+    assert [r.id for r in await store.fetch_queued(["default"], limit=2)] == [high.id, low_old.id]
+    both = await store.fetch_queued(["default", "io"], limit=10)
+    assert [r.id for r in both] == [io.id, high.id, low_old.id, low_new.id]
+    assert await store.fetch_queued(["gpu"], limit=10) == []
+    # reading does not claim
+    assert (await store.get_run(high.id)).state is RunState.QUEUED
+
+
+async def test_heartbeat_extends_the_lease(store: Store, advance: Callable[[float], None]) -> None:
+    run = await running(store, lease=0.3)
+    first_lease = run.lease_until
+    assert first_lease is not None
+    advance(0.15)
+    assert await store.heartbeat("w1", [(run.id, 1)], lease=30) == []
+    advance(0.3)  # past the first lease
+    assert await store.expired_runs(limit=10) == []
+    fetched = await store.get_run(run.id)
+    assert fetched.lease_until is not None and fetched.lease_until > first_lease + seconds(20)
+    assert fetched.state is RunState.RUNNING
+
+
+async def test_heartbeat_reports_runs_the_worker_no_longer_holds(store: Store) -> None:
+    kept = await running(store, worker="w1")
+    cancelled = await running(store, worker="w1")
+    finished = await running(store, worker="w1")
+    await store.cancel_runs([cancelled.id], actor=ACTOR, reason="stop")
+    await store.finish_runs([outcome(finished)], actor="w1")
+    held = [(kept.id, 1), (cancelled.id, 1), (finished.id, 1)]
+    lost = await store.heartbeat("w1", held, lease=30)
+    assert sorted(lost) == sorted([cancelled.id, finished.id])
+
+
+async def test_heartbeat_with_a_stale_attempt_is_fenced_off(store: Store) -> None:
+    run = await running(store, worker="w1")
+    # the worker hands the run back, and another worker claims attempt 2
+    await store.finish_runs([outcome(run, RunState.QUEUED, reason="draining")], actor="w1")
+    [again] = await store.claim_runs([run.id], worker_id="w2", lease=30)
+    assert again.attempt == 2
+    assert await store.heartbeat("w1", [(run.id, 1)], lease=30) == [run.id]
+    assert await store.heartbeat("w2", [(run.id, 2)], lease=30) == []
+    assert (await store.get_run(run.id)).worker_id == "w2"
+
+
+async def test_a_run_whose_lease_passed_is_expired(
+    store: Store, advance: Callable[[float], None]
+) -> None:
+    short = await running(store, lease=0.1)
+    long = await running(store, lease=60)
+    assert await store.expired_runs(limit=10) == []
+    advance(0.2)
+    expired = await store.expired_runs(limit=10)
+    assert [r.id for r in expired] == [short.id]
+    assert expired[0].state is RunState.RUNNING
+    assert long.id not in [r.id for r in expired]
+    assert await store.expired_runs(limit=0) == []
+
+
+async def test_overdue_runs_follow_the_timeout_plus_grace(
+    store: Store, advance: Callable[[float], None]
+) -> None:
+    timed = await running(store, timeout=0.1)
+    untimed = await running(store)
+    assert await store.overdue_runs(grace=0, limit=10) == []
+    advance(0.2)
+    overdue = await store.overdue_runs(grace=0, limit=10)
+    assert [r.id for r in overdue] == [timed.id]
+    assert untimed.id not in [r.id for r in overdue]
+    assert await store.overdue_runs(grace=30, limit=10) == []
+    await store.finish_runs([outcome(timed)], actor="w1")
+    assert await store.overdue_runs(grace=0, limit=10) == []

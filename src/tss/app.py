@@ -158,6 +158,8 @@ class TSSApp:
                     memory=w.memory,
                 ),
             )
+            if self.scheduler is not None:
+                self.worker.on_requeue = self.scheduler.wake
             tasks.append(asyncio.create_task(self.worker.run(stop), name="tss-worker"))
         try:
             await asyncio.gather(*tasks)

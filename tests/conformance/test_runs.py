@@ -45,7 +45,8 @@ async def test_one_schedule_run_per_job_and_fire_time(store: Store) -> None:
     result = await store.create_runs([first, twin, other_job, later], actor=ACTOR)
     assert [created for _, created in result] == [True, False, True, True]
     assert result[1][0].id == first.id  # the existing run is returned
-    again = await store.create_runs([new_run("a", trigger="schedule", scheduled_for=fire)], actor=ACTOR)
+    repeat = new_run("a", trigger="schedule", scheduled_for=fire)
+    again = await store.create_runs([repeat], actor=ACTOR)
     assert again[0] == (await store.get_run(first.id), False)
     assert (await store.count_runs())[RunState.QUEUED] == 3
 

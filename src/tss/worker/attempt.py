@@ -140,6 +140,9 @@ async def run_attempt(
 
 def _error_info(exc: BaseException) -> ErrorInfo:
     remote = getattr(exc, "remote_traceback", None)
+    if isinstance(exc, TaskFailure) and remote is None:
+        # An exit code or a dead child: the message says it all; our own stack is noise.
+        return ErrorInfo(exc.error_type, str(exc), None, exc.exit_code)
     text = remote or "".join(traceback.format_exception(exc))
     if len(text) > _TRACEBACK_LIMIT:
         text = "[... traceback truncated ...]\n" + text[-_TRACEBACK_LIMIT:]

@@ -89,17 +89,13 @@ class _Router:
         return getattr(self._real, name)
 
 
-_installed = False
-
-
 def install_routing() -> None:
-    """Route ``sys.stdout``/``sys.stderr`` by task. Idempotent; safe to call at worker start."""
-    global _installed
-    if _installed:
-        return
-    sys.stdout = _Router(sys.stdout, current_stdout)  # type: ignore[assignment]
-    sys.stderr = _Router(sys.stderr, current_stderr)  # type: ignore[assignment]
-    _installed = True
+    """Route ``sys.stdout``/``sys.stderr`` by task. Idempotent; safe to call at worker start
+    (and again if something else replaced the streams since)."""
+    if not isinstance(sys.stdout, _Router):
+        sys.stdout = _Router(sys.stdout, current_stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, _Router):
+        sys.stderr = _Router(sys.stderr, current_stderr)  # type: ignore[assignment]
 
 
 def real_stream(stream: IO[str]) -> IO[str]:

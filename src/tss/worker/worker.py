@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tss import __version__
@@ -75,6 +76,9 @@ class Worker:
         self._used_cores = 0.0
         self._used_memory = 0
         self.completed = 0
+        #: called after outcomes are recorded with the runs that went back to waiting
+        #: (retrying or handed back), so a scheduler in this process can tick at once
+        self.on_requeue: Callable[[], None] | None = None
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(
@@ -253,6 +257,11 @@ class Worker:
                 log.info("outcome of run %s attempt %s refused (fenced)", outcome.run_id,
                          outcome.attempt)
         self.completed += len(batch)
+        if self.on_requeue is not None and any(
+            ok and o.target in (RunState.RETRYING, RunState.QUEUED)
+            for (o, _), ok in zip(batch, accepted, strict=True)
+        ):
+            self.on_requeue()
         with contextlib.suppress(TSSError):
             await self.broker.ack([d for _, d in batch])
 

@@ -1,0 +1,1 @@
+"""The ``tss`` command line: Typer commands over :class:`tss.app.TSSApp`, Rich output."""

@@ -1,0 +1,164 @@
+"""The ``tss`` command: the root Typer app, global options, logging and the async bridge.
+
+Commands call :class:`tss.app.TSSApp` operations and read through ``app.store``; they hold
+no business rules. Errors travel up as :class:`tss.errors.TSSError` and :func:`main` turns
+each into one ``error:`` line and an exit code (2 for bad input, 1 for failures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+import typer
+
+from tss import __version__
+from tss.cli.output import BAD_INPUT, print_error, report_error
+from tss.config import Settings, load_config
+
+if TYPE_CHECKING:
+    from tss.app import TSSApp
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="tss",
+    help="TSS: schedule jobs, run them on workers, and see what happened.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@dataclass
+class CLIState:
+    """What the global options decided, shared with every command through ``ctx.obj``."""
+
+    config: str | None = None
+    settings: Settings | None = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tss {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: str | None = typer.Option(
+        None, "--config", "-c", help="Config file (default: $TSS_CONFIG, ./config.yaml).",
+        metavar="FILE",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    ctx.obj = CLIState(config=config)
+
+
+def settings_of(ctx: typer.Context, *, serving: bool = False) -> Settings:
+    """The effective settings (read once per command), with logging set up from them.
+
+    One-shot commands log warnings and errors only; servers log at the configured level.
+    """
+    state = ctx.find_object(CLIState) or CLIState()
+    if state.settings is None:
+        state.settings = load_config(state.config)
+        setup_logging(state.settings, serving=serving)
+    return state.settings
+
+
+class _JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(data, default=str).decode()
+
+
+def setup_logging(settings: Settings, *, serving: bool = False) -> None:
+    """Log to stderr in the configured format."""
+    level = logging.getLevelName(settings.logging.level)
+    if not serving:
+        level = max(level, logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.logging.format == "json":
+        handler.setFormatter(_JSONFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Alembic announces every migration step at INFO; that is noise on each command.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+
+
+def run_async(ctx: typer.Context, fn: Callable[[TSSApp], Coroutine[Any, Any, T]]) -> T:
+    """Open a :class:`TSSApp` from the settings, start it, await ``fn(app)``, close it."""
+    settings = settings_of(ctx)
+
+    async def body() -> T:
+        from tss.app import TSSApp
+
+        tss_app = TSSApp(settings)
+        await tss_app.start()
+        try:
+            return await fn(tss_app)
+        finally:
+            await tss_app.close()
+
+    return asyncio.run(body())
+
+
+def _register() -> None:
+    # Imported here so each module can import `app`, `run_async` and `settings_of` from this one.
+    from tss.cli import admin, jobs, runs, serve
+
+    app.add_typer(jobs.app, name="job", help="Define, inspect and trigger jobs.")
+    app.add_typer(runs.app, name="run", help="Inspect, cancel and retry runs.")
+    app.add_typer(admin.config_app, name="config", help="Show and check the configuration.")
+    app.add_typer(admin.db_app, name="db", help="Manage the store's schema.")
+    app.command("execute-job")(runs.execute_job)
+    app.command("workers")(admin.workers)
+    app.command("server")(serve.server)
+    app.command("scheduler")(serve.scheduler)
+    app.command("worker")(serve.worker)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``tss`` console script."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="tss", standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print_error(f"{exc.format_message()}{hint}")
+        sys.exit(getattr(exc, "exit_code", BAD_INPUT))
+    except typer.Abort:
+        print_error("aborted")
+        sys.exit(1)
+    except Exception as exc:
+        sys.exit(report_error(exc))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,293 @@
+"""What the CLI prints: Rich tables for people, ``--json`` for scripts, one line per error.
+
+Tables and progress go through Rich; data a script may parse goes to stdout as JSON only;
+errors go to stderr as a single ``error: ...`` line (no Rich: it would wrap a long line).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from tss.core.models import Attempt, Job, Run, WorkerInfo
+from tss.core.states import RunState
+from tss.errors import ConfigError, Conflict, NotFound, TSSError, ValidationError
+
+#: stdout, for tables and data; soft wrap keeps long values on one line
+console = Console(soft_wrap=True, highlight=False)
+#: stderr, for spinners, progress bars and banners that must not pollute --json
+status_console = Console(stderr=True, highlight=False)
+
+#: exit codes
+OK, FAILURE, BAD_INPUT = 0, 1, 2
+_BAD_INPUT = (ValidationError, ConfigError, Conflict, NotFound)
+
+STATE_STYLES = {
+    RunState.SCHEDULED: "cyan",
+    RunState.WAITING: "dim cyan",
+    RunState.QUEUED: "blue",
+    RunState.RUNNING: "bold blue",
+    RunState.RETRYING: "yellow",
+    RunState.SUCCEEDED: "green",
+    RunState.FAILED: "bold red",
+    RunState.TIMED_OUT: "red",
+    RunState.CANCELLED: "magenta",
+    RunState.SKIPPED: "dim",
+}
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def one_line(text: str) -> str:
+    """Collapse a message onto one line."""
+    return " ".join(text.split())
+
+
+def report_error(exc: BaseException) -> int:
+    """Print ``exc`` as one ``error:`` line on stderr (with the traceback when ``TSS_DEBUG``
+    is set) and return the exit code it deserves."""
+    if os.environ.get("TSS_DEBUG", "").strip() not in ("", "0"):
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, TSSError):
+        message, code = exc.message, BAD_INPUT if isinstance(exc, _BAD_INPUT) else FAILURE
+    else:
+        message = f"unexpected {type(exc).__name__}: {exc} (set TSS_DEBUG=1 for the traceback)"
+        code = FAILURE
+    print_error(message)
+    return code
+
+
+def print_error(message: str) -> None:
+    """Write one ``error:`` line to stderr."""
+    sys.stderr.write(f"error: {one_line(message)}\n")
+    sys.stderr.flush()
+
+
+# -- JSON --------------------------------------------------------------------------------
+
+
+def _default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` to stdout as indented JSON (datetimes in RFC 3339, UTC as ``Z``)."""
+    raw = orjson.dumps(
+        data, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+    )
+    sys.stdout.write(raw.decode() + "\n")
+    sys.stdout.flush()
+
+
+def job_data(job: Job) -> dict[str, Any]:
+    """A stored job as JSON-able data."""
+    return {
+        "name": job.name,
+        "spec": job.spec.model_dump(mode="json"),
+        "next_fire_at": job.next_fire_at,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "version": job.version,
+    }
+
+
+def run_data(run: Run) -> dict[str, Any]:
+    """A run as JSON-able data."""
+    return {
+        "id": run.id,
+        "job": run.job,
+        "state": run.state.value,
+        "trigger": run.trigger,
+        "params": run.params,
+        "priority": run.priority,
+        "pool": run.pool,
+        "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "scheduled_for": run.scheduled_for,
+        "not_before": run.not_before,
+        "queued_at": run.queued_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration": duration(run.started_at, run.finished_at),
+        "lease_until": run.lease_until,
+        "worker_id": run.worker_id,
+        "idempotency_key": run.idempotency_key,
+        "result": run.result,
+        "error": run.error.to_dict() if run.error else None,
+        "reason": run.reason,
+        "retry_of": run.retry_of,
+        "flow_id": run.flow_id,
+        "policy": run.policy.to_dict(),
+    }
+
+
+def attempt_data(attempt: Attempt) -> dict[str, Any]:
+    """An attempt as JSON-able data (logs left out: ``tss run logs`` shows them)."""
+    return {
+        "number": attempt.number,
+        "worker_id": attempt.worker_id,
+        "state": attempt.state.value,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "duration": duration(attempt.started_at, attempt.finished_at),
+        "result": attempt.result,
+        "error": attempt.error.to_dict() if attempt.error else None,
+    }
+
+
+def worker_data(worker: WorkerInfo) -> dict[str, Any]:
+    """A worker as JSON-able data."""
+    return {
+        "id": worker.id,
+        "state": worker.state,
+        "hostname": worker.hostname,
+        "pid": worker.pid,
+        "pools": worker.pools,
+        "task_types": worker.task_types,
+        "concurrency": worker.concurrency,
+        "running": worker.running,
+        "cores": worker.cores,
+        "memory": worker.memory,
+        "version": worker.version,
+        "started_at": worker.started_at,
+        "last_heartbeat": worker.last_heartbeat,
+    }
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+def mask_url(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``; other text unchanged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.password:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def mask_secrets(data: Any) -> Any:
+    """``data`` with the password of every URL in it masked."""
+    if isinstance(data, Mapping):
+        return {k: mask_secrets(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [mask_secrets(v) for v in data]
+    if isinstance(data, str) and "://" in data:
+        return mask_url(data)
+    return data
+
+
+# -- times and words ---------------------------------------------------------------------
+
+
+def fmt_time(value: datetime | None, zone: tzinfo = UTC) -> str:
+    """A timestamp for a table: ``2026-03-01 02:00:00`` (UTC unless ``zone``); ``-`` if None."""
+    if value is None:
+        return "-"
+    local = value.astimezone(zone)
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    if local.microsecond:
+        text += f".{local.microsecond // 1000:03d}"
+    return text + ("Z" if zone is UTC else f" {local.tzname()}")
+
+
+def fmt_relative(value: datetime | None, now: datetime | None = None) -> str:
+    """``in 4m`` or ``12s ago``."""
+    if value is None:
+        return "-"
+    seconds = (value - (now or datetime.now(UTC))).total_seconds()
+    text = fmt_seconds(abs(seconds), coarse=True)
+    return f"in {text}" if seconds >= 0 else f"{text} ago"
+
+
+def fmt_seconds(seconds: float | None, *, coarse: bool = False) -> str:
+    """``0.42s``, ``3m05s``, ``2h10m``, ``3d4h``; ``-`` if None."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f}s" if coarse else f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h"
+
+
+def duration(start: datetime | None, end: datetime | None) -> float | None:
+    """Seconds from ``start`` to ``end``; None unless both are known."""
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def state_text(state: RunState) -> str:
+    """A run state as Rich markup, coloured."""
+    return f"[{STATE_STYLES.get(state, '')}]{state.value}[/]"
+
+
+def schedule_text(schedule: Any) -> str:
+    """A schedule in words (its ``describe()`` when it has one); ``-`` when there is none."""
+    if schedule is None:
+        return "-"
+    describe = getattr(schedule, "describe", None)
+    if callable(describe):
+        return str(describe())
+    dump = getattr(schedule, "model_dump", None)
+    data = dump(mode="json", exclude_defaults=True) if callable(dump) else schedule
+    if isinstance(data, Mapping):
+        return ", ".join(f"{k} {v}" for k, v in data.items())
+    return str(data)
+
+
+def new_table(*columns: str, title: str | None = None) -> Table:
+    """A table in the CLI's style."""
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def runs_table(runs: list[Run], title: str | None = None) -> Table:
+    """The standard table of runs."""
+    table = new_table(
+        "id", "job", "state", "trigger", "scheduled for", "started", "duration", "attempt",
+        title=title,
+    )
+    now = datetime.now(UTC)
+    for run in runs:
+        end = run.finished_at or (now if run.state is RunState.RUNNING else None)
+        table.add_row(
+            run.id,
+            run.job,
+            state_text(run.state),
+            run.trigger,
+            fmt_time(run.scheduled_for),
+            fmt_time(run.started_at),
+            fmt_seconds(duration(run.started_at, end)),
+            f"{run.attempt}/{run.max_attempts}",
+        )
+    return table

@@ -1,0 +1,384 @@
+"""Rows <-> models for the SQL stores (see :mod:`tss.store.schema` for the columns).
+
+Times are integer microseconds since the epoch (UTC); JSON values are text. The functions
+here are on the hot path (thousands of rows per second), so they are plain and cached where
+a value repeats (a job's run policy, a job's spec).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from tss.core.models import (
+    Attempt,
+    ErrorInfo,
+    Event,
+    Job,
+    JobSpec,
+    NewRun,
+    Run,
+    RunFilter,
+    RunPolicy,
+    WorkerInfo,
+)
+from tss.core.states import RunState
+from tss.core.timeutil import from_micros, to_micros
+from tss.errors import ValidationError
+
+#: why a job's active runs were cancelled by a fire with ``concurrency: replace``
+REPLACED = "replaced by a newer fire"
+WORKER_STATES = frozenset({"up", "draining", "down", "dead"})
+STATES: dict[str, RunState] = {state.value: state for state in RunState}
+_CACHE_SIZE = 4096
+
+
+def dumps(value: Any) -> str:
+    """JSON text; values orjson cannot write natively are written as their ``str``."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def dumps_or_none(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def loads_or_none(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def micros(value: datetime | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+def when(value: int | None) -> datetime | None:
+    return None if value is None else from_micros(value)
+
+
+def error_text(error: ErrorInfo | None) -> str | None:
+    return None if error is None else dumps(error.to_dict())
+
+
+def error_of(text: str | None) -> ErrorInfo | None:
+    return None if text is None else ErrorInfo.from_dict(orjson.loads(text))
+
+
+def placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def chunks(items: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
+    """``items`` in slices small enough for SQL parameter limits."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# -- run policies and job specs: few distinct values, decoded once ---------------------------
+
+_policy_by_text: dict[str, RunPolicy] = {}
+_text_by_policy: dict[int, tuple[RunPolicy, str]] = {}
+_spec_by_text: dict[str, JobSpec] = {}
+
+
+def policy_text(policy: RunPolicy) -> str:
+    hit = _text_by_policy.get(id(policy))
+    if hit is not None and hit[0] is policy:
+        return hit[1]
+    text = dumps(policy.to_dict())
+    if len(_text_by_policy) >= _CACHE_SIZE:
+        _text_by_policy.clear()
+    _text_by_policy[id(policy)] = (policy, text)  # holding the policy keeps its id unique
+    return text
+
+
+def policy_of(text: str) -> RunPolicy:
+    policy = _policy_by_text.get(text)
+    if policy is None:
+        policy = RunPolicy.from_dict(orjson.loads(text))
+        if len(_policy_by_text) >= _CACHE_SIZE:
+            _policy_by_text.clear()
+        _policy_by_text[text] = policy
+    return policy
+
+
+def spec_text(spec: JobSpec) -> str:
+    return dumps(spec.model_dump(mode="json"))
+
+
+def spec_of(text: str) -> JobSpec:
+    spec = _spec_by_text.get(text)
+    if spec is None:
+        spec = JobSpec.model_validate(orjson.loads(text))
+        if len(_spec_by_text) >= _CACHE_SIZE:
+            _spec_by_text.clear()
+        _spec_by_text[text] = spec
+    return spec
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+JOB_COLUMNS = "name, spec, next_fire_at, created_at, updated_at, version"
+
+
+def job_values(spec: JobSpec) -> tuple[str, str, str, str, bool]:
+    """``spec, type, pool, tags, paused`` for a job row."""
+    return spec_text(spec), spec.type, spec.pool, dumps(spec.tags), spec.paused
+
+
+def job_of(row: Sequence[Any]) -> Job:
+    return Job(spec_of(row[1]), from_micros(row[3]), from_micros(row[4]), when(row[2]), row[5])
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+RUN_FIELDS = (
+    'id, job, state, "trigger", params, priority, pool, policy, attempt, created_at,'
+    " updated_at, scheduled_for, not_before, queued_at, started_at, finished_at, lease_until,"
+    " worker_id, idempotency_key, result, error, reason, retry_of, flow_id"
+)
+RUN_COLUMNS = ", ".join(f"runs.{name.strip()}" for name in RUN_FIELDS.split(","))
+
+RUN_INSERT = (
+    'INSERT INTO runs (id, job, state, "trigger", params, priority, pool, policy, attempt,'
+    " created_at, updated_at, scheduled_for, not_before, queued_at, finished_at,"
+    " idempotency_key, reason, retry_of, flow_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def run_of(r: Sequence[Any]) -> Run:
+    return Run(
+        id=r[0],
+        job=r[1],
+        state=STATES[r[2]],
+        trigger=r[3],
+        params=orjson.loads(r[4]),
+        priority=r[5],
+        pool=r[6],
+        policy=policy_of(r[7]),
+        attempt=r[8],
+        created_at=from_micros(r[9]),
+        updated_at=from_micros(r[10]),
+        scheduled_for=None if r[11] is None else from_micros(r[11]),
+        not_before=None if r[12] is None else from_micros(r[12]),
+        queued_at=None if r[13] is None else from_micros(r[13]),
+        started_at=None if r[14] is None else from_micros(r[14]),
+        finished_at=None if r[15] is None else from_micros(r[15]),
+        lease_until=None if r[16] is None else from_micros(r[16]),
+        worker_id=r[17],
+        idempotency_key=r[18],
+        result=None if r[19] is None else orjson.loads(r[19]),
+        error=None if r[20] is None else error_of(r[20]),
+        reason=r[21],
+        retry_of=r[22],
+        flow_id=r[23],
+    )
+
+
+def new_run(new: NewRun, now_us: int) -> tuple[Run, tuple[Any, ...]]:
+    """The run as it will be stored, and its ``RUN_INSERT`` parameters."""
+    state = new.state
+    queued_us = now_us if state is RunState.QUEUED else None
+    finished_us = now_us if state.terminal else None
+    scheduled_us = micros(new.scheduled_for)
+    not_before_us = micros(new.not_before)
+    params = dumps(new.params)
+    now = from_micros(now_us)
+    run = Run(
+        id=new.id,
+        job=new.job,
+        state=state,
+        trigger=new.trigger,
+        params=orjson.loads(params),
+        priority=new.priority,
+        pool=new.pool,
+        policy=new.policy,
+        attempt=0,
+        created_at=now,
+        updated_at=now,
+        scheduled_for=when(scheduled_us),
+        not_before=when(not_before_us),
+        queued_at=when(queued_us),
+        finished_at=when(finished_us),
+        idempotency_key=new.idempotency_key,
+        reason=new.reason,
+        retry_of=new.retry_of,
+        flow_id=new.flow_id,
+    )
+    row = (
+        new.id,
+        new.job,
+        state.value,
+        new.trigger,
+        params,
+        new.priority,
+        new.pool,
+        policy_text(new.policy),
+        now_us,
+        now_us,
+        scheduled_us,
+        not_before_us,
+        queued_us,
+        finished_us,
+        new.idempotency_key,
+        new.reason,
+        new.retry_of,
+        new.flow_id,
+    )
+    return run, row
+
+
+#: RunFilter.extra keys that are plain run columns, with how to write a value for SQL
+RUN_FILTER_COLUMNS = {
+    "trigger": '"trigger"',
+    "pool": "pool",
+    "priority": "priority",
+    "attempt": "attempt",
+    "worker_id": "worker_id",
+    "idempotency_key": "idempotency_key",
+    "reason": "reason",
+    "retry_of": "retry_of",
+    "flow_id": "flow_id",
+    "job": "job",
+    "state": "state",
+    "id": "id",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "scheduled_for": "scheduled_for",
+    "not_before": "not_before",
+    "queued_at": "queued_at",
+    "started_at": "started_at",
+    "finished_at": "finished_at",
+    "lease_until": "lease_until",
+}
+
+
+def sql_value(value: Any) -> Any:
+    """A filter value as stored: datetimes as microseconds, states as their text."""
+    if isinstance(value, datetime):
+        return to_micros(value)
+    if isinstance(value, RunState):
+        return value.value
+    return value
+
+
+# -- attempts, events, workers ---------------------------------------------------------------
+
+ATTEMPT_COLUMNS = (
+    "run_id, number, worker_id, state, started_at, finished_at, error, result, stdout, stderr"
+)
+
+
+def attempt_of(r: Sequence[Any]) -> Attempt:
+    return Attempt(
+        run_id=r[0],
+        number=r[1],
+        worker_id=r[2],
+        state=STATES[r[3]],
+        started_at=from_micros(r[4]),
+        finished_at=when(r[5]),
+        error=error_of(r[6]),
+        result=loads_or_none(r[7]),
+        stdout=r[8],
+        stderr=r[9],
+    )
+
+
+EVENT_COLUMNS = "id, at, run_id, job, source, target, actor, reason, attempt"
+EVENT_INSERT = (
+    "INSERT INTO events (at, run_id, job, source, target, actor, reason, attempt)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def event_of(r: Sequence[Any]) -> Event:
+    return Event(
+        id=r[0],
+        at=from_micros(r[1]),
+        run_id=r[2],
+        job=r[3],
+        source=None if r[4] is None else STATES[r[4]],
+        target=STATES[r[5]],
+        actor=r[6],
+        reason=r[7],
+        attempt=r[8],
+    )
+
+
+WORKER_COLUMNS = (
+    "id, hostname, pid, pools, task_types, concurrency, cores, memory, version, state,"
+    " started_at, last_heartbeat, running"
+)
+
+
+def worker_values(info: WorkerInfo, started_us: int, now_us: int) -> tuple[Any, ...]:
+    return (
+        info.id,
+        info.hostname,
+        info.pid,
+        dumps(list(info.pools)),
+        dumps(list(info.task_types)),
+        info.concurrency,
+        float(info.cores),
+        info.memory,
+        info.version,
+        "up",
+        started_us,
+        now_us,
+        0,
+    )
+
+
+def worker_of(r: Sequence[Any]) -> WorkerInfo:
+    return WorkerInfo(
+        id=r[0],
+        hostname=r[1],
+        pid=r[2],
+        pools=orjson.loads(r[3]),
+        task_types=orjson.loads(r[4]),
+        concurrency=r[5],
+        cores=r[6],
+        memory=r[7],
+        version=r[8],
+        state=r[9],
+        started_at=when(r[10]),
+        last_heartbeat=when(r[11]),
+        running=r[12],
+    )
+
+
+def run_where(run_filter: RunFilter | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions (joined with AND) and their parameters for a run filter.
+
+    :raises ValidationError: ``extra`` names something that is not a run column.
+    """
+    where, params = ["1 = 1"], list[Any]()
+    if run_filter is None:
+        return where, params
+    f = run_filter
+    if f.job is not None:
+        where.append("job = ?")
+        params.append(f.job)
+    if f.states:
+        where.append(f"state IN ({placeholders(len(f.states))})")
+        params.extend(RunState(state).value for state in f.states)
+    if f.since is not None:
+        where.append("created_at >= ?")
+        params.append(to_micros(f.since))
+    if f.until is not None:
+        where.append("created_at < ?")
+        params.append(to_micros(f.until))
+    if f.flow_id is not None:
+        where.append("flow_id = ?")
+        params.append(f.flow_id)
+    for key, value in f.extra.items():
+        column = RUN_FILTER_COLUMNS.get(key)
+        if column is None:
+            raise ValidationError(f"runs cannot be filtered on {key!r}", field=key)
+        if value is None:
+            where.append(f"{column} IS NULL")
+        else:
+            where.append(f"{column} = ?")
+            params.append(sql_value(value))
+    return where, params

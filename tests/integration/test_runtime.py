@@ -1,0 +1,358 @@
+"""The scheduler, worker and task types working together in one process, on each store."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tss.app import TSSApp
+from tss.config import Settings
+from tss.core.models import Run
+from tss.core.states import RunState
+
+T = "tasks_for_tests"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/tss.db"
+    return Settings(
+        store={"url": url},
+        worker={"heartbeat_interval": 0.2, "lease": 5, "grace_period": 1, "concurrency": 4},
+        scheduler={"max_sleep": 0.2},
+    )
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (an orphan may wait for a reaper)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(asyncio.wait_for(coro, 60))
+
+
+@asynccontextmanager
+async def serving(settings: Settings, jobs: list[dict[str, Any]]) -> AsyncIterator[TSSApp]:
+    app = TSSApp(settings)
+    await app.start()
+    await app.apply(jobs)
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.serve(stop))
+    try:
+        yield app
+    finally:
+        stop.set()
+        await task
+        await app.close()
+
+
+async def one(app: TSSApp, job: str, timeout: float = 20, **kw: Any) -> Run:
+    ((created, _),) = await app.trigger(job, **kw)
+    (done,) = await app.wait([created.id], timeout=timeout, poll=0.05)
+    return done
+
+
+async def until(check: Callable[[], Coroutine[Any, Any, bool]], timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def test_sync_and_async_functions_capture_output(settings: Settings) -> None:
+    async def body() -> None:
+        jobs = [
+            {"name": "add", "params": {"function": f"{T}:add", "kwargs": {"a": 2, "b": 3}}},
+            {"name": "aadd", "params": {"function": f"{T}:async_add", "args": [4, 5]}},
+            {"name": "ctx", "params": {"function": f"{T}:with_context"}},
+        ]
+        async with serving(settings, jobs) as app:
+            add = await one(app, "add")
+            assert (add.state, add.result) == (RunState.SUCCEEDED, 5)
+            assert (await app.store.get_logs(add.id))[0] == "adding 2 and 3\n"
+            aadd = await one(app, "aadd")
+            assert (aadd.state, aadd.result) == (RunState.SUCCEEDED, 9)
+            assert "async says hi" in (await app.store.get_logs(aadd.id))[0]
+            ctx = await one(app, "ctx")
+            assert ctx.result == {"run_id": ctx.id, "attempt": 1, "job": "ctx"}
+            assert "hello from the run logger" in (await app.store.get_logs(ctx.id))[1]
+
+    run(body())
+
+
+def test_params_override_per_run(settings: Settings) -> None:
+    async def body() -> None:
+        jobs = [{"name": "add", "params": {"function": f"{T}:add", "kwargs": {"a": 1, "b": 1}}}]
+        async with serving(settings, jobs) as app:
+            done = await one(app, "add", params={"kwargs": {"a": 10, "b": 20}})
+            assert done.result == 30
+
+    run(body())
+
+
+def test_retries_then_success_records_every_attempt(settings: Settings, tmp_path: Path) -> None:
+    async def body() -> None:
+        counter = tmp_path / "count"
+        jobs = [
+            {
+                "name": "flaky",
+                "params": {
+                    "function": f"{T}:fail_until",
+                    "kwargs": {"path": str(counter), "succeed_on": 3},
+                },
+                "retries": {"max": 3, "delay": 0.1, "backoff": "fixed"},
+            }
+        ]
+        async with serving(settings, jobs) as app:
+            done = await one(app, "flaky")
+            assert done.state is RunState.SUCCEEDED
+            assert done.attempt == 3
+            assert done.result == "ok on call 3"
+            attempts = await app.store.list_attempts(done.id)
+            assert [a.state for a in attempts] == [
+                RunState.FAILED, RunState.FAILED, RunState.SUCCEEDED
+            ]
+            assert attempts[0].error is not None
+            assert attempts[0].error.type == "ConnectionError"
+            assert "call 1 fails" in attempts[0].error.message
+            events = await app.store.list_events(run_id=done.id, limit=100)
+            assert [e.target for e in events] == [
+                RunState.QUEUED, RunState.RUNNING, RunState.RETRYING, RunState.QUEUED,
+                RunState.RUNNING, RunState.RETRYING, RunState.QUEUED, RunState.RUNNING,
+                RunState.SUCCEEDED,
+            ]
+
+    run(body())
+
+
+def test_failure_without_retries_keeps_the_reason(settings: Settings) -> None:
+    async def body() -> None:
+        jobs = [{"name": "bad", "params": {"function": f"{T}:always_fail"}}]
+        async with serving(settings, jobs) as app:
+            done = await one(app, "bad")
+            assert done.state is RunState.FAILED
+            assert done.error is not None
+            assert (done.error.type, done.error.message) == ("ValueError", "bad things happened")
+            assert done.error.traceback and "always_fail" in done.error.traceback
+
+    run(body())
+
+
+def test_shell_exit_code_and_stderr_tail(settings: Settings) -> None:
+    async def body() -> None:
+        jobs = [
+            {"name": "ok", "type": "shell", "params": {"argv": ["echo", "hello"]}},
+            {
+                "name": "bad",
+                "type": "shell",
+                "params": {"argv": ["sh", "-c", "echo to-out; echo broken pipe >&2; exit 7"]},
+                "retries": {"max": 2, "delay": 0, "retry_on": [9]},
+            },
+        ]
+        async with serving(settings, jobs) as app:
+            ok = await one(app, "ok")
+            assert ok.state is RunState.SUCCEEDED
+            assert (await app.store.get_logs(ok.id))[0] == "hello\n"
+            bad = await one(app, "bad")
+            assert bad.state is RunState.FAILED
+            assert bad.attempt == 1  # exit code 7 is not in retry_on
+            assert bad.error is not None and bad.error.exit_code == 7
+            assert "broken pipe" in bad.error.message
+
+    run(body())
+
+
+def test_process_isolation_hard_timeout_kills_the_child(settings: Settings, tmp_path: Path) -> None:
+    async def body() -> None:
+        pid_file = tmp_path / "pid"
+        jobs = [
+            {
+                "name": "slow",
+                "params": {
+                    "function": f"{T}:write_pid_and_sleep",
+                    "kwargs": {"path": str(pid_file), "seconds": 30},
+                },
+                "isolation": "process",
+                "timeout": 1,
+            }
+        ]
+        async with serving(settings, jobs) as app:
+            done = await one(app, "slow")
+            assert done.state is RunState.TIMED_OUT
+            assert done.error is not None and done.error.type == "TimeoutError"
+            pid = int(pid_file.read_text())
+            await asyncio.sleep(0.2)
+            assert not alive(pid)
+
+    run(body())
+
+
+def test_process_isolation_returns_results_and_errors(settings: Settings) -> None:
+    async def body() -> None:
+        jobs = [
+            {"name": "add", "params": {"function": f"{T}:add", "args": [20, 22]},
+             "isolation": "process"},
+            {"name": "bad", "params": {"function": f"{T}:always_fail"}, "isolation": "process"},
+        ]
+        async with serving(settings, jobs) as app:
+            add = await one(app, "add")
+            assert (add.state, add.result) == (RunState.SUCCEEDED, 42)
+            assert "adding 20 and 22" in (await app.store.get_logs(add.id))[0]
+            bad = await one(app, "bad")
+            assert bad.error is not None
+            assert (bad.error.type, bad.error.message) == ("ValueError", "bad things happened")
+            assert bad.error.traceback and "always_fail" in bad.error.traceback
+
+    run(body())
+
+
+def test_shell_timeout_kills_the_process_group(settings: Settings, tmp_path: Path) -> None:
+    async def body() -> None:
+        pid_file = tmp_path / "grandchild"
+        script = f"sleep 60 & echo $! > {pid_file}; wait"
+        jobs = [{"name": "hang", "type": "shell", "params": {"argv": ["sh", "-c", script]},
+                 "timeout": 1}]
+        async with serving(settings, jobs) as app:
+            done = await one(app, "hang")
+            assert done.state is RunState.TIMED_OUT
+            await asyncio.sleep(0.3)
+            assert not alive(int(pid_file.read_text()))
+
+    run(body())
+
+
+def test_cancel_a_running_shell_run_kills_it(settings: Settings, tmp_path: Path) -> None:
+    async def body() -> None:
+        pid_file = tmp_path / "pid"
+        jobs = [{"name": "hang", "type": "shell",
+                 "params": {"argv": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"]}}]
+        async with serving(settings, jobs) as app:
+            ((created, _),) = await app.trigger("hang")
+
+            async def running() -> bool:
+                return pid_file.exists() and (await app.get_run(created.id)).state is RunState.RUNNING
+
+            await until(running)
+            cancelled = await app.cancel_run(created.id)
+            assert cancelled.state is RunState.CANCELLED
+            pid = int(pid_file.read_text())
+
+            async def gone() -> bool:
+                return not alive(pid)
+
+            await until(gone, timeout=5)
+            assert (await app.get_run(created.id)).state is RunState.CANCELLED
+
+    run(body())
+
+
+def test_output_and_result_are_capped(settings: Settings) -> None:
+    settings.worker.log_limit = 4096
+    settings.worker.result_limit = 1024
+
+    async def body() -> None:
+        jobs = [
+            {"name": "loud", "params": {"function": f"{T}:shout", "args": [100_000]}},
+            {"name": "big", "params": {"function": f"{T}:big_result", "args": [10_000]}},
+            {"name": "set", "params": {"function": f"{T}:not_json"}},
+        ]
+        async with serving(settings, jobs) as app:
+            loud = await one(app, "loud")
+            out, _ = await app.store.get_logs(loud.id)
+            assert len(out) < 5000
+            assert "truncated by TSS" in out
+            big = await one(app, "big")
+            assert big.state is RunState.SUCCEEDED
+            assert big.result["truncated"] is True and big.result["size"] > 10_000
+            odd = await one(app, "set")
+            assert odd.state is RunState.SUCCEEDED
+            assert isinstance(odd.result, str)
+
+    run(body())
+
+
+def test_graceful_shutdown_hands_back_what_outlives_the_grace(settings: Settings) -> None:
+    async def body() -> None:
+        app = TSSApp(settings)
+        await app.start()
+        await app.apply(
+            [{"name": "slow", "type": "shell", "params": {"argv": ["sleep", "30"]}},
+             {"name": "quick", "type": "shell", "params": {"argv": ["sleep", "0.5"]}}]
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.serve(stop))
+        ((slow, _),) = await app.trigger("slow")
+        ((quick, _),) = await app.trigger("quick")
+
+        async def both_running() -> bool:
+            states = {(await app.get_run(r.id)).state for r in (slow, quick)}
+            return states == {RunState.RUNNING}
+
+        await until(both_running)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        assert (await app.get_run(quick.id)).state is RunState.SUCCEEDED
+        handed = await app.get_run(slow.id)
+        assert handed.state is RunState.QUEUED
+        assert handed.reason and "handed back" in handed.reason
+        workers = await app.store.list_workers()
+        assert [w.state for w in workers] == ["down"]
+        await app.close()
+
+    run(body())
+
+
+def test_scheduled_jobs_fire_on_time(settings: Settings) -> None:
+    async def body() -> None:
+        jobs = [{"name": "tick", "type": "noop", "schedule": "* * * * * *"}]
+        async with serving(settings, jobs) as app:
+            await asyncio.sleep(2.6)
+        page = await app.store.list_runs(limit=10)
+        assert 2 <= len(page.items) <= 4
+        for r in page.items:
+            assert r.scheduled_for is not None and r.scheduled_for.microsecond == 0
+            assert r.trigger == "schedule"
+            assert r.started_at is not None
+            assert (r.started_at - r.scheduled_for).total_seconds() < 0.5
+        fires = sorted(r.scheduled_for for r in page.items if r.scheduled_for)
+        assert all((b - a).total_seconds() == 1 for a, b in zip(fires, fires[1:], strict=False))
+
+    # the store must be open to read after serving: reopen a fresh app on the same store
+    if settings.store.url.startswith("memory"):
+        # memory stores die with their app; check inside instead
+        async def inline() -> None:
+            jobs = [{"name": "tick", "type": "noop", "schedule": "* * * * * *"}]
+            async with serving(settings, jobs) as app:
+                await asyncio.sleep(2.6)
+                page = await app.store.list_runs(limit=10)
+                assert 2 <= len(page.items) <= 4
+                for r in page.items:
+                    assert r.scheduled_for is not None and r.started_at is not None
+                    assert (r.started_at - r.scheduled_for).total_seconds() < 0.5
+
+        run(inline())
+        return
+    run(body())
+
+
+def test_sigterm_of_a_shell_job_is_its_failure(settings: Settings) -> None:
+    async def body() -> None:
+        jobs = [{"name": "killed", "type": "shell", "params": {"argv": ["sh", "-c", "kill -TERM $$"]}}]
+        async with serving(settings, jobs) as app:
+            done = await one(app, "killed")
+            assert done.state is RunState.FAILED
+            assert done.error is not None and done.error.exit_code == -signal.SIGTERM
+            assert "signal 15" in done.error.message
+
+    run(body())

@@ -62,9 +62,7 @@ async def queued(store: Store, count: int = 1, **fields: Any) -> list[Run]:
     return runs
 
 
-async def running(
-    store: Store, worker: str = "w1", lease: float = 30.0, **fields: Any
-) -> Run:
+async def running(store: Store, worker: str = "w1", lease: float = 30.0, **fields: Any) -> Run:
     """A run claimed by ``worker``: state running, attempt 1."""
     [run] = await queued(store, **fields)
     [claimed] = await store.claim_runs([run.id], worker_id=worker, lease=lease)

@@ -113,4 +113,3 @@ async def test_count_runs_by_state(store: Store) -> None:
     }
     only_a = await store.count_runs(RunFilter(job="a"))
     assert {s: n for s, n in only_a.items() if n} == {RunState.QUEUED: 2, RunState.RUNNING: 1}
-

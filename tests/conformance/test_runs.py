@@ -75,9 +75,7 @@ async def test_creating_in_a_state_that_is_not_a_start_is_refused(store: Store) 
     with pytest.raises(Conflict):
         await store.create_runs([new_run("a", state=RunState.RUNNING)], actor=ACTOR)
     with pytest.raises(Conflict):
-        await store.create_runs(
-            [new_run("a"), new_run("a", state=RunState.SUCCEEDED)], actor=ACTOR
-        )
+        await store.create_runs([new_run("a"), new_run("a", state=RunState.SUCCEEDED)], actor=ACTOR)
     assert (await store.list_runs()).items == []
     assert await store.list_events() == []
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,8 +32,10 @@ NY, LONDON, LORD_HOWE = "America/New_York", "Europe/London", "Australia/Lord_How
 ZONES = ["UTC", NY, LONDON, LORD_HOWE]
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def fires(expr: str, zone: str, after: datetime, n: int = 6) -> list[datetime]:
@@ -46,17 +51,21 @@ def error_locs(exc: pytest.ExceptionInfo[pydantic.ValidationError]) -> list[tupl
     return [tuple(e["loc"]) for e in exc.value.errors()]
 
 
+@cache
 def transitions(zone: str, year: int) -> list[tuple[datetime, timedelta]]:
-    """(instant, offset change) of each DST transition, found by scanning 5-minute steps."""
+    """(instant, offset change) of each DST transition: hourly scan, then minute by minute."""
     tz, out = ZoneInfo(zone), []
     t = utc(year, 1, 1)
     prev = t.astimezone(tz).utcoffset()
     while t.year == year:
-        t += timedelta(minutes=5)
+        t += timedelta(hours=1)
         off = t.astimezone(tz).utcoffset()
         if off != prev:
             assert off is not None and prev is not None
-            out.append((t, off - prev))
+            exact = t - timedelta(hours=1)
+            while exact.astimezone(tz).utcoffset() == prev:
+                exact += timedelta(minutes=1)
+            out.append((exact, off - prev))
             prev = off
     return out
 
@@ -89,18 +98,48 @@ def test_dst_calendar(zone: str, expected: list[tuple[datetime, int]]) -> None:
         # 02:00 is in the gap and 03:00 is its end: one fire, not two at the same instant.
         (NY, "0 2,3 * * *", utc(2026, 3, 7, 12), [utc(2026, 3, 8, 7), utc(2026, 3, 9, 6)]),
         # New York fall back 2026-11-01 02:00 EDT -> 01:00 EST: 01:30 first pass (EDT) only.
-        (NY, "30 1 * * *", utc(2026, 10, 31, 12), [utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)]),
+        (
+            NY,
+            "30 1 * * *",
+            utc(2026, 10, 31, 12),
+            [utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)],
+        ),
         (NY, "0 1,13 * * *", utc(2026, 10, 31, 23), [utc(2026, 11, 1, 5), utc(2026, 11, 1, 18)]),
         # London spring forward 2026-03-29 01:00 GMT -> 02:00 BST (01:00 UTC).
-        (LONDON, "30 1 * * *", utc(2026, 3, 28, 12), [utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30)]),
+        (
+            LONDON,
+            "30 1 * * *",
+            utc(2026, 3, 28, 12),
+            [utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30)],
+        ),
         # London fall back 2026-10-25 02:00 BST -> 01:00 GMT: 01:30 BST (00:30 UTC) only.
-        (LONDON, "30 1 * * *", utc(2026, 10, 24, 12), [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)]),
+        (
+            LONDON,
+            "30 1 * * *",
+            utc(2026, 10, 24, 12),
+            [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)],
+        ),
         # Lord Howe fall back 2026-04-05 02:00 +11 -> 01:30 +10:30: 01:45 +11 only.
-        (LORD_HOWE, "45 1 * * *", utc(2026, 4, 4, 0), [utc(2026, 4, 4, 14, 45), utc(2026, 4, 5, 15, 15)]),
+        (
+            LORD_HOWE,
+            "45 1 * * *",
+            utc(2026, 4, 4, 0),
+            [utc(2026, 4, 4, 14, 45), utc(2026, 4, 5, 15, 15)],
+        ),
         # Lord Howe spring forward 2026-10-04 02:00 +10:30 -> 02:30 +11 (15:30 UTC).
-        (LORD_HOWE, "15 2 * * *", utc(2026, 10, 3, 0), [utc(2026, 10, 3, 15, 30), utc(2026, 10, 4, 15, 15)]),
+        (
+            LORD_HOWE,
+            "15 2 * * *",
+            utc(2026, 10, 3, 0),
+            [utc(2026, 10, 3, 15, 30), utc(2026, 10, 4, 15, 15)],
+        ),
         # 6-field with seconds: 02:30:10 in the New York gap fires at the gap's end too.
-        (NY, "10 30 2 * * *", utc(2026, 3, 7, 12), [utc(2026, 3, 8, 7), utc(2026, 3, 9, 6, 30, 10)]),
+        (
+            NY,
+            "10 30 2 * * *",
+            utc(2026, 3, 7, 12),
+            [utc(2026, 3, 8, 7), utc(2026, 3, 9, 6, 30, 10)],
+        ),
     ],
 )
 def test_fixed_hour_dst(zone: str, expr: str, after: datetime, expected: list[datetime]) -> None:
@@ -124,14 +163,19 @@ def test_fixed_hour_with_star_minute_follows_the_hour_rule() -> None:
         (NY, "30 * * * *", utc(2026, 3, 8, 6), [utc(2026, 3, 8, 6, 30), utc(2026, 3, 8, 7, 30)]),
         (NY, "30 * * * *", utc(2026, 11, 1, 5), [utc(2026, 11, 1, h, 30) for h in (5, 6, 7)]),
         (NY, "0 */2 * * *", utc(2026, 3, 8, 4, 1), [utc(2026, 3, 8, 5), utc(2026, 3, 8, 8)]),
-        (LONDON, "30 * * * *", utc(2026, 3, 29, 0), [utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 1, 30)]),
+        (LONDON, "30 * * * *", utc(2026, 3, 29, 0),
+         [utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 1, 30)]),
         (LONDON, "30 * * * *", utc(2026, 10, 25, 0), [utc(2026, 10, 25, h, 30) for h in (0, 1, 2)]),
         # Lord Howe fall back: 01:30 +11, 01:30 +10:30 (cronsim's own tz mode misses this), 02:30.
-        (LORD_HOWE, "30 * * * *", utc(2026, 4, 4, 14), [utc(2026, 4, 4, 14, 30), utc(2026, 4, 4, 15), utc(2026, 4, 4, 16)]),
-        (LORD_HOWE, "0 */2 * * *", utc(2026, 4, 4, 14), [utc(2026, 4, 4, 15, 30), utc(2026, 4, 4, 17, 30)]),
+        (LORD_HOWE, "30 * * * *", utc(2026, 4, 4, 14),
+         [utc(2026, 4, 4, 14, 30), utc(2026, 4, 4, 15), utc(2026, 4, 4, 16)]),
+        (LORD_HOWE, "0 */2 * * *", utc(2026, 4, 4, 14),
+         [utc(2026, 4, 4, 15, 30), utc(2026, 4, 4, 17, 30)]),
         # Lord Howe spring forward: 02:00 does not exist; 02:30 +11 is the first wall after it.
-        (LORD_HOWE, "0 * * * *", utc(2026, 10, 3, 14), [utc(2026, 10, 3, 14, 30), utc(2026, 10, 3, 16)]),
-        (LORD_HOWE, "30 * * * *", utc(2026, 10, 3, 14), [utc(2026, 10, 3, 15), utc(2026, 10, 3, 15, 30), utc(2026, 10, 3, 16, 30)]),
+        (LORD_HOWE, "0 * * * *", utc(2026, 10, 3, 14),
+         [utc(2026, 10, 3, 14, 30), utc(2026, 10, 3, 16)]),
+        (LORD_HOWE, "30 * * * *", utc(2026, 10, 3, 14),
+         [utc(2026, 10, 3, 15), utc(2026, 10, 3, 15, 30), utc(2026, 10, 3, 16, 30)]),
     ],
 )  # fmt: skip
 def test_real_time_dst(zone: str, expr: str, after: datetime, expected: list[datetime]) -> None:
@@ -139,24 +183,23 @@ def test_real_time_dst(zone: str, expr: str, after: datetime, expected: list[dat
 
 
 @pytest.mark.parametrize(
-    ("zone", "gap_day", "repeat_day"),
-    [(NY, date(2026, 3, 8), date(2026, 11, 1)), (LONDON, date(2026, 3, 29), date(2026, 10, 25)),
-     (LORD_HOWE, date(2026, 10, 4), date(2026, 4, 5))],
+    ("zone", "gap_day", "gap_hour", "repeat_day"),
+    [(NY, date(2026, 3, 8), 2, date(2026, 11, 1)),
+     (LONDON, date(2026, 3, 29), 1, date(2026, 10, 25)),
+     (LORD_HOWE, date(2026, 10, 4), 2, date(2026, 4, 5))],
 )  # fmt: skip
 def test_every_15_minutes_both_passes_and_not_in_gap(
-    zone: str, gap_day: date, repeat_day: date
+    zone: str, gap_day: date, gap_hour: int, repeat_day: date
 ) -> None:
     tz = ZoneInfo(zone)
-    for day, step_count in ((gap_day, None), (repeat_day, None)):
+    for day in (gap_day, repeat_day):
         start = datetime.combine(day, datetime.min.time(), tz).astimezone(UTC)
         got = fires("*/15 * * * *", zone, start - timedelta(seconds=1), 24 * 4 + 8)
-        del step_count
         # Real time: every 15 minutes of elapsed time, whatever the wall clock does.
-        assert all(b - a == timedelta(minutes=15) for a, b in zip(got, got[1:], strict=False))
-        local = [u.astimezone(tz) for u in got if u.astimezone(tz).date() == day]
-        stamps = [(x.hour, x.minute) for x in local]
+        assert all(b - a == timedelta(minutes=15) for a, b in pairwise(got))
+        stamps = [(x.hour, x.minute) for x in (u.astimezone(tz) for u in got) if x.date() == day]
         if day == gap_day:  # the skipped wall times never appear
-            assert (2, 15) not in stamps and len(stamps) < 96
+            assert (gap_hour, 15) not in stamps and len(stamps) < 96
         else:  # the repeated ones appear twice, once per pass
             assert stamps.count((1, 45)) == 2 and len(stamps) > 96
 
@@ -168,19 +211,35 @@ def _matches(expr: str, wall: datetime) -> bool:
     return next(CronSim(expr, wall - timedelta(seconds=1))) == wall
 
 
+def _minute_matcher(expr: str) -> Callable[[datetime], bool]:
+    """A fast 5-field matcher for the oracle: one cronsim walk per day, then set lookups."""
+    days: dict[date, set[tuple[int, int]]] = {}
+
+    def match(wall: datetime) -> bool:
+        if wall.date() not in days:
+            start = datetime.combine(wall.date(), datetime.min.time())
+            hits, it = set(), CronSim(expr, start - timedelta(seconds=1))
+            while (w := next(it)).date() == wall.date():
+                hits.add((w.hour, w.minute))
+            days[wall.date()] = hits
+        return (wall.hour, wall.minute) in days[wall.date()]
+
+    return match
+
+
 def _oracle(expr: str, zone: str, lo: datetime, hi: datetime) -> list[datetime]:
     """Fires in (lo, hi] straight from the DESIGN.md wording, minute by minute."""
-    tz, out = ZoneInfo(zone), set()
+    tz, out, matches = ZoneInfo(zone), set(), _minute_matcher(expr)
     if expr.split()[1].startswith("*"):  # real time: every instant whose wall matches
         u = lo.replace(second=0) + timedelta(minutes=1)
         while u <= hi:
-            if _matches(expr, u.astimezone(tz).replace(tzinfo=None, fold=0)):
+            if matches(u.astimezone(tz).replace(tzinfo=None, fold=0)):
                 out.add(u)
             u += timedelta(minutes=1)
     else:  # fixed hour: each matching wall once, at first occurrence or the gap's end
         w = datetime.combine(lo.astimezone(tz).date() - timedelta(days=1), datetime.min.time())
         while w <= hi.astimezone(tz).replace(tzinfo=None) + timedelta(days=1):
-            if _matches(expr, w):
+            if matches(w):
                 u = w.replace(tzinfo=tz, fold=1).astimezone(UTC)
                 while u.astimezone(tz).replace(tzinfo=None) < w:  # first instant at/after w
                     u += timedelta(minutes=1)
@@ -204,9 +263,18 @@ def test_dst_days_match_oracle(zone: str, expr: str) -> None:
     for moment, _ in transitions(zone, 2026):
         lo, hi = moment - timedelta(hours=14), moment + timedelta(hours=14)
         expected = _oracle(expr, zone, lo, hi)
-        got = list(next_fire_times(ScheduleSpec(cron=expr, timezone=zone), 200, after=lo, anchor=lo))
+        spec = ScheduleSpec(cron=expr, timezone=zone)
+        got = next_fire_times(spec, 400, after=lo, anchor=lo)
         assert [u for u in got if u <= hi] == expected
         assert rule.count(lo, hi) == len(expected)
+        # Start anywhere around the transition, including inside the second pass.
+        for minutes in range(-150, 151, 10):
+            after = moment + timedelta(minutes=minutes, seconds=minutes % 7)
+            rest = [u for u in expected if u > after]
+            nxt = next_fire_times(spec, 3, after=after, anchor=lo)
+            assert [u for u in nxt if u <= hi] == rest[:3]
+            assert rule.count(after, hi) == len(rest)
+            assert rule.count(lo, after) == len(expected) - len(rest)
 
 
 def test_fixed_hour_agrees_with_cronsim_debian_mode() -> None:
@@ -251,7 +319,7 @@ def test_cron_properties(expr: str, zone: str, after: datetime) -> None:
     assert got, "every generated expression fires within 50 years"
     assert all(u.tzinfo is UTC for u in got)
     assert got[0] > after
-    assert all(a < b for a, b in zip(got, got[1:], strict=False))
+    assert all(a < b for a, b in pairwise(got))
     tz = ZoneInfo(zone)
     local = [u.astimezone(tz) for u in got]
     if not expr.split()[1].startswith("*"):
@@ -262,15 +330,14 @@ def test_cron_properties(expr: str, zone: str, after: datetime) -> None:
     # Counting agrees with listing, and nothing hides between consecutive fires.
     rule = _cron.rule(expr, zone)
     assert rule.count(after, got[-1]) == len(got)
-    assert next_fire_after(spec, got[3 % len(got)] - timedelta(microseconds=1), anchor=after) == (
-        got[3 % len(got)]
+    assert (
+        next_fire_after(spec, got[3 % len(got)] - timedelta(microseconds=1), anchor=after)
+        == (got[3 % len(got)])
     )
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    every_ms=st.integers(1, 10**9), anchor=instants, gap=st.integers(-(10**12), 10**13)
-)
+@given(every_ms=st.integers(1, 10**9), anchor=instants, gap=st.integers(-(10**12), 10**13))
 def test_interval_properties(every_ms: int, anchor: datetime, gap: int) -> None:
     spec = ScheduleSpec(every=every_ms / 1000)
     step = timedelta(milliseconds=every_ms)
@@ -280,7 +347,7 @@ def test_interval_properties(every_ms: int, anchor: datetime, gap: int) -> None:
     for u in got:
         k, rest = divmod(u - anchor, step)
         assert rest == timedelta(0) and k >= 0  # exact multiples of every from the anchor
-    assert all(b - a == step for a, b in zip(got, got[1:], strict=False))
+    assert all(b - a == step for a, b in pairwise(got))
 
 
 # -- kinds, aliases, seconds, bounds -------------------------------------------------------
@@ -290,7 +357,11 @@ def test_six_field_seconds() -> None:
     got = fires("*/5 * * * * *", "UTC", utc(2026, 1, 1, 0, 0, 3), 4)
     assert got == [utc(2026, 1, 1, 0, 0, s) for s in (5, 10, 15, 20)]
     got = fires("15,45 30 2 * * *", NY, utc(2026, 1, 1), 3)
-    assert got == [utc(2026, 1, 1, 7, 30, 15), utc(2026, 1, 1, 7, 30, 45), utc(2026, 1, 2, 7, 30, 15)]
+    assert got == [
+        utc(2026, 1, 1, 7, 30, 15),
+        utc(2026, 1, 1, 7, 30, 45),
+        utc(2026, 1, 2, 7, 30, 15),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -314,19 +385,23 @@ def test_bare_string_is_cron() -> None:
     ("text", "seconds"), [("5m", 300), ("1h", 3600), ("90s", 90), ("1h30m", 5400), (90, 90)]
 )
 def test_every_parses_durations(text: str | int, seconds: float) -> None:
-    spec = ScheduleSpec(every=text)  # type: ignore[arg-type]
+    spec = ScheduleSpec(every=text)
     assert spec.every == seconds and spec.kind == "interval"
 
 
 def test_interval_first_fire_and_anchor() -> None:
     created = utc(2026, 5, 1, 12, 0, 7)
-    assert first_fire(ScheduleSpec(every="5m"), created_at=created) == created + timedelta(minutes=5)
+    assert first_fire(ScheduleSpec(every="5m"), created_at=created) == created + timedelta(
+        minutes=5
+    )
     anchored = ScheduleSpec(every=60, start=utc(2026, 5, 1, 11, 0, 30))
     first = first_fire(anchored, created_at=created)
     assert first == utc(2026, 5, 1, 12, 0, 30)
     future = ScheduleSpec(every=60, start=utc(2026, 6, 1))
     assert first_fire(future, created_at=created) == utc(2026, 6, 1)
-    assert next_fire_after(anchored, utc(2026, 5, 1, 13), anchor=first) == utc(2026, 5, 1, 13, 0, 30)
+    assert next_fire_after(anchored, utc(2026, 5, 1, 13), anchor=first) == utc(
+        2026, 5, 1, 13, 0, 30
+    )
 
 
 def test_at_one_shot_naive_in_zone() -> None:
@@ -346,7 +421,7 @@ def test_at_aware_from_text() -> None:
 
 
 def test_delay_one_shot() -> None:
-    spec = ScheduleSpec(delay="10m")  # type: ignore[arg-type]
+    spec = ScheduleSpec(delay="10m")
     created = utc(2026, 3, 1, 9)
     shot = first_fire(spec, created_at=created)
     assert spec.kind == "delay" and shot == utc(2026, 3, 1, 9, 10)
@@ -418,7 +493,9 @@ def test_spec_is_frozen() -> None:
 
 def _reference_plan(spec: ScheduleSpec, nfa: datetime, now: datetime, anchor: datetime) -> FirePlan:
     """plan_fires by listing every due fire, straight from the rules."""
-    due = [nfa, *[u for u in next_fire_times(spec, 10**5, after=nfa, anchor=anchor) if u <= now]]
+    due = [nfa]
+    while (following := next_fire_after(spec, due[-1], anchor=anchor)) and following <= now:
+        due.append(following)
     grace = timedelta(seconds=spec.misfire_grace)
     on_time = [f for f in due if now - f <= grace]
     if len(on_time) == len(due) or spec.misfire == "run_all":
@@ -438,27 +515,32 @@ def test_plan_on_time() -> None:
 
 
 @pytest.mark.parametrize(
-    ("policy", "fires", "missed"),
-    [
-        ("run_once", [utc(2026, 1, 1, 12, 59)], 119),
-        ("run_all", [utc(2026, 1, 1, 12, 59) - timedelta(minutes=i) for i in (4, 3, 2, 1, 0)], 115),
-        ("skip", [utc(2026, 1, 1, 12, 59)], 119),
-    ],
-)
-def test_plan_missed(policy: str, fires: list[datetime], missed: int) -> None:
-    # Every minute, asleep from 11:00 to 13:00 (due 11:00 .. 13:00 = 121), grace 90 s.
-    spec = ScheduleSpec(every=60, misfire=policy, misfire_grace=90, misfire_cap=5)  # type: ignore[arg-type]
-    anchor = utc(2026, 1, 1)
-    now = utc(2026, 1, 1, 13, 0, 30)
-    plan = plan_fires(spec, next_fire_at=utc(2026, 1, 1, 11), now=now, anchor=anchor)
-    expected_fires = [f + timedelta(minutes=1) for f in fires]
-    if policy == "skip":  # on time: 12:59:xx is 90 s old at most -> 12:59 and 13:00
-        expected_fires = [utc(2026, 1, 1, 12, 59), utc(2026, 1, 1, 13)]
-        missed = 119
-    assert plan.fires == expected_fires
+    ("policy", "first", "missed"),
+    [("run_once", utc(2026, 1, 1, 13), 120), ("run_all", utc(2026, 1, 1, 12, 56), 116),
+     ("skip", utc(2026, 1, 1, 12, 59), 119)],
+)  # fmt: skip
+def test_plan_missed(policy: str, first: datetime, missed: int) -> None:
+    # Every minute, asleep from 11:00 to 13:00:30: due 11:00 .. 13:00 (121 fires); with a
+    # 90 s grace only 12:59 and 13:00 are on time.
+    spec = ScheduleSpec(every=60, misfire=policy, misfire_grace=90, misfire_cap=5)
+    anchor, due_from, now = utc(2026, 1, 1), utc(2026, 1, 1, 11), utc(2026, 1, 1, 13, 0, 30)
+    plan = plan_fires(spec, next_fire_at=due_from, now=now, anchor=anchor)
+    count = (utc(2026, 1, 1, 13) - first) // timedelta(minutes=1) + 1
+    assert plan.fires == [first + timedelta(minutes=i) for i in range(count)]
     assert plan.missed == missed
     assert plan.next_fire_at == utc(2026, 1, 1, 13, 1)
-    assert plan == _reference_plan(spec, utc(2026, 1, 1, 11), now, anchor)
+    assert plan == _reference_plan(spec, due_from, now, anchor)
+
+
+def test_plan_grace_boundary_is_on_time() -> None:
+    # A fire exactly misfire_grace old is still on time, so nothing is missed.
+    spec = ScheduleSpec(every=60, misfire="skip")
+    now = utc(2026, 1, 1, 12, 1)
+    plan = plan_fires(spec, next_fire_at=utc(2026, 1, 1, 12), now=now, anchor=utc(2026, 1, 1))
+    assert plan == FirePlan([utc(2026, 1, 1, 12), now], utc(2026, 1, 1, 12, 2), 0)
+    later = plan_fires(spec, next_fire_at=utc(2026, 1, 1, 12), now=now + timedelta(microseconds=1),
+                       anchor=utc(2026, 1, 1))  # fmt: skip
+    assert later == FirePlan([now], utc(2026, 1, 1, 12, 2), 1)
 
 
 def test_plan_one_shot_in_the_past() -> None:
@@ -479,13 +561,15 @@ def test_plan_one_shot_in_the_past() -> None:
     grace=st.integers(1, 4000),
     nfa_offset=st.integers(0, 200),
     asleep=st.integers(0, 6 * 3600),
-    base=st.sampled_from([utc(2026, 3, 8, 5), utc(2026, 11, 1, 4), utc(2026, 4, 4, 13), utc(2026, 7, 1)]),
+    base=st.sampled_from(
+        [utc(2026, 3, 8, 5), utc(2026, 11, 1, 4), utc(2026, 4, 4, 13), utc(2026, 7, 1)]
+    ),
 )  # fmt: skip
 def test_plan_matches_reference(
     expr: str, zone: str, policy: str, cap: int, grace: int, nfa_offset: int, asleep: int,
     base: datetime,
 ) -> None:  # fmt: skip
-    spec = ScheduleSpec(cron=expr, timezone=zone, misfire=policy, misfire_cap=cap,  # type: ignore[arg-type]
+    spec = ScheduleSpec(cron=expr, timezone=zone, misfire=policy, misfire_cap=cap,
                         misfire_grace=grace)  # fmt: skip
     nfa = next_fire_times(spec, nfa_offset + 1, after=base, anchor=base)[-1]
     now = nfa + timedelta(seconds=asleep, microseconds=asleep % 7)
@@ -496,7 +580,7 @@ def test_plan_matches_reference(
 
 @pytest.mark.parametrize("policy", ["run_once", "run_all", "skip"])
 def test_plan_week_offline_one_second_cron_is_fast(policy: str) -> None:
-    spec = ScheduleSpec(cron="* * * * * *", timezone=NY, misfire=policy)  # type: ignore[arg-type]
+    spec = ScheduleSpec(cron="* * * * * *", timezone=NY, misfire=policy)
     now = utc(2026, 3, 10)
     began = time.perf_counter()
     plan = plan_fires(spec, next_fire_at=now - timedelta(days=7), now=now, anchor=now)
@@ -514,7 +598,7 @@ def test_plan_week_offline_one_second_cron_is_fast(policy: str) -> None:
 
 def test_jitter_delay_bounds() -> None:
     rng = random.Random(7)
-    spec = ScheduleSpec(every=60, jitter="30s")  # type: ignore[arg-type]
+    spec = ScheduleSpec(every=60, jitter="30s")
     draws = [jitter_delay(spec, rng) for _ in range(2000)]
     assert all(0 <= d <= 30 for d in draws)
     assert max(draws) > 25 and min(draws) < 5  # spread over the range, not a constant

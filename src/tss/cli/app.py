@@ -54,7 +54,10 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: str | None = typer.Option(
-        None, "--config", "-c", help="Config file (default: $TSS_CONFIG, ./config.yaml).",
+        None,
+        "--config",
+        "-c",
+        help="Config file (default: $TSS_CONFIG, ./config.yaml).",
         metavar="FILE",
     ),
     version: bool = typer.Option(
@@ -98,9 +101,7 @@ def setup_logging(settings: Settings, *, serving: bool = False) -> None:
     if settings.logging.format == "json":
         handler.setFormatter(_JSONFormatter())
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -127,13 +128,13 @@ def run_async(ctx: typer.Context, fn: Callable[[TSSApp], Coroutine[Any, Any, T]]
 
 def _register() -> None:
     # Imported here so each module can import `app`, `run_async` and `settings_of` from this one.
-    from tss.cli import admin, jobs, runs, serve
+    from tss.cli import admin, jobs, runs, serve, trigger
 
     app.add_typer(jobs.app, name="job", help="Define, inspect and trigger jobs.")
     app.add_typer(runs.app, name="run", help="Inspect, cancel and retry runs.")
     app.add_typer(admin.config_app, name="config", help="Show and check the configuration.")
     app.add_typer(admin.db_app, name="db", help="Manage the store's schema.")
-    app.command("execute-job")(runs.execute_job)
+    app.command("execute-job")(trigger.execute_job)
     app.command("workers")(admin.workers)
     app.command("server")(serve.server)
     app.command("scheduler")(serve.scheduler)
@@ -150,9 +151,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="tss", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument
         ctx = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            typer.echo(ctx.get_help())
-            sys.exit(0)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)  # Typer printed the help while raising this
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         print_error(f"{exc.format_message()}{hint}")
         sys.exit(getattr(exc, "exit_code", BAD_INPUT))

@@ -22,8 +22,13 @@ from tss.core.models import Attempt, Job, Run, WorkerInfo
 from tss.core.states import RunState
 from tss.errors import ConfigError, Conflict, NotFound, TSSError, ValidationError
 
-#: stdout, for tables and data; soft wrap keeps long values on one line
-console = Console(soft_wrap=True, highlight=False)
+#: stdout, for tables and data; soft wrap keeps long values on one line, and a pipe or a
+#: file gets wide tables rather than Rich's 80 columns
+console = Console(
+    soft_wrap=True,
+    highlight=False,
+    width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200")),
+)
 #: stderr, for spinners, progress bars and banners that must not pollute --json
 status_console = Console(stderr=True, highlight=False)
 
@@ -67,6 +72,14 @@ def report_error(exc: BaseException) -> int:
     return code
 
 
+def in_source(source: object, exc: ValidationError) -> ValidationError:
+    """``exc`` naming the file it came from. Checks over a whole batch of jobs (task types,
+    duplicates, cycles) do not know the file; the command that read it does."""
+    if not source or exc.message.startswith(f"{source}:"):
+        return exc
+    return ValidationError(f"{source}: {exc.message}", field=exc.field)
+
+
 def print_error(message: str) -> None:
     """Write one ``error:`` line to stderr."""
     sys.stderr.write(f"error: {one_line(message)}\n")
@@ -88,7 +101,9 @@ def _default(value: Any) -> Any:
 def print_json(data: Any) -> None:
     """Write ``data`` to stdout as indented JSON (datetimes in RFC 3339, UTC as ``Z``)."""
     raw = orjson.dumps(
-        data, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+        data,
+        default=_default,
+        option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS,
     )
     sys.stdout.write(raw.decode() + "\n")
     sys.stdout.flush()
@@ -206,10 +221,7 @@ def fmt_time(value: datetime | None, zone: tzinfo = UTC) -> str:
     if value is None:
         return "-"
     local = value.astimezone(zone)
-    text = local.strftime("%Y-%m-%d %H:%M:%S")
-    if local.microsecond:
-        text += f".{local.microsecond // 1000:03d}"
-    return text + ("Z" if zone is UTC else f" {local.tzname()}")
+    return local.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if zone is UTC else f" {local.tzname()}")
 
 
 def fmt_relative(value: datetime | None, now: datetime | None = None) -> str:
@@ -274,7 +286,14 @@ def new_table(*columns: str, title: str | None = None) -> Table:
 def runs_table(runs: list[Run], title: str | None = None) -> Table:
     """The standard table of runs."""
     table = new_table(
-        "id", "job", "state", "trigger", "scheduled for", "started", "duration", "attempt",
+        "id",
+        "job",
+        "state",
+        "trigger",
+        "scheduled for",
+        "started",
+        "duration",
+        "attempt",
         title=title,
     )
     now = datetime.now(UTC)

@@ -219,7 +219,7 @@ def plan_fires(
         return FirePlan([], due_from, 0)
     cut = now - timedelta(seconds=spec.misfire_grace)  # fires at or after cut are on time
     due = 1 + _count(spec, due_from, now, anchor)
-    on_time = int(due_from >= cut) + _count(spec, max(due_from, cut - _US), now, anchor)
+    on_time = int(due_from > cut) + _count(spec, max(due_from, cut - _US), now, anchor)
     if on_time == due or spec.misfire == "run_all":
         keep = min(due, spec.misfire_cap)
     elif spec.misfire == "run_once":

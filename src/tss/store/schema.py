@@ -23,6 +23,18 @@ STATE = sa.String(16)
 #: microseconds since the epoch, UTC
 MICROS = sa.BigInteger()
 
+#: the predicates of the partial indexes; queries repeat them word for word
+QUEUED = "state = 'queued'"
+RUNNING = "state = 'running'"
+WAITING = "state IN ('scheduled', 'retrying')"
+ACTIVE = "state IN ('queued', 'retrying', 'running', 'scheduled')"
+
+
+def _where(predicate: str) -> dict[str, sa.TextClause]:
+    """A partial index predicate, the same on SQLite and PostgreSQL."""
+    return {"sqlite_where": sa.text(predicate), "postgresql_where": sa.text(predicate)}
+
+
 jobs = sa.Table(
     "jobs",
     metadata,
@@ -80,42 +92,44 @@ sa.Index(
     runs.c.job,
     runs.c.scheduled_for,
     unique=True,
-    sqlite_where=sa.text("\"trigger\" = 'schedule'"),
-    postgresql_where=sa.text("\"trigger\" = 'schedule'"),
+    **_where("\"trigger\" = 'schedule'"),
 )
 sa.Index(
     "uq_runs_job_idempotency_key",
     runs.c.job,
     runs.c.idempotency_key,
     unique=True,
-    sqlite_where=sa.text("idempotency_key IS NOT NULL"),
-    postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+    **_where("idempotency_key IS NOT NULL"),
 )
-# fetch_queued: queued runs of a pool, highest priority then oldest first, read in index order.
+# The indexes that serve the scheduler's and workers' queries are partial on the states they
+# read, so they hold only live runs (small) and a run's history never touches them. States
+# are spelled in SQL the same way the queries spell them: SQLite matches the terms exactly.
+#: fetch_queued: queued runs of a pool, highest priority then oldest first, in index order.
 sa.Index(
-    "ix_runs_queue",
-    runs.c.state,
+    "ix_runs_queued",
     runs.c.pool,
     runs.c.priority.desc(),
     runs.c.queued_at,
     runs.c.id,
+    **_where(QUEUED),
 )
-# promote_due_runs / next_wakeup: scheduled and retrying runs by not_before.
-sa.Index("ix_runs_state_not_before", runs.c.state, runs.c.not_before)
-# expired_runs: running runs by lease.
-sa.Index("ix_runs_state_lease_until", runs.c.state, runs.c.lease_until)
-# find_unpublished: the outbox.
-sa.Index("ix_runs_state_published_at", runs.c.state, runs.c.published_at)
-# a job's history, newest first.
+#: find_unpublished: the outbox.
+sa.Index("ix_runs_outbox", runs.c.published_at, runs.c.queued_at, **_where(QUEUED))
+#: promote_due_runs and next_wakeup: scheduled and retrying runs by not_before.
+sa.Index("ix_runs_due", runs.c.not_before, **_where(WAITING))
+#: expired_runs: running runs by lease.
+sa.Index("ix_runs_leased", runs.c.lease_until, **_where(RUNNING))
+#: a job's active runs (concurrency, max_active_runs, replace) without reading its history.
+sa.Index("ix_runs_active", runs.c.job, **_where(ACTIVE))
+#: a job's history, newest first.
 sa.Index("ix_runs_job_id", runs.c.job, runs.c.id)
-# a job's active runs (concurrency, max_active_runs, replace) without reading its history.
-sa.Index("ix_runs_job_state", runs.c.job, runs.c.state)
+#: runs in one state, newest first, and counts by state (index only).
+sa.Index("ix_runs_state_id", runs.c.state, runs.c.id)
 # the runs of one flow; most runs have none.
 sa.Index(
     "ix_runs_flow_id",
     runs.c.flow_id,
-    sqlite_where=sa.text("flow_id IS NOT NULL"),
-    postgresql_where=sa.text("flow_id IS NOT NULL"),
+    **_where("flow_id IS NOT NULL"),
 )
 
 attempts = sa.Table(

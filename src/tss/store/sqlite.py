@@ -61,6 +61,10 @@ def _rows(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
 
 
+def _exec(conn: Conn, sql: str, params: Sequence[Any] = ()) -> int:
+    return int(conn.exec_driver_sql(sql, tuple(params)).rowcount)
+
+
 def _many(conn: Conn, sql: str, rows: list[tuple[Any, ...]]) -> None:
     if rows:
         conn.exec_driver_sql(sql, rows)
@@ -671,7 +675,7 @@ class SQLiteStore(Store):
         sql = f"INSERT INTO workers ({c.WORKER_COLUMNS}) VALUES ({c.placeholders(len(names))})"
         sql += " ON CONFLICT (id) DO UPDATE SET "
         sql += ", ".join(f"{name} = excluded.{name}" for name in names[1:])
-        await self._write(_rows, sql, c.worker_values(info, started, now_us))
+        await self._write(_exec, sql, c.worker_values(info, started, now_us))
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
         if state not in c.WORKER_STATES:

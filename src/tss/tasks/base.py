@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from tss.worker.capture import LogBuffer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskContext:
     """What a running task may know about itself. ``run_id`` with ``attempt`` is an
     idempotency key: a run may execute more than once (at-least-once), never with the
@@ -23,8 +24,18 @@ class TaskContext:
     job: str
     scheduled_for: datetime | None
     params: dict[str, Any]
-    logger: logging.Logger
     worker_id: str = ""
+    #: makes the logger on first use (most runs never log, and a logger is not free)
+    logger_factory: Callable[[], logging.Logger] | None = None
+    _logger: logging.Logger | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger whose records land in this run's captured stderr."""
+        if self._logger is None:
+            factory = self.logger_factory
+            self._logger = factory() if factory else logging.getLogger(f"tss.task.{self.job}")
+        return self._logger
 
 
 @dataclass(slots=True)

@@ -33,8 +33,8 @@ def main() -> int:
         job=raw_ctx["job"],
         scheduled_for=datetime.fromisoformat(scheduled) if scheduled else None,
         params=raw_ctx["params"],
-        logger=_logger(raw_ctx["job"]),
         worker_id=raw_ctx.get("worker_id", ""),
+        logger_factory=lambda: _logger(raw_ctx["job"]),
     )
     report: dict[str, Any]
     try:

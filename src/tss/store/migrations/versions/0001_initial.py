@@ -11,6 +11,7 @@ PostgreSQL alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -29,7 +30,7 @@ def _micros(name: str, nullable: bool) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger(), nullable=nullable)
 
 
-def _where(predicate: str, pg_predicate: str | None = None) -> dict[str, sa.TextClause]:
+def _where(predicate: str, pg_predicate: str | None = None) -> dict[str, Any]:
     return {
         "sqlite_where": sa.text(predicate),
         "postgresql_where": sa.text(pg_predicate or predicate),
@@ -98,22 +99,25 @@ def upgrade() -> None:
         unique=True,
         **_where("idempotency_key IS NOT NULL"),
     )
+    queued, waiting = "state = 'queued'", "state IN ('scheduled', 'retrying')"
+    active = "state IN ('queued', 'retrying', 'running', 'scheduled')"
     op.create_index(
-        "ix_runs_queue",
+        "ix_runs_queued",
         "runs",
         [
-            sa.column("state"),
             sa.column("pool"),
             sa.column("priority").desc(),
             sa.column("queued_at"),
             sa.column("id"),
         ],
+        **_where(queued),
     )
-    op.create_index("ix_runs_state_not_before", "runs", ["state", "not_before"])
-    op.create_index("ix_runs_state_lease_until", "runs", ["state", "lease_until"])
-    op.create_index("ix_runs_state_published_at", "runs", ["state", "published_at"])
+    op.create_index("ix_runs_outbox", "runs", ["published_at", "queued_at"], **_where(queued))
+    op.create_index("ix_runs_due", "runs", ["not_before"], **_where(waiting))
+    op.create_index("ix_runs_leased", "runs", ["lease_until"], **_where("state = 'running'"))
+    op.create_index("ix_runs_active", "runs", ["job"], **_where(active))
     op.create_index("ix_runs_job_id", "runs", ["job", "id"])
-    op.create_index("ix_runs_job_state", "runs", ["job", "state"])
+    op.create_index("ix_runs_state_id", "runs", ["state", "id"])
     op.create_index("ix_runs_flow_id", "runs", ["flow_id"], **_where("flow_id IS NOT NULL"))
 
     op.create_table(
@@ -181,12 +185,13 @@ def downgrade() -> None:
     op.drop_table("attempts")
     for name in (
         "ix_runs_flow_id",
-        "ix_runs_job_state",
+        "ix_runs_state_id",
         "ix_runs_job_id",
-        "ix_runs_state_published_at",
-        "ix_runs_state_lease_until",
-        "ix_runs_state_not_before",
-        "ix_runs_queue",
+        "ix_runs_active",
+        "ix_runs_leased",
+        "ix_runs_due",
+        "ix_runs_outbox",
+        "ix_runs_queued",
         "uq_runs_job_idempotency_key",
         "uq_runs_job_scheduled_for",
     ):

@@ -1,0 +1,127 @@
+"""``tss workers``, ``tss config show|check`` and ``tss db upgrade``."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import typer
+import yaml
+
+from tss.cli.app import run_async, settings_of
+from tss.cli.output import (
+    console,
+    fmt_relative,
+    fmt_time,
+    mask_secrets,
+    mask_url,
+    new_table,
+    print_json,
+    worker_data,
+)
+from tss.config import Settings
+from tss.core.models import WorkerInfo
+
+if TYPE_CHECKING:
+    from tss.app import TSSApp
+
+config_app = typer.Typer(no_args_is_help=True)
+db_app = typer.Typer(no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
+_WORKER_STYLES = {"up": "green", "draining": "yellow", "down": "dim", "dead": "red"}
+
+
+def workers(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """List the workers that registered, with their pools, load and last heartbeat."""
+
+    async def body(tss: TSSApp) -> list[WorkerInfo]:
+        return await tss.store.list_workers()
+
+    found = run_async(ctx, body)
+    if as_json:
+        print_json([worker_data(w) for w in found])
+        return
+    table = new_table(
+        "id", "state", "host", "pid", "pools", "running", "last heartbeat", "started", "version"
+    )
+    for w in found:
+        table.add_row(
+            w.id,
+            f"[{_WORKER_STYLES.get(w.state, '')}]{w.state}[/]",
+            w.hostname,
+            str(w.pid),
+            ", ".join(w.pools),
+            f"{w.running}/{w.concurrency}",
+            fmt_relative(w.last_heartbeat),
+            fmt_time(w.started_at),
+            w.version,
+        )
+    console.print(table)
+    if not found:
+        console.print("no workers have registered", style="dim")
+
+
+@config_app.command("show")
+def show_config(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Print the effective settings (files, then environment); passwords are masked."""
+    settings = settings_of(ctx)
+    data = mask_secrets(settings.model_dump(mode="json"))
+    if as_json:
+        print_json(data)
+        return
+    source = data.pop("source", None)
+    console.print(
+        f"# from {source or 'defaults and the environment (no config file)'}",
+        markup=False,
+        style="dim",
+    )
+    console.print(yaml.safe_dump(data, sort_keys=False).rstrip(), markup=False)
+
+
+def _add_python_path(settings: Settings) -> None:
+    # The same folders TSSApp.start() puts on sys.path, without connecting to the store.
+    for entry in settings.python_path:
+        path = str((settings.base_dir() / entry).resolve())
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+@config_app.command("check")
+def check_config(ctx: typer.Context) -> None:
+    """Load the config and validate every job it declares, without touching the store."""
+    from tss.app import TSSApp
+    from tss.definitions import check_jobs
+
+    settings = settings_of(ctx)
+    tss = TSSApp(settings)  # refuses unknown store and broker URLs; does not connect
+    specs = tss.config_jobs()
+    _add_python_path(settings)
+    where = f"{settings.source}: " if settings.source else ""
+    check_jobs(specs, tss.registry, where=where)
+    console.print(f"config OK: {len(specs)} jobs", markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Bring the store's schema up to date (safe to run again, or from several hosts)."""
+    settings = settings_of(ctx)
+    url = settings.store.url
+    shown = mask_url(url)
+    scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme == "memory":
+        console.print(f"{shown} keeps no schema: nothing to upgrade", markup=False)
+        return
+    if scheme == "sqlite":
+        from tss.store import migrate
+
+        migrate.upgrade(url)
+        revision = migrate.current_revision(url)
+        console.print(f"{shown} is at revision {revision}", markup=False)
+        return
+
+    async def body(tss: TSSApp) -> None:
+        return None  # starting the store applies its migrations
+
+    run_async(ctx, body)
+    console.print(f"{shown} is up to date", markup=False)

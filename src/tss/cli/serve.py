@@ -1,0 +1,140 @@
+"""``tss server``, ``tss scheduler`` and ``tss worker``: the long-running processes.
+
+Each serves until SIGTERM or SIGINT, then shuts down gracefully (a worker hands back or
+finishes what it holds); a second SIGINT exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import TYPE_CHECKING
+
+import typer
+
+from tss import __version__
+from tss.cli.app import settings_of
+from tss.cli.output import console, in_source, mask_url, status_console
+from tss.config import Settings
+from tss.errors import ConfigError, ValidationError
+
+if TYPE_CHECKING:
+    from tss.app import TSSApp
+
+
+def _install_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            if sig is signal.SIGINT:
+                status_console.print("second interrupt: exiting now")
+                os._exit(130)
+            return
+        status_console.print(
+            f"{sig.name}: stopping gracefully (press Ctrl+C again to exit at once)"
+        )
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on Unix
+            signal.signal(sig, lambda n, _: loop.call_soon_threadsafe(on_signal, signal.Signals(n)))
+
+
+def _banner(settings: Settings, tss: TSSApp, role: str, jobs: list[tuple[str, str]] | None) -> None:
+    w = settings.worker
+    console.print(f"[bold]TSS {__version__}[/] {role}")
+    console.print(f"  store   {mask_url(settings.store.url)}", markup=False)
+    console.print(f"  broker  {mask_url(settings.broker.url)}", markup=False)
+    if "worker" in role:
+        console.print(
+            f"  worker  pools {', '.join(w.pools)}; concurrency {w.concurrency}", markup=False
+        )
+    if jobs is not None:
+        counts = {a: sum(1 for _, b in jobs if b == a) for a in ("created", "updated", "unchanged")}
+        detail = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+        console.print(
+            f"  jobs    {len(jobs)} from the config" + (f" ({detail})" if detail else ""),
+            markup=False,
+        )
+    console.print("  press Ctrl+C to stop", style="dim")
+
+
+async def _serve(settings: Settings, *, scheduler: bool, worker: bool, apply_jobs: bool) -> None:
+    from tss.app import TSSApp
+
+    tss = TSSApp(settings)
+    specs = tss.config_jobs() if apply_jobs else []
+    await tss.start()
+    try:
+        applied: list[tuple[str, str]] | None = None
+        if apply_jobs:
+            try:
+                applied = list(await tss.apply(specs))
+            except ValidationError as exc:
+                raise in_source(settings.source, exc) from exc
+        stop = asyncio.Event()
+        serving = asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker))
+        # One turn of the loop runs serve() up to its first await: a refused setup (the
+        # local:// broker split across processes) raises here, before the banner.
+        await asyncio.sleep(0)
+        if serving.done():
+            serving.result()
+        _install_signals(stop)
+        role = " + ".join(n for n, on in (("scheduler", scheduler), ("worker", worker)) if on)
+        _banner(settings, tss, role, applied)
+        await serving
+        status_console.print("stopped")
+    finally:
+        await tss.close()
+
+
+def server(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Address to listen on."),
+    port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """Run the scheduler and a worker in one process, after applying the config's jobs."""
+    settings = settings_of(ctx, serving=True)
+    changes = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if changes:
+        settings.server = settings.server.model_copy(update=changes)
+    scheduler, worker = settings.scheduler.enabled, settings.worker.enabled
+    if not scheduler and not worker:
+        raise ConfigError(
+            "scheduler.enabled and worker.enabled are both false: there is nothing to serve"
+        )
+    asyncio.run(_serve(settings, scheduler=scheduler, worker=worker, apply_jobs=True))
+
+
+def scheduler(ctx: typer.Context) -> None:
+    """Run a scheduler only (workers run elsewhere; needs a shared broker such as store://)."""
+    settings = settings_of(ctx, serving=True)
+    asyncio.run(_serve(settings, scheduler=True, worker=False, apply_jobs=False))
+
+
+def worker(
+    ctx: typer.Context,
+    worker_id: str | None = typer.Option(None, "--worker-id", help="A stable id for this worker."),
+    pool: list[str] = typer.Option(
+        [], "--pool", help="A pool to take runs from (repeatable; default: the config's)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, max=10000, help="Runs at once."
+    ),
+) -> None:
+    """Run a worker only (a scheduler runs elsewhere; needs a shared broker such as store://)."""
+    settings = settings_of(ctx, serving=True)
+    changes: dict[str, object] = {}
+    if worker_id:
+        changes["id"] = worker_id
+    if pool:
+        changes["pools"] = list(dict.fromkeys(pool))
+    if concurrency is not None:
+        changes["concurrency"] = concurrency
+    if changes:
+        settings.worker = settings.worker.model_copy(update=changes)
+    asyncio.run(_serve(settings, scheduler=False, worker=True, apply_jobs=False))

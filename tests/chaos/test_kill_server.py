@@ -1,0 +1,87 @@
+"""SIGKILL the server while a run is running; a restarted server repairs it."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tss.core.states import RunState
+
+from ..e2e.server_helpers import read_attempts, read_runs, start_server, stop_server, wait_for, write_config
+
+pytestmark = pytest.mark.slow
+
+TASKS = '''
+import time
+from pathlib import Path
+
+def slow_once(marker):
+    """First call hangs (and is killed with the server); later calls succeed at once."""
+    p = Path(marker)
+    if not p.exists():
+        p.write_text("started")
+        time.sleep(60)
+    return "done"
+'''
+
+FAST_REPAIR = {
+    "worker": {"lease": 2, "heartbeat_interval": 0.5, "grace_period": 1},
+    "scheduler": {"reap_interval": 0.5, "max_sleep": 0.5, "dead_worker_after": 3},
+}
+
+
+@pytest.mark.parametrize(("retries", "final"), [(1, RunState.SUCCEEDED), (0, RunState.FAILED)])
+def test_sigkill_during_a_run_is_repaired(tmp_path: Path, retries: int, final: RunState) -> None:
+    (tmp_path / "chaos_tasks.py").write_text(TASKS)
+    marker = tmp_path / "marker"
+    jobs = [
+        {
+            "name": "victim",
+            "type": "python",
+            "params": {"function": "chaos_tasks:slow_once", "kwargs": {"marker": str(marker)}},
+            "isolation": "thread",
+            "retries": {"max": retries, "delay": 0},
+            "schedule": {"at": "2020-01-01T00:00:00Z"},
+        }
+    ]
+    config = write_config(tmp_path, jobs, **FAST_REPAIR)
+    db = tmp_path / "tss.db"
+    log = tmp_path / "server.log"
+
+    first = start_server(config, log)
+
+    def running() -> bool:
+        return db.exists() and marker.exists() and any(
+            r.state is RunState.RUNNING for r in read_runs(db, "victim")
+        )
+
+    try:
+        wait_for(running, 20, "the run to start", log)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+
+    (run,) = read_runs(db, "victim")
+    assert run.state is RunState.RUNNING  # what the crash left behind
+
+    second = start_server(config, log)
+    try:
+        wait_for(lambda: read_runs(db, "victim")[0].state.terminal, 30, "the repair", log)
+    finally:
+        assert stop_server(second) == 0
+
+    runs = read_runs(db, "victim")
+    assert len(runs) == 1, "the restart must not fire the job again"
+    (repaired,) = runs
+    assert repaired.state is final
+    attempts = read_attempts(db, repaired.id)
+    assert attempts[0].state is RunState.FAILED
+    assert attempts[0].error is not None and attempts[0].error.type == "LeaseExpired"
+    assert "stopped heartbeating" in attempts[0].error.message
+    if final is RunState.SUCCEEDED:
+        assert repaired.attempt == 2 and repaired.result == "done"
+    else:
+        assert repaired.attempt == 1
+    assert not [r for r in read_runs(db) if r.state is RunState.RUNNING]

@@ -1,0 +1,89 @@
+"""Starting `tss server` as a subprocess and reading what it recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tss.core.models import Run
+from tss.store.sqlite import SQLiteStore
+
+TSS = str(Path(sys.executable).parent / "tss")
+
+
+def write_config(folder: Path, jobs: list[dict[str, Any]], **sections: Any) -> Path:
+    config = {
+        "store": {"url": f"sqlite:///{folder / 'tss.db'}"},
+        "broker": {"url": "local://"},
+        "python_path": ["."],
+        "logging": {"level": "INFO"},
+        "jobs": jobs,
+        **sections,
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def start_server(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [TSS, "server", "--config", str(config)],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        cwd=config.parent,
+        env=env,
+    )
+
+
+def stop_server(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout)
+
+
+def read_runs(db: Path, job: str | None = None) -> list[Run]:
+    async def body() -> list[Run]:
+        store = SQLiteStore(f"sqlite:///{db}")
+        await store.start()
+        try:
+            from tss.core.models import RunFilter
+
+            page = await store.list_runs(RunFilter(job=job), limit=10_000)
+            return list(page.items)
+        finally:
+            await store.close()
+
+    return asyncio.run(body())
+
+
+def read_attempts(db: Path, run_id: str) -> list[Any]:
+    async def body() -> list[Any]:
+        store = SQLiteStore(f"sqlite:///{db}")
+        await store.start()
+        try:
+            return await store.list_attempts(run_id)
+        finally:
+            await store.close()
+
+    return asyncio.run(body())
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}\n--- server log ---\n{tail}")

@@ -9,7 +9,7 @@ import pytest
 
 from tss.core.states import RunState
 
-from ..e2e.server_helpers import read_attempts, read_runs, start_server, stop_server, wait_for, write_config
+from tests.e2e.server_helpers import read_attempts, read_runs, start_server, stop_server, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pydantic
 import pytest
 from cronsim import CronSim
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tss.core import _cron
@@ -275,6 +275,20 @@ def test_dst_days_match_oracle(zone: str, expr: str) -> None:
             assert [u for u in nxt if u <= hi] == rest[:3]
             assert rule.count(after, hi) == len(rest)
             assert rule.count(lo, after) == len(expected) - len(rest)
+
+
+@pytest.mark.parametrize(
+    ("expr", "zone", "total"),
+    # */15 2: the New York gap merges 4 fires into 1; 30 *: Lord Howe repeats 01:30 once and
+    # its 02:00-02:30 gap swallows no :30.
+    [("*/15 2 * * *", NY, 365 * 4 - 3), ("0 */6 * * *", LORD_HOWE, 365 * 4),
+     ("30 1 * * *", NY, 365), ("30 * * * *", LORD_HOWE, 365 * 24 + 1)],
+)  # fmt: skip
+def test_count_over_a_year_matches_listing(expr: str, zone: str, total: int) -> None:
+    # The year spans both transitions while starting and ending at the same offset.
+    lo, hi = utc(2026, 1, 1, 12), utc(2027, 1, 1, 12)
+    listed = [u for u in fires(expr, zone, lo, total + 2) if u <= hi]
+    assert _cron.rule(expr, zone).count(lo, hi) == len(listed) == total
 
 
 def test_fixed_hour_agrees_with_cronsim_debian_mode() -> None:
@@ -552,29 +566,45 @@ def test_plan_one_shot_in_the_past() -> None:
     assert plan_fires(skip, next_fire_at=shot, now=now, anchor=shot) == FirePlan([], None, 1)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
-    expr=st.sampled_from(["*/7 * * * *", "0,30 1-3 * * *", "*/20 * * * * *", "30 * * * *"]),
+    what=st.sampled_from(
+        ["*/7 * * * *", "0,30 1-3 * * *", "*/20 * * * * *", "30 * * * *", 17.5, 600]
+    ),
     zone=st.sampled_from(ZONES),
     policy=st.sampled_from(["run_once", "run_all", "skip"]),
     cap=st.integers(1, 8),
     grace=st.integers(1, 4000),
     nfa_offset=st.integers(0, 200),
     asleep=st.integers(0, 6 * 3600),
+    end_hours=st.none() | st.integers(1, 12),
     base=st.sampled_from(
         [utc(2026, 3, 8, 5), utc(2026, 11, 1, 4), utc(2026, 4, 4, 13), utc(2026, 7, 1)]
     ),
 )  # fmt: skip
 def test_plan_matches_reference(
-    expr: str, zone: str, policy: str, cap: int, grace: int, nfa_offset: int, asleep: int,
-    base: datetime,
+    what: str | float, zone: str, policy: str, cap: int, grace: int, nfa_offset: int,
+    asleep: int, end_hours: int | None, base: datetime,
 ) -> None:  # fmt: skip
-    spec = ScheduleSpec(cron=expr, timezone=zone, misfire=policy, misfire_cap=cap,
-                        misfire_grace=grace)  # fmt: skip
-    nfa = next_fire_times(spec, nfa_offset + 1, after=base, anchor=base)[-1]
+    kind = {"cron": what} if isinstance(what, str) else {"every": what}
+    end = None if end_hours is None else base + timedelta(hours=end_hours)
+    spec = ScheduleSpec.model_validate(
+        {
+            **kind,
+            "timezone": zone,
+            "misfire": policy,
+            "misfire_cap": cap,
+            "misfire_grace": grace,
+            "end": end,
+        }
+    )
+    anchor = first_fire(spec, created_at=base)
+    assume(anchor is not None)
+    assert anchor is not None
+    nfa = [anchor, *next_fire_times(spec, nfa_offset, after=anchor, anchor=anchor)][-1]
     now = nfa + timedelta(seconds=asleep, microseconds=asleep % 7)
-    assert plan_fires(spec, next_fire_at=nfa, now=now, anchor=base) == _reference_plan(
-        spec, nfa, now, base
+    assert plan_fires(spec, next_fire_at=nfa, now=now, anchor=anchor) == _reference_plan(
+        spec, nfa, now, anchor
     )
 
 

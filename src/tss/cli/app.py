@@ -144,11 +144,35 @@ def _register() -> None:
 _register()
 
 
+def hoist_config(argv: Sequence[str]) -> list[str]:
+    """Move ``--config FILE`` / ``-c FILE`` to the front, so that it may follow the command
+    (``tss server --config examples/config.yaml``) as well as precede it."""
+    head: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            head += argv[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            head.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return head + rest
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``tss`` console script."""
     command = typer.main.get_command(app)
+    args = hoist_config(sys.argv[1:] if argv is None else argv)
     try:
-        code = command.main(args=argv, prog_name="tss", standalone_mode=False)
+        code = command.main(args=args, prog_name="tss", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":

@@ -20,6 +20,7 @@ Two rules, chosen by the hour field:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -45,6 +46,8 @@ _ALLOWED = {
     "day-of-week": "0-7 or SUN-SAT",
 }
 _FIELDS = list(_ALLOWED)
+_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_STEP = re.compile(r"\*/(\d+)")
 _US = timedelta(microseconds=1)
 # Offsets are sampled this far apart when looking for a DST transition; every zone keeps
 # an offset for weeks, so two transitions never hide between two samples.
@@ -84,6 +87,44 @@ def normalize(text: str) -> str:
     if next(probe, None) is None:
         raise ValueError(f"invalid cron expression {text!r}: it never matches a date")
     return expr
+
+
+def describe(text: str, tz: str) -> str:
+    """Plain words for a cron text, e.g. ``every day at 02:00 (Europe/Paris)``."""
+    fields = normalize(text).split()
+    if len(fields) == 6:
+        fields, seconds = fields[1:], fields[0]
+        if fields == ["*"] * 5 and (seconds == "*" or _divides(seconds, 60)):
+            return _every_n(seconds, "second")
+        return f"cron: {text} ({tz})"
+    minute, hour, dom, month, dow = fields
+    if (hour, dom, month, dow) == ("*", "*", "*", "*"):
+        if minute == "*" or _divides(minute, 60):
+            return _every_n(minute, "minute")
+        if minute.isdigit():
+            return f"at minute {int(minute)} of every hour"
+    if minute == "0" and (dom, month, dow) == ("*", "*", "*") and _divides(hour, 24):
+        return _every_n(hour, "hour")
+    if minute.isdigit() and hour.isdigit() and month == "*":
+        clock = f"{int(hour):02d}:{int(minute):02d} ({tz})"
+        if dom == "*" and dow == "*":
+            return f"every day at {clock}"
+        if dom == "*" and dow.isdigit():
+            return f"every {_DAYS[int(dow) % 7]} at {clock}"
+        if dom.isdigit() and dow == "*":
+            return f"on day {int(dom)} of every month at {clock}"
+    return f"cron: {text} ({tz})"
+
+
+def _divides(field: str, size: int) -> bool:
+    """Whether ``field`` is ``*/n`` with n dividing ``size`` (evenly spaced fires)."""
+    match = _STEP.fullmatch(field)
+    return match is not None and size % int(match[1]) == 0
+
+
+def _every_n(field: str, unit: str) -> str:
+    n = 1 if field == "*" else int(field[2:])
+    return f"every {unit}" if n == 1 else f"every {n} {unit}s"
 
 
 @lru_cache(maxsize=512)

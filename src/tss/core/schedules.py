@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,8 +35,6 @@ __all__ = [
 
 _US = timedelta(microseconds=1)
 _KINDS = ("cron", "every", "at", "delay")
-_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-_STEP = re.compile(r"\*/(\d+)")
 
 
 class ScheduleSpec(BaseModel):
@@ -58,9 +55,9 @@ class ScheduleSpec(BaseModel):
     at: datetime | None = None
     start: datetime | None = None
     end: datetime | None = None
-    jitter: float = 0
+    jitter: float = 0.0
     misfire: Literal["run_once", "run_all", "skip"] = "run_once"
-    misfire_grace: float = 60
+    misfire_grace: float = 60.0
     misfire_cap: int = Field(default=100, ge=1)
 
     @model_validator(mode="before")
@@ -135,7 +132,7 @@ class ScheduleSpec(BaseModel):
     def describe(self) -> str:
         """The schedule in plain words, e.g. ``every day at 02:00 (Europe/Paris)``."""
         if self.cron is not None:
-            return _describe_cron(self.cron, self.timezone)
+            return _cron.describe(self.cron, self.timezone)
         if self.every is not None:
             n, unit = _span(self.every)
             return f"every {unit}" if n == "1" else f"every {n} {unit}s"
@@ -214,12 +211,12 @@ def plan_fires(
     are counted, never listed, so a week of a 1-second cron costs milliseconds.
     """
     due_from, now, anchor = to_utc(next_fire_at), to_utc(now), to_utc(anchor)
-    following = next_fire_after(spec, now, anchor=anchor)
     if due_from > now:
         return FirePlan([], due_from, 0)
+    following = next_fire_after(spec, now, anchor=anchor)
     cut = now - timedelta(seconds=spec.misfire_grace)  # fires at or after cut are on time
     due = 1 + _count(spec, due_from, now, anchor)
-    on_time = int(due_from > cut) + _count(spec, max(due_from, cut - _US), now, anchor)
+    on_time = int(due_from >= cut) + _count(spec, max(due_from, cut - _US), now, anchor)
     if on_time == due or spec.misfire == "run_all":
         keep = min(due, spec.misfire_cap)
     elif spec.misfire == "run_once":
@@ -318,40 +315,3 @@ def _span(seconds: float) -> tuple[str, str]:
             if seconds % size == 0:
                 return str(int(seconds // size)), unit
     return f"{seconds:g}", "second"
-
-
-def _describe_cron(text: str, tz: str) -> str:
-    fields = _cron.normalize(text).split()
-    if len(fields) == 6:
-        fields, seconds = fields[1:], fields[0]
-        if fields == ["*"] * 5 and (seconds == "*" or _divides(seconds, 60)):
-            return _every_n(seconds, "second")
-        return f"cron: {text} ({tz})"
-    minute, hour, dom, month, dow = fields
-    if (hour, dom, month, dow) == ("*", "*", "*", "*"):
-        if minute == "*" or _divides(minute, 60):
-            return _every_n(minute, "minute")
-        if minute.isdigit():
-            return f"at minute {int(minute)} of every hour"
-    if minute == "0" and (dom, month, dow) == ("*", "*", "*") and _divides(hour, 24):
-        return _every_n(hour, "hour")
-    if minute.isdigit() and hour.isdigit() and month == "*":
-        clock = f"{int(hour):02d}:{int(minute):02d} ({tz})"
-        if dom == "*" and dow == "*":
-            return f"every day at {clock}"
-        if dom == "*" and dow.isdigit():
-            return f"every {_DAYS[int(dow) % 7]} at {clock}"
-        if dom.isdigit() and dow == "*":
-            return f"on day {int(dom)} of every month at {clock}"
-    return f"cron: {text} ({tz})"
-
-
-def _divides(field: str, size: int) -> bool:
-    """Whether ``field`` is ``*/n`` with n dividing ``size`` (evenly spaced fires)."""
-    match = _STEP.fullmatch(field)
-    return match is not None and size % int(match[1]) == 0
-
-
-def _every_n(field: str, unit: str) -> str:
-    n = 1 if field == "*" else int(field[2:])
-    return f"every {unit}" if n == 1 else f"every {n} {unit}s"

@@ -138,6 +138,8 @@ RUN_FIELDS = (
     " worker_id, idempotency_key, result, error, reason, retry_of, flow_id"
 )
 RUN_COLUMNS = ", ".join(f"runs.{name.strip()}" for name in RUN_FIELDS.split(","))
+#: where each column is in a row selected with RUN_COLUMNS
+RUN_INDEX = {name.strip().strip('"'): i for i, name in enumerate(RUN_FIELDS.split(","))}
 
 RUN_INSERT = (
     'INSERT INTO runs (id, job, state, "trigger", params, priority, pool, policy, attempt,'
@@ -174,6 +176,13 @@ def run_of(r: Sequence[Any]) -> Run:
         retry_of=r[22],
         flow_id=r[23],
     )
+
+
+def fire_key(new: NewRun) -> tuple[str, int] | None:
+    """``(job, scheduled_for)`` of a scheduled fire: at most one run each."""
+    if new.trigger != "schedule" or new.scheduled_for is None:
+        return None
+    return new.job, to_micros(new.scheduled_for)
 
 
 def new_run(new: NewRun, now_us: int) -> tuple[Run, tuple[Any, ...]]:
@@ -286,8 +295,9 @@ def attempt_of(r: Sequence[Any]) -> Attempt:
 
 
 EVENT_COLUMNS = "id, at, run_id, job, source, target, actor, reason, attempt"
+#: parameters in this order: at, run_id, job, source, target, reason, attempt, actor
 EVENT_INSERT = (
-    "INSERT INTO events (at, run_id, job, source, target, actor, reason, attempt)"
+    "INSERT INTO events (at, run_id, job, source, target, reason, attempt, actor)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
@@ -309,6 +319,13 @@ def event_of(r: Sequence[Any]) -> Event:
 WORKER_COLUMNS = (
     "id, hostname, pid, pools, task_types, concurrency, cores, memory, version, state,"
     " started_at, last_heartbeat, running"
+)
+
+
+WORKER_UPSERT = (
+    f"INSERT INTO workers ({WORKER_COLUMNS}) VALUES ({placeholders(13)})"
+    " ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{n.strip()} = excluded.{n.strip()}" for n in WORKER_COLUMNS.split(",")[1:])
 )
 
 

@@ -10,6 +10,8 @@ them (``alembic.autogenerate.compare_metadata``). Change both together.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -30,7 +32,7 @@ WAITING = "state IN ('scheduled', 'retrying')"
 ACTIVE = "state IN ('queued', 'retrying', 'running', 'scheduled')"
 
 
-def _where(predicate: str) -> dict[str, sa.TextClause]:
+def _where(predicate: str) -> dict[str, Any]:
     """A partial index predicate, the same on SQLite and PostgreSQL."""
     return {"sqlite_where": sa.text(predicate), "postgresql_where": sa.text(predicate)}
 

@@ -1,10 +1,10 @@
 """The SQLite store: the embedded default (WAL), safe for several processes on one host.
 
 All database work of one instance runs on one dedicated thread with one connection; the
-async methods hand their work to it. Writes open with ``BEGIN IMMEDIATE``, so processes
-sharing the file (server, CLI, a second scheduler) serialise on SQLite's write lock instead of
+async methods hand it over and await it. Writes open with ``BEGIN IMMEDIATE``, so processes
+sharing the file (server, CLI, a second scheduler) queue on SQLite's write lock instead of
 failing a lock upgrade; reads use deferred transactions and never block writers (WAL).
-Batches are one statement each (``executemany`` or ``IN (...)``), never a round trip per row.
+Each batch is one statement (``executemany`` or ``IN (...)``), never a round trip per row.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection as Conn
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tss.core.models import (
@@ -32,19 +33,26 @@ from tss.core.models import (
     RunFilter,
     WorkerInfo,
 )
-from tss.core.states import ACTIVE_STATES, RunState, can_transition, check_transition
-from tss.core.timeutil import to_micros, utcnow
+from tss.core.states import RunState, can_transition, check_transition
+from tss.core.timeutil import from_micros, to_micros, utcnow
 from tss.errors import ConfigError, Conflict, NotFound, StoreError, TSSError, ValidationError
 from tss.store import _codec as c
 from tss.store import migrate
 from tss.store.base import Planner, Store
+from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
 P = ParamSpec("P")
 T = TypeVar("T")
-Conn = Connection
 R = RunState
-_ACTIVE_SQL = ", ".join(f"'{state.value}'" for state in sorted(ACTIVE_STATES))
 _RUNS = f"SELECT {c.RUN_COLUMNS} FROM runs"
+# Without statistics SQLite's planner favours the (state, id) index for every query on a
+# state; the partial indexes made for these queries are far smaller, so name them.
+_QUEUED = f"{_RUNS} INDEXED BY ix_runs_queued WHERE {QUEUED}"
+_OUTBOX = f"{_RUNS} INDEXED BY ix_runs_outbox WHERE {QUEUED}"
+_DUE = f"{_RUNS} INDEXED BY ix_runs_due WHERE {WAITING}"
+_LEASED = f"{_RUNS} INDEXED BY ix_runs_leased WHERE {RUNNING}"
+_ACTIVE = f"FROM runs INDEXED BY ix_runs_active WHERE {ACTIVE}"
+_JOBS = f"SELECT {c.JOB_COLUMNS} FROM jobs"
 
 
 def _database_of(url: str) -> str:
@@ -57,8 +65,13 @@ def _database_of(url: str) -> str:
     return parsed.database or ":memory:"
 
 
+def _why(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc)
+
+
 def _rows(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
+    result = conn.exec_driver_sql(sql, tuple(params))
+    return list(result.fetchall()) if result.returns_rows else []
 
 
 def _exec(conn: Conn, sql: str, params: Sequence[Any] = ()) -> int:
@@ -70,25 +83,29 @@ def _many(conn: Conn, sql: str, rows: list[tuple[Any, ...]]) -> None:
         conn.exec_driver_sql(sql, rows)
 
 
-def _runs_by_id(conn: Conn, ids: Sequence[str], where: str = "") -> dict[str, Run]:
-    found: dict[str, Run] = {}
-    for part in c.chunks(ids):
-        sql = f"{_RUNS} WHERE id IN ({c.placeholders(len(part))}){where}"
-        found.update((row[0], c.run_of(row)) for row in _rows(conn, sql, part))
-    return found
+def _in(conn: Conn, sql: str, ids: Sequence[Any], *before: Any) -> list[Any]:
+    """Run ``sql`` (which has ``{}`` where the ``IN`` list goes) over ``ids`` in chunks."""
+    rows: list[Any] = []
+    for part in c.chunks(list(dict.fromkeys(ids))):
+        rows += _rows(conn, sql.format(c.placeholders(len(part))), (*before, *part))
+    return rows
 
 
 def _existing(conn: Conn, column: str, pairs: Sequence[tuple[str, Any]]) -> dict[Any, Run]:
     """The stored runs whose ``(job, column)`` is among ``pairs``, by that pair."""
     found: dict[Any, Run] = {}
+    at = c.RUN_INDEX[column]
+    where = "idempotency_key IS NOT NULL" if at == 18 else "\"trigger\" = 'schedule'"
     for part in c.chunks(list(dict.fromkeys(pairs)), 400):
         jobs, values = {job for job, _ in part}, {value for _, value in part}
-        sql = f"{_RUNS} WHERE job IN ({c.placeholders(len(jobs))})"
+        sql = f"{_RUNS} WHERE {where} AND job IN ({c.placeholders(len(jobs))})"
         sql += f" AND {column} IN ({c.placeholders(len(values))})"
-        col = 18 if column.startswith("idempotency_key") else 11
-        for row in _rows(conn, sql, [*jobs, *values]):
-            found[(row[1], row[col])] = c.run_of(row)
+        found.update(((r[1], r[at]), c.run_of(r)) for r in _rows(conn, sql, [*jobs, *values]))
     return found
+
+
+def _micros_of(seconds: float) -> int:
+    return round(seconds * 1_000_000)
 
 
 class SQLiteStore(Store):
@@ -101,37 +118,32 @@ class SQLiteStore(Store):
         self.database = _database_of(url)
         self._executor: ThreadPoolExecutor | None = None
         self._engine: Engine | None = None
-        self._conn: Connection | None = None
+        self._conn: Conn | None = None
 
-    # -- plumbing: one thread, one connection --------------------------------------------------
+    # -- plumbing: one thread, one connection ------------------------------------------------
 
-    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        executor = self._executor
-        if executor is None:
-            raise StoreError(f"the SQLite store at {self.database} is not started (or closed)")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, lambda: fn(*args, **kwargs))
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise StoreError(f"the SQLite store {self.database} is not started (or is closed)")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    def _tx(
-        self, begin: str, fn: Callable[Concatenate[Conn, P], T], *a: P.args, **k: P.kwargs
-    ) -> T:
-        conn = self._conn
-        if conn is None:
-            raise StoreError(f"the SQLite store at {self.database} is not started (or closed)")
+    def _tx(self, begin: str, fn: Callable[[Conn], T]) -> T:
+        if self._conn is None:
+            raise StoreError(f"the SQLite store {self.database} is not started (or is closed)")
         try:
-            conn.info[migrate.BEGIN_KEY] = begin
-            with conn.begin():
-                return fn(conn, *a, **k)
+            self._conn.info[migrate.BEGIN_KEY] = begin
+            with self._conn.begin():
+                return fn(self._conn)
         except TSSError:
             raise
         except SQLAlchemyError as exc:
-            raise StoreError(f"SQLite store {self.database}: {exc.args[0]}") from exc
+            raise StoreError(f"SQLite store {self.database}: {_why(exc)}") from exc
 
     async def _write(self, fn: Callable[Concatenate[Conn, P], T], *a: P.args, **k: P.kwargs) -> T:
-        return await self._call(self._tx, "BEGIN IMMEDIATE", fn, *a, **k)
+        return await self._run(lambda: self._tx("BEGIN IMMEDIATE", lambda cn: fn(cn, *a, **k)))
 
     async def _read(self, fn: Callable[Concatenate[Conn, P], T], *a: P.args, **k: P.kwargs) -> T:
-        return await self._call(self._tx, "BEGIN", fn, *a, **k)
+        return await self._run(lambda: self._tx("BEGIN", lambda cn: fn(cn, *a, **k)))
 
     def _open(self) -> None:
         engine = migrate.create_engine(self.url)
@@ -144,8 +156,8 @@ class SQLiteStore(Store):
                 raise
         except (SQLAlchemyError, StoreError) as exc:
             engine.dispose()
-            cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
-            raise StoreError(f"cannot open the SQLite database {self.database}: {cause}") from exc
+            why = _why(exc.__cause__ or exc) if isinstance(exc, StoreError) else _why(exc)
+            raise StoreError(f"cannot open the SQLite database {self.database}: {why}") from exc
         self._engine, self._conn = engine, conn
 
     def _shut(self) -> None:
@@ -160,7 +172,7 @@ class SQLiteStore(Store):
             return
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tss-sqlite")
         try:
-            await self._call(self._open)
+            await self._run(self._open)
         except BaseException:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -171,7 +183,7 @@ class SQLiteStore(Store):
         if executor is None:
             return
         try:
-            await self._call(self._shut)
+            await self._run(self._shut)
         finally:
             self._executor = None
             executor.shutdown(wait=True)
@@ -179,62 +191,52 @@ class SQLiteStore(Store):
     async def now(self) -> datetime:
         return utcnow()
 
-    # -- jobs ------------------------------------------------------------------------------------
+    # -- jobs ----------------------------------------------------------------------------------
 
     async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
-        return await self._write(self._create_job, spec, next_fire_at)
+        return await self._write(self._create_job, spec, c.micros(next_fire_at))
 
-    def _create_job(self, conn: Conn, spec: JobSpec, next_fire_at: datetime | None) -> Job:
+    def _create_job(self, conn: Conn, spec: JobSpec, fire_us: int | None) -> Job:
         now_us = to_micros(utcnow())
         sql = "INSERT INTO jobs (name, spec, type, pool, tags, paused, next_fire_at, created_at,"
         sql += " updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
         try:
-            params = (spec.name, *c.job_values(spec), c.micros(next_fire_at), now_us, now_us)
-            conn.exec_driver_sql(sql, params)
+            _exec(conn, sql, (spec.name, *c.job_values(spec), fire_us, now_us, now_us))
         except IntegrityError as exc:
             raise Conflict(f"a job named {spec.name!r} exists already", field="name") from exc
-        now = c.when(now_us)
-        assert now is not None
-        return Job(spec, now, now, c.when(c.micros(next_fire_at)), 1)
+        return Job(spec, from_micros(now_us), from_micros(now_us), c.when(fire_us), 1)
 
     async def update_job(
         self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
     ) -> Job:
-        return await self._write(self._update_job, spec, next_fire_at, expected_version)
+        return await self._write(self._update_job, spec, c.micros(next_fire_at), expected_version)
 
-    def _update_job(
-        self, conn: Conn, spec: JobSpec, next_fire_at: datetime | None, expected: int | None
-    ) -> Job:
+    def _update_job(self, conn: Conn, spec: JobSpec, fire_us: int | None, want: int | None) -> Job:
         old = self._get_job(conn, spec.name)
-        if expected is not None and expected != old.version:
+        if want is not None and want != old.version:
             raise Conflict(
-                f"job {spec.name!r} is at version {old.version}, not {expected}:"
+                f"job {spec.name!r} is at version {old.version}, not {want}:"
                 " it was changed meanwhile; read it again and retry",
                 field="version",
             )
-        now_us, fire_us = to_micros(utcnow()), c.micros(next_fire_at)
+        now_us = to_micros(utcnow())
         sql = "UPDATE jobs SET spec = ?, type = ?, pool = ?, tags = ?, paused = ?,"
         sql += " next_fire_at = ?, updated_at = ?, version = version + 1 WHERE name = ?"
-        conn.exec_driver_sql(sql, (*c.job_values(spec), fire_us, now_us, spec.name))
-        return Job(spec, old.created_at, c.from_micros(now_us), c.when(fire_us), old.version + 1)
+        _exec(conn, sql, (*c.job_values(spec), fire_us, now_us, spec.name))
+        return Job(spec, old.created_at, from_micros(now_us), c.when(fire_us), old.version + 1)
 
     async def get_job(self, name: str) -> Job:
         return await self._read(self._get_job, name)
 
     def _get_job(self, conn: Conn, name: str) -> Job:
-        rows = _rows(conn, f"SELECT {c.JOB_COLUMNS} FROM jobs WHERE name = ?", (name,))
+        rows = _rows(conn, f"{_JOBS} WHERE name = ?", (name,))
         if not rows:
             raise NotFound(f"no job named {name!r}", field="name")
         return c.job_of(rows[0])
 
     async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
-        return await self._read(self._get_jobs, list(dict.fromkeys(names)))
-
-    def _get_jobs(self, conn: Conn, names: list[str]) -> dict[str, Job]:
-        found: dict[str, Job] = {}
-        for part in c.chunks(names):
-            sql = f"SELECT {c.JOB_COLUMNS} FROM jobs WHERE name IN ({c.placeholders(len(part))})"
-            found.update((row[0], c.job_of(row)) for row in _rows(conn, sql, part))
+        rows = await self._read(_in, f"{_JOBS} WHERE name IN ({{}})", names)
+        found = {row[0]: c.job_of(row) for row in rows}
         return {name: found[name] for name in names if name in found}
 
     async def list_jobs(
@@ -265,25 +267,20 @@ class SQLiteStore(Store):
     def _page(
         self, conn: Conn, table: str, where: list[str], params: list[Any], limit: int, cursor: Any
     ) -> Page:
-        clause = " AND ".join(where)
+        clause, limit = " AND ".join(where), max(limit, 0)
         total = _rows(conn, f"SELECT count(*) FROM {table} WHERE {clause}", params)[0][0]
-        key, order = ("name", "ASC") if table == "jobs" else ("id", "DESC")
+        key, order, more = ("name", "", ">") if table == "jobs" else ("id", " DESC", "<")
         if cursor is not None:
-            clause += f" AND {key} {'>' if order == 'ASC' else '<'} ?"
-            params = [*params, cursor]
-        cols, decode = (c.JOB_COLUMNS, c.job_of) if table == "jobs" else (c.RUN_COLUMNS, c.run_of)
-        sql = f"SELECT {cols} FROM {table} WHERE {clause} ORDER BY {key} {order} LIMIT ?"
-        rows = _rows(conn, sql, [*params, max(limit, 0) + 1])
-        items: list[Any] = [decode(row) for row in rows[: max(limit, 0)]]
-        more = len(rows) > len(items) and bool(items)
-        last = (items[-1].name if table == "jobs" else items[-1].id) if more else None
+            clause, params = f"{clause} AND {key} {more} ?", [*params, cursor]
+        select, decode = (_JOBS, c.job_of) if table == "jobs" else (_RUNS, c.run_of)
+        sql = f"{select} WHERE {clause} ORDER BY {key}{order} LIMIT ?"
+        rows = _rows(conn, sql, [*params, limit + 1])
+        items: list[Any] = [decode(row) for row in rows[:limit]]
+        last = getattr(items[-1], key) if len(rows) > limit and items else None
         return Page(items, last, total)
 
     async def delete_job(self, name: str) -> None:
-        await self._write(self._delete_job, name)
-
-    def _delete_job(self, conn: Conn, name: str) -> None:
-        if conn.exec_driver_sql("DELETE FROM jobs WHERE name = ?", (name,)).rowcount == 0:
+        if not await self._write(_exec, "DELETE FROM jobs WHERE name = ?", (name,)):
             raise NotFound(f"no job named {name!r}", field="name")
 
     async def set_paused(self, name: str, paused: bool) -> Job:
@@ -291,13 +288,12 @@ class SQLiteStore(Store):
 
     def _set_paused(self, conn: Conn, name: str, paused: bool) -> Job:
         old = self._get_job(conn, name)
-        spec = old.spec.model_copy(update={"paused": paused})
-        now_us = to_micros(utcnow())
+        spec, now_us = old.spec.model_copy(update={"paused": paused}), to_micros(utcnow())
         sql = "UPDATE jobs SET spec = ?, paused = ?, updated_at = ? WHERE name = ?"
-        conn.exec_driver_sql(sql, (c.spec_text(spec), paused, now_us, name))
-        return replace(old, spec=spec, updated_at=c.from_micros(now_us))
+        _exec(conn, sql, (c.spec_text(spec), paused, now_us, name))
+        return replace(old, spec=spec, updated_at=from_micros(now_us))
 
-    # -- scheduling ------------------------------------------------------------------------------
+    # -- scheduling ----------------------------------------------------------------------------
 
     async def fire_due_jobs(
         self, planner: Planner, *, limit: int, actor: str
@@ -307,30 +303,27 @@ class SQLiteStore(Store):
     def _fire_due_jobs(
         self, conn: Conn, planner: Planner, limit: int, actor: str
     ) -> tuple[list[Run], int]:
+        """Claim, plan, insert and advance in one write transaction: while it holds the write
+        lock no other instance or process can claim the same jobs."""
         now_us = to_micros(utcnow())
-        sql = f"SELECT {c.JOB_COLUMNS} FROM jobs WHERE paused = 0 AND next_fire_at <= ?"
-        sql += " ORDER BY next_fire_at, name LIMIT ?"
+        sql = f"{_JOBS} WHERE paused = 0 AND next_fire_at <= ? ORDER BY next_fire_at, name LIMIT ?"
         due = [c.job_of(row) for row in _rows(conn, sql, (now_us, max(limit, 0)))]
         if not due:
             return [], 0
-        counts: dict[str, int] = {}
-        for part in c.chunks([job.name for job in due]):
-            sql = f"SELECT job, count(*) FROM runs WHERE job IN ({c.placeholders(len(part))})"
-            counts.update(_rows(conn, f"{sql} AND state IN ({_ACTIVE_SQL}) GROUP BY job", part))
-        now, news, advances = c.from_micros(now_us), list[NewRun](), []
+        sql = f"SELECT job, count(*) {_ACTIVE} AND job IN ({{}}) GROUP BY job"
+        counts: dict[str, int] = dict(_in(conn, sql, [job.name for job in due]))
+        now, news, advances = from_micros(now_us), list[NewRun](), []
         for job in due:
             firing = planner(job, now, counts.get(job.name, 0))
             if firing.cancel_active and counts.get(job.name):
-                sql = f"{_RUNS} WHERE job = ? AND state IN ({_ACTIVE_SQL})"
-                runs = [c.run_of(row) for row in _rows(conn, sql, (job.name,))]
-                self._cancel(conn, runs, actor, c.REPLACED, now_us)
-            news.extend(firing.runs)
+                active = _rows(conn, f"SELECT {c.RUN_COLUMNS} {_ACTIVE} AND job = ?", (job.name,))
+                self._cancel(conn, [c.run_of(row) for row in active], actor, c.REPLACED, now_us)
+            news += firing.runs
             expected = c.micros(firing.expected_next_fire_at)
             advances.append((c.micros(firing.next_fire_at), job.name, expected))
         created = self._insert_runs(conn, news, actor, now_us)
-        _many(
-            conn, "UPDATE jobs SET next_fire_at = ? WHERE name = ? AND next_fire_at IS ?", advances
-        )
+        sql = "UPDATE jobs SET next_fire_at = ? WHERE name = ? AND next_fire_at IS ?"
+        _many(conn, sql, advances)
         return [run for run, fresh in created if fresh and run.state is R.QUEUED], len(due)
 
     async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
@@ -338,34 +331,27 @@ class SQLiteStore(Store):
 
     def _promote(self, conn: Conn, limit: int, actor: str) -> list[Run]:
         now_us = to_micros(utcnow())
-        waiting = "state IN ('scheduled', 'retrying')"
-        sql = f"SELECT * FROM ({_RUNS} WHERE {waiting} AND not_before <= ? UNION ALL"
-        sql += f" {_RUNS} WHERE {waiting} AND not_before IS NULL)"
+        sql = f"SELECT * FROM ({_DUE} AND not_before <= ?"
+        sql += f" UNION ALL {_DUE} AND not_before IS NULL)"
         sql += " ORDER BY coalesce(not_before, created_at), id LIMIT ?"
         runs = [c.run_of(row) for row in _rows(conn, sql, (now_us, max(limit, 0)))]
         sql = "UPDATE runs SET state = 'queued', updated_at = ?, queued_at = ?,"
         sql += " published_at = NULL WHERE id = ?"
         _many(conn, sql, [(now_us, now_us, run.id) for run in runs])
-        now = c.from_micros(now_us)
-        events = [
-            (now_us, r.id, r.job, r.state.value, "queued", actor, "due", r.attempt) for r in runs
-        ]
-        _many(conn, c.EVENT_INSERT, events)
+        events = [(r.id, r.job, r.state.value, "queued", "due", r.attempt) for r in runs]
+        _many(conn, c.EVENT_INSERT, [(now_us, *event, actor) for event in events])
+        now = from_micros(now_us)
         return [replace(r, state=R.QUEUED, updated_at=now, queued_at=now) for r in runs]
 
     async def next_wakeup(self) -> datetime | None:
-        return await self._read(self._next_wakeup)
-
-    def _next_wakeup(self, conn: Conn) -> datetime | None:
         sql = "SELECT (SELECT min(next_fire_at) FROM jobs WHERE paused = 0),"
-        sql += " (SELECT min(not_before) FROM runs WHERE state = 'scheduled'),"
-        sql += " (SELECT min(not_before) FROM runs WHERE state = 'retrying'),"
-        sql += " (SELECT min(created_at) FROM runs"
-        sql += "  WHERE state IN ('scheduled', 'retrying') AND not_before IS NULL)"
-        times = [t for t in _rows(conn, sql)[0] if t is not None]
-        return c.from_micros(min(times)) if times else None
+        sql += f" (SELECT min(not_before) FROM runs INDEXED BY ix_runs_due WHERE {WAITING}),"
+        sql += " (SELECT min(created_at) FROM runs INDEXED BY ix_runs_due"
+        sql += f" WHERE {WAITING} AND not_before IS NULL)"
+        times = [t for t in (await self._read(_rows, sql))[0] if t is not None]
+        return from_micros(min(times)) if times else None
 
-    # -- runs ------------------------------------------------------------------------------------
+    # -- runs ----------------------------------------------------------------------------------
 
     async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
         for new in runs:  # all or nothing: check every run first
@@ -375,33 +361,24 @@ class SQLiteStore(Store):
     def _insert_runs(
         self, conn: Conn, news: list[NewRun], actor: str, now_us: int | None
     ) -> list[tuple[Run, bool]]:
-        """Insert runs, skipping those whose idempotency key or fire exists (one round trip
-        each to find them: the write lock is held, so nothing can appear meanwhile)."""
+        """Insert runs but those whose idempotency key or fire exists: the write lock is held,
+        so what the two look-ups find cannot change before the insert."""
         now_us = to_micros(utcnow()) if now_us is None else now_us
-        keys = [(n.job, n.idempotency_key) for n in news if n.idempotency_key is not None]
-        by_key = _existing(conn, "idempotency_key IS NOT NULL AND idempotency_key", keys)
-        fires = [
-            (n.job, to_micros(n.scheduled_for))
-            for n in news
-            if n.trigger == "schedule" and n.scheduled_for is not None
-        ]
-        by_fire = _existing(conn, "\"trigger\" = 'schedule' AND scheduled_for", fires)
+        keyed = [(n.job, n.idempotency_key) for n in news if n.idempotency_key is not None]
+        by_key = _existing(conn, "idempotency_key", keyed)
+        by_fire = _existing(conn, "scheduled_for", [k for n in news if (k := c.fire_key(n))])
         out: list[tuple[Run, bool]] = []
         rows, events = [], []
         for new in news:
             key = (new.job, new.idempotency_key) if new.idempotency_key is not None else None
-            fire = None
-            if new.trigger == "schedule" and new.scheduled_for is not None:
-                fire = (new.job, to_micros(new.scheduled_for))
-            old = by_key.get(key) if key else None
-            if old is None and fire is not None:
-                old = by_fire.get(fire)
+            fire = c.fire_key(new)
+            old = (by_key.get(key) if key else None) or (by_fire.get(fire) if fire else None)
             if old is not None:
                 out.append((replace(old, params=dict(old.params)), False))
                 continue
             run, row = c.new_run(new, now_us)
             rows.append(row)
-            events.append((now_us, run.id, run.job, None, run.state.value, actor, run.reason, 0))
+            events.append((now_us, run.id, run.job, None, run.state.value, run.reason, 0, actor))
             if key:
                 by_key[key] = run
             if fire:
@@ -410,9 +387,7 @@ class SQLiteStore(Store):
         try:
             _many(conn, c.RUN_INSERT, rows)
         except IntegrityError as exc:
-            raise Conflict(
-                f"a run with one of these ids exists already: {exc.args[0]}", field="id"
-            ) from exc
+            raise Conflict(f"a run with that id exists already ({_why(exc)})", field="id") from exc
         _many(conn, c.EVENT_INSERT, events)
         return out
 
@@ -420,10 +395,10 @@ class SQLiteStore(Store):
         return await self._read(self._get_run, run_id)
 
     def _get_run(self, conn: Conn, run_id: str) -> Run:
-        found = _runs_by_id(conn, [run_id])
-        if not found:
+        rows = _rows(conn, f"{_RUNS} WHERE id = ?", (run_id,))
+        if not rows:
             raise NotFound(f"no run with id {run_id!r}", field="run_id")
-        return found[run_id]
+        return c.run_of(rows[0])
 
     async def list_runs(
         self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
@@ -434,9 +409,10 @@ class SQLiteStore(Store):
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         where, params = c.run_where(run_filter)
         sql = f"SELECT state, count(*) FROM runs WHERE {' AND '.join(where)} GROUP BY state"
-        rows = await self._read(_rows, sql, params)
         counts = dict.fromkeys(RunState, 0)
-        counts.update((c.STATES[state], n) for state, n in rows if state in c.STATES)
+        for state, count in await self._read(_rows, sql, params):
+            if state in c.STATES:
+                counts[c.STATES[state]] = count
         return counts
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
@@ -448,56 +424,45 @@ class SQLiteStore(Store):
         return [c.attempt_of(row) for row in _rows(conn, sql, (run_id,))]
 
     async def mark_published(self, run_ids: Sequence[str]) -> None:
-        await self._write(self._mark_published, list(dict.fromkeys(run_ids)))
-
-    def _mark_published(self, conn: Conn, ids: list[str]) -> None:
-        now_us = to_micros(utcnow())
-        for part in c.chunks(ids):
-            sql = f"UPDATE runs SET published_at = ? WHERE id IN ({c.placeholders(len(part))})"
-            conn.exec_driver_sql(sql, (now_us, *part))
+        sql = "UPDATE runs SET published_at = ? WHERE id IN ({})"
+        await self._write(lambda cn: _in(cn, sql, run_ids, to_micros(utcnow())))
 
     async def find_unpublished(
         self, *, older_than: float, republish_after: float, limit: int
     ) -> list[Run]:
         now_us = to_micros(utcnow())
-        sql = f"SELECT * FROM ({_RUNS} WHERE state = 'queued' AND published_at IS NULL"
-        sql += f" AND queued_at <= ? UNION ALL {_RUNS} WHERE state = 'queued'"
-        sql += " AND published_at <= ?) ORDER BY queued_at, id LIMIT ?"
-        fresh, stale = now_us - round(older_than * 1e6), now_us - round(republish_after * 1e6)
-        rows = await self._read(_rows, sql, (fresh, stale, max(limit, 0)))
-        return [c.run_of(row) for row in rows]
+        sql = f"SELECT * FROM ({_OUTBOX} AND published_at IS NULL AND queued_at <= ?"
+        sql += f" UNION ALL {_OUTBOX} AND published_at <= ?)"
+        sql += " ORDER BY queued_at, id LIMIT ?"
+        fresh, stale = now_us - _micros_of(older_than), now_us - _micros_of(republish_after)
+        return [c.run_of(r) for r in await self._read(_rows, sql, (fresh, stale, max(limit, 0)))]
 
     async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
         pools = list(dict.fromkeys(pools))
         if not pools or limit <= 0:
             return []
-        sql = f"{_RUNS} WHERE state = 'queued' AND pool IN ({c.placeholders(len(pools))})"
+        sql = f"{_QUEUED} AND pool IN ({c.placeholders(len(pools))})"
         sql += " ORDER BY priority DESC, queued_at, id LIMIT ?"
         return [c.run_of(row) for row in await self._read(_rows, sql, (*pools, limit))]
 
     async def claim_runs(
         self, run_ids: Sequence[str], *, worker_id: str, lease: float
     ) -> list[Run]:
-        return await self._write(self._claim, list(dict.fromkeys(run_ids)), worker_id, lease)
+        return await self._write(self._claim, run_ids, worker_id, lease)
 
-    def _claim(self, conn: Conn, ids: list[str], worker_id: str, lease: float) -> list[Run]:
+    def _claim(self, conn: Conn, ids: Sequence[str], worker_id: str, lease: float) -> list[Run]:
         now_us = to_micros(utcnow())
-        claimed: dict[str, Run] = {}
-        for part in c.chunks(ids):
-            sql = "UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = ?,"
-            sql += " worker_id = ?, lease_until = ?, updated_at = ?"
-            sql += f" WHERE id IN ({c.placeholders(len(part))}) AND state = 'queued'"
-            sql += f" RETURNING {c.RUN_FIELDS}"
-            params = (now_us, worker_id, now_us + round(lease * 1e6), now_us, *part)
-            claimed.update((row[0], c.run_of(row)) for row in _rows(conn, sql, params))
-        runs = [claimed[run_id] for run_id in ids if run_id in claimed]
-        sql = f"INSERT INTO attempts ({c.ATTEMPT_COLUMNS}) VALUES (?, ?, ?, 'running', ?,"
-        sql += " NULL, NULL, NULL, '', '')"
+        sql = "UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = ?,"
+        sql += " worker_id = ?, lease_until = ?, updated_at = ? WHERE id IN ({})"
+        sql += f" AND {QUEUED} RETURNING {c.RUN_FIELDS}"
+        rows = _in(conn, sql, ids, now_us, worker_id, now_us + _micros_of(lease), now_us)
+        claimed = {row[0]: c.run_of(row) for row in rows}
+        runs = [claimed[run_id] for run_id in dict.fromkeys(ids) if run_id in claimed]
+        sql = f"INSERT INTO attempts ({c.ATTEMPT_COLUMNS})"
+        sql += " VALUES (?, ?, ?, 'running', ?, NULL, NULL, NULL, '', '')"
         _many(conn, sql, [(r.id, r.attempt, worker_id, now_us) for r in runs])
-        events = [
-            (now_us, r.id, r.job, "queued", "running", worker_id, None, r.attempt) for r in runs
-        ]
-        _many(conn, c.EVENT_INSERT, events)
+        events = [(now_us, r.id, r.job, "queued", "running", None, r.attempt) for r in runs]
+        _many(conn, c.EVENT_INSERT, [(*event, worker_id) for event in events])
         return runs
 
     async def heartbeat(
@@ -510,143 +475,99 @@ class SQLiteStore(Store):
     ) -> list[str]:
         now_us = to_micros(utcnow())
         sql = "UPDATE workers SET last_heartbeat = ?, running = ? WHERE id = ?"
-        conn.exec_driver_sql(sql, (now_us, len(held), worker_id))
-        current: dict[str, tuple[str, int]] = {}
-        for part in c.chunks(list(dict.fromkeys(run_id for run_id, _ in held))):
-            sql = f"SELECT id, state, attempt FROM runs WHERE id IN ({c.placeholders(len(part))})"
-            current.update((row[0], (row[1], row[2])) for row in _rows(conn, sql, part))
-        lost = [rid for rid, n in held if current.get(rid) != ("running", n)]
-        kept = list(dict.fromkeys(rid for rid, n in held if current.get(rid) == ("running", n)))
-        for part in c.chunks(kept):
-            sql = "UPDATE runs SET lease_until = ?, updated_at = ?"
-            sql += f" WHERE id IN ({c.placeholders(len(part))})"
-            conn.exec_driver_sql(sql, (now_us + round(lease * 1e6), now_us, *part))
-        return lost
+        _exec(conn, sql, (now_us, len(held), worker_id))
+        rows = _in(
+            conn, "SELECT id, state, attempt FROM runs WHERE id IN ({})", [i for i, _ in held]
+        )
+        current = {row[0]: (row[1], row[2]) for row in rows}
+        kept = [run_id for run_id, n in held if current.get(run_id) == ("running", n)]
+        sql = "UPDATE runs SET lease_until = ?, updated_at = ? WHERE id IN ({})"
+        _in(conn, sql, kept, now_us + _micros_of(lease), now_us)
+        return [run_id for run_id, n in held if current.get(run_id) != ("running", n)]
 
     async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
         return await self._write(self._finish, list(outcomes), actor)
 
     def _finish(self, conn: Conn, outcomes: list[Outcome], actor: str) -> list[bool]:
+        """Fencing: one read of every run's (state, attempt, lease), the checks in Python,
+        then one batched write of runs, attempts and events."""
         now_us = to_micros(utcnow())
-        cur: dict[str, list[Any]] = {}
-        for part in c.chunks(list(dict.fromkeys(out.run_id for out in outcomes))):
-            sql = "SELECT id, state, attempt, lease_until, job, not_before, queued_at,"
-            sql += f" published_at FROM runs WHERE id IN ({c.placeholders(len(part))})"
-            cur.update((row[0], list(row)) for row in _rows(conn, sql, part))
-        accepted, runs, attempts, events = [], [], [], []
+        sql = "SELECT id, state, attempt, lease_until, job, not_before, queued_at, published_at"
+        rows = _in(conn, sql + " FROM runs WHERE id IN ({})", [out.run_id for out in outcomes])
+        current = {row[0]: list(row) for row in rows}
+        accepted: list[bool] = []
+        runs: list[tuple[Any, ...]] = []
+        attempts: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
         for out in outcomes:
-            row = cur.get(out.run_id)
+            cur = current.get(out.run_id)
             ok = (
-                row is not None
-                and row[1] == "running"
-                and row[2] == out.attempt
+                cur is not None
+                and cur[1] == "running"
+                and cur[2] == out.attempt
                 and can_transition(R.RUNNING, out.target)
-                and not (out.require_expired and row[3] is not None and row[3] > now_us)
+                and not (out.require_expired and cur[3] is not None and cur[3] > now_us)
             )
             accepted.append(ok)
-            if not ok or row is None:
+            if not ok or cur is None:
                 continue
-            target = out.target
-            row[1] = target.value
-            not_before = c.micros(out.not_before) if target is R.RETRYING else row[5]
-            queued, published = (now_us, None) if target is R.QUEUED else (row[6], row[7])
-            runs.append(
-                (
-                    target.value,
-                    now_us,
-                    now_us if target.terminal else None,
-                    not_before,
-                    queued,
-                    published,
-                    c.error_text(out.error),
-                    c.dumps_or_none(out.result),
-                    out.reason,
-                    out.run_id,
-                )
-            )
-            attempts.append(
-                (
-                    (out.attempt_state or target).value,
-                    now_us,
-                    c.error_text(out.error),
-                    c.dumps_or_none(out.result),
-                    out.stdout,
-                    out.stderr,
-                    out.run_id,
-                    out.attempt,
-                )
-            )
-            events.append(
-                (
-                    now_us,
-                    out.run_id,
-                    row[4],
-                    "running",
-                    target.value,
-                    actor,
-                    out.reason,
-                    out.attempt,
-                )
-            )
+            target, cur[1] = out.target, out.target.value  # a second outcome is fenced off
+            error, result = c.error_text(out.error), c.dumps_or_none(out.result)
+            not_before = c.micros(out.not_before) if target is R.RETRYING else cur[5]
+            queued = (now_us, None) if target is R.QUEUED else (cur[6], cur[7])
+            finished = now_us if target.terminal else None
+            runs.append((target.value, now_us, finished, not_before, *queued, error, result))
+            runs[-1] += (out.reason, out.run_id)
+            state = (out.attempt_state or target).value
+            attempts.append((state, now_us, error, result, out.stdout, out.stderr, out.run_id))
+            attempts[-1] += (out.attempt,)
+            events.append((now_us, out.run_id, cur[4], "running", target.value, out.reason))
+            events[-1] += (out.attempt, actor)
         sql = "UPDATE runs SET state = ?, updated_at = ?, finished_at = ?, not_before = ?,"
         sql += " queued_at = ?, published_at = ?, lease_until = NULL, error = ?, result = ?,"
-        sql += " reason = ? WHERE id = ?"
-        _many(conn, sql, runs)
+        _many(conn, sql + " reason = ? WHERE id = ?", runs)
         sql = "UPDATE attempts SET state = ?, finished_at = ?, error = ?, result = ?, stdout = ?,"
-        sql += " stderr = ? WHERE run_id = ? AND number = ?"
-        _many(conn, sql, attempts)
+        _many(conn, sql + " stderr = ? WHERE run_id = ? AND number = ?", attempts)
         _many(conn, c.EVENT_INSERT, events)
         return accepted
 
     async def expired_runs(self, *, limit: int) -> list[Run]:
-        sql = f"SELECT * FROM ({_RUNS} WHERE state = 'running' AND lease_until <= ? UNION ALL"
-        sql += f" {_RUNS} WHERE state = 'running' AND lease_until IS NULL)"
+        sql = f"SELECT * FROM ({_LEASED} AND lease_until <= ?"
+        sql += f" UNION ALL {_LEASED} AND lease_until IS NULL)"
         sql += " ORDER BY coalesce(lease_until, updated_at), id LIMIT ?"
         rows = await self._read(_rows, sql, (to_micros(utcnow()), max(limit, 0)))
         return [c.run_of(row) for row in rows]
 
     async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
         timeout = "json_extract(policy, '$.timeout')"
-        sql = f"{_RUNS} WHERE state = 'running' AND started_at IS NOT NULL"
-        sql += f" AND {timeout} IS NOT NULL"
+        sql = f"{_LEASED} AND started_at IS NOT NULL AND {timeout} IS NOT NULL"
         sql += f" AND started_at + CAST(round(({timeout} + ?) * 1000000) AS INTEGER) < ?"
         sql += " ORDER BY started_at, id LIMIT ?"
         rows = await self._read(_rows, sql, (grace, to_micros(utcnow()), max(limit, 0)))
         return [c.run_of(row) for row in rows]
 
     async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
-        return await self._write(self._cancel_ids, list(dict.fromkeys(run_ids)), actor, reason)
+        return await self._write(self._cancel_ids, run_ids, actor, reason)
 
-    def _cancel_ids(self, conn: Conn, ids: list[str], actor: str, reason: str) -> list[Run]:
-        found = _runs_by_id(conn, ids)
-        runs = [found[run_id] for run_id in ids if run_id in found]
+    def _cancel_ids(self, conn: Conn, ids: Sequence[str], actor: str, reason: str) -> list[Run]:
+        found = {row[0]: c.run_of(row) for row in _in(conn, f"{_RUNS} WHERE id IN ({{}})", ids)}
+        runs = [found[run_id] for run_id in dict.fromkeys(ids) if run_id in found]
         return self._cancel(conn, runs, actor, reason, to_micros(utcnow()))
 
-    def _cancel(
-        self, conn: Conn, runs: list[Run], actor: str, reason: str, now_us: int
-    ) -> list[Run]:
+    def _cancel(self, conn: Conn, runs: list[Run], actor: str, why: str, now_us: int) -> list[Run]:
         runs = [run for run in runs if can_transition(run.state, R.CANCELLED)]
         sql = "UPDATE runs SET state = 'cancelled', updated_at = ?, finished_at = ?,"
         sql += " lease_until = NULL, reason = ? WHERE id = ?"
-        _many(conn, sql, [(now_us, now_us, reason, run.id) for run in runs])
+        _many(conn, sql, [(now_us, now_us, why, run.id) for run in runs])
         sql = "UPDATE attempts SET state = 'cancelled', finished_at = ?"
         sql += " WHERE run_id = ? AND number = ? AND finished_at IS NULL"
-        running = [(now_us, r.id, r.attempt) for r in runs if r.state is R.RUNNING]
-        _many(conn, sql, running)
-        events = [
-            (now_us, r.id, r.job, r.state.value, "cancelled", actor, reason, r.attempt)
-            for r in runs
-        ]
-        _many(conn, c.EVENT_INSERT, events)
-        now = c.from_micros(now_us)
+        _many(conn, sql, [(now_us, r.id, r.attempt) for r in runs if r.state is R.RUNNING])
+        events = [(now_us, r.id, r.job, r.state.value, "cancelled", why, r.attempt) for r in runs]
+        _many(conn, c.EVENT_INSERT, [(*event, actor) for event in events])
+        now = from_micros(now_us)
         return [
             replace(
-                r,
-                state=R.CANCELLED,
-                updated_at=now,
-                finished_at=now,
-                lease_until=None,
-                reason=reason,
+                r, state=R.CANCELLED, updated_at=now, finished_at=now, lease_until=None, reason=why
             )
             for r in runs
         ]
@@ -655,27 +576,20 @@ class SQLiteStore(Store):
         return await self._read(self._get_logs, run_id, attempt)
 
     def _get_logs(self, conn: Conn, run_id: str, attempt: int | None) -> tuple[str, str]:
-        sql = "SELECT stdout, stderr FROM attempts WHERE run_id = ?"
-        params: tuple[Any, ...] = (run_id,)
-        if attempt is not None:
-            sql, params = sql + " AND number = ?", (run_id, attempt)
-        rows = _rows(conn, sql + " ORDER BY number DESC LIMIT 1", params)
+        sql = "SELECT stdout, stderr FROM attempts WHERE run_id = ? AND (? IS NULL OR number = ?)"
+        rows = _rows(conn, sql + " ORDER BY number DESC LIMIT 1", (run_id, attempt, attempt))
         if rows:
             return rows[0][0], rows[0][1]
         self._get_run(conn, run_id)
         which = "any attempt" if attempt is None else f"an attempt {attempt}"
         raise NotFound(f"run {run_id!r} has no {which}", field="attempt")
 
-    # -- workers ---------------------------------------------------------------------------------
+    # -- workers -------------------------------------------------------------------------------
 
     async def register_worker(self, info: WorkerInfo) -> None:
         now_us = to_micros(utcnow())
         started = to_micros(info.started_at) if info.started_at else now_us
-        names = [name.strip() for name in c.WORKER_COLUMNS.split(",")]
-        sql = f"INSERT INTO workers ({c.WORKER_COLUMNS}) VALUES ({c.placeholders(len(names))})"
-        sql += " ON CONFLICT (id) DO UPDATE SET "
-        sql += ", ".join(f"{name} = excluded.{name}" for name in names[1:])
-        await self._write(_exec, sql, c.worker_values(info, started, now_us))
+        await self._write(_exec, c.WORKER_UPSERT, c.worker_values(info, started, now_us))
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
         if state not in c.WORKER_STATES:
@@ -683,11 +597,8 @@ class SQLiteStore(Store):
                 f"{state!r} is not a worker state: use one of {sorted(c.WORKER_STATES)}",
                 field="state",
             )
-        await self._write(self._set_worker_state, worker_id, state)
-
-    def _set_worker_state(self, conn: Conn, worker_id: str, state: str) -> None:
         sql = "UPDATE workers SET state = ? WHERE id = ?"
-        if conn.exec_driver_sql(sql, (state, worker_id)).rowcount == 0:
+        if not await self._write(_exec, sql, (state, worker_id)):
             raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
 
     async def list_workers(self) -> list[WorkerInfo]:
@@ -695,20 +606,19 @@ class SQLiteStore(Store):
         return [c.worker_of(row) for row in await self._read(_rows, sql)]
 
     async def mark_dead_workers(self, *, dead_after: float) -> list[str]:
+        seen = "coalesce(last_heartbeat, started_at)"
         sql = "UPDATE workers SET state = 'dead' WHERE state IN ('up', 'draining')"
-        sql += " AND (coalesce(last_heartbeat, started_at) IS NULL"
-        sql += " OR coalesce(last_heartbeat, started_at) <= ?) RETURNING id"
-        limit = to_micros(utcnow()) - round(dead_after * 1e6)
+        sql += f" AND ({seen} IS NULL OR {seen} <= ?) RETURNING id"
+        limit = to_micros(utcnow()) - _micros_of(dead_after)
         return sorted(row[0] for row in await self._write(_rows, sql, (limit,)))
 
-    # -- events ----------------------------------------------------------------------------------
+    # -- events --------------------------------------------------------------------------------
 
     async def list_events(
         self, *, after: int = 0, limit: int = 100, run_id: str | None = None
     ) -> list[Event]:
         sql = f"SELECT {c.EVENT_COLUMNS} FROM events WHERE id > ?"
-        params: tuple[Any, ...] = (after,)
-        if run_id is not None:
-            sql, params = sql + " AND run_id = ?", (after, run_id)
+        sql += "" if run_id is None else " AND run_id = ?"
+        params = (after,) if run_id is None else (after, run_id)
         rows = await self._read(_rows, sql + " ORDER BY id LIMIT ?", (*params, max(limit, 0)))
         return [c.event_of(row) for row in rows]

@@ -1,0 +1,314 @@
+"""The ``tss`` command as a user runs it: the real console script on a real SQLite store.
+
+Most tests share one project per module (and per xdist worker); each uses its own jobs, so
+they pass in any order. Tests that start a server get a project of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from .conftest import Project, new_project
+
+REPO = Path(__file__).resolve().parents[2]
+
+TASKS = """
+def greet(who="world"):
+    print(f"hello, {who}")
+    return {"greeted": who}
+
+
+def explode():
+    print("about to fail")
+    raise RuntimeError("the reactor melted")
+"""
+
+JOBS = """\
+jobs:
+  - name: every-five
+    type: noop
+    schedule: {cron: "*/5 * * * *", timezone: Europe/Paris}
+    tags: [demo]
+  - name: pausable
+    type: noop
+    schedule: {every: 1h}
+  - name: doomed
+    type: noop
+  - name: greet
+    type: python
+    params: {function: "e2e_tasks:greet", kwargs: {who: world}}
+  - name: explode
+    type: python
+    params: {function: "e2e_tasks:explode"}
+    retries: {max: 1, delay: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """One project for the module, with JOBS applied."""
+    project = new_project(
+        tmp_path_factory.mktemp("cli"), files={"jobs/e2e_tasks.py": TASKS, "jobs.yaml": JOBS}
+    )
+    project.ok("job", "apply", "-f", "jobs.yaml")
+    yield project
+    project.close()
+
+
+def names(jobs: list[dict[str, object]]) -> set[object]:
+    return {j["name"] for j in jobs}
+
+
+def test_version_and_usage_errors(shared: Project) -> None:
+    assert shared.ok("--version").out.startswith("tss ")
+    result = shared.tss("job", "show")
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and result.err.startswith("error: "), result
+    assert "Missing argument" in result.err
+
+
+def test_apply_says_created_unchanged_updated(shared: Project) -> None:
+    shared.write("apply-me.yaml", "- {name: apply-me, type: noop, schedule: {every: 5m}}\n")
+    assert shared.ok("job", "apply", "-f", "apply-me.yaml").out.split() == ["created", "apply-me"]
+    assert shared.ok("job", "apply", "-f", "apply-me.yaml").out.split() == ["unchanged", "apply-me"]
+    shared.write("apply-me.yaml", "- {name: apply-me, type: noop, schedule: {every: 10m}}\n")
+    assert shared.ok("job", "apply", "-f", "apply-me.yaml").out.split() == ["updated", "apply-me"]
+
+
+def test_list_show_next(shared: Project) -> None:
+    jobs = shared.json("job", "list")
+    assert {"every-five", "pausable", "greet", "explode"} <= names(jobs)
+    assert names(shared.json("job", "list", "--tag", "demo")) == {"every-five"}
+    assert names(shared.json("job", "list", "--prefix", "paus")) == {"pausable"}
+    table = shared.ok("job", "list").out
+    assert "every-five" in table and "every 5 minutes" in table
+
+    shown = shared.json("job", "show", "every-five")
+    assert shown["spec"]["schedule"]["cron"] == "*/5 * * * *"
+    assert shown["spec"]["tags"] == ["demo"]
+    fires = [datetime.fromisoformat(f) for f in shown["next_fires"]]
+    assert len(fires) == 5
+    assert all(b - a == timedelta(minutes=5) for a, b in zip(fires, fires[1:], strict=False))
+    assert shown["runs"] == []
+    text = shared.ok("job", "show", "every-five").out
+    assert "cron: '*/5 * * * *'" in text and "next fire times" in text
+
+    upcoming = shared.json("job", "next", "every-five", "-n", "3")
+    assert upcoming["timezone"] == "Europe/Paris"
+    assert len(upcoming["fires"]) == 3
+    first = upcoming["fires"][0]
+    assert datetime.fromisoformat(first["utc"]) == datetime.fromisoformat(first["local"])
+    assert first["local"][-6:] in ("+01:00", "+02:00")
+
+
+def test_pause_and_resume(shared: Project) -> None:
+    shared.ok("job", "pause", "pausable")
+    assert "pausable" in names(shared.json("job", "list", "--paused"))
+    assert "pausable" not in names(shared.json("job", "list", "--active"))
+    assert "resumed pausable" in shared.ok("job", "resume", "pausable").out
+    assert shared.json("job", "show", "pausable")["spec"]["paused"] is False
+
+
+def test_delete(shared: Project) -> None:
+    assert shared.ok("job", "delete", "doomed").out.strip() == "deleted doomed"
+    result = shared.tss("job", "show", "doomed")
+    assert result.code == 2
+    assert result.err == "error: no job named 'doomed'\n", result
+
+
+def test_execute_job_then_inspect_its_runs(shared: Project) -> None:
+    done = shared.tss("execute-job", "greet", "--param", "kwargs.who=tester")
+    assert done.code == 0, done
+    assert "succeeded" in done.out and '"greeted":"tester"' in done.out
+    failed = shared.tss("execute-job", "explode")
+    assert failed.code == 1, failed
+    assert "failed after 2 attempts" in failed.out and "the reactor melted" in failed.out
+
+    (good,) = shared.json("run", "list", "--job", "greet")
+    run = shared.json("run", "show", good["id"])
+    assert run["state"] == "succeeded" and run["result"] == {"greeted": "tester"}
+    assert run["params"]["kwargs"] == {"who": "tester"}
+    assert [a["state"] for a in run["attempts"]] == ["succeeded"]
+    assert shared.ok("run", "logs", good["id"]).out == "hello, tester\n"
+
+    (bad,) = shared.json("run", "list", "--job", "explode", "--state", "failed")
+    assert bad["attempt"] == 2
+    text = shared.ok("run", "show", bad["id"]).out
+    assert "RuntimeError: the reactor melted" in text and "Traceback" in text
+    assert shared.ok("run", "logs", bad["id"], "--attempt", "1").out == "about to fail\n"
+
+    again = shared.ok("run", "retry", bad["id"]).out.strip()
+    assert "cancelled" in shared.ok("run", "cancel", again).out
+    retried = shared.json("run", "show", again)
+    assert retried["state"] == "cancelled" and retried["retry_of"] == bad["id"]
+    assert {r["id"] for r in shared.json("run", "list", "--state", "cancelled")} == {again}
+
+
+def test_config_check(tmp_path: Path) -> None:
+    good = new_project(
+        tmp_path / "good",
+        config="python_path: [jobs]\njobs:\n"
+        "  - {name: hi, type: python, params: {function: 'e2e_tasks:greet'}}\n"
+        "  - {name: later, type: noop, depends_on: [hi]}\n",
+        files={"jobs/e2e_tasks.py": TASKS},
+    )
+    assert good.ok("config", "check").out.strip() == "config OK: 2 jobs"
+    assert "config OK" in good.ok("config", "check", "-c", str(REPO / "examples/config.yaml")).out
+
+    broken = new_project(
+        tmp_path / "broken",
+        config="jobs:\n  - {name: nightly, type: noop, schedule: {cron: '0 25 * * *'}}\n",
+    )
+    for args in (["config", "check"], ["server"]):
+        result = broken.tss(*args)
+        assert result.code == 2, result
+        (line,) = result.err.splitlines()
+        assert line.startswith("error: config.yaml: jobs[0]: job 'nightly': schedule.cron: ")
+    assert not (tmp_path / "broken" / "tss.db").exists()
+
+
+def test_config_show_masks_passwords_without_connecting(project: Project) -> None:
+    env = {"TSS_DATABASE_URL": "postgresql://u:secret@db.example/tss"}
+    shown = project.tss("config", "show", "--json", env=env)
+    assert shown.code == 0, shown
+    assert "secret" not in shown.out
+    assert '"url": "postgresql://u:***@db.example/tss"' in shown.out
+    text = project.tss("config", "show", env=env)
+    assert text.code == 0 and "secret" not in text.out and "u:***@db.example" in text.out
+
+
+def test_db_upgrade(project: Project) -> None:
+    result = project.ok("db", "upgrade")
+    assert "is at revision" in result.out
+    assert (project.root / "tss.db").exists()
+
+
+def test_split_processes_refuse_the_local_broker(project: Project) -> None:
+    for args in (["scheduler"], ["worker", "--worker-id", "w1", "--pool", "a"]):
+        result = project.tss(*args)
+        assert result.code == 2, result
+        (line,) = result.err.splitlines()
+        assert line.startswith("error: broker.url: the local:// broker only works")
+
+
+@pytest.mark.slow
+def test_job_run_wait_against_a_server(tmp_path: Path) -> None:
+    config = (
+        "store: {url: 'sqlite:///tss.db'}\npython_path: [jobs]\n"
+        "worker: {grace_period: 5s, heartbeat_interval: 0.5s}\n"
+        "jobs:\n"
+        "  - {name: ping, type: noop, params: {result: pong}}\n"
+        "  - {name: explode, type: python, params: {function: 'e2e_tasks:explode'}}\n"
+    )
+    project = new_project(tmp_path, config=config, files={"jobs/e2e_tasks.py": TASKS})
+    try:
+        server = project.start("server")
+        project.wait_for_log("press Ctrl+C")
+        done = project.tss("job", "run", "ping", "--count", "2", "--wait", "--timeout", "30")
+        assert done.code == 0, done
+        ids = done.out.split()[:2]
+        assert len(ids) == 2 and done.out.count("succeeded") == 2
+        assert {r["state"] for r in project.json("run", "list", "--job", "ping")} == {"succeeded"}
+        (worker,) = project.json("workers")
+        assert worker["state"] == "up"
+
+        failed = project.tss("job", "run", "explode", "--wait", "--timeout", "30")
+        assert failed.code == 1, failed
+        assert "failed" in failed.out
+
+        assert project.stop(server, timeout=15) == 0
+        assert "stopped" in (tmp_path / "server.log").read_text()
+    finally:
+        project.close()
+
+
+GUARDED = "jobs:\n  - {name: existing, type: noop, schedule: {every: 1h}}\n"
+
+BAD_FILES = {
+    "invalid-cron": (
+        "apply",
+        "- {name: bad-cron, type: noop, schedule: {cron: '61 * * * *'}}",
+        ["job 'bad-cron'", "schedule.cron: ", "invalid cron expression"],
+    ),
+    "unknown-timezone": (
+        "apply",
+        "- {name: zoned, type: noop, schedule: {cron: '0 2 * * *', timezone: Mars/Olympus}}",
+        ["job 'zoned'", "schedule.timezone: ", "Mars/Olympus"],
+    ),
+    "zero-interval": (
+        "apply",
+        "- {name: zero, type: noop, schedule: {every: 0}}",
+        ["job 'zero'", "schedule.every: ", "greater than 0"],
+    ),
+    "negative-interval": (
+        "apply",
+        "- {name: negative, type: noop, schedule: {every: -5}}",
+        ["job 'negative'", "schedule.every: ", "-5"],
+    ),
+    "unknown-type": (
+        "apply",
+        "- {name: rocket, type: rocket}",
+        ["job 'rocket'", "type: ", "unknown task type 'rocket'"],
+    ),
+    "python-import": (
+        "apply",
+        "- {name: missing, type: python, params: {function: 'no_such_module:main'}}",
+        ["job 'missing'", "params.function: ", "no_such_module"],
+    ),
+    "duplicate-name": (
+        "apply",
+        "- {name: twice, type: noop}\n- {name: twice, type: noop}",
+        ["job 'twice'", "name: ", "defined twice"],
+    ),
+    "create-existing": (
+        "create",
+        "- {name: fresh, type: noop}\n- {name: existing, type: noop}",
+        ["job 'existing'", "name: ", "exists already"],
+    ),
+    "script-name": (
+        "apply",
+        "- {name: '<script>alert(1)</script>', type: noop}",
+        ["job '<script>alert(1)</script>'", "name: ", "not a valid name"],
+    ),
+    "dependency-cycle": (
+        "apply",
+        "- {name: a, type: noop, depends_on: [b]}\n- {name: b, type: noop, depends_on: [a]}",
+        ["depends_on: ", "a -> b -> a"],
+    ),
+    "malformed-yaml": (
+        "apply",
+        "- name: broken\n  type: noop\n   schedule: [every",
+        ["line 3", "malformed YAML"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, str]]:
+    """A project with one stored job, and ``tss job list --json`` as it stands."""
+    project = new_project(tmp_path_factory.mktemp("guarded"), files={"jobs.yaml": GUARDED})
+    project.ok("job", "apply", "-f", "jobs.yaml")
+    yield project, project.ok("job", "list", "--json").out
+    project.close()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_job_file_is_refused_and_nothing_is_stored(
+    guarded: tuple[Project, str], case: str
+) -> None:
+    project, before = guarded
+    command, text, expected = BAD_FILES[case]
+    project.write(f"{case}.yaml", text + "\n")
+    result = project.tss("job", command, "-f", f"{case}.yaml")
+    assert result.code == 2, result
+    assert result.out == ""
+    (line,) = result.err.splitlines()
+    assert line.startswith(f"error: {case}.yaml: "), line
+    for fragment in expected:
+        assert fragment in line, (fragment, line)
+    assert "Traceback" not in result.err
+    assert project.ok("job", "list", "--json").out == before

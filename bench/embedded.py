@@ -85,7 +85,10 @@ async def lateness(k: int, concurrency: int, folder: Path) -> dict[str, float]:
     await app.start()
     due = (await app.store.now()).replace(microsecond=0) + timedelta(seconds=3)
     await app.apply(
-        [{"name": f"job-{i}", "type": "noop", "schedule": {"at": due.isoformat()}} for i in range(k)]
+        [
+            {"name": f"job-{i}", "type": "noop", "schedule": {"at": due.isoformat()}}
+            for i in range(k)
+        ]
     )
     stop, task = await _serve(app)
     assert app.worker is not None
@@ -115,13 +118,17 @@ async def lateness(k: int, concurrency: int, folder: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("which", choices=["throughput", "lateness"])
     parser.add_argument("-n", type=int, default=20_000, help="runs for throughput")
     parser.add_argument("-k", type=int, default=1_000, help="jobs due at once for lateness")
     parser.add_argument("--concurrency", type=int, default=200)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory(prefix="tss-bench-") as tmp:
         if args.which == "throughput":
             result = asyncio.run(throughput(args.n, args.concurrency, Path(tmp)))

@@ -19,15 +19,17 @@ from urllib.parse import urlsplit
 from tss.broker.base import Broker
 from tss.config import Settings
 from tss.core.ids import new_id
+from tss.core.merge import deep_merge
 from tss.core.models import Job, JobSpec, NewRun, Page, Run, RunFilter, RunPolicy
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job
-from tss.errors import ConfigError, ValidationError
+from tss.errors import ConfigError, Conflict, ValidationError
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
 from tss.store.base import Store
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
+from tss.worker.capture import install_routing
 from tss.worker.worker import Worker, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -92,13 +94,18 @@ class TSSApp:
         """Connect to the store (applying migrations) and the broker."""
         if self._started:
             return
+        self.add_python_path()
+        await self.store.start()
+        await self.broker.start()
+        self._started = True
+
+    def add_python_path(self) -> None:
+        """Make ``python`` jobs importable: the working directory and ``python_path``
+        (relative to the config file) go on ``sys.path``. Idempotent."""
         for entry in [os.getcwd(), *self.settings.python_path]:
             path = str((self.settings.base_dir() / entry).resolve())
             if path not in sys.path:
                 sys.path.insert(0, path)
-        await self.store.start()
-        await self.broker.start()
-        self._started = True
 
     async def close(self) -> None:
         await self.broker.close()
@@ -112,7 +119,9 @@ class TSSApp:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def serve(self, stop: asyncio.Event, *, scheduler: bool = True, worker: bool = True) -> None:
+    async def serve(
+        self, stop: asyncio.Event, *, scheduler: bool = True, worker: bool = True
+    ) -> None:
         """Run a scheduler and/or a worker until ``stop`` is set, then shut down gracefully."""
         if (scheduler != worker) and not self.broker.durable and self.broker.name == "local":
             raise ConfigError(
@@ -196,20 +205,41 @@ class TSSApp:
                 return graph
             cursor = page.next_cursor
 
-    async def apply(self, specs: Sequence[JobSpec | dict[str, Any]]) -> list[tuple[str, Action]]:
+    async def apply(
+        self,
+        specs: Sequence[JobSpec | dict[str, Any]],
+        *,
+        where: str = "",
+        create_only: bool = False,
+    ) -> list[tuple[str, Action]]:
         """Create or update jobs so they match ``specs``. All are checked before any is stored.
 
         A job's stored pause state is kept unless the definition sets ``paused`` itself, so
-        re-applying a config does not resume a job an operator paused.
+        re-applying a config does not resume a job an operator paused. ``where`` (a file
+        name) prefixes error messages. With ``create_only`` an existing name is refused.
+
+        :raises ValidationError: a definition is invalid (nothing is stored).
+        :raises Conflict: ``create_only`` and a name is taken (nothing is stored).
         """
-        parsed = [parse_job(s) for s in specs]
-        checked = check_jobs(parsed, self.registry, existing=await self._parents_of_stored())
+        prefix = f"{where}: " if where else ""
+        parsed = [parse_job(s, where=prefix) for s in specs]
+        checked = check_jobs(
+            parsed, self.registry, existing=await self._parents_of_stored(), where=prefix
+        )
         stored = await self.store.get_jobs([s.name for s in checked])
+        if create_only and stored:
+            name = next(s.name for s in checked if s.name in stored)
+            raise Conflict(
+                f"{prefix}job {name!r}: name: a job named {name!r} exists already",
+                field="name",
+            )
         now = await self.store.now()
         results: list[tuple[str, Action]] = []
         for spec in checked:
             old = stored.get(spec.name)
             if old is None:
+                # create_job refuses a name taken since the check above (a race with
+                # another process), so create_only can never turn into an update.
                 await self.store.create_job(spec, self._first_fire(spec, now))
                 results.append((spec.name, "created"))
                 continue
@@ -237,7 +267,9 @@ class TSSApp:
         """Create one job. :raises Conflict: the name is taken."""
         parsed = parse_job(spec)
         (checked,) = check_jobs([parsed], self.registry, existing=await self._parents_of_stored())
-        job = await self.store.create_job(checked, self._first_fire(checked, await self.store.now()))
+        job = await self.store.create_job(
+            checked, self._first_fire(checked, await self.store.now())
+        )
         if self.scheduler is not None:
             self.scheduler.wake()
         return job
@@ -288,7 +320,7 @@ class TSSApp:
             raise ValidationError("count must be between 1 and 10000", field="count")
         if priority is not None and not 0 <= priority <= 9:
             raise ValidationError("priority must be between 0 and 9", field="priority")
-        merged = {**job.spec.params, **(params or {})}
+        merged = deep_merge(job.spec.params, params or {})
         if params:
             merged = self.registry.get(job.spec.type).validate(merged)
         now = await self.store.now()
@@ -369,6 +401,7 @@ class TSSApp:
 
     async def execute_now(self, name: str, *, params: dict[str, Any] | None = None) -> Run:
         """Run a job here and now, outside its schedule, retries included; return the run."""
+        install_routing()
         ((run, _),) = await self.trigger(name, params=params)
         worker_id = f"execute-{os.getpid()}"
         rng = random.Random()

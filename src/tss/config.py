@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from tss.core.merge import deep_merge
 from tss.core.timeutil import parse_duration
 from tss.errors import ConfigError
 
@@ -61,8 +62,14 @@ class SchedulerConfig(_Section):
     timeout_grace: float = Field(30.0, ge=0)
 
     _durations = field_validator(
-        "max_sleep", "reap_interval", "reconcile_interval", "unpublished_after",
-        "republish_after", "dead_worker_after", "timeout_grace", mode="before",
+        "max_sleep",
+        "reap_interval",
+        "reconcile_interval",
+        "unpublished_after",
+        "republish_after",
+        "dead_worker_after",
+        "timeout_grace",
+        mode="before",
     )(_seconds)
 
 
@@ -172,16 +179,6 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}:{where}: malformed YAML: {problem}") from exc
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _mapping(path: Path) -> dict[str, Any]:
     data = read_yaml(path)
     if data is None:
@@ -203,10 +200,10 @@ def load_config(explicit: str | None = None, *, environ: dict[str, str] | None =
         data = _mapping(path)
         override = path.parent / "override.yaml"
         if override.is_file():
-            data = _merge(data, _mapping(override))
+            data = deep_merge(data, _mapping(override))
     for var, (section, key) in _ALIASES.items():
         if env.get(var):
-            data = _merge(data, {section: {key: env[var]}})
+            data = deep_merge(data, {section: {key: env[var]}})
     data["source"] = str(path) if path else None
     try:
         return Settings(**data)

@@ -68,9 +68,7 @@ def check_jobs(
     checked: list[JobSpec] = []
     for spec in specs:
         if spec.name in seen:
-            raise ValidationError(
-                f"{where}job {spec.name!r}: name: defined twice", field="name"
-            )
+            raise ValidationError(f"{where}job {spec.name!r}: name: defined twice", field="name")
         seen.add(spec.name)
         try:
             task_type = registry.get(spec.type)
@@ -80,7 +78,9 @@ def check_jobs(
                 f"{where}job {spec.name!r}: {exc.field or 'params'}: {exc.message}",
                 field=exc.field,
             ) from exc
-        checked.append(spec if params == spec.params else spec.model_copy(update={"params": params}))
+        checked.append(
+            spec if params == spec.params else spec.model_copy(update={"params": params})
+        )
     graph: dict[str, list[str]] = {k: list(v) for k, v in (existing or {}).items()}
     for spec in checked:
         graph[spec.name] = [d.job for d in spec.depends_on]

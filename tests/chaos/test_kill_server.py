@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.server_helpers import (
+    read_attempts,
+    read_runs,
+    start_server,
+    stop_server,
+    wait_for,
+    write_config,
+)
 from tss.core.states import RunState
-
-from tests.e2e.server_helpers import read_attempts, read_runs, start_server, stop_server, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +59,10 @@ def test_sigkill_during_a_run_is_repaired(tmp_path: Path, retries: int, final: R
     first = start_server(config, log)
 
     def running() -> bool:
-        return db.exists() and marker.exists() and any(
-            r.state is RunState.RUNNING for r in read_runs(db, "victim")
+        return (
+            db.exists()
+            and marker.exists()
+            and any(r.state is RunState.RUNNING for r in read_runs(db, "victim"))
         )
 
     try:

@@ -33,7 +33,8 @@ class Result:
     err: str
 
     def __str__(self) -> str:
-        return f"tss {' '.join(self.args)} -> {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
+        command = " ".join(self.args)
+        return f"tss {command} -> {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
 
 
 @dataclass

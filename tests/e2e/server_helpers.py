@@ -35,15 +35,15 @@ def write_config(folder: Path, jobs: list[dict[str, Any]], **sections: Any) -> P
 
 
 def start_server(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [TSS, "server", "--config", str(config)],
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        cwd=config.parent,
-        env=env,
-    )
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [TSS, "server", "--config", str(config)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+            env=env,
+        )
 
 
 def stop_server(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:

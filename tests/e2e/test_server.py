@@ -8,11 +8,18 @@ import pytest
 
 from tss.core.states import RunState
 
-from .server_helpers import read_attempts, read_runs, start_server, stop_server, wait_for, write_config
+from .server_helpers import (
+    read_attempts,
+    read_runs,
+    start_server,
+    stop_server,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
-TASKS = '''
+TASKS = """
 import time
 
 def flaky(path):
@@ -26,7 +33,7 @@ def flaky(path):
 
 def forever():
     time.sleep(60)
-'''
+"""
 
 
 def test_server_fires_runs_retries_and_times_out(tmp_path: Path) -> None:
@@ -60,6 +67,7 @@ def test_server_fires_runs_retries_and_times_out(tmp_path: Path) -> None:
     server = start_server(config, log)
     db = tmp_path / "tss.db"
     try:
+
         def settled() -> bool:
             if not db.exists():
                 return False
@@ -67,9 +75,12 @@ def test_server_fires_runs_retries_and_times_out(tmp_path: Path) -> None:
             by_job = {r.job: r for r in runs}
             return (
                 len([r for r in runs if r.job == "every-second" and r.state.terminal]) >= 3
-                and by_job.get("flaky") is not None and by_job["flaky"].state.terminal
-                and by_job.get("stuck") is not None and by_job["stuck"].state.terminal
-                and by_job.get("hello") is not None and by_job["hello"].state.terminal
+                and by_job.get("flaky") is not None
+                and by_job["flaky"].state.terminal
+                and by_job.get("stuck") is not None
+                and by_job["stuck"].state.terminal
+                and by_job.get("hello") is not None
+                and by_job["hello"].state.terminal
             )
 
         wait_for(settled, 30, "the runs to settle", log)
@@ -93,7 +104,7 @@ def test_server_fires_runs_retries_and_times_out(tmp_path: Path) -> None:
     assert [a.state for a in attempts] == [RunState.FAILED, RunState.FAILED, RunState.SUCCEEDED]
     assert attempts[0].error.message == "flaky call 1"
 
-    hello = [r for r in read_runs(db, "hello") if r.state.terminal][0]
+    hello = next(r for r in read_runs(db, "hello") if r.state.terminal)
     assert hello.state is RunState.SUCCEEDED
     (attempt,) = read_attempts(db, hello.id)
     assert attempt.stdout == "hello from shell\n"

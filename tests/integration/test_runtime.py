@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -121,15 +122,23 @@ def test_retries_then_success_records_every_attempt(settings: Settings, tmp_path
             assert done.result == "ok on call 3"
             attempts = await app.store.list_attempts(done.id)
             assert [a.state for a in attempts] == [
-                RunState.FAILED, RunState.FAILED, RunState.SUCCEEDED
+                RunState.FAILED,
+                RunState.FAILED,
+                RunState.SUCCEEDED,
             ]
             assert attempts[0].error is not None
             assert attempts[0].error.type == "ConnectionError"
             assert "call 1 fails" in attempts[0].error.message
             events = await app.store.list_events(run_id=done.id, limit=100)
             assert [e.target for e in events] == [
-                RunState.QUEUED, RunState.RUNNING, RunState.RETRYING, RunState.QUEUED,
-                RunState.RUNNING, RunState.RETRYING, RunState.QUEUED, RunState.RUNNING,
+                RunState.QUEUED,
+                RunState.RUNNING,
+                RunState.RETRYING,
+                RunState.QUEUED,
+                RunState.RUNNING,
+                RunState.RETRYING,
+                RunState.QUEUED,
+                RunState.RUNNING,
                 RunState.SUCCEEDED,
             ]
 
@@ -201,8 +210,11 @@ def test_process_isolation_hard_timeout_kills_the_child(settings: Settings, tmp_
 def test_process_isolation_returns_results_and_errors(settings: Settings) -> None:
     async def body() -> None:
         jobs = [
-            {"name": "add", "params": {"function": f"{T}:add", "args": [20, 22]},
-             "isolation": "process"},
+            {
+                "name": "add",
+                "params": {"function": f"{T}:add", "args": [20, 22]},
+                "isolation": "process",
+            },
             {"name": "bad", "params": {"function": f"{T}:always_fail"}, "isolation": "process"},
         ]
         async with serving(settings, jobs) as app:
@@ -221,8 +233,14 @@ def test_shell_timeout_kills_the_process_group(settings: Settings, tmp_path: Pat
     async def body() -> None:
         pid_file = tmp_path / "grandchild"
         script = f"sleep 60 & echo $! > {pid_file}; wait"
-        jobs = [{"name": "hang", "type": "shell", "params": {"argv": ["sh", "-c", script]},
-                 "timeout": 1}]
+        jobs = [
+            {
+                "name": "hang",
+                "type": "shell",
+                "params": {"argv": ["sh", "-c", script]},
+                "timeout": 1,
+            }
+        ]
         async with serving(settings, jobs) as app:
             done = await one(app, "hang")
             assert done.state is RunState.TIMED_OUT
@@ -235,13 +253,20 @@ def test_shell_timeout_kills_the_process_group(settings: Settings, tmp_path: Pat
 def test_cancel_a_running_shell_run_kills_it(settings: Settings, tmp_path: Path) -> None:
     async def body() -> None:
         pid_file = tmp_path / "pid"
-        jobs = [{"name": "hang", "type": "shell",
-                 "params": {"argv": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"]}}]
+        jobs = [
+            {
+                "name": "hang",
+                "type": "shell",
+                "params": {"argv": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"]},
+            }
+        ]
         async with serving(settings, jobs) as app:
             ((created, _),) = await app.trigger("hang")
 
             async def running() -> bool:
-                return pid_file.exists() and (await app.get_run(created.id)).state is RunState.RUNNING
+                return (
+                    pid_file.exists() and (await app.get_run(created.id)).state is RunState.RUNNING
+                )
 
             await until(running)
             cancelled = await app.cancel_run(created.id)
@@ -287,8 +312,10 @@ def test_graceful_shutdown_hands_back_what_outlives_the_grace(settings: Settings
         app = TSSApp(settings)
         await app.start()
         await app.apply(
-            [{"name": "slow", "type": "shell", "params": {"argv": ["sleep", "30"]}},
-             {"name": "quick", "type": "shell", "params": {"argv": ["sleep", "0.5"]}}]
+            [
+                {"name": "slow", "type": "shell", "params": {"argv": ["sleep", "30"]}},
+                {"name": "quick", "type": "shell", "params": {"argv": ["sleep", "0.5"]}},
+            ]
         )
         stop = asyncio.Event()
         task = asyncio.create_task(app.serve(stop))
@@ -326,14 +353,15 @@ def test_scheduled_jobs_fire_on_time(settings: Settings) -> None:
             assert r.started_at is not None
             assert 0 <= (r.started_at - r.scheduled_for).total_seconds() < 0.5
         fires = sorted(r.scheduled_for for r in page.items if r.scheduled_for)
-        assert all((b - a).total_seconds() == 1 for a, b in zip(fires, fires[1:], strict=False))
+        assert all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(fires))
 
     run(body())
 
 
 def test_sigterm_of_a_shell_job_is_its_failure(settings: Settings) -> None:
     async def body() -> None:
-        jobs = [{"name": "killed", "type": "shell", "params": {"argv": ["sh", "-c", "kill -TERM $$"]}}]
+        argv = ["sh", "-c", "kill -TERM $$"]
+        jobs = [{"name": "killed", "type": "shell", "params": {"argv": argv}}]
         async with serving(settings, jobs) as app:
             done = await one(app, "killed")
             assert done.state is RunState.FAILED

@@ -11,8 +11,15 @@ from tss.core.timeutil import from_micros, parse_duration, to_micros
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(90, 90.0), ("90", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("2d", 172800.0),
-     ("250ms", 0.25), ("1h 5s", 3605.0)],
+    [
+        (90, 90.0),
+        ("90", 90.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("2d", 172800.0),
+        ("250ms", 0.25),
+        ("1h 5s", 3605.0),
+    ],
 )
 def test_parse_duration(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds

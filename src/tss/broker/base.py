@@ -19,7 +19,7 @@ from tss.errors import BrokerError
 
 @dataclass(frozen=True, slots=True)
 class RunMessage:
-    """"Run ``run_id`` is queued in ``pool``." Carries what a worker needs to decide if it
+    """ "Run ``run_id`` is queued in ``pool``." Carries what a worker needs to decide if it
     has room before it claims."""
 
     run_id: str

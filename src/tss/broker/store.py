@@ -45,9 +45,7 @@ class StoreBroker(Broker):
             if runs:
                 return [
                     Delivery(
-                        RunMessage(
-                            r.id, r.job, r.pool, r.priority, r.policy.cores, r.policy.memory
-                        )
+                        RunMessage(r.id, r.job, r.pool, r.priority, r.policy.cores, r.policy.memory)
                     )
                     for r in runs
                 ]

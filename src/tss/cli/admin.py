@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -20,7 +19,6 @@ from tss.cli.output import (
     print_json,
     worker_data,
 )
-from tss.config import Settings
 from tss.core.models import WorkerInfo
 
 if TYPE_CHECKING:
@@ -79,14 +77,6 @@ def show_config(ctx: typer.Context, as_json: bool = JSON) -> None:
     console.print(yaml.safe_dump(data, sort_keys=False).rstrip(), markup=False)
 
 
-def _add_python_path(settings: Settings) -> None:
-    # The same folders TSSApp.start() puts on sys.path, without connecting to the store.
-    for entry in settings.python_path:
-        path = str((settings.base_dir() / entry).resolve())
-        if path not in sys.path:
-            sys.path.insert(0, path)
-
-
 @config_app.command("check")
 def check_config(ctx: typer.Context) -> None:
     """Load the config and validate every job it declares, without touching the store."""
@@ -96,7 +86,7 @@ def check_config(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     tss = TSSApp(settings)  # refuses unknown store and broker URLs; does not connect
     specs = tss.config_jobs()
-    _add_python_path(settings)
+    tss.add_python_path()
     where = f"{settings.source}: " if settings.source else ""
     check_jobs(specs, tss.registry, where=where)
     console.print(f"config OK: {len(specs)} jobs", markup=False)

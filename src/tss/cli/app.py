@@ -134,11 +134,11 @@ def _register() -> None:
     app.add_typer(runs.app, name="run", help="Inspect, cancel and retry runs.")
     app.add_typer(admin.config_app, name="config", help="Show and check the configuration.")
     app.add_typer(admin.db_app, name="db", help="Manage the store's schema.")
-    app.command("execute-job")(trigger.execute_job)
-    app.command("workers")(admin.workers)
     app.command("server")(serve.server)
     app.command("scheduler")(serve.scheduler)
     app.command("worker")(serve.worker)
+    app.command("execute-job")(trigger.execute_job)
+    app.command("workers")(admin.workers)
 
 
 _register()

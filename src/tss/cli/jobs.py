@@ -15,7 +15,6 @@ from tss.cli.output import (
     console,
     fmt_relative,
     fmt_time,
-    in_source,
     job_data,
     new_table,
     print_json,
@@ -26,13 +25,12 @@ from tss.cli.output import (
 from tss.cli.trigger import trigger_command
 from tss.core.models import Job, RunFilter
 from tss.definitions import load_job_file
-from tss.errors import Conflict, ValidationError
+from tss.errors import Conflict
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
 
 app = typer.Typer(no_args_is_help=True)
-app.command("run")(trigger_command)
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 FILE = typer.Option(..., "--file", "-f", help="A YAML file of jobs (a list, or 'jobs:').")
@@ -144,10 +142,7 @@ def apply_jobs(ctx: typer.Context, file: Path = FILE) -> None:
     specs = load_job_file(file)
 
     async def body(tss: TSSApp) -> list[tuple[str, str]]:
-        try:
-            return list(await tss.apply(specs))
-        except ValidationError as exc:
-            raise in_source(file, exc) from exc
+        return list(await tss.apply(specs, where=str(file)))
 
     results = run_async(ctx, body)
     styles = {"created": "green", "updated": "yellow", "unchanged": "dim"}
@@ -163,18 +158,12 @@ def create_jobs(ctx: typer.Context, file: Path = FILE) -> None:
     specs = load_job_file(file)
 
     async def body(tss: TSSApp) -> list[tuple[str, str]]:
-        taken = await tss.store.get_jobs([s.name for s in specs])
-        if taken:
-            first = next(s.name for s in specs if s.name in taken)
-            raise Conflict(
-                f"{file}: job {first!r}: name: a job named {first!r} exists already "
-                "(use 'tss job apply' to update it)",
-                field="name",
-            )
         try:
-            return list(await tss.apply(specs))
-        except ValidationError as exc:
-            raise in_source(file, exc) from exc
+            return list(await tss.apply(specs, where=str(file), create_only=True))
+        except Conflict as exc:
+            raise Conflict(
+                f"{exc.message} (use 'tss job apply' to update it)", field="name"
+            ) from exc
 
     for name, _ in run_async(ctx, body):
         console.print(f"[green]created[/] {name}")
@@ -250,3 +239,6 @@ def next_fires(
     for i, fire in enumerate(fires, 1):
         table.add_row(str(i), fmt_time(fire), fmt_time(fire, zone), fmt_relative(fire))
     console.print(table)
+
+
+app.command("run")(trigger_command)

@@ -30,7 +30,7 @@ console = Console(
     width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200")),
 )
 #: stderr, for spinners, progress bars and banners that must not pollute --json
-status_console = Console(stderr=True, highlight=False)
+status_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 #: exit codes
 OK, FAILURE, BAD_INPUT = 0, 1, 2

@@ -7,20 +7,28 @@ finishes what it holds); a second SIGINT exits at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sys
+import threading
 from typing import TYPE_CHECKING
 
 import typer
 
 from tss import __version__
 from tss.cli.app import settings_of
-from tss.cli.output import console, in_source, mask_url, status_console
+from tss.cli.output import console, mask_url, status_console
 from tss.config import Settings
-from tss.errors import ConfigError, ValidationError
+from tss.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+    from typing import Any
+
     from tss.app import TSSApp
+
+log = logging.getLogger(__name__)
 
 
 def _install_signals(stop: asyncio.Event) -> None:
@@ -51,7 +59,9 @@ def _banner(settings: Settings, tss: TSSApp, role: str, jobs: list[tuple[str, st
     console.print(f"  broker  {mask_url(settings.broker.url)}", markup=False)
     if "worker" in role:
         console.print(
-            f"  worker  pools {', '.join(w.pools)}; concurrency {w.concurrency}", markup=False
+            f"  worker  {w.id or '(id from host and pid)'}: pools {', '.join(w.pools)}; "
+            f"concurrency {w.concurrency}",
+            markup=False,
         )
     if jobs is not None:
         counts = {a: sum(1 for _, b in jobs if b == a) for a in ("created", "updated", "unchanged")}
@@ -72,10 +82,7 @@ async def _serve(settings: Settings, *, scheduler: bool, worker: bool, apply_job
     try:
         applied: list[tuple[str, str]] | None = None
         if apply_jobs:
-            try:
-                applied = list(await tss.apply(specs))
-            except ValidationError as exc:
-                raise in_source(settings.source, exc) from exc
+            applied = list(await tss.apply(specs, where=settings.source or ""))
         stop = asyncio.Event()
         serving = asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker))
         # One turn of the loop runs serve() up to its first await: a refused setup (the
@@ -90,6 +97,19 @@ async def _serve(settings: Settings, *, scheduler: bool, worker: bool, apply_job
         status_console.print("stopped")
     finally:
         await tss.close()
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Serve, then exit at once: a task thread that outlived the grace period cannot be
+    killed (the worker abandoned it), and the interpreter would otherwise wait for it."""
+    asyncio.run(main)
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if others:
+        log.debug("exiting without joining %d threads", len(others))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def server(
@@ -107,13 +127,13 @@ def server(
         raise ConfigError(
             "scheduler.enabled and worker.enabled are both false: there is nothing to serve"
         )
-    asyncio.run(_serve(settings, scheduler=scheduler, worker=worker, apply_jobs=True))
+    _run(_serve(settings, scheduler=scheduler, worker=worker, apply_jobs=True))
 
 
 def scheduler(ctx: typer.Context) -> None:
     """Run a scheduler only (workers run elsewhere; needs a shared broker such as store://)."""
     settings = settings_of(ctx, serving=True)
-    asyncio.run(_serve(settings, scheduler=True, worker=False, apply_jobs=False))
+    _run(_serve(settings, scheduler=True, worker=False, apply_jobs=False))
 
 
 def worker(
@@ -137,4 +157,4 @@ def worker(
         changes["concurrency"] = concurrency
     if changes:
         settings.worker = settings.worker.model_copy(update=changes)
-    asyncio.run(_serve(settings, scheduler=False, worker=True, apply_jobs=False))
+    _run(_serve(settings, scheduler=False, worker=True, apply_jobs=False))

@@ -84,12 +84,10 @@ def with_params(base: dict[str, Any], assignments: list[Assignment]) -> dict[str
     return out
 
 
-async def _params_for(tss: TSSApp, name: str, items: list[str]) -> dict[str, Any] | None:
+def _params_for(items: list[str]) -> dict[str, Any] | None:
+    """The run's params over the job's (TSSApp.trigger merges them key by key)."""
     assignments = parse_params(items)
-    if not assignments:
-        return None
-    job = await tss.store.get_job(name)
-    return with_params(job.spec.params, assignments)
+    return with_params({}, assignments) if assignments else None
 
 
 async def _wait(tss: TSSApp, ids: list[str], limit: float | None) -> tuple[list[Run], bool]:
@@ -135,11 +133,16 @@ def trigger_command(
     """Run a job now, through the workers of a running server; print the run ids."""
 
     async def body(tss: TSSApp) -> tuple[list[Run], bool]:
-        params = await _params_for(tss, name, param)
+        params = _params_for(param)
         created = await tss.trigger(name, params=params, count=count)
         ids = [run.id for run, _ in created]
         for run_id in ids:
             console.print(run_id, markup=False)
+        if not any(w.state == "up" for w in await tss.store.list_workers()):
+            status_console.print(
+                "[yellow]no worker is up[/]: the runs wait until 'tss server' or 'tss worker' "
+                "starts (or run the job here with 'tss execute-job')"
+            )
         if not wait:
             return [run for run, _ in created], True
         return await _wait(tss, ids, timeout)
@@ -163,12 +166,9 @@ def execute_job(
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:
     """Run a job here and now, without a server (retries included); exit 1 if it fails."""
-    from tss.worker.capture import install_routing
 
     async def body(tss: TSSApp) -> Run:
-        params = await _params_for(tss, name, param)
-        # Send what the job prints to its run's logs, as a worker would.
-        install_routing()
+        params = _params_for(param)
         with status_console.status(f"running {name}..."):
             return await tss.execute_now(name, params=params)
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from tss.core.ids import new_id
 from tss.core.models import Job, NewRun, RunPolicy
-from tss.core.schedules import plan_fires, jitter_delay
+from tss.core.schedules import jitter_delay, plan_fires
 from tss.core.states import RunState
 
 

@@ -28,7 +28,7 @@ def find_cycle(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
                 continue
             state = colour.get(child, white)
             if state == grey:
-                cycle = path[path.index(child):] + [child]
+                cycle = [*path[path.index(child) :], child]
                 # Report it in dependency order: a -> b means b depends on a.
                 return list(reversed(cycle))
             if state == white:

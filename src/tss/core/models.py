@@ -62,7 +62,12 @@ class Dependency(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _bare_name(cls, value: Any) -> Any:
-        return {"job": value} if isinstance(value, str) else value
+        if isinstance(value, str):
+            return {"job": value}
+        if isinstance(value, dict) and True in value:
+            # YAML 1.1 reads an unquoted `on:` key as the boolean true.
+            value = {("on" if k is True else k): v for k, v in value.items()}
+        return value
 
 
 class JobSpec(BaseModel):

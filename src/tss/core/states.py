@@ -42,9 +42,7 @@ TRANSITIONS: dict[RunState | None, frozenset[RunState]] = {
     S.WAITING: frozenset({S.QUEUED, S.SKIPPED, S.CANCELLED}),
     S.QUEUED: frozenset({S.RUNNING, S.CANCELLED}),
     # running -> queued is a hand-back: a worker shutting down returns what it cannot finish.
-    S.RUNNING: frozenset(
-        {S.SUCCEEDED, S.FAILED, S.TIMED_OUT, S.RETRYING, S.CANCELLED, S.QUEUED}
-    ),
+    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.TIMED_OUT, S.RETRYING, S.CANCELLED, S.QUEUED}),
     S.RETRYING: frozenset({S.QUEUED, S.CANCELLED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset(),

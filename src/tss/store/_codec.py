@@ -8,6 +8,7 @@ a value repeats (a job's run policy, a job's spec).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +21,13 @@ from tss.core.models import (
     Job,
     JobSpec,
     NewRun,
+    Outcome,
     Run,
     RunFilter,
     RunPolicy,
     WorkerInfo,
 )
-from tss.core.states import RunState
+from tss.core.states import RunState, can_transition
 from tss.core.timeutil import from_micros, to_micros
 from tss.errors import ValidationError
 
@@ -141,12 +143,7 @@ RUN_COLUMNS = ", ".join(f"runs.{name.strip()}" for name in RUN_FIELDS.split(",")
 #: where each column is in a row selected with RUN_COLUMNS
 RUN_INDEX = {name.strip().strip('"'): i for i, name in enumerate(RUN_FIELDS.split(","))}
 
-RUN_INSERT = (
-    'INSERT INTO runs (id, job, state, "trigger", params, priority, pool, policy, attempt,'
-    " created_at, updated_at, scheduled_for, not_before, queued_at, finished_at,"
-    " idempotency_key, reason, retry_of, flow_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+RUN_INSERT = f"INSERT INTO runs ({RUN_FIELDS}) VALUES ({placeholders(len(RUN_INDEX))})"
 
 
 def run_of(r: Sequence[Any]) -> Run:
@@ -187,79 +184,106 @@ def fire_key(new: NewRun) -> tuple[str, int] | None:
 
 def new_run(new: NewRun, now_us: int) -> tuple[Run, tuple[Any, ...]]:
     """The run as it will be stored, and its ``RUN_INSERT`` parameters."""
-    state = new.state
-    queued_us = now_us if state is RunState.QUEUED else None
-    finished_us = now_us if state.terminal else None
-    scheduled_us = micros(new.scheduled_for)
-    not_before_us = micros(new.not_before)
-    params = dumps(new.params)
-    now = from_micros(now_us)
-    run = Run(
-        id=new.id,
-        job=new.job,
-        state=state,
-        trigger=new.trigger,
-        params=orjson.loads(params),
-        priority=new.priority,
-        pool=new.pool,
-        policy=new.policy,
-        attempt=0,
-        created_at=now,
-        updated_at=now,
-        scheduled_for=when(scheduled_us),
-        not_before=when(not_before_us),
-        queued_at=when(queued_us),
-        finished_at=when(finished_us),
-        idempotency_key=new.idempotency_key,
-        reason=new.reason,
-        retry_of=new.retry_of,
-        flow_id=new.flow_id,
-    )
+    queued_us = now_us if new.state is RunState.QUEUED else None
+    finished_us = now_us if new.state.terminal else None
     row = (
-        new.id,
-        new.job,
-        state.value,
-        new.trigger,
-        params,
-        new.priority,
-        new.pool,
-        policy_text(new.policy),
-        now_us,
-        now_us,
-        scheduled_us,
-        not_before_us,
-        queued_us,
-        finished_us,
-        new.idempotency_key,
-        new.reason,
-        new.retry_of,
-        new.flow_id,
+        *(new.id, new.job, new.state.value, new.trigger, dumps(new.params), new.priority),
+        *(new.pool, policy_text(new.policy), 0, now_us, now_us, micros(new.scheduled_for)),
+        *(micros(new.not_before), queued_us, None, finished_us, None, None),
+        *(new.idempotency_key, None, None, new.reason, new.retry_of, new.flow_id),
     )
-    return run, row
+    return run_of(row), row
 
 
-#: RunFilter.extra keys that are plain run columns, with how to write a value for SQL
+def plan_inserts(
+    news: Sequence[NewRun],
+    by_key: dict[Any, Run],
+    by_fire: dict[Any, Run],
+    now_us: int,
+    actor: str,
+) -> tuple[list[tuple[Run, bool]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Which runs to insert, given the stored runs with the same ``(job, idempotency_key)``
+    (``by_key``) or ``(job, scheduled_for)`` (``by_fire``): the per-run result, the
+    ``RUN_INSERT`` rows and the ``EVENT_INSERT`` rows. Both maps grow with the new runs, so
+    a duplicate within ``news`` is found too."""
+    out: list[tuple[Run, bool]] = []
+    rows, events = [], []
+    for new in news:
+        key = (new.job, new.idempotency_key) if new.idempotency_key is not None else None
+        fire = fire_key(new)
+        old = (by_key.get(key) if key else None) or (by_fire.get(fire) if fire else None)
+        if old is not None:
+            out.append((replace(old, params=dict(old.params)), False))
+            continue
+        run, row = new_run(new, now_us)
+        rows.append(row)
+        events.append((now_us, run.id, run.job, None, run.state.value, run.reason, 0, actor))
+        if key:
+            by_key[key] = run
+        if fire:
+            by_fire[fire] = run
+        out.append((run, True))
+    return out, rows, events
+
+
+#: what plan_finish needs of each run, in this order
+FINISH_COLUMNS = "id, state, attempt, lease_until, job, not_before, queued_at, published_at"
+#: parameters: state, updated_at, finished_at, not_before, queued_at, published_at, error,
+#: result, reason, id
+FINISH_RUN = (
+    "UPDATE runs SET state = ?, updated_at = ?, finished_at = ?, not_before = ?, queued_at = ?,"
+    " published_at = ?, lease_until = NULL, error = ?, result = ?, reason = ? WHERE id = ?"
+)
+FINISH_ATTEMPT = (
+    "UPDATE attempts SET state = ?, finished_at = ?, error = ?, result = ?, stdout = ?,"
+    " stderr = ? WHERE run_id = ? AND number = ?"
+)
+
+
+def plan_finish(
+    outcomes: Sequence[Outcome], current: dict[str, list[Any]], now_us: int, actor: str
+) -> tuple[list[bool], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Fencing: accept an outcome only when its run is ``running`` with exactly that attempt
+    (and, with ``require_expired``, a lease that has run out). ``current`` holds each run's
+    ``FINISH_COLUMNS`` and is updated, so a second outcome for one attempt is refused.
+    Returns whether each was accepted and the ``FINISH_RUN``, ``FINISH_ATTEMPT`` and
+    ``EVENT_INSERT`` rows."""
+    accepted: list[bool] = []
+    runs: list[tuple[Any, ...]] = []
+    attempts: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    for out in outcomes:
+        cur = current.get(out.run_id)
+        ok = (
+            cur is not None
+            and cur[1] == "running"
+            and cur[2] == out.attempt
+            and can_transition(RunState.RUNNING, out.target)
+            and not (out.require_expired and cur[3] is not None and cur[3] > now_us)
+        )
+        accepted.append(ok)
+        if not ok or cur is None:
+            continue
+        target = out.target
+        cur[1] = target.value
+        error, result = error_text(out.error), dumps_or_none(out.result)
+        not_before = micros(out.not_before) if target is RunState.RETRYING else cur[5]
+        queued = (now_us, None) if target is RunState.QUEUED else (cur[6], cur[7])
+        finished = now_us if target.terminal else None
+        runs.append(
+            (target.value, now_us, finished, not_before, *queued, error, result, out.reason, cur[0])
+        )
+        state = (out.attempt_state or target).value
+        attempts.append((state, now_us, error, result, out.stdout, out.stderr, cur[0], cur[2]))
+        events.append((now_us, cur[0], cur[4], "running", target.value, out.reason, cur[2], actor))
+    return accepted, runs, attempts, events
+
+
+#: RunFilter.extra keys that are run columns (the JSON ones cannot be compared in SQL)
 RUN_FILTER_COLUMNS = {
-    "trigger": '"trigger"',
-    "pool": "pool",
-    "priority": "priority",
-    "attempt": "attempt",
-    "worker_id": "worker_id",
-    "idempotency_key": "idempotency_key",
-    "reason": "reason",
-    "retry_of": "retry_of",
-    "flow_id": "flow_id",
-    "job": "job",
-    "state": "state",
-    "id": "id",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "scheduled_for": "scheduled_for",
-    "not_before": "not_before",
-    "queued_at": "queued_at",
-    "started_at": "started_at",
-    "finished_at": "finished_at",
-    "lease_until": "lease_until",
+    name: ('"trigger"' if name == "trigger" else name)
+    for name in RUN_INDEX
+    if name not in ("params", "policy", "result", "error")
 }
 
 
@@ -330,15 +354,16 @@ WORKER_UPSERT = (
 
 
 def worker_values(info: WorkerInfo, started_us: int, now_us: int) -> tuple[Any, ...]:
+    """``WORKER_UPSERT`` parameters: the worker as it registers, up and running nothing."""
+    pools, types = dumps(list(info.pools)), dumps(list(info.task_types))
+    counts = (info.concurrency, float(info.cores), info.memory)
     return (
         info.id,
         info.hostname,
         info.pid,
-        dumps(list(info.pools)),
-        dumps(list(info.task_types)),
-        info.concurrency,
-        float(info.cores),
-        info.memory,
+        pools,
+        types,
+        *counts,
         info.version,
         "up",
         started_us,

@@ -8,7 +8,11 @@ others find it at head and do nothing.
 
 from __future__ import annotations
 
+import functools
+import random
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +43,28 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     try:
         cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
     finally:
         cur.close()
+
+
+def _wal(cur: Any) -> None:
+    """Switch the file to WAL (a setting kept in the file). Switching needs the file to
+    itself and SQLite does not wait for that, so when another process holds it (two that
+    open a new file at once), retry until the busy timeout."""
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() in ("wal", "memory"):
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01 + random.random() * 0.02)
 
 
 def _on_sqlite_begin(conn: Connection) -> None:
@@ -74,6 +95,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
     """The newest revision the package ships."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -82,16 +104,27 @@ def head_revision() -> str | None:
 def upgrade_connection(conn: Connection, revision: str = "head") -> None:
     """Bring the schema on ``conn`` to ``revision``, in one transaction that this opens.
 
+    A schema already at head is only read (no write lock, so a read-only file opens too).
+
     :raises StoreError: the database refused.
     """
     with _ALEMBIC_LOCK:
         try:
             if conn.in_transaction():
                 conn.rollback()
+            if revision == "head":
+                conn.info[BEGIN_KEY] = "BEGIN"
+                with conn.begin():
+                    current = MigrationContext.configure(conn).get_current_revision()
+                if current == head_revision():
+                    return
+            conn.info[BEGIN_KEY] = "BEGIN IMMEDIATE"
             with conn.begin():
                 command.upgrade(alembic_config(conn), revision)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the store schema: {exc}") from exc
+        finally:
+            conn.info.pop(BEGIN_KEY, None)
 
 
 def upgrade(url: str, revision: str = "head") -> None:

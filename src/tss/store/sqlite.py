@@ -53,6 +53,10 @@ _DUE = f"{_RUNS} INDEXED BY ix_runs_due WHERE {WAITING}"
 _LEASED = f"{_RUNS} INDEXED BY ix_runs_leased WHERE {RUNNING}"
 _ACTIVE = f"FROM runs INDEXED BY ix_runs_active WHERE {ACTIVE}"
 _JOBS = f"SELECT {c.JOB_COLUMNS} FROM jobs"
+_UNIQUE_WHERE = {
+    "idempotency_key": "idempotency_key IS NOT NULL",
+    "scheduled_for": "\"trigger\" = 'schedule'",
+}
 
 
 def _database_of(url: str) -> str:
@@ -92,10 +96,10 @@ def _in(conn: Conn, sql: str, ids: Sequence[Any], *before: Any) -> list[Any]:
 
 
 def _existing(conn: Conn, column: str, pairs: Sequence[tuple[str, Any]]) -> dict[Any, Run]:
-    """The stored runs whose ``(job, column)`` is among ``pairs``, by that pair."""
+    """The stored runs whose ``(job, column)`` is among ``pairs``, by that pair (``column`` is
+    ``idempotency_key`` or ``scheduled_for``: the two unique partial indexes)."""
     found: dict[Any, Run] = {}
-    at = c.RUN_INDEX[column]
-    where = "idempotency_key IS NOT NULL" if at == 18 else "\"trigger\" = 'schedule'"
+    at, where = c.RUN_INDEX[column], _UNIQUE_WHERE[column]
     for part in c.chunks(list(dict.fromkeys(pairs)), 400):
         jobs, values = {job for job, _ in part}, {value for _, value in part}
         sql = f"{_RUNS} WHERE {where} AND job IN ({c.placeholders(len(jobs))})"
@@ -367,23 +371,7 @@ class SQLiteStore(Store):
         keyed = [(n.job, n.idempotency_key) for n in news if n.idempotency_key is not None]
         by_key = _existing(conn, "idempotency_key", keyed)
         by_fire = _existing(conn, "scheduled_for", [k for n in news if (k := c.fire_key(n))])
-        out: list[tuple[Run, bool]] = []
-        rows, events = [], []
-        for new in news:
-            key = (new.job, new.idempotency_key) if new.idempotency_key is not None else None
-            fire = c.fire_key(new)
-            old = (by_key.get(key) if key else None) or (by_fire.get(fire) if fire else None)
-            if old is not None:
-                out.append((replace(old, params=dict(old.params)), False))
-                continue
-            run, row = c.new_run(new, now_us)
-            rows.append(row)
-            events.append((now_us, run.id, run.job, None, run.state.value, run.reason, 0, actor))
-            if key:
-                by_key[key] = run
-            if fire:
-                by_fire[fire] = run
-            out.append((run, True))
+        out, rows, events = c.plan_inserts(news, by_key, by_fire, now_us, actor)
         try:
             _many(conn, c.RUN_INSERT, rows)
         except IntegrityError as exc:
@@ -489,45 +477,14 @@ class SQLiteStore(Store):
         return await self._write(self._finish, list(outcomes), actor)
 
     def _finish(self, conn: Conn, outcomes: list[Outcome], actor: str) -> list[bool]:
-        """Fencing: one read of every run's (state, attempt, lease), the checks in Python,
-        then one batched write of runs, attempts and events."""
-        now_us = to_micros(utcnow())
-        sql = "SELECT id, state, attempt, lease_until, job, not_before, queued_at, published_at"
-        rows = _in(conn, sql + " FROM runs WHERE id IN ({})", [out.run_id for out in outcomes])
-        current = {row[0]: list(row) for row in rows}
-        accepted: list[bool] = []
-        runs: list[tuple[Any, ...]] = []
-        attempts: list[tuple[Any, ...]] = []
-        events: list[tuple[Any, ...]] = []
-        for out in outcomes:
-            cur = current.get(out.run_id)
-            ok = (
-                cur is not None
-                and cur[1] == "running"
-                and cur[2] == out.attempt
-                and can_transition(R.RUNNING, out.target)
-                and not (out.require_expired and cur[3] is not None and cur[3] > now_us)
-            )
-            accepted.append(ok)
-            if not ok or cur is None:
-                continue
-            target, cur[1] = out.target, out.target.value  # a second outcome is fenced off
-            error, result = c.error_text(out.error), c.dumps_or_none(out.result)
-            not_before = c.micros(out.not_before) if target is R.RETRYING else cur[5]
-            queued = (now_us, None) if target is R.QUEUED else (cur[6], cur[7])
-            finished = now_us if target.terminal else None
-            runs.append((target.value, now_us, finished, not_before, *queued, error, result))
-            runs[-1] += (out.reason, out.run_id)
-            state = (out.attempt_state or target).value
-            attempts.append((state, now_us, error, result, out.stdout, out.stderr, out.run_id))
-            attempts[-1] += (out.attempt,)
-            events.append((now_us, out.run_id, cur[4], "running", target.value, out.reason))
-            events[-1] += (out.attempt, actor)
-        sql = "UPDATE runs SET state = ?, updated_at = ?, finished_at = ?, not_before = ?,"
-        sql += " queued_at = ?, published_at = ?, lease_until = NULL, error = ?, result = ?,"
-        _many(conn, sql + " reason = ? WHERE id = ?", runs)
-        sql = "UPDATE attempts SET state = ?, finished_at = ?, error = ?, result = ?, stdout = ?,"
-        _many(conn, sql + " stderr = ? WHERE run_id = ? AND number = ?", attempts)
+        """One read of every run's state, attempt and lease; the fencing in Python; then one
+        batched write each of runs, attempts and events."""
+        sql = f"SELECT {c.FINISH_COLUMNS} FROM runs WHERE id IN ({{}})"
+        current = {row[0]: list(row) for row in _in(conn, sql, [o.run_id for o in outcomes])}
+        plan = c.plan_finish(outcomes, current, to_micros(utcnow()), actor)
+        accepted, runs, attempts, events = plan
+        _many(conn, c.FINISH_RUN, runs)
+        _many(conn, c.FINISH_ATTEMPT, attempts)
         _many(conn, c.EVENT_INSERT, events)
         return accepted
 

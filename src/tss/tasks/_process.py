@@ -75,10 +75,8 @@ async def _stop_group(proc: asyncio.subprocess.Process) -> None:
         _kill_group(proc.pid, signal.SIGKILL)  # orphans of an exited leader
         return
     _kill_group(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.shield(asyncio.wait_for(proc.wait(), KILL_GRACE))
-    except (TimeoutError, asyncio.CancelledError):
-        pass
     _kill_group(proc.pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
         await asyncio.shield(asyncio.wait_for(proc.wait(), KILL_GRACE))

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -169,8 +170,7 @@ class PythonTask(TaskType):
                 timeout=ctx.timeout,
                 stdin_data=orjson.dumps(payload, default=str),
             )
-            with open(result_path, "rb") as fh:
-                raw = fh.read()
+            raw = await asyncio.to_thread(Path(result_path).read_bytes)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(result_path)

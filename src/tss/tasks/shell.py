@@ -25,8 +25,11 @@ class ShellTask(TaskType):
             first = sorted(unknown)[0]
             raise ValidationError(
                 f"shell takes {sorted(_KEYS)}, not {first!r}"
-                + (" (a shell command line is not accepted: give argv as a list)"
-                   if first in {"command", "cmd"} else ""),
+                + (
+                    " (a shell command line is not accepted: give argv as a list)"
+                    if first in {"command", "cmd"}
+                    else ""
+                ),
                 field=f"params.{first}",
             )
         argv = params.get("argv")
@@ -63,7 +66,9 @@ class ShellTask(TaskType):
                 cwd=params.get("cwd"),
             )
         except FileNotFoundError as exc:
-            raise TaskFailure("FileNotFoundError", f"command not found: {params['argv'][0]}") from exc
+            raise TaskFailure(
+                "FileNotFoundError", f"command not found: {params['argv'][0]}"
+            ) from exc
         if code != 0:
             tail = ctx.stderr.tail(_STDERR_TAIL).strip()
             message = f"exited with code {code}" if code > 0 else f"killed by signal {-code}"

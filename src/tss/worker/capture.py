@@ -93,9 +93,9 @@ def install_routing() -> None:
     """Route ``sys.stdout``/``sys.stderr`` by task. Idempotent; safe to call at worker start
     (and again if something else replaced the streams since)."""
     if not isinstance(sys.stdout, _Router):
-        sys.stdout = _Router(sys.stdout, current_stdout)  # type: ignore[assignment]
+        sys.stdout = _Router(sys.stdout, current_stdout)
     if not isinstance(sys.stderr, _Router):
-        sys.stderr = _Router(sys.stderr, current_stderr)  # type: ignore[assignment]
+        sys.stderr = _Router(sys.stderr, current_stderr)
 
 
 def real_stream(stream: IO[str]) -> IO[str]:

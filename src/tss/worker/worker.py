@@ -254,8 +254,9 @@ class Worker:
                 delay = min(delay * 2, 10.0)
         for (outcome, _), ok in zip(batch, accepted, strict=True):
             if not ok:
-                log.info("outcome of run %s attempt %s refused (fenced)", outcome.run_id,
-                         outcome.attempt)
+                log.info(
+                    "outcome of run %s attempt %s refused (fenced)", outcome.run_id, outcome.attempt
+                )
         self.completed += len(batch)
         if self.on_requeue is not None and any(
             ok and o.target in (RunState.RETRYING, RunState.QUEUED)
@@ -286,8 +287,12 @@ class Worker:
         tasks = [h.task for h in self._held.values() if h.task is not None]
         if not tasks:
             return
-        log.info("worker %s: waiting up to %.0fs for %d runs", self.id,
-                 self.settings.grace_period, len(tasks))
+        log.info(
+            "worker %s: waiting up to %.0fs for %d runs",
+            self.id,
+            self.settings.grace_period,
+            len(tasks),
+        )
         _, pending = await asyncio.wait(tasks, timeout=self.settings.grace_period)
         for task in pending:
             task.cancel()

@@ -1,0 +1,179 @@
+"""What the conformance suite cannot show for SQLite: several processes on one file,
+persistence across a close, and driver errors turned into ``StoreError``."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sqlite3
+import traceback
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tss.core.firing import fire_job
+from tss.core.ids import new_id
+from tss.core.models import JobSpec, NewRun, Outcome, RunPolicy, WorkerInfo
+from tss.core.states import RunState
+from tss.core.timeutil import utcnow
+from tss.errors import StoreError
+from tss.store.sqlite import SQLiteStore
+
+JOBS = 100
+PROCESSES = 3
+#: each job is 250 s late on a 60 s interval with run_all: 5 due fires, the next 50 s away
+FIRES_PER_JOB = 5
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+async def _make_due_jobs(url: str) -> dict[str, Any]:
+    store = SQLiteStore(url)
+    await store.start()
+    try:
+        first = utcnow() - timedelta(seconds=250)
+        for i in range(JOBS):
+            spec = JobSpec.model_validate(
+                {
+                    "name": f"job-{i:03d}",
+                    "type": "noop",
+                    "schedule": {"every": 60, "misfire": "run_all"},
+                }
+            )
+            await store.create_job(spec, first)
+        return {"first": first}
+    finally:
+        await store.close()
+
+
+async def _fire_until_done(url: str, barrier: Any, actor: str) -> tuple[int, list[str]]:
+    store = SQLiteStore(url)
+    await store.start()
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, barrier.wait, 60)
+        fired, created = 0, []
+        while True:
+            runs, count = await store.fire_due_jobs(fire_job, limit=7, actor=actor)
+            if count == 0:
+                return fired, created
+            fired += count
+            created += [run.id for run in runs]
+    finally:
+        await store.close()
+
+
+def _fire_process(url: str, barrier: Any, results: Any, actor: str) -> None:
+    """Child process: its own store on the shared file, firing whatever is due."""
+    try:
+        results.put((actor, asyncio.run(_fire_until_done(url, barrier, actor))))
+    except BaseException:
+        results.put((actor, traceback.format_exc()))
+        raise
+
+
+async def _runs_and_events(url: str) -> tuple[list[Any], list[Any], Any]:
+    store = SQLiteStore(url)
+    await store.start()
+    try:
+        page = await store.list_runs(limit=10_000)
+        events = await store.list_events(limit=10_000)
+        job = await store.get_job("job-000")
+        return page.items, events, job
+    finally:
+        await store.close()
+
+
+def test_processes_firing_the_same_jobs_make_exactly_one_run_per_fire(tmp_path: Path) -> None:
+    url = _url(tmp_path / "tss.db")
+    first = asyncio.run(_make_due_jobs(url))["first"]
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
+    procs = [
+        ctx.Process(target=_fire_process, args=(url, barrier, results, f"scheduler-{i}"))
+        for i in range(PROCESSES)
+    ]
+    for proc in procs:
+        proc.start()
+    outcomes = dict(results.get(timeout=90) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=30)
+    failures = [value for value in outcomes.values() if isinstance(value, str)]
+    assert failures == []
+    assert [proc.exitcode for proc in procs] == [0] * PROCESSES
+
+    runs, events, job = asyncio.run(_runs_and_events(url))
+    # every job was claimed by exactly one scheduler, every fire made exactly one run
+    assert sum(fired for fired, _ in outcomes.values()) == JOBS
+    created = [run_id for _, ids in outcomes.values() for run_id in ids]
+    assert len(created) == len(set(created)) == JOBS * FIRES_PER_JOB
+    assert sorted(created) == sorted(run.id for run in runs)
+    per_fire = Counter((run.job, run.scheduled_for) for run in runs)
+    assert len(per_fire) == JOBS * FIRES_PER_JOB and set(per_fire.values()) == {1}
+    expected = {first + timedelta(seconds=60 * k) for k in range(FIRES_PER_JOB)}
+    assert {run.scheduled_for for run in runs if run.job == "job-000"} == expected
+    assert all(run.state is RunState.QUEUED and run.trigger == "schedule" for run in runs)
+    assert job.next_fire_at == first + timedelta(seconds=60 * FIRES_PER_JOB)
+    # one creation event per run, and none lost or doubled
+    assert sorted(event.run_id for event in events) == sorted(created)
+    assert len({event.id for event in events}) == len(events)
+
+
+async def _write_then_read_back(url: str) -> None:
+    policy = RunPolicy("noop", 30.0, "auto", JobSpec(name="x").retries)
+    spec = JobSpec.model_validate({"name": "keep", "type": "noop", "tags": ["a", "b"]})
+    run = NewRun(new_id(), "keep", RunState.QUEUED, "manual", {"n": 1}, 3, "io", policy)
+    worker = WorkerInfo("w1", "host", 7, ["io"], ["noop"], 2, 1.5, 256, "0.1.0")
+
+    store = SQLiteStore(url)
+    await store.start()
+    job = await store.create_job(spec, None)
+    [(created, _)] = await store.create_runs([run], actor="test")
+    await store.register_worker(worker)
+    [claimed] = await store.claim_runs([run.id], worker_id="w1", lease=60)
+    done = Outcome(run.id, 1, RunState.SUCCEEDED, result={"ok": True}, stdout="out\n")
+    assert await store.finish_runs([done], actor="w1") == [True]
+    finished = await store.get_run(run.id)
+    events = await store.list_events()
+    await store.close()
+    await store.close()  # idempotent
+
+    again = SQLiteStore(url)
+    await again.start()
+    try:
+        assert await again.get_job("keep") == job
+        assert await again.get_run(run.id) == finished
+        assert finished.state is RunState.SUCCEEDED and finished.result == {"ok": True}
+        assert finished.params == {"n": 1} and finished.policy == policy
+        [attempt] = await again.list_attempts(run.id)
+        assert attempt.worker_id == "w1" and attempt.stdout == "out\n"
+        assert await again.get_logs(run.id) == ("out\n", "")
+        assert await again.list_events() == events
+        assert [e.target for e in events] == [RunState.QUEUED, RunState.RUNNING, finished.state]
+        [stored_worker] = await again.list_workers()
+        assert (stored_worker.id, stored_worker.pools, stored_worker.cores) == ("w1", ["io"], 1.5)
+        assert claimed.attempt == 1 and created.id == run.id
+    finally:
+        await again.close()
+
+
+def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    asyncio.run(_write_then_read_back(_url(tmp_path / "tss.db")))
+
+
+def test_unwritable_path_is_a_store_error_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    path = blocker / "tss.db"  # unopenable even for root
+    store = SQLiteStore(_url(path))
+    with pytest.raises(StoreError) as caught:
+        asyncio.run(store.start())
+    assert str(path) in str(caught.value)
+    assert not isinstance(caught.value, sqlite3.Error)
+    assert caught.value.__cause__ is not None
+    with pytest.raises(StoreError, match="not started"):
+        asyncio.run(store.get_run("x"))

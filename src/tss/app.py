@@ -146,6 +146,7 @@ class TSSApp:
                     republish_after=s.republish_after,
                     dead_worker_after=s.dead_worker_after,
                     timeout_grace=s.timeout_grace,
+                    lookahead=s.lookahead,
                 ),
             )
             tasks.append(asyncio.create_task(self.scheduler.run(stop), name="tss-scheduler"))

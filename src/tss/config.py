@@ -60,8 +60,10 @@ class SchedulerConfig(_Section):
     republish_after: float = Field(60.0, gt=0)
     dead_worker_after: float = Field(30.0, gt=0)
     timeout_grace: float = Field(30.0, ge=0)
+    lookahead: float = Field(1.0, ge=0, le=60)
 
     _durations = field_validator(
+        "lookahead",
         "max_sleep",
         "reap_interval",
         "reconcile_interval",

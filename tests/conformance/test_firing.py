@@ -216,6 +216,58 @@ async def test_next_wakeup(store: Store) -> None:
     assert await store.next_wakeup() == retry_at
 
 
+async def test_a_horizon_fires_ahead_as_scheduled_runs(
+    store: Store, advance: Callable[[float], None]
+) -> None:
+    now = await store.now()
+    soon = now + seconds(0.4)
+    await schedule_job(store, "soon", soon)
+    await schedule_job(store, "later", now + seconds(30))
+    assert await store.next_wakeup(horizon=1.0) == soon - seconds(1.0)
+
+    def ahead(job: Job, at: datetime, active: int) -> JobFiring:
+        return fire_job(job, at, active, lookahead=1.0)
+
+    created, fired = await store.fire_due_jobs(ahead, limit=10, actor="scheduler", horizon=1.0)
+    assert (created, fired) == ([], 1)  # nothing to publish yet: it is not due
+    [run] = await runs_of(store, "soon")
+    assert (run.state, run.scheduled_for, run.not_before) == (RunState.SCHEDULED, soon, soon)
+    assert (await store.get_job("soon")).next_fire_at == soon + seconds(60)
+    assert await store.next_wakeup(horizon=1.0) == soon
+    assert await store.promote_due_runs(limit=10, actor="scheduler") == []
+    advance(0.5)
+    [promoted] = await store.promote_due_runs(limit=10, actor="scheduler")
+    assert (promoted.id, promoted.state) == (run.id, RunState.QUEUED)
+    assert promoted.queued_at is not None and promoted.queued_at >= soon
+
+
+async def test_pausing_or_deleting_cancels_fires_made_ahead(store: Store) -> None:
+    now = await store.now()
+    for name in ("paused", "deleted", "kept"):
+        await schedule_job(store, name, now + seconds(0.5))
+
+    def ahead(job: Job, at: datetime, active: int) -> JobFiring:
+        return fire_job(job, at, active, lookahead=1.0)
+
+    await store.fire_due_jobs(ahead, limit=10, actor="scheduler", horizon=1.0)
+    manual = await store.create_runs(
+        [new_run(job="paused", state=RunState.SCHEDULED, not_before=now + seconds(60))],
+        actor=ACTOR,
+    )
+    await store.set_paused("paused", True)
+    await store.delete_job("deleted")
+    [by_hand, fire] = sorted(
+        (await store.list_runs(RunFilter(job="paused"))).items, key=lambda r: r.trigger
+    )
+    assert (by_hand.trigger, by_hand.state) == ("manual", RunState.SCHEDULED)
+    assert by_hand.id == manual[0][0].id  # a run someone asked for is not a fire
+    assert (fire.trigger, fire.state, fire.reason) == ("schedule", RunState.CANCELLED, "job paused")
+    [deleted] = await runs_of(store, "deleted")
+    assert (deleted.state, deleted.reason) == (RunState.CANCELLED, "job deleted")
+    [kept] = await runs_of(store, "kept")
+    assert kept.state is RunState.SCHEDULED
+
+
 # -- exactly one run per fire, whatever the concurrency --------------------------------------
 
 JOBS = 200

@@ -25,9 +25,19 @@ class JobFiring:
 
 
 def fire_job(
-    job: Job, now: datetime, active_runs: int, rng: random.Random | None = None
+    job: Job,
+    now: datetime,
+    active_runs: int,
+    rng: random.Random | None = None,
+    *,
+    lookahead: float = 0.0,
 ) -> JobFiring:
-    """Plan the runs for ``job`` whose ``next_fire_at`` has come, given ``active_runs``.
+    """Plan the runs for ``job`` whose ``next_fire_at`` comes within ``lookahead`` seconds
+    of ``now``, given ``active_runs``.
+
+    A fire still ahead of ``now`` becomes a ``scheduled`` run with ``not_before`` at its
+    time: the store moves it to ``queued`` when its time comes by the store's clock, so
+    the work of firing a burst is done before the burst is due.
 
     Concurrency: ``forbid`` (and ``max_active_runs``) record a fire that cannot start as a
     ``skipped`` run with the reason, so a user sees why nothing ran; ``replace`` asks the
@@ -35,8 +45,9 @@ def fire_job(
     """
     spec = job.spec
     assert spec.schedule is not None and job.next_fire_at is not None
+    until = now + timedelta(seconds=lookahead) if lookahead > 0 else now
     plan = plan_fires(
-        spec.schedule, next_fire_at=job.next_fire_at, now=now, anchor=job.next_fire_at
+        spec.schedule, next_fire_at=job.next_fire_at, now=until, anchor=job.next_fire_at
     )
     firing = JobFiring(spec.name, job.next_fire_at, plan.next_fire_at, missed=plan.missed)
     policy = RunPolicy.of(spec)
@@ -45,11 +56,11 @@ def fire_job(
         state = RunState.QUEUED
         not_before = None
         reason = None
+        due = fire
         if spec.schedule.jitter > 0:
-            delay = jitter_delay(spec.schedule, rng or random.Random())
-            if delay > 0:
-                state = RunState.SCHEDULED
-                not_before = fire + timedelta(seconds=delay)
+            due = fire + timedelta(seconds=jitter_delay(spec.schedule, rng or random.Random()))
+        if due > now:
+            state, not_before = RunState.SCHEDULED, due
         if active > 0 and spec.concurrency == "forbid":
             state, not_before = RunState.SKIPPED, None
             reason = "concurrency is 'forbid' and an earlier run is still active"

@@ -181,7 +181,12 @@ class RunPolicy:
 
     @classmethod
     def of(cls, spec: JobSpec) -> RunPolicy:
-        return cls(
+        """The policy of ``spec``'s runs; the same object for the same spec, so backends
+        can cache its encoding."""
+        hit = _POLICIES.get(id(spec))
+        if hit is not None and hit[0] is spec:
+            return hit[1]
+        policy = cls(
             type=spec.type,
             timeout=spec.timeout,
             isolation=spec.isolation,
@@ -189,6 +194,13 @@ class RunPolicy:
             cores=spec.resources.cores,
             memory=spec.resources.memory,
         )
+        if len(_POLICIES) >= 4096:
+            _POLICIES.clear()
+        _POLICIES[id(spec)] = (spec, policy)  # holding the spec keeps its id unique
+        return policy
+
+
+_POLICIES: dict[int, tuple[JobSpec, RunPolicy]] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -39,6 +40,9 @@ class SchedulerSettings:
     republish_after: float = 60.0
     dead_worker_after: float = 30.0
     timeout_grace: float = 30.0
+    #: fire jobs this many seconds ahead of their time, as ``scheduled`` runs that become
+    #: ``queued`` at their time: the cost of a burst is paid before it is due
+    lookahead: float = 1.0
 
 
 def message_for(run: Run) -> RunMessage:
@@ -61,6 +65,7 @@ class Scheduler:
         self._last_reap = float("-inf")
         self._last_reconcile = float("-inf")
         self.fired = 0
+        self._planner = functools.partial(fire_job, lookahead=settings.lookahead)
 
     def wake(self) -> None:
         """Tick now (something changed in this process)."""
@@ -102,7 +107,9 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         size = self.settings.batch_size
         while True:
-            runs, fired = await self.store.fire_due_jobs(fire_job, limit=size, actor=self.actor)
+            runs, fired = await self.store.fire_due_jobs(
+                self._planner, limit=size, actor=self.actor, horizon=self.settings.lookahead
+            )
             self.fired += fired
             await self.publish(runs)
             if fired < size:
@@ -122,7 +129,7 @@ class Scheduler:
         return await self._until_next()
 
     async def _until_next(self) -> float:
-        wakeup = await self.store.next_wakeup()
+        wakeup = await self.store.next_wakeup(horizon=self.settings.lookahead)
         delay = self.settings.max_sleep
         if wakeup is not None:
             delay = min(delay, (wakeup - await self.store.now()).total_seconds())

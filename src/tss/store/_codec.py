@@ -28,7 +28,7 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.states import RunState, can_transition
-from tss.core.timeutil import from_micros, to_micros
+from tss.core.timeutil import from_micros, to_micros, to_utc
 from tss.errors import ValidationError
 
 #: why a job's active runs were cancelled by a fire with ``concurrency: replace``
@@ -105,7 +105,12 @@ def policy_of(text: str) -> RunPolicy:
 
 
 def spec_text(spec: JobSpec) -> str:
-    return dumps(spec.model_dump(mode="json"))
+    text = dumps(spec.model_dump(mode="json"))
+    # The scheduler will read this job back to fire it: spare it the validation then.
+    if len(_spec_by_text) >= _CACHE_SIZE:
+        _spec_by_text.clear()
+    _spec_by_text[text] = spec
+    return text
 
 
 def spec_of(text: str) -> JobSpec:
@@ -186,13 +191,37 @@ def new_run(new: NewRun, now_us: int) -> tuple[Run, tuple[Any, ...]]:
     """The run as it will be stored, and its ``RUN_INSERT`` parameters."""
     queued_us = now_us if new.state is RunState.QUEUED else None
     finished_us = now_us if new.state.terminal else None
+    params = dumps(new.params)
     row = (
-        *(new.id, new.job, new.state.value, new.trigger, dumps(new.params), new.priority),
+        *(new.id, new.job, new.state.value, new.trigger, params, new.priority),
         *(new.pool, policy_text(new.policy), 0, now_us, now_us, micros(new.scheduled_for)),
         *(micros(new.not_before), queued_us, None, finished_us, None, None),
         *(new.idempotency_key, None, None, new.reason, new.retry_of, new.flow_id),
     )
-    return run_of(row), row
+    now = from_micros(now_us)
+    # Built from what we have rather than decoded back from the row: this is the fire path.
+    run = Run(
+        id=new.id,
+        job=new.job,
+        state=new.state,
+        trigger=new.trigger,
+        params=orjson.loads(params) if new.params else {},
+        priority=new.priority,
+        pool=new.pool,
+        policy=new.policy,
+        attempt=0,
+        created_at=now,
+        updated_at=now,
+        scheduled_for=None if new.scheduled_for is None else to_utc(new.scheduled_for),
+        not_before=None if new.not_before is None else to_utc(new.not_before),
+        queued_at=now if queued_us is not None else None,
+        finished_at=now if finished_us is not None else None,
+        idempotency_key=new.idempotency_key,
+        reason=new.reason,
+        retry_of=new.retry_of,
+        flow_id=new.flow_id,
+    )
+    return run, row
 
 
 def plan_inserts(

@@ -92,15 +92,17 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_job(self, name: str) -> None:
-        """Delete a job. Its runs stay as history.
+        """Delete a job. Its runs stay as history; its fires made ahead of time (``scheduled``
+        runs with ``trigger='schedule'``) are cancelled.
 
         :raises NotFound: no such job.
         """
 
     @abstractmethod
     async def set_paused(self, name: str, paused: bool) -> Job:
-        """Pause or resume a job. A paused job does not fire; fires missed while paused are
-        subject to its misfire policy when it resumes.
+        """Pause or resume a job. A paused job does not fire, and pausing cancels its fires
+        made ahead of time (``scheduled`` runs with ``trigger='schedule'``); fires missed
+        while paused are subject to its misfire policy when it resumes.
 
         :raises NotFound: no such job.
         """
@@ -109,10 +111,11 @@ class Store(ABC):
 
     @abstractmethod
     async def fire_due_jobs(
-        self, planner: Planner, *, limit: int, actor: str
+        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
     ) -> tuple[list[Run], int]:
         """Fire up to ``limit`` unpaused jobs whose ``next_fire_at`` is at or before the
-        store's now, in one atomic step per batch.
+        store's now plus ``horizon`` seconds, in one atomic step per batch. The planner gets
+        the store's now (not now plus horizon): fires still ahead become ``scheduled`` runs.
 
         For each claimed job the ``planner`` decides the runs; the store then, atomically:
         cancels the job's active runs if asked, inserts the runs (a run whose
@@ -129,9 +132,10 @@ class Store(ABC):
         passed (store clock) to ``queued``; return them (to publish)."""
 
     @abstractmethod
-    async def next_wakeup(self) -> datetime | None:
-        """The earliest time anything becomes due: the next fire of an unpaused job, or the
-        ``not_before`` of a ``scheduled`` or ``retrying`` run. None when nothing is pending."""
+    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
+        """The earliest time anything becomes due: the next fire of an unpaused job less
+        ``horizon`` seconds, or the ``not_before`` of a ``scheduled`` or ``retrying`` run.
+        None when nothing is pending."""
 
     # -- runs ------------------------------------------------------------------------------
 

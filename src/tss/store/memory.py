@@ -239,27 +239,40 @@ class MemoryStore(Store):
         with self._lock:
             self._job(name)
             del self._jobs[name]
+            self._cancel_ahead(name, "job deleted")
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         with self._lock:
             old = self._job(name)
             spec = old.spec.model_copy(update={"paused": paused})
             job = self._jobs[name] = replace(old, spec=spec, updated_at=self._now())
+            if paused:
+                self._cancel_ahead(name, "job paused")
             return job
+
+    def _cancel_ahead(self, name: str, why: str) -> None:
+        """Cancel the fires of a job made ahead of their time (lookahead)."""
+        now = self._now()
+        for run_id in self._job_runs.get(name, ()):
+            run = self._runs[run_id]
+            if run.state is RunState.SCHEDULED and run.trigger == "schedule":
+                run.reason = why
+                self._move(run, RunState.CANCELLED, "user", why, now)
 
     # -- scheduling --------------------------------------------------------------------------
 
     async def fire_due_jobs(
-        self, planner: Planner, *, limit: int, actor: str
+        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
     ) -> tuple[list[Run], int]:
         with self._lock:
             now = self._now()
+            until = now + timedelta(seconds=horizon)
             ready = [
                 (job.next_fire_at, name, job)
                 for name, job in self._jobs.items()
                 if not job.spec.paused and job.next_fire_at is not None
             ]
-            due = [job for at, _, job in sorted(ready) if at <= now][: max(limit, 0)]
+            due = [job for at, _, job in sorted(ready) if at <= until][: max(limit, 0)]
             created: list[Run] = []
             for job in due:
                 runs = (self._runs[run_id] for run_id in self._job_runs.get(job.name, ()))
@@ -287,12 +300,13 @@ class MemoryStore(Store):
                 self._move(run, RunState.QUEUED, actor, "due", now)
             return [_copy(run) for run in due]
 
-    async def next_wakeup(self) -> datetime | None:
+    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
         with self._lock:
             times = [run.not_before or run.created_at for run in self._in_states(*_PENDING)]
+            ahead = timedelta(seconds=horizon)
             for job in self._jobs.values():
                 if not job.spec.paused and job.next_fire_at is not None:
-                    times.append(job.next_fire_at)
+                    times.append(job.next_fire_at - ahead)
             return min(times, default=None)
 
     # -- runs --------------------------------------------------------------------------------

@@ -284,8 +284,19 @@ class SQLiteStore(Store):
         return Page(items, last, total)
 
     async def delete_job(self, name: str) -> None:
-        if not await self._write(_exec, "DELETE FROM jobs WHERE name = ?", (name,)):
+        await self._write(self._delete_job, name)
+
+    def _delete_job(self, conn: Conn, name: str) -> None:
+        if not _exec(conn, "DELETE FROM jobs WHERE name = ?", (name,)):
             raise NotFound(f"no job named {name!r}", field="name")
+        self._cancel_ahead(conn, name, "job deleted")
+
+    def _cancel_ahead(self, conn: Conn, name: str, why: str) -> None:
+        """Cancel the fires of a job made ahead of their time (lookahead)."""
+        sql = f"{_RUNS} WHERE job = ? AND state = 'scheduled' AND \"trigger\" = 'schedule'"
+        runs = [c.run_of(row) for row in _rows(conn, sql, (name,))]
+        if runs:
+            self._cancel(conn, runs, "user", why, to_micros(utcnow()))
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         return await self._write(self._set_paused, name, paused)
@@ -295,23 +306,26 @@ class SQLiteStore(Store):
         spec, now_us = old.spec.model_copy(update={"paused": paused}), to_micros(utcnow())
         sql = "UPDATE jobs SET spec = ?, paused = ?, updated_at = ? WHERE name = ?"
         _exec(conn, sql, (c.spec_text(spec), paused, now_us, name))
+        if paused:
+            self._cancel_ahead(conn, name, "job paused")
         return replace(old, spec=spec, updated_at=from_micros(now_us))
 
     # -- scheduling ----------------------------------------------------------------------------
 
     async def fire_due_jobs(
-        self, planner: Planner, *, limit: int, actor: str
+        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
     ) -> tuple[list[Run], int]:
-        return await self._write(self._fire_due_jobs, planner, limit, actor)
+        return await self._write(self._fire_due_jobs, planner, limit, actor, horizon)
 
     def _fire_due_jobs(
-        self, conn: Conn, planner: Planner, limit: int, actor: str
+        self, conn: Conn, planner: Planner, limit: int, actor: str, horizon: float
     ) -> tuple[list[Run], int]:
         """Claim, plan, insert and advance in one write transaction: while it holds the write
         lock no other instance or process can claim the same jobs."""
         now_us = to_micros(utcnow())
+        until_us = now_us + int(horizon * 1_000_000)
         sql = f"{_JOBS} WHERE paused = 0 AND next_fire_at <= ? ORDER BY next_fire_at, name LIMIT ?"
-        due = [c.job_of(row) for row in _rows(conn, sql, (now_us, max(limit, 0)))]
+        due = [c.job_of(row) for row in _rows(conn, sql, (until_us, max(limit, 0)))]
         if not due:
             return [], 0
         sql = f"SELECT job, count(*) {_ACTIVE} AND job IN ({{}}) GROUP BY job"
@@ -347,8 +361,9 @@ class SQLiteStore(Store):
         now = from_micros(now_us)
         return [replace(r, state=R.QUEUED, updated_at=now, queued_at=now) for r in runs]
 
-    async def next_wakeup(self) -> datetime | None:
-        sql = "SELECT (SELECT min(next_fire_at) FROM jobs WHERE paused = 0),"
+    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
+        ahead = int(horizon * 1_000_000)
+        sql = f"SELECT (SELECT min(next_fire_at) - {ahead} FROM jobs WHERE paused = 0),"
         sql += f" (SELECT min(not_before) FROM runs INDEXED BY ix_runs_due WHERE {WAITING}),"
         sql += " (SELECT min(created_at) FROM runs INDEXED BY ix_runs_due"
         sql += f" WHERE {WAITING} AND not_before IS NULL)"

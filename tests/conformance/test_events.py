@@ -19,7 +19,7 @@ async def test_a_run_life_writes_one_event_per_transition(
     run = await running(store, worker="w1", retries=1)
     retry = outcome(
         run, S.RETRYING, error=error(), attempt_state=S.FAILED,
-        not_before=await store.now() + seconds(0.05), reason="retrying",
+        retry_delay=0.05, reason="retrying",
     )  # fmt: skip
     await store.finish_runs([retry], actor="w1")
     advance(0.1)

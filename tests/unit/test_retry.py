@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,28 +51,28 @@ def test_retry_on_matches_names_and_exit_codes() -> None:
 
 def test_decide_failure_retries_until_tries_run_out() -> None:
     policy = RetryPolicy(max=2, delay=10, backoff="fixed")
-    first = decide_failure(policy, 1, BOOM, NOW)
+    first = decide_failure(policy, 1, BOOM)
     assert first.target is RunState.RETRYING
     assert first.attempt_state is RunState.FAILED
-    assert first.not_before == NOW + timedelta(seconds=10)
-    assert decide_failure(policy, 2, BOOM, NOW).target is RunState.RETRYING
-    last = decide_failure(policy, 3, BOOM, NOW)
+    assert first.delay == 10
+    assert decide_failure(policy, 2, BOOM).target is RunState.RETRYING
+    last = decide_failure(policy, 3, BOOM)
     assert last.target is RunState.FAILED
-    assert last.not_before is None
+    assert last.delay is None
     assert "no tries left" in last.reason
 
 
 def test_timeouts_end_timed_out_after_retries() -> None:
     policy = RetryPolicy(max=1, delay=0)
     timeout = ErrorInfo("TimeoutError", "too slow")
-    retried = decide_failure(policy, 1, timeout, NOW, timed_out=True)
+    retried = decide_failure(policy, 1, timeout, timed_out=True)
     assert (retried.target, retried.attempt_state) == (RunState.RETRYING, RunState.TIMED_OUT)
-    final = decide_failure(policy, 2, timeout, NOW, timed_out=True)
+    final = decide_failure(policy, 2, timeout, timed_out=True)
     assert final.target is RunState.TIMED_OUT
 
 
 def test_not_retryable_error_fails_at_once() -> None:
     policy = RetryPolicy(max=5, retry_on=["IOError"])
-    decision = decide_failure(policy, 1, BOOM, NOW)
+    decision = decide_failure(policy, 1, BOOM)
     assert decision.target is RunState.FAILED
     assert "not in retry_on" in decision.reason

@@ -324,7 +324,8 @@ class Outcome:
     error: ErrorInfo | None = None
     #: the state the attempt itself ended in (a retried failure: run retrying, attempt failed)
     attempt_state: RunState | None = None
-    not_before: datetime | None = None
+    #: for a retry: seconds from now, by the store's clock, until the next attempt may start
+    retry_delay: float | None = None
     stdout: str = ""
     stderr: str = ""
     #: reaper only: refuse unless the lease has really expired (a late heartbeat wins)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from tss.core.models import ErrorInfo, RetryPolicy
 from tss.core.states import RunState
@@ -50,11 +49,12 @@ def is_retryable(policy: RetryPolicy, error: ErrorInfo | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class FailureDecision:
-    """What a failed attempt leads to."""
+    """What a failed attempt leads to. ``delay`` is set for a retry: seconds until the next
+    attempt, counted by the store from the moment it records the outcome."""
 
     target: RunState
     attempt_state: RunState
-    not_before: datetime | None
+    delay: float | None
     reason: str
 
 
@@ -62,7 +62,6 @@ def decide_failure(
     policy: RetryPolicy,
     attempt: int,
     error: ErrorInfo,
-    now: datetime,
     *,
     timed_out: bool = False,
     rng: random.Random | None = None,
@@ -75,7 +74,7 @@ def decide_failure(
         return FailureDecision(
             RunState.RETRYING,
             attempt_state,
-            now + timedelta(seconds=delay),
+            delay,
             f"attempt {attempt} of {tries} {attempt_state.value} ({error.type}); "
             f"retrying in {delay:.1f}s",
         )

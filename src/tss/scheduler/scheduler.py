@@ -203,7 +203,7 @@ class Scheduler:
         self, run: Run, error: ErrorInfo, now: datetime, *, timed_out: bool, expired: bool
     ) -> Outcome:
         decision = decide_failure(
-            run.policy.retries, run.attempt, error, now, timed_out=timed_out, rng=self._rng
+            run.policy.retries, run.attempt, error, timed_out=timed_out, rng=self._rng
         )
         return Outcome(
             run.id,
@@ -212,6 +212,6 @@ class Scheduler:
             reason=decision.reason,
             error=error,
             attempt_state=decision.attempt_state,
-            not_before=decision.not_before,
+            retry_delay=decision.delay,
             require_expired=expired,
         )

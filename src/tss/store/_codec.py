@@ -296,7 +296,9 @@ def plan_finish(
         target = out.target
         cur[1] = target.value
         error, result = error_text(out.error), dumps_or_none(out.result)
-        not_before = micros(out.not_before) if target is RunState.RETRYING else cur[5]
+        # The delay is added to the store's clock, not the worker's (guarantee 5).
+        delay_us = round((out.retry_delay or 0.0) * 1_000_000)
+        not_before = now_us + delay_us if target is RunState.RETRYING else cur[5]
         queued = (now_us, None) if target is RunState.QUEUED else (cur[6], cur[7])
         finished = now_us if target.terminal else None
         runs.append(

@@ -431,7 +431,8 @@ class MemoryStore(Store):
                     continue
                 run.error, run.result, run.reason = out.error, out.result, out.reason
                 if out.target is RunState.RETRYING:
-                    run.not_before = _utc(out.not_before)
+                    # The delay runs on the store's clock, not the worker's (guarantee 5).
+                    run.not_before = now + timedelta(seconds=out.retry_delay or 0.0)
                 self._move(run, out.target, actor, out.reason, now)
                 attempt = self._attempt(run.id, out.attempt)
                 if attempt is not None:

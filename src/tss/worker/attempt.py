@@ -14,7 +14,6 @@ import orjson
 from tss.core.models import ErrorInfo, Outcome, Run
 from tss.core.retry import TIMEOUT_ERROR, decide_failure
 from tss.core.states import RunState
-from tss.core.timeutil import utcnow
 from tss.tasks.base import ExecutionContext, TaskContext, TaskFailure, TaskType
 from tss.worker.capture import LogBuffer
 
@@ -122,9 +121,7 @@ async def run_attempt(
                 stdout=stdout.getvalue(),
                 stderr=stderr.getvalue(),
             )
-    decision = decide_failure(
-        policy.retries, run.attempt, error, utcnow(), timed_out=timed_out, rng=rng
-    )
+    decision = decide_failure(policy.retries, run.attempt, error, timed_out=timed_out, rng=rng)
     return Outcome(
         run.id,
         run.attempt,
@@ -132,7 +129,7 @@ async def run_attempt(
         reason=decision.reason,
         error=error,
         attempt_state=decision.attempt_state,
-        not_before=decision.not_before,
+        retry_delay=decision.delay,
         stdout=stdout.getvalue(),
         stderr=stderr.getvalue(),
     )

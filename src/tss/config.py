@@ -51,7 +51,7 @@ class RedisConfig(_Section):
 class SchedulerConfig(_Section):
     id: str | None = None
     enabled: bool = True
-    batch_size: int = Field(500, ge=1, le=10000)
+    batch_size: int = Field(1000, ge=1, le=10000)
     max_sleep: float = Field(1.0, gt=0, le=60)
     wake_jitter: float = Field(0.005, ge=0, le=5)
     reap_interval: float = Field(1.0, gt=0)

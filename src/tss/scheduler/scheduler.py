@@ -28,7 +28,7 @@ class SchedulerSettings:
     """How one scheduler behaves (see the ``scheduler:`` config section)."""
 
     scheduler_id: str = ""
-    batch_size: int = 500
+    batch_size: int = 1000
     #: the longest sleep between ticks: bounds how late a change made by another process
     #: (a job added through the CLI) is noticed
     max_sleep: float = 1.0

@@ -376,3 +376,32 @@ def test_sigterm_of_a_shell_job_is_its_failure(settings: Settings) -> None:
             assert "signal 15" in done.error.message
 
     run(body())
+
+
+def test_a_worker_only_takes_runs_it_has_room_for(settings: Settings) -> None:
+    settings.worker.cores = 2
+    settings.worker.concurrency = 4
+
+    async def body() -> None:
+        jobs = [
+            {
+                "name": "heavy",
+                "type": "shell",
+                "params": {"argv": ["sleep", "0.4"]},
+                "resources": {"cores": 2},
+            },
+            {"name": "light", "type": "noop", "resources": {"cores": 0}},
+        ]
+        async with serving(settings, jobs) as app:
+            created = await app.trigger("heavy", count=2)
+            ((light, _),) = await app.trigger("light")
+            done = await app.wait([r.id for r, _ in created] + [light.id], timeout=20, poll=0.05)
+        first, second = sorted(done[:2], key=lambda r: r.started_at or r.created_at)
+        assert all(r.state is RunState.SUCCEEDED for r in done)
+        assert first.finished_at is not None and second.started_at is not None
+        # Two cores in all: the second heavy run waited for the first to end.
+        assert second.started_at >= first.finished_at
+        # A run that needs no cores was not held up behind them.
+        assert done[2].started_at is not None and done[2].started_at < first.finished_at
+
+    run(body())

@@ -72,6 +72,8 @@ class Worker:
         self._held: dict[str, _Held] = {}
         self._outcomes: asyncio.Queue[tuple[Outcome, Delivery]] = asyncio.Queue()
         self._room = asyncio.Event()
+        self._parked: list[Delivery] = []
+        self._warned: set[str] = set()
         self._rng = random.Random()
         self._used_cores = 0.0
         self._used_memory = 0
@@ -127,11 +129,14 @@ class Worker:
     async def _fetch_loop(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
-            free = min(self._free_slots(), self.settings.batch_size)
-            if free <= 0:
-                await self._wait_room(stop)
-                continue
             try:
+                if self._parked:
+                    await self._claim(self._unpark())
+                # Parked runs hold their slots: they start as soon as resources free up.
+                free = min(self._free_slots() - len(self._parked), self.settings.batch_size)
+                if free <= 0:
+                    await self._wait_room(stop)
+                    continue
                 deliveries = await self.broker.get(self.settings.pools, free, timeout=0.5)
                 if deliveries:
                     await self._claim(deliveries)
@@ -140,6 +145,13 @@ class Worker:
                 log.warning("worker %s: %s; retrying in %.1fs", self.id, exc, backoff)
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 30.0)
+        if self._parked:
+            with contextlib.suppress(TSSError):
+                await self.broker.nack(self._unpark())
+
+    def _unpark(self) -> list[Delivery]:
+        parked, self._parked = self._parked, []
+        return parked
 
     async def _wait_room(self, stop: asyncio.Event) -> None:
         self._room.clear()
@@ -149,22 +161,35 @@ class Worker:
             waiter.cancel()
 
     async def _claim(self, deliveries: list[Delivery]) -> None:
+        """Claim the runs that fit the free resources now; park the others (they keep their
+        place here and are tried again when a run ends), so a large run never blocks a
+        small one behind it."""
         fitting: list[Delivery] = []
-        refused: list[Delivery] = []
+        too_big: list[Delivery] = []
         cores, memory = 0.0, 0
         for delivery in deliveries:
             msg = delivery.message
-            if self._fits(cores + msg.cores, memory + msg.memory):
+            if msg.cores > self.cores + 1e-9 or (msg.memory and msg.memory > self.memory):
+                too_big.append(delivery)
+            elif self._fits(cores + msg.cores, memory + msg.memory):
                 fitting.append(delivery)
                 cores += msg.cores
                 memory += msg.memory
             else:
-                refused.append(delivery)
-        if refused:
-            # No room for their declared resources now: leave them to another worker or later.
-            await self.broker.nack(refused)
+                self._parked.append(delivery)
+        if too_big:
+            for delivery in too_big:
+                if delivery.message.run_id not in self._warned:
+                    self._warned.add(delivery.message.run_id)
+                    log.warning(
+                        "run %s of job %s needs %s cores and %s MB; worker %s has %s and %s: "
+                        "leaving it to a larger worker",
+                        delivery.message.run_id, delivery.message.job, delivery.message.cores,
+                        delivery.message.memory, self.id, self.cores, self.memory,
+                    )  # fmt: skip
+            await self.broker.nack(too_big)
+            await asyncio.sleep(0.5)  # it may come straight back: do not spin on it
         if not fitting:
-            await self._wait_room_briefly()
             return
         by_id = {d.message.run_id: d for d in fitting}
         claimed = await self.store.claim_runs(
@@ -180,11 +205,6 @@ class Worker:
         if by_id:
             # Duplicate or stale deliveries: someone else has these runs (or they ended).
             await self.broker.ack(list(by_id.values()))
-
-    async def _wait_room_briefly(self) -> None:
-        self._room.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._room.wait(), 0.5)
 
     # -- executing ------------------------------------------------------------------------
 

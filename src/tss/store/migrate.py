@@ -17,10 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from tss.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: the newest revision the package ships. Kept here so that opening a store whose schema is
+#: current does not import Alembic (a third of a CLI command's start-up); a test checks it
+#: against the migration scripts.
+HEAD = "0001"
 
 #: milliseconds SQLite waits for a lock held by another connection before failing
 BUSY_TIMEOUT_MS = 10_000
@@ -85,8 +85,10 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
     """An Alembic config for TSS's migrations, built in code."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     if url is not None:
@@ -97,8 +99,20 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 @functools.cache
 def head_revision() -> str | None:
-    """The newest revision the package ships."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The newest revision among the migration scripts (Alembic's view of :data:`HEAD`)."""
+    from alembic.script import ScriptDirectory
+
+    head: str | None = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return head
+
+
+def _revision(conn: Connection) -> str | None:
+    """The schema revision recorded in the database; None for an empty one."""
+    names = sa.inspect(conn).get_table_names()
+    if "alembic_version" not in names:
+        return None
+    row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    return None if row is None else str(row[0])
 
 
 def upgrade_connection(conn: Connection, revision: str = "head") -> None:
@@ -115,9 +129,11 @@ def upgrade_connection(conn: Connection, revision: str = "head") -> None:
             if revision == "head":
                 conn.info[BEGIN_KEY] = "BEGIN"
                 with conn.begin():
-                    current = MigrationContext.configure(conn).get_current_revision()
-                if current == head_revision():
+                    current = _revision(conn)
+                if current == HEAD:
                     return
+            from alembic import command
+
             conn.info[BEGIN_KEY] = "BEGIN IMMEDIATE"
             with conn.begin():
                 command.upgrade(alembic_config(conn), revision)
@@ -155,7 +171,7 @@ def current_revision(url: str) -> str | None:
         with engine.connect() as conn:
             conn.info[BEGIN_KEY] = "BEGIN"
             with conn.begin():
-                return MigrationContext.configure(conn).get_current_revision()
+                return _revision(conn)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read the schema revision at {url!r}: {exc}") from exc
     finally:

@@ -1,7 +1,95 @@
-"""TSS: a job scheduler and task execution platform."""
+"""TSS: a job scheduler and task execution platform.
+
+The public names are re-exported here and load on first use, so ``import tss`` stays cheap
+(a child process running one task imports it too)::
+
+    from tss import TSSApp, load_config
+
+    async with TSSApp(load_config("config.yaml")) as app:
+        await app.apply([{"name": "hello", "type": "shell", "params": {"argv": ["echo", "hi"]}}])
+        run = await app.execute_now("hello")
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "TSSApp": "tss.app",
+    "Settings": "tss.config",
+    "load_config": "tss.config",
+    "JobSpec": "tss.core.models",
+    "Run": "tss.core.models",
+    "Attempt": "tss.core.models",
+    "RunState": "tss.core.states",
+    "ScheduleSpec": "tss.core.schedules",
+    "TaskContext": "tss.tasks.base",
+    "TaskType": "tss.tasks.base",
+    "TSSError": "tss.errors",
+    "ConfigError": "tss.errors",
+    "ValidationError": "tss.errors",
+    "NotFound": "tss.errors",
+    "Conflict": "tss.errors",
+    "StaleAttempt": "tss.errors",
+    "StoreError": "tss.errors",
+    "BrokerError": "tss.errors",
+    "TaskError": "tss.errors",
+}
+
+__all__ = [
+    "Attempt",
+    "BrokerError",
+    "ConfigError",
+    "Conflict",
+    "JobSpec",
+    "NotFound",
+    "Run",
+    "RunState",
+    "ScheduleSpec",
+    "Settings",
+    "StaleAttempt",
+    "StoreError",
+    "TSSApp",
+    "TSSError",
+    "TaskContext",
+    "TaskError",
+    "TaskType",
+    "ValidationError",
+    "__version__",
+    "load_config",
+]
+
+if TYPE_CHECKING:
+    from tss.app import TSSApp
+    from tss.config import Settings, load_config
+    from tss.core.models import Attempt, JobSpec, Run
+    from tss.core.schedules import ScheduleSpec
+    from tss.core.states import RunState
+    from tss.errors import (
+        BrokerError,
+        ConfigError,
+        Conflict,
+        NotFound,
+        StaleAttempt,
+        StoreError,
+        TaskError,
+        TSSError,
+        ValidationError,
+    )
+    from tss.tasks.base import TaskContext, TaskType
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tss' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

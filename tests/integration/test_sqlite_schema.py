@@ -127,4 +127,4 @@ def test_concurrent_upgrades_of_a_new_file_both_succeed(tmp_path: Path) -> None:
 def test_the_head_constant_matches_the_migration_scripts() -> None:
     # Stores skip importing Alembic when the schema is at migrate.HEAD: a new migration
     # that forgets to move HEAD would never be applied.
-    assert migrate.HEAD == migrate.head_revision()
+    assert migrate.head_revision() == migrate.HEAD

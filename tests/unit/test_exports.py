@@ -1,0 +1,39 @@
+"""The public surface: every exported name resolves, and nothing private leaks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import tss
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in tss.__all__:
+        value = getattr(tss, name)
+        assert value is not None
+        if name != "__version__":
+            assert getattr(value, "__module__", "").startswith("tss.")
+
+
+def test_the_lazy_table_and_all_agree() -> None:
+    assert set(tss.__all__) - {"__version__"} == set(tss._EXPORTS)
+
+
+def test_exported_names_are_public() -> None:
+    assert all(not name.startswith("_") or name == "__version__" for name in tss.__all__)
+    assert sorted(dir(tss)) == sorted(tss.__all__)
+
+
+def test_errors_share_one_root() -> None:
+    for name in tss.__all__:
+        value = getattr(tss, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, tss.TSSError)
+
+
+def test_importing_tss_is_cheap() -> None:
+    # A child process running one task imports tss: it must not drag in the database layer.
+    code = "import sys, tss; print('sqlalchemy' in sys.modules, 'pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -136,17 +136,7 @@ class TSSApp:
                 self.store,
                 self.broker,
                 SchedulerSettings(
-                    scheduler_id=s.id or "",
-                    batch_size=s.batch_size,
-                    max_sleep=s.max_sleep,
-                    wake_jitter=s.wake_jitter,
-                    reap_interval=s.reap_interval,
-                    reconcile_interval=s.reconcile_interval,
-                    unpublished_after=s.unpublished_after,
-                    republish_after=s.republish_after,
-                    dead_worker_after=s.dead_worker_after,
-                    timeout_grace=s.timeout_grace,
-                    lookahead=s.lookahead,
+                    scheduler_id=s.id or "", **s.model_dump(exclude={"id", "enabled"})
                 ),
             )
             tasks.append(asyncio.create_task(self.scheduler.run(stop), name="tss-scheduler"))
@@ -155,18 +145,7 @@ class TSSApp:
                 self.store,
                 self.broker,
                 self.registry,
-                WorkerSettings(
-                    worker_id=w.id or "",
-                    pools=list(w.pools),
-                    concurrency=w.concurrency,
-                    lease=w.lease,
-                    heartbeat_interval=w.heartbeat_interval,
-                    grace_period=w.grace_period,
-                    log_limit=w.log_limit,
-                    result_limit=w.result_limit,
-                    cores=w.cores,
-                    memory=w.memory,
-                ),
+                WorkerSettings(worker_id=w.id or "", **w.model_dump(exclude={"id", "enabled"})),
             )
             if self.scheduler is not None:
                 self.worker.on_requeue = self.scheduler.wake

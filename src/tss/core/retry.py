@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from tss.core.models import ErrorInfo, RetryPolicy
+from tss.core.models import ErrorInfo, Outcome, RetryPolicy, Run
 from tss.core.states import RunState
 
 #: error type recorded when an attempt outlives its job's timeout
@@ -84,4 +84,32 @@ def decide_failure(
         attempt_state,
         None,
         f"attempt {attempt} of {tries} {attempt_state.value} ({error.type}); {why}",
+    )
+
+
+def failure_outcome(
+    run: Run,
+    error: ErrorInfo,
+    *,
+    timed_out: bool = False,
+    rng: random.Random | None = None,
+    stdout: str = "",
+    stderr: str = "",
+    require_expired: bool = False,
+) -> Outcome:
+    """The outcome of ``run``'s current attempt failing with ``error``, by the run's policy.
+    One decision for the worker (a task's failure) and the reaper (a lost lease, a timeout
+    its worker missed)."""
+    decision = decide_failure(run.policy.retries, run.attempt, error, timed_out=timed_out, rng=rng)
+    return Outcome(
+        run.id,
+        run.attempt,
+        decision.target,
+        reason=decision.reason,
+        error=error,
+        attempt_state=decision.attempt_state,
+        retry_delay=decision.delay,
+        stdout=stdout,
+        stderr=stderr,
+        require_expired=require_expired,
     )

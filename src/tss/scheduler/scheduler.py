@@ -11,12 +11,11 @@ import random
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from tss.broker.base import Broker, RunMessage
 from tss.core.firing import fire_job
 from tss.core.models import ErrorInfo, Outcome, Run
-from tss.core.retry import LEASE_EXPIRED, TIMEOUT_ERROR, decide_failure
+from tss.core.retry import LEASE_EXPIRED, TIMEOUT_ERROR, failure_outcome
 from tss.errors import TSSError
 from tss.store.base import Store
 
@@ -170,7 +169,6 @@ class Scheduler:
     async def reap(self) -> int:
         """Repair crashes: expired leases and overdue runs become retries or failures by
         their policy; silent workers are marked dead."""
-        now = await self.store.now()
         outcomes: list[Outcome] = []
         for run in await self.store.expired_runs(limit=self.settings.batch_size):
             error = ErrorInfo(
@@ -178,7 +176,7 @@ class Scheduler:
                 f"worker {run.worker_id} stopped heartbeating while running attempt "
                 f"{run.attempt} (lease expired)",
             )
-            outcomes.append(self._failure(run, error, now, timed_out=False, expired=True))
+            outcomes.append(failure_outcome(run, error, rng=self._rng, require_expired=True))
         for run in await self.store.overdue_runs(
             grace=self.settings.timeout_grace, limit=self.settings.batch_size
         ):
@@ -187,7 +185,7 @@ class Scheduler:
                 f"exceeded its timeout of {run.policy.timeout:g}s and its worker "
                 f"{run.worker_id} did not stop it",
             )
-            outcomes.append(self._failure(run, error, now, timed_out=True, expired=False))
+            outcomes.append(failure_outcome(run, error, timed_out=True, rng=self._rng))
         accepted = 0
         if outcomes:
             results = await self.store.finish_runs(outcomes, actor=self.actor)
@@ -198,20 +196,3 @@ class Scheduler:
         for worker_id in dead:
             log.warning("worker %s is dead (no heartbeat)", worker_id)
         return accepted
-
-    def _failure(
-        self, run: Run, error: ErrorInfo, now: datetime, *, timed_out: bool, expired: bool
-    ) -> Outcome:
-        decision = decide_failure(
-            run.policy.retries, run.attempt, error, timed_out=timed_out, rng=self._rng
-        )
-        return Outcome(
-            run.id,
-            run.attempt,
-            decision.target,
-            reason=decision.reason,
-            error=error,
-            attempt_state=decision.attempt_state,
-            retry_delay=decision.delay,
-            require_expired=expired,
-        )

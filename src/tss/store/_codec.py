@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -78,6 +78,7 @@ def chunks(items: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
 
 # -- run policies and job specs: few distinct values, decoded once ---------------------------
 
+T = TypeVar("T")
 _policy_by_text: dict[str, RunPolicy] = {}
 _text_by_policy: dict[int, tuple[RunPolicy, str]] = {}
 _spec_by_text: dict[str, JobSpec] = {}
@@ -94,32 +95,31 @@ def policy_text(policy: RunPolicy) -> str:
     return text
 
 
+def _remember(cache: dict[str, T], text: str, value: T) -> T:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[text] = value
+    return value
+
+
 def policy_of(text: str) -> RunPolicy:
     policy = _policy_by_text.get(text)
     if policy is None:
-        policy = RunPolicy.from_dict(orjson.loads(text))
-        if len(_policy_by_text) >= _CACHE_SIZE:
-            _policy_by_text.clear()
-        _policy_by_text[text] = policy
+        policy = _remember(_policy_by_text, text, RunPolicy.from_dict(orjson.loads(text)))
     return policy
 
 
 def spec_text(spec: JobSpec) -> str:
     text = dumps(spec.model_dump(mode="json"))
     # The scheduler will read this job back to fire it: spare it the validation then.
-    if len(_spec_by_text) >= _CACHE_SIZE:
-        _spec_by_text.clear()
-    _spec_by_text[text] = spec
+    _remember(_spec_by_text, text, spec)
     return text
 
 
 def spec_of(text: str) -> JobSpec:
     spec = _spec_by_text.get(text)
     if spec is None:
-        spec = JobSpec.model_validate(orjson.loads(text))
-        if len(_spec_by_text) >= _CACHE_SIZE:
-            _spec_by_text.clear()
-        _spec_by_text[text] = spec
+        spec = _remember(_spec_by_text, text, JobSpec.model_validate(orjson.loads(text)))
     return spec
 
 

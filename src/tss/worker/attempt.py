@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from tss.core.models import ErrorInfo, Outcome, Run
-from tss.core.retry import TIMEOUT_ERROR, decide_failure
+from tss.core.retry import TIMEOUT_ERROR, failure_outcome
 from tss.core.states import RunState
 from tss.tasks.base import ExecutionContext, TaskContext, TaskFailure, TaskType
 from tss.worker.capture import LogBuffer
@@ -121,15 +121,11 @@ async def run_attempt(
                 stdout=stdout.getvalue(),
                 stderr=stderr.getvalue(),
             )
-    decision = decide_failure(policy.retries, run.attempt, error, timed_out=timed_out, rng=rng)
-    return Outcome(
-        run.id,
-        run.attempt,
-        decision.target,
-        reason=decision.reason,
-        error=error,
-        attempt_state=decision.attempt_state,
-        retry_delay=decision.delay,
+    return failure_outcome(
+        run,
+        error,
+        timed_out=timed_out,
+        rng=rng,
         stdout=stdout.getvalue(),
         stderr=stderr.getvalue(),
     )

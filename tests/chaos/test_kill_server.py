@@ -93,3 +93,65 @@ def test_sigkill_during_a_run_is_repaired(tmp_path: Path, retries: int, final: R
     else:
         assert repaired.attempt == 1
     assert not [r for r in read_runs(db) if r.state is RunState.RUNNING]
+
+
+SLEEPY = """
+import time
+
+def nap(seconds):
+    time.sleep(seconds)
+    return "rested"
+"""
+
+
+def test_runs_queued_in_a_killed_brokers_memory_are_not_lost(tmp_path: Path) -> None:
+    """The in-process broker dies with the server: every queued run it held must still run,
+    once, after a restart (the store is the truth; the broker a hint)."""
+    (tmp_path / "chaos_sleepy.py").write_text(SLEEPY)
+    jobs = [
+        {
+            "name": f"nap-{n}",
+            "type": "python",
+            "params": {"function": "chaos_sleepy:nap", "kwargs": {"seconds": 1}},
+            "isolation": "thread",
+            "retries": {"max": 1, "delay": 0},
+            "schedule": {"at": "2020-01-01T00:00:00Z"},
+        }
+        for n in range(5)
+    ]
+    sections = {**FAST_REPAIR, "worker": {**FAST_REPAIR["worker"], "concurrency": 1}}
+    config = write_config(tmp_path, jobs, **sections)
+    db = tmp_path / "tss.db"
+    log = tmp_path / "server.log"
+
+    first = start_server(config, log)
+
+    def one_running_rest_queued() -> bool:
+        if not db.exists():
+            return False
+        states = sorted(r.state.value for r in read_runs(db))
+        return states == ["queued"] * 4 + ["running"]
+
+    try:
+        wait_for(one_running_rest_queued, 20, "one run running and four queued", log)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+
+    second = start_server(config, log)
+    try:
+        wait_for(
+            lambda: all(r.state.terminal for r in read_runs(db)) and len(read_runs(db)) == 5,
+            40,
+            "every run to end",
+            log,
+        )
+    finally:
+        assert stop_server(second) == 0
+
+    runs = read_runs(db)
+    assert sorted(r.job for r in runs) == [f"nap-{n}" for n in range(5)]  # one run per fire
+    for run in runs:
+        assert run.state is RunState.SUCCEEDED, (run.job, run.state, run.error)
+        attempts = read_attempts(db, run.id)
+        assert [a.state for a in attempts].count(RunState.SUCCEEDED) == 1

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from tss.core.models import ErrorInfo
+from tss.core.retry import failure_outcome
 from tss.core.states import RunState
 from tss.errors import Conflict, NotFound, ValidationError
 from tss.store.base import Store
@@ -228,3 +229,23 @@ async def test_actor_of_a_finish_is_recorded(store: Store) -> None:
     assert events[-1].source is RunState.RUNNING
     assert events[-1].target is RunState.SUCCEEDED
     assert events[0].actor == ACTOR
+
+
+@pytest.mark.parametrize(
+    ("retries", "after_failure"), [(0, RunState.FAILED), (1, RunState.RETRYING)]
+)
+async def test_a_hand_back_does_not_use_up_a_try(
+    store: Store, retries: int, after_failure: RunState
+) -> None:
+    run = await running(store, retries=retries)
+    back = outcome(run, RunState.QUEUED, attempt_state=RunState.CANCELLED, reason="handed back")
+    assert await store.finish_runs([back], actor="w1") == [True]
+    returned = await store.get_run(run.id)
+    assert (returned.state, returned.handbacks) == (RunState.QUEUED, 1)
+    assert returned.max_attempts == retries + 2
+    [again] = await store.claim_runs([run.id], worker_id="w2", lease=30)
+    assert (again.attempt, again.handbacks) == (2, 1)  # the fencing token still moves on
+    failed = failure_outcome(again, ErrorInfo("RuntimeError", "boom"))
+    assert failed.target is after_failure
+    assert await store.finish_runs([failed], actor="w2") == [True]
+    assert (await store.get_run(run.id)).state is after_failure

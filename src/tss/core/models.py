@@ -275,10 +275,13 @@ class Run:
     reason: str | None = None
     retry_of: str | None = None
     flow_id: str | None = None
+    #: attempts handed back by a worker shutting down; they do not use up a try
+    handbacks: int = 0
 
     @property
     def max_attempts(self) -> int:
-        return self.policy.retries.max + 1
+        """The attempt number this run may reach: its tries plus any hand-backs."""
+        return self.policy.retries.max + 1 + self.handbacks
 
 
 @dataclass(slots=True)

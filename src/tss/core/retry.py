@@ -65,10 +65,13 @@ def decide_failure(
     *,
     timed_out: bool = False,
     rng: random.Random | None = None,
+    handbacks: int = 0,
 ) -> FailureDecision:
-    """Decide what a failed (or timed-out) attempt number ``attempt`` does to its run."""
+    """Decide what a failed (or timed-out) attempt number ``attempt`` does to its run.
+    Attempts that were handed back (``handbacks``) are not counted as tries."""
     attempt_state = RunState.TIMED_OUT if timed_out else RunState.FAILED
     tries = policy.max + 1
+    attempt -= handbacks
     if attempt < tries and is_retryable(policy, error):
         delay = retry_delay(policy, attempt, rng)
         return FailureDecision(
@@ -100,7 +103,14 @@ def failure_outcome(
     """The outcome of ``run``'s current attempt failing with ``error``, by the run's policy.
     One decision for the worker (a task's failure) and the reaper (a lost lease, a timeout
     its worker missed)."""
-    decision = decide_failure(run.policy.retries, run.attempt, error, timed_out=timed_out, rng=rng)
+    decision = decide_failure(
+        run.policy.retries,
+        run.attempt,
+        error,
+        timed_out=timed_out,
+        rng=rng,
+        handbacks=run.handbacks,
+    )
     return Outcome(
         run.id,
         run.attempt,

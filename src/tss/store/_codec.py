@@ -142,7 +142,7 @@ def job_of(row: Sequence[Any]) -> Job:
 RUN_FIELDS = (
     'id, job, state, "trigger", params, priority, pool, policy, attempt, created_at,'
     " updated_at, scheduled_for, not_before, queued_at, started_at, finished_at, lease_until,"
-    " worker_id, idempotency_key, result, error, reason, retry_of, flow_id"
+    " worker_id, idempotency_key, result, error, reason, retry_of, flow_id, handbacks"
 )
 RUN_COLUMNS = ", ".join(f"runs.{name.strip()}" for name in RUN_FIELDS.split(","))
 #: where each column is in a row selected with RUN_COLUMNS
@@ -177,6 +177,7 @@ def run_of(r: Sequence[Any]) -> Run:
         reason=r[21],
         retry_of=r[22],
         flow_id=r[23],
+        handbacks=r[24],
     )
 
 
@@ -196,7 +197,7 @@ def new_run(new: NewRun, now_us: int) -> tuple[Run, tuple[Any, ...]]:
         *(new.id, new.job, new.state.value, new.trigger, params, new.priority),
         *(new.pool, policy_text(new.policy), 0, now_us, now_us, micros(new.scheduled_for)),
         *(micros(new.not_before), queued_us, None, finished_us, None, None),
-        *(new.idempotency_key, None, None, new.reason, new.retry_of, new.flow_id),
+        *(new.idempotency_key, None, None, new.reason, new.retry_of, new.flow_id, 0),
     )
     now = from_micros(now_us)
     # Built from what we have rather than decoded back from the row: this is the fire path.
@@ -261,7 +262,8 @@ FINISH_COLUMNS = "id, state, attempt, lease_until, job, not_before, queued_at, p
 #: result, reason, id
 FINISH_RUN = (
     "UPDATE runs SET state = ?, updated_at = ?, finished_at = ?, not_before = ?, queued_at = ?,"
-    " published_at = ?, lease_until = NULL, error = ?, result = ?, reason = ? WHERE id = ?"
+    " published_at = ?, lease_until = NULL, error = ?, result = ?, reason = ?,"
+    " handbacks = handbacks + ? WHERE id = ?"
 )
 FINISH_ATTEMPT = (
     "UPDATE attempts SET state = ?, finished_at = ?, error = ?, result = ?, stdout = ?,"
@@ -301,9 +303,9 @@ def plan_finish(
         not_before = now_us + delay_us if target is RunState.RETRYING else cur[5]
         queued = (now_us, None) if target is RunState.QUEUED else (cur[6], cur[7])
         finished = now_us if target.terminal else None
-        runs.append(
-            (target.value, now_us, finished, not_before, *queued, error, result, out.reason, cur[0])
-        )
+        handed_back = 1 if target is RunState.QUEUED else 0
+        row = (target.value, now_us, finished, not_before, *queued, error, result, out.reason)
+        runs.append((*row, handed_back, cur[0]))
         state = (out.attempt_state or target).value
         attempts.append((state, now_us, error, result, out.stdout, out.stderr, cur[0], cur[2]))
         events.append((now_us, cur[0], cur[4], "running", target.value, out.reason, cur[2], actor))

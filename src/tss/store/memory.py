@@ -430,6 +430,8 @@ class MemoryStore(Store):
                     accepted.append(False)
                     continue
                 run.error, run.result, run.reason = out.error, out.result, out.reason
+                if out.target is RunState.QUEUED:
+                    run.handbacks += 1
                 if out.target is RunState.RETRYING:
                     # The delay runs on the store's clock, not the worker's (guarantee 5).
                     run.not_before = now + timedelta(seconds=out.retry_delay or 0.0)

@@ -87,6 +87,8 @@ runs = sa.Table(
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Column("retry_of", RUN_ID, nullable=True),
     sa.Column("flow_id", RUN_ID, nullable=True),
+    # Attempts handed back by a worker shutting down: they do not use up the run's tries.
+    sa.Column("handbacks", sa.Integer(), nullable=False, server_default="0"),
 )
 # Exactly one run per fire (DESIGN.md 3.1).
 sa.Index(

@@ -83,6 +83,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("retry_of", RUN_ID, nullable=True),
         sa.Column("flow_id", RUN_ID, nullable=True),
+        sa.Column("handbacks", sa.Integer(), nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(

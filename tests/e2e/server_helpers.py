@@ -34,11 +34,14 @@ def write_config(folder: Path, jobs: list[dict[str, Any]], **sections: Any) -> P
     return path
 
 
-def start_server(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    config: Path, log: Path, command: tuple[str, ...] = ("server",)
+) -> subprocess.Popen[bytes]:
+    """Start ``tss <command> --config CONFIG`` with its output appended to ``log``."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [TSS, "server", "--config", str(config)],
+            [TSS, *command, "--config", str(config)],
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=config.parent,

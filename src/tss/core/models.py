@@ -356,7 +356,8 @@ class WorkerInfo:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a listing; ``next_cursor`` is None on the last page."""
+    """One page of a listing; ``next_cursor`` is None on the last page. ``total`` counts
+    every matching item where a backend can afford it (None otherwise)."""
 
     items: list[Any]
     next_cursor: str | None = None

@@ -272,7 +272,9 @@ class SQLiteStore(Store):
         self, conn: Conn, table: str, where: list[str], params: list[Any], limit: int, cursor: Any
     ) -> Page:
         clause, limit = " AND ".join(where), max(limit, 0)
-        total = _rows(conn, f"SELECT count(*) FROM {table} WHERE {clause}", params)[0][0]
+        total = None
+        if table == "jobs":  # counting a run history of millions on every page would not do
+            total = _rows(conn, f"SELECT count(*) FROM {table} WHERE {clause}", params)[0][0]
         key, order, more = ("name", "", ">") if table == "jobs" else ("id", " DESC", "<")
         if cursor is not None:
             clause, params = f"{clause} AND {key} {more} ?", [*params, cursor]

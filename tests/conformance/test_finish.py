@@ -249,3 +249,18 @@ async def test_a_hand_back_does_not_use_up_a_try(
     assert failed.target is after_failure
     assert await store.finish_runs([failed], actor="w2") == [True]
     assert (await store.get_run(run.id)).state is after_failure
+
+
+async def test_output_saved_while_running_is_readable_and_final_logs_win(store: Store) -> None:
+    run = await running(store)
+    await store.save_logs([(run.id, run.attempt, "line 1\n", "")])
+    assert await store.get_logs(run.id) == ("line 1\n", "")
+    await store.save_logs([(run.id, run.attempt, "line 1\nline 2\n", "warn\n")])
+    assert await store.get_logs(run.id) == ("line 1\nline 2\n", "warn\n")
+    done = outcome(run, stdout="line 1\nline 2\nline 3\n", stderr="warn\n")
+    assert await store.finish_runs([done], actor="w1") == [True]
+    # A save that arrives after the outcome (a heartbeat racing the finish) changes nothing.
+    await store.save_logs([(run.id, run.attempt, "line 1\n", "")])
+    assert await store.get_logs(run.id) == ("line 1\nline 2\nline 3\n", "warn\n")
+    # Unknown runs and attempts are ignored.
+    await store.save_logs([("no-such-run", 1, "x", "y"), (run.id, 7, "x", "y")])

@@ -16,6 +16,7 @@ from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.models import Run
 from tss.core.states import RunState
+from tss.errors import NotFound
 
 T = "tasks_for_tests"
 
@@ -403,5 +404,29 @@ def test_a_worker_only_takes_runs_it_has_room_for(settings: Settings) -> None:
         assert second.started_at >= first.finished_at
         # A run that needs no cores was not held up behind them.
         assert done[2].started_at is not None and done[2].started_at < first.finished_at
+
+    run(body())
+
+
+def test_logs_of_a_running_run_can_be_read_before_it_ends(settings: Settings) -> None:
+    async def body() -> None:
+        script = "echo started; echo warming up >&2; sleep 3; echo finished"
+        jobs = [{"name": "chatty", "type": "shell", "params": {"argv": ["sh", "-c", script]}}]
+        async with serving(settings, jobs) as app:
+            ((created, _),) = await app.trigger("chatty")
+
+            async def partial_logs_visible() -> bool:
+                run_now = await app.get_run(created.id)
+                if run_now.state is not RunState.RUNNING:
+                    return False
+                try:
+                    return await app.store.get_logs(created.id) == ("started\n", "warming up\n")
+                except NotFound:  # claimed, but its attempt row not written yet
+                    return False
+
+            await until(partial_logs_visible, timeout=2.5)
+            (done,) = await app.wait([created.id], timeout=10, poll=0.05)
+            assert done.state is RunState.SUCCEEDED
+            assert await app.store.get_logs(created.id) == ("started\nfinished\n", "warming up\n")
 
     run(body())

@@ -228,6 +228,12 @@ class Store(ABC):
         worker learns of it at its next heartbeat."""
 
     @abstractmethod
+    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
+        """Store the output so far of attempts that are still running, each given as
+        ``(run_id, attempt, stdout, stderr)``, so it can be read while they run. An attempt
+        that has ended keeps its final logs: a late save changes nothing."""
+
+    @abstractmethod
     async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
         """``(stdout, stderr)`` of one attempt (the last when ``attempt`` is None).
 

@@ -479,6 +479,13 @@ class MemoryStore(Store):
                 cancelled.append(_copy(run))
             return cancelled
 
+    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
+        with self._lock:
+            for run_id, number, stdout, stderr in logs:
+                attempt = self._attempt(run_id, number) if run_id in self._attempts else None
+                if attempt is not None and attempt.finished_at is None:
+                    attempt.stdout, attempt.stderr = stdout, stderr
+
     async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
         with self._lock:
             if run_id not in self._attempts:

@@ -546,6 +546,12 @@ class SQLiteStore(Store):
             for r in runs
         ]
 
+    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
+        sql = "UPDATE attempts SET stdout = ?, stderr = ?"
+        sql += " WHERE run_id = ? AND number = ? AND finished_at IS NULL"
+        rows = [(out, err, run_id, number) for run_id, number, out, err in logs]
+        await self._write(_many, sql, rows)
+
     async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
         return await self._read(self._get_logs, run_id, attempt)
 

@@ -67,12 +67,14 @@ async def run_attempt(
     log_limit: int,
     result_limit: int,
     rng: random.Random,
+    output: tuple[LogBuffer, LogBuffer] | None = None,
 ) -> Outcome:
     """Execute ``run``'s current attempt and decide its outcome with the run's policy.
+    ``output`` is where stdout and stderr go (the caller may read them while it runs).
 
     Cancellation (the run was cancelled or reaped) propagates: no outcome is reported.
     """
-    stdout, stderr = LogBuffer(log_limit), LogBuffer(log_limit)
+    stdout, stderr = output or (LogBuffer(log_limit), LogBuffer(log_limit))
     policy = run.policy
     ctx = ExecutionContext(
         task=TaskContext(

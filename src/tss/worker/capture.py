@@ -28,9 +28,12 @@ class LogBuffer:
         self._tail = bytearray()
         self._dropped = 0
         self._lock = threading.Lock()
+        #: goes up with every write: tells a reader whether there is anything new
+        self.version = 0
 
     def write_bytes(self, data: bytes) -> None:
         with self._lock:
+            self.version += 1
             half = self.limit // 2
             room = half - len(self._head)
             if room > 0:

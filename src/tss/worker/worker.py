@@ -19,7 +19,7 @@ from tss.errors import TSSError
 from tss.store.base import Store
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
-from tss.worker.capture import install_routing
+from tss.worker.capture import LogBuffer, install_routing
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,20 @@ def _total_memory_mb() -> int:
 class _Held:
     run: Run
     delivery: Delivery
+    stdout: LogBuffer
+    stderr: LogBuffer
     task: asyncio.Task[None] | None = None
     lost: bool = False
+    #: the buffers' versions when their text was last saved to the store
+    saved: tuple[int, int] = (0, 0)
+
+    def unsaved_output(self) -> tuple[str, int, str, str] | None:
+        """The output so far, if it changed since it was last saved."""
+        versions = (self.stdout.version, self.stderr.version)
+        if versions == self.saved:
+            return None
+        self.saved = versions
+        return self.run.id, self.run.attempt, self.stdout.getvalue(), self.stderr.getvalue()
 
 
 class Worker:
@@ -197,7 +209,8 @@ class Worker:
         )
         for run in claimed:
             delivery = by_id.pop(run.id)
-            held = _Held(run, delivery)
+            limit = self.settings.log_limit
+            held = _Held(run, delivery, LogBuffer(limit), LogBuffer(limit))
             self._held[run.id] = held
             self._used_cores += run.policy.cores
             self._used_memory += run.policy.memory
@@ -219,6 +232,7 @@ class Worker:
                 log_limit=self.settings.log_limit,
                 result_limit=self.settings.result_limit,
                 rng=self._rng,
+                output=(held.stdout, held.stderr),
             )
         except asyncio.CancelledError:
             if held.lost:
@@ -302,6 +316,13 @@ class Worker:
                     log.info("run %s was cancelled or reaped; stopping it", run_id)
                     item.lost = True
                     item.task.cancel()
+            # What running runs printed since the last beat, readable before they end.
+            output = [o for h in list(self._held.values()) if (o := h.unsaved_output())]
+            if output:
+                try:
+                    await self.store.save_logs(output)
+                except TSSError as exc:
+                    log.warning("worker %s could not save running logs: %s", self.id, exc)
 
     async def _drain(self) -> None:
         tasks = [h.task for h in self._held.values() if h.task is not None]

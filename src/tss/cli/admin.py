@@ -10,6 +10,7 @@ import yaml
 
 from tss.cli.app import run_async, settings_of
 from tss.cli.output import (
+    JSON,
     console,
     fmt_relative,
     fmt_time,
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 config_app = typer.Typer(no_args_is_help=True)
 db_app = typer.Typer(no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 _WORKER_STYLES = {"up": "green", "draining": "yellow", "down": "dim", "dead": "red"}
 
 

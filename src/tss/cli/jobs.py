@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from tss.cli.app import run_async
 from tss.cli.output import (
+    JSON,
     console,
     fmt_relative,
     fmt_time,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 FILE = typer.Option(..., "--file", "-f", help="A YAML file of jobs (a list, or 'jobs:').")
 
 

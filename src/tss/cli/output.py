@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -31,6 +32,8 @@ console = Console(
 )
 #: stderr, for spinners, progress bars and banners that must not pollute --json
 status_console = Console(stderr=True, highlight=False, soft_wrap=True)
+#: the ``--json`` flag of every listing and show command
+JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 
 #: exit codes
 OK, FAILURE, BAD_INPUT = 0, 1, 2

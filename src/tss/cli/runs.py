@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from tss.cli.app import run_async
 from tss.cli.output import (
+    JSON,
     attempt_data,
     console,
     duration,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from tss.app import TSSApp
 
 app = typer.Typer(no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 RUN_ID = typer.Argument(..., help="The run's id.")
 
 

@@ -26,6 +26,7 @@ from tss.config import Settings
 from tss.core.ids import new_id
 from tss.core.models import NewRun, RunFilter, RunPolicy
 from tss.core.states import RunState
+from tss.store.base import collect
 
 
 def _settings(db: Path, concurrency: int) -> Settings:
@@ -97,15 +98,10 @@ async def lateness(k: int, concurrency: int, folder: Path) -> dict[str, float]:
     stop.set()
     await task
     late: list[float] = []
-    cursor = None
-    while True:
-        page = await app.store.list_runs(limit=1000, cursor=cursor)
-        for run in page.items:
-            assert run.started_at is not None and run.scheduled_for is not None
-            late.append((run.started_at - run.scheduled_for).total_seconds() * 1000)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    runs = await collect(lambda size, cursor: app.store.list_runs(limit=size, cursor=cursor))
+    for run in runs:
+        assert run.started_at is not None and run.scheduled_for is not None
+        late.append((run.started_at - run.scheduled_for).total_seconds() * 1000)
     await app.close()
     assert len(late) == k, len(late)
     late.sort()

@@ -20,13 +20,13 @@ from tss.broker.base import Broker
 from tss.config import Settings
 from tss.core.ids import new_id
 from tss.core.merge import deep_merge
-from tss.core.models import Job, JobSpec, NewRun, Page, Run, RunFilter, RunPolicy
+from tss.core.models import Job, JobSpec, NewRun, Run, RunPolicy
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job
 from tss.errors import ConfigError, Conflict, ValidationError
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
-from tss.store.base import Store
+from tss.store.base import Store, collect
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
 from tss.worker.capture import install_routing
@@ -175,15 +175,10 @@ class TSSApp:
         return specs
 
     async def _parents_of_stored(self) -> dict[str, list[str]]:
-        graph: dict[str, list[str]] = {}
-        cursor = None
-        while True:
-            page = await self.store.list_jobs(limit=1000, cursor=cursor)
-            for job in page.items:
-                graph[job.name] = [d.job for d in job.spec.depends_on]
-            if page.next_cursor is None:
-                return graph
-            cursor = page.next_cursor
+        jobs: list[Job] = await collect(
+            lambda size, cursor: self.store.list_jobs(limit=size, cursor=cursor), page_size=1000
+        )
+        return {job.name: [d.job for d in job.spec.depends_on] for job in jobs}
 
     async def apply(
         self,
@@ -242,17 +237,6 @@ class TSSApp:
     @staticmethod
     def _first_fire(spec: JobSpec, now: datetime) -> datetime | None:
         return first_fire(spec.schedule, created_at=now) if spec.schedule else None
-
-    async def create_job(self, spec: JobSpec | dict[str, Any]) -> Job:
-        """Create one job. :raises Conflict: the name is taken."""
-        parsed = parse_job(spec)
-        (checked,) = check_jobs([parsed], self.registry, existing=await self._parents_of_stored())
-        job = await self.store.create_job(
-            checked, self._first_fire(checked, await self.store.now())
-        )
-        if self.scheduler is not None:
-            self.scheduler.wake()
-        return job
 
     async def delete_job(self, name: str, *, force: bool = False) -> None:
         """Delete a job; refused while others depend on it unless ``force``."""
@@ -410,11 +394,6 @@ class TSSApp:
 
     async def get_run(self, run_id: str) -> Run:
         return await self.store.get_run(run_id)
-
-    async def list_runs(
-        self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
-    ) -> Page:
-        return await self.store.list_runs(run_filter, limit=limit, cursor=cursor)
 
 
 __all__ = ["TSSApp", "open_broker", "open_store"]

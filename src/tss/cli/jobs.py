@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -24,9 +25,10 @@ from tss.cli.output import (
     schedule_text,
 )
 from tss.cli.trigger import trigger_command
-from tss.core.models import Job, RunFilter
+from tss.core.models import Job, Page, RunFilter
 from tss.definitions import load_job_file
 from tss.errors import Conflict
+from tss.store.base import collect
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
@@ -51,22 +53,12 @@ def list_jobs(
     """List jobs with their schedule and next run."""
 
     async def body(tss: TSSApp) -> list[Job]:
-        jobs: list[Job] = []
-        cursor = None
-        while len(jobs) < limit:
-            page = await tss.store.list_jobs(
-                prefix=prefix,
-                tag=tag,
-                pool=pool,
-                paused=paused,
-                limit=min(limit - len(jobs), 500),
-                cursor=cursor,
+        def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
+            return tss.store.list_jobs(
+                prefix=prefix, tag=tag, pool=pool, paused=paused, limit=size, cursor=cursor
             )
-            jobs.extend(page.items)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        return jobs
+
+        return await collect(fetch, limit)
 
     jobs = run_async(ctx, body)
     if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,9 +26,10 @@ from tss.cli.output import (
     state_text,
     status_console,
 )
-from tss.core.models import Attempt, Run, RunFilter
+from tss.core.models import Attempt, Page, Run, RunFilter
 from tss.core.states import RunState
 from tss.errors import NotFound, ValidationError
+from tss.store.base import collect
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
@@ -61,17 +63,10 @@ def list_runs(
     run_filter = RunFilter(job=job, states=_states(state))
 
     async def body(tss: TSSApp) -> list[Run]:
-        runs: list[Run] = []
-        cursor = None
-        while len(runs) < limit:
-            page = await tss.store.list_runs(
-                run_filter, limit=min(limit - len(runs), 500), cursor=cursor
-            )
-            runs.extend(page.items)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        return runs
+        def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
+            return tss.store.list_runs(run_filter, limit=size, cursor=cursor)
+
+        return await collect(fetch, limit)
 
     runs = run_async(ctx, body)
     if as_json:

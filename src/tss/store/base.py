@@ -8,8 +8,9 @@ the transition against :data:`tss.core.states.TRANSITIONS`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from tss.core.firing import JobFiring
 from tss.core.models import (
@@ -28,6 +29,22 @@ from tss.core.states import RunState
 
 #: Plans the firing of one due job, given the job, the store's now and its active run count.
 Planner = Callable[[Job, datetime, int], JobFiring]
+#: Fetches one page of a listing: ``(limit, cursor) -> Page`` (a bound list_jobs/list_runs).
+PageFetch = Callable[[int, str | None], Awaitable[Page]]
+
+
+async def collect(fetch: PageFetch, limit: int | None = None, *, page_size: int = 500) -> list[Any]:
+    """Every item of a paginated listing, following cursors, up to ``limit`` (None: all)."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while limit is None or len(items) < limit:
+        size = page_size if limit is None else min(limit - len(items), page_size)
+        page = await fetch(size, cursor)
+        items.extend(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return items
 
 
 class Store(ABC):

@@ -71,6 +71,11 @@ def placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
+def seconds_us(seconds: float) -> int:
+    """A duration in seconds as whole microseconds (the unit times are stored in)."""
+    return round(seconds * 1_000_000)
+
+
 def chunks(items: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
     """``items`` in slices small enough for SQL parameter limits."""
     return [items[i : i + size] for i in range(0, len(items), size)]
@@ -299,7 +304,7 @@ def plan_finish(
         cur[1] = target.value
         error, result = error_text(out.error), dumps_or_none(out.result)
         # The delay is added to the store's clock, not the worker's (guarantee 5).
-        delay_us = round((out.retry_delay or 0.0) * 1_000_000)
+        delay_us = seconds_us(out.retry_delay or 0.0)
         not_before = now_us + delay_us if target is RunState.RETRYING else cur[5]
         queued = (now_us, None) if target is RunState.QUEUED else (cur[6], cur[7])
         finished = now_us if target.terminal else None

@@ -108,10 +108,6 @@ def _existing(conn: Conn, column: str, pairs: Sequence[tuple[str, Any]]) -> dict
     return found
 
 
-def _micros_of(seconds: float) -> int:
-    return round(seconds * 1_000_000)
-
-
 class SQLiteStore(Store):
     """A store in one SQLite file; several instances and processes may share the file."""
 
@@ -325,7 +321,7 @@ class SQLiteStore(Store):
         """Claim, plan, insert and advance in one write transaction: while it holds the write
         lock no other instance or process can claim the same jobs."""
         now_us = to_micros(utcnow())
-        until_us = now_us + int(horizon * 1_000_000)
+        until_us = now_us + c.seconds_us(horizon)
         sql = f"{_JOBS} WHERE paused = 0 AND next_fire_at <= ? ORDER BY next_fire_at, name LIMIT ?"
         due = [c.job_of(row) for row in _rows(conn, sql, (until_us, max(limit, 0)))]
         if not due:
@@ -364,7 +360,7 @@ class SQLiteStore(Store):
         return [replace(r, state=R.QUEUED, updated_at=now, queued_at=now) for r in runs]
 
     async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
-        ahead = int(horizon * 1_000_000)
+        ahead = c.seconds_us(horizon)
         sql = f"SELECT (SELECT min(next_fire_at) - {ahead} FROM jobs WHERE paused = 0),"
         sql += f" (SELECT min(not_before) FROM runs INDEXED BY ix_runs_due WHERE {WAITING}),"
         sql += " (SELECT min(created_at) FROM runs INDEXED BY ix_runs_due"
@@ -439,7 +435,7 @@ class SQLiteStore(Store):
         sql = f"SELECT * FROM ({_OUTBOX} AND published_at IS NULL AND queued_at <= ?"
         sql += f" UNION ALL {_OUTBOX} AND published_at <= ?)"
         sql += " ORDER BY queued_at, id LIMIT ?"
-        fresh, stale = now_us - _micros_of(older_than), now_us - _micros_of(republish_after)
+        fresh, stale = now_us - c.seconds_us(older_than), now_us - c.seconds_us(republish_after)
         return [c.run_of(r) for r in await self._read(_rows, sql, (fresh, stale, max(limit, 0)))]
 
     async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
@@ -460,7 +456,7 @@ class SQLiteStore(Store):
         sql = "UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = ?,"
         sql += " worker_id = ?, lease_until = ?, updated_at = ? WHERE id IN ({})"
         sql += f" AND {QUEUED} RETURNING {c.RUN_FIELDS}"
-        rows = _in(conn, sql, ids, now_us, worker_id, now_us + _micros_of(lease), now_us)
+        rows = _in(conn, sql, ids, now_us, worker_id, now_us + c.seconds_us(lease), now_us)
         claimed = {row[0]: c.run_of(row) for row in rows}
         runs = [claimed[run_id] for run_id in dict.fromkeys(ids) if run_id in claimed]
         sql = f"INSERT INTO attempts ({c.ATTEMPT_COLUMNS})"
@@ -487,7 +483,7 @@ class SQLiteStore(Store):
         current = {row[0]: (row[1], row[2]) for row in rows}
         kept = [run_id for run_id, n in held if current.get(run_id) == ("running", n)]
         sql = "UPDATE runs SET lease_until = ?, updated_at = ? WHERE id IN ({})"
-        _in(conn, sql, kept, now_us + _micros_of(lease), now_us)
+        _in(conn, sql, kept, now_us + c.seconds_us(lease), now_us)
         return [run_id for run_id, n in held if current.get(run_id) != ("running", n)]
 
     async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
@@ -589,7 +585,7 @@ class SQLiteStore(Store):
         seen = "coalesce(last_heartbeat, started_at)"
         sql = "UPDATE workers SET state = 'dead' WHERE state IN ('up', 'draining')"
         sql += f" AND ({seen} IS NULL OR {seen} <= ?) RETURNING id"
-        limit = to_micros(utcnow()) - _micros_of(dead_after)
+        limit = to_micros(utcnow()) - c.seconds_us(dead_after)
         return sorted(row[0] for row in await self._write(_rows, sql, (limit,)))
 
     # -- events --------------------------------------------------------------------------------

@@ -145,6 +145,9 @@ async def test_replace_cancels_the_active_runs(store: Store) -> None:
         assert (last.target, last.actor) == (RunState.CANCELLED, "scheduler")
         assert last.reason == "replaced by a newer fire"
     assert await store.heartbeat("w1", [(done.id, 1)], lease=30) == [done.id]
+    # The replaced run's attempt is closed, not left open forever.
+    [attempt] = await store.list_attempts(done.id)
+    assert attempt.state is RunState.CANCELLED and attempt.finished_at is not None
 
 
 async def test_next_fire_at_moves_only_if_unchanged(store: Store) -> None:

@@ -250,14 +250,22 @@ class MemoryStore(Store):
                 self._cancel_ahead(name, "job paused")
             return job
 
+    def _cancel(self, run: Run, actor: str, why: str, now: datetime) -> None:
+        """Cancel one run, closing its attempt if it was running."""
+        if run.state is RunState.RUNNING:
+            attempt = self._attempt(run.id, run.attempt)
+            if attempt is not None and attempt.finished_at is None:
+                attempt.state, attempt.finished_at = RunState.CANCELLED, now
+        run.reason = why
+        self._move(run, RunState.CANCELLED, actor, why, now)
+
     def _cancel_ahead(self, name: str, why: str) -> None:
         """Cancel the fires of a job made ahead of their time (lookahead)."""
         now = self._now()
         for run_id in self._job_runs.get(name, ()):
             run = self._runs[run_id]
             if run.state is RunState.SCHEDULED and run.trigger == "schedule":
-                run.reason = why
-                self._move(run, RunState.CANCELLED, "user", why, now)
+                self._cancel(run, "user", why, now)
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -280,8 +288,7 @@ class MemoryStore(Store):
                 firing = planner(job, now, len(active))
                 if firing.cancel_active:
                     for run in active:
-                        run.reason = REPLACED
-                        self._move(run, RunState.CANCELLED, actor, REPLACED, now)
+                        self._cancel(run, actor, REPLACED, now)
                 for new in firing.runs:
                     run, fresh = self._insert(new, actor, now)
                     if fresh and run.state is RunState.QUEUED:
@@ -470,12 +477,7 @@ class MemoryStore(Store):
                 run = self._runs.get(run_id)
                 if run is None or not can_transition(run.state, RunState.CANCELLED):
                     continue
-                if run.state is RunState.RUNNING:
-                    attempt = self._attempt(run.id, run.attempt)
-                    if attempt is not None and attempt.finished_at is None:
-                        attempt.state, attempt.finished_at = RunState.CANCELLED, now
-                run.reason = reason
-                self._move(run, RunState.CANCELLED, actor, reason, now)
+                self._cancel(run, actor, reason, now)
                 cancelled.append(_copy(run))
             return cancelled
 

@@ -12,6 +12,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tss._aio import wait_first
 from tss.broker.base import Broker, RunMessage
 from tss.core.firing import fire_job
 from tss.core.models import ErrorInfo, Outcome, Run
@@ -94,12 +95,7 @@ class Scheduler:
             self._wake.clear()
             return
         self._wake.clear()
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await wait_first(self._wake, stop, timeout=delay)
 
     async def tick(self) -> float:
         """One pass. Returns how many seconds to sleep before the next."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tss import __version__
+from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
@@ -155,7 +156,7 @@ class Worker:
                 backoff = 0.5
             except TSSError as exc:
                 log.warning("worker %s: %s; retrying in %.1fs", self.id, exc, backoff)
-                await _sleep_or_stop(stop, backoff)
+                await wait_first(stop, timeout=backoff)
                 backoff = min(backoff * 2, 30.0)
         if self._parked:
             with contextlib.suppress(TSSError):
@@ -167,10 +168,7 @@ class Worker:
 
     async def _wait_room(self, stop: asyncio.Event) -> None:
         self._room.clear()
-        waiters = [asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(stop.wait())]
-        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
+        await wait_first(self._room, stop)
 
     async def _claim(self, deliveries: list[Delivery]) -> None:
         """Claim the runs that fit the free resources now; park the others (they keep their
@@ -339,8 +337,3 @@ class Worker:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

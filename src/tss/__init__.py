@@ -19,6 +19,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "TSSApp": "tss.app",
+    "Client": "tss.client",
+    "AsyncClient": "tss.client",
     "Settings": "tss.config",
     "load_config": "tss.config",
     "JobSpec": "tss.core.models",
@@ -37,15 +39,25 @@ _EXPORTS = {
     "StoreError": "tss.errors",
     "BrokerError": "tss.errors",
     "TaskError": "tss.errors",
+    "BadRequest": "tss.errors",
+    "PayloadTooLarge": "tss.errors",
+    "Unauthorized": "tss.errors",
+    "Forbidden": "tss.errors",
+    "Unavailable": "tss.errors",
 }
 
 __all__ = [
+    "AsyncClient",
     "Attempt",
+    "BadRequest",
     "BrokerError",
+    "Client",
     "ConfigError",
     "Conflict",
+    "Forbidden",
     "JobSpec",
     "NotFound",
+    "PayloadTooLarge",
     "Run",
     "RunState",
     "ScheduleSpec",
@@ -57,6 +69,8 @@ __all__ = [
     "TaskContext",
     "TaskError",
     "TaskType",
+    "Unauthorized",
+    "Unavailable",
     "ValidationError",
     "__version__",
     "load_config",
@@ -64,19 +78,25 @@ __all__ = [
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
+    from tss.client import AsyncClient, Client
     from tss.config import Settings, load_config
     from tss.core.models import Attempt, JobSpec, Run
     from tss.core.schedules import ScheduleSpec
     from tss.core.states import RunState
     from tss.errors import (
+        BadRequest,
         BrokerError,
         ConfigError,
         Conflict,
+        Forbidden,
         NotFound,
+        PayloadTooLarge,
         StaleAttempt,
         StoreError,
         TaskError,
         TSSError,
+        Unauthorized,
+        Unavailable,
         ValidationError,
     )
     from tss.tasks.base import TaskContext, TaskType

@@ -12,22 +12,24 @@ import os
 import random
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from tss.broker.base import Broker
 from tss.config import Settings
 from tss.core.ids import new_id
-from tss.core.merge import deep_merge
-from tss.core.models import Job, JobSpec, NewRun, Run, RunPolicy
+from tss.core.merge import deep_merge, merge_patch
+from tss.core.models import Job, JobSpec, NewRun, Page, Role, Run, RunPolicy, Token, WorkerInfo
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job
 from tss.errors import ConfigError, Conflict, ValidationError
+from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
 from tss.store.base import Store, collect
 from tss.tasks.registry import TaskRegistry
+from tss.tokens import Principal, authenticate, new_token
 from tss.worker.attempt import run_attempt
 from tss.worker.capture import install_routing
 from tss.worker.worker import Worker, WorkerSettings
@@ -86,6 +88,7 @@ class TSSApp:
         self.broker = open_broker(settings.broker.url, self.store)
         self.scheduler: Scheduler | None = None
         self.worker: Worker | None = None
+        self.metrics = Metrics()
         self._started = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -139,6 +142,7 @@ class TSSApp:
                     scheduler_id=s.id or "", **s.model_dump(exclude={"id", "enabled"})
                 ),
             )
+            self.scheduler.metrics = self.metrics
             tasks.append(asyncio.create_task(self.scheduler.run(stop), name="tss-scheduler"))
         if worker:
             self.worker = Worker(
@@ -147,6 +151,7 @@ class TSSApp:
                 self.registry,
                 WorkerSettings(worker_id=w.id or "", **w.model_dump(exclude={"id", "enabled"})),
             )
+            self.worker.metrics = self.metrics
             if self.scheduler is not None:
                 self.worker.on_requeue = self.scheduler.wake
             tasks.append(asyncio.create_task(self.worker.run(stop), name="tss-worker"))
@@ -218,21 +223,71 @@ class TSSApp:
                 await self.store.create_job(spec, self._first_fire(spec, now))
                 results.append((spec.name, "created"))
                 continue
-            if "paused" not in spec.model_fields_set:
-                spec = spec.model_copy(update={"paused": old.spec.paused})
-            if spec == old.spec:
-                results.append((spec.name, "unchanged"))
-                continue
-            next_fire = (
-                old.next_fire_at
-                if spec.schedule == old.spec.schedule
-                else self._first_fire(spec, now)
-            )
-            await self.store.update_job(spec, next_fire, expected_version=old.version)
-            results.append((spec.name, "updated"))
+            changed = await self._update_stored(old, spec, now, old.version)
+            results.append((spec.name, "updated" if changed else "unchanged"))
         if self.scheduler is not None:
             self.scheduler.wake()
         return results
+
+    async def _update_stored(
+        self, old: Job, spec: JobSpec, now: datetime, expected_version: int
+    ) -> Job | None:
+        """Store ``spec`` over ``old``; None when nothing changed. The stored pause state is
+        kept unless the definition sets ``paused``; the next fire is kept unless the
+        schedule changed."""
+        if "paused" not in spec.model_fields_set:
+            spec = spec.model_copy(update={"paused": old.spec.paused})
+        if spec == old.spec:
+            if old.version != expected_version:
+                raise Conflict(
+                    f"job {spec.name!r} is at version {old.version}, not {expected_version}",
+                    field="version",
+                )
+            return None
+        next_fire = (
+            old.next_fire_at if spec.schedule == old.spec.schedule else self._first_fire(spec, now)
+        )
+        return await self.store.update_job(spec, next_fire, expected_version=expected_version)
+
+    async def replace_job(
+        self, data: JobSpec | dict[str, Any], *, expected_version: int | None = None
+    ) -> Job:
+        """Replace an existing job's definition (checked as on create). With
+        ``expected_version`` the update is refused if the job changed since it was read.
+
+        :raises NotFound: no such job.
+        :raises ValidationError: the definition is invalid (nothing is stored).
+        :raises Conflict: ``expected_version`` is stale.
+        """
+        spec = parse_job(data)
+        old = await self.store.get_job(spec.name)
+        check_jobs([spec], self.registry, existing=await self._parents_of_stored())
+        version = old.version if expected_version is None else expected_version
+        job = await self._update_stored(old, spec, await self.store.now(), version)
+        if self.scheduler is not None:
+            self.scheduler.wake()
+        return job or old
+
+    async def patch_job(
+        self, name: str, patch: dict[str, Any], *, expected_version: int | None = None
+    ) -> Job:
+        """Change some keys of a job (JSON Merge Patch: ``null`` resets a key).
+
+        :raises NotFound, ValidationError, Conflict: as :meth:`replace_job`.
+        """
+        old = await self.store.get_job(name)
+        if "name" in patch and patch["name"] != name:
+            raise ValidationError(f"job {name!r}: name: a job cannot be renamed", field="name")
+        current = old.spec.model_dump(mode="json", exclude_unset=True)
+        merged = merge_patch({**current, "name": name}, patch)
+        return await self.replace_job(merged, expected_version=expected_version)
+
+    async def list_jobs(
+        self, *, limit: int = 50, cursor: str | None = None, offset: int = 0, **filters: Any
+    ) -> tuple[Page, dict[str, Run]]:
+        """A page of jobs (filters as :meth:`Store.list_jobs`) and the last run of each."""
+        page = await self.store.list_jobs(limit=limit, cursor=cursor, offset=offset, **filters)
+        return page, await self.store.last_runs([j.name for j in page.items])
 
     @staticmethod
     def _first_fire(spec: JobSpec, now: datetime) -> datetime | None:
@@ -276,6 +331,7 @@ class TSSApp:
         run_at: datetime | None = None,
         priority: int | None = None,
         idempotency_key: str | None = None,
+        actor: str = "user",
     ) -> list[tuple[Run, bool]]:
         """Create ``count`` manual runs of a job now (or at ``run_at``); True when created,
         False when ``idempotency_key`` found an existing run."""
@@ -306,7 +362,7 @@ class TSSApp:
             )
             for _ in range(count)
         ]
-        created = await self.store.create_runs(runs, actor="user")
+        created = await self.store.create_runs(runs, actor=actor)
         await self._announce([r for r, new in created if new])
         return created
 
@@ -318,18 +374,18 @@ class TSSApp:
         await self.scheduler.publish([r for r in runs if r.state is RunState.QUEUED])
         self.scheduler.wake()
 
-    async def cancel_run(self, run_id: str) -> Run:
+    async def cancel_run(self, run_id: str, *, actor: str = "user") -> Run:
         run = await self.store.get_run(run_id)
         if run.state.terminal:
-            raise ValidationError(f"run {run_id} already ended ({run.state.value})", field="state")
-        await self.store.cancel_runs([run_id], actor="user", reason="cancelled by hand")
+            raise Conflict(f"run {run_id} already ended ({run.state.value})", field="state")
+        await self.store.cancel_runs([run_id], actor=actor, reason=f"cancelled by {actor}")
         return await self.store.get_run(run_id)
 
-    async def retry_run(self, run_id: str) -> Run:
+    async def retry_run(self, run_id: str, *, actor: str = "user") -> Run:
         """Run an ended run again as a new run (``retry_of`` links them)."""
         old = await self.store.get_run(run_id)
         if not old.state.terminal:
-            raise ValidationError(
+            raise Conflict(
                 f"run {run_id} is still {old.state.value}; only ended runs can be retried",
                 field="state",
             )
@@ -345,7 +401,7 @@ class TSSApp:
             reason=f"retry of run {old.id}",
             retry_of=old.id,
         )
-        ((run, _),) = await self.store.create_runs([new], actor="user")
+        ((run, _),) = await self.store.create_runs([new], actor=actor)
         await self._announce([run])
         return run
 
@@ -394,6 +450,37 @@ class TSSApp:
 
     async def get_run(self, run_id: str) -> Run:
         return await self.store.get_run(run_id)
+
+    # -- workers and stats ----------------------------------------------------------------
+
+    async def report_worker(self, info: WorkerInfo) -> WorkerInfo:
+        """Record a worker's own report of its status (the seed's ``POST /v1/queue``)."""
+        await self.store.register_worker(info)
+        if info.state != "up":
+            await self.store.set_worker_state(info.id, info.state)
+        return next(w for w in await self.store.list_workers() if w.id == info.id)
+
+    async def stats(
+        self, *, window: int = 3600, bucket: int = 60
+    ) -> tuple[dict[RunState, int], list[tuple[datetime, RunState, int]]]:
+        """Runs in each state now, and runs ended per ``bucket`` seconds over ``window``."""
+        counts = await self.store.count_runs()
+        since = await self.store.now() - timedelta(seconds=window)
+        return counts, await self.store.throughput(since=since, bucket=bucket)
+
+    # -- API tokens -----------------------------------------------------------------------
+
+    async def create_token(
+        self, name: str, role: Role, *, expires_at: datetime | None = None
+    ) -> tuple[Token, str]:
+        """Make a token; the returned text is the only copy of its secret."""
+        record, text = new_token(name, role, now=await self.store.now(), expires_at=expires_at)
+        await self.store.create_token(record)
+        return record, text
+
+    async def authenticate(self, raw: str) -> Principal | None:
+        """Who a presented token stands for, or None when it is not valid now."""
+        return await authenticate(self.store, raw, admin_token=self.settings.api.admin_token)
 
 
 __all__ = ["TSSApp", "open_broker", "open_store"]

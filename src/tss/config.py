@@ -1,8 +1,9 @@
 """Configuration: ``config.yaml``, then ``override.yaml`` beside it, then ``TSS_*`` variables.
 
 Nested keys in the environment use ``__`` (``TSS_WORKER__CONCURRENCY=16``). The aliases
-``TSS_DATABASE_URL`` (store.url), ``TSS_RABBITMQ_URL`` (broker.url) and ``TSS_REDIS_URL``
-(redis.url) are honoured. An invalid config stops with the key and the reason.
+``TSS_DATABASE_URL`` (store.url), ``TSS_RABBITMQ_URL`` (broker.url), ``TSS_REDIS_URL``
+(redis.url) and ``TSS_ADMIN_TOKEN`` (api.admin_token) are honoured. An invalid config
+stops with the key and the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _ALIASES = {
     "TSS_DATABASE_URL": ("store", "url"),
     "TSS_RABBITMQ_URL": ("broker", "url"),
     "TSS_REDIS_URL": ("redis", "url"),
+    "TSS_ADMIN_TOKEN": ("api", "admin_token"),
 }
 
 
@@ -106,6 +108,33 @@ class LoggingConfig(_Section):
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+def _bytes(value: Any) -> Any:
+    """``1 MiB``, ``512k``, ``2MB`` or a plain number of bytes."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower().replace(" ", "")
+    units = {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 1000, "mb": 10**6}
+    units |= {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "b": 1}
+    for unit, factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return int(float(text[: -len(unit)]) * factor)
+    return value
+
+
+class ApiConfig(_Section):
+    #: off only while the server listens on loopback
+    auth: bool = True
+    #: a first admin token (``TSS_ADMIN_TOKEN``); compared in constant time, never stored
+    admin_token: str | None = Field(None, min_length=16)
+    max_body: int = Field(1 << 20, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+    docs: bool = True
+
+    _size = field_validator("max_body", mode="before")(_bytes)
 
 
 class Settings(BaseSettings):
@@ -122,6 +151,7 @@ class Settings(BaseSettings):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     python_path: list[str] = Field(default_factory=list)
     jobs: list[dict[str, Any]] = Field(default_factory=list)
     job_files: list[str] = Field(default_factory=list)

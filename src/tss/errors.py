@@ -5,12 +5,20 @@ Every error TSS raises on purpose derives from :class:`TSSError`::
     TSSError
     ├── ConfigError          invalid or missing configuration
     ├── ValidationError      a definition or input that is not acceptable (names the field)
+    │   ├── BadRequest       a request that is not even well-formed (malformed JSON)
+    │   └── PayloadTooLarge  a request body over the configured limit
     ├── NotFound             a job, run or worker that does not exist
     ├── Conflict             duplicate name, stale update, illegal state change
     │   └── StaleAttempt     a finish or heartbeat for an attempt that no longer holds the run
     ├── StoreError           the store failed (driver errors are translated into this)
     ├── BrokerError          the broker failed
-    └── TaskError            a task type could not run a job (bad target, missing plugin)
+    ├── TaskError            a task type could not run a job (bad target, missing plugin)
+    ├── Unauthorized         no valid API token
+    │   └── Forbidden        a valid token without the role the operation needs
+    └── Unavailable          the API server could not be reached or is not ready
+
+Each class has a ``code``: the API's error bodies carry it, and :func:`error_for_code` turns it
+back into the class on the client's side.
 
 Driver errors are translated at the backend boundary with ``raise ... from exc``.
 """
@@ -42,6 +50,18 @@ class ValidationError(TSSError):
     """A definition or input was refused; ``field`` names where."""
 
     code = "validation_error"
+
+
+class BadRequest(ValidationError):
+    """A request that is not well-formed (malformed or too deeply nested JSON)."""
+
+    code = "bad_request"
+
+
+class PayloadTooLarge(ValidationError):
+    """A request body larger than the server accepts."""
+
+    code = "payload_too_large"
 
 
 class NotFound(TSSError):
@@ -78,3 +98,36 @@ class TaskError(TSSError):
     """A task type cannot run a job as defined."""
 
     code = "task_error"
+
+
+class Unauthorized(TSSError):
+    """No valid API token was presented (missing, unknown, revoked or expired)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(Unauthorized):
+    """The token is valid but its role does not allow the operation."""
+
+    code = "forbidden"
+
+
+class Unavailable(TSSError):
+    """The API server could not be reached, or its store or broker is not ready."""
+
+    code = "unavailable"
+
+
+def _subclasses(cls: type[TSSError]) -> list[type[TSSError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_subclasses(sub))
+    return out
+
+
+def error_for_code(code: str) -> type[TSSError]:
+    """The error class with this ``code`` (:class:`TSSError` for a code TSS does not know)."""
+    for cls in _subclasses(TSSError):
+        if cls.code == code:
+            return cls
+    return TSSError

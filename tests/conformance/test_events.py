@@ -90,6 +90,14 @@ async def test_events_page_with_after(store: Store) -> None:
     assert await store.list_events(after=everything[-1].id) == []
 
 
+async def test_last_event_id_is_the_newest(store: Store) -> None:
+    assert await store.last_event_id() == 0
+    runs = await queued(store, 2)
+    await store.claim_runs([runs[0].id], worker_id="w1", lease=30)
+    everything = await store.list_events(limit=1000)
+    assert await store.last_event_id() == everything[-1].id == max(e.id for e in everything)
+
+
 async def test_events_filter_by_run(store: Store) -> None:
     a, b = await queued(store, 2)
     await store.claim_runs([b.id], worker_id="w1", lease=30)

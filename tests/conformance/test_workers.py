@@ -57,6 +57,14 @@ async def test_registering_again_replaces(store: Store) -> None:
     assert (w1.pid, w1.pools, w1.state) == (2, ["io"], "up")
 
 
+async def test_registering_records_the_running_count(store: Store) -> None:
+    info = worker("w1")
+    info.running = 3
+    await store.register_worker(info)
+    [w1] = await store.list_workers()
+    assert w1.running == 3
+
+
 async def test_heartbeat_updates_liveness_and_running_count(
     store: Store, advance: Callable[[float], None]
 ) -> None:

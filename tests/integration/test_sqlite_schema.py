@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 
 from tss.store import migrate, schema
 
-TABLES = {"jobs", "runs", "attempts", "events", "workers", "alembic_version"}
+TABLES = {"jobs", "runs", "attempts", "events", "workers", "tokens", "alembic_version"}
 
 
 def _url(path: Path) -> str:

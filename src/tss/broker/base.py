@@ -100,6 +100,13 @@ class Broker(ABC):
     async def close(self) -> None:
         """Disconnect; unacknowledged deliveries return to their queues. Idempotent."""
 
+    async def ping(self) -> None:
+        """Check the broker is reachable (the readiness probe). In-process brokers always are.
+
+        :raises BrokerError: it is not.
+        """
+        return None
+
     @abstractmethod
     async def publish(self, messages: Sequence[RunMessage]) -> None:
         """Hand messages to their pools' queues; returns once the broker has them.

@@ -15,3 +15,19 @@ def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
         else:
             out[key] = value
     return out
+
+
+def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON Merge Patch (RFC 7386): ``patch`` over ``target``, where a ``None`` value
+    removes the key (it falls back to its default) and mappings merge key by key."""
+    out = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_patch(out[key], value)
+        elif isinstance(value, Mapping):
+            out[key] = merge_patch({}, value)
+        else:
+            out[key] = value
+    return out

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tss.core.schedules import ScheduleSpec
 from tss.core.states import RunState
@@ -124,12 +131,14 @@ class JobSpec(BaseModel):
             raise ValueError(f"{value!r} is not a valid task type name")
         return value
 
-    @model_validator(mode="after")
-    def _no_self_dependency(self) -> JobSpec:
-        for dep in self.depends_on:
-            if dep.job == self.name:
-                raise ValueError(f"job {self.name!r} depends on itself")
-        return self
+    @field_validator("depends_on")
+    @classmethod
+    def _no_self_dependency(cls, value: list[Dependency], info: ValidationInfo) -> list[Dependency]:
+        name = info.data.get("name")
+        for dep in value:
+            if dep.job == name:
+                raise ValueError(f"job {name!r} depends on itself")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +363,29 @@ class WorkerInfo:
     running: int = 0
 
 
+Role = Literal["viewer", "operator", "admin"]
+#: each role can do what the roles before it can
+ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An API token as stored: only a hash of its secret is kept."""
+
+    id: str
+    name: str
+    role: Role
+    secret_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """Not revoked and not expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of a listing; ``next_cursor`` is None on the last page. ``total`` counts
@@ -362,6 +394,19 @@ class Page:
     items: list[Any]
     next_cursor: str | None = None
     total: int | None = None
+
+
+#: the orders `Store.list_jobs` can sort by; ``-`` means descending
+JOB_SORTS = (
+    "name",
+    "-name",
+    "next_fire_at",
+    "-next_fire_at",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+)
 
 
 @dataclass(frozen=True, slots=True)

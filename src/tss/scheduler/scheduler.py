@@ -18,6 +18,7 @@ from tss.core.firing import fire_job
 from tss.core.models import ErrorInfo, Outcome, Run
 from tss.core.retry import LEASE_EXPIRED, TIMEOUT_ERROR, failure_outcome
 from tss.errors import TSSError
+from tss.metrics import Metrics
 from tss.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Scheduler:
         self._last_reconcile = float("-inf")
         self.fired = 0
         self._planner = functools.partial(fire_job, lookahead=settings.lookahead)
+        self.metrics: Metrics | None = None
 
     def wake(self) -> None:
         """Tick now (something changed in this process)."""
@@ -106,6 +108,8 @@ class Scheduler:
                 self._planner, limit=size, actor=self.actor, horizon=self.settings.lookahead
             )
             self.fired += fired
+            if fired and self.metrics is not None:
+                self.metrics.fires.inc(fired)
             await self.publish(runs)
             if fired < size:
                 break
@@ -166,7 +170,9 @@ class Scheduler:
         """Repair crashes: expired leases and overdue runs become retries or failures by
         their policy; silent workers are marked dead."""
         outcomes: list[Outcome] = []
+        reaped: list[Run] = []
         for run in await self.store.expired_runs(limit=self.settings.batch_size):
+            reaped.append(run)
             error = ErrorInfo(
                 LEASE_EXPIRED,
                 f"worker {run.worker_id} stopped heartbeating while running attempt "
@@ -176,6 +182,7 @@ class Scheduler:
         for run in await self.store.overdue_runs(
             grace=self.settings.timeout_grace, limit=self.settings.batch_size
         ):
+            reaped.append(run)
             error = ErrorInfo(
                 TIMEOUT_ERROR,
                 f"exceeded its timeout of {run.policy.timeout:g}s and its worker "
@@ -186,6 +193,11 @@ class Scheduler:
         if outcomes:
             results = await self.store.finish_runs(outcomes, actor=self.actor)
             accepted = sum(results)
+            if self.metrics is not None:
+                jobs = {run.id: run.job for run in reaped}
+                for outcome, ok in zip(outcomes, results, strict=True):
+                    if ok:
+                        self.metrics.recorded(jobs[outcome.run_id], outcome.target)
             if accepted:
                 log.warning("reaper repaired %d runs", accepted)
         dead = await self.store.mark_dead_workers(dead_after=self.settings.dead_worker_after)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -22,9 +22,11 @@ from tss.core.models import (
     JobSpec,
     NewRun,
     Outcome,
+    Role,
     Run,
     RunFilter,
     RunPolicy,
+    Token,
     WorkerInfo,
 )
 from tss.core.states import RunState, can_transition
@@ -392,7 +394,7 @@ WORKER_UPSERT = (
 
 
 def worker_values(info: WorkerInfo, started_us: int, now_us: int) -> tuple[Any, ...]:
-    """``WORKER_UPSERT`` parameters: the worker as it registers, up and running nothing."""
+    """``WORKER_UPSERT`` parameters: the worker as it registers, up, with its running count."""
     pools, types = dumps(list(info.pools)), dumps(list(info.task_types))
     counts = (info.concurrency, float(info.cores), info.memory)
     return (
@@ -406,7 +408,7 @@ def worker_values(info: WorkerInfo, started_us: int, now_us: int) -> tuple[Any, 
         "up",
         started_us,
         now_us,
-        0,
+        info.running,
     )
 
 
@@ -425,6 +427,30 @@ def worker_of(r: Sequence[Any]) -> WorkerInfo:
         started_at=when(r[10]),
         last_heartbeat=when(r[11]),
         running=r[12],
+    )
+
+
+TOKEN_COLUMNS = "id, name, role, secret_hash, created_at, expires_at, revoked_at, last_used_at"
+
+
+def token_values(token: Token) -> tuple[Any, ...]:
+    """A token row, in ``TOKEN_COLUMNS`` order."""
+    return (
+        *(token.id, token.name, token.role, token.secret_hash, to_micros(token.created_at)),
+        *(micros(token.expires_at), micros(token.revoked_at), micros(token.last_used_at)),
+    )
+
+
+def token_of(r: Sequence[Any]) -> Token:
+    return Token(
+        id=r[0],
+        name=r[1],
+        role=cast(Role, r[2]),  # written from a Role
+        secret_hash=r[3],
+        created_at=from_micros(r[4]),
+        expires_at=when(r[5]),
+        revoked_at=when(r[6]),
+        last_used_at=when(r[7]),
     )
 
 

@@ -23,6 +23,7 @@ from tss.core.models import (
     Page,
     Run,
     RunFilter,
+    Token,
     WorkerInfo,
 )
 from tss.core.states import RunState
@@ -102,10 +103,25 @@ class Store(ABC):
         tag: str | None = None,
         pool: str | None = None,
         paused: bool | None = None,
+        last_state: RunState | None = None,
+        sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
+        offset: int = 0,
     ) -> Page:
-        """Jobs ordered by name; ``cursor`` is the ``next_cursor`` of the previous page."""
+        """Jobs matching every filter given, in ``sort`` order (one of
+        :data:`tss.core.models.JOB_SORTS`; ties broken by name; a missing ``next_fire_at``
+        sorts as the latest time). ``last_state`` keeps jobs whose newest run is in that
+        state. ``cursor`` is the opaque ``next_cursor`` of the previous page; ``offset``
+        skips that many items instead (page numbers). ``total`` counts every match.
+
+        :raises ValidationError: an unknown ``sort`` (field ``sort``) or a malformed
+            ``cursor`` (field ``cursor``).
+        """
+
+    @abstractmethod
+    async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
+        """The newest run of each named job that has one, by job name."""
 
     @abstractmethod
     async def delete_job(self, name: str) -> None:
@@ -171,13 +187,29 @@ class Store(ABC):
 
     @abstractmethod
     async def list_runs(
-        self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
+        self,
+        run_filter: RunFilter | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
     ) -> Page:
-        """Runs, newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
+        """Runs, newest first; ``cursor`` is the ``next_cursor`` of the previous page;
+        ``offset`` skips that many runs instead (page numbers).
+
+        :raises ValidationError: a malformed ``cursor`` (field ``cursor``).
+        """
 
     @abstractmethod
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         """How many runs are in each state."""
+
+    @abstractmethod
+    async def throughput(
+        self, *, since: datetime, bucket: int = 60
+    ) -> list[tuple[datetime, RunState, int]]:
+        """Runs that ended at or after ``since``, counted per ``bucket`` seconds (aligned
+        to the epoch) and final state: ``(bucket start, state, count)``, oldest first."""
 
     @abstractmethod
     async def list_attempts(self, run_id: str) -> list[Attempt]:
@@ -261,7 +293,8 @@ class Store(ABC):
 
     @abstractmethod
     async def register_worker(self, info: WorkerInfo) -> None:
-        """Record a worker as up (replacing an earlier registration under the same id)."""
+        """Record a worker as up, now, with ``info.running`` runs (replacing an earlier
+        registration under the same id)."""
 
     @abstractmethod
     async def set_worker_state(self, worker_id: str, state: str) -> None:
@@ -278,7 +311,40 @@ class Store(ABC):
     # -- events ----------------------------------------------------------------------------
 
     @abstractmethod
+    async def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+
+    @abstractmethod
     async def list_events(
         self, *, after: int = 0, limit: int = 100, run_id: str | None = None
     ) -> list[Event]:
         """Events with an id greater than ``after``, oldest first."""
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_token(self, token: Token) -> None:
+        """Store a new token.
+
+        :raises Conflict: a token with that id exists.
+        """
+
+    @abstractmethod
+    async def get_token(self, token_id: str) -> Token:
+        """:raises NotFound: no such token."""
+
+    @abstractmethod
+    async def list_tokens(self) -> list[Token]:
+        """Every token, revoked ones included, oldest first."""
+
+    @abstractmethod
+    async def revoke_tokens(self, id_or_name: str) -> list[Token]:
+        """Revoke the unrevoked tokens whose id or name is ``id_or_name`` (store clock);
+        return them as revoked. Revoking a revoked token again changes nothing.
+
+        :raises NotFound: no token has that id or name.
+        """
+
+    @abstractmethod
+    async def touch_token(self, token_id: str) -> None:
+        """Record that a token was just used (store clock). Unknown ids are ignored."""

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from tss.core.models import (
     Attempt,
@@ -23,11 +23,13 @@ from tss.core.models import (
     Page,
     Run,
     RunFilter,
+    Token,
     WorkerInfo,
 )
 from tss.core.states import ACTIVE_STATES, RunState, can_transition, check_transition
-from tss.core.timeutil import to_utc, utcnow
+from tss.core.timeutil import from_micros, to_micros, to_utc, utcnow
 from tss.errors import Conflict, NotFound, ValidationError
+from tss.store._listing import JobOrder, bucket_us, check_offset, run_after, run_cursor
 from tss.store.base import Planner, Store
 
 WorkerState = Literal["up", "draining", "down", "dead"]
@@ -35,6 +37,7 @@ WORKER_STATES = frozenset({"up", "draining", "down", "dead"})
 #: the reason recorded on runs cancelled by a ``concurrency: replace`` fire
 REPLACED = "replaced by a newer fire"
 _PENDING = (RunState.SCHEDULED, RunState.RETRYING)
+T = TypeVar("T")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -43,6 +46,14 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _copy(run: Run) -> Run:
     return replace(run, params=dict(run.params))
+
+
+def _token(token: Token) -> Token:
+    """``token`` with its times in UTC, as the SQL stores give them back."""
+    return replace(
+        token, created_at=to_utc(token.created_at), expires_at=_utc(token.expires_at),
+        revoked_at=_utc(token.revoked_at), last_used_at=_utc(token.last_used_at),
+    )  # fmt: skip
 
 
 def _copy_worker(worker: WorkerInfo) -> WorkerInfo:
@@ -54,11 +65,11 @@ def _first(runs: list[Run], key: Callable[[Run], Any], limit: int) -> list[Run]:
     return [_copy(run) for run in sorted(runs, key=key)[: max(limit, 0)]]
 
 
-def _page(keyed: list[tuple[str, Any]], limit: int, total: int) -> Page:
-    """One page of ``(cursor key, item)`` pairs that come after the caller's cursor."""
-    page = keyed[: max(limit, 0)]
-    more = bool(page) and len(keyed) > len(page)
-    return Page([item for _, item in page], page[-1][0] if more else None, total)
+def _page(items: list[T], offset: int, limit: int, total: int, cursor: Callable[[T], str]) -> Page:
+    """One page of ``items`` (those after the caller's cursor, in order), ``offset`` in."""
+    page = items[offset : offset + max(limit, 0)]
+    more = bool(page) and len(items) > offset + len(page)
+    return Page(page, cursor(page[-1]) if more else None, total)
 
 
 def _matches(run: Run, f: RunFilter | None) -> bool:
@@ -91,6 +102,7 @@ class MemoryStore(Store):
         self._by_key: dict[tuple[str, str], str] = {}
         self._workers: dict[str, WorkerInfo] = {}
         self._events: list[Event] = []
+        self._tokens: dict[str, Token] = {}  # frozen records: handed out as they are
 
     # -- internals (call with the lock held) -------------------------------------------------
 
@@ -217,23 +229,41 @@ class MemoryStore(Store):
         tag: str | None = None,
         pool: str | None = None,
         paused: bool | None = None,
+        last_state: RunState | None = None,
+        sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
+        offset: int = 0,
     ) -> Page:
+        order = JobOrder.of(sort)
+        after, offset = order.after(cursor), check_offset(offset)
         with self._lock:
-            jobs = sorted(
-                (
-                    job
-                    for job in self._jobs.values()
-                    if (prefix is None or job.name.startswith(prefix))
-                    and (tag is None or tag in job.spec.tags)
-                    and (pool is None or job.spec.pool == pool)
-                    and (paused is None or job.spec.paused == paused)
-                ),
-                key=lambda job: job.name,
-            )
-        keyed = [(job.name, job) for job in jobs if cursor is None or job.name > cursor]
-        return _page(keyed, limit, len(jobs))
+            jobs = [
+                job
+                for job in self._jobs.values()
+                if (prefix is None or job.name.startswith(prefix))
+                and (tag is None or tag in job.spec.tags)
+                and (pool is None or job.spec.pool == pool)
+                and (paused is None or job.spec.paused == paused)
+                and (last_state is None or self._last_state(job.name) is last_state)
+            ]
+        keyed = sorted(((order.key(job), job) for job in jobs), reverse=order.descending)
+        rest = [job for key, job in keyed if after is None or order.follows(key, after)]
+        return _page(rest, offset, limit, len(jobs), order.cursor)
+
+    def _last_run(self, name: str) -> Run | None:
+        """The newest run of a job: ids sort by creation."""
+        run_ids = self._job_runs.get(name)
+        return self._runs[max(run_ids)] if run_ids else None
+
+    def _last_state(self, name: str) -> RunState | None:
+        run = self._last_run(name)
+        return None if run is None else run.state
+
+    async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
+        with self._lock:
+            found = {name: self._last_run(name) for name in dict.fromkeys(names)}
+            return {name: _copy(run) for name, run in found.items() if run is not None}
 
     async def delete_job(self, name: str) -> None:
         with self._lock:
@@ -334,13 +364,19 @@ class MemoryStore(Store):
             return _copy(run)
 
     async def list_runs(
-        self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
+        self,
+        run_filter: RunFilter | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
     ) -> Page:
+        before, offset = run_after(cursor), check_offset(offset)
         with self._lock:
             runs = [_copy(r) for r in self._runs.values() if _matches(r, run_filter)]
         runs.sort(key=lambda run: run.id, reverse=True)
-        keyed = [(run.id, run) for run in runs if cursor is None or run.id < cursor]
-        return _page(keyed, limit, len(runs))
+        rest = [run for run in runs if before is None or run.id < before]
+        return _page(rest, offset, limit, len(runs), lambda run: run_cursor(run.id))
 
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         with self._lock:
@@ -349,6 +385,21 @@ class MemoryStore(Store):
                 if _matches(run, run_filter):
                     counts[run.state] += 1
             return counts
+
+    async def throughput(
+        self, *, since: datetime, bucket: int = 60
+    ) -> list[tuple[datetime, RunState, int]]:
+        width, since = bucket_us(bucket), to_utc(since)
+        counts: dict[tuple[int, str], int] = {}
+        with self._lock:
+            for run in self._runs.values():
+                if run.finished_at is not None and run.finished_at >= since:
+                    start = to_micros(run.finished_at) // width * width
+                    counts[start, run.state.value] = counts.get((start, run.state.value), 0) + 1
+        return [
+            (from_micros(start), RunState(state), count)
+            for (start, state), count in sorted(counts.items())
+        ]
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         with self._lock:
@@ -505,7 +556,7 @@ class MemoryStore(Store):
             now = self._now()
             self._workers[info.id] = replace(
                 _copy_worker(info), state="up", started_at=info.started_at or now,
-                last_heartbeat=now, running=0,
+                last_heartbeat=now, running=info.running,
             )  # fmt: skip
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
@@ -537,6 +588,10 @@ class MemoryStore(Store):
 
     # -- events ------------------------------------------------------------------------------
 
+    async def last_event_id(self) -> int:
+        with self._lock:
+            return len(self._events)  # ids are 1-based positions in the list
+
     async def list_events(
         self, *, after: int = 0, limit: int = 100, run_id: str | None = None
     ) -> list[Event]:
@@ -545,3 +600,41 @@ class MemoryStore(Store):
             if run_id is not None:
                 events = [event for event in events if event.run_id == run_id]
             return events[: max(limit, 0)]
+
+    # -- API tokens --------------------------------------------------------------------------
+
+    async def create_token(self, token: Token) -> None:
+        with self._lock:
+            if token.id in self._tokens:
+                raise Conflict(f"a token with id {token.id!r} exists already", field="id")
+            self._tokens[token.id] = _token(token)
+
+    async def get_token(self, token_id: str) -> Token:
+        with self._lock:
+            token = self._tokens.get(token_id)
+            if token is None:
+                raise NotFound(f"no token with id {token_id!r}", field="token_id")
+            return token
+
+    async def list_tokens(self) -> list[Token]:
+        with self._lock:
+            return sorted(self._tokens.values(), key=lambda t: (t.created_at, t.id))
+
+    async def revoke_tokens(self, id_or_name: str) -> list[Token]:
+        with self._lock:
+            found = [t for t in self._tokens.values() if id_or_name in (t.id, t.name)]
+            if not found:
+                raise NotFound(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+            now = self._now()
+            revoked = []
+            for token in sorted(found, key=lambda t: (t.created_at, t.id)):
+                if token.revoked_at is None:
+                    self._tokens[token.id] = replace(token, revoked_at=now)
+                    revoked.append(self._tokens[token.id])
+            return revoked
+
+    async def touch_token(self, token_id: str) -> None:
+        with self._lock:
+            token = self._tokens.get(token_id)
+            if token is not None:
+                self._tokens[token_id] = replace(token, last_used_at=self._now())

@@ -135,6 +135,8 @@ sa.Index(
     runs.c.flow_id,
     **_where("flow_id IS NOT NULL"),
 )
+#: throughput: runs that ended, by when; most of a large history has, but live runs stay out.
+sa.Index("ix_runs_finished_at", runs.c.finished_at, **_where("finished_at IS NOT NULL"))
 
 attempts = sa.Table(
     "attempts",
@@ -196,3 +198,19 @@ workers = sa.Table(
     sa.Column("last_heartbeat", MICROS, nullable=True),
     sa.Column("running", sa.Integer(), nullable=False),
 )
+
+# API tokens: only a hash of each secret is kept.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", MICROS, nullable=False),
+    sa.Column("expires_at", MICROS, nullable=True),
+    sa.Column("revoked_at", MICROS, nullable=True),
+    sa.Column("last_used_at", MICROS, nullable=True),
+)
+#: revoke_tokens by name (several tokens may share one).
+sa.Index("ix_tokens_name", tokens.c.name)

@@ -31,6 +31,7 @@ from tss.core.models import (
     Page,
     Run,
     RunFilter,
+    Token,
     WorkerInfo,
 )
 from tss.core.states import RunState, can_transition, check_transition
@@ -38,6 +39,7 @@ from tss.core.timeutil import from_micros, to_micros, utcnow
 from tss.errors import ConfigError, Conflict, NotFound, StoreError, TSSError, ValidationError
 from tss.store import _codec as c
 from tss.store import migrate
+from tss.store._listing import JobOrder, bucket_us, check_offset, run_after, run_cursor
 from tss.store.base import Planner, Store
 from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
@@ -53,6 +55,9 @@ _DUE = f"{_RUNS} INDEXED BY ix_runs_due WHERE {WAITING}"
 _LEASED = f"{_RUNS} INDEXED BY ix_runs_leased WHERE {RUNNING}"
 _ACTIVE = f"FROM runs INDEXED BY ix_runs_active WHERE {ACTIVE}"
 _JOBS = f"SELECT {c.JOB_COLUMNS} FROM jobs"
+#: a column of a job's newest run (ids sort by creation), given the job: ix_runs_job_id
+_LAST_RUN = "SELECT r.{} FROM runs AS r WHERE r.job = {} ORDER BY r.id DESC LIMIT 1"
+_TOKENS = f"SELECT {c.TOKEN_COLUMNS} FROM tokens"
 _UNIQUE_WHERE = {
     "idempotency_key": "idempotency_key IS NOT NULL",
     "scheduled_for": "\"trigger\" = 'schedule'",
@@ -246,9 +251,14 @@ class SQLiteStore(Store):
         tag: str | None = None,
         pool: str | None = None,
         paused: bool | None = None,
+        last_state: RunState | None = None,
+        sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
+        offset: int = 0,
     ) -> Page:
+        order = JobOrder.of(sort)
+        after, offset = order.after(cursor), check_offset(offset)
         where, params = ["1 = 1"], list[Any]()
         if prefix:
             where.append("name >= ? AND substr(name, 1, ?) = ?")
@@ -262,24 +272,41 @@ class SQLiteStore(Store):
         if paused is not None:
             where.append("paused = ?")
             params.append(int(paused))
-        return await self._read(self._page, "jobs", where, params, limit, cursor)
+        if last_state is not None:
+            where.append(f"({_LAST_RUN.format('state', 'jobs.name')}) = ?")
+            params.append(RunState(last_state).value)
+        return await self._read(self._list_jobs, where, params, order, after, limit, offset)
 
-    def _page(
-        self, conn: Conn, table: str, where: list[str], params: list[Any], limit: int, cursor: Any
+    def _list_jobs(
+        self,
+        conn: Conn,
+        where: list[str],
+        params: list[Any],
+        order: JobOrder,
+        after: tuple[Any, ...] | None,
+        limit: int,
+        offset: int,
     ) -> Page:
         clause, limit = " AND ".join(where), max(limit, 0)
-        total = None
-        if table == "jobs":  # counting a run history of millions on every page would not do
-            total = _rows(conn, f"SELECT count(*) FROM {table} WHERE {clause}", params)[0][0]
-        key, order, more = ("name", "", ">") if table == "jobs" else ("id", " DESC", "<")
-        if cursor is not None:
-            clause, params = f"{clause} AND {key} {more} ?", [*params, cursor]
-        select, decode = (_JOBS, c.job_of) if table == "jobs" else (_RUNS, c.run_of)
-        sql = f"{select} WHERE {clause} ORDER BY {key}{order} LIMIT ?"
-        rows = _rows(conn, sql, [*params, limit + 1])
-        items: list[Any] = [decode(row) for row in rows[:limit]]
-        last = getattr(items[-1], key) if len(rows) > limit and items else None
-        return Page(items, last, total)
+        total = _rows(conn, f"SELECT count(*) FROM jobs WHERE {clause}", params)[0][0]
+        if after is not None:
+            clause, params = f"{clause} AND {order.seek}", [*params, *after]
+        sql = f"{_JOBS} WHERE {clause} ORDER BY {order.order_by} LIMIT ? OFFSET ?"
+        rows = _rows(conn, sql, [*params, limit + 1, offset])
+        jobs = [c.job_of(row) for row in rows[:limit]]
+        return Page(jobs, order.cursor(jobs[-1]) if len(rows) > limit and jobs else None, total)
+
+    async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
+        return await self._read(self._last_runs, list(dict.fromkeys(names)))
+
+    def _last_runs(self, conn: Conn, names: list[str]) -> dict[str, Run]:
+        """One indexed look-up per name (``ix_runs_job_id``), a statement per chunk."""
+        found: dict[str, Run] = {}
+        newest = f"({_LAST_RUN.format('id', '?')})"
+        for part in c.chunks(names):
+            sql = f"{_RUNS} WHERE id IN ({', '.join([newest] * len(part))})"
+            found.update((run.job, run) for run in map(c.run_of, _rows(conn, sql, part)))
+        return {name: found[name] for name in names if name in found}
 
     async def delete_job(self, name: str) -> None:
         await self._write(self._delete_job, name)
@@ -402,10 +429,23 @@ class SQLiteStore(Store):
         return c.run_of(rows[0])
 
     async def list_runs(
-        self, run_filter: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
+        self,
+        run_filter: RunFilter | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
     ) -> Page:
+        before, offset = run_after(cursor), check_offset(offset)
         where, params = c.run_where(run_filter)
-        return await self._read(self._page, "runs", where, params, limit, cursor)
+        if before is not None:
+            where, params = [*where, "id < ?"], [*params, before]
+        # No total: counting a run history of millions on every page would not do.
+        sql = f"{_RUNS} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?"
+        limit = max(limit, 0)
+        rows = await self._read(_rows, sql, [*params, limit + 1, offset])
+        runs = [c.run_of(row) for row in rows[:limit]]
+        return Page(runs, run_cursor(runs[-1].id) if len(rows) > limit and runs else None)
 
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         where, params = c.run_where(run_filter)
@@ -415,6 +455,17 @@ class SQLiteStore(Store):
             if state in c.STATES:
                 counts[c.STATES[state]] = count
         return counts
+
+    async def throughput(
+        self, *, since: datetime, bucket: int = 60
+    ) -> list[tuple[datetime, RunState, int]]:
+        width = bucket_us(bucket)
+        # Integer division floors here: times are after the epoch. Served by the partial
+        # index ix_runs_finished_at (the comparison implies finished_at IS NOT NULL).
+        sql = f"SELECT finished_at / {width} AS slot, state, count(*) FROM runs"
+        sql += " WHERE finished_at >= ? GROUP BY slot, state ORDER BY slot, state"
+        rows = await self._read(_rows, sql, (to_micros(since),))
+        return [(from_micros(slot * width), c.STATES[state], n) for slot, state, n in rows]
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         return await self._read(self._list_attempts, run_id)
@@ -590,6 +641,10 @@ class SQLiteStore(Store):
 
     # -- events --------------------------------------------------------------------------------
 
+    async def last_event_id(self) -> int:
+        rows = await self._read(_rows, "SELECT max(id) FROM events")
+        return int(rows[0][0] or 0)
+
     async def list_events(
         self, *, after: int = 0, limit: int = 100, run_id: str | None = None
     ) -> list[Event]:
@@ -598,3 +653,42 @@ class SQLiteStore(Store):
         params = (after,) if run_id is None else (after, run_id)
         rows = await self._read(_rows, sql + " ORDER BY id LIMIT ?", (*params, max(limit, 0)))
         return [c.event_of(row) for row in rows]
+
+    # -- API tokens ----------------------------------------------------------------------------
+
+    async def create_token(self, token: Token) -> None:
+        await self._write(self._create_token, token)
+
+    def _create_token(self, conn: Conn, token: Token) -> None:
+        sql = f"INSERT INTO tokens ({c.TOKEN_COLUMNS}) VALUES ({c.placeholders(8)})"
+        try:
+            _exec(conn, sql, c.token_values(token))
+        except IntegrityError as exc:
+            raise Conflict(f"a token with id {token.id!r} exists already", field="id") from exc
+
+    async def get_token(self, token_id: str) -> Token:
+        rows = await self._read(_rows, f"{_TOKENS} WHERE id = ?", (token_id,))
+        if not rows:
+            raise NotFound(f"no token with id {token_id!r}", field="token_id")
+        return c.token_of(rows[0])
+
+    async def list_tokens(self) -> list[Token]:
+        rows = await self._read(_rows, f"{_TOKENS} ORDER BY created_at, id")
+        return [c.token_of(row) for row in rows]
+
+    async def revoke_tokens(self, id_or_name: str) -> list[Token]:
+        return await self._write(self._revoke_tokens, id_or_name)
+
+    def _revoke_tokens(self, conn: Conn, id_or_name: str) -> list[Token]:
+        sql = "UPDATE tokens SET revoked_at = ? WHERE (id = ? OR name = ?)"
+        sql += f" AND revoked_at IS NULL RETURNING {c.TOKEN_COLUMNS}"
+        rows = _rows(conn, sql, (to_micros(utcnow()), id_or_name, id_or_name))
+        if not rows and not _rows(
+            conn, "SELECT 1 FROM tokens WHERE id = ? OR name = ?", (id_or_name, id_or_name)
+        ):
+            raise NotFound(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+        return sorted(map(c.token_of, rows), key=lambda t: (t.created_at, t.id))
+
+    async def touch_token(self, token_id: str) -> None:
+        sql = "UPDATE tokens SET last_used_at = ? WHERE id = ?"
+        await self._write(_exec, sql, (to_micros(utcnow()), token_id))

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from tss.broker.base import Broker, Delivery
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
 from tss.errors import TSSError
+from tss.metrics import Metrics
 from tss.store.base import Store
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
@@ -94,6 +96,7 @@ class Worker:
         #: called after outcomes are recorded with the runs that went back to waiting
         #: (retrying or handed back), so a scheduler in this process can tick at once
         self.on_requeue: Callable[[], None] | None = None
+        self.metrics: Metrics | None = None
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(
@@ -205,6 +208,8 @@ class Worker:
         claimed = await self.store.claim_runs(
             list(by_id), worker_id=self.id, lease=self.settings.lease
         )
+        if self.metrics is not None:
+            self.metrics.claimed(claimed)
         for run in claimed:
             delivery = by_id.pop(run.id)
             limit = self.settings.log_limit
@@ -221,6 +226,8 @@ class Worker:
 
     async def _execute(self, held: _Held) -> None:
         run = held.run
+        install_routing()  # again: something (a library, a test runner) may have swapped them
+        began = time.monotonic()
         try:
             task_type = self.registry.get(run.policy.type)
             outcome = await run_attempt(
@@ -232,6 +239,8 @@ class Worker:
                 rng=self._rng,
                 output=(held.stdout, held.stderr),
             )
+            if self.metrics is not None:
+                self.metrics.attempt_ran(run.job, time.monotonic() - began)
         except asyncio.CancelledError:
             if held.lost:
                 return  # cancelled or reaped in the store: nothing to report
@@ -284,7 +293,9 @@ class Worker:
                 log.warning("worker %s could not record outcomes: %s", self.id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        for (outcome, _), ok in zip(batch, accepted, strict=True):
+        for (outcome, delivery), ok in zip(batch, accepted, strict=True):
+            if ok and self.metrics is not None:
+                self.metrics.recorded(delivery.message.job, outcome.target)
             if not ok:
                 log.info(
                     "outcome of run %s attempt %s refused (fenced)", outcome.run_id, outcome.attempt

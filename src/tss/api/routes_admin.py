@@ -1,0 +1,142 @@
+"""API tokens (``/api/v1/tokens``) and the routes the seed documents name, served by the
+same handlers as ``/api/v1``: ``/tasks/``, ``/task/{id}`` and ``POST /v1/queue``.
+
+In the seed routes a *task* is a job and its id is the job's name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+
+from tss.api import routes_jobs as jobs
+from tss.api.auth import needs
+from tss.api.errors import TSSRoute
+from tss.api.routes_jobs import _ERRORS, tss_of
+from tss.api.schemas import (
+    JobOut,
+    JobPage,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    TokenPage,
+    WorkerOut,
+    WorkerStatusIn,
+)
+from tss.core.models import JobSpec, WorkerInfo
+
+tokens = APIRouter(route_class=TSSRoute, tags=["tokens"])
+seed = APIRouter(route_class=TSSRoute, tags=["seed routes"])
+
+
+@tokens.get("/tokens", response_model=TokenPage, responses=_ERRORS, **needs("admin"))
+async def list_tokens(request: Request) -> TokenPage:
+    """Every token (never its secret), revoked ones included."""
+    items = [TokenOut.of(t) for t in await tss_of(request).store.list_tokens()]
+    return TokenPage(items=items, total=len(items))
+
+
+@tokens.post(
+    "/tokens", status_code=201, response_model=TokenCreated, responses=_ERRORS, **needs("admin")
+)
+async def create_token(request: Request, body: TokenIn) -> TokenCreated:
+    """Make a token. Its secret is in this response only: it is stored as a hash."""
+    record, text = await tss_of(request).create_token(
+        body.name, body.role, expires_at=body.expires_at
+    )
+    return TokenCreated(**TokenOut.of(record).model_dump(), token=text)
+
+
+@tokens.delete("/tokens/{id_or_name}", status_code=204, responses=_ERRORS, **needs("admin"))
+async def revoke_token(request: Request, id_or_name: str) -> Response:
+    """Revoke the tokens with this id or name; they stop working at once."""
+    await tss_of(request).store.revoke_tokens(id_or_name)
+    return Response(status_code=204)
+
+
+# -- the seed's routes ---------------------------------------------------------------------
+
+
+@seed.get("/tasks/", response_model=JobPage, responses=_ERRORS, **needs("viewer"))
+async def seed_list(
+    request: Request,
+    limit: jobs.Limit = 50,
+    cursor: jobs.Cursor = None,
+    page: jobs.Page = None,
+    prefix: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPage:
+    """Jobs with the state of their last run (as ``GET /api/v1/jobs``)."""
+    return await jobs.list_jobs(
+        request, prefix=prefix, limit=limit, cursor=cursor, page=page, tag=None, pool=None,
+        paused=None, last_state=None, sort="name",
+    )  # fmt: skip
+
+
+@seed.post(
+    "/tasks/create", status_code=201, response_model=JobOut, responses=_ERRORS, **needs("admin")
+)
+async def seed_create(request: Request, spec: JobSpec) -> JobOut:
+    """Create a job (as ``POST /api/v1/jobs``)."""
+    return await jobs.create_job(request, spec)
+
+
+@seed.get("/task/{task_id}", response_model=JobOut, responses=_ERRORS, **needs("viewer"))
+async def seed_get(request: Request, response: Response, task_id: str) -> JobOut:
+    """A job and the state of its last run (as ``GET /api/v1/jobs/{name}``)."""
+    return await jobs.get_job(request, response, task_id)
+
+
+_Whole = Annotated[dict[str, Any], Body(description="a whole job definition")]
+_Partial = Annotated[dict[str, Any], Body(description="keys to change; null resets a key")]
+
+
+@seed.put("/task/{task_id}", response_model=JobOut, responses=_ERRORS, **needs("admin"))
+@seed.put("/task/{task_id}/", response_model=JobOut, responses=_ERRORS, **needs("admin"))
+async def seed_replace(
+    request: Request,
+    response: Response,
+    task_id: str,
+    body: _Whole,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JobOut:
+    """Replace a job's definition (as ``PUT /api/v1/jobs/{name}``)."""
+    return await jobs.replace_job(request, response, task_id, body, if_match)
+
+
+@seed.patch("/task/{task_id}/", response_model=JobOut, responses=_ERRORS, **needs("admin"))
+async def seed_patch(
+    request: Request,
+    response: Response,
+    task_id: str,
+    body: _Partial,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JobOut:
+    """Change some keys of a job (as ``PATCH /api/v1/jobs/{name}``)."""
+    return await jobs.patch_job(request, response, task_id, body, if_match)
+
+
+@seed.delete("/task/{task_id}/", status_code=204, responses=_ERRORS, **needs("admin"))
+async def seed_delete(request: Request, task_id: str, force: bool = False) -> Response:
+    """Delete a job (as ``DELETE /api/v1/jobs/{name}``); 204 on success."""
+    return await jobs.delete_job(request, task_id, force)
+
+
+@seed.post("/v1/queue", response_model=WorkerOut, responses=_ERRORS, **needs("operator"))
+async def seed_worker_status(request: Request, body: WorkerStatusIn) -> WorkerOut:
+    """A worker reports its status; it shows in ``GET /api/v1/workers``. A worker that
+    stops reporting is marked dead like any other."""
+    info = WorkerInfo(
+        id=body.worker_id,
+        hostname=body.hostname,
+        pid=body.pid,
+        pools=body.pools,
+        task_types=body.task_types,
+        concurrency=body.concurrency,
+        cores=body.cores,
+        memory=body.memory,
+        version=body.version,
+        state=body.state,
+        running=body.running,
+    )
+    return WorkerOut.of(await tss_of(request).report_worker(info))

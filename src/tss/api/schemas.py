@@ -1,0 +1,388 @@
+"""The REST API's wire shapes, shared by the server and :mod:`tss.client`.
+
+Only pydantic here (no FastAPI), so the client can import it without the server's
+dependencies. Inputs forbid unknown keys; outputs are built from the core records with
+the ``of`` constructors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tss.core.models import (
+    NAME_PATTERN,
+    Attempt,
+    ErrorInfo,
+    Event,
+    Job,
+    JobSpec,
+    Role,
+    Run,
+    Token,
+    WorkerInfo,
+)
+from tss.core.states import RunState
+
+_NAME = NAME_PATTERN.pattern
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a sentence, and the field it concerns."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message", "field"}}``."""
+
+    error: ErrorDetail
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+class RunBrief(BaseModel):
+    """A run in a listing of jobs: enough to show how the last one went."""
+
+    id: str
+    state: RunState
+    trigger: str
+    created_at: datetime
+    finished_at: datetime | None = None
+
+    @classmethod
+    def of(cls, run: Run) -> RunBrief:
+        return cls(
+            id=run.id,
+            state=run.state,
+            trigger=run.trigger,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+        )
+
+
+class JobOut(BaseModel):
+    """A stored job: its definition and what the scheduler keeps about it."""
+
+    name: str
+    spec: JobSpec
+    paused: bool
+    schedule: str | None = Field(None, description="the schedule in words")
+    next_fire_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(description="goes up on every change; send it as If-Match to update")
+    last_run: RunBrief | None = None
+
+    @classmethod
+    def of(cls, job: Job, last: Run | None = None) -> JobOut:
+        spec = job.spec
+        return cls(
+            name=spec.name,
+            spec=spec,
+            paused=spec.paused,
+            schedule=spec.schedule.describe() if spec.schedule else None,
+            next_fire_at=job.next_fire_at,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            version=job.version,
+            last_run=RunBrief.of(last) if last else None,
+        )
+
+
+class JobPage(BaseModel):
+    """One page of jobs. Pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[JobOut]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+class NextFires(BaseModel):
+    job: str
+    times: list[datetime]
+
+
+class TriggerIn(_In):
+    """A manual run: now, or at ``run_at``, with ``params`` merged over the job's."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    run_at: datetime | None = None
+    priority: int | None = Field(None, ge=0, le=9)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+
+class ErrorInfoOut(BaseModel):
+    type: str
+    message: str
+    traceback: str | None = None
+    exit_code: int | None = None
+
+    @classmethod
+    def of(cls, info: ErrorInfo | None) -> ErrorInfoOut | None:
+        return cls(**info.to_dict()) if info else None
+
+
+class AttemptOut(BaseModel):
+    number: int
+    worker_id: str | None
+    state: RunState
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: ErrorInfoOut | None = None
+    result: Any = None
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptOut:
+        return cls(
+            number=attempt.number,
+            worker_id=attempt.worker_id,
+            state=attempt.state,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+            error=ErrorInfoOut.of(attempt.error),
+            result=attempt.result,
+        )
+
+
+class RunOut(BaseModel):
+    """One run, with its attempts when asked for one run."""
+
+    id: str
+    job: str
+    state: RunState
+    trigger: str
+    params: dict[str, Any]
+    priority: int
+    pool: str
+    policy: dict[str, Any] = Field(
+        description="what the run keeps of its job: type, timeout, isolation, retries, resources"
+    )
+    attempt: int
+    max_attempts: int
+    handbacks: int = 0
+    created_at: datetime
+    updated_at: datetime
+    scheduled_for: datetime | None = None
+    not_before: datetime | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_until: datetime | None = None
+    worker_id: str | None = None
+    idempotency_key: str | None = None
+    result: Any = None
+    error: ErrorInfoOut | None = None
+    reason: str | None = None
+    retry_of: str | None = None
+    flow_id: str | None = None
+    attempts: list[AttemptOut] | None = None
+
+    @classmethod
+    def of(cls, run: Run, attempts: list[Attempt] | None = None) -> RunOut:
+        return cls(
+            id=run.id,
+            job=run.job,
+            state=run.state,
+            trigger=run.trigger,
+            params=run.params,
+            priority=run.priority,
+            pool=run.pool,
+            policy=run.policy.to_dict(),
+            attempt=run.attempt,
+            max_attempts=run.max_attempts,
+            handbacks=run.handbacks,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            scheduled_for=run.scheduled_for,
+            not_before=run.not_before,
+            queued_at=run.queued_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            lease_until=run.lease_until,
+            worker_id=run.worker_id,
+            idempotency_key=run.idempotency_key,
+            result=run.result,
+            error=ErrorInfoOut.of(run.error),
+            reason=run.reason,
+            retry_of=run.retry_of,
+            flow_id=run.flow_id,
+            attempts=[AttemptOut.of(a) for a in attempts] if attempts is not None else None,
+        )
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+class LogsOut(BaseModel):
+    """Output of one attempt from the offsets asked for; ask again from ``*_offset``."""
+
+    run_id: str
+    attempt: int
+    stdout: str
+    stderr: str
+    stdout_offset: int
+    stderr_offset: int
+    done: bool = Field(description="the attempt has ended: nothing more will be written")
+
+
+# -- workers, events, stats ----------------------------------------------------------------
+
+
+class WorkerOut(BaseModel):
+    id: str
+    hostname: str
+    pid: int
+    pools: list[str]
+    task_types: list[str]
+    concurrency: int
+    running: int
+    load: float = Field(description="running / concurrency")
+    cores: float
+    memory: int
+    version: str
+    state: str
+    started_at: datetime | None = None
+    last_heartbeat: datetime | None = None
+
+    @classmethod
+    def of(cls, w: WorkerInfo) -> WorkerOut:
+        return cls(
+            id=w.id,
+            hostname=w.hostname,
+            pid=w.pid,
+            pools=w.pools,
+            task_types=w.task_types,
+            concurrency=w.concurrency,
+            running=w.running,
+            load=round(w.running / w.concurrency, 4) if w.concurrency else 0.0,
+            cores=w.cores,
+            memory=w.memory,
+            version=w.version,
+            state=w.state,
+            started_at=w.started_at,
+            last_heartbeat=w.last_heartbeat,
+        )
+
+
+class WorkerPage(BaseModel):
+    items: list[WorkerOut]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+class WorkerStatusIn(_In):
+    """A worker reporting itself (``POST /v1/queue``); it then shows in the workers list."""
+
+    worker_id: str = Field(pattern=_NAME)
+    hostname: str = Field("unknown", min_length=1, max_length=255)
+    pid: int = Field(0, ge=0, le=2**31 - 1)
+    pools: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=100)
+    task_types: list[str] = Field(default_factory=list, max_length=100)
+    concurrency: int = Field(1, ge=1, le=10000)
+    running: int = Field(0, ge=0, le=10000)
+    cores: float = Field(0.0, ge=0, le=1e6)
+    memory: int = Field(0, ge=0, le=2**53)
+    version: str = Field("", max_length=64)
+    state: Literal["up", "draining", "down"] = "up"
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    run_id: str
+    job: str
+    source: RunState | None
+    target: RunState
+    actor: str
+    reason: str | None = None
+    attempt: int
+
+    @classmethod
+    def of(cls, e: Event) -> EventOut:
+        return cls(
+            id=e.id,
+            at=e.at,
+            run_id=e.run_id,
+            job=e.job,
+            source=e.source,
+            target=e.target,
+            actor=e.actor,
+            reason=e.reason,
+            attempt=e.attempt,
+        )
+
+
+class EventPage(BaseModel):
+    """Events after a cursor, oldest first; pass ``next_after`` as ``after`` to go on."""
+
+    items: list[EventOut]
+    next_after: int
+
+
+class ThroughputPoint(BaseModel):
+    at: datetime = Field(description="start of the minute")
+    counts: dict[str, int] = Field(description="runs that ended in that minute, by state")
+
+
+class StatsOut(BaseModel):
+    counts: dict[str, int] = Field(description="runs in each state now")
+    window: int = Field(description="seconds covered by throughput")
+    bucket: int = Field(description="seconds per throughput point")
+    throughput: list[ThroughputPoint]
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+class TokenIn(_In):
+    name: str = Field(pattern=_NAME)
+    role: Role
+    expires_at: datetime | None = None
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    @classmethod
+    def of(cls, t: Token) -> TokenOut:
+        return cls(
+            id=t.id,
+            name=t.name,
+            role=t.role,
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            revoked_at=t.revoked_at,
+            last_used_at=t.last_used_at,
+        )
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the secret: shown once, never stored")
+
+
+class TokenPage(BaseModel):
+    items: list[TokenOut]
+    next_cursor: str | None = None
+    total: int | None = None

@@ -1,0 +1,130 @@
+"""The FastAPI application: ``/api/v1``, the seed routes, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from tss import __version__
+from tss.api import routes_admin, routes_jobs, routes_runs
+from tss.api.auth import needs
+from tss.api.errors import BodyLimit, error_response, install_handlers
+from tss.app import TSSApp
+from tss.config import Settings
+from tss.errors import TSSError
+from tss.metrics import CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+PREFIX = "/api/v1"
+OPENAPI_URL = f"{PREFIX}/openapi.json"
+
+
+@dataclass
+class ApiState:
+    """What the routes reach through ``request.app.state.api``."""
+
+    tss: TSSApp
+    settings: Settings
+    #: token id -> when its use was last written to the store (monotonic seconds)
+    touched: dict[str, float] = field(default_factory=dict)
+
+
+def create_api(tss: TSSApp) -> FastAPI:
+    """The HTTP face of ``tss``; the caller starts and closes ``tss`` (and serves this)."""
+    settings = tss.settings
+    app = FastAPI(
+        title="TSS",
+        version=__version__,
+        description="The TSS REST API. Every route but /healthz and /readyz needs a bearer "
+        "token (`tss token create`); each says the role it needs (x-tss-role).",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.api = ApiState(tss=tss, settings=settings)
+    install_handlers(app)
+    app.include_router(routes_jobs.router, prefix=PREFIX)
+    app.include_router(routes_runs.router, prefix=PREFIX)
+    app.include_router(routes_admin.tokens, prefix=PREFIX)
+    app.include_router(routes_admin.seed)
+    _health(app)
+    if settings.api.docs:
+        _docs(app)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Last-Event-ID"],
+            expose_headers=["ETag"],
+        )
+    app.add_middleware(BodyLimit, limit=settings.api.max_body)
+    return app
+
+
+def _health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], openapi_extra={"x-tss-role": "none"})
+    async def healthz() -> dict[str, str]:
+        """The process is alive (no store or broker is touched)."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        openapi_extra={"x-tss-role": "none"},
+        responses={503: {"description": "the store or broker is not reachable"}},
+    )
+    async def readyz(request: Request) -> Response:
+        """The store answers and the broker is connected."""
+        tss: TSSApp = request.app.state.api.tss
+        try:
+            await tss.store.now()
+            await tss.broker.ping()
+        except TSSError as exc:
+            return error_response(503, "unavailable", f"not ready: {exc}")
+        except Exception as exc:  # a driver error the backend did not translate
+            log.warning("readiness check failed: %r", exc)
+            return error_response(503, "unavailable", f"not ready: {type(exc).__name__}")
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE: {}}}},
+        **needs("viewer"),
+    )
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format: runs by job and state, run duration, fire lateness,
+        queue depth and workers."""
+        tss: TSSApp = request.app.state.api.tss
+        return Response(await tss.metrics.render(tss.store), media_type=CONTENT_TYPE)
+
+
+def _docs(app: FastAPI) -> None:
+    # Swagger UI's files come from a package, not a CDN: the docs work offline.
+    static = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(f"{PREFIX}/docs/static", StaticFiles(directory=str(static)), name="docs-static")
+
+    @app.get(f"{PREFIX}/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=OPENAPI_URL,
+            title="TSS API",
+            swagger_js_url=f"{PREFIX}/docs/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{PREFIX}/docs/static/swagger-ui.css",
+            swagger_favicon_url=f"{PREFIX}/docs/static/favicon.png",
+        )
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document (as served at ``/api/v1/openapi.json``)."""
+    return app.openapi()

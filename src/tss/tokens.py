@@ -1,0 +1,94 @@
+"""API tokens: made here, shown once, stored as a hash, checked in constant time.
+
+A token reads ``tss_<id>_<secret>``. The id finds the stored record; the secret is 256
+random bits, so a plain SHA-256 of it is enough at rest (no password stretching is needed
+for a secret nobody chose), and :func:`hmac.compare_digest` compares the hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from tss.core.models import ROLES, Role, Token
+from tss.errors import Forbidden, NotFound, ValidationError
+from tss.store.base import Store
+
+PREFIX = "tss_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a token's name and role (``anonymous`` with auth off)."""
+
+    name: str
+    role: Role
+    token_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        return f"token:{self.name}" if self.token_id else self.name
+
+    def require(self, role: Role) -> None:
+        """:raises Forbidden: this principal's role is below ``role``."""
+        if ROLES.index(self.role) < ROLES.index(role):
+            raise Forbidden(
+                f"this needs the {role} role; the token {self.name!r} has {self.role}",
+                field="role",
+            )
+
+
+ANONYMOUS = Principal("anonymous", "admin")
+ENV_ADMIN = Principal("env-admin", "admin", token_id="env")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token(
+    name: str, role: Role, *, now: datetime, expires_at: datetime | None = None
+) -> tuple[Token, str]:
+    """A new token record and the text to give the user (the only time it exists).
+
+    :raises ValidationError: an unknown role, or an expiry that is not in the future.
+    """
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}, not {role!r}", field="role")
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError("expires_at must be in the future", field="expires_at")
+    token_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    record = Token(
+        id=token_id,
+        name=name,
+        role=role,
+        secret_hash=hash_secret(secret),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    return record, f"{PREFIX}{token_id}_{secret}"
+
+
+async def authenticate(store: Store, raw: str, *, admin_token: str | None) -> Principal | None:
+    """The principal a presented token stands for; None when it is not valid now."""
+    if admin_token and hmac.compare_digest(raw.encode(), admin_token.encode()):
+        return ENV_ADMIN
+    if not raw.startswith(PREFIX):
+        return None
+    token_id, sep, secret = raw[len(PREFIX) :].partition("_")
+    if not sep or not token_id or not secret:
+        return None
+    try:
+        token = await store.get_token(token_id)
+    except NotFound:
+        return None
+    if not hmac.compare_digest(hash_secret(secret), token.secret_hash):
+        return None
+    if not token.usable(await store.now()):
+        return None
+    return Principal(token.name, token.role, token_id=token.id)

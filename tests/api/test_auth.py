@@ -1,0 +1,197 @@
+"""The auth matrix: every route in the OpenAPI document, called with no token, a bad token,
+a revoked token and each role, gets 401, 403 or 2xx as its ``x-tss-role`` says.
+
+The routes come from the document, so a new route is in the matrix without a change here;
+:data:`SAMPLES` must hold a valid request for it (a test says so) so that the 2xx half of
+the table is checked too.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.live import ADMIN, LiveAPI, live_api
+
+ROLES = ("viewer", "operator", "admin")
+_n = itertools.count()
+Sample = Callable[[httpx.Client], tuple[str, Any]]
+
+
+def fresh_job(admin: httpx.Client) -> str:
+    name = f"m-{next(_n)}"
+    assert admin.post("/api/v1/jobs", json={"name": name, "type": "noop"}).status_code == 201
+    return name
+
+
+def later_run(admin: httpx.Client) -> str:
+    at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    made = admin.post(f"/api/v1/jobs/{fresh_job(admin)}/runs", json={"run_at": at})
+    run_id: str = made.json()["id"]
+    return run_id
+
+
+def ended_run(admin: httpx.Client) -> str:
+    run_id = later_run(admin)
+    assert admin.post(f"/api/v1/runs/{run_id}/cancel").status_code == 200
+    return run_id
+
+
+def fresh_token(admin: httpx.Client) -> str:
+    name = f"tok-{next(_n)}"
+    assert admin.post("/api/v1/tokens", json={"name": name, "role": "viewer"}).status_code == 201
+    return name
+
+
+def _job_path(template: str, body: Any = None) -> Sample:
+    return lambda admin: (template.format(name=fresh_job(admin)), body)
+
+
+SAMPLES: dict[tuple[str, str], Sample] = {
+    ("GET", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", None),
+    ("POST", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", {"name": f"m-{next(_n)}", "type": "noop"}),
+    ("GET", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}"),
+    ("PUT", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}", {"type": "noop"}),
+    ("PATCH", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}", {"priority": 3}),
+    ("DELETE", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}"),
+    ("POST", "/api/v1/jobs/{name}/pause"): _job_path("/api/v1/jobs/{name}/pause"),
+    ("POST", "/api/v1/jobs/{name}/resume"): _job_path("/api/v1/jobs/{name}/resume"),
+    ("GET", "/api/v1/jobs/{name}/next"): _job_path("/api/v1/jobs/{name}/next"),
+    ("POST", "/api/v1/jobs/{name}/runs"): _job_path("/api/v1/jobs/{name}/runs", {}),
+    ("GET", "/api/v1/runs"): lambda a: ("/api/v1/runs", None),
+    ("GET", "/api/v1/runs/{run_id}"): lambda a: (f"/api/v1/runs/{later_run(a)}", None),
+    ("GET", "/api/v1/runs/{run_id}/logs"): lambda a: (f"/api/v1/runs/{ended_run(a)}/logs", None),
+    ("POST", "/api/v1/runs/{run_id}/cancel"): lambda a: (
+        f"/api/v1/runs/{later_run(a)}/cancel",
+        None,
+    ),
+    ("POST", "/api/v1/runs/{run_id}/retry"): lambda a: (f"/api/v1/runs/{ended_run(a)}/retry", None),
+    ("GET", "/api/v1/workers"): lambda a: ("/api/v1/workers", None),
+    ("GET", "/api/v1/events"): lambda a: ("/api/v1/events", None),
+    ("GET", "/api/v1/events/stream"): lambda a: ("/api/v1/events/stream", None),
+    ("GET", "/api/v1/stats"): lambda a: ("/api/v1/stats", None),
+    ("GET", "/api/v1/tokens"): lambda a: ("/api/v1/tokens", None),
+    ("POST", "/api/v1/tokens"): lambda a: (
+        "/api/v1/tokens",
+        {"name": f"tok-{next(_n)}", "role": "viewer"},
+    ),
+    ("DELETE", "/api/v1/tokens/{id_or_name}"): lambda a: (f"/api/v1/tokens/{fresh_token(a)}", None),
+    ("GET", "/tasks/"): lambda a: ("/tasks/", None),
+    ("POST", "/tasks/create"): lambda a: (
+        "/tasks/create",
+        {"name": f"m-{next(_n)}", "type": "noop"},
+    ),
+    ("GET", "/task/{task_id}"): _job_path("/task/{name}"),
+    ("PUT", "/task/{task_id}"): _job_path("/task/{name}", {"type": "noop"}),
+    ("PUT", "/task/{task_id}/"): _job_path("/task/{name}/", {"type": "noop"}),
+    ("PATCH", "/task/{task_id}/"): _job_path("/task/{name}/", {"priority": 2}),
+    ("DELETE", "/task/{task_id}/"): _job_path("/task/{name}/"),
+    ("POST", "/v1/queue"): lambda a: ("/v1/queue", {"worker_id": f"w-{next(_n)}"}),
+    ("GET", "/healthz"): lambda a: ("/healthz", None),
+    ("GET", "/readyz"): lambda a: ("/readyz", None),
+    ("GET", "/metrics"): lambda a: ("/metrics", None),
+}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder: Path = tmp_path_factory.mktemp("auth")
+    with live_api(folder) as live:
+        yield live
+
+
+def routes(node: LiveAPI) -> list[tuple[str, str, str]]:
+    with node.client(None) as client:
+        document = client.get("/api/v1/openapi.json").json()
+    out = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert "x-tss-role" in operation, f"{method} {path} does not declare its role"
+            out.append((method.upper(), path, operation["x-tss-role"]))
+    return out
+
+
+def call(client: httpx.Client, method: str, url: str, body: Any) -> int:
+    # The live stream never ends: read its status, then hang up.
+    with client.stream(method, url, json=body) as response:
+        return response.status_code
+
+
+def test_every_route_has_a_sample(node: LiveAPI) -> None:
+    missing = [(m, p) for m, p, _ in routes(node) if (m, p) not in SAMPLES]
+    assert not missing, f"add a request for these routes to SAMPLES: {missing}"
+    assert len(routes(node)) == len(SAMPLES)
+
+
+def test_matrix(node: LiveAPI) -> None:
+    with node.client(ADMIN) as admin:
+        tokens = {}
+        for role in ROLES:
+            made = admin.post("/api/v1/tokens", json={"name": f"matrix-{role}", "role": role})
+            tokens[role] = made.json()["token"]
+        revoked = admin.post("/api/v1/tokens", json={"name": "matrix-revoked", "role": "admin"})
+        tokens["revoked"] = revoked.json()["token"]
+        assert admin.delete("/api/v1/tokens/matrix-revoked").status_code == 204
+        tokens["bad"] = tokens["admin"][:-6] + "abcdef"
+        tokens["garbage"] = "not-a-token"
+
+        failures = []
+        for method, path, needed in routes(node):
+            sample = SAMPLES[(method, path)]
+            for who in (None, "bad", "garbage", "revoked", *ROLES):
+                url, body = sample(admin)
+                with node.client(tokens[who] if who else None) as client:
+                    status = call(client, method, url, body)
+                if needed == "none":
+                    want = "2xx"
+                elif who in ROLES:
+                    allowed = ROLES.index(who) >= ROLES.index(needed)
+                    want = "2xx" if allowed else "403"
+                else:
+                    want = "401"
+                ok = 200 <= status < 300 if want == "2xx" else status == int(want)
+                if not ok:
+                    failures.append(f"{method} {path} as {who}: {status}, want {want}")
+        assert not failures, "\n".join(failures)
+
+
+def test_error_shape_and_header(node: LiveAPI) -> None:
+    with node.client(None) as client:
+        response = client.get("/api/v1/jobs")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "unauthorized"
+    with node.client("tss_0000_nope") as client:
+        assert client.get("/api/v1/jobs").json()["error"]["code"] == "unauthorized"
+
+
+def test_expired_token_is_refused(node: LiveAPI) -> None:
+    async def make() -> str:
+        _record, text = await node.tss.create_token(
+            "soon", "admin", expires_at=datetime.now(UTC) + timedelta(seconds=1)
+        )
+        return text
+
+    text = node.call(make())
+    with node.client(text) as client:
+        assert client.get("/api/v1/jobs").status_code == 200
+        deadline = datetime.now(UTC) + timedelta(seconds=5)
+        while client.get("/api/v1/jobs").status_code == 200:
+            assert datetime.now(UTC) < deadline, "the expired token still works"
+        assert client.get("/api/v1/jobs").status_code == 401
+
+
+def test_token_list_never_shows_secrets(node: LiveAPI) -> None:
+    with node.client(ADMIN) as admin:
+        made = admin.post("/api/v1/tokens", json={"name": "secret-check", "role": "viewer"})
+        listed = admin.get("/api/v1/tokens")
+    secret = made.json()["token"]
+    assert secret.split("_")[-1] not in listed.text
+    assert "secret_hash" not in listed.text
+    assert any(t["name"] == "secret-check" for t in listed.json()["items"])

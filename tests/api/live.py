@@ -33,7 +33,7 @@ class LiveAPI:
             "broker": {"url": "local://"},
             "server": {"host": "127.0.0.1", "port": 0},
             "api": {"admin_token": ADMIN},
-            "worker": {"concurrency": 16, "heartbeat_interval": 0.5},
+            "worker": {"concurrency": 16, "heartbeat_interval": 0.5, "grace_period": 1},
             "scheduler": {"max_sleep": 0.2},
             "python_path": [str(Path(__file__).parent)],
         }

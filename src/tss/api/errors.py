@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tss.errors import (
@@ -62,8 +64,15 @@ def status_of(exc: TSSError) -> int:
     return 503 if exc.code in {"store_error", "broker_error", "unavailable"} else 400
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     body = {"error": {"code": code, "message": message, "field": field}}
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
@@ -133,15 +142,41 @@ class _JSONRequest(Request):
 
 
 class TSSRoute(APIRoute):
-    """Routes that parse JSON with orjson and the depth limit."""
+    """Routes that parse JSON with orjson and the depth limit, and refuse query parameters
+    they do not know (a misspelt filter would otherwise be ignored in silence)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        known = _query_names(self.dependant)
 
         async def handle(request: Request) -> Response:
+            for key in request.query_params:
+                if key not in known:
+                    listed = ", ".join(sorted(known)) or "none"
+                    raise ValidationError(
+                        f"{key}: unknown query parameter (this route takes: {listed})", field=key
+                    )
             return await handler(_JSONRequest(request.scope, request.receive))
 
         return handle
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes (FastAPI makes one route per method, so the 405 of one
+    route would list only its own)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 class BodyLimit:
@@ -205,7 +240,10 @@ def install_handlers(app: FastAPI) -> None:
             return await on_tss(request, exc.error)
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error serving %s %s", request.method, request.url.path)

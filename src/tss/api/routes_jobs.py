@@ -18,6 +18,7 @@ router = APIRouter(route_class=TSSRoute, tags=["jobs"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422)
 }
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403)}
 JobName = Annotated[str, Query(pattern=NAME_PATTERN.pattern)]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
 Page = Annotated[int | None, Query(ge=1, le=1_000_000, description="page number (from 1)")]

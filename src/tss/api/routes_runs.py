@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from tss.api.auth import needs, principal_of
+from tss.api.errors import TSSRoute
 from tss.api.routes_jobs import _ERRORS, Cursor, Limit, Page, tss_of
 from tss.api.schemas import (
     EventOut,
@@ -21,14 +22,14 @@ from tss.api.schemas import (
     RunPage,
     StatsOut,
     ThroughputPoint,
+    Timestamp,
     WorkerOut,
     WorkerPage,
 )
 from tss.core.models import RunFilter
 from tss.core.states import RunState
-from tss.errors import ValidationError
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(route_class=TSSRoute, tags=["runs"])
 #: how often the live stream looks for new events
 STREAM_POLL = 0.25
 
@@ -38,16 +39,13 @@ async def list_runs(
     request: Request,
     job: Annotated[str | None, Query(max_length=200)] = None,
     state: Annotated[list[RunState] | None, Query(description="repeat for several")] = None,
-    since: Annotated[datetime | None, Query(description="created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="created before")] = None,
+    since: Annotated[Timestamp | None, Query(description="created at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="created before")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     page: Page = None,
 ) -> RunPage:
     """Runs, newest first."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationError(f"{name}: give a time zone (e.g. Z or +02:00)", field=name)
     run_filter = RunFilter(job=job, states=tuple(state or ()), since=since, until=until)
     offset = (page - 1) * limit if page else 0
     found = await tss_of(request).store.list_runs(

@@ -8,9 +8,9 @@ the ``of`` constructors.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
 from tss.core.models import (
     NAME_PATTERN,
@@ -31,6 +31,29 @@ _NAME = NAME_PATTERN.pattern
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _iso_time(value: Any) -> Any:
+    """Only an ISO 8601 time with a zone: pydantic would also take a number as a Unix time,
+    which a caller never means."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("use an ISO 8601 time such as 2026-11-23T10:00:00Z") from None
+    else:
+        raise ValueError("use an ISO 8601 time such as 2026-11-23T10:00:00Z")
+    if parsed.tzinfo is None:
+        raise ValueError("give the time zone, e.g. Z or +02:00")
+    return parsed
+
+
+#: a time as the API takes it: ISO 8601 with its zone
+Timestamp = Annotated[datetime, BeforeValidator(_iso_time)]
+_PoolName = Annotated[str, Field(pattern=_NAME)]
+_TypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
 
 
 class ErrorDetail(BaseModel):
@@ -116,8 +139,8 @@ class TriggerIn(_In):
     """A manual run: now, or at ``run_at``, with ``params`` merged over the job's."""
 
     params: dict[str, Any] = Field(default_factory=dict)
-    run_at: datetime | None = None
-    priority: int | None = Field(None, ge=0, le=9)
+    run_at: Timestamp | None = None
+    priority: StrictInt | None = Field(None, ge=0, le=9)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -291,13 +314,15 @@ class WorkerStatusIn(_In):
 
     worker_id: str = Field(pattern=_NAME)
     hostname: str = Field("unknown", min_length=1, max_length=255)
-    pid: int = Field(0, ge=0, le=2**31 - 1)
-    pools: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=100)
-    task_types: list[str] = Field(default_factory=list, max_length=100)
-    concurrency: int = Field(1, ge=1, le=10000)
-    running: int = Field(0, ge=0, le=10000)
-    cores: float = Field(0.0, ge=0, le=1e6)
-    memory: int = Field(0, ge=0, le=2**53)
+    pid: StrictInt = Field(0, ge=0, le=2**31 - 1)
+    pools: list[_PoolName] = Field(
+        default_factory=lambda: ["default"], min_length=1, max_length=100
+    )
+    task_types: list[_TypeName] = Field(default_factory=list, max_length=100)
+    concurrency: StrictInt = Field(1, ge=1, le=10000)
+    running: StrictInt = Field(0, ge=0, le=10000)
+    cores: StrictFloat | StrictInt = Field(0.0, ge=0, le=1e6)
+    memory: StrictInt = Field(0, ge=0, le=2**53)
     version: str = Field("", max_length=64)
     state: Literal["up", "draining", "down"] = "up"
 
@@ -353,7 +378,7 @@ class StatsOut(BaseModel):
 class TokenIn(_In):
     name: str = Field(pattern=_NAME)
     role: Role
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
 
 
 class TokenOut(BaseModel):

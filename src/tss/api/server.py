@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from tss import __version__
 from tss.api import routes_admin, routes_jobs, routes_runs
 from tss.api.auth import needs
-from tss.api.errors import BodyLimit, error_response, install_handlers
+from tss.api.errors import BodyLimit, TSSRoute, error_response, install_handlers
 from tss.app import TSSApp
 from tss.config import Settings
 from tss.errors import TSSError
@@ -49,6 +49,7 @@ def create_api(tss: TSSApp) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.router.route_class = TSSRoute
     app.state.api = ApiState(tss=tss, settings=settings)
     install_handlers(app)
     app.include_router(routes_jobs.router, prefix=PREFIX)
@@ -99,7 +100,7 @@ def _health(app: FastAPI) -> None:
         "/metrics",
         tags=["health"],
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE: {}}}},
+        responses={200: {"content": {CONTENT_TYPE: {}}}, **routes_jobs.AUTH_ERRORS},
         **needs("viewer"),
     )
     async def metrics(request: Request) -> Response:

@@ -16,6 +16,7 @@ Errors arrive as the TSS exceptions the server raised, with its ``code`` and ``f
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -214,6 +215,11 @@ def _read(call: Call[T], response: httpx.Response) -> T:
     return call.parse(orjson.loads(response.content) if response.content else None)
 
 
+def _verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """``verify`` for httpx: a path is a CA bundle to trust (a self-signed server's cert)."""
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
 def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
@@ -231,12 +237,12 @@ class AsyncClient:
         token: str | None = None,
         *,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.AsyncClient(
-            base_url=self.url, headers=_headers(token), timeout=timeout, verify=verify,
+            base_url=self.url, headers=_headers(token), timeout=timeout, verify=_verify(verify),
             transport=transport,
         )  # fmt: skip
 
@@ -349,12 +355,12 @@ class Client:
         token: str | None = None,
         *,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.url, headers=_headers(token), timeout=timeout, verify=verify,
+            base_url=self.url, headers=_headers(token), timeout=timeout, verify=_verify(verify),
             transport=transport,
         )  # fmt: skip
 

@@ -136,6 +136,7 @@ python_path: [jobs]
 scheduler: {max_sleep: 0.2s}
 worker: {grace_period: 5s, heartbeat_interval: 0.5s}
 logging: {level: WARNING}
+server: {port: 0}
 """
 
 

@@ -26,6 +26,7 @@ def write_config(folder: Path, jobs: list[dict[str, Any]], **sections: Any) -> P
         "broker": {"url": "local://"},
         "python_path": ["."],
         "logging": {"level": "INFO"},
+        "server": {"port": 0},  # any free port: tests run side by side
         "jobs": jobs,
         **sections,
     }

@@ -207,7 +207,7 @@ def test_split_processes_refuse_the_local_broker(project: Project) -> None:
 @pytest.mark.slow
 def test_job_run_wait_against_a_server(tmp_path: Path) -> None:
     config = (
-        "store: {url: 'sqlite:///tss.db'}\npython_path: [jobs]\n"
+        "store: {url: 'sqlite:///tss.db'}\npython_path: [jobs]\nserver: {port: 0}\n"
         "worker: {grace_period: 5s, heartbeat_interval: 0.5s}\n"
         "jobs:\n"
         "  - {name: ping, type: noop, params: {result: pong}}\n"

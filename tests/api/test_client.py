@@ -1,0 +1,104 @@
+"""`tss.Client` and `tss.AsyncClient` against a live node: typed results, TSS errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.api.live import ADMIN, LiveAPI
+from tss import (
+    AsyncClient,
+    Client,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RunState,
+    Unauthorized,
+    Unavailable,
+    ValidationError,
+)
+from tss.api.schemas import JobOut, RunOut
+
+
+def wait(client: Client, run_id: str) -> RunOut:
+    deadline = time.monotonic() + 20
+    while not (run := client.get_run(run_id)).state.terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return run
+
+
+def test_sync_client_round_trip(api: LiveAPI) -> None:
+    with Client(api.url, ADMIN) as tss:
+        made = tss.create_job({"name": "cl-echo", "type": "shell",
+                               "params": {"argv": ["echo", "from the client"]}})  # fmt: skip
+        assert isinstance(made, JobOut)
+        assert made.version == 1
+        run = tss.trigger("cl-echo", idempotency_key="once")
+        assert tss.trigger("cl-echo", idempotency_key="once").id == run.id
+        done = wait(tss, run.id)
+        assert done.state is RunState.SUCCEEDED
+        assert done.attempts is not None and done.attempts[0].worker_id
+        assert tss.run_logs(run.id).stdout == "from the client\n"
+        assert [r.id for r in tss.list_runs(job="cl-echo").items] == [run.id]
+        changed = tss.patch_job("cl-echo", {"description": "patched"}, expected_version=1)
+        assert changed.version == 2
+        with pytest.raises(Conflict) as stale:
+            tss.patch_job("cl-echo", {"description": "again"}, expected_version=1)
+        assert stale.value.field == "version"
+        paused = tss.pause_job("cl-echo")
+        assert paused.paused
+        assert not tss.resume_job("cl-echo").paused
+        assert tss.list_jobs(prefix="cl-").total == 1
+        assert tss.stats(window=600).counts["succeeded"] >= 1
+        assert any(w.state == "up" for w in tss.list_workers().items)
+        assert tss.list_events(after=0, limit=5).items
+        tss.delete_job("cl-echo")
+        with pytest.raises(NotFound) as missing:
+            tss.get_job("cl-echo")
+        assert missing.value.field == "name"
+
+
+def test_errors_carry_code_and_field(api: LiveAPI) -> None:
+    with Client(api.url, ADMIN) as tss:
+        with pytest.raises(ValidationError) as bad:
+            tss.create_job({"name": "cl-bad", "type": "noop", "schedule": {"cron": "nope"}})
+        assert bad.value.field == "schedule.cron"
+        with pytest.raises(ValidationError) as later:
+            tss.trigger("cl-missing", run_at=datetime(9999, 1, 1, tzinfo=UTC), priority=12)
+        assert later.value.field == "priority"
+        viewer = tss.create_token(
+            "cl-viewer", "viewer", expires_at=datetime.now(UTC) + timedelta(days=1)
+        )
+    with Client(api.url, viewer.token) as tss:
+        assert tss.list_jobs().items is not None
+        with pytest.raises(Forbidden) as forbidden:
+            tss.create_job({"name": "cl-nope", "type": "noop"})
+        assert "admin" in str(forbidden.value)
+    with Client(api.url, "tss_nope_nope") as tss, pytest.raises(Unauthorized):
+        tss.list_jobs()
+    with Client("http://127.0.0.1:9", ADMIN, timeout=2) as tss, pytest.raises(Unavailable) as down:
+        tss.list_jobs()
+    assert "127.0.0.1:9" in str(down.value)
+
+
+def test_async_client(api: LiveAPI) -> None:
+    async def body() -> None:
+        async with AsyncClient(api.url, ADMIN) as tss:
+            await tss.create_job({"name": "cl-async", "type": "noop", "schedule": {"every": 60}})
+            times = await tss.next_fires("cl-async", 3)
+            assert times[1] - times[0] == timedelta(seconds=60)
+            run = await tss.trigger("cl-async", params={"result": 1})
+            assert run.params == {"result": 1}
+            tokens = await tss.list_tokens()
+            made = await tss.create_token("cl-async-token", "operator")
+            assert made.token.startswith("tss_")
+            assert len((await tss.list_tokens()).items) == len(tokens.items) + 1
+            await tss.revoke_token("cl-async-token")
+            with pytest.raises(NotFound):
+                await tss.revoke_token("cl-never-made")
+
+    asyncio.run(body())

@@ -181,13 +181,25 @@ def test_config_check(tmp_path: Path) -> None:
 
 
 def test_config_show_masks_passwords_without_connecting(project: Project) -> None:
-    env = {"TSS_DATABASE_URL": "postgresql://u:secret@db.example/tss"}
+    env = {
+        "TSS_DATABASE_URL": "postgresql://u:secret@db.example/tss",
+        "TSS_ADMIN_TOKEN": "hush-hush-admin-token-123",
+    }
     shown = project.tss("config", "show", "--json", env=env)
     assert shown.code == 0, shown
     assert "secret" not in shown.out
+    assert "hush-hush" not in shown.out
     assert '"url": "postgresql://u:***@db.example/tss"' in shown.out
+    assert '"admin_token": "***"' in shown.out
     text = project.tss("config", "show", env=env)
     assert text.code == 0 and "secret" not in text.out and "u:***@db.example" in text.out
+    assert "hush-hush" not in text.out
+
+
+def test_api_alone_refuses_the_local_broker(project: Project) -> None:
+    refused = project.tss("api")
+    assert refused.code == 2, refused
+    assert refused.err.startswith("error: broker.url: tss api serves the API alone")
 
 
 def test_db_upgrade(project: Project) -> None:

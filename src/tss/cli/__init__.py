@@ -1,1 +1,2 @@
-"""The ``tss`` command line: Typer commands over :class:`tss.app.TSSApp`, Rich output."""
+"""The ``tss`` command line: Typer commands over the config's store (:class:`tss.app.TSSApp`)
+or a server's REST API (``--url``), Rich output."""

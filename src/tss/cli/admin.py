@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import typer
 import yaml
 
-from tss.cli.app import run_async, settings_of
+from tss.cli.app import run_async, run_local, settings_of
+from tss.cli.data import worker_data
 from tss.cli.output import (
     JSON,
     console,
@@ -18,12 +19,12 @@ from tss.cli.output import (
     mask_url,
     new_table,
     print_json,
-    worker_data,
 )
 from tss.core.models import WorkerInfo
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
+    from tss.cli.backend import Backend
 
 config_app = typer.Typer(no_args_is_help=True)
 db_app = typer.Typer(no_args_is_help=True)
@@ -33,8 +34,8 @@ _WORKER_STYLES = {"up": "green", "draining": "yellow", "down": "dim", "dead": "r
 def workers(ctx: typer.Context, as_json: bool = JSON) -> None:
     """List the workers that registered, with their pools, load and last heartbeat."""
 
-    async def body(tss: TSSApp) -> list[WorkerInfo]:
-        return await tss.store.list_workers()
+    async def body(tss: Backend) -> list[WorkerInfo]:
+        return await tss.list_workers()
 
     found = run_async(ctx, body)
     if as_json:
@@ -113,5 +114,5 @@ def db_upgrade(ctx: typer.Context) -> None:
     async def body(tss: TSSApp) -> None:
         return None  # starting the store applies its migrations
 
-    run_async(ctx, body)
+    run_local(ctx, body)
     console.print(f"{shown} is up to date", markup=False)

@@ -1,8 +1,10 @@
 """The ``tss`` command: the root Typer app, global options, logging and the async bridge.
 
-Commands call :class:`tss.app.TSSApp` operations and read through ``app.store``; they hold
-no business rules. Errors travel up as :class:`tss.errors.TSSError` and :func:`main` turns
-each into one ``error:`` line and an exit code (2 for bad input, 1 for failures).
+Commands that work on jobs, runs, workers and tokens call a :class:`tss.cli.backend.Backend`
+that :func:`run_async` picks once: the config's store, or a server's API when ``--url`` (or
+``TSS_URL``) is given. They hold no business rules and no "if remote" branches. Errors
+travel up as :class:`tss.errors.TSSError` and :func:`main` turns each into one ``error:``
+line and an exit code (2 for bad input, 1 for failures).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tss.config import Settings, load_config
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
+    from tss.cli.backend import Backend
 
 T = TypeVar("T")
 
@@ -42,6 +45,10 @@ class CLIState:
 
     config: str | None = None
     settings: Settings | None = None
+    #: a server's URL: the commands go through its API instead of the local store
+    url: str | None = None
+    #: the API token for ``url``
+    token: str | None = None
 
 
 def _version(value: bool) -> None:
@@ -60,11 +67,26 @@ def _root(
         help="Config file (default: $TSS_CONFIG, ./config.yaml).",
         metavar="FILE",
     ),
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        envvar="TSS_URL",
+        help="A TSS server (http://HOST:PORT): job, run, workers, execute-job and token "
+        "commands then go through its API instead of the config's store.",
+        metavar="URL",
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="TSS_TOKEN",
+        help="The API token for --url (see 'tss token create').",
+        metavar="TOKEN",
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    ctx.obj = CLIState(config=config)
+    ctx.obj = CLIState(config=config, url=url or None, token=token or None)
 
 
 def settings_of(ctx: typer.Context, *, serving: bool = False) -> Settings:
@@ -92,13 +114,17 @@ class _JSONFormatter(logging.Formatter):
         return orjson.dumps(data, default=str).decode()
 
 
-def setup_logging(settings: Settings, *, serving: bool = False) -> None:
-    """Log to stderr in the configured format."""
-    level = logging.getLevelName(settings.logging.level)
+def setup_logging(settings: Settings | None, *, serving: bool = False) -> None:
+    """Log to stderr in the configured format (without settings: warnings, as text)."""
+    if settings is None:
+        level, json_format = logging.WARNING, False
+    else:
+        level = logging.getLevelName(settings.logging.level)
+        json_format = settings.logging.format == "json"
     if not serving:
         level = max(level, logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
-    if settings.logging.format == "json":
+    if json_format:
         handler.setFormatter(_JSONFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
@@ -109,32 +135,56 @@ def setup_logging(settings: Settings, *, serving: bool = False) -> None:
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 
 
-def run_async(ctx: typer.Context, fn: Callable[[TSSApp], Coroutine[Any, Any, T]]) -> T:
-    """Open a :class:`TSSApp` from the settings, start it, await ``fn(app)``, close it."""
+def backend_of(ctx: typer.Context) -> Backend:
+    """The server's API when ``--url``/``TSS_URL`` is set (the config is not read then),
+    else the config's store."""
+    state = ctx.find_object(CLIState) or CLIState()
+    if state.url:
+        from tss.cli.remote import RemoteBackend
+
+        setup_logging(None)
+        return RemoteBackend(state.url, state.token)
+    from tss.cli.backend import LocalBackend
+
+    return LocalBackend(settings_of(ctx))
+
+
+def run_async(ctx: typer.Context, fn: Callable[[Backend], Coroutine[Any, Any, T]]) -> T:
+    """Open the command's backend (:func:`backend_of`), await ``fn(backend)``, close it."""
+    backend = backend_of(ctx)
+
+    async def body() -> T:
+        async with backend.session():
+            return await fn(backend)
+
+    return asyncio.run(body())
+
+
+def run_local(ctx: typer.Context, fn: Callable[[TSSApp], Coroutine[Any, Any, T]]) -> T:
+    """Open a :class:`TSSApp` from the settings, start it, await ``fn(app)``, close it
+    (for commands that only make sense on the config's store)."""
     settings = settings_of(ctx)
 
     async def body() -> T:
         from tss.app import TSSApp
 
-        tss_app = TSSApp(settings)
-        await tss_app.start()
-        try:
+        async with TSSApp(settings) as tss_app:
             return await fn(tss_app)
-        finally:
-            await tss_app.close()
 
     return asyncio.run(body())
 
 
 def _register() -> None:
     # Imported here so each module can import `app`, `run_async` and `settings_of` from this one.
-    from tss.cli import admin, jobs, runs, serve, trigger
+    from tss.cli import admin, jobs, runs, serve, tokens, trigger
 
     app.add_typer(jobs.app, name="job", help="Define, inspect and trigger jobs.")
     app.add_typer(runs.app, name="run", help="Inspect, cancel and retry runs.")
+    app.add_typer(tokens.app, name="token", help="Make, list and revoke API tokens.")
     app.add_typer(admin.config_app, name="config", help="Show and check the configuration.")
     app.add_typer(admin.db_app, name="db", help="Manage the store's schema.")
     app.command("server")(serve.server)
+    app.command("api")(serve.api)
     app.command("scheduler")(serve.scheduler)
     app.command("worker")(serve.worker)
     app.command("execute-job")(trigger.execute_job)
@@ -144,9 +194,14 @@ def _register() -> None:
 _register()
 
 
-def hoist_config(argv: Sequence[str]) -> list[str]:
-    """Move ``--config FILE`` / ``-c FILE`` to the front, so that it may follow the command
-    (``tss server --config examples/config.yaml``) as well as precede it."""
+#: global options that may also follow the command, each with its value
+_GLOBAL = frozenset({"--config", "-c", "--url", "--token"})
+
+
+def hoist_globals(argv: Sequence[str]) -> list[str]:
+    """Move ``--config FILE`` / ``-c FILE``, ``--url URL`` and ``--token TOKEN`` to the
+    front, so that they may follow the command (``tss server --config examples/config.yaml``,
+    ``tss job list --url http://host:8000``) as well as precede it."""
     head: list[str] = []
     rest: list[str] = []
     i = 0
@@ -155,11 +210,11 @@ def hoist_config(argv: Sequence[str]) -> list[str]:
         if arg == "--":
             rest.extend(argv[i:])
             break
-        if arg in ("--config", "-c") and i + 1 < len(argv):
+        if arg in _GLOBAL and i + 1 < len(argv):
             head += argv[i : i + 2]
             i += 2
             continue
-        if arg.startswith("--config="):
+        if arg.partition("=")[0] in _GLOBAL - {"-c"} and "=" in arg:
             head.append(arg)
         else:
             rest.append(arg)
@@ -170,7 +225,7 @@ def hoist_config(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``tss`` console script."""
     command = typer.main.get_command(app)
-    args = hoist_config(sys.argv[1:] if argv is None else argv)
+    args = hoist_globals(sys.argv[1:] if argv is None else argv)
     try:
         code = command.main(args=args, prog_name="tss", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument

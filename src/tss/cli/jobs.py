@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -12,26 +11,24 @@ import yaml
 from rich.markup import escape
 
 from tss.cli.app import run_async
+from tss.cli.data import job_data, run_data
 from tss.cli.output import (
     JSON,
     console,
     fmt_relative,
     fmt_time,
-    job_data,
     new_table,
     print_json,
-    run_data,
     runs_table,
     schedule_text,
 )
 from tss.cli.trigger import trigger_command
-from tss.core.models import Job, Page, RunFilter
+from tss.core.models import Job, RunFilter
 from tss.definitions import load_job_file
 from tss.errors import Conflict
-from tss.store.base import collect
 
 if TYPE_CHECKING:
-    from tss.app import TSSApp
+    from tss.cli.backend import Backend
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -52,13 +49,8 @@ def list_jobs(
 ) -> None:
     """List jobs with their schedule and next run."""
 
-    async def body(tss: TSSApp) -> list[Job]:
-        def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
-            return tss.store.list_jobs(
-                prefix=prefix, tag=tag, pool=pool, paused=paused, limit=size, cursor=cursor
-            )
-
-        return await collect(fetch, limit)
+    async def body(tss: Backend) -> list[Job]:
+        return await tss.list_jobs(prefix=prefix, tag=tag, pool=pool, paused=paused, limit=limit)
 
     jobs = run_async(ctx, body)
     if as_json:
@@ -90,11 +82,11 @@ def show_job(
 ) -> None:
     """Show a job's definition, its next fire times and its last runs."""
 
-    async def body(tss: TSSApp) -> dict[str, Any]:
-        job = await tss.store.get_job(name)
+    async def body(tss: Backend) -> dict[str, Any]:
+        job = await tss.get_job(name)
         fires = await tss.next_fires(name, 5)
-        page = await tss.store.list_runs(RunFilter(job=name), limit=10)
-        return {"job": job, "fires": fires, "runs": page.items}
+        runs = await tss.list_runs(RunFilter(job=name), limit=10)
+        return {"job": job, "fires": fires, "runs": runs}
 
     found = run_async(ctx, body)
     job: Job = found["job"]
@@ -133,8 +125,8 @@ def apply_jobs(ctx: typer.Context, file: Path = FILE) -> None:
     """Create or update the jobs in a file. Nothing is stored if any job is invalid."""
     specs = load_job_file(file)
 
-    async def body(tss: TSSApp) -> list[tuple[str, str]]:
-        return list(await tss.apply(specs, where=str(file)))
+    async def body(tss: Backend) -> list[tuple[str, str]]:
+        return await tss.apply(specs, where=str(file))
 
     results = run_async(ctx, body)
     styles = {"created": "green", "updated": "yellow", "unchanged": "dim"}
@@ -149,9 +141,9 @@ def create_jobs(ctx: typer.Context, file: Path = FILE) -> None:
     """Create the jobs in a file; refused if any of their names exists already."""
     specs = load_job_file(file)
 
-    async def body(tss: TSSApp) -> list[tuple[str, str]]:
+    async def body(tss: Backend) -> list[tuple[str, str]]:
         try:
-            return list(await tss.apply(specs, where=str(file), create_only=True))
+            return await tss.apply(specs, where=str(file), create_only=True)
         except Conflict as exc:
             raise Conflict(
                 f"{exc.message} (use 'tss job apply' to update it)", field="name"
@@ -169,7 +161,7 @@ def delete_job(
 ) -> None:
     """Delete a job (its runs stay as history)."""
 
-    async def body(tss: TSSApp) -> None:
+    async def body(tss: Backend) -> None:
         await tss.delete_job(name, force=force)
 
     run_async(ctx, body)
@@ -177,7 +169,7 @@ def delete_job(
 
 
 def _set_paused(ctx: typer.Context, name: str, paused: bool) -> None:
-    async def body(tss: TSSApp) -> Job:
+    async def body(tss: Backend) -> Job:
         return await tss.set_paused(name, paused)
 
     job = run_async(ctx, body)
@@ -208,8 +200,8 @@ def next_fires(
 ) -> None:
     """The next fire times of a job, in UTC and in its time zone."""
 
-    async def body(tss: TSSApp) -> tuple[Job, list[Any]]:
-        return await tss.store.get_job(name), await tss.next_fires(name, count)
+    async def body(tss: Backend) -> tuple[Job, list[Any]]:
+        return await tss.get_job(name), await tss.next_fires(name, count)
 
     job, fires = run_async(ctx, body)
     zone_name = str(getattr(job.spec.schedule, "timezone", None) or "UTC")

@@ -19,9 +19,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tss.core.models import Attempt, Job, Run, WorkerInfo
+from tss.core.models import Run
 from tss.core.states import RunState
-from tss.errors import ConfigError, Conflict, NotFound, TSSError, ValidationError
+from tss.errors import (
+    ConfigError,
+    Conflict,
+    NotFound,
+    TSSError,
+    Unauthorized,
+    ValidationError,
+)
 
 #: stdout, for tables and data; soft wrap keeps long values on one line, and a pipe or a
 #: file gets wide tables rather than Rich's 80 columns
@@ -37,7 +44,9 @@ JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a t
 
 #: exit codes
 OK, FAILURE, BAD_INPUT = 0, 1, 2
-_BAD_INPUT = (ValidationError, ConfigError, Conflict, NotFound)
+#: bad input: the command cannot succeed as given (Unauthorized includes Forbidden: a
+#: missing, invalid or under-privileged API token)
+_BAD_INPUT = (ValidationError, ConfigError, Conflict, NotFound, Unauthorized)
 
 STATE_STYLES = {
     RunState.SCHEDULED: "cyan",
@@ -112,83 +121,6 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def job_data(job: Job) -> dict[str, Any]:
-    """A stored job as JSON-able data."""
-    return {
-        "name": job.name,
-        "spec": job.spec.model_dump(mode="json"),
-        "next_fire_at": job.next_fire_at,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "version": job.version,
-    }
-
-
-def run_data(run: Run) -> dict[str, Any]:
-    """A run as JSON-able data."""
-    return {
-        "id": run.id,
-        "job": run.job,
-        "state": run.state.value,
-        "trigger": run.trigger,
-        "params": run.params,
-        "priority": run.priority,
-        "pool": run.pool,
-        "attempt": run.attempt,
-        "max_attempts": run.max_attempts,
-        "created_at": run.created_at,
-        "updated_at": run.updated_at,
-        "scheduled_for": run.scheduled_for,
-        "not_before": run.not_before,
-        "queued_at": run.queued_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "duration": duration(run.started_at, run.finished_at),
-        "lease_until": run.lease_until,
-        "worker_id": run.worker_id,
-        "idempotency_key": run.idempotency_key,
-        "result": run.result,
-        "error": run.error.to_dict() if run.error else None,
-        "reason": run.reason,
-        "retry_of": run.retry_of,
-        "flow_id": run.flow_id,
-        "policy": run.policy.to_dict(),
-    }
-
-
-def attempt_data(attempt: Attempt) -> dict[str, Any]:
-    """An attempt as JSON-able data (logs left out: ``tss run logs`` shows them)."""
-    return {
-        "number": attempt.number,
-        "worker_id": attempt.worker_id,
-        "state": attempt.state.value,
-        "started_at": attempt.started_at,
-        "finished_at": attempt.finished_at,
-        "duration": duration(attempt.started_at, attempt.finished_at),
-        "result": attempt.result,
-        "error": attempt.error.to_dict() if attempt.error else None,
-    }
-
-
-def worker_data(worker: WorkerInfo) -> dict[str, Any]:
-    """A worker as JSON-able data."""
-    return {
-        "id": worker.id,
-        "state": worker.state,
-        "hostname": worker.hostname,
-        "pid": worker.pid,
-        "pools": worker.pools,
-        "task_types": worker.task_types,
-        "concurrency": worker.concurrency,
-        "running": worker.running,
-        "cores": worker.cores,
-        "memory": worker.memory,
-        "version": worker.version,
-        "started_at": worker.started_at,
-        "last_heartbeat": worker.last_heartbeat,
-    }
-
-
 # -- secrets -----------------------------------------------------------------------------
 
 
@@ -205,10 +137,14 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+#: config keys whose values are secrets in themselves
+SECRET_KEYS = frozenset({"admin_token", "token", "password", "secret"})
+
+
 def mask_secrets(data: Any) -> Any:
-    """``data`` with the password of every URL in it masked."""
+    """``data`` with the password of every URL in it, and every secret key's value, masked."""
     if isinstance(data, Mapping):
-        return {k: mask_secrets(v) for k, v in data.items()}
+        return {k: "***" if k in SECRET_KEYS and v else mask_secrets(v) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
     if isinstance(data, str) and "://" in data:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -12,27 +11,25 @@ import typer
 from rich.markup import escape
 
 from tss.cli.app import run_async
+from tss.cli.data import attempt_data, run_data
 from tss.cli.output import (
     JSON,
-    attempt_data,
     console,
     duration,
     fmt_seconds,
     fmt_time,
     new_table,
     print_json,
-    run_data,
     runs_table,
     state_text,
     status_console,
 )
-from tss.core.models import Attempt, Page, Run, RunFilter
+from tss.core.models import Attempt, Run, RunFilter
 from tss.core.states import RunState
 from tss.errors import NotFound, ValidationError
-from tss.store.base import collect
 
 if TYPE_CHECKING:
-    from tss.app import TSSApp
+    from tss.cli.backend import Backend
 
 app = typer.Typer(no_args_is_help=True)
 RUN_ID = typer.Argument(..., help="The run's id.")
@@ -62,11 +59,8 @@ def list_runs(
     """List runs, newest first."""
     run_filter = RunFilter(job=job, states=_states(state))
 
-    async def body(tss: TSSApp) -> list[Run]:
-        def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
-            return tss.store.list_runs(run_filter, limit=size, cursor=cursor)
-
-        return await collect(fetch, limit)
+    async def body(tss: Backend) -> list[Run]:
+        return await tss.list_runs(run_filter, limit=limit)
 
     runs = run_async(ctx, body)
     if as_json:
@@ -81,8 +75,8 @@ def list_runs(
 def show_run(ctx: typer.Context, run_id: str = RUN_ID, as_json: bool = JSON) -> None:
     """Show a run: every field, why it failed, and each attempt."""
 
-    async def body(tss: TSSApp) -> tuple[Run, list[Attempt]]:
-        return await tss.store.get_run(run_id), await tss.store.list_attempts(run_id)
+    async def body(tss: Backend) -> tuple[Run, list[Attempt]]:
+        return await tss.get_run_attempts(run_id)
 
     run, attempts = run_async(ctx, body)
     if as_json:
@@ -146,17 +140,24 @@ def show_run(ctx: typer.Context, run_id: str = RUN_ID, as_json: bool = JSON) -> 
     console.print(table)
 
 
-async def _logs(tss: TSSApp, run_id: str, attempt: int | None, stderr: bool, follow: bool) -> None:
+async def _logs(tss: Backend, run_id: str, attempt: int | None, stderr: bool, follow: bool) -> None:
+    """Print the logs; with ``follow``, ask again from where the last answer ended."""
     printed: dict[int, int] = {}
     first: int | None = attempt
     while True:
-        run = await tss.store.get_run(run_id)
+        run = await tss.get_run(run_id)
         if first is None:
             first = max(run.attempt, 1)
         last = attempt if attempt is not None else max(run.attempt, first)
         for number in range(first, last + 1):
+            done = printed.get(number, 0)
             try:
-                out, err = await tss.store.get_logs(run_id, number)
+                out, err = await tss.get_logs(
+                    run_id,
+                    number,
+                    stdout_offset=0 if stderr else done,
+                    stderr_offset=done if stderr else 0,
+                )
             except NotFound:
                 if not follow:
                     raise
@@ -164,11 +165,10 @@ async def _logs(tss: TSSApp, run_id: str, attempt: int | None, stderr: bool, fol
             text = err if stderr else out
             if follow and last > first and number not in printed:
                 status_console.print(f"--- attempt {number} ---", style="dim")
-            done = printed.get(number, 0)
-            if len(text) > done:
-                sys.stdout.write(text[done:])
+            if text:
+                sys.stdout.write(text)
                 sys.stdout.flush()
-            printed[number] = len(text)
+            printed[number] = done + len(text)
         if not follow or run.state.terminal:
             return
         await asyncio.sleep(0.5)
@@ -184,7 +184,7 @@ def run_logs(
 ) -> None:
     """Print what a run wrote (stdout by default)."""
 
-    async def body(tss: TSSApp) -> None:
+    async def body(tss: Backend) -> None:
         await _logs(tss, run_id, attempt, stderr, follow)
 
     run_async(ctx, body)
@@ -194,7 +194,7 @@ def run_logs(
 def cancel_run(ctx: typer.Context, run_id: str = RUN_ID) -> None:
     """Cancel a run that has not ended (a running one stops at its worker's next heartbeat)."""
 
-    async def body(tss: TSSApp) -> Run:
+    async def body(tss: Backend) -> Run:
         return await tss.cancel_run(run_id)
 
     run = run_async(ctx, body)
@@ -205,7 +205,7 @@ def cancel_run(ctx: typer.Context, run_id: str = RUN_ID) -> None:
 def retry_run(ctx: typer.Context, run_id: str = RUN_ID) -> None:
     """Run an ended run again, as a new run; print its id."""
 
-    async def body(tss: TSSApp) -> Run:
+    async def body(tss: Backend) -> Run:
         return await tss.retry_run(run_id)
 
     run = run_async(ctx, body)

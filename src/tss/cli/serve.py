@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from typing import Any
 
-    from tss.app import TSSApp
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +51,19 @@ def _install_signals(stop: asyncio.Event) -> None:
             signal.signal(sig, lambda n, _: loop.call_soon_threadsafe(on_signal, signal.Signals(n)))
 
 
-def _banner(settings: Settings, tss: TSSApp, role: str, jobs: list[tuple[str, str]] | None) -> None:
+def _banner(
+    settings: Settings,
+    role: str,
+    jobs: list[tuple[str, str]] | None,
+    url: str | None,
+) -> None:
     w = settings.worker
     console.print(f"[bold]TSS {__version__}[/] {role}")
     console.print(f"  store   {mask_url(settings.store.url)}", markup=False)
     console.print(f"  broker  {mask_url(settings.broker.url)}", markup=False)
+    if url is not None:
+        auth = "" if settings.api.auth else " (auth off: loopback only)"
+        console.print(f"  api     {url}/api/v1  docs {url}/api/v1/docs{auth}", markup=False)
     if "worker" in role:
         console.print(
             f"  worker  {w.id or '(id from host and pid)'}: pools {', '.join(w.pools)}; "
@@ -73,9 +80,23 @@ def _banner(settings: Settings, tss: TSSApp, role: str, jobs: list[tuple[str, st
     console.print("  press Ctrl+C to stop", style="dim")
 
 
-async def _serve(settings: Settings, *, scheduler: bool, worker: bool, apply_jobs: bool) -> None:
+async def _serve(
+    settings: Settings, *, scheduler: bool, worker: bool, apply_jobs: bool, http: bool
+) -> None:
     from tss.app import TSSApp
 
+    sock = None
+    if http:
+        from tss.api.http import address, bind, check_listen, serve_http
+
+        check_listen(settings)
+        if not (scheduler or worker) and settings.broker.url.startswith("local:"):
+            raise ConfigError(
+                "broker.url: tss api serves the API alone, and runs it creates reach workers "
+                "in other processes only through a shared broker: use broker.url: store://",
+                field="broker.url",
+            )
+        sock = bind(settings.server.host, settings.server.port)
     tss = TSSApp(settings)
     specs = tss.config_jobs() if apply_jobs else []
     await tss.start()
@@ -84,18 +105,30 @@ async def _serve(settings: Settings, *, scheduler: bool, worker: bool, apply_job
         if apply_jobs:
             applied = list(await tss.apply(specs, where=settings.source or ""))
         stop = asyncio.Event()
-        serving = asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker))
-        # One turn of the loop runs serve() up to its first await: a refused setup (the
+        tasks = []
+        if scheduler or worker:
+            tasks.append(asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker)))
+        if sock is not None:
+            tasks.append(asyncio.create_task(serve_http(tss, sock, stop)))
+        # One turn of the loop runs each up to its first await: a refused setup (the
         # local:// broker split across processes) raises here, before the banner.
         await asyncio.sleep(0)
-        if serving.done():
-            serving.result()
+        for task in tasks:
+            if task.done():
+                task.result()
         _install_signals(stop)
-        role = " + ".join(n for n, on in (("scheduler", scheduler), ("worker", worker)) if on)
-        _banner(settings, tss, role, applied)
-        await serving
+        roles = (("api", http), ("scheduler", scheduler), ("worker", worker))
+        role = " + ".join(n for n, on in roles if on)
+        _banner(settings, role, applied, address(sock, settings) if sock else None)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
         status_console.print("stopped")
     finally:
+        if sock is not None:
+            sock.close()
         await tss.close()
 
 
@@ -117,23 +150,38 @@ def server(
     host: str | None = typer.Option(None, "--host", help="Address to listen on."),
     port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Port to listen on."),
 ) -> None:
-    """Run the scheduler and a worker in one process, after applying the config's jobs."""
+    """Run the API, a scheduler and a worker in one process, after applying the config's jobs."""
     settings = settings_of(ctx, serving=True)
-    changes = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    if changes:
-        settings.server = settings.server.model_copy(update=changes)
+    _listen_on(settings, host, port)
     scheduler, worker = settings.scheduler.enabled, settings.worker.enabled
     if not scheduler and not worker:
         raise ConfigError(
             "scheduler.enabled and worker.enabled are both false: there is nothing to serve"
         )
-    _run(_serve(settings, scheduler=scheduler, worker=worker, apply_jobs=True))
+    _run(_serve(settings, scheduler=scheduler, worker=worker, apply_jobs=True, http=True))
+
+
+def api(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Address to listen on."),
+    port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the REST API only (schedulers and workers run elsewhere on the same store)."""
+    settings = settings_of(ctx, serving=True)
+    _listen_on(settings, host, port)
+    _run(_serve(settings, scheduler=False, worker=False, apply_jobs=False, http=True))
+
+
+def _listen_on(settings: Settings, host: str | None, port: int | None) -> None:
+    changes = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if changes:
+        settings.server = settings.server.model_copy(update=changes)
 
 
 def scheduler(ctx: typer.Context) -> None:
     """Run a scheduler only (workers run elsewhere; needs a shared broker such as store://)."""
     settings = settings_of(ctx, serving=True)
-    _run(_serve(settings, scheduler=True, worker=False, apply_jobs=False))
+    _run(_serve(settings, scheduler=True, worker=False, apply_jobs=False, http=False))
 
 
 def worker(
@@ -157,4 +205,4 @@ def worker(
         changes["concurrency"] = concurrency
     if changes:
         settings.worker = settings.worker.model_copy(update=changes)
-    _run(_serve(settings, scheduler=False, worker=True, apply_jobs=False))
+    _run(_serve(settings, scheduler=False, worker=True, apply_jobs=False, http=False))

@@ -1,4 +1,5 @@
-"""Running jobs by hand: ``tss job run`` (through the workers) and ``tss execute-job`` (here)."""
+"""Running jobs by hand: ``tss job run`` (through the workers) and ``tss execute-job`` (here,
+or with ``--url`` on the server's workers)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rich.progress import (
 )
 
 from tss.cli.app import run_async
+from tss.cli.data import run_data
 from tss.cli.output import (
     FAILURE,
     console,
@@ -27,7 +29,6 @@ from tss.cli.output import (
     fmt_seconds,
     print_error,
     print_json,
-    run_data,
     runs_table,
     state_text,
     status_console,
@@ -37,7 +38,7 @@ from tss.core.states import RunState
 from tss.errors import ValidationError
 
 if TYPE_CHECKING:
-    from tss.app import TSSApp
+    from tss.cli.backend import Backend
 
 PARAM = typer.Option(
     [],
@@ -90,12 +91,12 @@ def _params_for(items: list[str]) -> dict[str, Any] | None:
     return with_params({}, assignments) if assignments else None
 
 
-async def _wait(tss: TSSApp, ids: list[str], limit: float | None) -> tuple[list[Run], bool]:
+async def _wait(tss: Backend, ids: list[str], limit: float | None) -> tuple[list[Run], bool]:
     """Poll the runs until all have ended or ``limit`` seconds pass; a progress bar on
     stderr. Returns the runs and whether they all ended."""
     loop = asyncio.get_running_loop()
     deadline = None if limit is None else loop.time() + limit
-    runs = {i: await tss.store.get_run(i) for i in ids}
+    runs = {i: await tss.get_run(i) for i in ids}
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -108,7 +109,7 @@ async def _wait(tss: TSSApp, ids: list[str], limit: float | None) -> tuple[list[
         while True:
             for run_id, run in runs.items():
                 if not run.state.terminal:
-                    runs[run_id] = await tss.store.get_run(run_id)
+                    runs[run_id] = await tss.get_run(run_id)
             counts = Counter(r.state.value for r in runs.values())
             done = sum(1 for r in runs.values() if r.state.terminal)
             summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -132,19 +133,19 @@ def trigger_command(
 ) -> None:
     """Run a job now, through the workers of a running server; print the run ids."""
 
-    async def body(tss: TSSApp) -> tuple[list[Run], bool]:
+    async def body(tss: Backend) -> tuple[list[Run], bool]:
         params = _params_for(param)
         created = await tss.trigger(name, params=params, count=count)
-        ids = [run.id for run, _ in created]
+        ids = [run.id for run in created]
         for run_id in ids:
             console.print(run_id, markup=False)
-        if not any(w.state == "up" for w in await tss.store.list_workers()):
+        if not any(w.state == "up" for w in await tss.list_workers()):
             status_console.print(
                 "[yellow]no worker is up[/]: the runs wait until 'tss server' or 'tss worker' "
                 "starts (or run the job here with 'tss execute-job')"
             )
         if not wait:
-            return [run for run, _ in created], True
+            return created, True
         return await _wait(tss, ids, timeout)
 
     runs, finished = run_async(ctx, body)
@@ -165,12 +166,15 @@ def execute_job(
     param: list[str] = PARAM,
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:
-    """Run a job here and now, without a server (retries included); exit 1 if it fails."""
+    """Run a job now and wait for it (retries included); exit 1 if it fails.
 
-    async def body(tss: TSSApp) -> Run:
+    Without --url the task runs here, in this process, without a server; with --url the
+    server's workers run it and this waits for the run to end."""
+
+    async def body(tss: Backend) -> Run:
         params = _params_for(param)
         with status_console.status(f"running {name}..."):
-            return await tss.execute_now(name, params=params)
+            return await tss.execute(name, params=params)
 
     run = run_async(ctx, body)
     if as_json:

@@ -1,0 +1,228 @@
+"""Where the ``job``, ``run``, ``workers``, ``execute-job`` and ``token`` commands get their
+data: the config's store, or a server's REST API (``--url``).
+
+:class:`Backend` is what those commands need, in the core records the printing code shows
+(:class:`~tss.core.models.Job`, :class:`~tss.core.models.Run`, ...), so a command reads and
+prints the same way in both modes. :class:`LocalBackend` opens the store through
+:class:`~tss.app.TSSApp`; :class:`~tss.cli.remote.RemoteBackend` calls the API through
+:class:`~tss.client.AsyncClient`. :func:`tss.cli.app.run_async` picks one per command.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
+from tss.store.base import collect
+
+if TYPE_CHECKING:
+    from tss.app import TSSApp
+    from tss.config import Settings
+
+#: what ``tss job apply`` reports for each job
+Applied = list[tuple[str, str]]
+
+
+class Backend(ABC):
+    """The operations of the commands that work locally or remotely."""
+
+    @abstractmethod
+    def session(self) -> AbstractAsyncContextManager[None]:
+        """Open the store or the connection for one command, and close it after."""
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_jobs(
+        self,
+        *,
+        limit: int,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+    ) -> list[Job]:
+        """Up to ``limit`` jobs by name."""
+
+    @abstractmethod
+    async def get_job(self, name: str) -> Job:
+        """:raises NotFound: no such job."""
+
+    @abstractmethod
+    async def next_fires(self, name: str, n: int) -> list[datetime]:
+        """The next ``n`` fire times of a job."""
+
+    @abstractmethod
+    async def apply(
+        self, specs: list[JobSpec], *, where: str, create_only: bool = False
+    ) -> Applied:
+        """Create or update jobs; ``(name, "created" | "updated" | "unchanged")`` for each,
+        in the order given. ``where`` (a file name) prefixes error messages.
+
+        :raises Conflict: ``create_only`` and a name is taken (nothing is stored).
+        """
+
+    @abstractmethod
+    async def delete_job(self, name: str, *, force: bool) -> None: ...
+
+    @abstractmethod
+    async def set_paused(self, name: str, paused: bool) -> Job: ...
+
+    @abstractmethod
+    async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
+        """Queue ``count`` manual runs now (``params`` merged over the job's)."""
+
+    @abstractmethod
+    async def execute(self, name: str, *, params: dict[str, Any] | None) -> Run:
+        """Run a job now, retries included, and return the ended run."""
+
+    # -- runs -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_runs(self, run_filter: RunFilter, *, limit: int) -> list[Run]:
+        """Up to ``limit`` runs, newest first."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> Run:
+        """:raises NotFound: no such run."""
+
+    @abstractmethod
+    async def get_run_attempts(self, run_id: str) -> tuple[Run, list[Attempt]]:
+        """A run and its attempts, oldest first."""
+
+    @abstractmethod
+    async def get_logs(
+        self, run_id: str, attempt: int, *, stdout_offset: int = 0, stderr_offset: int = 0
+    ) -> tuple[str, str]:
+        """What an attempt wrote, ``(stdout, stderr)``, each from its offset on.
+
+        :raises NotFound: no such run, or it has no such attempt (yet).
+        """
+
+    @abstractmethod
+    async def cancel_run(self, run_id: str) -> Run: ...
+
+    @abstractmethod
+    async def retry_run(self, run_id: str) -> Run: ...
+
+    # -- workers and tokens ---------------------------------------------------------------
+
+    @abstractmethod
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, by id."""
+
+    @abstractmethod
+    async def create_token(
+        self, name: str, role: Role, *, expires_at: datetime | None
+    ) -> tuple[Token, str]:
+        """A new API token and its text (the only time the text exists)."""
+
+    @abstractmethod
+    async def list_tokens(self) -> list[Token]:
+        """Every token, revoked ones included, oldest first."""
+
+    @abstractmethod
+    async def revoke_token(self, id_or_name: str) -> None:
+        """:raises NotFound: no token has that id or name."""
+
+
+class LocalBackend(Backend):
+    """The store of the config, through a :class:`TSSApp` opened for the command."""
+
+    def __init__(self, settings: Settings) -> None:
+        from tss.app import TSSApp
+
+        self.tss: TSSApp = TSSApp(settings)
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[None]:
+        await self.tss.start()
+        try:
+            yield
+        finally:
+            await self.tss.close()
+
+    def session(self) -> AbstractAsyncContextManager[None]:
+        return self._session()
+
+    async def list_jobs(
+        self,
+        *,
+        limit: int,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+    ) -> list[Job]:
+        def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
+            return self.tss.store.list_jobs(
+                prefix=prefix, tag=tag, pool=pool, paused=paused, limit=size, cursor=cursor
+            )
+
+        return await collect(fetch, limit)
+
+    async def get_job(self, name: str) -> Job:
+        return await self.tss.store.get_job(name)
+
+    async def next_fires(self, name: str, n: int) -> list[datetime]:
+        return await self.tss.next_fires(name, n)
+
+    async def apply(
+        self, specs: list[JobSpec], *, where: str, create_only: bool = False
+    ) -> Applied:
+        return list(await self.tss.apply(specs, where=where, create_only=create_only))
+
+    async def delete_job(self, name: str, *, force: bool) -> None:
+        await self.tss.delete_job(name, force=force)
+
+    async def set_paused(self, name: str, paused: bool) -> Job:
+        return await self.tss.set_paused(name, paused)
+
+    async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
+        return [run for run, _ in await self.tss.trigger(name, params=params, count=count)]
+
+    async def execute(self, name: str, *, params: dict[str, Any] | None) -> Run:
+        return await self.tss.execute_now(name, params=params)
+
+    async def list_runs(self, run_filter: RunFilter, *, limit: int) -> list[Run]:
+        def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
+            return self.tss.store.list_runs(run_filter, limit=size, cursor=cursor)
+
+        return await collect(fetch, limit)
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self.tss.store.get_run(run_id)
+
+    async def get_run_attempts(self, run_id: str) -> tuple[Run, list[Attempt]]:
+        store = self.tss.store
+        return await store.get_run(run_id), await store.list_attempts(run_id)
+
+    async def get_logs(
+        self, run_id: str, attempt: int, *, stdout_offset: int = 0, stderr_offset: int = 0
+    ) -> tuple[str, str]:
+        out, err = await self.tss.store.get_logs(run_id, attempt)
+        return out[stdout_offset:], err[stderr_offset:]
+
+    async def cancel_run(self, run_id: str) -> Run:
+        return await self.tss.cancel_run(run_id)
+
+    async def retry_run(self, run_id: str) -> Run:
+        return await self.tss.retry_run(run_id)
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        return await self.tss.store.list_workers()
+
+    async def create_token(
+        self, name: str, role: Role, *, expires_at: datetime | None
+    ) -> tuple[Token, str]:
+        return await self.tss.create_token(name, role, expires_at=expires_at)
+
+    async def list_tokens(self) -> list[Token]:
+        return await self.tss.store.list_tokens()
+
+    async def revoke_token(self, id_or_name: str) -> None:
+        await self.tss.store.revoke_tokens(id_or_name)

@@ -1,0 +1,272 @@
+"""The CLI against a running server (``--url`` / ``TSS_URL``): :class:`RemoteBackend` calls
+the REST API through :class:`~tss.client.AsyncClient` and turns its answers back into the
+core records the commands print, so the output is the same as against the local store.
+
+Differences that remain: ``tss job apply`` sends the jobs one by one (the server checks
+each; a refused job stops the rest, but those sent before it stay), and ``tss execute-job``
+queues the run for the server's workers instead of running it in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from graphlib import TopologicalSorter
+from typing import Any
+from urllib.parse import urlsplit
+
+from tss.cli.backend import Applied, Backend
+from tss.cli.output import in_source, status_console
+from tss.cli.wire import attempt_of, job_of, run_of, token_of, worker_of
+from tss.client import AsyncClient
+from tss.core.graph import find_cycle
+from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
+from tss.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TSSError,
+    Unauthorized,
+    Unavailable,
+    ValidationError,
+)
+from tss.store.base import collect
+
+#: the most items the API gives in one page
+PAGE = 500
+#: seconds between two looks at a run that is being waited for
+POLL = 0.3
+#: manual runs created at once by ``tss job run --count N``
+TRIGGERS_AT_ONCE = 16
+
+
+def server_url(url: str) -> str:
+    """``url`` as the client wants it: no trailing ``/`` nor ``/api/v1`` (the server's
+    banner shows the API's address with it).
+
+    :raises ValidationError: not an ``http(s)://host[:port]`` URL.
+    """
+    text = url.strip().rstrip("/").removesuffix("/api/v1")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            f"--url: {url!r} is not a server URL (e.g. http://127.0.0.1:8000)", field="url"
+        )
+    return text
+
+
+def _parents_first(specs: list[JobSpec], where: str) -> list[JobSpec]:
+    """``specs`` ordered so that a job comes after the jobs of the file it depends on (the
+    server refuses a parent it does not know yet). Duplicates and cycles are refused with
+    the messages a local apply gives."""
+    prefix = f"{where}: " if where else ""
+    by_name: dict[str, JobSpec] = {}
+    for spec in specs:
+        if spec.name in by_name:
+            raise ValidationError(f"{prefix}job {spec.name!r}: name: defined twice", field="name")
+        by_name[spec.name] = spec
+    graph = {s.name: [d.job for d in s.depends_on if d.job in by_name] for s in specs}
+    cycle = find_cycle(graph)
+    if cycle:
+        raise ValidationError(
+            f"{prefix}depends_on: dependency cycle {' -> '.join(cycle)}", field="depends_on"
+        )
+    return [by_name[name] for name in TopologicalSorter(graph).static_order()]
+
+
+class RemoteBackend(Backend):
+    """A TSS server's REST API, with an API token (``--token`` / ``TSS_TOKEN``)."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = server_url(url)
+        self.token = token or None
+        self._client: AsyncClient | None = None
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None:
+            raise RuntimeError("RemoteBackend used outside its session()")
+        return self._client
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[None]:
+        async with AsyncClient(self.url, self.token) as client:
+            self._client = client
+            try:
+                yield
+            except TSSError as exc:
+                raise self.explain(exc) from exc
+            finally:
+                self._client = None
+
+    def session(self) -> AbstractAsyncContextManager[None]:
+        return self._session()
+
+    def explain(self, exc: TSSError) -> TSSError:
+        """``exc`` with what a CLI user needs to know: the server, and how to give a token."""
+        if isinstance(exc, Forbidden):
+            return Forbidden(f"{self.url} refused: {exc.message}", field=exc.field)
+        if isinstance(exc, Unauthorized):
+            if self.token is None:
+                message = (
+                    f"{self.url} needs an API token: give one with --token or TSS_TOKEN "
+                    "(an admin makes one with 'tss token create')"
+                )
+            else:
+                message = f"{self.url} refused the token: {exc.message}; check --token or TSS_TOKEN"
+            return Unauthorized(message, field="token")
+        if isinstance(exc, Unavailable) and self.url not in exc.message:
+            return Unavailable(f"{self.url}: {exc.message}", field=exc.field)
+        return exc
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        *,
+        limit: int,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+    ) -> list[Job]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page = await self.client.list_jobs(
+                prefix=prefix, tag=tag, pool=pool, paused=paused, limit=size, cursor=cursor
+            )
+            return Page([job_of(j) for j in page.items], page.next_cursor, page.total)
+
+        return await collect(fetch, limit, page_size=PAGE)
+
+    async def get_job(self, name: str) -> Job:
+        return job_of(await self.client.get_job(name))
+
+    async def next_fires(self, name: str, n: int) -> list[datetime]:
+        return await self.client.next_fires(name, n)
+
+    async def _stored(self, names: list[str]) -> dict[str, Job]:
+        found: dict[str, Job] = {}
+        for name in names:
+            try:
+                found[name] = await self.get_job(name)
+            except NotFound:
+                continue
+        return found
+
+    async def apply(
+        self, specs: list[JobSpec], *, where: str, create_only: bool = False
+    ) -> Applied:
+        ordered = _parents_first(specs, where)
+        stored = await self._stored([s.name for s in specs])
+        if create_only and stored:
+            name = next(s.name for s in specs if s.name in stored)
+            prefix = f"{where}: " if where else ""
+            raise Conflict(
+                f"{prefix}job {name!r}: name: a job named {name!r} exists already", field="name"
+            )
+        done: dict[str, str] = {}
+        for spec in ordered:
+            old = stored.get(spec.name)
+            try:
+                if old is None:
+                    await self.client.create_job(spec)
+                    done[spec.name] = "created"
+                    continue
+                new = await self.client.replace_job(spec, expected_version=old.version)
+            except ValidationError as exc:
+                raise in_source(where, exc) from exc
+            done[spec.name] = "unchanged" if new.version == old.version else "updated"
+        return [(s.name, done[s.name]) for s in specs]
+
+    async def delete_job(self, name: str, *, force: bool) -> None:
+        await self.client.delete_job(name, force=force)
+
+    async def set_paused(self, name: str, paused: bool) -> Job:
+        client = self.client
+        return job_of(await (client.pause_job(name) if paused else client.resume_job(name)))
+
+    async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
+        runs: list[Run] = []
+        while len(runs) < count:
+            batch = min(count - len(runs), TRIGGERS_AT_ONCE)
+            made = await asyncio.gather(
+                *(self.client.trigger(name, params=params) for _ in range(batch))
+            )
+            runs.extend(run_of(r) for r in made)
+        return runs
+
+    async def execute(self, name: str, *, params: dict[str, Any] | None) -> Run:
+        (run,) = await self.trigger(name, params=params, count=1)
+        if not any(w.state == "up" for w in await self.list_workers()):
+            status_console.print(
+                f"[yellow]no worker of {self.url} is up[/]: run {run.id} waits until one starts"
+            )
+        return await _until(lambda: self.get_run(run.id), run)
+
+    # -- runs -----------------------------------------------------------------------------
+
+    async def list_runs(self, run_filter: RunFilter, *, limit: int) -> list[Run]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page = await self.client.list_runs(
+                job=run_filter.job,
+                state=list(run_filter.states) or None,
+                since=run_filter.since,
+                until=run_filter.until,
+                limit=size,
+                cursor=cursor,
+            )
+            return Page([run_of(r) for r in page.items], page.next_cursor, page.total)
+
+        return await collect(fetch, limit, page_size=PAGE)
+
+    async def get_run(self, run_id: str) -> Run:
+        return run_of(await self.client.get_run(run_id))
+
+    async def get_run_attempts(self, run_id: str) -> tuple[Run, list[Attempt]]:
+        out = await self.client.get_run(run_id)
+        return run_of(out), [attempt_of(out.id, a) for a in out.attempts or []]
+
+    async def get_logs(
+        self, run_id: str, attempt: int, *, stdout_offset: int = 0, stderr_offset: int = 0
+    ) -> tuple[str, str]:
+        logs = await self.client.run_logs(
+            run_id, attempt=attempt, stdout_offset=stdout_offset, stderr_offset=stderr_offset
+        )
+        return logs.stdout, logs.stderr
+
+    async def cancel_run(self, run_id: str) -> Run:
+        return run_of(await self.client.cancel_run(run_id))
+
+    async def retry_run(self, run_id: str) -> Run:
+        return run_of(await self.client.retry_run(run_id))
+
+    # -- workers and tokens ---------------------------------------------------------------
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page = await self.client.list_workers(limit=size, cursor=cursor)
+            return Page([worker_of(w) for w in page.items], page.next_cursor, page.total)
+
+        return await collect(fetch, None, page_size=PAGE)
+
+    async def create_token(
+        self, name: str, role: Role, *, expires_at: datetime | None
+    ) -> tuple[Token, str]:
+        made = await self.client.create_token(name, role, expires_at=expires_at)
+        return token_of(made), made.token
+
+    async def list_tokens(self) -> list[Token]:
+        return [token_of(t) for t in (await self.client.list_tokens()).items]
+
+    async def revoke_token(self, id_or_name: str) -> None:
+        await self.client.revoke_token(id_or_name)
+
+
+async def _until(fetch: Callable[[], Awaitable[Run]], run: Run) -> Run:
+    """Poll ``fetch`` until the run has ended."""
+    while not run.state.terminal:
+        await asyncio.sleep(POLL)
+        run = await fetch()
+    return run

@@ -1,0 +1,99 @@
+"""The REST API's shapes (:mod:`tss.api.schemas`) turned back into the core records the
+CLI prints, so that ``--url`` shows exactly what the local store shows."""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+from tss.api.schemas import AttemptOut, ErrorInfoOut, JobOut, RunOut, TokenOut, WorkerOut
+from tss.core.models import Attempt, ErrorInfo, Job, Run, RunPolicy, Token, WorkerInfo
+
+WorkerState = Literal["up", "draining", "down", "dead"]
+
+
+def job_of(out: JobOut) -> Job:
+    return Job(
+        spec=out.spec,
+        created_at=out.created_at,
+        updated_at=out.updated_at,
+        next_fire_at=out.next_fire_at,
+        version=out.version,
+    )
+
+
+def error_of(out: ErrorInfoOut | None) -> ErrorInfo | None:
+    return ErrorInfo(out.type, out.message, out.traceback, out.exit_code) if out else None
+
+
+def run_of(out: RunOut) -> Run:
+    return Run(
+        id=out.id,
+        job=out.job,
+        state=out.state,
+        trigger=out.trigger,
+        params=out.params,
+        priority=out.priority,
+        pool=out.pool,
+        policy=RunPolicy.from_dict(out.policy),
+        attempt=out.attempt,
+        created_at=out.created_at,
+        updated_at=out.updated_at,
+        scheduled_for=out.scheduled_for,
+        not_before=out.not_before,
+        queued_at=out.queued_at,
+        started_at=out.started_at,
+        finished_at=out.finished_at,
+        lease_until=out.lease_until,
+        worker_id=out.worker_id,
+        idempotency_key=out.idempotency_key,
+        result=out.result,
+        error=error_of(out.error),
+        reason=out.reason,
+        retry_of=out.retry_of,
+        flow_id=out.flow_id,
+        handbacks=out.handbacks,
+    )
+
+
+def attempt_of(run_id: str, out: AttemptOut) -> Attempt:
+    return Attempt(
+        run_id=run_id,
+        number=out.number,
+        worker_id=out.worker_id,
+        state=out.state,
+        started_at=out.started_at,
+        finished_at=out.finished_at,
+        error=error_of(out.error),
+        result=out.result,
+    )
+
+
+def worker_of(out: WorkerOut) -> WorkerInfo:
+    return WorkerInfo(
+        id=out.id,
+        hostname=out.hostname,
+        pid=out.pid,
+        pools=out.pools,
+        task_types=out.task_types,
+        concurrency=out.concurrency,
+        cores=out.cores,
+        memory=out.memory,
+        version=out.version,
+        state=cast(WorkerState, out.state),
+        started_at=out.started_at,
+        last_heartbeat=out.last_heartbeat,
+        running=out.running,
+    )
+
+
+def token_of(out: TokenOut) -> Token:
+    return Token(
+        id=out.id,
+        name=out.name,
+        role=out.role,
+        secret_hash="",  # the server never sends it
+        created_at=out.created_at,
+        expires_at=out.expires_at,
+        revoked_at=out.revoked_at,
+        last_used_at=out.last_used_at,
+    )

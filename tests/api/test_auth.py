@@ -195,3 +195,17 @@ def test_token_list_never_shows_secrets(node: LiveAPI) -> None:
     assert secret.split("_")[-1] not in listed.text
     assert "secret_hash" not in listed.text
     assert any(t["name"] == "secret-check" for t in listed.json()["items"])
+
+
+def test_cors_is_off_unless_origins_are_listed(node: LiveAPI, tmp_path: Path) -> None:
+    preflight = {"Origin": "https://ops.example", "Access-Control-Request-Method": "GET"}
+    with node.client(ADMIN) as client:
+        plain = client.get("/api/v1/jobs", headers={"Origin": "https://ops.example"})
+        assert "access-control-allow-origin" not in plain.headers
+    with live_api(tmp_path, api={"cors_origins": ["https://ops.example"]}) as other:
+        with other.client(ADMIN) as client:
+            allowed = client.options("/api/v1/jobs", headers=preflight)
+            assert allowed.status_code == 200
+            assert allowed.headers["access-control-allow-origin"] == "https://ops.example"
+            other_origin = client.get("/api/v1/jobs", headers={"Origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in other_origin.headers

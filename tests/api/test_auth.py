@@ -202,10 +202,10 @@ def test_cors_is_off_unless_origins_are_listed(node: LiveAPI, tmp_path: Path) ->
     with node.client(ADMIN) as client:
         plain = client.get("/api/v1/jobs", headers={"Origin": "https://ops.example"})
         assert "access-control-allow-origin" not in plain.headers
-    with live_api(tmp_path, api={"cors_origins": ["https://ops.example"]}) as other:
-        with other.client(ADMIN) as client:
-            allowed = client.options("/api/v1/jobs", headers=preflight)
-            assert allowed.status_code == 200
-            assert allowed.headers["access-control-allow-origin"] == "https://ops.example"
-            other_origin = client.get("/api/v1/jobs", headers={"Origin": "https://evil.example"})
-            assert "access-control-allow-origin" not in other_origin.headers
+    origins = {"cors_origins": ["https://ops.example"]}
+    with live_api(tmp_path, api=origins) as other, other.client(ADMIN) as client:
+        allowed = client.options("/api/v1/jobs", headers=preflight)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://ops.example"
+        other_origin = client.get("/api/v1/jobs", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other_origin.headers

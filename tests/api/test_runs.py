@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -189,3 +190,20 @@ def test_health_ready_and_metrics(api: LiveAPI, admin: httpx.Client) -> None:
     assert "tss_queue_depth " in text
     assert 'tss_workers{state="up"}' in text
     assert "tss_fire_lateness_seconds_bucket" in text
+
+
+def test_an_open_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
+    node = LiveAPI(tmp_path).start()
+    opened = threading.Event()
+
+    def listen() -> None:
+        with node.client() as client, client.stream("GET", "/api/v1/events/stream") as stream:
+            for line in stream.iter_lines():
+                if line.startswith(": connected"):
+                    opened.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    assert opened.wait(10)
+    began = time.monotonic()
+    node.stop()
+    assert time.monotonic() - began < 3  # uvicorn alone would wait its 5 s grace

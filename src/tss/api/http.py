@@ -78,8 +78,9 @@ async def serve_http(tss: TSSApp, sock: socket.socket, stop: asyncio.Event) -> N
     """Serve the API on ``sock`` until ``stop`` is set; in-flight requests get a few seconds."""
     server = tss.settings.server
     base = tss.settings.base_dir()
+    app = create_api(tss)
     config = uvicorn.Config(
-        create_api(tss),
+        app,
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -92,6 +93,7 @@ async def serve_http(tss: TSSApp, sock: socket.socket, stop: asyncio.Event) -> N
     done = asyncio.Event()
     serving.add_done_callback(lambda _: done.set())
     await wait_first(stop, done)
+    app.state.api.closing.set()
     http.should_exit = True
     try:
         await serving

@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from tss._aio import wait_first
 from tss.api.auth import needs, principal_of
 from tss.api.errors import TSSRoute
 from tss.api.routes_jobs import _ERRORS, Cursor, Limit, Page, tss_of
@@ -171,10 +172,12 @@ async def stream_events(
     if after is None:
         after = await store.last_event_id()
 
+    closing: asyncio.Event = request.app.state.api.closing
+
     async def feed(cursor: int) -> AsyncIterator[bytes]:
         yield b": connected\n\n"
         idle = 0.0
-        while not await request.is_disconnected():
+        while not closing.is_set() and not await request.is_disconnected():
             events = await store.list_events(after=cursor, limit=500)
             for event in events:
                 data = orjson.dumps(EventOut.of(event).model_dump(mode="json"))
@@ -187,7 +190,7 @@ async def stream_events(
             if idle >= 15:  # a comment keeps proxies from closing a quiet stream
                 idle = 0.0
                 yield b": keep-alive\n\n"
-            await asyncio.sleep(STREAM_POLL)
+            await wait_first(closing, timeout=STREAM_POLL)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(feed(after), media_type="text/event-stream", headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
 import logging
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ class ApiState:
     settings: Settings
     #: token id -> when its use was last written to the store (monotonic seconds)
     touched: dict[str, float] = field(default_factory=dict)
+    #: set when the server is shutting down: live streams end instead of holding it open
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def create_api(tss: TSSApp) -> FastAPI:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import typer
 import yaml
 
+from tss._urls import mask_url
 from tss.cli.app import run_async, run_local, settings_of
 from tss.cli.data import worker_data
 from tss.cli.output import (
@@ -16,7 +17,6 @@ from tss.cli.output import (
     fmt_relative,
     fmt_time,
     mask_secrets,
-    mask_url,
     new_table,
     print_json,
 )

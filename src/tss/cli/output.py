@@ -12,13 +12,13 @@ import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tss._urls import mask_url
 from tss.core.models import Run
 from tss.core.states import RunState
 from tss.errors import (
@@ -122,19 +122,6 @@ def print_json(data: Any) -> None:
 
 
 # -- secrets -----------------------------------------------------------------------------
-
-
-def mask_url(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``; other text unchanged."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.password:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 #: config keys whose values are secrets in themselves

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from tss import __version__
+from tss._urls import mask_url
 from tss.cli.app import settings_of
-from tss.cli.output import console, mask_url, status_console
+from tss.cli.output import console, status_console
 from tss.config import Settings
 from tss.errors import ConfigError
 

@@ -37,9 +37,11 @@ class Metrics:
             "tss_runs_ended", "Outcomes recorded by this node, by job and the state the run took",
             ["job", "state"], registry=r,
         )  # fmt: skip
+        # No job label: a histogram is 15 series, and per job that grows without bound
+        # (100,000 jobs would be 1.5 million series, and the collector walks them all).
         self.run_duration = Histogram(
             "tss_run_duration_seconds", "How long attempts ran on this node's worker",
-            ["job"], buckets=_DURATION_BUCKETS, registry=r,
+            ["pool"], buckets=_DURATION_BUCKETS, registry=r,
         )  # fmt: skip
         self.fire_lateness = Histogram(
             "tss_fire_lateness_seconds",
@@ -72,9 +74,9 @@ class Metrics:
                 late = (run.started_at - run.scheduled_for).total_seconds()
                 self.fire_lateness.observe(max(late, 0.0))
 
-    def attempt_ran(self, job: str, seconds: float) -> None:
-        """A worker finished executing an attempt of ``job`` after ``seconds``."""
-        self.run_duration.labels(job).observe(seconds)
+    def attempt_ran(self, pool: str, seconds: float) -> None:
+        """A worker finished executing an attempt from ``pool`` after ``seconds``."""
+        self.run_duration.labels(pool).observe(seconds)
 
     def recorded(self, job: str, state: RunState) -> None:
         """An attempt's outcome was accepted by the store; ``state`` is where its run went."""

@@ -186,7 +186,7 @@ def test_health_ready_and_metrics(api: LiveAPI, admin: httpx.Client) -> None:
     wait_run(admin, admin.post("/api/v1/jobs/runs-metrics/runs", json={}).json()["id"])
     text = admin.get("/metrics").text
     assert 'tss_runs_ended_total{job="runs-metrics",state="succeeded"} 1.0' in text
-    assert 'tss_run_duration_seconds_count{job="runs-metrics"} 1.0' in text
+    assert 'tss_run_duration_seconds_count{pool="default"}' in text
     assert "tss_queue_depth " in text
     assert 'tss_workers{state="up"}' in text
     assert "tss_fire_lateness_seconds_bucket" in text

@@ -120,3 +120,16 @@ async def test_list_filters(store: Store) -> None:
     assert await names(paused=False) == ["etl.extract", "report"]
     assert await names(prefix="etl.", tag="db", paused=True) == ["etl.load"]
     assert await names(prefix="zzz") == []
+    assert await names(prefix="e") == ["etl.extract", "etl.load"]
+    assert await names(prefix="etl.load") == ["etl.load"]
+    assert await names(prefix="etl/") == []  # "/" sorts just after "."
+
+
+async def test_prefix_bounds_are_exact(store: Store) -> None:
+    for name in ("a", "a-1", "a.z", "az", "b", "b-0", "a9"):
+        await store.create_job(spec(name), None)
+    page = await store.list_jobs(prefix="a", limit=100)
+    assert [j.name for j in page.items] == ["a", "a-1", "a.z", "a9", "az"]
+    assert page.total == 5
+    assert (await store.list_jobs(prefix="a-", limit=100)).total == 1
+    assert (await store.list_jobs(prefix="b", limit=100)).total == 2

@@ -176,3 +176,14 @@ def run_after(cursor: str | None) -> str | None:
         return None
     value: str = decode_cursor(cursor, RUNS, (str,))[0]
     return value
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None if there is
+    none), so ``prefix <= name < prefix_end`` is an index range."""
+    for i in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[i]) + 1
+        if code <= 0x10FFFF:
+            code = 0xE000 if 0xD800 <= code <= 0xDFFF else code  # no lone surrogates
+            return prefix[:i] + chr(code)
+    return None

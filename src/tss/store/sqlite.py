@@ -10,6 +10,9 @@ Each batch is one statement (``executemany`` or ``IN (...)``), never a round tri
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -39,7 +42,14 @@ from tss.core.timeutil import from_micros, to_micros, utcnow
 from tss.errors import ConfigError, Conflict, NotFound, StoreError, TSSError, ValidationError
 from tss.store import _codec as c
 from tss.store import migrate
-from tss.store._listing import JobOrder, bucket_us, check_offset, run_after, run_cursor
+from tss.store._listing import (
+    JobOrder,
+    bucket_us,
+    check_offset,
+    prefix_end,
+    run_after,
+    run_cursor,
+)
 from tss.store.base import Planner, Store
 from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
@@ -113,6 +123,31 @@ def _existing(conn: Conn, column: str, pairs: Sequence[tuple[str, Any]]) -> dict
     return found
 
 
+class _Checkpointer:
+    """Copies the WAL back into the database every ``every`` seconds on a connection and a
+    thread of its own (``PASSIVE``: it never blocks readers or writers)."""
+
+    def __init__(self, database: str, every: float = 1.0) -> None:
+        self._database = database
+        self._every = every
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tss-sqlite-wal", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self._database, timeout=0.1, isolation_level=None)
+        try:
+            while not self._stopped.wait(self._every):
+                with contextlib.suppress(sqlite3.Error):  # busy: the next turn will do
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+
+
 class SQLiteStore(Store):
     """A store in one SQLite file; several instances and processes may share the file."""
 
@@ -124,6 +159,7 @@ class SQLiteStore(Store):
         self._executor: ThreadPoolExecutor | None = None
         self._engine: Engine | None = None
         self._conn: Conn | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     # -- plumbing: one thread, one connection ------------------------------------------------
 
@@ -164,8 +200,19 @@ class SQLiteStore(Store):
             why = _why(exc.__cause__ or exc) if isinstance(exc, StoreError) else _why(exc)
             raise StoreError(f"cannot open the SQLite database {self.database}: {why}") from exc
         self._engine, self._conn = engine, conn
+        if self.database != ":memory:":
+            # SQLite checkpoints the WAL inside whichever COMMIT crosses 1,000 pages: on a
+            # slow disk that one commit takes hundreds of ms on the store's only thread.
+            # Checkpoint from a thread of its own instead.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA wal_autocheckpoint = 0")  # outside SQLAlchemy's transaction
+            self._checkpointer = _Checkpointer(self.database)
 
     def _shut(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         conn, engine, self._conn, self._engine = self._conn, self._engine, None, None
         if conn is not None:
             conn.close()
@@ -259,10 +306,15 @@ class SQLiteStore(Store):
     ) -> Page:
         order = JobOrder.of(sort)
         after, offset = order.after(cursor), check_offset(offset)
-        where, params = ["1 = 1"], list[Any]()
+        where, params = list[str](), list[Any]()
         if prefix:
+            # Both bounds, so the name index yields exactly the matching range.
+            upper = prefix_end(prefix)
             where.append("name >= ? AND substr(name, 1, ?) = ?")
             params += [prefix, len(prefix), prefix]
+            if upper is not None:
+                where.append("name < ?")
+                params.append(upper)
         if tag is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)")
             params.append(tag)
@@ -287,11 +339,14 @@ class SQLiteStore(Store):
         limit: int,
         offset: int,
     ) -> Page:
-        clause, limit = " AND ".join(where), max(limit, 0)
-        total = _rows(conn, f"SELECT count(*) FROM jobs WHERE {clause}", params)[0][0]
+        limit = max(limit, 0)
+        # No WHERE at all when unfiltered: SQLite counts a whole table much faster then.
+        filtered = f" WHERE {' AND '.join(where)}" if where else ""
+        total = _rows(conn, f"SELECT count(*) FROM jobs{filtered}", params)[0][0]
         if after is not None:
-            clause, params = f"{clause} AND {order.seek}", [*params, *after]
-        sql = f"{_JOBS} WHERE {clause} ORDER BY {order.order_by} LIMIT ? OFFSET ?"
+            where, params = [*where, order.seek], [*params, *after]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"{_JOBS}{clause} ORDER BY {order.order_by} LIMIT ? OFFSET ?"
         rows = _rows(conn, sql, [*params, limit + 1, offset])
         jobs = [c.job_of(row) for row in rows[:limit]]
         return Page(jobs, order.cursor(jobs[-1]) if len(rows) > limit and jobs else None, total)

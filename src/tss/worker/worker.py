@@ -240,7 +240,7 @@ class Worker:
                 output=(held.stdout, held.stderr),
             )
             if self.metrics is not None:
-                self.metrics.attempt_ran(run.job, time.monotonic() - began)
+                self.metrics.attempt_ran(run.pool, time.monotonic() - began)
         except asyncio.CancelledError:
             if held.lost:
                 return  # cancelled or reaped in the store: nothing to report

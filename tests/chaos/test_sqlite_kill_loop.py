@@ -1,91 +1,168 @@
-"""Two schedulers and two workers on one SQLite file; one of them is SIGKILLed every two
-seconds and restarted. Every fire must still have exactly one run, every run must end, and
-no run may be left `running` once the leases have run out."""
+"""Schedulers and workers sharing one store; one of them is SIGKILLed every two seconds and
+restarted. Every fire must still have exactly one run, every run must end, and no run may be
+left `running` once the leases have run out.
+
+Two deployments: two schedulers and two workers on one SQLite file; three and three on
+PostgreSQL (a database of this test's own), with more and denser work."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.server_helpers import TSS, read_runs, start_server, wait_for, write_config
+from tss.core.models import Run
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
 
-ROLES = {
-    "s1": ("scheduler",),
-    "s2": ("scheduler",),
-    "w1": ("worker", "--worker-id", "w1"),
-    "w2": ("worker", "--worker-id", "w2"),
-}
+
+@dataclass(frozen=True)
+class Deployment:
+    """One shape of the test: who runs, how much work, how long the killing goes on."""
+
+    roles: dict[str, tuple[str, ...]]
+    shots: int
+    #: one-shots per second as they come due
+    rate: float
+    #: each one-shot's run takes this long (kills land mid-run)
+    sleep: str
+    every_second: int
+    concurrency: int
+    kill_for: float
+    min_kills: int
+    settle: float
 
 
-def test_kill_any_process_every_two_seconds(tmp_path: Path) -> None:
+def _roles(schedulers: int, workers: int) -> dict[str, tuple[str, ...]]:
+    roles: dict[str, tuple[str, ...]] = {f"s{n}": ("scheduler",) for n in range(1, schedulers + 1)}
+    for n in range(1, workers + 1):
+        roles[f"w{n}"] = ("worker", "--worker-id", f"w{n}")
+    return roles
+
+
+SQLITE = Deployment(_roles(2, 2), 120, 15, "1", 1, 8, 14, 6, 45)
+POSTGRES = Deployment(_roles(3, 3), 500, 50, "0.5", 3, 16, 16, 7, 60)
+
+
+@dataclass
+class Target:
+    """Where the deployment keeps its store, and how the test reads the runs back."""
+
+    store: dict[str, str] | None
+    read: Callable[[], list[Run]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deployment, Target]]:
+    if request.param == "sqlite":
+        yield SQLITE, Target(None, lambda: read_runs(tmp_path / "tss.db"))
+        return
+    from tests.pg_databases import PgDatabases
+
+    databases = PgDatabases.shared(request.config)
+    url = databases.create()
+    yield POSTGRES, Target({"url": url}, lambda: asyncio.run(_read_pg_runs(url)))
+    databases.drop(url)
+
+
+async def _read_pg_runs(url: str) -> list[Run]:
+    from tss.store.base import collect
+    from tss.store.postgres import PostgresStore
+
+    store = PostgresStore(url)
+    await store.start()
+    try:
+        runs: list[Run] = await collect(
+            lambda size, cursor: store.list_runs(limit=size, cursor=cursor), page_size=1000
+        )
+        return runs
+    finally:
+        await store.close()
+
+
+def test_kill_any_process_every_two_seconds(
+    tmp_path: Path, target: tuple[Deployment, Target]
+) -> None:
+    shape, where = target
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
-    jobs = [{"name": "tick", "type": "noop", "schedule": "* * * * * *"}]
-    # 120 one-shots due over 8 seconds, each taking a moment so kills land mid-run.
+    jobs: list[dict[str, object]] = [
+        {"name": "tick" if n == 0 else f"tick-{n}", "type": "noop", "schedule": "* * * * * *"}
+        for n in range(shape.every_second)
+    ]
+    # One-shots due over several seconds, each taking a moment so kills land mid-run.
     jobs += [
         {
             "name": f"shot-{n:03d}",
             "type": "shell",
-            "params": {"argv": ["sleep", "1"]},
+            "params": {"argv": ["sleep", shape.sleep]},
             "retries": {"max": 10, "delay": 0},
-            "schedule": {"at": (start + timedelta(seconds=n / 15)).isoformat()},
+            "schedule": {"at": (start + timedelta(seconds=n / shape.rate)).isoformat()},
         }
-        for n in range(120)
+        for n in range(shape.shots)
     ]
+    sections: dict[str, object] = {} if where.store is None else {"store": where.store}
     config = write_config(
         tmp_path,
         jobs,
         broker={"url": "store://"},
-        worker={"concurrency": 8, "lease": 2, "heartbeat_interval": 0.5, "grace_period": 1},
+        worker={
+            "concurrency": shape.concurrency,
+            "lease": 2,
+            "heartbeat_interval": 0.5,
+            "grace_period": 1,
+        },
         scheduler={"reap_interval": 0.5, "dead_worker_after": 3, "max_sleep": 0.5},
         logging={"level": "WARNING"},
+        **sections,
     )
     applied = subprocess.run(
         [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
         capture_output=True, text=True, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert applied.returncode == 0, applied.stderr
-    db, log = tmp_path / "tss.db", tmp_path / "processes.log"
-    procs = {name: start_server(config, log, cmd) for name, cmd in ROLES.items()}
+    log = tmp_path / "processes.log"
+    procs = {name: start_server(config, log, cmd) for name, cmd in shape.roles.items()}
     rng = random.Random(7)
     kills = 0
     try:
-        deadline = time.monotonic() + 14
+        deadline = time.monotonic() + shape.kill_for
         while time.monotonic() < deadline:
             time.sleep(2)
             victim = rng.choice(sorted(procs))
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait(10)
             kills += 1
-            procs[victim] = start_server(config, log, ROLES[victim])
+            procs[victim] = start_server(config, log, shape.roles[victim])
 
         def shots_done() -> bool:
-            shots = [r for r in read_runs(db) if r.job.startswith("shot-")]
-            return len(shots) == 120 and all(r.state.terminal for r in shots)
+            shots = [r for r in where.read() if r.job.startswith("shot-")]
+            return len(shots) == shape.shots and all(r.state.terminal for r in shots)
 
-        wait_for(shots_done, 45, "every one-shot to end", log)
+        wait_for(shots_done, shape.settle, "every one-shot to end", log)
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
         for proc in procs.values():
             proc.wait(20)
 
-    assert kills >= 6
-    runs = read_runs(db)
+    assert kills >= shape.min_kills
+    runs = where.read()
     per_fire = Counter((r.job, r.scheduled_for) for r in runs)
     doubled = [fire for fire, n in per_fire.items() if n > 1]
     assert not doubled, f"fires with two runs: {doubled[:5]}"
     shots = [r for r in runs if r.job.startswith("shot-")]
-    assert sorted(r.job for r in shots) == [f"shot-{n:03d}" for n in range(120)]
+    assert sorted(r.job for r in shots) == [f"shot-{n:03d}" for n in range(shape.shots)]
     assert all(r.state is RunState.SUCCEEDED for r in shots), Counter(r.state for r in shots)
     # Nothing is left running: every run a killed worker held was reaped and retried.
     assert not [r for r in runs if r.state is RunState.RUNNING]

@@ -57,6 +57,9 @@ class Backend:
         """Let ``seconds`` of store time pass."""
         time.sleep(seconds)
 
+    def close(self) -> None:
+        """Remove what the test left behind (called after its stores are closed)."""
+
 
 class MemoryBackend(Backend):
     fake_clock = True
@@ -82,9 +85,83 @@ class SQLiteBackend(Backend):
         return store
 
 
+class RedisBackend(Backend):
+    """The Redis store on a real server (``TSS_TEST_REDIS_URL``, default the local one) under
+    a key prefix of this test's own, whose keys are deleted after the test (SCAN + UNLINK),
+    so tests can share a server with anything else. Without a server the tests skip saying
+    how to start one; in CI (``CI=true``) they fail instead."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import os
+        import uuid
+
+        import redis
+
+        from tss._urls import mask_url
+
+        super().__init__(tmp_path)
+        base = os.environ.get("TSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.prefix = f"tss-test-{uuid.uuid4().hex}"
+        self.url = f"{base}{'&' if '?' in base else '?'}prefix={self.prefix}"
+        client = redis.Redis.from_url(base, socket_connect_timeout=2)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            client.close()
+            why = (
+                f"Redis is not reachable at {mask_url(base)} ({exc}): start one with"
+                ' `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""'
+                " --appendonly no`, or point TSS_TEST_REDIS_URL at one"
+            )
+            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+                pytest.fail(why)
+            pytest.skip(why)
+        self.client = client
+
+    def close(self) -> None:
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            self.client.unlink(*keys[start : start + 1000])
+        self.client.close()
+
+    async def open(self) -> Store:
+        from tss.store.redis import RedisStore
+
+        store = RedisStore(self.url)
+        await store.start()
+        return store
+
+
+class PostgresBackend(Backend):
+    """A fresh database per test, cloned from a migrated template and dropped afterwards
+    (``tests/pg_databases.py``: ``TSS_TEST_POSTGRES_URL``, default the local server)."""
+
+    #: pytest's config, so that the databases are dropped when pytest ends
+    config: pytest.Config | None = None
+
+    def __init__(self, tmp_path: Path) -> None:
+        from tests.pg_databases import PgDatabases
+
+        super().__init__(tmp_path)
+        self.databases = PgDatabases.shared(self.config)
+        self.url = self.databases.create()
+
+    async def open(self) -> Store:
+        from tss.store.postgres import PostgresStore
+
+        store = PostgresStore(self.url)
+        await store.start()
+        return store
+
+    def close(self) -> None:
+        self.databases.drop(self.url)
+
+
 BACKENDS: dict[str, type[Backend]] = {
     "memory": MemoryBackend,
     "sqlite": SQLiteBackend,
+    "postgres": PostgresBackend,
+    "redis": RedisBackend,
 }
 
 
@@ -114,8 +191,11 @@ def run(loop: asyncio.AbstractEventLoop) -> Callable[[Awaitable[T]], T]:
 
 
 @pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    PostgresBackend.config = request.config
+    chosen = BACKENDS[request.param](tmp_path)
+    yield chosen
+    chosen.close()
 
 
 @pytest.fixture

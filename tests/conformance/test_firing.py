@@ -361,7 +361,11 @@ async def test_a_fire_is_inserted_once_even_when_replanned(
     rounds = [fire_until_done(s, stubborn, rounds=3, limit=JOBS) for s in stores]
     results = await asyncio.gather(*rounds)
     assert sum(created for created, _ in results) == JOBS
-    assert sum(fired for _, fired in results) == 3 * len(stores) * JOBS
+    # Callers that wait for one another (SQLite's write lock) each fire every job every
+    # round; with SKIP LOCKED (PostgreSQL) a caller passes over the jobs another one holds,
+    # and stops early when that is all of them. Either way each fire is inserted once.
+    fired = sum(fired for _, fired in results)
+    assert JOBS <= fired <= 3 * len(stores) * JOBS
     page = await store.list_runs(limit=10 * JOBS)
     per_fire = Counter((run.job, run.scheduled_for) for run in page.items)
     assert per_fire == Counter({(name, at): 1 for name, at in due.items()})

@@ -84,7 +84,13 @@ class Delivery:
 
 
 class Broker(ABC):
-    """Hands queued runs to workers."""
+    """Hands queued runs to workers.
+
+    Driver errors are translated to :class:`BrokerError` at this boundary. A broker on a
+    server keeps reconnecting by itself with backoff: while it is cut off, its calls raise
+    :class:`BrokerError` (the scheduler and worker retry), `ping` says so, and `start` does
+    not fail for it.
+    """
 
     #: backend name, as in the broker URL scheme
     name: str = ""
@@ -94,7 +100,8 @@ class Broker(ABC):
 
     @abstractmethod
     async def start(self) -> None:
-        """Connect. Idempotent."""
+        """Connect. Idempotent. A server that cannot be reached yet is logged (one line with
+        the URL, password hidden, and what to check) and retried in the background."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -117,12 +124,24 @@ class Broker(ABC):
     @abstractmethod
     async def get(self, pools: Sequence[str], max_count: int, timeout: float) -> list[Delivery]:
         """Up to ``max_count`` deliveries from ``pools``, highest priority first; waits up to
-        ``timeout`` seconds for the first one, then returns what there is (maybe none)."""
+        ``timeout`` seconds for the first one, then returns what there is (maybe none).
+
+        A broker that prefetches may size its prefetch from ``max_count`` (RabbitMQ takes
+        the first call's), so a worker asks with all its free slots. Across several pools,
+        "highest first" is among the messages the broker has at hand.
+
+        :raises BrokerError: cut off from the server.
+        """
 
     @abstractmethod
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Done with these: the store has recorded what became of their runs."""
+        """Done with these: the store has recorded what became of their runs.
+
+        Deliveries made on a connection that has since been lost are ignored: the server
+        took them back already, and their runs' claims drop the duplicate.
+        """
 
     @abstractmethod
     async def nack(self, deliveries: Sequence[Delivery]) -> None:
-        """Not taken: return these to their queues for another consumer."""
+        """Not taken: return these to their queues for another consumer. A returned message
+        is not a failed delivery: it does not count towards dead-lettering."""

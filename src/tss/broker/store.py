@@ -1,16 +1,46 @@
 """The store broker: workers take queued runs straight from the store. No extra server,
-and it works across processes (several workers on one SQLite file, or PostgreSQL)."""
+and it works across processes (several workers on one SQLite file, or PostgreSQL).
+
+A store that can announce queued runs (:class:`Notifying`: PostgreSQL's LISTEN/NOTIFY)
+wakes the broker when runs are queued in its pools; the broker then reads the store only
+after a notice, after handing out a full batch (more may be waiting), and every
+``_SAFETY_POLL`` seconds in case a notice was lost. Other stores are polled, quickly at
+first and backing off to ``_MAX_POLL``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Protocol, runtime_checkable
 
+from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
+from tss.core.models import Run
 from tss.store.base import Store
 
 _MIN_POLL = 0.01
 _MAX_POLL = 0.25
+#: with notices, the longest time between two reads of the store
+_SAFETY_POLL = 2.0
+#: the channel on which a notifying store announces queued runs (payload: the pool)
+RUNS_CHANNEL = "tss_runs"
+
+
+@runtime_checkable
+class Notifying(Protocol):
+    """A store that announces changes (see :meth:`tss.store.postgres.PostgresStore.listen`)."""
+
+    async def listen(
+        self, channel: str, payloads: Collection[str] | None = None
+    ) -> asyncio.Event: ...
+
+
+def _deliveries(runs: Sequence[Run]) -> list[Delivery]:
+    return [
+        Delivery(RunMessage(r.id, r.job, r.pool, r.priority, r.policy.cores, r.policy.memory))
+        for r in runs
+    ]
 
 
 class StoreBroker(Broker):
@@ -23,6 +53,9 @@ class StoreBroker(Broker):
     def __init__(self, store: Store) -> None:
         self._store = store
         self._published = asyncio.Event()
+        #: per set of pools: the event the store sets on a notice, and when to read anyway
+        self._notices: dict[tuple[str, ...], asyncio.Event] = {}
+        self._next_read: dict[tuple[str, ...], float] = {}
 
     async def start(self) -> None:
         return None
@@ -31,11 +64,13 @@ class StoreBroker(Broker):
         return None
 
     async def publish(self, messages: Sequence[RunMessage]) -> None:
-        # Wakes consumers in this process at once; others find the runs on their next poll.
+        # Wakes consumers in this process at once; others by a notice or their next poll.
         if messages:
             self._published.set()
 
     async def get(self, pools: Sequence[str], max_count: int, timeout: float) -> list[Delivery]:
+        if isinstance(self._store, Notifying):
+            return await self._get_notified(self._store, pools, max_count, timeout)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         poll = _MIN_POLL
@@ -43,12 +78,7 @@ class StoreBroker(Broker):
             self._published.clear()
             runs = await self._store.fetch_queued(pools, limit=max_count)
             if runs:
-                return [
-                    Delivery(
-                        RunMessage(r.id, r.job, r.pool, r.priority, r.policy.cores, r.policy.memory)
-                    )
-                    for r in runs
-                ]
+                return _deliveries(runs)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
@@ -56,6 +86,34 @@ class StoreBroker(Broker):
                 await asyncio.wait_for(self._published.wait(), min(poll, remaining))
             except TimeoutError:
                 poll = min(poll * 2, _MAX_POLL)
+
+    async def _get_notified(
+        self, store: Notifying, pools: Sequence[str], max_count: int, timeout: float
+    ) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        key = tuple(sorted(set(pools)))
+        notices = self._notices.get(key)
+        if notices is None:
+            notices = self._notices[key] = await store.listen(RUNS_CHANNEL, key)
+            notices.set()  # read once to begin with
+        while True:
+            now = loop.time()
+            if notices.is_set() or self._published.is_set() or now >= self._next_read.get(key, 0):
+                # Cleared before reading: a notice that comes while we read is kept.
+                notices.clear()
+                self._published.clear()
+                self._next_read[key] = now + _SAFETY_POLL
+                runs = await self._store.fetch_queued(pools, limit=max_count)
+                if runs:
+                    if len(runs) >= max_count:
+                        notices.set()  # a full batch: more may be waiting
+                    return _deliveries(runs)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return []
+            until_read = self._next_read[key] - loop.time()
+            await wait_first(notices, self._published, timeout=max(min(remaining, until_read), 0))
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         return None

@@ -148,18 +148,27 @@ class JobOrder:
     @property
     def order_by(self) -> str:
         """The ``ORDER BY`` terms."""
-        way = " DESC" if self.descending else ""
-        if self.by_name:
-            return f"name{way}"
-        return f"{self.expression}{way}, name{way}"
+        return self.order_by_on()
 
     @property
     def seek(self) -> str:
         """The condition keeping rows after a key (parameters: the key's values)."""
+        return self.seek_on()
+
+    def order_by_on(self, name: str = "name") -> str:
+        """:attr:`order_by` with the name compared as ``name`` (e.g. ``name COLLATE "C"``
+        on a PostgreSQL database whose collation does not order by code point)."""
+        way = " DESC" if self.descending else ""
+        if self.by_name:
+            return f"{name}{way}"
+        return f"{self.expression}{way}, {name}{way}"
+
+    def seek_on(self, name: str = "name") -> str:
+        """:attr:`seek` with the name compared as ``name``."""
         more = "<" if self.descending else ">"
         if self.by_name:
-            return f"name {more} ?"
-        return f"({self.expression}, name) {more} (?, ?)"
+            return f"{name} {more} ?"
+        return f"({self.expression}, {name}) {more} (?, ?)"
 
 
 def run_cursor(run_id: str) -> str:

@@ -3,7 +3,9 @@
 ``tss db upgrade`` calls :func:`upgrade`; the SQL stores call :func:`upgrade_connection` when
 they start. On SQLite every upgrade runs inside one ``BEGIN IMMEDIATE`` transaction, so
 processes that start at once on a new file serialise: the first creates the schema, the
-others find it at head and do nothing.
+others find it at head and do nothing. PostgreSQL does the same with a transaction-scoped
+advisory lock (its DDL is transactional too); its migrations run on psycopg 3, whatever
+driver the store URL names.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from tss._urls import mask_url
 from tss.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -35,6 +38,19 @@ BUSY_TIMEOUT_MS = 10_000
 BEGIN_KEY = "tss_begin"
 #: Alembic's ``context`` is module-global: one upgrade at a time in this process.
 _ALEMBIC_LOCK = threading.Lock()
+#: the PostgreSQL advisory lock key upgraders serialise on (any constant; "tss:migrate")
+PG_LOCK_KEY = 0x7473_733A_6D69_67
+_PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
+
+
+def sync_url(url: str) -> str:
+    """``url`` with the synchronous driver migrations run on: PostgreSQL URLs
+    (``postgres://``, ``postgresql://``, ``postgresql+asyncpg://``) use psycopg 3; anything
+    else is returned as it is."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in _PG_SCHEMES:
+        return f"postgresql+psycopg://{rest}"
+    return url
 
 
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -76,9 +92,9 @@ def create_engine(url: str) -> Engine:
     """An engine for ``url``; on SQLite with TSS's pragmas and explicit transactions
     (``BEGIN IMMEDIATE`` unless ``conn.info[BEGIN_KEY]`` says otherwise)."""
     try:
-        engine = sa.create_engine(url)
-    except (SQLAlchemyError, ValueError) as exc:
-        raise StoreError(f"cannot use the store URL {url!r}: {exc}") from exc
+        engine = sa.create_engine(sync_url(url))
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise StoreError(f"cannot use the store URL {mask_url(url)!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
@@ -136,6 +152,10 @@ def upgrade_connection(conn: Connection, revision: str = "head") -> None:
 
             conn.info[BEGIN_KEY] = "BEGIN IMMEDIATE"
             with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Held to the end of this transaction: concurrent upgraders wait here,
+                    # then Alembic finds the schema at head and does nothing.
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
                 command.upgrade(alembic_config(conn), revision)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the store schema: {exc}") from exc
@@ -154,7 +174,7 @@ def upgrade(url: str, revision: str = "head") -> None:
         try:
             conn = engine.connect()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store at {url!r}: {exc}") from exc
+            raise StoreError(f"cannot open the store at {mask_url(url)!r}: {exc}") from exc
         with conn:
             upgrade_connection(conn, revision)
     finally:
@@ -173,6 +193,6 @@ def current_revision(url: str) -> str | None:
             with conn.begin():
                 return _revision(conn)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the schema revision at {url!r}: {exc}") from exc
+        raise StoreError(f"cannot read the schema revision at {mask_url(url)!r}: {exc}") from exc
     finally:
         engine.dispose()

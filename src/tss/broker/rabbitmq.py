@@ -1,0 +1,595 @@
+"""The RabbitMQ broker (aio-pika): a durable priority queue per pool.
+
+URL: ``amqp://user:password@host:5672/vhost?prefix=tss`` (``amqps://`` for TLS). Four
+options are TSS's and are taken out of the query before it reaches aio-pika, which keeps
+its own (``heartbeat``, ``name``, TLS files...):
+
+- ``prefix`` (``tss``): names all this broker declares: the queue ``<prefix>.pool.<pool>``
+  of each pool, and the dead-letter exchange and queue ``<prefix>.dead-letter``. Brokers
+  (or test runs) with different prefixes share a vhost without meeting.
+- ``prefetch`` (the worker's capacity): unacknowledged messages each pool's consumer may
+  hold. Unset, the first ``get`` sets it from ``max_count``, which a worker asks with all
+  its slots free.
+- ``max_redeliveries`` (5): a message that comes back this many times without an ack
+  (its consumer died or lost its connection while holding it) is dead-lettered on the
+  next return.
+- ``confirm_window`` (256): publishes awaiting the broker's confirm at once.
+
+How it keeps the contract:
+
+- Queues are durable classic queues with ``x-max-priority: 10`` (run priorities are 0-9)
+  and the dead-letter exchange; messages are persistent ``RunMessage`` JSON. ``publish``
+  returns once RabbitMQ confirmed every message (publisher confirms, unroutable messages
+  refused).
+- Acks are manual: the worker acks after the store recorded the outcome. ``nack`` puts a
+  copy at the tail of the queue, then acks the original: a run a worker could not take is
+  not counted as a crash.
+- A message that is not a run message (schema-checked on receipt) goes to the dead-letter
+  queue at once and never reaches the worker. Classic queues do not count deliveries, so
+  a redelivered message is stamped: a copy with header ``x-tss-redeliveries: n`` is
+  published and the original acked; past ``max_redeliveries`` it is dead-lettered
+  instead. A dead-lettered run is not lost: it stays ``queued`` in the store and the
+  scheduler's reconciler publishes it again after ``republish_after``.
+- The connection is supervised here rather than by aio-pika's robust connection (which
+  retries at a fixed interval and would restore consumers without saying which deliveries
+  died with the old channel): on a loss, prefetched messages are forgotten (RabbitMQ
+  returns them to their queues), acks of deliveries from the old connection are ignored,
+  and the broker reconnects with exponential backoff (0.25 s to 30 s) and resumes its
+  consumers. Meanwhile ``publish``, ``get`` and ``ping`` raise `BrokerError` with one line
+  naming the URL (password hidden) and what to check; nothing dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+import random
+import re
+import socket
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tss._urls import mask_url
+from tss.broker.base import Broker, Delivery, RunMessage
+from tss.errors import BrokerError, ConfigError
+
+try:
+    import aio_pika
+    from aio_pika.abc import (
+        AbstractChannel,
+        AbstractConnection,
+        AbstractIncomingMessage,
+        AbstractQueue,
+    )
+    from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, MessageProcessError
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ConfigError(
+        'broker.url: amqp:// needs the RabbitMQ driver: pip install "tss-scheduler[rabbitmq]"',
+        field="broker.url",
+    ) from exc
+
+log = logging.getLogger(__name__)
+
+
+def _not_a_transport_error(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("error when creating transport")
+
+
+# aiormq logs every failed connection attempt at ERROR, without the URL or a hint; this
+# broker reports the same failure in its own line, which has both.
+logging.getLogger("aiormq.connection").addFilter(_not_a_transport_error)
+
+#: header counting how often a message came back without an ack
+REDELIVERIES = "x-tss-redeliveries"
+#: run priorities are 0-9; the queues allow 0-10
+MAX_PRIORITY = 9
+_OPTIONS = ("prefix", "prefetch", "max_redeliveries", "confirm_window")
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+_CONNECT_TIMEOUT = 10.0
+_CALL_TIMEOUT = 30.0
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 30.0
+_CHECK = (
+    "check that RabbitMQ is running and reachable from here, and the user, password and "
+    "vhost in broker.url"
+)
+#: what aio-pika and aiormq raise when the server or the connection fails
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (AMQPError, OSError, TimeoutError, RuntimeError)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """TSS's options from the broker URL's query string."""
+
+    prefix: str = "tss"
+    prefetch: int = 0
+    max_redeliveries: int = 5
+    confirm_window: int = 256
+
+
+@dataclass(eq=False, slots=True)
+class _Session:
+    """One connection and what was set up on it; replaced whole on reconnection."""
+
+    connection: AbstractConnection
+    pub: AbstractChannel  # publisher confirms
+    sub: AbstractChannel  # consumers, with the prefetch
+    qos: bool = False
+    declared: set[str] = field(default_factory=set)
+    consumers: dict[str, tuple[AbstractQueue, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Tag:
+    session: _Session
+    incoming: AbstractIncomingMessage
+    redeliveries: int
+
+
+class RabbitMQBroker(Broker):
+    """Durable priority queues per pool, publisher confirms, manual acks, prefetch, a
+    dead-letter queue, and reconnection with backoff."""
+
+    name = "rabbitmq"
+    durable = True
+
+    def __init__(self, url: str) -> None:
+        self._url, self.options = parse_url(url)
+        self.safe_url = mask_url(url)
+        self._password = urlsplit(url).password or ""
+        self.prefix = self.options.prefix
+        #: arguments every pool queue is declared with
+        self.queue_arguments: dict[str, Any] = {
+            "x-queue-type": "classic",
+            "x-max-priority": MAX_PRIORITY + 1,
+            "x-dead-letter-exchange": self.dead_letter_name,
+        }
+        self._prefetch = self.options.prefetch
+        self._session: _Session | None = None
+        self._pools: dict[str, None] = {}  # consumed, in order; resumed on reconnection
+        self._buffer: dict[str, list[tuple[int, int, Delivery]]] = {}
+        self._seq = itertools.count()
+        self._arrived = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._setup = asyncio.Lock()
+        self._reconnector: asyncio.Task[None] | None = None
+        self._chores: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._last_error = "not started"
+
+    def queue_name(self, pool: str) -> str:
+        """The queue that holds ``pool``'s messages."""
+        return f"{self.prefix}.pool.{pool}"
+
+    @property
+    def dead_letter_name(self) -> str:
+        """The dead-letter exchange, and the queue bound to it."""
+        return f"{self.prefix}.dead-letter"
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect. If RabbitMQ cannot be reached, say so in one line and keep trying in the
+        background with backoff: the process stays up, and `ping` says not ready."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            await self._connect()
+        except BrokerError as exc:
+            log.warning("%s; retrying in the background", exc)
+            self._reconnect_soon()
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+            await asyncio.gather(self._reconnector, return_exceptions=True)
+            self._reconnector = None
+        session = self._session
+        if session is not None:
+            await self._stop_consuming(session)
+        self._session = None  # from here the close callbacks know it is on purpose
+        self._connected.clear()
+        self._buffer.clear()
+        self._pools.clear()
+        if session is not None:
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await session.connection.close()
+        if self._chores:
+            await asyncio.gather(*self._chores, return_exceptions=True)
+        self._last_error = "closed"
+
+    async def _stop_consuming(self, session: _Session) -> None:
+        """Cancel the consumers, then hand back what was prefetched but never handed out, so
+        it does not count as a redelivery."""
+        with contextlib.suppress(*_DRIVER_ERRORS):
+            async with asyncio.timeout(_CONNECT_TIMEOUT):
+                for queue, tag in session.consumers.values():
+                    await queue.cancel(tag)
+                await asyncio.sleep(0)  # deliveries read before the cancel land in the buffer
+        unsent = [entry[2] for heap in self._buffer.values() for entry in heap]
+        self._buffer.clear()
+        with contextlib.suppress(BrokerError):
+            await self.nack(unsent)
+
+    async def ping(self) -> None:
+        session = self._session
+        if session is None:
+            raise self._not_connected()
+        try:
+            async with asyncio.timeout(_CONNECT_TIMEOUT):
+                await session.pub.declare_queue(self.dead_letter_name, passive=True)
+        except _DRIVER_ERRORS as exc:
+            raise BrokerError(
+                f"RabbitMQ at {self.safe_url} does not answer ({self._describe(exc)}): {_CHECK}"
+            ) from exc
+
+    async def _connect(self) -> None:
+        async with self._setup:
+            if self._session is not None or not self._started:
+                return
+            connection: AbstractConnection | None = None
+            try:
+                connection = await aio_pika.connect(self._url, timeout=_CONNECT_TIMEOUT)
+                pub = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                sub = await connection.channel(publisher_confirms=False)
+                dead = await pub.declare_exchange(
+                    self.dead_letter_name, aio_pika.ExchangeType.FANOUT, durable=True
+                )
+                queue = await pub.declare_queue(
+                    self.dead_letter_name, durable=True, arguments={"x-queue-type": "classic"}
+                )
+                await queue.bind(dead)
+                session = _Session(connection, pub, sub)
+                for pool in self._pools:
+                    await self._consume(session, pool)
+            except _DRIVER_ERRORS as exc:
+                self._last_error = self._describe(exc)
+                if connection is None:
+                    raise BrokerError(
+                        f"cannot reach RabbitMQ at {self.safe_url} ({self._last_error}): {_CHECK}"
+                    ) from exc
+                with contextlib.suppress(*_DRIVER_ERRORS):
+                    await connection.close()
+                raise BrokerError(
+                    f"could not set up the queues of prefix {self.prefix!r} on RabbitMQ at "
+                    f"{self.safe_url} ({self._last_error}): a queue declared elsewhere with "
+                    "other arguments must be deleted, or another prefix chosen"
+                ) from exc
+            for source in (connection, pub, sub):
+                source.close_callbacks.add(partial(self._on_close, session))
+            self._session = session
+            self._connected.set()
+
+    def _on_close(self, session: _Session, _sender: object, exc: BaseException | None) -> None:
+        if self._session is not session:
+            return  # closed on purpose, or already handled
+        self._session = None
+        self._connected.clear()
+        self._buffer.clear()  # RabbitMQ returns them to their queues
+        self._last_error = self._describe(exc) if exc is not None else "connection closed"
+        log.warning(
+            "lost the connection to RabbitMQ at %s (%s); reconnecting",
+            self.safe_url,
+            self._last_error,
+        )
+        if not session.connection.is_closed:  # a channel failed: start again from scratch
+            self._chore(session.connection.close())
+        self._arrived.set()
+        self._reconnect_soon()
+
+    def _chore(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    def _reconnect_soon(self) -> None:
+        if self._started and (self._reconnector is None or self._reconnector.done()):
+            self._reconnector = asyncio.get_running_loop().create_task(
+                self._reconnect(), name="tss-rabbitmq-reconnect"
+            )
+
+    async def _reconnect(self) -> None:
+        delay = _BACKOFF_FIRST
+        while self._started and self._session is None:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            try:
+                await self._connect()
+            except BrokerError as exc:
+                delay = min(delay * 2, _BACKOFF_MAX)
+                log.warning("%s; retrying in %.1fs", exc, delay)
+                continue
+            log.info("reconnected to RabbitMQ at %s", self.safe_url)
+
+    async def _session_within(self, timeout: float) -> _Session:
+        if self._session is None and self._started and timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), timeout)
+        if self._session is None:
+            raise self._not_connected()
+        return self._session
+
+    def _not_connected(self) -> BrokerError:
+        if not self._started:
+            return BrokerError(f"the RabbitMQ broker at {self.safe_url} is not started")
+        return BrokerError(
+            f"not connected to RabbitMQ at {self.safe_url} ({self._last_error}): {_CHECK}; "
+            "reconnecting in the background"
+        )
+
+    def _describe(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split())
+        if self._password:
+            text = text.replace(self._password, "***")
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def publish(self, messages: Sequence[RunMessage]) -> None:
+        if not messages:
+            return
+        session = await self._session_within(0)
+        window = asyncio.Semaphore(self.options.confirm_window)
+
+        async def one(message: RunMessage) -> None:
+            async with window:
+                await self._send(session, message, message.to_json(), 0)
+
+        try:
+            async with asyncio.timeout(_CALL_TIMEOUT):
+                for pool in dict.fromkeys(m.pool for m in messages):
+                    if pool not in session.declared:
+                        await self._declare(session.pub, pool)
+                        session.declared.add(pool)
+                results = await asyncio.gather(*map(one, messages), return_exceptions=True)
+        except _DRIVER_ERRORS as exc:
+            raise self._failed(f"publish {len(messages)} messages", exc) from exc
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for error in errors:
+            if not isinstance(error, _DRIVER_ERRORS):
+                raise error
+        if errors:
+            session.declared.clear()  # a queue may have been deleted under us
+            raise self._failed(
+                f"publish {len(errors)} of {len(messages)} messages", errors[0]
+            ) from errors[0]
+
+    async def _send(
+        self, session: _Session, message: RunMessage, body: bytes, redeliveries: int
+    ) -> None:
+        await session.pub.default_exchange.publish(
+            aio_pika.Message(
+                body,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                priority=min(max(message.priority, 0), MAX_PRIORITY),
+                message_id=message.run_id,
+                headers={REDELIVERIES: redeliveries} if redeliveries else None,
+            ),
+            routing_key=self.queue_name(message.pool),
+        )
+
+    async def _declare(self, channel: AbstractChannel, pool: str) -> AbstractQueue:
+        return await channel.declare_queue(
+            self.queue_name(pool), durable=True, arguments=self.queue_arguments
+        )
+
+    def _failed(self, doing: str, exc: BaseException) -> BrokerError:
+        return BrokerError(
+            f"RabbitMQ at {self.safe_url}: could not {doing} ({self._describe(exc)})"
+        )
+
+    # -- consuming ------------------------------------------------------------------------
+
+    async def get(self, pools: Sequence[str], max_count: int, timeout: float) -> list[Delivery]:
+        """Deliveries from the consumers of ``pools``, highest priority first among what has
+        been prefetched. Consumers start on the first ``get`` of a pool; the prefetch, unless
+        set in the URL, is the first ``max_count``."""
+        if max_count <= 0 or not pools:
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        session = await self._session_within(timeout)
+        await self._subscribe(session, pools, max_count)
+        await self._wait(pools, deadline)
+        taken = self._take(pools, max_count)
+        if not taken and self._session is None:
+            raise self._not_connected()
+        return taken
+
+    async def _subscribe(self, session: _Session, pools: Sequence[str], max_count: int) -> None:
+        if all(pool in session.consumers for pool in pools):
+            return
+        async with self._setup:
+            if self._session is not session:
+                raise self._not_connected()
+            if not self._prefetch:
+                self._prefetch = min(max_count, 65535)
+            try:
+                for pool in pools:
+                    self._pools[pool] = None
+                    if pool not in session.consumers:
+                        await self._consume(session, pool)
+            except _DRIVER_ERRORS as exc:
+                raise self._failed(f"consume from pools {', '.join(pools)}", exc) from exc
+
+    async def _consume(self, session: _Session, pool: str) -> None:
+        if not session.qos:
+            await session.sub.set_qos(prefetch_count=self._prefetch)
+            session.qos = True
+        queue = await self._declare(session.sub, pool)
+        tag = await queue.consume(partial(self._on_message, session, pool))
+        session.consumers[pool] = (queue, tag)
+
+    async def _on_message(
+        self, session: _Session, pool: str, incoming: AbstractIncomingMessage
+    ) -> None:
+        if self._session is not session:
+            return  # its connection is gone: RabbitMQ has it back already
+        try:
+            message = RunMessage.from_json(incoming.body)
+            if message.pool != pool:
+                raise BrokerError(f"message for pool {message.pool!r} in pool {pool!r}'s queue")
+        except BrokerError as exc:
+            log.warning("dead-lettering a message from queue %s: %s", self.queue_name(pool), exc)
+            await self._settle(incoming.reject(requeue=False))
+            return
+        count = _redeliveries(incoming.headers)
+        if incoming.redelivered:
+            count += 1
+            if count > self.options.max_redeliveries:
+                log.warning(
+                    "dead-lettering run %s of job %s: it came back %d times without an ack "
+                    "(it may be crashing its workers); the reconciler publishes it again if "
+                    "it is still queued",
+                    message.run_id,
+                    message.job,
+                    count,
+                )
+                await self._settle(incoming.reject(requeue=False))
+                return
+            # Classic queues do not count deliveries: carry the count on a fresh copy.
+            try:
+                await self._send(session, message, incoming.body, count)
+            except _DRIVER_ERRORS as exc:
+                log.debug("could not stamp a redelivered message: %r", exc)
+                return  # left unacked: it comes back when this connection ends
+            await self._settle(incoming.ack())
+            return
+        delivery = Delivery(message, _Tag(session, incoming, count))
+        heap = self._buffer.setdefault(pool, [])
+        heapq.heappush(heap, (-message.priority, next(self._seq), delivery))
+        self._arrived.set()
+
+    @staticmethod
+    async def _settle(action: Awaitable[None]) -> None:
+        with contextlib.suppress(*_DRIVER_ERRORS):
+            await action
+
+    def _count(self, pools: Sequence[str]) -> int:
+        return sum(len(self._buffer.get(pool, ())) for pool in pools)
+
+    async def _wait(self, pools: Sequence[str], until: float) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._count(pools):
+            remaining = until - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+
+    def _take(self, pools: Sequence[str], max_count: int) -> list[Delivery]:
+        heaps = [heap for pool in dict.fromkeys(pools) if (heap := self._buffer.get(pool))]
+        out: list[Delivery] = []
+        while heaps and len(out) < max_count:
+            best = min(heaps, key=lambda heap: heap[0][:2])
+            out.append(heapq.heappop(best)[2])
+            if not best:
+                heaps.remove(best)
+        return out
+
+    # -- acknowledging --------------------------------------------------------------------
+
+    def _live(self, deliveries: Sequence[Delivery]) -> list[tuple[RunMessage, _Tag]]:
+        """Deliveries still held on the current connection; the others went back to their
+        queues when their connection ended."""
+        session = self._session
+        return [
+            (d.message, d.tag)
+            for d in deliveries
+            if session is not None and isinstance(d.tag, _Tag) and d.tag.session is session
+        ]
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        failed: BaseException | None = None
+        for _, tag in self._live(deliveries):
+            try:
+                await tag.incoming.ack()
+            except (ChannelInvalidStateError, MessageProcessError):
+                continue  # its channel closed (RabbitMQ has it back), or it was settled
+            except _DRIVER_ERRORS as exc:
+                failed = exc
+        if failed is not None:
+            raise self._failed("acknowledge deliveries", failed) from failed
+
+    async def nack(self, deliveries: Sequence[Delivery]) -> None:
+        """A copy goes to the tail of its queue with the same redelivery count, then the
+        original is acked: not being taken is not a crash."""
+        held = self._live(deliveries)
+        if not held:
+            return
+        session = held[0][1].session
+        try:
+            async with asyncio.timeout(_CALL_TIMEOUT):
+                await asyncio.gather(
+                    *(self._send(session, m, t.incoming.body, t.redeliveries) for m, t in held)
+                )
+        except _DRIVER_ERRORS as exc:
+            for _, tag in held:  # never leave one held here: requeue (it counts as a return)
+                await self._settle(tag.incoming.nack(requeue=True))
+            raise self._failed(f"return {len(held)} deliveries", exc) from exc
+        for _, tag in held:
+            await self._settle(tag.incoming.ack())
+
+
+def _redeliveries(headers: Mapping[str, Any]) -> int:
+    value = headers.get(REDELIVERIES, 0)
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else 0
+
+
+def parse_url(url: str) -> tuple[str, Options]:
+    """The URL for aio-pika (TSS's options taken out, a connection name added) and the
+    options.
+
+    :raises ConfigError: an option with a bad value (``broker.url``).
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in _OPTIONS}
+    rest = [(key, value) for key, value in query if key not in _OPTIONS]
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"broker.url: {why} in {mask_url(url)!r}", field="broker.url")
+
+    prefix = ours.get("prefix", "tss")
+    if not _PREFIX.match(prefix):
+        raise bad(
+            f"prefix {prefix!r} must be 1-40 letters, digits, '_', '.' or '-', starting with "
+            "a letter or digit"
+        )
+    numbers: dict[str, int] = {}
+    for key, low, high in (
+        ("prefetch", 0, 65535),
+        ("max_redeliveries", 0, 1000),
+        ("confirm_window", 1, 65535),
+    ):
+        if key not in ours:
+            continue
+        try:
+            numbers[key] = int(ours[key])
+        except ValueError:
+            raise bad(f"{key} must be a whole number, not {ours[key]!r}") from None
+        if not low <= numbers[key] <= high:
+            raise bad(f"{key} must be between {low} and {high}, not {numbers[key]}")
+    if not any(key == "name" for key, _ in rest):
+        rest.append(("name", f"tss-{prefix}-{socket.gethostname()}-{os.getpid()}"))
+    driver_url = urlunsplit(parts._replace(query=urlencode(rest)))
+    return driver_url, Options(prefix=prefix, **numbers)
+
+
+__all__ = ["MAX_PRIORITY", "REDELIVERIES", "Options", "RabbitMQBroker", "parse_url"]

@@ -1,0 +1,266 @@
+"""The PostgreSQL store's statements: text SQL with ``$n`` parameters.
+
+A batch travels as one array per column (``unnest``), so a batch of any size is one
+statement and one round trip; the writes that belong together (a run, its attempt, its
+event, the NOTIFY that announces it) are data-modifying CTEs of that one statement.
+Column lists and row layouts are the SQLite store's (:mod:`tss.store._codec`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from tss.store import _codec as c
+from tss.store._pg_conn import NOW_US, RUNS_CHANNEL, WAKE_CHANNEL
+from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
+
+_QMARK = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str, start: int = 1) -> str:
+    """``sql`` written with ``?`` placeholders (the shared SQL of :mod:`tss.store._codec` and
+    :mod:`tss.store._listing`) with ``$start, $start+1, ...`` instead. None of that SQL has
+    a ``?`` in a literal."""
+    counter = iter(range(start, start + sql.count("?")))
+    return _QMARK.sub(lambda _: f"${next(counter)}", sql)
+
+
+def unnest(types: Sequence[str], start: int = 1) -> str:
+    """``unnest($start::t1[], ...)``: one array parameter per column."""
+    return "unnest(" + ", ".join(f"${start + i}::{t}[]" for i, t in enumerate(types)) + ")"
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int, text: Sequence[int] = ()) -> list[list[Any]]:
+    """``rows`` as ``width`` column lists (the arrays ``unnest`` takes). In the ``text``
+    columns (free text: logs, reasons) a NUL, which PostgreSQL text cannot hold, becomes
+    U+FFFD instead of failing the whole batch."""
+    cols = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    for i in text:
+        col = cols[i]
+        if "\x00" in "".join(v for v in col if v):
+            cols[i] = [v.replace("\x00", "\ufffd") if v else v for v in col]
+    return cols
+
+
+def clean(text: str | None) -> str | None:
+    """One free-text value made storable (see :func:`columns`)."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
+
+
+RUNS = f"SELECT {c.RUN_COLUMNS} FROM runs"
+JOBS = f"SELECT {c.JOB_COLUMNS} FROM jobs"
+TOKENS = f"SELECT {c.TOKEN_COLUMNS} FROM tokens"
+CLOCK = f"SELECT {NOW_US}"
+
+#: the runs columns of :data:`tss.store._codec.RUN_FIELDS`, typed for unnest
+RUN_TYPES: tuple[str, ...] = (
+    *("text", "text", "text", "text", "text", "int", "text", "text", "int"),
+    *("bigint",) * 8,
+    *("text",) * 7,
+    "int",
+)
+#: where the free text is in a RUN_INSERT row: reason
+RUN_TEXT = (c.RUN_INDEX["reason"],)
+EVENT_FIELDS = "at, run_id, job, source, target, reason, attempt, actor"
+EVENT_TYPES = ("bigint", "text", "text", "text", "text", "text", "int", "text")
+
+
+def event_insert(start: int = 1) -> str:
+    """Insert EVENT_INSERT rows given as arrays from ``$start``."""
+    return f"INSERT INTO events ({EVENT_FIELDS}) SELECT * FROM {unnest(EVENT_TYPES, start)}"
+
+
+def _notify_queued(alias: str) -> str:
+    return f"pg_notify('{RUNS_CHANNEL}', {alias}.pool)"
+
+
+_WAKE = f"pg_notify('{WAKE_CHANNEL}', '')"
+
+
+@functools.cache
+def insert_runs(advance: bool) -> str:
+    """Insert runs (``RUN_TYPES`` arrays, ``$1``..), skipping any whose id, fire or
+    idempotency key is taken (``ON CONFLICT DO NOTHING``), with an event each (actor
+    ``$26``); NOTIFY the pools of queued ones, and wake schedulers for waiting ones when
+    ``$27``. With ``advance``, also move jobs on: ``$28`` names, ``$29`` next fire times,
+    ``$30`` the times the planner saw. Returns the ids inserted."""
+    n = len(RUN_TYPES)
+    sql = (
+        f"WITH ins AS (INSERT INTO runs ({c.RUN_FIELDS}) SELECT * FROM {unnest(RUN_TYPES)}"
+        " ON CONFLICT DO NOTHING RETURNING id, job, state, reason, pool, not_before, created_at),"
+        f" ev AS (INSERT INTO events ({EVENT_FIELDS}) SELECT created_at, id, job, NULL, state,"
+        f" reason, 0, ${n + 1}::text FROM ins)"
+    )
+    if advance:
+        sql += (
+            ", adv AS (UPDATE jobs SET next_fire_at = u.next"
+            f" FROM {unnest(('text', 'bigint', 'bigint'), n + 3)} AS u(name, next, expected)"
+            " WHERE jobs.name = u.name AND jobs.next_fire_at IS NOT DISTINCT FROM u.expected)"
+        )
+    return sql + (
+        f" SELECT ins.id, CASE WHEN ins.state = 'queued' THEN {_notify_queued('ins')}"
+        f" WHEN ${n + 2}::bool AND ins.not_before IS NOT NULL THEN {_WAKE} END FROM ins"
+    )
+
+
+#: the stored runs with the (job, idempotency_key) or (job, scheduled_for) of runs that were
+#: not inserted: $1/$2 and $3/$4 as arrays
+EXISTING = (
+    f"{RUNS} WHERE idempotency_key IS NOT NULL AND (job, idempotency_key) IN"
+    " (SELECT * FROM unnest($1::text[], $2::text[]))"
+    f" UNION ALL {RUNS} WHERE \"trigger\" = 'schedule' AND (job, scheduled_for) IN"
+    " (SELECT * FROM unnest($3::text[], $4::bigint[]))"
+)
+
+#: due jobs, locked; ``$1`` the horizon (microseconds), ``$2`` the limit. Each row is a job
+#: (JOB_COLUMNS), then the store's now, then the job's active run count.
+FIRE_SELECT = (
+    f"SELECT {c.JOB_COLUMNS}, {NOW_US},"
+    f" (SELECT count(*) FROM runs WHERE {ACTIVE} AND runs.job = jobs.name)"
+    f" FROM jobs WHERE paused = false AND next_fire_at <= {NOW_US} + $1"
+    " ORDER BY next_fire_at, name LIMIT $2 FOR UPDATE OF jobs SKIP LOCKED"
+)
+
+PROMOTE = (
+    f"WITH due AS (SELECT id, state FROM runs WHERE {WAITING}"
+    f" AND (not_before <= {NOW_US} OR not_before IS NULL)"
+    " ORDER BY coalesce(not_before, created_at), id LIMIT $1 FOR UPDATE SKIP LOCKED),"
+    f" up AS (UPDATE runs SET state = 'queued', updated_at = {NOW_US}, queued_at = {NOW_US},"
+    f" published_at = NULL FROM due WHERE runs.id = due.id"
+    f" RETURNING {c.RUN_COLUMNS}, due.state AS source),"
+    f" ev AS (INSERT INTO events ({EVENT_FIELDS}) SELECT updated_at, id, job, source, 'queued',"
+    " 'due', attempt, $2::text FROM up)"
+    f" SELECT up.*, {_notify_queued('up')} FROM up ORDER BY coalesce(not_before, created_at), id"
+)
+
+#: claim ``$1`` (ids) for worker ``$2`` with a lease of ``$3`` microseconds: rows are locked
+#: in id order (no deadlock between claimers) and only those still queued are taken
+CLAIM = (
+    f"WITH clock AS ({CLOCK} AS us),"
+    f" locked AS (SELECT id FROM runs WHERE id = ANY($1::text[]) AND {QUEUED}"
+    " ORDER BY id FOR UPDATE),"
+    " claimed AS (UPDATE runs SET state = 'running', attempt = runs.attempt + 1,"
+    " started_at = clock.us, worker_id = $2::text, lease_until = clock.us + $3::bigint,"
+    f" updated_at = clock.us FROM locked, clock WHERE runs.id = locked.id"
+    f" RETURNING {c.RUN_COLUMNS}),"
+    f" att AS (INSERT INTO attempts ({c.ATTEMPT_COLUMNS}) SELECT id, attempt, $2::text,"
+    " 'running', started_at, NULL, NULL, NULL, '', '' FROM claimed),"
+    f" ev AS (INSERT INTO events ({EVENT_FIELDS}) SELECT started_at, id, job, 'queued',"
+    " 'running', NULL, attempt, $2::text FROM claimed)"
+    " SELECT * FROM claimed"
+)
+
+#: worker ``$1`` holding ``$2`` runs, ``$3``/``$4`` (ids, attempts), lease ``$5`` µs: returns
+#: the held ids it no longer holds
+HEARTBEAT = (
+    f"WITH clock AS ({CLOCK} AS us),"
+    " w AS (UPDATE workers SET last_heartbeat = clock.us, running = $2 FROM clock"
+    " WHERE workers.id = $1),"
+    " held AS (SELECT * FROM unnest($3::text[], $4::int[]) AS h(id, attempt)),"
+    " lk AS (SELECT runs.id FROM runs JOIN held ON runs.id = held.id"
+    f" AND runs.attempt = held.attempt WHERE runs.{RUNNING} ORDER BY runs.id FOR UPDATE OF runs),"
+    " kept AS (UPDATE runs SET lease_until = clock.us + $5::bigint, updated_at = clock.us"
+    " FROM lk, clock WHERE runs.id = lk.id RETURNING runs.id)"
+    " SELECT held.id FROM held WHERE held.id NOT IN (SELECT id FROM kept)"
+)
+
+#: what plan_finish reads, locked in id order, then the pool and the store's now
+FINISH_SELECT = (
+    f"SELECT {c.FINISH_COLUMNS}, pool, {NOW_US} FROM runs WHERE id = ANY($1::text[])"
+    " ORDER BY id FOR UPDATE"
+)
+FINISH_RUN_TYPES = ("text",) + ("bigint",) * 5 + ("text",) * 3 + ("int", "text")
+FINISH_ATTEMPT_TYPES = ("text", "bigint") + ("text",) * 5 + ("int",)
+#: plan_finish's rows as arrays: runs $1..$11, attempts $12..$19, events $20..$27
+FINISH_WRITE = (
+    "WITH r AS (UPDATE runs SET state = u.state, updated_at = u.updated_at,"
+    " finished_at = u.finished_at, not_before = u.not_before, queued_at = u.queued_at,"
+    " published_at = u.published_at, lease_until = NULL, error = u.error, result = u.result,"
+    " reason = u.reason, handbacks = runs.handbacks + u.handed_back"
+    f" FROM {unnest(FINISH_RUN_TYPES)} AS u(state, updated_at, finished_at, not_before,"
+    " queued_at, published_at, error, result, reason, handed_back, id)"
+    " WHERE runs.id = u.id RETURNING runs.state, runs.pool),"
+    " a AS (UPDATE attempts SET state = v.state, finished_at = v.finished_at, error = v.error,"
+    " result = v.result, stdout = v.stdout, stderr = v.stderr"
+    f" FROM {unnest(FINISH_ATTEMPT_TYPES, 12)} AS v(state, finished_at, error, result, stdout,"
+    " stderr, run_id, number) WHERE attempts.run_id = v.run_id AND attempts.number = v.number),"
+    f" e AS ({event_insert(20)})"
+    f" SELECT CASE r.state WHEN 'queued' THEN {_notify_queued('r')}"
+    f" WHEN 'retrying' THEN {_WAKE} END FROM r"
+)
+
+#: cancel: at ``$1``, reason ``$2``, runs ``$3``; running attempts ``$4``/``$5``; events $6..
+CANCEL = (
+    "WITH r AS (UPDATE runs SET state = 'cancelled', updated_at = $1::bigint,"
+    " finished_at = $1::bigint, lease_until = NULL, reason = $2::text"
+    " WHERE id = ANY($3::text[])),"
+    " a AS (UPDATE attempts SET state = 'cancelled', finished_at = $1::bigint"
+    f" FROM {unnest(('text', 'int'), 4)} AS v(run_id, number)"
+    " WHERE attempts.run_id = v.run_id AND attempts.number = v.number"
+    " AND attempts.finished_at IS NULL),"
+    f" e AS ({event_insert(6)}) SELECT 1"
+)
+
+#: fires of a job made ahead of their time (lookahead), locked
+AHEAD = f"{RUNS} WHERE job = $1 AND state = 'scheduled' AND \"trigger\" = 'schedule' FOR UPDATE"
+#: a job's active runs, locked (concurrency: replace)
+ACTIVE_RUNS = f"{RUNS} WHERE {ACTIVE} AND job = $1 ORDER BY id FOR UPDATE"
+
+NEXT_WAKEUP = (
+    "SELECT (SELECT min(next_fire_at) FROM jobs WHERE paused = false) - $1::bigint,"
+    f" (SELECT min(not_before) FROM runs WHERE {WAITING}),"
+    f" (SELECT min(created_at) FROM runs WHERE {WAITING} AND not_before IS NULL)"
+)
+
+FIND_UNPUBLISHED = (
+    f"SELECT * FROM ({RUNS} WHERE {QUEUED} AND published_at IS NULL"
+    f" AND queued_at <= {NOW_US} - $1::bigint"
+    f" UNION ALL {RUNS} WHERE {QUEUED} AND published_at <= {NOW_US} - $2::bigint) AS r"
+    " ORDER BY queued_at, id LIMIT $3"
+)
+
+#: mark published what is not locked by someone else: a run being claimed or cancelled
+#: right now is no longer in the outbox anyway
+MARK_PUBLISHED = (
+    f"UPDATE runs SET published_at = {NOW_US} FROM (SELECT id FROM runs"
+    " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE SKIP LOCKED) AS l WHERE runs.id = l.id"
+)
+
+FETCH_QUEUED = (
+    f"{RUNS} WHERE {QUEUED} AND pool = ANY($1::text[])"
+    " ORDER BY priority DESC, queued_at, id LIMIT $2"
+)
+
+EXPIRED = (
+    f"SELECT * FROM ({RUNS} WHERE {RUNNING} AND lease_until <= {NOW_US}"
+    f" UNION ALL {RUNS} WHERE {RUNNING} AND lease_until IS NULL) AS r"
+    " ORDER BY coalesce(lease_until, updated_at), id LIMIT $1"
+)
+
+_TIMEOUT = "(policy::jsonb ->> 'timeout')::float8"
+OVERDUE = (
+    f"{RUNS} WHERE {RUNNING} AND started_at IS NOT NULL AND {_TIMEOUT} IS NOT NULL"
+    f" AND started_at + round(({_TIMEOUT} + $1::float8) * 1000000)::bigint < {NOW_US}"
+    " ORDER BY started_at, id LIMIT $2"
+)
+
+SAVE_LOGS = (
+    "UPDATE attempts SET stdout = v.stdout, stderr = v.stderr"
+    f" FROM {unnest(('text', 'int', 'text', 'text'))} AS v(run_id, number, stdout, stderr)"
+    " WHERE attempts.run_id = v.run_id AND attempts.number = v.number"
+    " AND attempts.finished_at IS NULL"
+)
+
+LAST_RUNS = (
+    "SELECT r.* FROM unnest($1::text[]) AS n(name) CROSS JOIN LATERAL"
+    f" ({RUNS} WHERE runs.job = n.name ORDER BY runs.id DESC LIMIT 1) AS r"
+)
+
+THROUGHPUT = (
+    "SELECT finished_at / $1::bigint AS slot, state, count(*) FROM runs"
+    " WHERE finished_at >= $2 GROUP BY slot, state ORDER BY slot, state"
+)

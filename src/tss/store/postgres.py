@@ -1,0 +1,562 @@
+"""The PostgreSQL store: many schedulers and workers on many hosts.
+
+asyncpg and text SQL (:mod:`tss.store._pg_sql`) on a small pool per process; the schema and
+its Alembic migrations are the SQLite store's, run at start under an advisory lock. Times
+are BIGINT microseconds from the database's clock (``now()``: each transaction sees one
+instant). Due jobs and due scheduled runs are claimed with ``FOR UPDATE SKIP LOCKED``, so
+schedulers never wait for one another; runs are claimed by workers with row locks taken in
+id order, only while still queued. A transaction that queues runs sends ``NOTIFY tss_runs``
+(payload: the pool) and one that makes something due sooner ``NOTIFY tss_wake``, delivered
+when it commits; :meth:`PostgresStore.listen` turns them into asyncio events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from tss.core.models import (
+    Attempt,
+    Event,
+    Job,
+    JobSpec,
+    NewRun,
+    Outcome,
+    Page,
+    Run,
+    RunFilter,
+    Token,
+    WorkerInfo,
+)
+from tss.core.states import RunState, check_transition
+from tss.core.timeutil import from_micros, to_micros
+from tss.errors import Conflict, NotFound, StoreError, ValidationError
+from tss.store import _codec as c
+from tss.store import _pg_sql as q
+from tss.store import _pg_writes as w
+from tss.store import migrate
+from tss.store._listing import JobOrder, bucket_us, check_offset, prefix_end, run_after, run_cursor
+from tss.store._pg_conn import NOW_US, Listener, Pool, asyncpg_module, dsn_of
+from tss.store.base import Planner, Store
+
+R = RunState
+Conn = Any  # an asyncpg connection (asyncpg ships no type information)
+_LAST_STATE = "(SELECT r.state FROM runs AS r WHERE r.job = jobs.name ORDER BY r.id DESC LIMIT 1)"
+
+
+async def _revision(conn: Conn) -> str | None:
+    if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+        return None
+    value = await conn.fetchval("SELECT version_num FROM alembic_version")
+    return None if value is None else str(value)
+
+
+async def _orders_by_code_point(conn: Conn) -> bool:
+    """Whether the database's collation sorts text by code point, as the other stores do
+    (``C``, ``POSIX``, glibc's ``C.UTF-8``); if not, names are compared ``COLLATE "C"``."""
+    row = await conn.fetchrow("SELECT * FROM pg_database WHERE datname = current_database()")
+    if row.get("datlocprovider", "c") != "c":
+        return False
+    collate = str(row["datcollate"])
+    return collate in ("C", "POSIX") or collate.startswith("C.")
+
+
+def _unique_violation(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg_module().UniqueViolationError)
+
+
+class PostgresStore(Store):
+    """A store in one PostgreSQL database; any number of processes may share it."""
+
+    name = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        dsn_of(url)  # refuse a URL that is not PostgreSQL's now, not at start
+        self.url = url
+        self._pool_size = pool_size
+        self._pool: Pool | None = None
+        self._listener: Listener | None = None
+        self._waits: dict[str, asyncio.Event] = {}
+        self._name = "name"
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> Pool:
+        if self._pool is None:
+            raise StoreError("the PostgreSQL store is not started (or is closed)")
+        return self._pool
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one read; tried once more if the connection had died (a server restart)."""
+        rows: list[Any] = await self.pool.run(lambda cn: cn.fetch(sql, *args), retry_lost=True)
+        return rows
+
+    async def _write(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one statement that writes (its own transaction)."""
+        rows: list[Any] = await self.pool.run(lambda cn: cn.fetch(sql, *args))
+        return rows
+
+    async def start(self) -> None:
+        if self._pool is not None:
+            return
+        pool = Pool(self.url, max_size=self._pool_size)
+        await pool.open()
+        try:
+            if await pool.run(_revision) != migrate.HEAD:
+                # Alembic is synchronous (psycopg 3); migrate.upgrade takes an advisory lock.
+                await asyncio.to_thread(migrate.upgrade, migrate.sync_url(self.url))
+            by_code_point = await pool.run(_orders_by_code_point)
+        except BaseException:
+            await pool.close()
+            raise
+        self._name = "name" if by_code_point else 'name COLLATE "C"'
+        self._pool = pool
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def now(self) -> datetime:
+        return from_micros((await self._fetch(q.CLOCK))[0][0])
+
+    # -- notices -------------------------------------------------------------------------------
+
+    async def listen(self, channel: str, payloads: Collection[str] | None = None) -> asyncio.Event:
+        """An event set whenever a NOTIFY on ``channel`` arrives (with one of ``payloads``,
+        if given): ``tss_runs`` (payload: the pool) when runs were queued, ``tss_wake`` when
+        something became due sooner. Clear it before looking at the store, so that a notice
+        arriving meanwhile is not missed. While the listening connection is down the event
+        is set when it is back (notices sent meanwhile are lost)."""
+        if self._pool is None:
+            raise StoreError("the PostgreSQL store is not started (or is closed)")
+        if self._listener is None:
+            self._listener = Listener(self.url)
+        return await self._listener.subscribe(channel, payloads)
+
+    async def wait_for_notice(self, channel: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a NOTIFY on ``channel``; whether one came."""
+        event = self._waits.get(channel)
+        if event is None:
+            event = self._waits[channel] = await self.listen(channel)
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
+        fire_us = c.micros(next_fire_at)
+        sql = (
+            "WITH ins AS (INSERT INTO jobs (name, spec, type, pool, tags, paused, next_fire_at,"
+            f" created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, {NOW_US},"
+            f" {NOW_US}, 1) RETURNING created_at, next_fire_at, paused)"
+            f" SELECT created_at, {w.wake_if_scheduled('ins')} FROM ins"
+        )
+        try:
+            rows = await self._write(sql, spec.name, *c.job_values(spec), fire_us)
+        except StoreError as exc:
+            if _unique_violation(exc.__cause__ or exc):
+                raise Conflict(f"a job named {spec.name!r} exists already", field="name") from exc
+            raise
+        at = from_micros(rows[0][0])
+        return Job(spec, at, at, c.when(fire_us), 1)
+
+    async def update_job(
+        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+    ) -> Job:
+        fire_us = c.micros(next_fire_at)
+        sql = (
+            "WITH up AS (UPDATE jobs SET spec = $1, type = $2, pool = $3, tags = $4, paused = $5,"
+            f" next_fire_at = $6, updated_at = {NOW_US}, version = version + 1"
+            " WHERE name = $7 AND ($8::int IS NULL OR version = $8::int)"
+            " RETURNING created_at, updated_at, version, next_fire_at, paused)"
+            f" SELECT created_at, updated_at, version, {w.wake_if_scheduled('up')} FROM up"
+        )
+        args = (*c.job_values(spec), fire_us, spec.name, expected_version)
+        rows = await self._write(sql, *args)
+        if not rows:
+            found = await self._fetch("SELECT version FROM jobs WHERE name = $1", spec.name)
+            if not found:
+                raise NotFound(f"no job named {spec.name!r}", field="name")
+            raise Conflict(
+                f"job {spec.name!r} is at version {found[0][0]}, not {expected_version}:"
+                " it was changed meanwhile; read it again and retry",
+                field="version",
+            )
+        created, updated, version = rows[0][0], rows[0][1], rows[0][2]
+        return Job(spec, from_micros(created), from_micros(updated), c.when(fire_us), version)
+
+    async def get_job(self, name: str) -> Job:
+        rows = await self._fetch(f"{q.JOBS} WHERE name = $1", name)
+        if not rows:
+            raise NotFound(f"no job named {name!r}", field="name")
+        return c.job_of(rows[0])
+
+    async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
+        rows = await self._fetch(f"{q.JOBS} WHERE name = ANY($1::text[])", list(set(names)))
+        found = {row[0]: c.job_of(row) for row in rows}
+        return {name: found[name] for name in names if name in found}
+
+    async def list_jobs(
+        self,
+        *,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+        last_state: RunState | None = None,
+        sort: str = "name",
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
+    ) -> Page:
+        order = JobOrder.of(sort)
+        after, offset = order.after(cursor), check_offset(offset)
+        name, where, params = self._name, list[str](), list[Any]()
+        if prefix:
+            # Both bounds, so the name index yields exactly the matching range.
+            upper = prefix_end(prefix)
+            where.append(f"{name} >= ? AND substr(name, 1, ?) = ?")
+            params += [prefix, len(prefix), prefix]
+            if upper is not None:
+                where.append(f"{name} < ?")
+                params.append(upper)
+        if tag is not None:
+            where.append("tags::jsonb @> jsonb_build_array(?::text)")
+            params.append(tag)
+        if pool is not None:
+            where.append("pool = ?")
+            params.append(pool)
+        if paused is not None:
+            where.append("paused = ?")
+            params.append(bool(paused))
+        if last_state is not None:
+            where.append(f"{_LAST_STATE} = ?")
+            params.append(RunState(last_state).value)
+        filtered = f" WHERE {' AND '.join(where)}" if where else ""
+        count_sql, count_params = q.numbered(f"SELECT count(*) FROM jobs{filtered}"), params
+        if after is not None:
+            where, params = [*where, order.seek_on(name)], [*params, *after]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = q.numbered(f"{q.JOBS}{clause} ORDER BY {order.order_by_on(name)} LIMIT ? OFFSET ?")
+        limit = max(limit, 0)
+
+        async def both(conn: Conn) -> tuple[int, list[Any]]:
+            total = await conn.fetchval(count_sql, *count_params)
+            return total, await conn.fetch(sql, *params, limit + 1, offset)
+
+        total, rows = await self.pool.run(both, retry_lost=True)
+        jobs = [c.job_of(row) for row in rows[:limit]]
+        return Page(jobs, order.cursor(jobs[-1]) if len(rows) > limit and jobs else None, total)
+
+    async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
+        wanted = list(dict.fromkeys(names))
+        found = {run.job: run for run in map(c.run_of, await self._fetch(q.LAST_RUNS, wanted))}
+        return {name: found[name] for name in wanted if name in found}
+
+    async def delete_job(self, name: str) -> None:
+        async def body(conn: Conn) -> None:
+            if await conn.execute("DELETE FROM jobs WHERE name = $1", name) == "DELETE 0":
+                raise NotFound(f"no job named {name!r}", field="name")
+            await self._cancel_ahead(conn, name, "job deleted")
+
+        await self.pool.run(body, tx=True)
+
+    async def _cancel_ahead(self, conn: Conn, name: str, why: str) -> None:
+        """Cancel the fires of a job made ahead of their time (lookahead)."""
+        runs = [c.run_of(row) for row in await conn.fetch(q.AHEAD, name)]
+        if runs:
+            await w.cancel(conn, runs, "user", why, await conn.fetchval(q.CLOCK))
+
+    async def set_paused(self, name: str, paused: bool) -> Job:
+        async def body(conn: Conn) -> Job:
+            rows = await conn.fetch(f"{q.JOBS} WHERE name = $1 FOR UPDATE", name)
+            if not rows:
+                raise NotFound(f"no job named {name!r}", field="name")
+            old = c.job_of(rows[0])
+            spec = old.spec.model_copy(update={"paused": paused})
+            sql = f"UPDATE jobs SET spec = $1, paused = $2, updated_at = {NOW_US} WHERE name = $3"
+            sql += f" RETURNING updated_at, {w.wake_if_scheduled('jobs')}"
+            updated = (await conn.fetch(sql, c.spec_text(spec), paused, name))[0][0]
+            if paused:
+                await self._cancel_ahead(conn, name, "job paused")
+            return replace(old, spec=spec, updated_at=from_micros(updated))
+
+        job: Job = await self.pool.run(body, tx=True)
+        return job
+
+    # -- scheduling ----------------------------------------------------------------------------
+
+    async def fire_due_jobs(
+        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
+    ) -> tuple[list[Run], int]:
+        async def body(conn: Conn) -> tuple[list[Run], int]:
+            rows = await conn.fetch(q.FIRE_SELECT, c.seconds_us(horizon), max(limit, 0))
+            if not rows:
+                return [], 0
+            now_us = rows[0][6]
+            now, news, advances = from_micros(now_us), list[NewRun](), []
+            for row in rows:
+                job, active = c.job_of(row), row[7]
+                firing = planner(job, now, active)
+                if firing.cancel_active and active:
+                    runs = [c.run_of(r) for r in await conn.fetch(q.ACTIVE_RUNS, job.name)]
+                    await w.cancel(conn, runs, actor, c.REPLACED, now_us)
+                news += firing.runs
+                expected = c.micros(firing.expected_next_fire_at)
+                advances.append((job.name, c.micros(firing.next_fire_at), expected))
+            created = await w.insert_runs(conn, news, actor, now_us, advances=advances)
+            return [run for run, fresh in created if fresh and run.state is R.QUEUED], len(rows)
+
+        result: tuple[list[Run], int] = await self.pool.run(body, tx=True)
+        return result
+
+    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
+        return [c.run_of(row) for row in await self._write(q.PROMOTE, max(limit, 0), actor)]
+
+    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
+        rows = await self._fetch(q.NEXT_WAKEUP, c.seconds_us(horizon))
+        times = [t for t in rows[0] if t is not None]
+        return from_micros(min(times)) if times else None
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
+        for new in runs:  # all or nothing: check every run first
+            check_transition(None, new.state)
+        if not runs:
+            return []
+
+        async def body(conn: Conn) -> list[tuple[Run, bool]]:
+            return await w.insert_runs(conn, list(runs), actor, await conn.fetchval(q.CLOCK))
+
+        created: list[tuple[Run, bool]] = await self.pool.run(body, tx=True)
+        return created
+
+    async def get_run(self, run_id: str) -> Run:
+        rows = await self._fetch(f"{q.RUNS} WHERE id = $1", run_id)
+        if not rows:
+            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+        return c.run_of(rows[0])
+
+    async def list_runs(
+        self,
+        run_filter: RunFilter | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
+    ) -> Page:
+        before, offset = run_after(cursor), check_offset(offset)
+        where, params = c.run_where(run_filter)
+        if before is not None:
+            where, params = [*where, "id < ?"], [*params, before]
+        # No total: counting a run history of millions on every page would not do.
+        sql = f"{q.RUNS} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?"
+        limit = max(limit, 0)
+        rows = await self._fetch(q.numbered(sql), *params, limit + 1, offset)
+        runs = [c.run_of(row) for row in rows[:limit]]
+        return Page(runs, run_cursor(runs[-1].id) if len(rows) > limit and runs else None)
+
+    async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
+        where, params = c.run_where(run_filter)
+        sql = f"SELECT state, count(*) FROM runs WHERE {' AND '.join(where)} GROUP BY state"
+        counts = dict.fromkeys(RunState, 0)
+        for state, count in await self._fetch(q.numbered(sql), *params):
+            if state in c.STATES:
+                counts[c.STATES[state]] = count
+        return counts
+
+    async def throughput(
+        self, *, since: datetime, bucket: int = 60
+    ) -> list[tuple[datetime, RunState, int]]:
+        width = bucket_us(bucket)
+        rows = await self._fetch(q.THROUGHPUT, width, to_micros(since))
+        return [(from_micros(slot * width), c.STATES[state], n) for slot, state, n in rows]
+
+    async def list_attempts(self, run_id: str) -> list[Attempt]:
+        sql = f"SELECT {c.ATTEMPT_COLUMNS} FROM attempts WHERE run_id = $1 ORDER BY number"
+        rows = await self._fetch(sql, run_id)
+        if not rows:
+            await self.get_run(run_id)  # NotFound for an unknown run
+        return [c.attempt_of(row) for row in rows]
+
+    async def mark_published(self, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            await self._write(q.MARK_PUBLISHED, list(set(run_ids)))
+
+    async def find_unpublished(
+        self, *, older_than: float, republish_after: float, limit: int
+    ) -> list[Run]:
+        fresh, stale = c.seconds_us(older_than), c.seconds_us(republish_after)
+        rows = await self._fetch(q.FIND_UNPUBLISHED, fresh, stale, max(limit, 0))
+        return [c.run_of(row) for row in rows]
+
+    async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
+        pools = list(dict.fromkeys(pools))
+        if not pools or limit <= 0:
+            return []
+        return [c.run_of(row) for row in await self._fetch(q.FETCH_QUEUED, pools, limit)]
+
+    async def claim_runs(
+        self, run_ids: Sequence[str], *, worker_id: str, lease: float
+    ) -> list[Run]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        rows = await self._write(q.CLAIM, ids, worker_id, c.seconds_us(lease))
+        claimed = {row[0]: c.run_of(row) for row in rows}
+        return [claimed[run_id] for run_id in ids if run_id in claimed]
+
+    async def heartbeat(
+        self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
+    ) -> list[str]:
+        ids, attempts = [i for i, _ in held], [n for _, n in held]
+        args = (worker_id, len(held), ids, attempts, c.seconds_us(lease))
+        return [row[0] for row in await self._write(q.HEARTBEAT, *args)]
+
+    async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
+        outcomes = list(outcomes)
+        if not outcomes:
+            return []
+
+        async def body(conn: Conn) -> list[bool]:
+            rows = await conn.fetch(q.FINISH_SELECT, list({o.run_id for o in outcomes}))
+            if not rows:
+                return [False] * len(outcomes)
+            current = {row[0]: [row[i] for i in range(8)] for row in rows}
+            plan = c.plan_finish(outcomes, current, rows[0][9], actor)
+            accepted, runs, attempts, events = plan
+            if runs:
+                args = q.columns(runs, 11, text=(8,))
+                args += q.columns(attempts, 8, text=(4, 5))
+                args += q.columns(events, 8, text=(5,))
+                await conn.fetch(q.FINISH_WRITE, *args)
+            return accepted
+
+        result: list[bool] = await self.pool.run(body, tx=True)
+        return result
+
+    async def expired_runs(self, *, limit: int) -> list[Run]:
+        return [c.run_of(row) for row in await self._fetch(q.EXPIRED, max(limit, 0))]
+
+    async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
+        rows = await self._fetch(q.OVERDUE, float(grace), max(limit, 0))
+        return [c.run_of(row) for row in rows]
+
+    async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+
+        async def body(conn: Conn) -> list[Run]:
+            sql = f"{q.RUNS} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+            found = {row[0]: c.run_of(row) for row in await conn.fetch(sql, ids)}
+            runs = [found[run_id] for run_id in ids if run_id in found]
+            return await w.cancel(conn, runs, actor, reason, await conn.fetchval(q.CLOCK))
+
+        cancelled: list[Run] = await self.pool.run(body, tx=True)
+        return cancelled
+
+    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
+        if logs:
+            await self._write(q.SAVE_LOGS, *q.columns(logs, 4, text=(2, 3)))
+
+    async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
+        sql = "SELECT stdout, stderr FROM attempts WHERE run_id = $1"
+        sql += " AND ($2::int IS NULL OR number = $2::int) ORDER BY number DESC LIMIT 1"
+        rows = await self._fetch(sql, run_id, attempt)
+        if rows:
+            return rows[0][0], rows[0][1]
+        await self.get_run(run_id)
+        which = "any attempt" if attempt is None else f"an attempt {attempt}"
+        raise NotFound(f"run {run_id!r} has no {which}", field="attempt")
+
+    # -- workers -------------------------------------------------------------------------------
+
+    async def register_worker(self, info: WorkerInfo) -> None:
+        async def body(conn: Conn) -> None:
+            now_us = await conn.fetchval(q.CLOCK)
+            started = to_micros(info.started_at) if info.started_at else now_us
+            values = c.worker_values(info, started, now_us)
+            await conn.execute(q.numbered(c.WORKER_UPSERT), *values)
+
+        await self.pool.run(body)
+
+    async def set_worker_state(self, worker_id: str, state: str) -> None:
+        if state not in c.WORKER_STATES:
+            raise ValidationError(
+                f"{state!r} is not a worker state: use one of {sorted(c.WORKER_STATES)}",
+                field="state",
+            )
+        sql = "UPDATE workers SET state = $1 WHERE id = $2 RETURNING id"
+        if not await self._write(sql, state, worker_id):
+            raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        sql = f"SELECT {c.WORKER_COLUMNS} FROM workers ORDER BY id"
+        return [c.worker_of(row) for row in await self._fetch(sql)]
+
+    async def mark_dead_workers(self, *, dead_after: float) -> list[str]:
+        seen = "coalesce(last_heartbeat, started_at)"
+        sql = "UPDATE workers SET state = 'dead' WHERE state IN ('up', 'draining')"
+        sql += f" AND ({seen} IS NULL OR {seen} <= {NOW_US} - $1::bigint) RETURNING id"
+        return sorted(row[0] for row in await self._write(sql, c.seconds_us(dead_after)))
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def last_event_id(self) -> int:
+        rows = await self._fetch("SELECT max(id) FROM events")
+        return int(rows[0][0] or 0)
+
+    async def list_events(
+        self, *, after: int = 0, limit: int = 100, run_id: str | None = None
+    ) -> list[Event]:
+        sql = f"SELECT {c.EVENT_COLUMNS} FROM events WHERE id > $1"
+        sql += " AND ($2::text IS NULL OR run_id = $2::text) ORDER BY id LIMIT $3"
+        rows = await self._fetch(sql, after, run_id, max(limit, 0))
+        return [c.event_of(row) for row in rows]
+
+    # -- API tokens ----------------------------------------------------------------------------
+
+    async def create_token(self, token: Token) -> None:
+        sql = q.numbered(f"INSERT INTO tokens ({c.TOKEN_COLUMNS}) VALUES ({c.placeholders(8)})")
+        try:
+            await self._write(sql, *c.token_values(token))
+        except StoreError as exc:
+            if _unique_violation(exc.__cause__ or exc):
+                raise Conflict(f"a token with id {token.id!r} exists already", field="id") from exc
+            raise
+
+    async def get_token(self, token_id: str) -> Token:
+        rows = await self._fetch(f"{q.TOKENS} WHERE id = $1", token_id)
+        if not rows:
+            raise NotFound(f"no token with id {token_id!r}", field="token_id")
+        return c.token_of(rows[0])
+
+    async def list_tokens(self) -> list[Token]:
+        return [c.token_of(row) for row in await self._fetch(f"{q.TOKENS} ORDER BY created_at, id")]
+
+    async def revoke_tokens(self, id_or_name: str) -> list[Token]:
+        sql = f"UPDATE tokens SET revoked_at = {NOW_US} WHERE (id = $1 OR name = $1)"
+        sql += f" AND revoked_at IS NULL RETURNING {c.TOKEN_COLUMNS}"
+        rows = await self._write(sql, id_or_name)
+        if not rows and not await self._fetch(
+            "SELECT 1 FROM tokens WHERE id = $1 OR name = $1", id_or_name
+        ):
+            raise NotFound(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+        return sorted(map(c.token_of, rows), key=lambda t: (t.created_at, t.id))
+
+    async def touch_token(self, token_id: str) -> None:
+        await self._write(f"UPDATE tokens SET last_used_at = {NOW_US} WHERE id = $1", token_id)

@@ -1,0 +1,176 @@
+"""The Redis store against a real Redis server: what the conformance suite cannot see.
+
+Each test gets its own key prefix (``?prefix=tss-test-<uuid>``) and deletes its keys after,
+so it can share a server (and a database) with anything else. Without a server these tests
+skip with how to start one; in CI (``CI=true``) they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import redis
+
+from tss._urls import mask_url
+from tss.core.firing import JobFiring, fire_job
+from tss.core.models import Job, JobSpec
+from tss.errors import ConfigError, Conflict, StoreError
+from tss.store.redis import RedisStore
+
+from ..conformance.support import ACTOR, new_run, seconds
+
+REDIS_URL = os.environ.get("TSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+START_HINT = (
+    'start one with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
+    "--appendonly no`, or point TSS_TEST_REDIS_URL at one"
+)
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def server() -> str:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        why = f"Redis is not reachable at {mask_url(REDIS_URL)} ({exc}); {START_HINT}"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(why)
+        pytest.skip(why)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def raw(server: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(server, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def url(server: str, raw: redis.Redis) -> Iterator[Callable[[], str]]:
+    """``url()``: a store URL with a prefix of this test's own (a new one per call)."""
+    prefixes: list[str] = []
+
+    def make() -> str:
+        prefixes.append(f"tss-test-{uuid.uuid4().hex}")
+        return f"{server}?prefix={prefixes[-1]}"
+
+    yield make
+    for prefix in prefixes:
+        keys = list(raw.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            raw.unlink(*keys)
+
+
+def test_url_options_are_checked_naming_the_key() -> None:
+    for bad in ("redis://127.0.0.1/0?bogus=1", "redis://127.0.0.1/0?prefix="):
+        with pytest.raises(ConfigError) as info:
+            RedisStore(bad)
+        assert info.value.field == "store.url"
+    store = RedisStore("redis://127.0.0.1/0?prefix=mine&socket_timeout=3")
+    assert (store.prefix, store.keys) == ("mine", "mine:store:")
+    assert RedisStore("rediss://127.0.0.1/0").keys == "tss:store:"
+
+
+def test_an_unreachable_server_is_one_line_naming_the_url_without_its_password() -> None:
+    store = RedisStore("redis://someone:s3cret@127.0.0.1:1/0")
+    with pytest.raises(StoreError) as info:
+        run(store.start())
+    message = str(info.value)
+    assert "127.0.0.1:1" in message and "***" in message and "s3cret" not in message
+    assert "\n" not in message
+
+
+def test_prefixes_keep_stores_apart_and_every_key_is_under_its_prefix(
+    url: Callable[[], str], raw: redis.Redis
+) -> None:
+    first, second = url(), url()
+
+    async def body() -> None:
+        a, b = RedisStore(first), RedisStore(second)
+        await a.start()
+        await b.start()
+        await a.create_job(JobSpec(name="only-in-a", type="noop"), None)
+        await a.create_runs([new_run("only-in-a")], actor=ACTOR)
+        assert (await b.list_jobs()).items == []
+        assert (await b.list_runs()).items == []
+        assert await b.last_event_id() == 0
+        await a.close()
+        await b.close()
+        await a.close()  # idempotent
+
+    run(body())
+    prefix = first.rpartition("prefix=")[2]
+    keys = list(raw.scan_iter(match=f"{prefix}*", count=1000))
+    assert keys and all(key.startswith(f"{prefix}:store:") for key in keys)
+
+
+def test_keys_of_another_layout_are_refused(url: Callable[[], str], raw: redis.Redis) -> None:
+    store_url = url()
+    raw.set(f"{store_url.rpartition('prefix=')[2]}:store:schema", "99")
+    store = RedisStore(store_url)
+    with pytest.raises(StoreError, match="layout"):
+        run(store.start())
+
+
+def test_a_create_sent_again_finds_the_first(url: Callable[[], str]) -> None:
+    """A call retried after its reply was lost must not fail or insert twice."""
+    store_url = url()
+
+    async def body() -> None:
+        store = RedisStore(store_url)
+        await store.start()
+        new = new_run("a")
+        [(first, created)] = await store.create_runs([new], actor=ACTOR)
+        [(again, created_again)] = await store.create_runs([new], actor=ACTOR)
+        assert created and not created_again and again == first
+        assert len((await store.list_runs()).items) == 1
+        clash = new_run("b")
+        clash.id = new.id  # another job's run under a taken id: a real conflict
+        with pytest.raises(Conflict):
+            await store.create_runs([new_run("b"), clash], actor=ACTOR)
+        assert len((await store.list_runs()).items) == 1  # refused whole
+        await store.close()
+
+    run(body())
+
+
+def test_a_job_changed_between_read_and_fire_is_planned_again(
+    url: Callable[[], str], raw: redis.Redis
+) -> None:
+    """The optimistic fire: a plan made on a view that no longer holds is not applied; the
+    job is read again and planned on what is there now."""
+    store_url = url()
+    job_key = f"{store_url.rpartition('prefix=')[2]}:store:job:j"
+    seen: list[int] = []
+
+    def meddling(job: Job, at: datetime, active: int) -> JobFiring:
+        seen.append(job.version)
+        if len(seen) == 1:  # someone edits the job while this scheduler plans
+            raw.hincrby(job_key, "version", 1)
+        return fire_job(job, at, active)
+
+    async def body() -> None:
+        store = RedisStore(store_url)
+        await store.start()
+        due = (await store.now()) - seconds(1)
+        await store.create_job(JobSpec(name="j", type="noop", schedule={"every": 60}), due)
+        created, fired = await store.fire_due_jobs(meddling, limit=10, actor="scheduler")
+        assert seen == [1, 2]
+        assert fired == 1 and len(created) == 1
+        assert (await store.get_job("j")).next_fire_at == due + seconds(60)
+        await store.close()
+
+    run(body())

@@ -2,16 +2,20 @@
 restarted. Every fire must still have exactly one run, every run must end, and no run may be
 left `running` once the leases have run out.
 
-Two deployments: two schedulers and two workers on one SQLite file; three and three on
-PostgreSQL (a database of this test's own), with more and denser work."""
+Deployments: two schedulers and two workers on one SQLite file (`store://`); three and three
+on PostgreSQL (a database of this test's own) with `store://` and with RabbitMQ, and on Redis
+for both store and broker (a key prefix of this test's own), with more and denser work."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
+import socket
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,26 +65,62 @@ class Target:
 
     store: dict[str, str] | None
     read: Callable[[], list[Run]]
+    broker: str = "store://"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres+store", "postgres+rabbitmq", "redis+redis"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deployment, Target]]:
     if request.param == "sqlite":
         yield SQLITE, Target(None, lambda: read_runs(tmp_path / "tss.db"))
+        return
+    tag = f"tss-chaos-{uuid.uuid4().hex[:12]}"
+    if request.param == "redis+redis":
+        require_server("Redis", 6379)
+        url = f"redis://127.0.0.1:6379/0?prefix={tag}"
+        yield POSTGRES, Target({"url": url}, lambda: asyncio.run(_read_runs(url)), url)
+        asyncio.run(_drop_redis_keys(tag))
         return
     from tests.pg_databases import PgDatabases
 
     databases = PgDatabases.shared(request.config)
     url = databases.create()
-    yield POSTGRES, Target({"url": url}, lambda: asyncio.run(_read_pg_runs(url)))
+    broker = "store://"
+    if request.param == "postgres+rabbitmq":
+        require_server("RabbitMQ", 5672)
+        broker = f"amqp://guest:guest@127.0.0.1:5672/?prefix={tag}"
+    yield POSTGRES, Target({"url": url}, lambda: asyncio.run(_read_runs(url)), broker)
     databases.drop(url)
 
 
-async def _read_pg_runs(url: str) -> list[Run]:
-    from tss.store.base import collect
-    from tss.store.postgres import PostgresStore
+def require_server(name: str, port: int) -> None:
+    """Skip (fail in CI) when a server this deployment needs is not listening."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return
+    message = f"{name} is not listening on 127.0.0.1:{port} (see the README to start it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
-    store = PostgresStore(url)
+
+async def _drop_redis_keys(prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        for i in range(0, len(keys), 500):
+            await client.unlink(*keys[i : i + 500])
+    finally:
+        await client.aclose()
+
+
+async def _read_runs(url: str) -> list[Run]:
+    from tss.app import open_store
+    from tss.store.base import collect
+
+    store = open_store(url)
     await store.start()
     try:
         runs: list[Run] = await collect(
@@ -115,7 +155,7 @@ def test_kill_any_process_every_two_seconds(
     config = write_config(
         tmp_path,
         jobs,
-        broker={"url": "store://"},
+        broker={"url": where.broker},
         worker={
             "concurrency": shape.concurrency,
             "lease": 2,

@@ -207,13 +207,6 @@ def test_names_sort_by_code_point_whatever_the_database_collation(icu_url: str) 
     asyncio.run(body())
 
 
-def test_the_broker_and_the_store_agree_on_the_channel() -> None:
-    from tss.broker import store as broker_store
-    from tss.store import _pg_conn
-
-    assert broker_store.RUNS_CHANNEL == _pg_conn.RUNS_CHANNEL
-
-
 def test_changes_that_make_something_due_sooner_wake_the_schedulers(pg_url: str) -> None:
     from tests.conformance.support import spec
 
@@ -256,3 +249,34 @@ def test_changes_that_make_something_due_sooner_wake_the_schedulers(pg_url: str)
             await other.close()
 
     asyncio.run(body())
+
+
+def test_a_sleeping_scheduler_wakes_on_a_job_made_elsewhere(pg_url: str) -> None:
+    """A scheduler with nothing due sleeps up to ``max_sleep``; a job made due by another
+    process must fire at once through ``tss_wake``, not when the sleep ends."""
+    from tests.conformance.support import spec
+    from tss.broker.local import LocalBroker
+    from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+
+    async def body() -> float:
+        store, other = PostgresStore(pg_url), PostgresStore(pg_url)
+        await store.start()
+        await other.start()
+        stop = asyncio.Event()
+        scheduler = Scheduler(store, LocalBroker(), SchedulerSettings(max_sleep=30))
+        running = asyncio.create_task(scheduler.run(stop))
+        try:
+            await asyncio.sleep(1)  # it has ticked and gone to sleep for up to 30 s
+            began = time.monotonic()
+            await other.create_job(spec("wake-me", schedule={"every": 60}), await other.now())
+            while not (await other.list_runs()).items:
+                assert time.monotonic() - began < 5, "the scheduler slept through the notice"
+                await asyncio.sleep(0.02)
+            return time.monotonic() - began
+        finally:
+            stop.set()
+            await running
+            await store.close()
+            await other.close()
+
+    assert asyncio.run(body()) < 2

@@ -11,29 +11,17 @@ first and backing off to ``_MAX_POLL``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
 
 from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.models import Run
-from tss.store.base import Store
+from tss.store.base import RUNS_CHANNEL, Notifying, Store
 
 _MIN_POLL = 0.01
 _MAX_POLL = 0.25
 #: with notices, the longest time between two reads of the store
 _SAFETY_POLL = 2.0
-#: the channel on which a notifying store announces queued runs (payload: the pool)
-RUNS_CHANNEL = "tss_runs"
-
-
-@runtime_checkable
-class Notifying(Protocol):
-    """A store that announces changes (see :meth:`tss.store.postgres.PostgresStore.listen`)."""
-
-    async def listen(
-        self, channel: str, payloads: Collection[str] | None = None
-    ) -> asyncio.Event: ...
 
 
 def _deliveries(runs: Sequence[Run]) -> list[Delivery]:

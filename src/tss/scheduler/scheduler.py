@@ -19,7 +19,7 @@ from tss.core.models import ErrorInfo, Outcome, Run
 from tss.core.retry import LEASE_EXPIRED, TIMEOUT_ERROR, failure_outcome
 from tss.errors import TSSError
 from tss.metrics import Metrics
-from tss.store.base import Store
+from tss.store.base import WAKE_CHANNEL, Notifying, Store
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class Scheduler:
         self.fired = 0
         self._planner = functools.partial(fire_job, lookahead=settings.lookahead)
         self.metrics: Metrics | None = None
+        #: set by a notifying store when something became due sooner (another process)
+        self._notice: asyncio.Event | None = None
 
     def wake(self) -> None:
         """Tick now (something changed in this process)."""
@@ -81,6 +83,11 @@ class Scheduler:
             # queued run again. Duplicates are dropped at claim time.
             with contextlib.suppress(TSSError):
                 await self.reconcile(everything=True)
+        if isinstance(self.store, Notifying):
+            try:
+                self._notice = await self.store.listen(WAKE_CHANNEL)
+            except TSSError as exc:  # polling still works; notices only make it sooner
+                log.warning("scheduler %s: cannot listen for wake-ups: %s", self.id, exc)
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -93,11 +100,17 @@ class Scheduler:
         log.info("scheduler %s stopped", self.id)
 
     async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
-        if delay <= 0 or self._wake.is_set():
+        notice = self._notice
+        if delay <= 0 or self._wake.is_set() or (notice is not None and notice.is_set()):
             self._wake.clear()
+            if notice is not None:
+                notice.clear()
             return
         self._wake.clear()
-        await wait_first(self._wake, stop, timeout=delay)
+        events = (self._wake, stop) if notice is None else (self._wake, stop, notice)
+        await wait_first(*events, timeout=delay)
+        if notice is not None:
+            notice.clear()
 
     async def tick(self) -> float:
         """One pass. Returns how many seconds to sleep before the next."""

@@ -25,8 +25,6 @@ T = TypeVar("T")
 #: that waited on a lock errs on the early side (a lease looks less expired, not more)
 NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
 #: NOTIFY channels: runs were queued (payload: the pool); something became due sooner
-RUNS_CHANNEL = "tss_runs"
-WAKE_CHANNEL = "tss_wake"
 #: how many times a transaction that lost a deadlock or a serialization race is tried
 _TX_TRIES = 5
 _SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from tss.store import _codec as c
-from tss.store._pg_conn import NOW_US, RUNS_CHANNEL, WAKE_CHANNEL
+from tss.store._pg_conn import NOW_US
+from tss.store.base import RUNS_CHANNEL, WAKE_CHANNEL
 from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
 _QMARK = re.compile(r"\?")

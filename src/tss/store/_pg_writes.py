@@ -12,7 +12,7 @@ from tss.core.timeutil import from_micros
 from tss.errors import Conflict
 from tss.store import _codec as c
 from tss.store import _pg_sql as q
-from tss.store._pg_conn import WAKE_CHANNEL
+from tss.store.base import WAKE_CHANNEL
 
 R = RunState
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)

@@ -7,10 +7,11 @@ the transition against :data:`tss.core.states.TRANSITIONS`.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from tss.core.firing import JobFiring
 from tss.core.models import (
@@ -27,6 +28,23 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.states import RunState
+
+#: the channel on which a notifying store announces queued runs (payload: the pool)
+RUNS_CHANNEL = "tss_runs"
+#: the channel on which a notifying store announces that something became due sooner
+WAKE_CHANNEL = "tss_wake"
+
+
+@runtime_checkable
+class Notifying(Protocol):
+    """A store that announces changes (PostgreSQL's LISTEN/NOTIFY), so schedulers and the
+    store broker wait for a notice instead of polling."""
+
+    async def listen(self, channel: str, payloads: Collection[str] | None = None) -> asyncio.Event:
+        """An event set whenever a notice on ``channel`` (with one of ``payloads``, if
+        given) arrives; the caller clears it before reading the store."""
+        ...
+
 
 #: Plans the firing of one due job, given the job, the store's now and its active run count.
 Planner = Callable[[Job, datetime, int], JobFiring]

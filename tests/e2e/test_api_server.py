@@ -88,3 +88,18 @@ def test_a_taken_port_is_reported(project: Project) -> None:
         refused = project.tss("server", "--port", str(port))
     assert refused.code == 2, refused
     assert f"server.port: cannot listen on 127.0.0.1:{port}" in refused.err
+
+
+@pytest.mark.slow
+def test_a_worker_waits_for_an_unreachable_store(project: Project) -> None:
+    project.write(
+        "config.yaml",
+        "store: {url: 'postgresql://tss:hidden-pw@127.0.0.1:9/tss'}\nbroker: {url: 'store://'}\n",
+    )
+    worker = project.start("worker")
+    project.wait_for_log("retrying in 2s", timeout=15)
+    assert worker.poll() is None  # still alive, still trying
+    log = (project.root / "server.log").read_text()
+    assert "127.0.0.1:9" in log
+    assert "hidden-pw" not in log
+    assert project.stop(worker) in (0, -15, 143)

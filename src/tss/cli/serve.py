@@ -22,11 +22,13 @@ from tss._urls import mask_url
 from tss.cli.app import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
-from tss.errors import ConfigError
+from tss.errors import BrokerError, ConfigError, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
     from typing import Any
+
+    from tss.app import TSSApp
 
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ async def _serve(
         sock = bind(settings.server.host, settings.server.port)
     tss = TSSApp(settings)
     specs = tss.config_jobs() if apply_jobs else []
-    await tss.start()
+    await _start(tss)
     try:
         applied: list[tuple[str, str]] | None = None
         if apply_jobs:
@@ -136,6 +138,22 @@ async def _serve(
         if sock is not None:
             sock.close()
         await tss.close()
+
+
+async def _start(tss: TSSApp) -> None:
+    """Connect to the store and broker, retrying with backoff while they cannot be reached:
+    a server started before its database (or during a restart of it) waits rather than
+    dying. Ctrl+C stops the waiting."""
+    delay = 1.0
+    while True:
+        try:
+            await tss.start()
+            return
+        except (StoreError, BrokerError) as exc:
+            await tss.close()
+            status_console.print(f"{exc}; retrying in {delay:.0f}s", markup=False)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:

@@ -51,7 +51,9 @@ PG = "postgresql://postgres@127.0.0.1:5432/"
 
 
 @asynccontextmanager
-async def namespace(store: str, broker: str, folder: Path) -> AsyncIterator[dict[str, str]]:
+async def namespace(
+    store: str, broker: str, folder: Path, options: str = ""
+) -> AsyncIterator[dict[str, str]]:
     """URLs of a fresh store and broker, removed afterwards."""
     tag = uuid.uuid4().hex[:10]
     urls = {"store": "", "broker": ""}
@@ -72,6 +74,8 @@ async def namespace(store: str, broker: str, folder: Path) -> AsyncIterator[dict
         "rabbitmq": f"amqp://guest:guest@127.0.0.1:5672/?prefix=tss-bench-{tag}",
         "redis": f"redis://127.0.0.1:6379/0?prefix=tss-bench-{tag}",
     }[broker]
+    if options:
+        urls["broker"] += ("&" if "?" in urls["broker"] else "?") + options
     try:
         yield urls
     finally:
@@ -102,12 +106,12 @@ async def namespace(store: str, broker: str, folder: Path) -> AsyncIterator[dict
             await conn.close()
 
 
-def settings(urls: dict[str, str], concurrency: int) -> dict[str, Any]:
+def settings(urls: dict[str, str], concurrency: int, batch_size: int = 1000) -> dict[str, Any]:
     return {
         "store": {"url": urls["store"]},
         "broker": {"url": urls["broker"]},
         "worker": {"concurrency": concurrency, "heartbeat_interval": 5},
-        "scheduler": {"max_sleep": 0.5},
+        "scheduler": {"max_sleep": 0.5, "batch_size": batch_size},
         "logging": {"level": "WARNING"},
     }
 
@@ -154,8 +158,8 @@ async def _count(app: TSSApp, job: str | None, state: RunState) -> int:
 
 
 async def throughput(args: argparse.Namespace, folder: Path) -> dict[str, float]:
-    async with namespace(args.store, args.broker, folder) as urls:
-        config = settings(urls, args.concurrency)
+    async with namespace(args.store, args.broker, folder, args.broker_options) as urls:
+        config = settings(urls, args.concurrency, args.batch_size)
         app = TSSApp(Settings(**config))
         await app.start()
         fleet = Fleet(config, folder, args.workers)
@@ -196,8 +200,8 @@ async def throughput(args: argparse.Namespace, folder: Path) -> dict[str, float]
 
 
 async def lateness(args: argparse.Namespace, folder: Path) -> dict[str, float]:
-    async with namespace(args.store, args.broker, folder) as urls:
-        config = settings(urls, args.concurrency)
+    async with namespace(args.store, args.broker, folder, args.broker_options) as urls:
+        config = settings(urls, args.concurrency, args.batch_size)
         app = TSSApp(Settings(**config))
         await app.start()
         fleet = Fleet(config, folder, args.workers)
@@ -261,6 +265,8 @@ def main() -> None:
     parser.add_argument("--lead", type=float, default=240, help="seconds until the burst")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=500, help="per worker")
+    parser.add_argument("--broker-options", default="", help="query options for the broker URL")
+    parser.add_argument("--batch-size", type=int, default=1000, help="scheduler.batch_size")
     args = parser.parse_args()
     if args.scenario == "lateness" and args.due > args.jobs:
         parser.error("--due cannot exceed --jobs")

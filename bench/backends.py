@@ -106,12 +106,14 @@ async def namespace(
             await conn.close()
 
 
-def settings(urls: dict[str, str], concurrency: int, batch_size: int = 1000) -> dict[str, Any]:
+def settings(
+    urls: dict[str, str], concurrency: int, batch_size: int = 1000, lookahead: float = 1.0
+) -> dict[str, Any]:
     return {
         "store": {"url": urls["store"]},
         "broker": {"url": urls["broker"]},
         "worker": {"concurrency": concurrency, "heartbeat_interval": 5},
-        "scheduler": {"max_sleep": 0.5, "batch_size": batch_size},
+        "scheduler": {"max_sleep": 0.5, "batch_size": batch_size, "lookahead": lookahead},
         "logging": {"level": "WARNING"},
     }
 
@@ -159,7 +161,7 @@ async def _count(app: TSSApp, job: str | None, state: RunState) -> int:
 
 async def throughput(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     async with namespace(args.store, args.broker, folder, args.broker_options) as urls:
-        config = settings(urls, args.concurrency, args.batch_size)
+        config = settings(urls, args.concurrency, args.batch_size, args.lookahead)
         app = TSSApp(Settings(**config))
         await app.start()
         fleet = Fleet(config, folder, args.workers)
@@ -201,7 +203,7 @@ async def throughput(args: argparse.Namespace, folder: Path) -> dict[str, float]
 
 async def lateness(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     async with namespace(args.store, args.broker, folder, args.broker_options) as urls:
-        config = settings(urls, args.concurrency, args.batch_size)
+        config = settings(urls, args.concurrency, args.batch_size, args.lookahead)
         app = TSSApp(Settings(**config))
         await app.start()
         fleet = Fleet(config, folder, args.workers)
@@ -243,7 +245,20 @@ async def lateness(args: argparse.Namespace, folder: Path) -> dict[str, float]:
                 if r.started_at and r.scheduled_for
             )
             assert len(lates) == args.due, (len(lates), args.due)
+            # Where the time went: the scheduler (due -> queued) or the workers (queued -> start).
+            queued = sorted(
+                (r.queued_at - r.scheduled_for).total_seconds()
+                for r in runs
+                if r.queued_at and r.scheduled_for
+            )
+            waited = sorted(
+                (r.started_at - r.queued_at).total_seconds()
+                for r in runs
+                if r.started_at and r.queued_at
+            )
             return {
+                "queued p99": queued[int(len(queued) * 0.99) - 1] * 1000,
+                "claim p99": waited[int(len(waited) * 0.99) - 1] * 1000,
                 "setup s": setup,
                 "p50 ms": statistics.median(lates) * 1000,
                 "p99 ms": lates[int(len(lates) * 0.99) - 1] * 1000,
@@ -267,6 +282,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=500, help="per worker")
     parser.add_argument("--broker-options", default="", help="query options for the broker URL")
     parser.add_argument("--batch-size", type=int, default=1000, help="scheduler.batch_size")
+    parser.add_argument("--lookahead", type=float, default=1.0, help="scheduler.lookahead")
     args = parser.parse_args()
     if args.scenario == "lateness" and args.due > args.jobs:
         parser.error("--due cannot exceed --jobs")

@@ -97,6 +97,9 @@ class Broker(ABC):
     #: whether published messages survive this process; if not, the scheduler re-publishes
     #: every queued run when it starts
     durable: bool = False
+    #: whether workers read queued runs from the store itself (the store broker): then a
+    #: queued run needs no publishing to be seen, and the outbox has nothing to track
+    reads_store: bool = False
 
     @abstractmethod
     async def start(self) -> None:

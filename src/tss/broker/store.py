@@ -37,6 +37,7 @@ class StoreBroker(Broker):
 
     name = "store"
     durable = True
+    reads_store = True
 
     def __init__(self, store: Store) -> None:
         self._store = store

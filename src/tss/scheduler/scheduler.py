@@ -157,10 +157,13 @@ class Scheduler:
         except TSSError as exc:
             log.warning("could not publish %d runs (will retry): %s", len(runs), exc)
             return
-        await self.store.mark_published([r.id for r in runs])
+        if not self.broker.reads_store:  # workers see queued runs in the store anyway
+            await self.store.mark_published([r.id for r in runs])
 
     async def reconcile(self, *, everything: bool = False) -> int:
         """Publish queued runs that were never published, or that nobody took in time."""
+        if self.broker.reads_store:
+            return 0  # every queued run is in front of the workers already
         total = 0
         older, again = (
             (0.0, 0.0)

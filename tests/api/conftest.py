@@ -11,10 +11,18 @@ import pytest
 from tests.api.live import ADMIN, LiveAPI, live_api
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveAPI]:
+    """A live node on SQLite, then the same tests on PostgreSQL (a database of their own)."""
     folder: Path = tmp_path_factory.mktemp("api")
-    with live_api(folder) as node:
+    overrides = {}
+    if request.param == "postgres":
+        from tests.pg_databases import PgDatabases
+
+        overrides = {"store": {"url": PgDatabases.shared(request.config).create()}}
+    with live_api(folder, **overrides) as node:
         yield node
 
 

@@ -207,3 +207,23 @@ def test_an_open_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
     began = time.monotonic()
     node.stop()
     assert time.monotonic() - began < 3  # uvicorn alone would wait its 5 s grace
+
+
+def test_workers_and_tokens_page_like_every_list(admin: httpx.Client) -> None:
+    for n in range(3):
+        admin.post("/v1/queue", json={"worker_id": f"page-w{n}"})
+        admin.post("/api/v1/tokens", json={"name": f"page-t{n}", "role": "viewer"})
+    for path in ("/api/v1/workers", "/api/v1/tokens"):
+        everything = admin.get(path, params={"limit": 500}).json()
+        ids = [item["id"] for item in everything["items"]]
+        assert len(ids) == everything["total"] >= 3
+        seen, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            body = admin.get(path, params=params).json()
+            seen += [item["id"] for item in body["items"]]
+            if (cursor := body["next_cursor"]) is None:
+                break
+        assert seen == ids
+        second = admin.get(path, params={"limit": 2, "page": 2}).json()
+        assert [item["id"] for item in second["items"]] == ids[2:4]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from tss.api import routes_jobs as jobs
 from tss.api.auth import needs
 from tss.api.errors import TSSRoute
-from tss.api.routes_jobs import _ERRORS, tss_of
+from tss.api.routes_jobs import _ERRORS, page_of, tss_of
 from tss.api.schemas import (
     JobOut,
     JobPage,
@@ -31,10 +31,19 @@ seed = APIRouter(route_class=TSSRoute, tags=["seed routes"])
 
 
 @tokens.get("/tokens", response_model=TokenPage, responses=_ERRORS, **needs("admin"))
-async def list_tokens(request: Request) -> TokenPage:
-    """Every token (never its secret), revoked ones included."""
-    items = [TokenOut.of(t) for t in await tss_of(request).store.list_tokens()]
-    return TokenPage(items=items, total=len(items))
+async def list_tokens(
+    request: Request,
+    limit: jobs.Limit = 100,
+    cursor: jobs.Cursor = None,
+    page: jobs.Page = None,
+) -> TokenPage:
+    """Tokens (never their secrets), revoked ones included, oldest first."""
+    tokens = await tss_of(request).store.list_tokens()
+    # Oldest first, ties by id; the cursor is the last token's "created_at id".
+    items, next_cursor, total = page_of(
+        tokens, lambda t: f"{t.created_at.isoformat()} {t.id}", limit, cursor, page
+    )
+    return TokenPage(items=[TokenOut.of(t) for t in items], next_cursor=next_cursor, total=total)
 
 
 @tokens.post(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 
@@ -23,6 +24,26 @@ JobName = Annotated[str, Query(pattern=NAME_PATTERN.pattern)]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
 Page = Annotated[int | None, Query(ge=1, le=1_000_000, description="page number (from 1)")]
 Cursor = Annotated[str | None, Query(max_length=1000, description="next_cursor of a page")]
+
+
+T = TypeVar("T")
+
+
+def page_of(
+    items: list[T], key: Callable[[T], str], limit: int, cursor: str | None, page: int | None
+) -> tuple[list[T], str | None, int]:
+    """One page of a short list held in memory (workers, tokens), sorted by ``key``: after
+    ``cursor`` (a key) or at page number ``page``. Returns the items, the next cursor and
+    the total."""
+    items = sorted(items, key=key)
+    total = len(items)
+    if cursor is not None:
+        items = [item for item in items if key(item) > cursor]
+    if page:
+        items = items[(page - 1) * limit :]
+    more = len(items) > limit
+    items = items[:limit]
+    return items, key(items[-1]) if more and items else None, total
 
 
 def tss_of(request: Request) -> TSSApp:

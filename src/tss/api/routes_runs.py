@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from tss._aio import wait_first
 from tss.api.auth import needs, principal_of
 from tss.api.errors import TSSRoute
-from tss.api.routes_jobs import _ERRORS, Cursor, Limit, Page, tss_of
+from tss.api.routes_jobs import _ERRORS, Cursor, Limit, Page, page_of, tss_of
 from tss.api.schemas import (
     EventOut,
     EventPage,
@@ -117,21 +117,14 @@ async def list_workers(
     state: Annotated[str | None, Query(pattern="^(up|draining|down|dead)$")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
+    page: Page = None,
 ) -> WorkerPage:
     """Workers by id: pools, capacity, load, last heartbeat and state."""
-    workers = sorted(await tss_of(request).store.list_workers(), key=lambda w: w.id)
+    workers = await tss_of(request).store.list_workers()
     if state is not None:
         workers = [w for w in workers if w.state == state]
-    total = len(workers)
-    if cursor is not None:
-        workers = [w for w in workers if w.id > cursor]
-    more = len(workers) > limit
-    workers = workers[:limit]
-    return WorkerPage(
-        items=[WorkerOut.of(w) for w in workers],
-        next_cursor=workers[-1].id if more and workers else None,
-        total=total,
-    )
+    items, next_cursor, total = page_of(workers, lambda w: w.id, limit, cursor, page)
+    return WorkerPage(items=[WorkerOut.of(w) for w in items], next_cursor=next_cursor, total=total)
 
 
 @router.get(

@@ -7,7 +7,7 @@ a value repeats (a job's run policy, a job's spec).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -32,6 +32,7 @@ from tss.core.models import (
 from tss.core.states import RunState, can_transition
 from tss.core.timeutil import from_micros, to_micros, to_utc
 from tss.errors import ValidationError
+from tss.store._listing import prefix_end
 
 #: why a job's active runs were cancelled by a fire with ``concurrency: replace``
 REPLACED = "replaced by a newer fire"
@@ -452,6 +453,48 @@ def token_of(r: Sequence[Any]) -> Token:
         revoked_at=when(r[6]),
         last_used_at=when(r[7]),
     )
+
+
+#: the state of a job's newest run, as a correlated subquery (served by ``ix_runs_job_id``)
+LAST_STATE = "(SELECT r.state FROM runs AS r WHERE r.job = jobs.name ORDER BY r.id DESC LIMIT 1)"
+
+
+def job_where(
+    *,
+    prefix: str | None,
+    tag: str | None,
+    pool: str | None,
+    paused: bool | None,
+    last_state: RunState | None,
+    name: str = "name",
+    has_tag: str,
+    flag: Callable[[bool], Any] = int,
+) -> tuple[list[str], list[Any]]:
+    """SQL conditions and parameters for the filters of ``Store.list_jobs``. The dialects
+    differ in how the name column is compared (``name``), how a tag is found in the JSON
+    list (``has_tag``, with one ``?``) and how a boolean is passed (``flag``)."""
+    where, params = list[str](), list[Any]()
+    if prefix:
+        # Both bounds, so the name index yields exactly the matching range.
+        upper = prefix_end(prefix)
+        where.append(f"{name} >= ? AND substr(name, 1, ?) = ?")
+        params += [prefix, len(prefix), prefix]
+        if upper is not None:
+            where.append(f"{name} < ?")
+            params.append(upper)
+    if tag is not None:
+        where.append(has_tag)
+        params.append(tag)
+    if pool is not None:
+        where.append("pool = ?")
+        params.append(pool)
+    if paused is not None:
+        where.append("paused = ?")
+        params.append(flag(paused))
+    if last_state is not None:
+        where.append(f"{LAST_STATE} = ?")
+        params.append(RunState(last_state).value)
+    return where, params
 
 
 def run_where(run_filter: RunFilter | None) -> tuple[list[str], list[Any]]:

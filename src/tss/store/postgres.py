@@ -38,13 +38,12 @@ from tss.store import _codec as c
 from tss.store import _pg_sql as q
 from tss.store import _pg_writes as w
 from tss.store import migrate
-from tss.store._listing import JobOrder, bucket_us, check_offset, prefix_end, run_after, run_cursor
+from tss.store._listing import JobOrder, bucket_us, check_offset, run_after, run_cursor
 from tss.store._pg_conn import NOW_US, Listener, Pool, asyncpg_module, dsn_of
 from tss.store.base import Planner, Store
 
 R = RunState
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
-_LAST_STATE = "(SELECT r.state FROM runs AS r WHERE r.job = jobs.name ORDER BY r.id DESC LIMIT 1)"
 
 
 async def _revision(conn: Conn) -> str | None:
@@ -223,27 +222,11 @@ class PostgresStore(Store):
     ) -> Page:
         order = JobOrder.of(sort)
         after, offset = order.after(cursor), check_offset(offset)
-        name, where, params = self._name, list[str](), list[Any]()
-        if prefix:
-            # Both bounds, so the name index yields exactly the matching range.
-            upper = prefix_end(prefix)
-            where.append(f"{name} >= ? AND substr(name, 1, ?) = ?")
-            params += [prefix, len(prefix), prefix]
-            if upper is not None:
-                where.append(f"{name} < ?")
-                params.append(upper)
-        if tag is not None:
-            where.append("tags::jsonb @> jsonb_build_array(?::text)")
-            params.append(tag)
-        if pool is not None:
-            where.append("pool = ?")
-            params.append(pool)
-        if paused is not None:
-            where.append("paused = ?")
-            params.append(bool(paused))
-        if last_state is not None:
-            where.append(f"{_LAST_STATE} = ?")
-            params.append(RunState(last_state).value)
+        name = self._name
+        where, params = c.job_where(
+            prefix=prefix, tag=tag, pool=pool, paused=paused, last_state=last_state,
+            name=name, has_tag="tags::jsonb @> jsonb_build_array(?::text)", flag=bool,
+        )  # fmt: skip
         filtered = f" WHERE {' AND '.join(where)}" if where else ""
         count_sql, count_params = q.numbered(f"SELECT count(*) FROM jobs{filtered}"), params
         if after is not None:

@@ -46,7 +46,6 @@ from tss.store._listing import (
     JobOrder,
     bucket_us,
     check_offset,
-    prefix_end,
     run_after,
     run_cursor,
 )
@@ -306,27 +305,10 @@ class SQLiteStore(Store):
     ) -> Page:
         order = JobOrder.of(sort)
         after, offset = order.after(cursor), check_offset(offset)
-        where, params = list[str](), list[Any]()
-        if prefix:
-            # Both bounds, so the name index yields exactly the matching range.
-            upper = prefix_end(prefix)
-            where.append("name >= ? AND substr(name, 1, ?) = ?")
-            params += [prefix, len(prefix), prefix]
-            if upper is not None:
-                where.append("name < ?")
-                params.append(upper)
-        if tag is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)")
-            params.append(tag)
-        if pool is not None:
-            where.append("pool = ?")
-            params.append(pool)
-        if paused is not None:
-            where.append("paused = ?")
-            params.append(int(paused))
-        if last_state is not None:
-            where.append(f"({_LAST_RUN.format('state', 'jobs.name')}) = ?")
-            params.append(RunState(last_state).value)
+        where, params = c.job_where(
+            prefix=prefix, tag=tag, pool=pool, paused=paused, last_state=last_state,
+            has_tag="EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)",
+        )  # fmt: skip
         return await self._read(self._list_jobs, where, params, order, after, limit, offset)
 
     def _list_jobs(

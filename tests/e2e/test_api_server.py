@@ -103,3 +103,11 @@ def test_a_worker_waits_for_an_unreachable_store(project: Project) -> None:
     assert "127.0.0.1:9" in log
     assert "hidden-pw" not in log
     assert project.stop(worker) in (0, -15, 143)
+
+
+def test_an_sqlite_file_that_cannot_be_opened_stops_at_once(project: Project) -> None:
+    project.write("config.yaml", "store: {url: 'sqlite:///no/such/folder/tss.db'}\n")
+    result = project.tss("worker", timeout=20)
+    assert result.code != 0, result
+    assert "cannot open the SQLite database" in result.err
+    assert "retrying" not in result.err

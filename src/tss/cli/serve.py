@@ -140,6 +140,10 @@ async def _serve(
         await tss.close()
 
 
+#: stores in this process or a local file: a failure to open them is not an outage
+_LOCAL_STORES = frozenset({"sqlite", "memory"})
+
+
 async def _start(tss: TSSApp) -> None:
     """Connect to the store and broker, retrying with backoff while they cannot be reached:
     a server started before its database (or during a restart of it) waits rather than
@@ -151,6 +155,8 @@ async def _start(tss: TSSApp) -> None:
             return
         except (StoreError, BrokerError) as exc:
             await tss.close()
+            if tss.store.name in _LOCAL_STORES and isinstance(exc, StoreError):
+                raise  # a file that cannot be opened will not open by waiting
             status_console.print(f"{exc}; retrying in {delay:.0f}s", markup=False)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)

@@ -22,6 +22,7 @@ from tss.core.models import (
     JobSpec,
     NewRun,
     Outcome,
+    Page,
     Role,
     Run,
     RunFilter,
@@ -32,7 +33,7 @@ from tss.core.models import (
 from tss.core.states import RunState, can_transition
 from tss.core.timeutil import from_micros, to_micros, to_utc
 from tss.errors import ValidationError
-from tss.store._listing import prefix_end
+from tss.store._listing import check_offset, prefix_end, run_after, run_cursor
 
 #: why a job's active runs were cancelled by a fire with ``concurrency: replace``
 REPLACED = "replaced by a newer fire"
@@ -495,6 +496,34 @@ def job_where(
         where.append(f"{LAST_STATE} = ?")
         params.append(RunState(last_state).value)
     return where, params
+
+
+#: every column of a run, as ``run_of`` reads them
+RUNS_SELECT = f"SELECT {RUN_COLUMNS} FROM runs"
+
+
+def run_page_query(
+    run_filter: RunFilter | None, *, limit: int, cursor: str | None, offset: int
+) -> tuple[str, list[Any]]:
+    """The SQL (``?`` placeholders) and parameters of one page of ``Store.list_runs``:
+    newest first, one row more than ``limit`` to tell whether another page follows.
+
+    :raises ValidationError: a malformed cursor or a negative offset.
+    """
+    before, offset = run_after(cursor), check_offset(offset)
+    where, params = run_where(run_filter)
+    if before is not None:
+        where, params = [*where, "id < ?"], [*params, before]
+    # No total: counting a run history of millions on every page would not do.
+    sql = f"{RUNS_SELECT} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?"
+    return sql, [*params, max(limit, 0) + 1, offset]
+
+
+def run_page(rows: Sequence[Any], limit: int) -> Page:
+    """The page that :func:`run_page_query`'s rows make."""
+    limit = max(limit, 0)
+    runs = [run_of(row) for row in rows[:limit]]
+    return Page(runs, run_cursor(runs[-1].id) if len(rows) > limit and runs else None)
 
 
 def run_where(run_filter: RunFilter | None) -> tuple[list[str], list[Any]]:

@@ -52,7 +52,7 @@ def clean(text: str | None) -> str | None:
     return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
-RUNS = f"SELECT {c.RUN_COLUMNS} FROM runs"
+RUNS = c.RUNS_SELECT
 JOBS = f"SELECT {c.JOB_COLUMNS} FROM jobs"
 TOKENS = f"SELECT {c.TOKEN_COLUMNS} FROM tokens"
 CLOCK = f"SELECT {NOW_US}"

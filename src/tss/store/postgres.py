@@ -38,7 +38,7 @@ from tss.store import _codec as c
 from tss.store import _pg_sql as q
 from tss.store import _pg_writes as w
 from tss.store import migrate
-from tss.store._listing import JobOrder, bucket_us, check_offset, run_after, run_cursor
+from tss.store._listing import JobOrder, bucket_us, check_offset
 from tss.store._pg_conn import NOW_US, Listener, Pool, asyncpg_module, dsn_of
 from tss.store.base import Planner, Store
 
@@ -341,16 +341,8 @@ class PostgresStore(Store):
         cursor: str | None = None,
         offset: int = 0,
     ) -> Page:
-        before, offset = run_after(cursor), check_offset(offset)
-        where, params = c.run_where(run_filter)
-        if before is not None:
-            where, params = [*where, "id < ?"], [*params, before]
-        # No total: counting a run history of millions on every page would not do.
-        sql = f"{q.RUNS} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?"
-        limit = max(limit, 0)
-        rows = await self._fetch(q.numbered(sql), *params, limit + 1, offset)
-        runs = [c.run_of(row) for row in rows[:limit]]
-        return Page(runs, run_cursor(runs[-1].id) if len(rows) > limit and runs else None)
+        sql, params = c.run_page_query(run_filter, limit=limit, cursor=cursor, offset=offset)
+        return c.run_page(await self._fetch(q.numbered(sql), *params), limit)
 
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         where, params = c.run_where(run_filter)

@@ -46,8 +46,6 @@ from tss.store._listing import (
     JobOrder,
     bucket_us,
     check_offset,
-    run_after,
-    run_cursor,
 )
 from tss.store.base import Planner, Store
 from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
@@ -55,7 +53,7 @@ from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
 P = ParamSpec("P")
 T = TypeVar("T")
 R = RunState
-_RUNS = f"SELECT {c.RUN_COLUMNS} FROM runs"
+_RUNS = c.RUNS_SELECT
 # Without statistics SQLite's planner favours the (state, id) index for every query on a
 # state; the partial indexes made for these queries are far smaller, so name them.
 _QUEUED = f"{_RUNS} INDEXED BY ix_runs_queued WHERE {QUEUED}"
@@ -473,16 +471,8 @@ class SQLiteStore(Store):
         cursor: str | None = None,
         offset: int = 0,
     ) -> Page:
-        before, offset = run_after(cursor), check_offset(offset)
-        where, params = c.run_where(run_filter)
-        if before is not None:
-            where, params = [*where, "id < ?"], [*params, before]
-        # No total: counting a run history of millions on every page would not do.
-        sql = f"{_RUNS} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?"
-        limit = max(limit, 0)
-        rows = await self._read(_rows, sql, [*params, limit + 1, offset])
-        runs = [c.run_of(row) for row in rows[:limit]]
-        return Page(runs, run_cursor(runs[-1].id) if len(rows) > limit and runs else None)
+        sql, params = c.run_page_query(run_filter, limit=limit, cursor=cursor, offset=offset)
+        return c.run_page(await self._read(_rows, sql, params), limit)
 
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         where, params = c.run_where(run_filter)

@@ -8,20 +8,17 @@ the ``of`` constructors.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
 from tss.core.models import (
     NAME_PATTERN,
     Attempt,
-    ErrorInfo,
-    Event,
     Job,
     JobSpec,
     Role,
     Run,
-    Token,
     WorkerInfo,
 )
 from tss.core.states import RunState
@@ -56,6 +53,16 @@ _PoolName = Annotated[str, Field(pattern=_NAME)]
 _TypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
 
 
+class _Record(BaseModel):
+    """An output read from the attributes of the core record with the same field names."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, record: Any) -> Self:
+        return cls.model_validate(record)
+
+
 class ErrorDetail(BaseModel):
     """What went wrong: a stable ``code``, a sentence, and the field it concerns."""
 
@@ -73,7 +80,7 @@ class ErrorBody(BaseModel):
 # -- jobs ----------------------------------------------------------------------------------
 
 
-class RunBrief(BaseModel):
+class RunBrief(_Record):
     """A run in a listing of jobs: enough to show how the last one went."""
 
     id: str
@@ -81,16 +88,6 @@ class RunBrief(BaseModel):
     trigger: str
     created_at: datetime
     finished_at: datetime | None = None
-
-    @classmethod
-    def of(cls, run: Run) -> RunBrief:
-        return cls(
-            id=run.id,
-            state=run.state,
-            trigger=run.trigger,
-            created_at=run.created_at,
-            finished_at=run.finished_at,
-        )
 
 
 class JobOut(BaseModel):
@@ -147,18 +144,14 @@ class TriggerIn(_In):
 # -- runs ----------------------------------------------------------------------------------
 
 
-class ErrorInfoOut(BaseModel):
+class ErrorInfoOut(_Record):
     type: str
     message: str
     traceback: str | None = None
     exit_code: int | None = None
 
-    @classmethod
-    def of(cls, info: ErrorInfo | None) -> ErrorInfoOut | None:
-        return cls(**info.to_dict()) if info else None
 
-
-class AttemptOut(BaseModel):
+class AttemptOut(_Record):
     number: int
     worker_id: str | None
     state: RunState
@@ -166,18 +159,6 @@ class AttemptOut(BaseModel):
     finished_at: datetime | None = None
     error: ErrorInfoOut | None = None
     result: Any = None
-
-    @classmethod
-    def of(cls, attempt: Attempt) -> AttemptOut:
-        return cls(
-            number=attempt.number,
-            worker_id=attempt.worker_id,
-            state=attempt.state,
-            started_at=attempt.started_at,
-            finished_at=attempt.finished_at,
-            error=ErrorInfoOut.of(attempt.error),
-            result=attempt.result,
-        )
 
 
 class RunOut(BaseModel):
@@ -238,7 +219,7 @@ class RunOut(BaseModel):
             worker_id=run.worker_id,
             idempotency_key=run.idempotency_key,
             result=run.result,
-            error=ErrorInfoOut.of(run.error),
+            error=ErrorInfoOut.of(run.error) if run.error else None,
             reason=run.reason,
             retry_of=run.retry_of,
             flow_id=run.flow_id,
@@ -327,7 +308,7 @@ class WorkerStatusIn(_In):
     state: Literal["up", "draining", "down"] = "up"
 
 
-class EventOut(BaseModel):
+class EventOut(_Record):
     id: int
     at: datetime
     run_id: str
@@ -337,20 +318,6 @@ class EventOut(BaseModel):
     actor: str
     reason: str | None = None
     attempt: int
-
-    @classmethod
-    def of(cls, e: Event) -> EventOut:
-        return cls(
-            id=e.id,
-            at=e.at,
-            run_id=e.run_id,
-            job=e.job,
-            source=e.source,
-            target=e.target,
-            actor=e.actor,
-            reason=e.reason,
-            attempt=e.attempt,
-        )
 
 
 class EventPage(BaseModel):
@@ -381,7 +348,7 @@ class TokenIn(_In):
     expires_at: Timestamp | None = None
 
 
-class TokenOut(BaseModel):
+class TokenOut(_Record):
     id: str
     name: str
     role: Role
@@ -389,18 +356,6 @@ class TokenOut(BaseModel):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
-
-    @classmethod
-    def of(cls, t: Token) -> TokenOut:
-        return cls(
-            id=t.id,
-            name=t.name,
-            role=t.role,
-            created_at=t.created_at,
-            expires_at=t.expires_at,
-            revoked_at=t.revoked_at,
-            last_used_at=t.last_used_at,
-        )
 
 
 class TokenCreated(TokenOut):

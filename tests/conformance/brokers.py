@@ -24,7 +24,6 @@ import pytest
 
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.ids import new_id
-from tss.scheduler.scheduler import message_for
 from tss.store.memory import MemoryStore
 
 from .support import ACTOR, new_run
@@ -122,7 +121,7 @@ class StoreFactory(BrokerFactory):
         created = await self.store.create_runs(
             [new_run(pool=pool, priority=priority) for _ in range(count)], actor=ACTOR
         )
-        return [message_for(run) for run, _ in created]
+        return [RunMessage.of(run) for run, _ in created]
 
     async def claimed(self, deliveries: Sequence[Delivery]) -> None:
         ids = [d.message.run_id for d in deliveries]

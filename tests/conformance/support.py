@@ -34,8 +34,10 @@ def new_run(
     retries: int = 0,
     params: dict[str, Any] | None = None,
     reason: str | None = None,
+    cores: float = 0.0,
+    memory: int = 0,
 ) -> NewRun:
-    policy = RunPolicy("noop", timeout, "auto", RetryPolicy(max=retries))
+    policy = RunPolicy("noop", timeout, "auto", RetryPolicy(max=retries), cores, memory)
     return NewRun(
         id=new_id(),
         job=job,

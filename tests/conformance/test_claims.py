@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from tss.core.states import RunState
-from tss.store.base import Store
+from tss.store.base import Room, Store
 
 from .support import ACTOR, outcome, queued, running, seconds
 
@@ -149,3 +149,70 @@ async def test_overdue_runs_follow_the_timeout_plus_grace(
     assert await store.overdue_runs(grace=30, limit=10) == []
     await store.finish_runs([outcome(timed)], actor="w1")
     assert await store.overdue_runs(grace=0, limit=10) == []
+
+
+ROOMY = Room(cores=64, memory=1 << 20)
+
+
+async def test_claim_next_takes_the_head_of_the_queue_in_order(
+    store: Store, advance: Callable[[float], None]
+) -> None:
+    low = (await queued(store, priority=1))[0]
+    advance(0.01)
+    high = (await queued(store, priority=5))[0]
+    advance(0.01)
+    other_pool = (await queued(store, priority=9, pool="io"))[0]
+    claimed = await store.claim_next(["default"], limit=1, worker_id="w1", lease=30, room=ROOMY)
+    assert [r.id for r in claimed] == [high.id]
+    assert (claimed[0].state, claimed[0].attempt, claimed[0].worker_id) == (
+        RunState.RUNNING, 1, "w1",
+    )  # fmt: skip
+    assert (await store.get_run(high.id)).state is RunState.RUNNING
+    rest = await store.claim_next(["default"], limit=5, worker_id="w1", lease=30, room=ROOMY)
+    assert [r.id for r in rest] == [low.id]
+    assert await store.claim_next(["default"], limit=5, worker_id="w1", lease=30, room=ROOMY) == []
+    assert (await store.get_run(other_pool.id)).state is RunState.QUEUED
+    assert len(await store.list_attempts(high.id)) == 1
+
+
+async def test_claim_next_takes_only_what_fits_in_the_room(
+    store: Store, advance: Callable[[float], None]
+) -> None:
+    big = (await queued(store, cores=3.0))[0]
+    advance(0.01)
+    hungry = (await queued(store, memory=4096))[0]
+    advance(0.01)
+    small = (await queued(store, cores=1.0, memory=512))[0]
+    advance(0.01)
+    light = (await queued(store))[0]
+    room = Room(cores=2.0, memory=1024)
+    claimed = await store.claim_next(["default"], limit=10, worker_id="w1", lease=30, room=room)
+    # the big and hungry runs are passed over, not waited for; they stay queued
+    assert [r.id for r in claimed] == [small.id, light.id]
+    for run in (big, hungry):
+        assert (await store.get_run(run.id)).state is RunState.QUEUED
+    assert Room(cores=1.5, memory=0).fit([("a", 1.0, 0), ("b", 1.0, 0), ("c", 0.5, 0)]) == [
+        "a", "c",
+    ]  # fmt: skip
+
+
+async def test_concurrent_claim_next_callers_take_disjoint_runs(
+    store: Store, store_factory: Callable[[], Awaitable[Store]]
+) -> None:
+    runs = await queued(store, 60)
+    others = [await store_factory() for _ in range(3)]
+    results = await asyncio.gather(
+        *(
+            s.claim_next(["default"], limit=20, worker_id=f"w{n}", lease=30, room=ROOMY)
+            for n, s in enumerate([store, *others])
+        )
+    )
+    claimed = [run.id for result in results for run in result]
+    assert len(claimed) == len(set(claimed))  # no run went to two claimers
+    for result, n in zip(results, range(4), strict=True):
+        for run in result:
+            fetched = await store.get_run(run.id)
+            assert (fetched.worker_id, fetched.attempt) == (f"w{n}", 1)
+    # whatever was left is still there for the next call
+    more = await store.claim_next(["default"], limit=100, worker_id="w9", lease=30, room=ROOMY)
+    assert sorted(claimed + [r.id for r in more]) == sorted(r.id for r in runs)

@@ -10,11 +10,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tss.errors import BrokerError
+
+if TYPE_CHECKING:
+    from tss.core.models import Run
+    from tss.store.base import Room
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,11 @@ class RunMessage:
     priority: int = 0
     cores: float = 0.0
     memory: int = 0
+
+    @classmethod
+    def of(cls, run: Run) -> RunMessage:
+        """The message that announces the queued ``run``."""
+        return cls(run.id, run.job, run.pool, run.priority, run.policy.cores, run.policy.memory)
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -135,6 +144,23 @@ class Broker(ABC):
 
         :raises BrokerError: cut off from the server.
         """
+
+    async def claim(
+        self,
+        pools: Sequence[str],
+        max_count: int,
+        timeout: float,
+        *,
+        worker_id: str,
+        lease: float,
+        room: Room,
+    ) -> list[Run]:
+        """Only for a broker that :attr:`reads_store`: claim up to ``max_count`` runs that fit
+        in ``room`` for ``worker_id`` straight from the store (see
+        :meth:`tss.store.base.Store.claim_next`), waiting up to ``timeout`` seconds for the
+        first. The claimed runs need no ack.
+        """
+        raise NotImplementedError(f"the {self.name} broker does not claim from the store")
 
     @abstractmethod
     async def ack(self, deliveries: Sequence[Delivery]) -> None:

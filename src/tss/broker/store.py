@@ -11,12 +11,12 @@ first and backing off to ``_MAX_POLL``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.models import Run
-from tss.store.base import RUNS_CHANNEL, Notifying, Store
+from tss.store.base import RUNS_CHANNEL, Notifying, Room, Store
 
 _MIN_POLL = 0.01
 _MAX_POLL = 0.25
@@ -24,16 +24,10 @@ _MAX_POLL = 0.25
 _SAFETY_POLL = 2.0
 
 
-def _deliveries(runs: Sequence[Run]) -> list[Delivery]:
-    return [
-        Delivery(RunMessage(r.id, r.job, r.pool, r.priority, r.policy.cores, r.policy.memory))
-        for r in runs
-    ]
-
-
 class StoreBroker(Broker):
-    """Publishing is a no-op (a queued run is already in the store); `get` reads queued runs
-    and the claim in the store decides which worker gets each."""
+    """Publishing is a no-op (a queued run is already in the store). Workers call
+    :meth:`claim`, which claims the next runs in the store in one step (disjoint between
+    workers); :meth:`get` reads queued runs and leaves the claim to the caller."""
 
     name = "store"
     durable = True
@@ -58,16 +52,48 @@ class StoreBroker(Broker):
             self._published.set()
 
     async def get(self, pools: Sequence[str], max_count: int, timeout: float) -> list[Delivery]:
+        async def read() -> list[Run]:
+            return await self._store.fetch_queued(pools, limit=max_count)
+
+        runs = await self._wait_for(pools, max_count, timeout, read)
+        return [Delivery(RunMessage.of(r)) for r in runs]
+
+    async def claim(
+        self,
+        pools: Sequence[str],
+        max_count: int,
+        timeout: float,
+        *,
+        worker_id: str,
+        lease: float,
+        room: Room,
+    ) -> list[Run]:
+        async def read() -> list[Run]:
+            return await self._store.claim_next(
+                pools, limit=max_count, worker_id=worker_id, lease=lease, room=room
+            )
+
+        return await self._wait_for(pools, max_count, timeout, read)
+
+    async def _wait_for(
+        self,
+        pools: Sequence[str],
+        max_count: int,
+        timeout: float,
+        read: Callable[[], Awaitable[list[Run]]],
+    ) -> list[Run]:
+        """``read()`` until it gives runs or ``timeout`` passes, woken by notices (a
+        notifying store) or polling (any other)."""
         if isinstance(self._store, Notifying):
-            return await self._get_notified(self._store, pools, max_count, timeout)
+            return await self._wait_notified(self._store, pools, max_count, timeout, read)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         poll = _MIN_POLL
         while True:
             self._published.clear()
-            runs = await self._store.fetch_queued(pools, limit=max_count)
+            runs = await read()
             if runs:
-                return _deliveries(runs)
+                return runs
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
@@ -76,9 +102,14 @@ class StoreBroker(Broker):
             except TimeoutError:
                 poll = min(poll * 2, _MAX_POLL)
 
-    async def _get_notified(
-        self, store: Notifying, pools: Sequence[str], max_count: int, timeout: float
-    ) -> list[Delivery]:
+    async def _wait_notified(
+        self,
+        store: Notifying,
+        pools: Sequence[str],
+        max_count: int,
+        timeout: float,
+        read: Callable[[], Awaitable[list[Run]]],
+    ) -> list[Run]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         key = tuple(sorted(set(pools)))
@@ -93,11 +124,11 @@ class StoreBroker(Broker):
                 notices.clear()
                 self._published.clear()
                 self._next_read[key] = now + _SAFETY_POLL
-                runs = await self._store.fetch_queued(pools, limit=max_count)
+                runs = await read()
                 if runs:
                     if len(runs) >= max_count:
                         notices.set()  # a full batch: more may be waiting
-                    return _deliveries(runs)
+                    return runs
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []

@@ -46,11 +46,6 @@ class SchedulerSettings:
     lookahead: float = 1.0
 
 
-def message_for(run: Run) -> RunMessage:
-    """The broker message that announces a queued run."""
-    return RunMessage(run.id, run.job, run.pool, run.priority, run.policy.cores, run.policy.memory)
-
-
 class Scheduler:
     """Fires due jobs, promotes due retries, publishes through the outbox, reaps and
     reconciles."""
@@ -153,7 +148,7 @@ class Scheduler:
         if not runs:
             return
         try:
-            await self.broker.publish([message_for(r) for r in runs])
+            await self.broker.publish([RunMessage.of(r) for r in runs])
         except TSSError as exc:
             log.warning("could not publish %d runs (will retry): %s", len(runs), exc)
             return

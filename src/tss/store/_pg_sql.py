@@ -236,6 +236,16 @@ FETCH_QUEUED = (
     " ORDER BY priority DESC, queued_at, id LIMIT $2"
 )
 
+#: the next ``$2`` queued runs of pools ``$1`` with what each needs, locked for this
+#: transaction; rows another claimer holds are skipped, so concurrent claimers take
+#: disjoint runs instead of waiting on each other
+CLAIM_NEXT_LOCK = (
+    "SELECT id, coalesce((policy::jsonb ->> 'cores')::float8, 0),"
+    " coalesce((policy::jsonb ->> 'memory')::int, 0)"
+    f" FROM runs WHERE {QUEUED} AND pool = ANY($1::text[])"
+    " ORDER BY priority DESC, queued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
+
 EXPIRED = (
     f"SELECT * FROM ({RUNS} WHERE {RUNNING} AND lease_until <= {NOW_US}"
     f" UNION ALL {RUNS} WHERE {RUNNING} AND lease_until IS NULL) AS r"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -64,6 +65,26 @@ async def collect(fetch: PageFetch, limit: int | None = None, *, page_size: int 
             break
         cursor = page.next_cursor
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """The resources a worker has free for new runs: ``cores`` and ``memory`` (MB) left."""
+
+    cores: float
+    memory: int
+
+    def fit(self, candidates: Iterable[tuple[str, float, int]]) -> list[str]:
+        """The ids of the ``(id, cores, memory)`` candidates, in order, that fit together;
+        a candidate that does not fit in what is left is passed over. A run asking for no
+        memory fits any memory."""
+        cores, memory, chosen = self.cores + 1e-9, self.memory, []
+        for run_id, need_cores, need_memory in candidates:
+            if need_cores <= cores and (need_memory == 0 or need_memory <= memory):
+                chosen.append(run_id)
+                cores -= need_cores
+                memory -= need_memory
+        return chosen
 
 
 class Store(ABC):
@@ -260,6 +281,29 @@ class Store(ABC):
         attempt number goes up by one (the fencing token), it is leased for ``lease``
         seconds and an attempt row is written. Runs no longer queued are left alone
         (a duplicate delivery is dropped here). Returns the claimed runs."""
+
+    async def claim_next(
+        self,
+        pools: Sequence[str],
+        *,
+        limit: int,
+        worker_id: str,
+        lease: float,
+        room: Room,
+    ) -> list[Run]:
+        """Claim up to ``limit`` queued runs of ``pools`` for a worker, highest priority then
+        oldest first, taking only runs whose resources fit together in ``room`` (a run
+        that does not fit is passed over, not waited for). Claims as :meth:`claim_runs`.
+
+        Concurrent callers take disjoint runs where the store can lock rows (PostgreSQL:
+        ``SKIP LOCKED``), so two workers never queue up on the same head of the queue. This
+        default reads then claims; a run another worker takes in between is simply not
+        returned."""
+        if limit <= 0:
+            return []
+        runs = await self.fetch_queued(pools, limit=limit)
+        chosen = room.fit([(r.id, r.policy.cores, r.policy.memory) for r in runs])
+        return await self.claim_runs(chosen, worker_id=worker_id, lease=lease)
 
     @abstractmethod
     async def heartbeat(

@@ -40,7 +40,7 @@ from tss.store import _pg_writes as w
 from tss.store import migrate
 from tss.store._listing import JobOrder, bucket_us, check_offset
 from tss.store._pg_conn import NOW_US, Listener, Pool, asyncpg_module, dsn_of
-from tss.store.base import Planner, Store
+from tss.store.base import Planner, Room, Store
 
 R = RunState
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
@@ -393,6 +393,25 @@ class PostgresStore(Store):
         rows = await self._write(q.CLAIM, ids, worker_id, c.seconds_us(lease))
         claimed = {row[0]: c.run_of(row) for row in rows}
         return [claimed[run_id] for run_id in ids if run_id in claimed]
+
+    async def claim_next(
+        self, pools: Sequence[str], *, limit: int, worker_id: str, lease: float, room: Room
+    ) -> list[Run]:
+        pools = list(dict.fromkeys(pools))
+        if not pools or limit <= 0:
+            return []
+
+        async def body(conn: Conn) -> list[Run]:
+            candidates = await conn.fetch(q.CLAIM_NEXT_LOCK, pools, limit)
+            chosen = room.fit((row[0], row[1], row[2]) for row in candidates)
+            if not chosen:
+                return []
+            rows = await conn.fetch(q.CLAIM, chosen, worker_id, c.seconds_us(lease))
+            claimed = {row[0]: c.run_of(row) for row in rows}
+            return [claimed[run_id] for run_id in chosen if run_id in claimed]
+
+        result: list[Run] = await self.pool.run(body, tx=True)
+        return result
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float

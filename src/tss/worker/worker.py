@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 from tss import __version__
 from tss._aio import wait_first
-from tss.broker.base import Broker, Delivery
+from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
 from tss.errors import TSSError
 from tss.metrics import Metrics
-from tss.store.base import Store
+from tss.store.base import Room, Store
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
 from tss.worker.capture import LogBuffer, install_routing
@@ -153,6 +153,15 @@ class Worker:
                 if free <= 0:
                     await self._wait_room(stop)
                     continue
+                if self.broker.reads_store:
+                    # The store broker claims in one step (disjoint between workers).
+                    room = Room(self.cores - self._used_cores, self.memory - self._used_memory)
+                    runs = await self.broker.claim(
+                        self.settings.pools, free, 0.5,
+                        worker_id=self.id, lease=self.settings.lease, room=room,
+                    )  # fmt: skip
+                    self._start(runs, {r.id: Delivery(RunMessage.of(r)) for r in runs})
+                    continue
                 deliveries = await self.broker.get(self.settings.pools, free, timeout=0.5)
                 if deliveries:
                     await self._claim(deliveries)
@@ -208,6 +217,13 @@ class Worker:
         claimed = await self.store.claim_runs(
             list(by_id), worker_id=self.id, lease=self.settings.lease
         )
+        self._start(claimed, by_id)
+        if by_id:
+            # Duplicate or stale deliveries: someone else has these runs (or they ended).
+            await self.broker.ack(list(by_id.values()))
+
+    def _start(self, claimed: list[Run], by_id: dict[str, Delivery]) -> None:
+        """Execute the claimed runs; their deliveries leave ``by_id``."""
         if self.metrics is not None:
             self.metrics.claimed(claimed)
         for run in claimed:
@@ -218,9 +234,6 @@ class Worker:
             self._used_cores += run.policy.cores
             self._used_memory += run.policy.memory
             held.task = asyncio.create_task(self._execute(held), name=f"tss-run-{run.id}")
-        if by_id:
-            # Duplicate or stale deliveries: someone else has these runs (or they ended).
-            await self.broker.ack(list(by_id.values()))
 
     # -- executing ------------------------------------------------------------------------
 

@@ -9,11 +9,20 @@ stops with the key and the reason.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -137,6 +146,97 @@ class ApiConfig(_Section):
     _size = field_validator("max_body", mode="before")(_bytes)
 
 
+#: the dashboard's pages, in menu order
+DASHBOARD_PAGES = ("overview", "jobs", "runs", "timeline", "workers", "dead-letters")
+#: columns the Jobs table can show, in order
+JOB_COLUMNS = ("name", "type", "schedule", "next_run", "last_state", "success_rate", "pool")
+#: columns the Runs table can show, in order
+RUN_COLUMNS = ("id", "job", "state", "trigger", "attempt", "created", "duration", "worker")
+_COLOUR = r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$"
+
+
+def _colour(value: Any) -> Any:
+    if value is not None and not (isinstance(value, str) and re.fullmatch(_COLOUR, value)):
+        raise ValueError(f"{value!r} is not a colour: use #rgb or #rrggbb, e.g. '#1f6feb'")
+    return value
+
+
+class ThemeConfig(_Section):
+    """The dashboard's look: a base (``light``, ``dark`` or ``auto``, the browser's
+    preference) and colours over it (``#rgb`` or ``#rrggbb``). A bare string is a base."""
+
+    base: Literal["light", "dark", "auto"] = "auto"
+    background: str | None = None
+    surface: str | None = None
+    text: str | None = None
+    muted: str | None = None
+    accent: str | None = None
+    border: str | None = None
+    success: str | None = None
+    failure: str | None = None
+    warning: str | None = None
+
+    _colours = field_validator(
+        "background", "surface", "text", "muted", "accent", "border", "success", "failure",
+        "warning", mode="before",
+    )(_colour)  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_base(cls, value: Any) -> Any:
+        return {"base": value} if isinstance(value, str) else value
+
+    def colours(self) -> dict[str, str]:
+        """The colours set, by name."""
+        return {k: v for k, v in self.model_dump(exclude={"base"}).items() if v is not None}
+
+
+class DashboardConfig(_Section):
+    """The web dashboard at ``/dashboard``."""
+
+    enabled: bool = True
+    title: str = Field("TSS", min_length=1, max_length=80)
+    theme: ThemeConfig = Field(default_factory=ThemeConfig)
+    #: the zone times are shown in besides UTC; ``browser`` is the viewer's own
+    timezone: str = "browser"
+    #: ``live`` follows the event stream; ``poll`` reloads data every ``refresh_interval``;
+    #: ``off`` changes nothing until the viewer reloads
+    refresh: Literal["live", "poll", "off"] = "live"
+    refresh_interval: float = Field(10.0, ge=1, le=3600)
+    pages: list[str] = Field(default_factory=lambda: list(DASHBOARD_PAGES), min_length=1)
+    job_columns: list[str] = Field(default_factory=lambda: list(JOB_COLUMNS), min_length=1)
+    run_columns: list[str] = Field(default_factory=lambda: list(RUN_COLUMNS), min_length=1)
+    page_size: int = Field(50, ge=10, le=500)
+    #: how long a login lasts
+    session_ttl: float = Field(12 * 3600.0, ge=60, le=90 * 86400)
+
+    _durations = field_validator("refresh_interval", "session_ttl", mode="before")(_seconds)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value != "browser":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (an IANA name such as 'Europe/Paris', "
+                    "or 'browser')"
+                ) from None
+        return value
+
+    @field_validator("pages", "job_columns", "run_columns")
+    @classmethod
+    def _known(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        allowed = {"pages": DASHBOARD_PAGES, "job_columns": JOB_COLUMNS}.get(
+            info.field_name or "", RUN_COLUMNS
+        )
+        for item in value:
+            if item not in allowed:
+                raise ValueError(f"unknown {item!r}: choose from {', '.join(allowed)}")
+        return list(dict.fromkeys(value))
+
+
 class Settings(BaseSettings):
     """The whole configuration. Jobs stay raw here: they are validated as definitions."""
 
@@ -152,6 +252,7 @@ class Settings(BaseSettings):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     python_path: list[str] = Field(default_factory=list)
     jobs: list[dict[str, Any]] = Field(default_factory=list)
     job_files: list[str] = Field(default_factory=list)

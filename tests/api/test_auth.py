@@ -76,6 +76,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/events"): lambda a: ("/api/v1/events", None),
     ("GET", "/api/v1/events/stream"): lambda a: ("/api/v1/events/stream", None),
     ("GET", "/api/v1/stats"): lambda a: ("/api/v1/stats", None),
+    ("GET", "/api/v1/stats/queues"): lambda a: ("/api/v1/stats/queues", None),
+    ("GET", "/api/v1/stats/lateness"): lambda a: ("/api/v1/stats/lateness", None),
+    ("GET", "/api/v1/stats/jobs"): _job_path("/api/v1/stats/jobs?job={name}"),
     ("GET", "/api/v1/tokens"): lambda a: ("/api/v1/tokens", None),
     ("POST", "/api/v1/tokens"): lambda a: (
         "/api/v1/tokens",

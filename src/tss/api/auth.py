@@ -1,11 +1,21 @@
-"""Who may call what: bearer tokens, roles per route, and the loopback rule.
+"""Who may call what: bearer tokens, dashboard sessions, roles per route, and the loopback
+rule.
 
 Each route declares its role with :func:`needs`; the role also goes into the OpenAPI
 document as ``x-tss-role``, which is where the auth matrix test reads it from.
+
+A request without an ``Authorization`` header may carry the dashboard's session cookie
+instead (a browser's ``EventSource`` cannot send headers). The cookie holds the token the
+user logged in with, so it is checked exactly as a bearer token is (revocation and expiry
+apply at once). A cookie is sent by the browser on its own, so every request but GET,
+HEAD and OPTIONS that relies on it must also carry :data:`CSRF_HEADER` with
+:func:`csrf_token` of the session, which only a page of this origin can read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
@@ -16,12 +26,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tss.config import Settings
 from tss.core.models import ROLES, Role
-from tss.errors import ConfigError, Unauthorized
+from tss.errors import ConfigError, Forbidden, Unauthorized
 from tss.tokens import ANONYMOUS, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: `tss token create`")
 #: record a token's use at most this often (a write per request would not do)
 TOUCH_EVERY = 60.0
+#: the dashboard's session cookie (HttpOnly, SameSite=Strict)
+SESSION_COOKIE = "tss_session"
+#: the header that proves a cookie-borne request comes from a page of this origin
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_loopback(host: str) -> bool:
@@ -48,6 +63,44 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
+def csrf_token(session: str) -> str:
+    """The CSRF token of a session: derived from it, so any process can check it and no
+    page of another origin can compute it (it cannot read the HttpOnly cookie)."""
+    return hmac.new(session.encode(), b"tss-dashboard-csrf", hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: Request, session: str) -> None:
+    """:raises Forbidden: an unsafe method without the session's CSRF token."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), csrf_token(session).encode()):
+        raise Forbidden(
+            f"this request uses the dashboard session but lacks its {CSRF_HEADER} header "
+            "(reload the dashboard page)",
+            field=CSRF_HEADER,
+        )
+
+
+def presented_token(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[str, bool]:
+    """The token a request presents and whether it came in the session cookie: the bearer
+    token wins over the cookie.
+
+    :raises Unauthorized: neither is there.
+    """
+    if credentials is not None and credentials.credentials:
+        return credentials.credentials, False
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        return session, True
+    raise Unauthorized(
+        "this needs an API token: send the header 'Authorization: Bearer <token>'",
+        field="Authorization",
+    )
+
+
 def _guard(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def guard(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
@@ -56,17 +109,15 @@ def _guard(role: Role) -> Callable[..., Awaitable[Principal]]:
         if not state.settings.api.auth:
             principal = ANONYMOUS
         else:
-            if credentials is None or not credentials.credentials:
-                raise Unauthorized(
-                    "this needs an API token: send the header 'Authorization: Bearer <token>'",
-                    field="Authorization",
-                )
-            found = await state.tss.authenticate(credentials.credentials)
+            token, from_cookie = presented_token(request, credentials)
+            found = await state.tss.authenticate(token)
             if found is None:
                 raise Unauthorized(
                     "the API token is not valid (unknown, revoked or expired)",
                     field="Authorization",
                 )
+            if from_cookie:
+                check_csrf(request, token)
             principal = found
             await _touch(state, principal)
         principal.require(role)

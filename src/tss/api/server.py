@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tss import __version__
-from tss.api import routes_admin, routes_jobs, routes_runs
+from tss.api import routes_admin, routes_jobs, routes_runs, routes_stats
 from tss.api.auth import needs
 from tss.api.errors import BodyLimit, TSSRoute, error_response, install_handlers
 from tss.app import TSSApp
@@ -57,11 +57,16 @@ def create_api(tss: TSSApp) -> FastAPI:
     install_handlers(app)
     app.include_router(routes_jobs.router, prefix=PREFIX)
     app.include_router(routes_runs.router, prefix=PREFIX)
+    app.include_router(routes_stats.router, prefix=PREFIX)
     app.include_router(routes_admin.tokens, prefix=PREFIX)
     app.include_router(routes_admin.seed)
     _health(app)
     if settings.api.docs:
         _docs(app)
+    if settings.dashboard.enabled:
+        from tss.dashboard import mount_dashboard
+
+        mount_dashboard(app)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -68,6 +68,8 @@ def _banner(
     if url is not None:
         auth = "" if settings.api.auth else " (auth off: loopback only)"
         console.print(f"  api     {url}/api/v1  docs {url}/api/v1/docs{auth}", markup=False)
+        if settings.dashboard.enabled:
+            console.print(f"  web     {url}/dashboard", markup=False)
     if "worker" in role:
         console.print(
             f"  worker  {w.id or '(id from host and pid)'}: pools {', '.join(w.pools)}; "

@@ -1,0 +1,110 @@
+"""Logging in to the dashboard: a token in, an HttpOnly SameSite=Strict cookie out.
+
+The cookie holds the token itself, checked on every request like a bearer token (see
+:mod:`tss.api.auth`), so revoking the token ends every session made with it, and any
+number of API processes can serve the same session without sharing state. Logging in is
+refused from another origin, and only as JSON (a cross-site form cannot send JSON without
+a CORS preflight), so no other site can log a browser in under its own token.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from tss.api.auth import CSRF_HEADER, SESSION_COOKIE, check_csrf, csrf_token
+from tss.app import TSSApp
+from tss.config import Settings
+from tss.errors import Forbidden, Unauthorized
+from tss.tokens import ANONYMOUS, Principal
+
+router = APIRouter(include_in_schema=False)
+
+
+class LoginIn(BaseModel):
+    token: str = Field(min_length=1, max_length=1000)
+
+
+class SessionOut(BaseModel):
+    """Who the dashboard is logged in as, and the CSRF token its actions must send."""
+
+    logged_in: bool = True
+    name: str = ""
+    role: str = ""
+    auth: bool = Field(description="false when the API runs with auth off")
+    csrf: str = ""
+    csrf_header: str = CSRF_HEADER
+
+
+def _app(request: Request) -> tuple[TSSApp, Settings]:
+    state = request.app.state.api
+    return state.tss, state.settings
+
+
+def _same_origin(request: Request) -> None:
+    """:raises Forbidden: the browser says the request comes from another origin."""
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        raise Forbidden("the dashboard only accepts logins from its own pages", field="Origin")
+    if request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
+        raise Forbidden("the dashboard only accepts logins from its own pages", field="Origin")
+
+
+def _out(principal: Principal, settings: Settings, session: str) -> SessionOut:
+    return SessionOut(
+        name=principal.name,
+        role=principal.role,
+        auth=settings.api.auth,
+        csrf=csrf_token(session) if session else "",
+    )
+
+
+@router.post("/dashboard/login", response_model=SessionOut)
+async def login(request: Request, response: Response, body: LoginIn) -> SessionOut:
+    """Check a token and start a session with it (401 if the token is not valid)."""
+    _same_origin(request)
+    tss, settings = _app(request)
+    principal = await tss.authenticate(body.token.strip())
+    if principal is None:
+        raise Unauthorized(
+            "that token is not valid (unknown, revoked or expired); make one with "
+            "`tss token create --name me --role viewer`",
+            field="token",
+        )
+    response.set_cookie(
+        SESSION_COOKIE,
+        body.token.strip(),
+        max_age=int(settings.dashboard.session_ttl),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return _out(principal, settings, body.token.strip())
+
+
+@router.post("/dashboard/logout", status_code=204)
+async def logout(request: Request) -> Response:
+    """End the session in this browser (the token itself stays valid)."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        check_csrf(request, session)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/dashboard/session", response_model=SessionOut)
+async def session(request: Request) -> SessionOut:
+    """The current session; ``logged_in`` is false when there is none or its token
+    stopped being valid (answered with 200: a logged-out page is not an error)."""
+    tss, settings = _app(request)
+    if not settings.api.auth:
+        return _out(ANONYMOUS, settings, "")
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = await tss.authenticate(token) if token else None
+    if principal is None or token is None:
+        return SessionOut(logged_in=False, auth=True)
+    return _out(principal, settings, token)

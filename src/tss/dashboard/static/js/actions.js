@@ -1,0 +1,99 @@
+// Buttons that change things: shown only to roles that may (the server refuses anyway),
+// and a pager shared by the long lists.
+
+import { api, v1 } from "./api.js";
+import { base, count, h } from "./dom.js";
+
+const path = (name) => v1(`/jobs/${encodeURIComponent(name)}`);
+
+/** Run now (with params), pause or resume a job; `done()` redraws. Empty for a viewer. */
+export function jobActions(ctx, job, done) {
+  if (!ctx.can("operator")) return null;
+  const name = job.name;
+  const toggle = job.paused
+    ? h("button", { type: "button", "data-action": "resume", onclick: async () => {
+      if (await ctx.act(`Resume ${name}`, () => api(`${path(name)}/resume`, { method: "POST" }))) done();
+    } }, "Resume")
+    : h("button", { type: "button", "data-action": "pause", onclick: async () => {
+      if (await ctx.act(`Pause ${name}`, () => api(`${path(name)}/pause`, { method: "POST" }))) done();
+    } }, "Pause");
+  const run = h("button", { type: "button", class: "primary", "data-action": "run",
+    onclick: () => runDialog(ctx, name) }, "Run now");
+  return h("span", { class: "actions" }, run, toggle);
+}
+
+/** A dialog asking for the run's params (JSON), then triggering it and opening the run. */
+function runDialog(ctx, name) {
+  const area = h("textarea", { id: "run-params", rows: 6, spellcheck: "false" }, "{}");
+  const error = h("p", { class: "error", role: "alert" });
+  const dialog = h("dialog", { class: "card", "aria-labelledby": "run-title" },
+    h("form", { method: "dialog", onsubmit: async (event) => {
+      event.preventDefault();
+      let params;
+      try {
+        params = JSON.parse(area.value || "{}");
+      } catch (e) {
+        error.textContent = `The params are not valid JSON: ${e.message}`;
+        return;
+      }
+      try {
+        const run = await api(`${path(name)}/runs`, { method: "POST", body: { params } });
+        dialog.close();
+        dialog.remove();
+        ctx.navigate(`${base}/runs/${run.id}`);
+      } catch (e) {
+        error.textContent = e.message;
+      }
+    } },
+    h("h2", { id: "run-title" }, `Run ${name} now`),
+    h("label", { for: "run-params" }, "Params (JSON, merged over the job's own)"),
+    area, error,
+    h("p", { class: "actions" },
+      h("button", { type: "submit", class: "primary" }, "Run"),
+      h("button", { type: "button", onclick: () => { dialog.close(); dialog.remove(); } }, "Cancel"))));
+  document.body.append(dialog);
+  dialog.showModal();
+  area.focus();
+}
+
+/** Cancel a run that has not ended, or retry one that has; empty for a viewer. */
+export function runActions(ctx, run, done) {
+  if (!ctx.can("operator")) return null;
+  const ended = ["succeeded", "failed", "timed_out", "cancelled", "skipped"].includes(run.state);
+  if (!ended) {
+    return h("button", { type: "button", "data-action": "cancel", onclick: async () => {
+      if (await ctx.act("Cancel", () => api(v1(`/runs/${run.id}/cancel`), { method: "POST" }))) done();
+    } }, "Cancel");
+  }
+  return h("button", { type: "button", "data-action": "retry", onclick: async () => {
+    const made = await ctx.act("Retry", () => api(v1(`/runs/${run.id}/retry`), { method: "POST" }));
+    if (made) ctx.navigate(`${base}/runs/${made.id}`);
+  } }, "Retry");
+}
+
+/**
+ * Cursor paging that stays fast on long lists: the URL holds `cursor` and the page
+ * number `n`; earlier cursors are kept while the viewer pages forward.
+ */
+export function pager(ctx, page, shown) {
+  const n = Number(ctx.query.get("n")) || 1;
+  const size = ctx.config.page_size;
+  const stack = (history.state && history.state.cursors) || [];
+  const go = (cursor, number, cursors) => {
+    const q = new URLSearchParams(ctx.query);
+    if (cursor) q.set("cursor", cursor); else q.delete("cursor");
+    if (number > 1) q.set("n", String(number)); else q.delete("n");
+    ctx.navigate(`${location.pathname}?${q}`, false, { cursors });
+  };
+  const first = (n - 1) * size + 1;
+  const total = page.total === null || page.total === undefined ? "" : ` of ${count(page.total)}`;
+  return h("nav", { class: "pager", "aria-label": "Pages" },
+    h("button", { type: "button", disabled: n <= 1, onclick: () => {
+      const cursors = stack.slice(0, -1);
+      go(cursors[cursors.length - 1] || null, n - 1, cursors);
+    } }, "‹ Previous"),
+    h("span", { class: "muted" }, shown ? `${count(first)}–${count(first + shown - 1)}${total}` : `0${total}`),
+    h("button", { type: "button", disabled: !page.next_cursor, onclick: () => {
+      go(page.next_cursor, n + 1, [...stack, page.next_cursor]);
+    } }, "Next ›"));
+}

@@ -1,0 +1,69 @@
+// Timeline: runs over time, one row per job (Gantt style), from a week down to an hour.
+
+import { api, v1 } from "../api.js";
+import { gantt, legend } from "../charts.js";
+import { base, h, put, span, stamp } from "../dom.js";
+
+const ZOOMS = [[7 * 86400, "7 days"], [86400, "1 day"], [6 * 3600, "6 hours"], [3600, "1 hour"]];
+/** Most runs drawn; a busier window says so. */
+const MOST = 2000;
+const KEYS = ["succeeded", "failed", "timed_out", "running", "queued", "cancelled"].map((s) =>
+  ({ cls: `f-${s}`, label: s.replace("_", " ") }));
+
+export async function render(ctx) {
+  const q = ctx.query;
+  const width = Number(q.get("window")) || 86400;
+  const end = q.get("end") ? new Date(q.get("end")).getTime() : Date.now();
+  const from = end - width * 1000;
+  const go = (w, e) => {
+    const out = new URLSearchParams({ window: String(w) });
+    if (e) out.set("end", new Date(e).toISOString());
+    ctx.navigate(`${base}/timeline?${out}`);
+  };
+  const body = h("div", {});
+  put(ctx.main, h("h1", {}, "Timeline"),
+    h("div", { class: "chips", role: "group", "aria-label": "Zoom" },
+      ZOOMS.map(([w, label]) => h("button", {
+        type: "button", class: w === width ? "chip on" : "chip", "aria-pressed": String(w === width),
+        onclick: () => go(w, q.get("end") ? end : null),
+      }, label)),
+      h("button", { type: "button", class: "chip", onclick: () => go(width, end - width * 500) }, "‹ Earlier"),
+      h("button", { type: "button", class: "chip", onclick: () => go(width, Math.min(Date.now(), end + width * 500)) }, "Later ›"),
+      h("button", { type: "button", class: "chip", onclick: () => go(width, null) }, "Now")),
+    h("p", { class: "muted" }, `${stamp(new Date(from).toISOString())} to ${stamp(new Date(end).toISOString())}`),
+    body);
+
+  async function draw() {
+    const runs = [];
+    let cursor = null;
+    do {
+      const page = await api(v1("/runs"), { params: {
+        since: new Date(from - 3600 * 1000).toISOString(), until: new Date(end).toISOString(),
+        limit: 500, cursor,
+      } });
+      runs.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor && runs.length < MOST);
+    const rows = new Map();
+    for (const r of runs) {
+      const start = new Date(r.started_at || r.queued_at || r.created_at).getTime();
+      const stop = r.finished_at ? new Date(r.finished_at).getTime() : Date.now();
+      if (stop < from || start > end) continue;
+      if (!rows.has(r.job)) rows.set(r.job, []);
+      rows.get(r.job).push({
+        start, end: Math.max(stop, start + width * 2), cls: `f-${r.state}`, href: `${base}/runs/${r.id}`,
+        title: `${r.job} ${r.state}: ${stamp(new Date(start).toISOString())}, ${span((stop - start) / 1000)}`,
+      });
+    }
+    const list = [...rows].sort(([a], [b]) => a.localeCompare(b)).map(([job, bars]) => ({
+      label: job, href: `${base}/jobs/${encodeURIComponent(job)}`, bars,
+    }));
+    put(body,
+      list.length ? gantt(list, { from, to: end, label: "runs per job over time" })
+        : h("p", { class: "muted empty" }, "No run in this window."),
+      legend(KEYS),
+      cursor ? h("p", { class: "muted small" }, `Showing the newest ${MOST} runs of this window.`) : null);
+  }
+  await draw();
+  if (!q.get("end")) ctx.live(draw, () => true, 1000);
+}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ ARTIFACTS = Path(os.environ.get("TSS_TEST_ARTIFACTS", ROOT / "test-artifacts")) 
 LAPTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
-TASKS = '''\
+TASKS = """\
 import time
 
 
@@ -50,7 +51,7 @@ def slow(seconds=1.5, **kwargs):
 def boom(**kwargs):
     print("<b>about to fail</b>")
     raise ValueError("<img src=x onerror=alert(1)> broke")
-'''
+"""
 
 CONFIG = f"""\
 store: {{url: "sqlite:///tss.db"}}
@@ -105,13 +106,24 @@ class Server:
             base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
 
+    def trigger(self, job: str, state: str | None = None) -> dict[str, Any]:
+        """Trigger ``job`` through the API and wait until its run is in ``state`` (or has
+        ended, when ``state`` is None); the run as the API then shows it."""
+        with self.api() as admin:
+            run_id = admin.post(f"/api/v1/jobs/{job}/runs", json={}).json()["id"]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                run: dict[str, Any] = admin.get(f"/api/v1/runs/{run_id}").json()
+                if run["state"] == state or (state is None and run["finished_at"]):
+                    return run
+                time.sleep(0.1)
+        raise AssertionError(f"run {run_id} of {job} never got to {state or 'an end'}")
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`tss server` with the test jobs, a single worker slot and tokens per role."""
-    project = new_project(
-        tmp_path_factory.mktemp("dashboard"), CONFIG, {"jobs/tasks.py": TASKS}
-    )
+    project = new_project(tmp_path_factory.mktemp("dashboard"), CONFIG, {"jobs/tasks.py": TASKS})
     project.start("server")
     try:
         project.wait_for_log("press Ctrl+C", timeout=30)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard.conftest import Server, Tab
-from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -16,17 +15,6 @@ def state(tab: Tab) -> str:
     return text.strip()
 
 
-def occupy_the_worker(server: Server) -> None:
-    """Start a 4 s run on the server's single worker slot, so the next run waits queued."""
-    with server.api() as admin:
-        blocker = admin.post("/api/v1/jobs/blocker/runs", json={}).json()["id"]
-        wait_until(
-            lambda: admin.get(f"/api/v1/runs/{blocker}").json()["state"] == "running",
-            20,
-            "the blocker to start",
-        )
-
-
 def test_run_now_and_watch_it_live(tab: Tab, server: Server) -> None:
     page = tab.login("operator").open("/dashboard/jobs")
     page.evaluate("() => { window.sameDocument = true; }")
@@ -34,7 +22,7 @@ def test_run_now_and_watch_it_live(tab: Tab, server: Server) -> None:
     row.locator("[data-action=run]").click()
     page.fill("#run-params", '{"kwargs": {"seconds": 1.5}}')
     tab.shot("run-dialog")
-    occupy_the_worker(server)
+    server.trigger("blocker", "running")  # 4 s on the only slot: the next run waits
     page.click("dialog button[type=submit]")
     page.wait_for_selector("[data-testid=run-state] [data-state=queued]", timeout=10_000)
     tab.shot("queued")
@@ -71,13 +59,7 @@ def test_pause_and_resume(tab: Tab, server: Server) -> None:
 
 
 def test_retry_a_dead_letter_in_one_click(tab: Tab, server: Server) -> None:
-    with server.api() as admin:
-        run_id = admin.post("/api/v1/jobs/boom/runs", json={}).json()["id"]
-        wait_until(
-            lambda: admin.get(f"/api/v1/runs/{run_id}").json()["state"] == "failed",
-            30,
-            "the run to fail",
-        )
+    run_id = server.trigger("boom", "failed")["id"]
     page = tab.login("operator").open("/dashboard/dead-letters")
     row = page.locator("tr", has=page.locator(f"a:text-is('{run_id[-8:]}')"))
     row.locator("[data-action=retry]").click()

@@ -4,7 +4,6 @@ that looks like HTML shown as text, and a viewer that can look but not act."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -16,27 +15,14 @@ pytestmark = pytest.mark.slow
 XSS = "<img src=x onerror=alert(1)>"
 
 
-def ended_run(server: Server, job: str) -> dict[str, Any]:
-    """Trigger ``job`` through the API and wait for its run to end."""
-    with server.api() as admin:
-        run_id = admin.post(f"/api/v1/jobs/{job}/runs", json={}).json()["id"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            run: dict[str, Any] = admin.get(f"/api/v1/runs/{run_id}").json()
-            if run["finished_at"]:
-                return run
-            time.sleep(0.1)
-    raise AssertionError(f"run {run_id} of {job} did not end")
-
-
 @pytest.fixture(scope="module")
 def failed(server: Server) -> dict[str, Any]:
-    return ended_run(server, "boom")
+    return server.trigger("boom")
 
 
 @pytest.fixture(scope="module")
 def succeeded(server: Server) -> dict[str, Any]:
-    return ended_run(server, "nightly-report")
+    return server.trigger("nightly-report")
 
 
 def test_login_and_every_page(tab: Tab, failed: dict[str, Any], succeeded: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.brokers import RABBITMQ_URL, require_server
-from tests.integration.test_rabbitmq_broker import Proxy, delete_everything
+from tests.integration.amqp import Proxy, delete_everything
 from tss.app import TSSApp
 from tss.broker.rabbitmq import RabbitMQBroker
 from tss.config import Settings

@@ -38,18 +38,41 @@ class RunMessage:
         """The message that announces the queued ``run``."""
         return cls(run.id, run.job, run.pool, run.priority, run.policy.cores, run.policy.memory)
 
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "run_id": self.run_id,
+            "job": self.job,
+            "pool": self.pool,
+            "priority": self.priority,
+            "cores": self.cores,
+            "memory": self.memory,
+        }
+
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": 1,
-                "run_id": self.run_id,
-                "job": self.job,
-                "pool": self.pool,
-                "priority": self.priority,
-                "cores": self.cores,
-                "memory": self.memory,
-            }
-        )
+        return orjson.dumps(self._fields())
+
+    @staticmethod
+    def bundle_json(messages: Sequence[RunMessage]) -> bytes:
+        """One body for several messages (a bundle): a single message is encoded alone, more
+        as ``{"v": 1, "bundle": [...]}``. :meth:`all_from_json` reads both."""
+        if len(messages) == 1:
+            return messages[0].to_json()
+        return orjson.dumps({"v": 1, "bundle": [m._fields() for m in messages]})
+
+    @classmethod
+    def all_from_json(cls, data: bytes | str) -> list[RunMessage]:
+        """The messages of a body written by :meth:`to_json` or :meth:`bundle_json`.
+
+        :raises BrokerError: not JSON, or not the shape of run messages.
+        """
+        raw = _loads(data)
+        if isinstance(raw, dict) and raw.get("v") == 1 and "bundle" in raw:
+            parts = raw["bundle"]
+            if not isinstance(parts, list) or not parts:
+                raise BrokerError("broker message field 'bundle' is not a list of messages")
+            return [cls._decode(part) for part in parts]
+        return [cls._decode(raw)]
 
     @classmethod
     def from_json(cls, data: bytes | str) -> RunMessage:
@@ -57,10 +80,10 @@ class RunMessage:
 
         :raises BrokerError: not JSON, or not the shape of a run message.
         """
-        try:
-            raw = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BrokerError(f"broker message is not JSON: {exc}") from exc
+        return cls._decode(_loads(data))
+
+    @classmethod
+    def _decode(cls, raw: Any) -> RunMessage:
         if not isinstance(raw, dict) or raw.get("v") != 1:
             raise BrokerError("broker message is not a version-1 run message")
         try:
@@ -75,6 +98,13 @@ class RunMessage:
         except KeyError as exc:
             raise BrokerError(f"broker message lacks field {exc.args[0]!r}") from exc
         return message
+
+
+def _loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BrokerError(f"broker message is not JSON: {exc}") from exc
 
 
 def _typed(raw: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:

@@ -14,6 +14,9 @@ its own (``heartbeat``, ``name``, TLS files...):
   (its consumer died or lost its connection while holding it) is dead-lettered on the
   next return.
 - ``confirm_window`` (256): publishes awaiting the broker's confirm at once.
+- ``bundle`` (50): the most runs one message may carry. A publish of many runs of one pool
+  and priority (a burst) is sent as bundles (at most 16 messages' worth of runs each is
+  spread, so small publishes stay one run per message); ``1`` turns bundling off.
 
 How it keeps the contract:
 
@@ -23,7 +26,12 @@ How it keeps the contract:
   refused).
 - Acks are manual: the worker acks after the store recorded the outcome. ``nack`` puts a
   copy at the tail of the queue, then acks the original: a run a worker could not take is
-  not counted as a crash.
+  not counted as a crash. A bundle is one AMQP message whose runs are delivered one by
+  one: it is acked when every run in it is acked or handed back (as a copy). Publishing
+  costs per message, not per run, so bundles are what lets a burst of thousands of runs
+  through quickly; the price is that a consumer holds a whole bundle, and a bundle that
+  keeps coming back is dead-lettered whole (its runs stay queued in the store and are
+  published again by the reconciler).
 - A message that is not a run message (schema-checked on receipt) goes to the dead-letter
   queue at once and never reaches the worker. Classic queues do not count deliveries, so
   a redelivered message is stamped: a copy with header ``x-tss-redeliveries: n`` is
@@ -90,7 +98,9 @@ logging.getLogger("aiormq.connection").addFilter(_not_a_transport_error)
 REDELIVERIES = "x-tss-redeliveries"
 #: run priorities are 0-9; the queues allow 0-10
 MAX_PRIORITY = 9
-_OPTIONS = ("prefix", "prefetch", "max_redeliveries", "confirm_window")
+_OPTIONS = ("prefix", "prefetch", "max_redeliveries", "confirm_window", "bundle")
+#: a burst is spread over at least this many messages before runs share one
+_SPREAD = 16
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 _CONNECT_TIMEOUT = 10.0
 _CALL_TIMEOUT = 30.0
@@ -111,6 +121,7 @@ class Options:
     prefetch: int = 0
     max_redeliveries: int = 5
     confirm_window: int = 256
+    bundle: int = 50
 
 
 @dataclass(eq=False, slots=True)
@@ -125,11 +136,28 @@ class _Session:
     consumers: dict[str, tuple[AbstractQueue, str]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, eq=False, slots=True)
+@dataclass(eq=False, slots=True)
 class _Tag:
+    """One received message, shared by the deliveries of the runs it carries."""
+
     session: _Session
     incoming: AbstractIncomingMessage
     redeliveries: int
+    #: run ids delivered from it and not yet acked or handed back
+    open: set[str]
+
+
+def bundles(messages: Sequence[RunMessage], most: int) -> list[list[RunMessage]]:
+    """``messages`` in publishing order, grouped by pool and priority into bundles of up
+    to ``most``, a group spread over at least ``_SPREAD`` bundles where it can be."""
+    groups: dict[tuple[str, int], list[RunMessage]] = {}
+    for message in messages:
+        groups.setdefault((message.pool, message.priority), []).append(message)
+    out: list[list[RunMessage]] = []
+    for group in groups.values():
+        size = max(1, min(most, len(group) // _SPREAD))
+        out.extend(group[i : i + size] for i in range(0, len(group), size))
+    return out
 
 
 class RabbitMQBroker(Broker):
@@ -344,9 +372,9 @@ class RabbitMQBroker(Broker):
         session = await self._session_within(0)
         window = asyncio.Semaphore(self.options.confirm_window)
 
-        async def one(message: RunMessage) -> None:
+        async def one(bundle: list[RunMessage]) -> None:
             async with window:
-                await self._send(session, message, message.to_json(), 0)
+                await self._send(session, bundle[0], RunMessage.bundle_json(bundle), 0)
 
         try:
             async with asyncio.timeout(_CALL_TIMEOUT):
@@ -354,7 +382,8 @@ class RabbitMQBroker(Broker):
                     if pool not in session.declared:
                         await self._declare(session.pub, pool)
                         session.declared.add(pool)
-                results = await asyncio.gather(*map(one, messages), return_exceptions=True)
+                sends = map(one, bundles(messages, self.options.bundle))
+                results = await asyncio.gather(*sends, return_exceptions=True)
         except _DRIVER_ERRORS as exc:
             raise self._failed(f"publish {len(messages)} messages", exc) from exc
         errors = [r for r in results if isinstance(r, BaseException)]
@@ -370,6 +399,7 @@ class RabbitMQBroker(Broker):
     async def _send(
         self, session: _Session, message: RunMessage, body: bytes, redeliveries: int
     ) -> None:
+        """Publish ``body`` (one message or a bundle led by ``message``) to its pool."""
         await session.pub.default_exchange.publish(
             aio_pika.Message(
                 body,
@@ -440,9 +470,10 @@ class RabbitMQBroker(Broker):
         if self._session is not session:
             return  # its connection is gone: RabbitMQ has it back already
         try:
-            message = RunMessage.from_json(incoming.body)
-            if message.pool != pool:
-                raise BrokerError(f"message for pool {message.pool!r} in pool {pool!r}'s queue")
+            messages = RunMessage.all_from_json(incoming.body)
+            for message in messages:
+                if message.pool != pool:
+                    raise BrokerError(f"message for pool {message.pool!r} in pool {pool!r}'s queue")
         except BrokerError as exc:
             log.warning("dead-lettering a message from queue %s: %s", self.queue_name(pool), exc)
             await self._settle(incoming.reject(requeue=False))
@@ -452,26 +483,26 @@ class RabbitMQBroker(Broker):
             count += 1
             if count > self.options.max_redeliveries:
                 log.warning(
-                    "dead-lettering run %s of job %s: it came back %d times without an ack "
-                    "(it may be crashing its workers); the reconciler publishes it again if "
-                    "it is still queued",
-                    message.run_id,
-                    message.job,
+                    "dead-lettering runs %s: they came back %d times without an ack "
+                    "(one may be crashing its workers); the reconciler publishes them again "
+                    "if they are still queued",
+                    ", ".join(f"{m.run_id} of job {m.job}" for m in messages),
                     count,
                 )
                 await self._settle(incoming.reject(requeue=False))
                 return
             # Classic queues do not count deliveries: carry the count on a fresh copy.
             try:
-                await self._send(session, message, incoming.body, count)
+                await self._send(session, messages[0], incoming.body, count)
             except _DRIVER_ERRORS as exc:
                 log.debug("could not stamp a redelivered message: %r", exc)
                 return  # left unacked: it comes back when this connection ends
             await self._settle(incoming.ack())
             return
-        delivery = Delivery(message, _Tag(session, incoming, count))
+        tag = _Tag(session, incoming, count, {m.run_id for m in messages})
         heap = self._buffer.setdefault(pool, [])
-        heapq.heappush(heap, (-message.priority, next(self._seq), delivery))
+        for message in messages:
+            heapq.heappush(heap, (-message.priority, next(self._seq), Delivery(message, tag)))
         self._arrived.set()
 
     @staticmethod
@@ -516,7 +547,7 @@ class RabbitMQBroker(Broker):
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         failed: BaseException | None = None
-        for _, tag in self._live(deliveries):
+        for tag in self._settle_parts(self._live(deliveries)):
             try:
                 await tag.incoming.ack()
             except (ChannelInvalidStateError, MessageProcessError):
@@ -528,22 +559,41 @@ class RabbitMQBroker(Broker):
 
     async def nack(self, deliveries: Sequence[Delivery]) -> None:
         """A copy goes to the tail of its queue with the same redelivery count, then the
-        original is acked: not being taken is not a crash."""
+        original is acked (once the rest of its bundle is settled): not being taken is not
+        a crash."""
         held = self._live(deliveries)
         if not held:
             return
+        returned: dict[_Tag, list[RunMessage]] = {}
+        for message, tag in held:
+            if message.run_id in tag.open:
+                returned.setdefault(tag, []).append(message)
         session = held[0][1].session
+        copies = [
+            self._send(session, parts[0], RunMessage.bundle_json(parts), tag.redeliveries)
+            for tag, parts in returned.items()
+        ]
         try:
             async with asyncio.timeout(_CALL_TIMEOUT):
-                await asyncio.gather(
-                    *(self._send(session, m, t.incoming.body, t.redeliveries) for m, t in held)
-                )
+                await asyncio.gather(*copies)
         except _DRIVER_ERRORS as exc:
-            for _, tag in held:  # never leave one held here: requeue (it counts as a return)
+            for tag in returned:  # never leave one held here: requeue (it counts as a return)
+                tag.open.clear()
                 await self._settle(tag.incoming.nack(requeue=True))
             raise self._failed(f"return {len(held)} deliveries", exc) from exc
-        for _, tag in held:
+        for tag in self._settle_parts(held):
             await self._settle(tag.incoming.ack())
+
+    @staticmethod
+    def _settle_parts(held: list[tuple[RunMessage, _Tag]]) -> list[_Tag]:
+        """Mark these deliveries settled; the messages whose every run now is."""
+        done: dict[_Tag, None] = {}
+        for message, tag in held:
+            if message.run_id in tag.open:
+                tag.open.discard(message.run_id)
+                if not tag.open:
+                    done[tag] = None
+        return list(done)
 
 
 def _redeliveries(headers: Mapping[str, Any]) -> int:
@@ -577,6 +627,7 @@ def parse_url(url: str) -> tuple[str, Options]:
         ("prefetch", 0, 65535),
         ("max_redeliveries", 0, 1000),
         ("confirm_window", 1, 65535),
+        ("bundle", 1, 1000),
     ):
         if key not in ours:
             continue

@@ -19,13 +19,26 @@ from urllib.parse import urlsplit
 from tss._urls import mask_url
 from tss.broker.base import Broker
 from tss.config import Settings
+from tss.core import flows
+from tss.core.flows import FlowGraph
 from tss.core.ids import new_id
 from tss.core.merge import deep_merge, merge_patch
-from tss.core.models import Job, JobSpec, NewRun, Page, Role, Run, RunPolicy, Token, WorkerInfo
+from tss.core.models import (
+    Job,
+    JobSpec,
+    NewRun,
+    Page,
+    Role,
+    Run,
+    RunFilter,
+    RunPolicy,
+    Token,
+    WorkerInfo,
+)
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job
-from tss.errors import ConfigError, Conflict, ValidationError
+from tss.errors import ConfigError, Conflict, NotFound, ValidationError
 from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
 from tss.store.base import Store, collect
@@ -214,10 +227,7 @@ class TSSApp:
         return graph
 
     async def _parents_of_stored(self) -> dict[str, list[str]]:
-        jobs: list[Job] = await collect(
-            lambda size, cursor: self.store.list_jobs(limit=size, cursor=cursor), page_size=1000
-        )
-        return {job.name: [d.job for d in job.spec.depends_on] for job in jobs}
+        return {job.name: [d.job for d in job.spec.depends_on] for job in await self._all_jobs()}
 
     async def apply(
         self,
@@ -334,7 +344,7 @@ class TSSApp:
         await self.store.get_job(name)
         dependants = [j for j, ps in (await self._parents_of_stored()).items() if name in ps]
         if dependants and not force:
-            raise ValidationError(
+            raise Conflict(
                 f"job {name!r} cannot be deleted: {', '.join(sorted(dependants))} depend on it "
                 "(use force to delete anyway)",
                 field="name",
@@ -368,10 +378,16 @@ class TSSApp:
         priority: int | None = None,
         idempotency_key: str | None = None,
         actor: str = "user",
+        with_descendants: bool | None = None,
     ) -> list[tuple[Run, bool]]:
         """Create ``count`` manual runs of a job now (or at ``run_at``); True when created,
-        False when ``idempotency_key`` found an existing run."""
+        False when ``idempotency_key`` found an existing run.
+
+        A run of a job that depends on none starts a flow (its dependants wait for it); a
+        job that depends on others runs alone unless ``with_descendants`` (which may also be
+        False to run a root job alone)."""
         job = await self.store.get_job(name)
+        flow = not job.spec.depends_on if with_descendants is None else with_descendants
         if count < 1 or count > 10000:
             raise ValidationError("count must be between 1 and 10000", field="count")
         if priority is not None and not 0 <= priority <= 9:
@@ -382,9 +398,10 @@ class TSSApp:
         now = await self.store.now()
         later = run_at is not None and run_at > now
         policy = RunPolicy.of(job.spec)
+        ids = [new_id() for _ in range(count)]
         runs = [
             NewRun(
-                id=new_id(),
+                id=run_id,
                 job=name,
                 state=RunState.SCHEDULED if later else RunState.QUEUED,
                 trigger="manual",
@@ -395,8 +412,9 @@ class TSSApp:
                 not_before=run_at if later else None,
                 idempotency_key=idempotency_key if count == 1 else None,
                 reason="triggered by hand",
+                flow_id=run_id if flow else None,
             )
-            for _ in range(count)
+            for run_id in ids
         ]
         created = await self.store.create_runs(runs, actor=actor)
         await self._announce([r for r, new in created if new])
@@ -418,13 +436,42 @@ class TSSApp:
         return await self.store.get_run(run_id)
 
     async def retry_run(self, run_id: str, *, actor: str = "user") -> Run:
-        """Run an ended run again as a new run (``retry_of`` links them)."""
+        """Run an ended run again as a new run (``retry_of`` links them). In a flow, the new
+        run takes the old one's place, and the jobs downstream of it that were skipped wait
+        again, so the flow decides them once the new run ends."""
         old = await self.store.get_run(run_id)
         if not old.state.terminal:
             raise Conflict(
                 f"run {run_id} is still {old.state.value}; only ended runs can be retried",
                 field="state",
             )
+        again: list[NewRun] = []
+        if old.flow_id is not None:
+            members = await self.flow_runs(old.flow_id)
+            current = flows.current_runs(flows.FlowRun.of(r) for r in members)
+            if current.get(old.job) is None or current[old.job].id != old.id:
+                raise Conflict(
+                    f"run {run_id} was re-run already in its flow; re-run the newest one",
+                    field="run_id",
+                )
+            by_id = {r.id: r for r in members}
+            for skipped in flows.rearm(list(current.values()), current[old.job]):
+                prior = by_id[skipped.id]
+                again.append(
+                    NewRun(
+                        id=new_id(),
+                        job=prior.job,
+                        state=RunState.WAITING,
+                        trigger="flow",
+                        params=prior.params,
+                        priority=prior.priority,
+                        pool=prior.pool,
+                        policy=prior.policy,
+                        reason=f"waits again: run {old.id} is re-run",
+                        retry_of=prior.id,
+                        flow_id=old.flow_id,
+                    )
+                )
         new = NewRun(
             id=new_id(),
             job=old.job,
@@ -436,10 +483,57 @@ class TSSApp:
             policy=old.policy,
             reason=f"retry of run {old.id}",
             retry_of=old.id,
+            flow_id=old.flow_id,
         )
-        ((run, _),) = await self.store.create_runs([new], actor=actor)
+        (run, _), *_ = await self.store.create_runs([new, *again], actor=actor)
         await self._announce([run])
         return run
+
+    # -- flows ----------------------------------------------------------------------------
+
+    async def flow_runs(self, flow_id: str) -> list[Run]:
+        """Every run of a flow, oldest first (the flow's id is the id of the run that
+        started it).
+
+        :raises NotFound: no such flow.
+        """
+        runs: list[Run] = await collect(
+            lambda size, cursor: self.store.list_runs(
+                RunFilter(flow_id=flow_id), limit=size, cursor=cursor
+            ),
+            page_size=1000,
+        )
+        if not runs:
+            raise NotFound(f"no flow with id {flow_id!r}", field="flow_id")
+        return sorted(runs, key=lambda r: (r.created_at, r.id))
+
+    async def cancel_flow(self, flow_id: str, *, actor: str = "user") -> list[Run]:
+        """Cancel every run of a flow that has not ended (waiting, queued, running...) in
+        one step; returns the runs cancelled.
+
+        :raises NotFound: no such flow.
+        """
+        runs = await self.flow_runs(flow_id)
+        live = [r.id for r in runs if not r.state.terminal]
+        return await self.store.cancel_runs(
+            live, actor=actor, reason=f"flow {flow_id} cancelled by {actor}"
+        )
+
+    async def flow_graph(self, name: str) -> FlowGraph:
+        """The flow a run of ``name`` starts: ``name`` and every job downstream of it, with
+        the edges between them (parent, child, condition).
+
+        :raises NotFound: no such job.
+        """
+        await self.store.get_job(name)
+        specs = {job.name: job.spec for job in await self._all_jobs()}
+        return FlowGraph.of(name, specs)
+
+    async def _all_jobs(self) -> list[Job]:
+        jobs: list[Job] = await collect(
+            lambda size, cursor: self.store.list_jobs(limit=size, cursor=cursor), page_size=1000
+        )
+        return jobs
 
     async def wait(
         self, run_ids: Sequence[str], *, timeout: float | None = None, poll: float = 0.2

@@ -166,9 +166,12 @@ class RunPolicy:
     retries: RetryPolicy
     cores: float = 0.0
     memory: int = 0
+    #: ``(parent job, condition)`` pairs: what the run waits for in a flow
+    depends_on: tuple[tuple[str, str], ...] = ()
+    trigger_rule: str = "all"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": self.type,
             "timeout": self.timeout,
             "isolation": self.isolation,
@@ -176,6 +179,12 @@ class RunPolicy:
             "cores": self.cores,
             "memory": self.memory,
         }
+        # Written only when set: most runs wait for nothing, and the policy is on every run.
+        if self.depends_on:
+            out["depends_on"] = [list(dep) for dep in self.depends_on]
+        if self.trigger_rule != "all":
+            out["trigger_rule"] = self.trigger_rule
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunPolicy:
@@ -186,6 +195,8 @@ class RunPolicy:
             retries=RetryPolicy.model_validate(data.get("retries") or {}),
             cores=data.get("cores", 0.0),
             memory=data.get("memory", 0),
+            depends_on=tuple((job, on) for job, on in data.get("depends_on") or ()),
+            trigger_rule=data.get("trigger_rule", "all"),
         )
 
     @classmethod
@@ -202,6 +213,8 @@ class RunPolicy:
             retries=spec.retries,
             cores=spec.resources.cores,
             memory=spec.resources.memory,
+            depends_on=tuple((dep.job, dep.on) for dep in spec.depends_on),
+            trigger_rule=spec.trigger_rule,
         )
         if len(_POLICIES) >= 4096:
             _POLICIES.clear()

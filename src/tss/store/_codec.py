@@ -266,7 +266,9 @@ def plan_inserts(
 
 
 #: what plan_finish needs of each run, in this order
-FINISH_COLUMNS = "id, state, attempt, lease_until, job, not_before, queued_at, published_at"
+FINISH_COLUMNS = (
+    "id, state, attempt, lease_until, job, not_before, queued_at, published_at, flow_id"
+)
 #: parameters: state, updated_at, finished_at, not_before, queued_at, published_at, error,
 #: result, reason, id
 FINISH_RUN = (
@@ -319,6 +321,18 @@ def plan_finish(
         attempts.append((state, now_us, error, result, out.stdout, out.stderr, cur[0], cur[2]))
         events.append((now_us, cur[0], cur[4], "running", target.value, out.reason, cur[2], actor))
     return accepted, runs, attempts, events
+
+
+def ended_flows(
+    outcomes: Sequence[Outcome], accepted: Sequence[bool], current: dict[str, list[Any]]
+) -> set[str]:
+    """The flows (``flow_id``, the last of ``FINISH_COLUMNS``) in which an accepted outcome
+    ended a run: the flows whose waiting runs may now be decided."""
+    return {
+        current[out.run_id][8]
+        for out, ok in zip(outcomes, accepted, strict=True)
+        if ok and out.target.terminal and current[out.run_id][8] is not None
+    }
 
 
 #: RunFilter.extra keys that are run columns (the JSON ones cannot be compared in SQL)

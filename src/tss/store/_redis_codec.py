@@ -108,6 +108,8 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
         item["fire"] = str(fire[1])
     if new.reason is not None:
         item["reason"] = new.reason
+    if new.flow_id is not None:
+        item["flow"] = new.flow_id
     return item
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tss.core.states import ACTIVE_STATES, TERMINAL_STATES, RunState, can_transition
+from tss.store._redis_flows import FLOW_LIB, JOB_EDGES
 
 
 def _lua_set(states: Iterable[RunState]) -> str:
@@ -156,8 +157,11 @@ local function move(r, target, actor, reason, now, ch)
   index(r, true)
   event(r.id, r.job, source, target, actor, reason, r.attempt, now)
 end
-
+"""
+    + FLOW_LIB
+    + r"""
 local function cancel(r, actor, why, now)
+  touch(r.id)
   if r.state == 'running' then
     local akey = P .. 'attempt:' .. r.id .. ':' .. r.attempt
     if redis.call('EXISTS', akey) == 1 and not redis.call('HGET', akey, 'finished') then
@@ -217,6 +221,10 @@ local function insert(n, now, actor)
   redis.call('HSET', P .. 'run:' .. n.id, unpack(f))
   redis.call('ZADD', P .. 'runs', '0', n.id)
   redis.call('ZADD', P .. 'job-runs:' .. n.job, '0', n.id)
+  if n.flow then
+    redis.call('SADD', P .. 'flow:' .. n.flow, n.id)
+    if n.flow ~= n.id and not n.root then TOUCHED[n.flow] = true end
+  end
   if n.ikey then redis.call('HSET', P .. 'keys:' .. n.job, n.ikey, n.id) end
   if n.fire then redis.call('HSET', P .. 'fires:' .. n.job, n.fire, n.id) end
   index(load(n.id), true)
@@ -236,11 +244,18 @@ local actor, news = ARGV[2], cjson.decode(ARGV[3])
 local bad = taken(news)
 if bad then return {'conflict', bad} end
 local now = us(clock())
-local out = {}
+local out, fresh_ids = {}, {}
 for i, n in ipairs(news) do
-  local id, fresh = insert(n, now, actor)
-  if fresh then out[i] = {id, 1} else out[i] = {id, 0, row(id)} end
+  -- a flow's member goes in only with the run that starts the flow
+  if not n.root or fresh_ids[n.root] then
+    local id, fresh = insert(n, now, actor)
+    if fresh then fresh_ids[id] = true end
+    if not n.root then
+      if fresh then out[i] = {id, 1} else out[i] = {id, 0, row(id)} end
+    end
+  end
 end
+settle_touched(actor, now)
 return {'ok', now, out}
 """
 )
@@ -295,9 +310,15 @@ for _, j in ipairs(plans) do
         if r and CANCELLABLE[r.state] then cancel(r, actor, replaced, now) end
       end
     end
+    local fresh_ids = {}
     for _, n in ipairs(j.runs) do
-      local id, fresh = insert(n, now, actor)
-      if fresh then created[#created + 1] = id end
+      if not n.root or fresh_ids[n.root] then
+        local id, fresh = insert(n, now, actor)
+        if fresh then
+          fresh_ids[id] = true
+          if not n.root then created[#created + 1] = id end
+        end
+      end
     end
     if j.expect == j.seen then
       if j.to then
@@ -312,6 +333,7 @@ for _, j in ipairs(plans) do
     stale[#stale + 1] = j.name
   end
 end
+settle_touched(actor, now)
 return {now, fired, created, stale}
 """
 )
@@ -417,11 +439,13 @@ for i, o in ipairs(outcomes) do
       if o.error then redis.call('HSET', akey, 'error', o.error) end
       if o.result then redis.call('HSET', akey, 'result', o.result) end
     end
+    if TERMINAL[o.target] then touch(o.id) end
     accepted[i] = 1
   else
     accepted[i] = 0
   end
 end
+settle_touched(actor, now)
 return accepted
 """
 )
@@ -441,6 +465,7 @@ for i = 4, #ARGV do
     out[#out + 1] = row(r.id)
   end
 end
+settle_touched(actor, now)
 return out
 """
 )
@@ -481,6 +506,7 @@ return 0
 # Returns the creation time, or nil when the name is taken.
 CREATE_JOB = (
     LIB
+    + JOB_EDGES
     + r"""
 local name, spec, next_fire, paused = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = P .. 'job:' .. name
@@ -493,6 +519,7 @@ if next_fire ~= '' then
   if paused ~= '1' then redis.call('ZADD', P .. 'due', next_fire, name) end
 end
 redis.call('ZADD', P .. 'jobs', '0', name)
+set_edges(name, false, spec)
 return now
 """
 )
@@ -501,6 +528,7 @@ return now
 # Returns {'missing'}, {'stale', version} or {'ok', created, version, now}.
 UPDATE_JOB = (
     LIB
+    + JOB_EDGES
     + r"""
 local name, spec, next_fire, paused, want = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local key = P .. 'job:' .. name
@@ -509,6 +537,7 @@ if not v[1] then return {'missing'} end
 if want ~= '' and want ~= v[2] then return {'stale', v[2]} end
 local now = us(clock())
 local version = us(tonumber(v[2]) + 1)
+set_edges(name, redis.call('HGET', key, 'spec'), spec)
 redis.call('HSET', key, 'spec', spec, 'updated', now, 'version', version, 'paused', paused)
 if next_fire ~= '' then
   redis.call('HSET', key, 'next', next_fire)
@@ -537,6 +566,7 @@ redis.call('HSET', key, 'paused', paused, 'updated', now)
 if paused == '1' then
   redis.call('ZREM', P .. 'due', name)
   cancel_ahead(name, 'job paused', now)
+  settle_touched('user', now)
 else
   local next_fire = redis.call('HGET', key, 'next')
   if next_fire then redis.call('ZADD', P .. 'due', next_fire, name) end
@@ -549,12 +579,17 @@ return redis.call('HGETALL', key)
 # Returns 1, or 0 when there is no such job.
 DELETE_JOB = (
     LIB
+    + JOB_EDGES
     + r"""
 local name = ARGV[2]
+local spec = redis.call('HGET', P .. 'job:' .. name, 'spec')
 if redis.call('DEL', P .. 'job:' .. name) == 0 then return 0 end
+set_edges(name, spec, false)
 redis.call('ZREM', P .. 'jobs', name)
 redis.call('ZREM', P .. 'due', name)
-cancel_ahead(name, 'job deleted', us(clock()))
+local now = us(clock())
+cancel_ahead(name, 'job deleted', now)
+settle_touched('user', now)
 return 1
 """
 )

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
+from tss.core import flows
 from tss.core.models import (
     Attempt,
     Event,
@@ -100,6 +101,7 @@ class MemoryStore(Store):
         self._job_runs: dict[str, list[str]] = {}
         self._by_fire: dict[tuple[str, datetime], str] = {}
         self._by_key: dict[tuple[str, str], str] = {}
+        self._flows: dict[str, list[str]] = {}  # flow id -> its run ids
         self._workers: dict[str, WorkerInfo] = {}
         self._events: list[Event] = []
         self._tokens: dict[str, Token] = {}  # frozen records: handed out as they are
@@ -163,8 +165,50 @@ class MemoryStore(Store):
             self._by_fire[fire] = run.id
         if key is not None:
             self._by_key[key] = run.id
+        if run.flow_id is not None:
+            self._flows.setdefault(run.flow_id, []).append(run.id)
         self._event(run, None, actor, new.reason)
         return run, True
+
+    def _downstream(self, news: Sequence[NewRun]) -> dict[str, dict[str, JobSpec]]:
+        """The specs of the jobs downstream of each job that may start a flow in ``news``."""
+        roots = {new.job for new in news if flows.starts_flow(new)}
+        if not roots:
+            return {}
+        children: dict[str, set[str]] = {}
+        for job in self._jobs.values():
+            for dep in job.spec.depends_on:
+                children.setdefault(dep.job, set()).add(job.name)
+        out = {}
+        for root in roots:
+            names = flows.downstream(root, lambda name: children.get(name, ()))
+            if names:
+                out[root] = {name: self._jobs[name].spec for name in names}
+        return out
+
+    def _insert_all(
+        self, news: Sequence[NewRun], actor: str, now: datetime
+    ) -> list[tuple[Run, bool]]:
+        """Insert runs, and for each that starts a flow the waiting runs of its flow."""
+        specs = self._downstream(news)
+        news = flows.with_flows(news, specs)
+        inserted = [self._insert(new, actor, now) for new in news]
+        fresh = {run.id for run, new in inserted if new}
+        for member in flows.members_of(news, fresh, specs):
+            self._insert(member, actor, now)
+        # Runs that join a flow under way (a re-run) may be decidable at once.
+        joined = {n.flow_id for n in news if n.flow_id is not None and n.flow_id != n.id}
+        self._settle(joined, actor, now)
+        return inserted
+
+    def _settle(self, flow_ids: set[str], actor: str, now: datetime) -> None:
+        """Move the waiting runs of these flows that can be decided (:func:`flows.settle`)."""
+        for flow_id in sorted(flow_ids):
+            runs = [self._runs[run_id] for run_id in self._flows.get(flow_id, ())]
+            for decision in flows.settle(flows.FlowRun.of(run) for run in runs):
+                run = self._runs[decision.run_id]
+                run.reason = decision.reason
+                self._move(run, decision.target, actor, decision.reason, now)
 
     def _job(self, name: str) -> Job:
         job = self._jobs.get(name)
@@ -292,10 +336,14 @@ class MemoryStore(Store):
     def _cancel_ahead(self, name: str, why: str) -> None:
         """Cancel the fires of a job made ahead of their time (lookahead)."""
         now = self._now()
+        touched = set()
         for run_id in self._job_runs.get(name, ()):
             run = self._runs[run_id]
             if run.state is RunState.SCHEDULED and run.trigger == "schedule":
                 self._cancel(run, "user", why, now)
+                if run.flow_id is not None:
+                    touched.add(run.flow_id)
+        self._settle(touched, "user", now)
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -319,8 +367,8 @@ class MemoryStore(Store):
                 if firing.cancel_active:
                     for run in active:
                         self._cancel(run, actor, REPLACED, now)
-                for new in firing.runs:
-                    run, fresh = self._insert(new, actor, now)
+                    self._settle({r.flow_id for r in active if r.flow_id}, actor, now)
+                for run, fresh in self._insert_all(firing.runs, actor, now):
                     if fresh and run.state is RunState.QUEUED:
                         created.append(_copy(run))
                 current = self._jobs.get(job.name)
@@ -353,7 +401,7 @@ class MemoryStore(Store):
             for new in runs:  # check them all first: a refused batch changes nothing
                 check_transition(None, new.state)
             now = self._now()
-            inserted = [self._insert(new, actor, now) for new in runs]
+            inserted = self._insert_all(runs, actor, now)
             return [(_copy(run), fresh) for run, fresh in inserted]
 
     async def get_run(self, run_id: str) -> Run:
@@ -476,6 +524,7 @@ class MemoryStore(Store):
         with self._lock:
             now = self._now()
             accepted = []
+            ended: set[str] = set()
             for out in outcomes:
                 run = self._runs.get(out.run_id)
                 if (
@@ -500,6 +549,9 @@ class MemoryStore(Store):
                     attempt.finished_at, attempt.error, attempt.result = now, out.error, out.result
                     attempt.stdout, attempt.stderr = out.stdout, out.stderr
                 accepted.append(True)
+                if run.flow_id is not None and out.target.terminal:
+                    ended.add(run.flow_id)
+            self._settle(ended, actor, now)
             return accepted
 
     async def expired_runs(self, *, limit: int) -> list[Run]:
@@ -530,6 +582,7 @@ class MemoryStore(Store):
                     continue
                 self._cancel(run, actor, reason, now)
                 cancelled.append(_copy(run))
+            self._settle({r.flow_id for r in cancelled if r.flow_id is not None}, actor, now)
             return cancelled
 
     async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:

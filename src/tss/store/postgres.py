@@ -63,6 +63,18 @@ async def _orders_by_code_point(conn: Conn) -> bool:
     return collate in ("C", "POSIX") or collate.startswith("C.")
 
 
+#: a job's edges (``job_deps``), inserted when the job row was written (``{1}``): parents in
+#: the array ``${0}``, the child ``$1`` (create) or ``$7`` (update)
+_EDGES_INSERT = (
+    "INSERT INTO job_deps (parent, child) SELECT p, (SELECT name FROM {1})"
+    " FROM unnest(${0}::text[]) AS p WHERE EXISTS (SELECT 1 FROM {1}) ON CONFLICT DO NOTHING"
+)
+
+
+def _parents(spec: JobSpec) -> list[str]:
+    return sorted({dep.job for dep in spec.depends_on})
+
+
 def _unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg_module().UniqueViolationError)
 
@@ -159,11 +171,12 @@ class PostgresStore(Store):
         sql = (
             "WITH ins AS (INSERT INTO jobs (name, spec, type, pool, tags, paused, next_fire_at,"
             f" created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, {NOW_US},"
-            f" {NOW_US}, 1) RETURNING created_at, next_fire_at, paused)"
+            f" {NOW_US}, 1) RETURNING name, created_at, next_fire_at, paused),"
+            f" e AS ({_EDGES_INSERT.format(8, 'ins')})"
             f" SELECT created_at, {w.wake_if_scheduled('ins')} FROM ins"
         )
         try:
-            rows = await self._write(sql, spec.name, *c.job_values(spec), fire_us)
+            rows = await self._write(sql, spec.name, *c.job_values(spec), fire_us, _parents(spec))
         except StoreError as exc:
             if _unique_violation(exc.__cause__ or exc):
                 raise Conflict(f"a job named {spec.name!r} exists already", field="name") from exc
@@ -179,10 +192,13 @@ class PostgresStore(Store):
             "WITH up AS (UPDATE jobs SET spec = $1, type = $2, pool = $3, tags = $4, paused = $5,"
             f" next_fire_at = $6, updated_at = {NOW_US}, version = version + 1"
             " WHERE name = $7 AND ($8::int IS NULL OR version = $8::int)"
-            " RETURNING created_at, updated_at, version, next_fire_at, paused)"
+            " RETURNING name, created_at, updated_at, version, next_fire_at, paused),"
+            " d AS (DELETE FROM job_deps WHERE child = $7 AND EXISTS (SELECT 1 FROM up)"
+            " AND parent <> ALL($9::text[])),"
+            f" e AS ({_EDGES_INSERT.format(9, 'up')})"
             f" SELECT created_at, updated_at, version, {w.wake_if_scheduled('up')} FROM up"
         )
-        args = (*c.job_values(spec), fire_us, spec.name, expected_version)
+        args = (*c.job_values(spec), fire_us, spec.name, expected_version, _parents(spec))
         rows = await self._write(sql, *args)
         if not rows:
             found = await self._fetch("SELECT version FROM jobs WHERE name = $1", spec.name)
@@ -252,6 +268,7 @@ class PostgresStore(Store):
         async def body(conn: Conn) -> None:
             if await conn.execute("DELETE FROM jobs WHERE name = $1", name) == "DELETE 0":
                 raise NotFound(f"no job named {name!r}", field="name")
+            await conn.execute("DELETE FROM job_deps WHERE child = $1", name)
             await self._cancel_ahead(conn, name, "job deleted")
 
         await self.pool.run(body, tx=True)
@@ -299,7 +316,7 @@ class PostgresStore(Store):
                 news += firing.runs
                 expected = c.micros(firing.expected_next_fire_at)
                 advances.append((job.name, c.micros(firing.next_fire_at), expected))
-            created = await w.insert_runs(conn, news, actor, now_us, advances=advances)
+            created = await w.insert_with_flows(conn, news, actor, now_us, advances=advances)
             return [run for run, fresh in created if fresh and run.state is R.QUEUED], len(rows)
 
         result: tuple[list[Run], int] = await self.pool.run(body, tx=True)
@@ -322,7 +339,7 @@ class PostgresStore(Store):
             return []
 
         async def body(conn: Conn) -> list[tuple[Run, bool]]:
-            return await w.insert_runs(conn, list(runs), actor, await conn.fetchval(q.CLOCK))
+            return await w.insert_with_flows(conn, list(runs), actor, await conn.fetchval(q.CLOCK))
 
         created: list[tuple[Run, bool]] = await self.pool.run(body, tx=True)
         return created
@@ -429,14 +446,16 @@ class PostgresStore(Store):
             rows = await conn.fetch(q.FINISH_SELECT, list({o.run_id for o in outcomes}))
             if not rows:
                 return [False] * len(outcomes)
-            current = {row[0]: [row[i] for i in range(8)] for row in rows}
-            plan = c.plan_finish(outcomes, current, rows[0][9], actor)
+            current = {row[0]: [row[i] for i in range(9)] for row in rows}
+            now_us = rows[0][10]
+            plan = c.plan_finish(outcomes, current, now_us, actor)
             accepted, runs, attempts, events = plan
             if runs:
                 args = q.columns(runs, 11, text=(8,))
                 args += q.columns(attempts, 8, text=(4, 5))
                 args += q.columns(events, 8, text=(5,))
                 await conn.fetch(q.FINISH_WRITE, *args)
+                await w.settle(conn, c.ended_flows(outcomes, accepted, current), actor, now_us)
             return accepted
 
         result: list[bool] = await self.pool.run(body, tx=True)

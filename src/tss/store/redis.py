@@ -29,6 +29,8 @@ Keys (``K`` is ``<prefix>:store:``; times are microseconds since the epoch):
 ``K attempt:<id>:<n>`` hash: one attempt (worker, state, times, result, error, logs)
 ``K events``          stream, entry ``<event id>-0``; ``K event-id`` the INCR counter;
                       ``K run-events:<id>`` list of a run's event ids
+``K flow:<id>``       set of the run ids of a flow (``tss.store._redis_flows``)
+``K children:<job>``  set of the jobs that depend on a job; ``K parents``: jobs with any
 ``K worker:<id>``     hash, ``K workers`` set of ids
 ``K token:<id>``      hash, ``K tokens`` zset id -> created_at
 ``K schema``          the layout's version
@@ -61,12 +63,13 @@ finds the first).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from tss.core import flows
 from tss.core.models import (
     Attempt,
     Event,
@@ -96,6 +99,20 @@ SCHEMA = "1"
 #: reads and plans of one fire_due_jobs call; jobs still contended after them wait a tick
 _FIRE_TRIES = 4
 _TERMINAL = [state for state in RunState if state.terminal]
+
+
+def _each(command: str, keys: Sequence[str], *args: str) -> Callable[[Any], object]:
+    """A pipeline builder: ``command`` on each of ``keys`` (with ``args``)."""
+    return lambda pipe: [getattr(pipe, command)(key, *args) for key in keys]
+
+
+def _items(news: Sequence[NewRun], specs: dict[str, dict[str, JobSpec]]) -> list[Any]:
+    """``news`` as the insert scripts take them, then the waiting runs of the flows they
+    start, each marked with its ``root``: the scripts insert those only with their root."""
+    items = [rc.new_run_item(new) for new in news]
+    for member in flows.members_of(news, {new.id for new in news}, specs):
+        items.append({**rc.new_run_item(member), "root": member.flow_id})
+    return items
 
 
 class RedisStore(Store):
@@ -273,7 +290,8 @@ class RedisStore(Store):
             read = await self._conn.eval(
                 lua.FIRE_READ, str(c.seconds_us(horizon)), str(limit), *names
             )
-            plans, news = self._plan(planner, from_micros(int(read[0])), read[1])
+            specs = await self._downstream([rc.pairs(flat)["name"] for flat, _ in read[1]])
+            plans, news = self._plan(planner, from_micros(int(read[0])), read[1], specs)
             names = []
             for part in c.chunks(plans, BATCH):
                 reply = await self._conn.eval(lua.FIRE, actor, orjson.dumps(list(part)), c.REPLACED)
@@ -289,9 +307,13 @@ class RedisStore(Store):
 
     @staticmethod
     def _plan(
-        planner: Planner, now: datetime, due: list[Any]
+        planner: Planner,
+        now: datetime,
+        due: list[Any],
+        specs: dict[str, dict[str, JobSpec]],
     ) -> tuple[list[dict[str, Any]], dict[str, NewRun]]:
-        """The plans of the due jobs (as the fire script takes them) and their new runs."""
+        """The plans of the due jobs (as the fire script takes them) and their new runs,
+        with the waiting runs of the flows they start (``specs``: as _downstream gives)."""
         plans: list[dict[str, Any]] = []
         news: dict[str, NewRun] = {}
         for flat, active in due:
@@ -300,14 +322,15 @@ class RedisStore(Store):
             firing = planner(job, now, active)
             for new in firing.runs:
                 check_transition(None, new.state)
-                news[new.id] = new
+            firing.runs = flows.with_flows(firing.runs, specs)
+            news.update((new.id, new) for new in firing.runs)
             plan: dict[str, Any] = {
                 "name": job.name,
                 "seen": seen["next"],
                 "version": seen["version"],
                 "active": active,
                 "cancel": firing.cancel_active,
-                "runs": [rc.new_run_item(new) for new in firing.runs],
+                "runs": _items(firing.runs, specs),
             }
             if firing.expected_next_fire_at is not None:
                 plan["expect"] = str(to_micros(firing.expected_next_fire_at))
@@ -339,8 +362,9 @@ class RedisStore(Store):
             check_transition(None, new.state)
         if not runs:
             return []
-        items = orjson.dumps([rc.new_run_item(new) for new in runs])
-        reply = await self._conn.eval(lua.CREATE_RUNS, actor, items)
+        specs = await self._downstream([new.job for new in runs if flows.starts_flow(new)])
+        runs = flows.with_flows(runs, specs)
+        reply = await self._conn.eval(lua.CREATE_RUNS, actor, orjson.dumps(_items(runs, specs)))
         if reply[0] == "conflict":
             raise Conflict(f"a run with id {reply[1]!r} exists already", field="id")
         now_us, out = int(reply[1]), list[tuple[Run, bool]]()
@@ -350,6 +374,38 @@ class RedisStore(Store):
             else:
                 out.append((rc.run_of(item[2]), False))
         return out
+
+    async def _downstream(self, names: Sequence[str]) -> dict[str, dict[str, JobSpec]]:
+        """The specs of the jobs downstream of each of ``names`` that has any (read level by
+        level; a definition changed meanwhile is a race with the firing, as in the SQL
+        stores, and the stored graph has no cycle)."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        k = self.keys
+        has = await self._conn.pipe(
+            lambda p: [p.scard(f"{k}parents"), *(p.sismember(f"{k}parents", n) for n in names)]
+        )
+        roots = [name for name, yes in zip(names, has[1:], strict=True) if has[0] and yes]
+        children: dict[str, set[str]] = {}
+        frontier = roots
+        while frontier:
+            found = await self._conn.pipe(_each("smembers", [f"{k}children:{n}" for n in frontier]))
+            children.update(zip(frontier, (set(f) for f in found), strict=True))
+            frontier = sorted({c for f in found for c in f} - children.keys())
+        below = {root: flows.downstream(root, lambda n: children.get(n, ())) for root in roots}
+        wanted = sorted({name for names in below.values() for name in names})
+        specs: dict[str, JobSpec] = {}
+        for part in c.chunks(wanted, BATCH):
+            texts = await self._conn.pipe(_each("hget", [f"{k}job:{n}" for n in part], "spec"))
+            specs.update(
+                (name, c.spec_of(text)) for name, text in zip(part, texts, strict=True) if text
+            )
+        return {
+            root: {name: specs[name] for name in names if name in specs}
+            for root, names in below.items()
+            if any(name in specs for name in names)
+        }
 
     async def get_run(self, run_id: str) -> Run:
         found = await self._conn.runs([run_id])

@@ -59,6 +59,16 @@ sa.Index(
     postgresql_where=sa.text("paused = false"),
 )
 
+#: one row per ``depends_on`` entry: a run finds the jobs downstream of its job here.
+job_deps = sa.Table(
+    "job_deps",
+    metadata,
+    sa.Column("parent", NAME, nullable=False),
+    sa.Column("child", NAME, nullable=False),
+    sa.PrimaryKeyConstraint("parent", "child"),
+)
+sa.Index("ix_job_deps_child", job_deps.c.child)
+
 runs = sa.Table(
     "runs",
     metadata,

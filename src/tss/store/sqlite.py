@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection as Conn
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from tss.core import flows
 from tss.core.models import (
     Attempt,
     Event,
@@ -41,6 +42,7 @@ from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros, utcnow
 from tss.errors import ConfigError, Conflict, NotFound, StoreError, TSSError, ValidationError
 from tss.store import _codec as c
+from tss.store import _sql_flows as f
 from tss.store import migrate
 from tss.store._listing import (
     JobOrder,
@@ -253,6 +255,7 @@ class SQLiteStore(Store):
             _exec(conn, sql, (spec.name, *c.job_values(spec), fire_us, now_us, now_us))
         except IntegrityError as exc:
             raise Conflict(f"a job named {spec.name!r} exists already", field="name") from exc
+        _many(conn, f.EDGES_INSERT, f.edges(spec))
         return Job(spec, from_micros(now_us), from_micros(now_us), c.when(fire_us), 1)
 
     async def update_job(
@@ -272,6 +275,8 @@ class SQLiteStore(Store):
         sql = "UPDATE jobs SET spec = ?, type = ?, pool = ?, tags = ?, paused = ?,"
         sql += " next_fire_at = ?, updated_at = ?, version = version + 1 WHERE name = ?"
         _exec(conn, sql, (*c.job_values(spec), fire_us, now_us, spec.name))
+        _exec(conn, f.EDGES_DELETE, (spec.name,))
+        _many(conn, f.EDGES_INSERT, f.edges(spec))
         return Job(spec, old.created_at, from_micros(now_us), c.when(fire_us), old.version + 1)
 
     async def get_job(self, name: str) -> Job:
@@ -349,6 +354,7 @@ class SQLiteStore(Store):
     def _delete_job(self, conn: Conn, name: str) -> None:
         if not _exec(conn, "DELETE FROM jobs WHERE name = ?", (name,)):
             raise NotFound(f"no job named {name!r}", field="name")
+        _exec(conn, f.EDGES_DELETE, (name,))
         self._cancel_ahead(conn, name, "job deleted")
 
     def _cancel_ahead(self, conn: Conn, name: str, why: str) -> None:
@@ -441,8 +447,22 @@ class SQLiteStore(Store):
         self, conn: Conn, news: list[NewRun], actor: str, now_us: int | None
     ) -> list[tuple[Run, bool]]:
         """Insert runs but those whose idempotency key or fire exists: the write lock is held,
-        so what the two look-ups find cannot change before the insert."""
+        so what the two look-ups find cannot change before the insert. A run that starts a
+        flow brings the waiting runs of its flow (:mod:`tss.core.flows`)."""
         now_us = to_micros(utcnow()) if now_us is None else now_us
+        specs = self._downstream(conn, news)
+        news = flows.with_flows(news, specs)
+        out = self._insert_plain(conn, news, actor, now_us)
+        members = flows.members_of(news, {run.id for run, fresh in out if fresh}, specs)
+        if members:
+            self._insert_plain(conn, members, actor, now_us)
+        joined = {n.flow_id for n in news if n.flow_id is not None and n.flow_id != n.id}
+        self._settle(conn, joined, actor, now_us)
+        return out
+
+    def _insert_plain(
+        self, conn: Conn, news: list[NewRun], actor: str, now_us: int
+    ) -> list[tuple[Run, bool]]:
         keyed = [(n.job, n.idempotency_key) for n in news if n.idempotency_key is not None]
         by_key = _existing(conn, "idempotency_key", keyed)
         by_fire = _existing(conn, "scheduled_for", [k for n in news if (k := c.fire_key(n))])
@@ -453,6 +473,25 @@ class SQLiteStore(Store):
             raise Conflict(f"a run with that id exists already ({_why(exc)})", field="id") from exc
         _many(conn, c.EVENT_INSERT, events)
         return out
+
+    def _downstream(self, conn: Conn, news: list[NewRun]) -> dict[str, dict[str, JobSpec]]:
+        """The specs of the jobs downstream of each job that may start a flow in ``news``."""
+        roots = sorted({new.job for new in news if flows.starts_flow(new)})
+        if not roots or not _rows(conn, f.ANY_EDGE)[0][0]:
+            return {}
+        sql = "SELECT DISTINCT parent FROM job_deps WHERE parent IN ({})"
+        parents = {row[0] for row in _in(conn, sql, roots)}
+        found = {root: f.specs_of(_rows(conn, f.DOWNSTREAM, (root,))) for root in parents}
+        return {root: specs for root, specs in found.items() if specs}
+
+    def _settle(self, conn: Conn, flow_ids: set[str], actor: str, now_us: int) -> None:
+        """Decide the waiting runs of these flows (in the caller's transaction)."""
+        if not flow_ids:
+            return
+        sql = f"SELECT {f.FLOW_COLUMNS} FROM runs WHERE flow_id IS NOT NULL AND flow_id IN ({{}})"
+        updates, events, _ = f.plan_settle(_in(conn, sql, sorted(flow_ids)), now_us, actor)
+        _many(conn, f.SETTLE_RUN, updates)
+        _many(conn, c.EVENT_INSERT, events)
 
     async def get_run(self, run_id: str) -> Run:
         return await self._read(self._get_run, run_id)
@@ -572,11 +611,13 @@ class SQLiteStore(Store):
         batched write each of runs, attempts and events."""
         sql = f"SELECT {c.FINISH_COLUMNS} FROM runs WHERE id IN ({{}})"
         current = {row[0]: list(row) for row in _in(conn, sql, [o.run_id for o in outcomes])}
-        plan = c.plan_finish(outcomes, current, to_micros(utcnow()), actor)
+        now_us = to_micros(utcnow())
+        plan = c.plan_finish(outcomes, current, now_us, actor)
         accepted, runs, attempts, events = plan
         _many(conn, c.FINISH_RUN, runs)
         _many(conn, c.FINISH_ATTEMPT, attempts)
         _many(conn, c.EVENT_INSERT, events)
+        self._settle(conn, c.ended_flows(outcomes, accepted, current), actor, now_us)
         return accepted
 
     async def expired_runs(self, *, limit: int) -> list[Run]:
@@ -612,6 +653,7 @@ class SQLiteStore(Store):
         _many(conn, sql, [(now_us, r.id, r.attempt) for r in runs if r.state is R.RUNNING])
         events = [(now_us, r.id, r.job, r.state.value, "cancelled", why, r.attempt) for r in runs]
         _many(conn, c.EVENT_INSERT, [(*event, actor) for event in events])
+        self._settle(conn, {r.flow_id for r in runs if r.flow_id is not None}, actor, now_us)
         now = from_micros(now_us)
         return [
             replace(

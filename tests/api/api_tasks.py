@@ -18,3 +18,12 @@ def slow(seconds: float = 30.0) -> None:
 
 def boom() -> None:
     raise RuntimeError("boom on purpose")
+
+
+def needs_file(path: str) -> str:
+    """Fails until ``path`` exists (a test creates it to let a re-run succeed)."""
+    import os
+
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} is missing")
+    return "found"

@@ -43,6 +43,17 @@ def ended_run(admin: httpx.Client) -> str:
     return run_id
 
 
+def flow_run(admin: httpx.Client) -> str:
+    """A flow run that has not started: a root job run later, and a job that waits for it."""
+    root = fresh_job(admin)
+    child = f"m-{next(_n)}"
+    made = admin.post("/api/v1/jobs", json={"name": child, "type": "noop", "depends_on": [root]})
+    assert made.status_code == 201
+    at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    run_id: str = admin.post(f"/api/v1/jobs/{root}/runs", json={"run_at": at}).json()["id"]
+    return run_id
+
+
 def fresh_token(admin: httpx.Client) -> str:
     name = f"tok-{next(_n)}"
     assert admin.post("/api/v1/tokens", json={"name": name, "role": "viewer"}).status_code == 201
@@ -72,6 +83,12 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         None,
     ),
     ("POST", "/api/v1/runs/{run_id}/retry"): lambda a: (f"/api/v1/runs/{ended_run(a)}/retry", None),
+    ("GET", "/api/v1/jobs/{name}/flow"): _job_path("/api/v1/jobs/{name}/flow"),
+    ("GET", "/api/v1/flows/{flow_id}"): lambda a: (f"/api/v1/flows/{flow_run(a)}", None),
+    ("POST", "/api/v1/flows/{flow_id}/cancel"): lambda a: (
+        f"/api/v1/flows/{flow_run(a)}/cancel",
+        None,
+    ),
     ("GET", "/api/v1/workers"): lambda a: ("/api/v1/workers", None),
     ("GET", "/api/v1/events"): lambda a: ("/api/v1/events", None),
     ("GET", "/api/v1/events/stream"): lambda a: ("/api/v1/events/stream", None),

@@ -190,6 +190,7 @@ async def trigger_job(
         priority=body.priority,
         idempotency_key=body.idempotency_key,
         actor=principal_of(request).actor,
+        with_descendants=body.with_descendants,
     )
     if not created:
         response.status_code = 200

@@ -139,6 +139,11 @@ class TriggerIn(_In):
     run_at: Timestamp | None = None
     priority: StrictInt | None = Field(None, ge=0, le=9)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    with_descendants: bool | None = Field(
+        None,
+        description="start a flow with the jobs downstream (default: only for a job that"
+        " depends on none)",
+    )
 
 
 # -- runs ----------------------------------------------------------------------------------

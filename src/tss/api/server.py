@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tss import __version__
-from tss.api import routes_admin, routes_jobs, routes_runs, routes_stats
+from tss.api import routes_admin, routes_flows, routes_jobs, routes_runs, routes_stats
 from tss.api.auth import needs
 from tss.api.errors import BodyLimit, TSSRoute, error_response, install_handlers
 from tss.app import TSSApp
@@ -57,6 +57,7 @@ def create_api(tss: TSSApp) -> FastAPI:
     install_handlers(app)
     app.include_router(routes_jobs.router, prefix=PREFIX)
     app.include_router(routes_runs.router, prefix=PREFIX)
+    app.include_router(routes_flows.router, prefix=PREFIX)
     app.include_router(routes_stats.router, prefix=PREFIX)
     app.include_router(routes_admin.tokens, prefix=PREFIX)
     app.include_router(routes_admin.seed)

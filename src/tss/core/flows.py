@@ -278,3 +278,32 @@ class FlowGraph:
     def children(self, job: str) -> list[Edge]:
         """The edges out of ``job``."""
         return [edge for edge in self.edges if edge.parent == job]
+
+
+def graph_of_runs(runs: Sequence[FlowRun]) -> FlowGraph:
+    """The graph of a flow under way, from what its runs keep of their jobs (later edits to
+    the jobs do not change it); ``runs`` oldest first, the run that started it first."""
+    current = current_runs(runs)
+    jobs = list(dict.fromkeys(run.job for run in runs))
+    edges = [
+        Edge(parent, job, on)
+        for job in jobs
+        for parent, on in current[job].depends_on
+        if parent in current and job != jobs[0]
+    ]
+    rules = {job: current[job].trigger_rule for job in jobs}
+    return FlowGraph(jobs[0], jobs, rules, edges)
+
+
+def flow_state(runs: Iterable[FlowRun]) -> str:
+    """One word for a flow: ``running`` while any current run has not ended; then
+    ``cancelled`` if one was cancelled, ``failed`` if one failed or timed out, else
+    ``succeeded`` (skipped runs do not fail a flow)."""
+    states = {run.state for run in current_runs(runs).values()}
+    if not all(state.terminal for state in states):
+        return "running"
+    if RunState.CANCELLED in states:
+        return "cancelled"
+    if states & {RunState.FAILED, RunState.TIMED_OUT}:
+        return "failed"
+    return "succeeded"

@@ -29,6 +29,8 @@ import orjson
 
 from tss.api.schemas import (
     EventPage,
+    FlowGraphOut,
+    FlowRunOut,
     JobOut,
     JobPage,
     LogsOut,
@@ -169,6 +171,18 @@ class _Calls:
         return Call("POST", f"{API}/runs/{_seg(run_id)}/{action}", RunOut.model_validate)
 
     @staticmethod
+    def job_flow(name: str) -> Call[FlowGraphOut]:
+        return Call("GET", f"{API}/jobs/{_seg(name)}/flow", FlowGraphOut.model_validate)
+
+    @staticmethod
+    def get_flow(flow_id: str) -> Call[FlowRunOut]:
+        return Call("GET", f"{API}/flows/{_seg(flow_id)}", FlowRunOut.model_validate)
+
+    @staticmethod
+    def cancel_flow(flow_id: str) -> Call[FlowRunOut]:
+        return Call("POST", f"{API}/flows/{_seg(flow_id)}/cancel", FlowRunOut.model_validate)
+
+    @staticmethod
     def list_workers(**query: Any) -> Call[WorkerPage]:
         return Call("GET", f"{API}/workers", WorkerPage.model_validate, params=query)
 
@@ -300,8 +314,21 @@ class AsyncClient:
         return (await self.send(_Calls.next_fires(name, n))).times
 
     async def trigger(self, name: str, **body: Any) -> RunOut:
-        """Body keys: params, run_at, priority, idempotency_key."""
+        """Body keys: params, run_at, priority, idempotency_key, with_descendants."""
         return await self.send(_Calls.trigger(name, **body))
+
+    # flows
+    async def job_flow(self, name: str) -> FlowGraphOut:
+        """The flow a run of ``name`` starts: nodes and edges with their conditions."""
+        return await self.send(_Calls.job_flow(name))
+
+    async def get_flow(self, flow_id: str) -> FlowRunOut:
+        """A flow run's runs and states (its id is the id of the run that started it)."""
+        return await self.send(_Calls.get_flow(flow_id))
+
+    async def cancel_flow(self, flow_id: str) -> FlowRunOut:
+        """Cancel every run of a flow that has not ended."""
+        return await self.send(_Calls.cancel_flow(flow_id))
 
     # runs
     async def list_runs(self, **query: Any) -> RunPage:
@@ -418,8 +445,21 @@ class Client:
         return self.send(_Calls.next_fires(name, n)).times
 
     def trigger(self, name: str, **body: Any) -> RunOut:
-        """Body keys: params, run_at, priority, idempotency_key."""
+        """Body keys: params, run_at, priority, idempotency_key, with_descendants."""
         return self.send(_Calls.trigger(name, **body))
+
+    # flows
+    def job_flow(self, name: str) -> FlowGraphOut:
+        """The flow a run of ``name`` starts: nodes and edges with their conditions."""
+        return self.send(_Calls.job_flow(name))
+
+    def get_flow(self, flow_id: str) -> FlowRunOut:
+        """A flow run's runs and states (its id is the id of the run that started it)."""
+        return self.send(_Calls.get_flow(flow_id))
+
+    def cancel_flow(self, flow_id: str) -> FlowRunOut:
+        """Cancel every run of a flow that has not ended."""
+        return self.send(_Calls.cancel_flow(flow_id))
 
     # runs
     def list_runs(self, **query: Any) -> RunPage:

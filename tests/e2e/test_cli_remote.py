@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -252,3 +253,30 @@ def test_url_and_token_may_follow_the_command(remote: Remote) -> None:
     )
     assert result.code == 0, result
     assert "ping" in {j["name"] for j in json.loads(result.out)}
+
+
+def test_flows_look_the_same_remote_and_local(remote: Remote) -> None:
+    remote.project.write(
+        "flow-jobs.yaml",
+        "- {name: fl-top, type: noop}\n"
+        "- {name: fl-mid, type: noop, depends_on: [fl-top]}\n"
+        "- {name: fl-fix, type: noop, depends_on: [{job: fl-mid, 'on': failure}]}\n",
+    )
+    remote.ok("job", "apply", "-f", "flow-jobs.yaml")
+    assert remote.json("flow", "show", "fl-top") == remote.local("flow", "show", "fl-top")
+    tree = remote.ok("flow", "show", "fl-top").out
+    assert "fl-mid" in tree and "on failure" in tree
+    done = remote.ok("job", "run", "fl-top", "--wait", "--timeout", "30")
+    run_id = done.out.split()[0]
+    deadline = time.monotonic() + 30
+    while (status := remote.json("flow", "status", run_id))["state"] == "running":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status == remote.local("flow", "status", run_id)
+    assert {r["job"]: r["state"] for r in status["runs"]} == {
+        "fl-top": "succeeded",
+        "fl-mid": "succeeded",
+        "fl-fix": "skipped",
+    }
+    lone = remote.tss("flow", "status", remote.ok("job", "run", "ping").out.split()[0])
+    assert lone.code == 2 and "not part of a flow" in lone.err, lone

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
+from tss.core import flows
 from tss.core.models import (
     NAME_PATTERN,
     Attempt,
@@ -371,3 +372,55 @@ class TokenPage(BaseModel):
     items: list[TokenOut]
     next_cursor: str | None = None
     total: int | None = None
+
+
+# -- flows ---------------------------------------------------------------------------------
+
+
+class EdgeOut(BaseModel):
+    """``child`` waits for ``parent`` to end in a state that meets ``on``."""
+
+    parent: str
+    child: str
+    on: str = Field(description="success, failure or completion")
+
+
+class NodeOut(BaseModel):
+    job: str
+    trigger_rule: str = Field(description="all or any")
+
+
+class FlowGraphOut(BaseModel):
+    """A job and every job downstream of it: what a run of the job sets going."""
+
+    root: str
+    nodes: list[NodeOut]
+    edges: list[EdgeOut]
+
+    @classmethod
+    def of(cls, graph: flows.FlowGraph) -> FlowGraphOut:
+        return cls(
+            root=graph.root,
+            nodes=[NodeOut(job=job, trigger_rule=graph.rules[job]) for job in graph.jobs],
+            edges=[EdgeOut(parent=e.parent, child=e.child, on=e.on) for e in graph.edges],
+        )
+
+
+class FlowRunOut(FlowGraphOut):
+    """A flow run: its graph, one word for it, and its runs (oldest first; a re-run job
+    has several, ``retry_of`` links them)."""
+
+    flow_id: str
+    state: str = Field(description="running, succeeded, failed or cancelled")
+    runs: list[RunOut]
+
+    @classmethod
+    def of_runs(cls, flow_id: str, runs: list[Run]) -> FlowRunOut:
+        members = [flows.FlowRun.of(run) for run in runs]
+        graph = FlowGraphOut.of(flows.graph_of_runs(members))
+        return cls(
+            **graph.model_dump(),
+            flow_id=flow_id,
+            state=flows.flow_state(members),
+            runs=[RunOut.of(run) for run in runs],
+        )

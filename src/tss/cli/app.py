@@ -176,10 +176,11 @@ def run_local(ctx: typer.Context, fn: Callable[[TSSApp], Coroutine[Any, Any, T]]
 
 def _register() -> None:
     # Imported here so each module can import `app`, `run_async` and `settings_of` from this one.
-    from tss.cli import admin, jobs, runs, serve, tokens, trigger
+    from tss.cli import admin, flows, jobs, runs, serve, tokens, trigger
 
     app.add_typer(jobs.app, name="job", help="Define, inspect and trigger jobs.")
     app.add_typer(runs.app, name="run", help="Inspect, cancel and retry runs.")
+    app.add_typer(flows.app, name="flow", help="Show flows: dependency trees and flow runs.")
     app.add_typer(tokens.app, name="token", help="Make, list and revoke API tokens.")
     app.add_typer(admin.config_app, name="config", help="Show and check the configuration.")
     app.add_typer(admin.db_app, name="db", help="Manage the store's schema.")

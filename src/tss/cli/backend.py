@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tss.core.flows import FlowGraph
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.store.base import collect
 
@@ -108,6 +109,22 @@ class Backend(ABC):
 
     @abstractmethod
     async def retry_run(self, run_id: str) -> Run: ...
+
+    # -- flows ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def flow_graph(self, name: str) -> FlowGraph:
+        """The flow a run of ``name`` starts.
+
+        :raises NotFound: no such job.
+        """
+
+    @abstractmethod
+    async def flow_runs(self, flow_id: str) -> list[Run]:
+        """Every run of a flow, oldest first.
+
+        :raises NotFound: no such flow.
+        """
 
     # -- workers and tokens ---------------------------------------------------------------
 
@@ -212,6 +229,12 @@ class LocalBackend(Backend):
 
     async def retry_run(self, run_id: str) -> Run:
         return await self.tss.retry_run(run_id)
+
+    async def flow_graph(self, name: str) -> FlowGraph:
+        return await self.tss.flow_graph(name)
+
+    async def flow_runs(self, flow_id: str) -> list[Run]:
+        return await self.tss.flow_runs(flow_id)
 
     async def list_workers(self) -> list[WorkerInfo]:
         return await self.tss.store.list_workers()

@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 
 from tss.cli.backend import Applied, Backend
 from tss.cli.output import in_source, status_console
-from tss.cli.wire import attempt_of, job_of, run_of, token_of, worker_of
+from tss.cli.wire import attempt_of, graph_of, job_of, run_of, token_of, worker_of
 from tss.client import AsyncClient
+from tss.core.flows import FlowGraph
 from tss.core.graph import find_cycle
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.errors import (
@@ -243,6 +244,12 @@ class RemoteBackend(Backend):
         return run_of(await self.client.retry_run(run_id))
 
     # -- workers and tokens ---------------------------------------------------------------
+
+    async def flow_graph(self, name: str) -> FlowGraph:
+        return graph_of(await self.client.job_flow(name))
+
+    async def flow_runs(self, flow_id: str) -> list[Run]:
+        return [run_of(r) for r in (await self.client.get_flow(flow_id)).runs]
 
     async def list_workers(self) -> list[WorkerInfo]:
         async def fetch(size: int, cursor: str | None) -> Page:

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
-from tss.api.schemas import AttemptOut, ErrorInfoOut, JobOut, RunOut, TokenOut, WorkerOut
+from tss.api.schemas import (
+    AttemptOut,
+    ErrorInfoOut,
+    FlowGraphOut,
+    JobOut,
+    RunOut,
+    TokenOut,
+    WorkerOut,
+)
+from tss.core.flows import Edge, FlowGraph
 from tss.core.models import Attempt, ErrorInfo, Job, Run, RunPolicy, Token, WorkerInfo
 
 WorkerState = Literal["up", "draining", "down", "dead"]
@@ -96,4 +105,13 @@ def token_of(out: TokenOut) -> Token:
         expires_at=out.expires_at,
         revoked_at=out.revoked_at,
         last_used_at=out.last_used_at,
+    )
+
+
+def graph_of(out: FlowGraphOut) -> FlowGraph:
+    return FlowGraph(
+        root=out.root,
+        jobs=[node.job for node in out.nodes],
+        rules={node.job: node.trigger_rule for node in out.nodes},
+        edges=[Edge(e.parent, e.child, e.on) for e in out.edges],
     )

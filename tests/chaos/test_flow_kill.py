@@ -1,0 +1,110 @@
+"""A worker SIGKILLed in the middle of a flow: the reaper repairs the run it held, the flow
+goes on and finishes; then `tss flow status` and `tss flow show` tell the story."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server_helpers import (
+    TSS,
+    read_attempts,
+    read_runs,
+    start_server,
+    stop_server,
+    wait_for,
+    write_config,
+)
+from tss.core.states import RunState
+
+pytestmark = pytest.mark.slow
+
+
+def tss(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TSS, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=config.parent,
+        timeout=60,
+    )
+
+
+def test_a_killed_worker_does_not_strand_its_flow(tmp_path: Path) -> None:
+    jobs = [
+        {"name": "root", "type": "noop"},
+        {
+            "name": "middle",
+            "type": "shell",
+            "params": {"argv": ["sh", "-c", "echo started; sleep 2; echo done"]},
+            "retries": {"max": 1, "delay": 0},
+            "depends_on": ["root"],
+        },
+        {"name": "side", "type": "noop", "depends_on": [{"job": "root", "on": "completion"}]},
+        {"name": "final", "type": "noop", "depends_on": ["middle", "side"]},
+        {"name": "on-error", "type": "noop", "depends_on": [{"job": "middle", "on": "failure"}]},
+    ]
+    config = write_config(
+        tmp_path,
+        jobs,
+        broker={"url": "store://"},
+        scheduler={"reap_interval": 0.2, "max_sleep": 0.2},
+        worker={"lease": 1.5, "heartbeat_interval": 0.3},
+    )
+    assert tss(config, "job", "apply", "-f", str(config)).returncode == 0
+    db = tmp_path / "tss.db"
+    log = tmp_path / "processes.log"
+    scheduler = start_server(config, log, ("scheduler",))
+    first = start_server(config, log, ("worker", "--worker-id", "w1"))
+    procs = [scheduler]
+    try:
+        started = tss(config, "job", "run", "root")
+        assert started.returncode == 0, started.stderr
+        root_id = started.stdout.split()[0]
+
+        def middle_running() -> bool:
+            return any(r.job == "middle" and r.state is RunState.RUNNING for r in read_runs(db))
+
+        wait_for(middle_running, 30, "the middle job to start", log)
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(10) == -signal.SIGKILL
+        procs.append(start_server(config, log, ("worker", "--worker-id", "w2")))
+
+        def flow_ended() -> bool:
+            runs = [r for r in read_runs(db) if r.flow_id == root_id]
+            return len(runs) == 5 and all(r.state.terminal for r in runs)
+
+        wait_for(flow_ended, 40, "the flow to end", log)
+    finally:
+        codes = [stop_server(p) for p in procs]
+        if first.poll() is None:
+            first.kill()
+    assert codes == [0, 0], log.read_text()[-3000:]
+
+    runs = {r.job: r for r in read_runs(db) if r.flow_id == root_id}
+    assert {job: r.state for job, r in runs.items()} == {
+        "root": RunState.SUCCEEDED,
+        "middle": RunState.SUCCEEDED,
+        "side": RunState.SUCCEEDED,
+        "final": RunState.SUCCEEDED,
+        "on-error": RunState.SKIPPED,
+    }
+    attempts = read_attempts(db, runs["middle"].id)
+    assert [(a.number, a.worker_id) for a in attempts] == [(1, "w1"), (2, "w2")]
+    assert attempts[0].state is not RunState.SUCCEEDED  # the reaper ended the lost attempt
+
+    status = tss(config, "flow", "status", runs["final"].id, "--json")
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["flow_id"] == root_id and shown["state"] == "succeeded"
+    text = tss(config, "flow", "status", root_id)
+    assert text.returncode == 0, text.stderr
+    for word in ("root", "middle", "final", "on-error", "succeeded", "skipped", "on failure"):
+        assert word in text.stdout, text.stdout
+    tree = tss(config, "flow", "show", "root")
+    assert tree.returncode == 0, tree.stderr
+    assert "on completion" in tree.stdout and "see above" in tree.stdout, tree.stdout

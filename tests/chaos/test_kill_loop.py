@@ -141,50 +141,64 @@ def test_kill_any_process_every_two_seconds(
     tmp_path: Path, target: tuple[Deployment, Target]
 ) -> None:
     shape, where = target
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
-    jobs: list[dict[str, object]] = [
-        {"name": "tick" if n == 0 else f"tick-{n}", "type": "noop", "schedule": "* * * * * *"}
-        for n in range(shape.every_second)
-    ]
-    # One-shots due over several seconds, each taking a moment so kills land mid-run. Each
-    # execution writes its run and attempt first: no attempt may execute twice.
-    executions = tmp_path / "executions.log"
-    script = f'echo "$TSS_RUN_ID $TSS_ATTEMPT" >> {executions}; exec sleep {shape.sleep}'
-    jobs += [
-        {
-            "name": f"shot-{n:04d}",
-            "type": "shell",
-            "params": {"argv": ["sh", "-c", script]},
-            "retries": {"max": 10, "delay": 0},
-            "schedule": {"at": (start + timedelta(seconds=n / shape.rate)).isoformat()},
-        }
-        for n in range(shape.shots)
-    ]
     sections: dict[str, object] = {} if where.store is None else {"store": where.store}
-    config = write_config(
-        tmp_path,
-        jobs,
-        broker={"url": where.broker},
-        worker={
-            "concurrency": shape.concurrency,
-            "lease": 2,
-            "heartbeat_interval": 0.5,
-            "grace_period": 1,
-        },
-        scheduler={"reap_interval": 0.5, "dead_worker_after": 3, "max_sleep": 0.5},
-        logging={"level": "WARNING"},
-        **sections,
-    )
-    applied = subprocess.run(
-        [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
-    )  # fmt: skip
-    assert applied.returncode == 0, applied.stderr
+
+    def configure(jobs: list[dict[str, object]]) -> Path:
+        return write_config(
+            tmp_path,
+            jobs,
+            broker={"url": where.broker},
+            worker={
+                "concurrency": shape.concurrency,
+                "lease": 2,
+                "heartbeat_interval": 0.5,
+                "grace_period": 1,
+            },
+            scheduler={"reap_interval": 0.5, "dead_worker_after": 3, "max_sleep": 0.5},
+            logging={"level": "WARNING"},
+            **sections,
+        )
+
+    # Everyone is up before the work is defined: on a loaded machine starting six processes
+    # takes seconds, and the kills must land on work in progress, not on start-up.
+    config = configure([])
     log = tmp_path / "processes.log"
     procs = {name: start_server(config, log, cmd) for name, cmd in shape.roles.items()}
     rng = random.Random(7)
     kills = 0
+    killed: list[tuple[str, datetime]] = []
+    applied: subprocess.Popen[bytes] | None = None
     try:
+        wait_for(
+            lambda: log.read_text().count("press Ctrl+C") >= len(procs), 60, "every process up", log
+        )
+        start = datetime.now(UTC) + timedelta(seconds=4)
+        jobs: list[dict[str, object]] = [
+            {"name": "tick" if n == 0 else f"tick-{n}", "type": "noop", "schedule": "* * * * * *"}
+            for n in range(shape.every_second)
+        ]
+        # One-shots due over several seconds, each taking a moment so kills land mid-run. Each
+        # execution writes its run and attempt first: no attempt may execute twice.
+        executions = tmp_path / "executions.log"
+        script = f'echo "$TSS_RUN_ID $TSS_ATTEMPT" >> {executions}; exec sleep {shape.sleep}'
+        jobs += [
+            {
+                "name": f"shot-{n:04d}",
+                "type": "shell",
+                "params": {"argv": ["sh", "-c", script]},
+                "retries": {"max": 10, "delay": 0},
+                "schedule": {"at": (start + timedelta(seconds=n / shape.rate)).isoformat()},
+            }
+            for n in range(shape.shots)
+        ]
+        config = configure(jobs)
+        # Applying hundreds of jobs can take longer than the lead on a loaded machine: the
+        # kills start when the first shot is due, whether or not the apply has finished.
+        applied = subprocess.Popen(
+            [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+        )  # fmt: skip
+        time.sleep(max((start - datetime.now(UTC)).total_seconds(), 0))
         deadline = time.monotonic() + shape.kill_for
         while time.monotonic() < deadline:
             time.sleep(2)
@@ -192,7 +206,11 @@ def test_kill_any_process_every_two_seconds(
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait(10)
             kills += 1
+            killed.append((victim, datetime.now(UTC)))
             procs[victim] = start_server(config, log, shape.roles[victim])
+
+        _, errors = applied.communicate(timeout=120)
+        assert applied.returncode == 0, errors.decode()
 
         def shots_done() -> bool:
             shots = [r for r in where.read() if r.job.startswith("shot-")]
@@ -200,6 +218,8 @@ def test_kill_any_process_every_two_seconds(
 
         wait_for(shots_done, shape.settle, "every one-shot to end", log)
     finally:
+        if applied is not None and applied.poll() is None:
+            applied.kill()
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
         for proc in procs.values():
@@ -216,7 +236,11 @@ def test_kill_any_process_every_two_seconds(
     # Nothing is left running: every run a killed worker held was reaped and retried.
     assert not [r for r in runs if r.state is RunState.RUNNING]
     # The kills did land on work in progress: some runs needed another attempt.
-    assert sum(1 for r in shots if r.attempt > 1) >= 5
+    began = sorted(r.started_at for r in shots if r.started_at)
+    assert sum(1 for r in shots if r.attempt > 1) >= 5, (
+        f"kills {[(v, t.isoformat()) for v, t in killed]}; shots due from {start.isoformat()},"
+        f" started {began[0].isoformat()} to {began[-1].isoformat()}"
+    )
     # No run executed more times than it was delivered: each execution is of an attempt
     # the store handed out (a claim), and no attempt executed twice.
     executed = Counter(tuple(line.split()) for line in executions.read_text().splitlines())

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tss._aio import wait_first
-from tss.broker.base import Broker, RunMessage
+from tss.broker.base import Broker
+from tss.broker.outbox import announce, announce_flow_runs
 from tss.core.firing import fire_job
 from tss.core.models import ErrorInfo, Outcome, Run
 from tss.core.retry import LEASE_EXPIRED, TIMEOUT_ERROR, failure_outcome
-from tss.errors import TSSError
+from tss.errors import BrokerError, TSSError
 from tss.metrics import Metrics
 from tss.store.base import WAKE_CHANNEL, Notifying, Store
 
@@ -145,15 +146,10 @@ class Scheduler:
     async def publish(self, runs: Sequence[Run]) -> None:
         """Announce queued runs, then record them published (the outbox's second half).
         If the broker fails they stay unpublished and the reconciler tries again."""
-        if not runs:
-            return
         try:
-            await self.broker.publish([RunMessage.of(r) for r in runs])
-        except TSSError as exc:
+            await announce(self.store, self.broker, runs)
+        except BrokerError as exc:
             log.warning("could not publish %d runs (will retry): %s", len(runs), exc)
-            return
-        if not self.broker.reads_store:  # workers see queued runs in the store anyway
-            await self.store.mark_published([r.id for r in runs])
 
     async def reconcile(self, *, everything: bool = False) -> int:
         """Publish queued runs that were never published, or that nobody took in time."""
@@ -211,6 +207,11 @@ class Scheduler:
                         self.metrics.recorded(jobs[outcome.run_id], outcome.target)
             if accepted:
                 log.warning("reaper repaired %d runs", accepted)
+            if any(run.flow_id is not None for run in reaped):
+                with contextlib.suppress(BrokerError):  # the reconciler covers it
+                    await announce_flow_runs(
+                        self.store, self.broker, limit=self.settings.batch_size
+                    )
         dead = await self.store.mark_dead_workers(dead_after=self.settings.dead_worker_after)
         for worker_id in dead:
             log.warning("worker %s is dead (no heartbeat)", worker_id)

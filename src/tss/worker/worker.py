@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from tss import __version__
 from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
+from tss.broker.outbox import announce_flow_runs
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
 from tss.errors import TSSError
@@ -89,6 +90,8 @@ class Worker:
         self._room = asyncio.Event()
         self._parked: list[Delivery] = []
         self._warned: set[str] = set()
+        #: ended runs of flows whose outcomes are not recorded yet
+        self._in_flow: set[str] = set()
         self._rng = random.Random()
         self._used_cores = 0.0
         self._used_memory = 0
@@ -274,6 +277,8 @@ class Worker:
             )
         finally:
             self._release(run)
+        if run.flow_id is not None:
+            self._in_flow.add(run.id)
         await self._outcomes.put((outcome, held.delivery))
 
     def _release(self, run: Run) -> None:
@@ -321,6 +326,12 @@ class Worker:
             self.on_requeue()
         with contextlib.suppress(TSSError):
             await self.broker.ack([d for _, d in batch])
+        flowing = [o.run_id for o, _ in batch if o.run_id in self._in_flow]
+        if flowing:
+            self._in_flow.difference_update(flowing)
+            # Their children may have become queued with these outcomes: announce them now.
+            with contextlib.suppress(TSSError):  # else the scheduler's reconciler does
+                await announce_flow_runs(self.store, self.broker, limit=self.settings.batch_size)
 
     # -- heartbeats and shutdown ----------------------------------------------------------
 

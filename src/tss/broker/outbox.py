@@ -1,0 +1,47 @@
+"""The outbox's second half: announce queued runs to the broker, then record them published.
+
+A run is queued in the store first (the scheduler promoting it, a manual trigger, or a flow
+run whose parents ended, decided in the transaction that recorded the parent's outcome);
+whoever queued it announces it. If that process dies in between, the scheduler's
+reconciler publishes whatever stayed unpublished. Duplicate announcements are harmless:
+the claim in the store drops them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tss.broker.base import Broker, RunMessage
+from tss.core.models import Run
+from tss.store.base import Store
+
+#: a flow run found unpublished this long after it was published is left to the reconciler
+_FLOW_REPUBLISH_AFTER = 3600.0
+
+
+async def announce(store: Store, broker: Broker, runs: Sequence[Run]) -> None:
+    """Publish ``runs`` and record them published (a store-reading broker needs neither
+    record nor reconciling).
+
+    :raises BrokerError: the broker did not take them; they stay unpublished.
+    """
+    if not runs:
+        return
+    await broker.publish([RunMessage.of(r) for r in runs])
+    if not broker.reads_store:
+        await store.mark_published([r.id for r in runs])
+
+
+async def announce_flow_runs(store: Store, broker: Broker, *, limit: int) -> int:
+    """Announce flow runs that became queued when their parents ended (in the store's
+    finish transaction, so nobody published them yet). Called by whoever just recorded the
+    end of a flow run, so a flow moves on at once instead of at the reconciler's next
+    pass. Returns how many were announced."""
+    if broker.reads_store:
+        return 0  # workers see queued runs in the store already
+    found = await store.find_unpublished(
+        older_than=0.0, republish_after=_FLOW_REPUBLISH_AFTER, limit=limit
+    )
+    ready = [run for run in found if run.flow_id is not None]
+    await announce(store, broker, ready)
+    return len(ready)

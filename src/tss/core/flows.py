@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from tss.core.ids import new_id
@@ -307,3 +308,28 @@ def flow_state(runs: Iterable[FlowRun]) -> str:
     if states & {RunState.FAILED, RunState.TIMED_OUT}:
         return "failed"
     return "succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSummary:
+    """One flow run in a listing: its id (the id of the run that started it), the root
+    job, when it started, one word for it (:func:`flow_state`) and how many of its current
+    runs are in each state (by state name, only states that occur)."""
+
+    flow_id: str
+    job: str
+    created_at: datetime
+    state: str
+    counts: dict[str, int]
+
+    @classmethod
+    def of(cls, root: Any, members: Iterable[FlowRun]) -> FlowSummary:
+        """The summary of the flow ``root`` (the :class:`~tss.core.models.Run` that started
+        it) started, given every run of the flow (``root`` among them)."""
+        current = list(current_runs(members).values())
+        counts: dict[str, int] = {}
+        for run in current:
+            counts[run.state.value] = counts.get(run.state.value, 0) + 1
+        return cls(
+            root.id, root.job, root.created_at, flow_state(current), dict(sorted(counts.items()))
+        )

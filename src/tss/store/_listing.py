@@ -23,6 +23,8 @@ from tss.errors import ValidationError
 NULL_LAST = 2**63 - 1
 #: the ``kind`` of run listing cursors (runs have one order: newest first)
 RUNS = "runs"
+#: the ``kind`` of flow listing cursors (newest first, keyed by flow id)
+FLOWS = "flows"
 
 
 def encode_cursor(kind: str, *key: Any) -> str:
@@ -171,19 +173,20 @@ class JobOrder:
         return f"({self.expression}, {name}) {more} (?, ?)"
 
 
-def run_cursor(run_id: str) -> str:
-    """The cursor of a run listing page that ends with ``run_id``."""
-    return encode_cursor(RUNS, run_id)
+def run_cursor(run_id: str, kind: str = RUNS) -> str:
+    """The cursor of a run listing page (or, with ``kind=FLOWS``, a flow listing page)
+    that ends with ``run_id``."""
+    return encode_cursor(kind, run_id)
 
 
-def run_after(cursor: str | None) -> str | None:
-    """The run id a newest-first page starts before; None without a cursor.
+def run_after(cursor: str | None, kind: str = RUNS) -> str | None:
+    """The run id a newest-first page of ``kind`` starts before; None without a cursor.
 
-    :raises ValidationError: a malformed cursor, or one made for a job listing.
+    :raises ValidationError: a malformed cursor, or one made for another listing.
     """
     if cursor is None:
         return None
-    value: str = decode_cursor(cursor, RUNS, (str,))[0]
+    value: str = decode_cursor(cursor, kind, (str,))[0]
     return value
 
 

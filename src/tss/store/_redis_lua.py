@@ -223,6 +223,7 @@ local function insert(n, now, actor)
   redis.call('ZADD', P .. 'job-runs:' .. n.job, '0', n.id)
   if n.flow then
     redis.call('SADD', P .. 'flow:' .. n.flow, n.id)
+    if n.flow == n.id then redis.call('ZADD', P .. 'flows', '0', n.id) end
     if n.flow ~= n.id and not n.root then TOUCHED[n.flow] = true end
   end
   if n.ikey then redis.call('HSET', P .. 'keys:' .. n.job, n.ikey, n.id) end

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from tss.core import flows
-from tss.core.models import JobSpec
+from tss.core.models import JobSpec, Page
 from tss.core.states import RunState
 from tss.store import _codec as c
+from tss.store._listing import FLOWS, run_after, run_cursor
 
 #: the edges of one job are replaced whenever its definition is stored
 EDGES_DELETE = "DELETE FROM job_deps WHERE child = ?"
@@ -30,6 +31,8 @@ DOWNSTREAM = (
 FLOW_COLUMNS = (
     "id, job, state, CASE WHEN state = 'waiting' THEN policy END, retry_of, pool, flow_id"
 )
+#: what a flow listing needs of the runs of some flows (the IN list or ANY goes after it)
+MEMBERS = "SELECT flow_id, id, job, state, retry_of FROM runs WHERE flow_id IS NOT NULL AND "
 #: parameters: state, updated_at, queued_at, finished_at, reason, id
 SETTLE_RUN = (
     "UPDATE runs SET state = ?, updated_at = ?, queued_at = ?, published_at = NULL,"
@@ -75,3 +78,32 @@ def plan_settle(
             if queued:
                 pools.append(pool)
     return updates, events, pools
+
+
+def roots_query(limit: int, cursor: str | None) -> tuple[str, list[Any]]:
+    """The SQL (``?`` placeholders) and parameters of the runs that started flows (their
+    ``flow_id`` is their id), newest first, one more than ``limit``. It walks the partial
+    index on ``flow_id``, so it reads flow runs only, never the rest of the history.
+
+    :raises ValidationError: a malformed cursor, or one made for another listing.
+    """
+    before = run_after(cursor, FLOWS)
+    sql = f"SELECT {c.RUN_COLUMNS} FROM runs WHERE flow_id IS NOT NULL AND flow_id = id"
+    params: list[Any] = []
+    if before is not None:
+        sql, params = sql + " AND flow_id < ?", [before]
+    return sql + " ORDER BY flow_id DESC LIMIT ?", [*params, max(limit, 0) + 1]
+
+
+def flow_page(roots: Sequence[Sequence[Any]], members: Sequence[Sequence[Any]], limit: int) -> Page:
+    """The page of :class:`~tss.core.flows.FlowSummary` that :func:`roots_query`'s rows
+    and the ``MEMBERS`` rows of their flows make."""
+    limit = max(limit, 0)
+    by_flow: dict[str, list[flows.FlowRun]] = {}
+    for flow_id, run_id, job, state, retry_of in members:
+        run = flows.FlowRun(run_id, job, c.STATES[state], retry_of=retry_of)
+        by_flow.setdefault(flow_id, []).append(run)
+    runs = [c.run_of(row) for row in roots[:limit]]
+    items = [flows.FlowSummary.of(run, by_flow.get(run.id, [])) for run in runs]
+    more = len(roots) > limit and items
+    return Page(items, run_cursor(items[-1].flow_id, FLOWS) if more else None)

@@ -244,6 +244,17 @@ class Store(ABC):
         """How many runs are in each state."""
 
     @abstractmethod
+    async def list_flows(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Flow runs, newest first: a :class:`~tss.core.flows.FlowSummary` for each run
+        that started a flow (a run whose ``flow_id`` is its own id), summing up the current
+        runs of its flow. Reads the runs that started flows, not the whole run history.
+        ``cursor`` is the ``next_cursor`` of the previous page; ``total`` is None.
+
+        :raises ValidationError: a malformed ``cursor``, or one made for another listing
+            (field ``cursor``).
+        """
+
+    @abstractmethod
     async def throughput(
         self, *, since: datetime, bucket: int = 60
     ) -> list[tuple[datetime, RunState, int]]:

@@ -30,7 +30,14 @@ from tss.core.models import (
 from tss.core.states import ACTIVE_STATES, RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros, to_utc, utcnow
 from tss.errors import Conflict, NotFound, ValidationError
-from tss.store._listing import JobOrder, bucket_us, check_offset, run_after, run_cursor
+from tss.store._listing import (
+    FLOWS,
+    JobOrder,
+    bucket_us,
+    check_offset,
+    run_after,
+    run_cursor,
+)
 from tss.store.base import Planner, Store
 
 WorkerState = Literal["up", "draining", "down", "dead"]
@@ -433,6 +440,21 @@ class MemoryStore(Store):
                 if _matches(run, run_filter):
                     counts[run.state] += 1
             return counts
+
+    async def list_flows(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        before = run_after(cursor, FLOWS)
+        with self._lock:
+            ids = sorted((i for i in self._flows if before is None or i < before), reverse=True)
+            ids = [i for i in ids if i in self._runs][: max(limit, 0) + 1]
+            found = [
+                flows.FlowSummary.of(
+                    self._runs[i], [flows.FlowRun.of(self._runs[m]) for m in self._flows[i]]
+                )
+                for i in ids
+            ]
+        page = found[: max(limit, 0)]
+        more = len(found) > len(page) and bool(page)
+        return Page(page, run_cursor(page[-1].flow_id, FLOWS) if more else None)
 
     async def throughput(
         self, *, since: datetime, bucket: int = 60

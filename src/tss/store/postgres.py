@@ -37,6 +37,7 @@ from tss.errors import Conflict, NotFound, StoreError, ValidationError
 from tss.store import _codec as c
 from tss.store import _pg_sql as q
 from tss.store import _pg_writes as w
+from tss.store import _sql_flows as f
 from tss.store import migrate
 from tss.store._listing import JobOrder, bucket_us, check_offset
 from tss.store._pg_conn import NOW_US, Listener, Pool, asyncpg_module, dsn_of
@@ -369,6 +370,13 @@ class PostgresStore(Store):
             if state in c.STATES:
                 counts[c.STATES[state]] = count
         return counts
+
+    async def list_flows(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        sql, params = f.roots_query(limit, cursor)
+        roots = await self._fetch(q.numbered(sql), *params)
+        ids = [row[0] for row in roots[: max(limit, 0)]]
+        members = await self._fetch(f.MEMBERS + "flow_id = ANY($1::text[])", ids) if ids else []
+        return f.flow_page(roots, members, limit)
 
     async def throughput(
         self, *, since: datetime, bucket: int = 60

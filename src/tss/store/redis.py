@@ -30,6 +30,7 @@ Keys (``K`` is ``<prefix>:store:``; times are microseconds since the epoch):
 ``K events``          stream, entry ``<event id>-0``; ``K event-id`` the INCR counter;
                       ``K run-events:<id>`` list of a run's event ids
 ``K flow:<id>``       set of the run ids of a flow (``tss.store._redis_flows``)
+``K flows``           zset of the ids of the runs that started flows, score 0: flow listing
 ``K children:<job>``  set of the jobs that depend on a job; ``K parents``: jobs with any
 ``K worker:<id>``     hash, ``K workers`` set of ids
 ``K token:<id>``      hash, ``K tokens`` zset id -> created_at
@@ -89,7 +90,15 @@ from tss.errors import Conflict, NotFound, StoreError, ValidationError
 from tss.store import _codec as c
 from tss.store import _redis_codec as rc
 from tss.store import _redis_lua as lua
-from tss.store._listing import JobOrder, bucket_us, check_offset, prefix_end, run_after, run_cursor
+from tss.store._listing import (
+    FLOWS,
+    JobOrder,
+    bucket_us,
+    check_offset,
+    prefix_end,
+    run_after,
+    run_cursor,
+)
 from tss.store._redis_conn import BATCH, RedisConnection
 from tss.store._redis_listing import only, sources, walk
 from tss.store.base import Planner, Store
@@ -443,6 +452,30 @@ class RedisStore(Store):
         for run in await walk(self._conn, f, None, 0, 2**62):
             counts[run.state] += 1
         return counts
+
+    async def list_flows(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        before = run_after(cursor, FLOWS)
+        if limit <= 0:
+            return Page([])
+        upper = f"({before}" if before is not None else "+"
+        with self._conn.errors():
+            found = await self._conn.client().zrevrangebylex(
+                f"{self.keys}flows", upper, "-", start=0, num=limit + 1
+            )
+        ids = found[:limit]
+        members = await self._conn.pipe(
+            _each("smembers", [f"{self.keys}flow:{flow_id}" for flow_id in ids])
+        )
+        runs = {run.id: run for run in await self._conn.runs([m for ms in members for m in ms])}
+        items = [
+            flows.FlowSummary.of(
+                runs[flow_id], [flows.FlowRun.of(runs[m]) for m in ms if m in runs]
+            )
+            for flow_id, ms in zip(ids, members, strict=True)
+            if flow_id in runs
+        ]
+        more = len(found) > limit and items
+        return Page(items, run_cursor(items[-1].flow_id, FLOWS) if more else None)
 
     async def throughput(
         self, *, since: datetime, bucket: int = 60

@@ -522,6 +522,17 @@ class SQLiteStore(Store):
                 counts[c.STATES[state]] = count
         return counts
 
+    async def list_flows(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        sql, params = f.roots_query(limit, cursor)
+
+        def read(conn: Conn) -> tuple[list[Any], list[Any]]:
+            roots = _rows(conn, sql, params)
+            ids = [row[0] for row in roots[: max(limit, 0)]]
+            return roots, _in(conn, f.MEMBERS + "flow_id IN ({})", ids)
+
+        roots, members = await self._read(read)
+        return f.flow_page(roots, members, limit)
+
     async def throughput(
         self, *, since: datetime, bucket: int = 60
     ) -> list[tuple[datetime, RunState, int]]:

@@ -30,6 +30,7 @@ import orjson
 from tss.api.schemas import (
     EventPage,
     FlowGraphOut,
+    FlowPage,
     FlowRunOut,
     JobOut,
     JobPage,
@@ -173,6 +174,10 @@ class _Calls:
     @staticmethod
     def job_flow(name: str) -> Call[FlowGraphOut]:
         return Call("GET", f"{API}/jobs/{_seg(name)}/flow", FlowGraphOut.model_validate)
+
+    @staticmethod
+    def list_flows(**query: Any) -> Call[FlowPage]:
+        return Call("GET", f"{API}/flows", FlowPage.model_validate, params=query)
 
     @staticmethod
     def get_flow(flow_id: str) -> Call[FlowRunOut]:
@@ -322,6 +327,10 @@ class AsyncClient:
         """The flow a run of ``name`` starts: nodes and edges with their conditions."""
         return await self.send(_Calls.job_flow(name))
 
+    async def list_flows(self, **query: Any) -> FlowPage:
+        """Flow runs, newest first, with their states. Query keys: limit, cursor."""
+        return await self.send(_Calls.list_flows(**query))
+
     async def get_flow(self, flow_id: str) -> FlowRunOut:
         """A flow run's runs and states (its id is the id of the run that started it)."""
         return await self.send(_Calls.get_flow(flow_id))
@@ -452,6 +461,10 @@ class Client:
     def job_flow(self, name: str) -> FlowGraphOut:
         """The flow a run of ``name`` starts: nodes and edges with their conditions."""
         return self.send(_Calls.job_flow(name))
+
+    def list_flows(self, **query: Any) -> FlowPage:
+        """Flow runs, newest first, with their states. Query keys: limit, cursor."""
+        return self.send(_Calls.list_flows(**query))
 
     def get_flow(self, flow_id: str) -> FlowRunOut:
         """A flow run's runs and states (its id is the id of the run that started it)."""

@@ -84,6 +84,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("POST", "/api/v1/runs/{run_id}/retry"): lambda a: (f"/api/v1/runs/{ended_run(a)}/retry", None),
     ("GET", "/api/v1/jobs/{name}/flow"): _job_path("/api/v1/jobs/{name}/flow"),
+    ("GET", "/api/v1/flows"): lambda a: ("/api/v1/flows", None),
     ("GET", "/api/v1/flows/{flow_id}"): lambda a: (f"/api/v1/flows/{flow_run(a)}", None),
     ("POST", "/api/v1/flows/{flow_id}/cancel"): lambda a: (
         f"/api/v1/flows/{flow_run(a)}/cancel",

@@ -102,3 +102,21 @@ def test_async_client(api: LiveAPI) -> None:
                 await tss.revoke_token("cl-never-made")
 
     asyncio.run(body())
+
+
+def test_sync_client_flows(api: LiveAPI) -> None:
+    with Client(api.url, ADMIN) as tss:
+        tss.create_job({"name": "cl-top", "type": "noop"})
+        tss.create_job({"name": "cl-down", "type": "noop", "depends_on": ["cl-top"]})
+        graph = tss.job_flow("cl-top")
+        assert [(e.parent, e.child, e.on) for e in graph.edges] == [
+            ("cl-top", "cl-down", "success")
+        ]
+        later = datetime.now(UTC) + timedelta(hours=1)
+        root = tss.trigger("cl-top", run_at=later)
+        assert root.flow_id == root.id
+        [listed] = [f for f in tss.list_flows(limit=500).items if f.flow_id == root.id]
+        assert (listed.root_job, listed.state) == ("cl-top", "running")
+        assert listed.counts == {"scheduled": 1, "waiting": 1}
+        assert tss.cancel_flow(root.id).state == "cancelled"
+        assert tss.get_flow(root.id).state == "cancelled"

@@ -157,3 +157,43 @@ def test_deleting_a_job_others_depend_on_is_refused_unless_forced(admin: httpx.C
     assert (
         admin.delete(f"/api/v1/jobs/{n['transform']}", params={"force": "true"}).status_code == 204
     )
+
+
+def test_flow_runs_are_listed_newest_first_with_their_counts(admin: httpx.Client) -> None:
+    n = etl(admin, fail={"type": "python", "params": {"function": "api_tasks:boom"}})
+    first = admin.post(f"/api/v1/jobs/{n['extract']}/runs", json={}).json()
+    wait_flow(admin, first["id"])
+    later = "2999-01-01T00:00:00Z"
+    second = admin.post(f"/api/v1/jobs/{n['extract']}/runs", json={"run_at": later}).json()
+    listed = admin.get(F, params={"limit": 500})
+    assert listed.status_code == 200, listed.text
+    items = {item["flow_id"]: item for item in listed.json()["items"]}
+    ids = [item["flow_id"] for item in listed.json()["items"]]
+    assert ids == sorted(ids, reverse=True)
+    done = items[first["id"]]
+    assert (done["root_job"], done["root_run"]) == (n["extract"], first["id"])
+    assert done["state"] == "failed"
+    assert done["counts"] == {"failed": 1, "skipped": 1, "succeeded": 2}
+    assert done["started"] == first["created_at"]
+    assert items[second["id"]]["state"] == "running"
+    assert items[second["id"]]["counts"] == {"scheduled": 1, "waiting": 3}
+
+
+def test_flow_runs_page_by_cursor(admin: httpx.Client) -> None:
+    n = etl(admin)
+    later = "2999-01-01T00:00:00Z"
+    for _ in range(3):
+        admin.post(f"/api/v1/jobs/{n['extract']}/runs", json={"run_at": later})
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = admin.get(F, params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [item["flow_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(set(seen), reverse=True)
+    assert len(seen) >= 3
+    bad = admin.get(F, params={"cursor": "nonsense"})
+    assert bad.status_code in (400, 422)
+    assert bad.json()["error"]["field"] == "cursor"

@@ -280,3 +280,10 @@ def test_flows_look_the_same_remote_and_local(remote: Remote) -> None:
     }
     lone = remote.tss("flow", "status", remote.ok("job", "run", "ping").out.split()[0])
     assert lone.code == 2 and "not part of a flow" in lone.err, lone
+    listed = remote.json("flow", "list")
+    assert listed == remote.local("flow", "list")
+    [mine] = [f for f in listed if f["flow_id"] == run_id]
+    assert (mine["root_job"], mine["root_run"], mine["state"]) == ("fl-top", run_id, "succeeded")
+    assert mine["counts"] == {"skipped": 1, "succeeded": 2}
+    table = remote.ok("flow", "list", "--limit", "1").out
+    assert "fl-top" in table and "succeeded" in table and "root job" in table

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 
 from tss.api.auth import needs, principal_of
 from tss.api.errors import TSSRoute
-from tss.api.routes_jobs import _ERRORS, tss_of
-from tss.api.schemas import FlowGraphOut, FlowRunOut
+from tss.api.routes_jobs import _ERRORS, Cursor, Limit, tss_of
+from tss.api.schemas import FlowGraphOut, FlowPage, FlowRunOut, FlowSummaryOut
 
 router = APIRouter(route_class=TSSRoute, tags=["flows"])
 
@@ -18,6 +18,16 @@ async def job_flow(request: Request, name: str) -> FlowGraphOut:
     """The flow a run of this job starts: the job, every job downstream, and the edges
     with their conditions."""
     return FlowGraphOut.of(await tss_of(request).flow_graph(name))
+
+
+@router.get("/flows", response_model=FlowPage, responses=_ERRORS, **needs("viewer"))
+async def list_flows(request: Request, limit: Limit = 50, cursor: Cursor = None) -> FlowPage:
+    """Flow runs, newest first: each one's root job and run, when it started, one word for
+    it and its current runs counted by state."""
+    found = await tss_of(request).store.list_flows(limit=limit, cursor=cursor)
+    return FlowPage(
+        items=[FlowSummaryOut.of(s) for s in found.items], next_cursor=found.next_cursor
+    )
 
 
 @router.get("/flows/{flow_id}", response_model=FlowRunOut, responses=_ERRORS, **needs("viewer"))

@@ -424,3 +424,31 @@ class FlowRunOut(FlowGraphOut):
             state=flows.flow_state(members),
             runs=[RunOut.of(run) for run in runs],
         )
+
+
+class FlowSummaryOut(BaseModel):
+    """One flow run in a listing: its root run, when it started, one word for it and how
+    many of its current runs are in each state."""
+
+    flow_id: str = Field(description="the id of the flow's root run (the run that started it)")
+    root_job: str
+    root_run: str
+    started: datetime = Field(description="when the root run was made")
+    state: str = Field(description="running, succeeded, failed or cancelled")
+    counts: dict[str, int] = Field(description="current runs by state; states with none left out")
+
+    @classmethod
+    def of(cls, summary: flows.FlowSummary) -> FlowSummaryOut:
+        return cls(
+            flow_id=summary.flow_id,
+            root_job=summary.job,
+            root_run=summary.flow_id,
+            started=summary.created_at,
+            state=summary.state,
+            counts=summary.counts,
+        )
+
+
+class FlowPage(BaseModel):
+    items: list[FlowSummaryOut]
+    next_cursor: str | None = None

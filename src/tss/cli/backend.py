@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tss.core.flows import FlowGraph
+from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.store.base import collect
 
@@ -125,6 +125,10 @@ class Backend(ABC):
 
         :raises NotFound: no such flow.
         """
+
+    @abstractmethod
+    async def list_flows(self, *, limit: int) -> list[FlowSummary]:
+        """Up to ``limit`` flow runs, newest first."""
 
     # -- workers and tokens ---------------------------------------------------------------
 
@@ -235,6 +239,12 @@ class LocalBackend(Backend):
 
     async def flow_runs(self, flow_id: str) -> list[Run]:
         return await self.tss.flow_runs(flow_id)
+
+    async def list_flows(self, *, limit: int) -> list[FlowSummary]:
+        def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
+            return self.tss.store.list_flows(limit=size, cursor=cursor)
+
+        return await collect(fetch, limit)
 
     async def list_workers(self) -> list[WorkerInfo]:
         return await self.tss.store.list_workers()

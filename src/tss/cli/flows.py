@@ -8,12 +8,14 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
+from tss.api.schemas import FlowSummaryOut
 from tss.cli.app import run_async
 from tss.cli.data import run_data
-from tss.cli.output import JSON, console, print_json, state_text
+from tss.cli.output import JSON, console, fmt_time, new_table, print_json, state_text
 from tss.core import flows
-from tss.core.flows import FlowGraph
+from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Run
+from tss.core.states import RunState
 from tss.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -108,3 +110,30 @@ def status(
         extra[job] = f"  {state_text(run.state)}  [dim]{run.id}[/]{why}"
     console.print(f"flow [bold]{flow_id}[/]: {state}")
     console.print(tree_of(flows.graph_of_runs(members), extra))
+
+
+@app.command("list")
+def list_flows(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many, newest first."),
+    as_json: bool = JSON,
+) -> None:
+    """List flow runs, newest first: the root job and run, when it started, its state and
+    how many of its runs are in each state."""
+
+    async def body(tss: Backend) -> list[FlowSummary]:
+        return await tss.list_flows(limit=limit)
+
+    found = run_async(ctx, body)
+    if as_json:
+        print_json([FlowSummaryOut.of(f).model_dump(mode="json") for f in found])
+        return
+    table = new_table("flow", "root job", "started", "state", "runs")
+    for f in found:
+        counts = ", ".join(f"{n} {state}" for state, n in f.counts.items())
+        table.add_row(
+            f.flow_id, f.job, fmt_time(f.created_at), state_text(RunState(f.state)), counts
+        )
+    console.print(table)
+    if not found:
+        console.print("no flow runs", style="dim")

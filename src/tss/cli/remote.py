@@ -19,9 +19,17 @@ from urllib.parse import urlsplit
 
 from tss.cli.backend import Applied, Backend
 from tss.cli.output import in_source, status_console
-from tss.cli.wire import attempt_of, graph_of, job_of, run_of, token_of, worker_of
+from tss.cli.wire import (
+    attempt_of,
+    flow_summary_of,
+    graph_of,
+    job_of,
+    run_of,
+    token_of,
+    worker_of,
+)
 from tss.client import AsyncClient
-from tss.core.flows import FlowGraph
+from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.graph import find_cycle
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.errors import (
@@ -250,6 +258,13 @@ class RemoteBackend(Backend):
 
     async def flow_runs(self, flow_id: str) -> list[Run]:
         return [run_of(r) for r in (await self.client.get_flow(flow_id)).runs]
+
+    async def list_flows(self, *, limit: int) -> list[FlowSummary]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page = await self.client.list_flows(limit=size, cursor=cursor)
+            return Page([flow_summary_of(f) for f in page.items], page.next_cursor)
+
+        return await collect(fetch, limit, page_size=PAGE)
 
     async def list_workers(self) -> list[WorkerInfo]:
         async def fetch(size: int, cursor: str | None) -> Page:

@@ -9,12 +9,13 @@ from tss.api.schemas import (
     AttemptOut,
     ErrorInfoOut,
     FlowGraphOut,
+    FlowSummaryOut,
     JobOut,
     RunOut,
     TokenOut,
     WorkerOut,
 )
-from tss.core.flows import Edge, FlowGraph
+from tss.core.flows import Edge, FlowGraph, FlowSummary
 from tss.core.models import Attempt, ErrorInfo, Job, Run, RunPolicy, Token, WorkerInfo
 
 WorkerState = Literal["up", "draining", "down", "dead"]
@@ -115,3 +116,7 @@ def graph_of(out: FlowGraphOut) -> FlowGraph:
         rules={node.job: node.trigger_rule for node in out.nodes},
         edges=[Edge(e.parent, e.child, e.on) for e in out.edges],
     )
+
+
+def flow_summary_of(out: FlowSummaryOut) -> FlowSummary:
+    return FlowSummary(out.flow_id, out.root_job, out.started, out.state, dict(out.counts))

@@ -147,7 +147,7 @@ class ApiConfig(_Section):
 
 
 #: the dashboard's pages, in menu order
-DASHBOARD_PAGES = ("overview", "jobs", "runs", "timeline", "workers", "dead-letters")
+DASHBOARD_PAGES = ("overview", "jobs", "runs", "flows", "timeline", "workers", "dead-letters")
 #: columns the Jobs table can show, in order
 JOB_COLUMNS = ("name", "type", "schedule", "next_run", "last_state", "success_rate", "pool")
 #: columns the Runs table can show, in order

@@ -42,6 +42,7 @@ def test_login_and_every_page(tab: Tab, failed: dict[str, Any], succeeded: dict[
         "jobs": ("/dashboard/jobs", "Jobs"),
         "job": ("/dashboard/jobs/nightly-report", "nightly-report"),
         "runs": ("/dashboard/runs", "Runs"),
+        "flows": ("/dashboard/flows", "Flows"),
         "run-failed": (f"/dashboard/runs/{failed['id']}", "Run"),
         "run-succeeded": (f"/dashboard/runs/{succeeded['id']}", "Run"),
         "timeline": ("/dashboard/timeline", "Timeline"),

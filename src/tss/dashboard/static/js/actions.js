@@ -71,6 +71,15 @@ export function runActions(ctx, run, done) {
   } }, "Retry");
 }
 
+/** Cancel every run of a flow run that has not ended; empty for a viewer or an ended flow. */
+export function flowActions(ctx, flow, done) {
+  if (!ctx.can("operator") || flow.state !== "running") return null;
+  return h("button", { type: "button", "data-action": "cancel-flow", onclick: async () => {
+    const out = await ctx.act("Cancel flow", () => api(v1(`/flows/${flow.flow_id}/cancel`), { method: "POST" }));
+    if (out) done(out);
+  } }, "Cancel flow");
+}
+
 /**
  * Cursor paging that stays fast on long lists: the URL holds `cursor` and the page
  * number `n`; earlier cursors are kept while the viewer pages forward.

@@ -132,8 +132,10 @@ export function gantt(rows, { from, to, label }) {
 }
 
 /**
- * A dependency graph, parents left of children: nodes [{id, cls, href, current}],
- * edges [{from, to, label}]. Layers come from the longest path from a root.
+ * A dependency graph, parents left of children: nodes [{id, cls, href, current, title,
+ * note, attrs}] (`note`: a second line, e.g. the state in words; `attrs`: extra attributes
+ * of the node's link), edges [{from, to, label}]. Layers come from the longest path from a
+ * root.
  */
 export function graph(nodes, edges) {
   const layer = new Map(nodes.map((n) => [n.id, 0]));
@@ -149,7 +151,7 @@ export function graph(nodes, edges) {
   }
   const columns = [];
   for (const n of nodes) (columns[layer.get(n.id)] ||= []).push(n);
-  const boxW = 150, boxH = 30, gapX = 60, gapY = 16;
+  const boxW = 150, boxH = nodes.some((n) => n.note) ? 44 : 30, gapX = 60, gapY = 16;
   const place = new Map();
   columns.forEach((column, c) => column.forEach((n, r) => {
     place.set(n.id, { x: 10 + c * (boxW + gapX), y: 10 + r * (boxH + gapY) });
@@ -173,10 +175,11 @@ export function graph(nodes, edges) {
   for (const n of nodes) {
     const p = place.get(n.id);
     const name = n.id.length > 20 ? `${n.id.slice(0, 19)}…` : n.id;
-    chart.append(svg("a", { href: n.href, "data-link": true },
+    chart.append(svg("a", { ...n.attrs, href: n.href, "data-link": true },
       svg("rect", { x: p.x, y: p.y, width: boxW, height: boxH, rx: 6,
         class: `node ${n.cls || ""} ${n.current ? "current" : ""}` }),
       svg("text", { x: p.x + 8, y: p.y + 19, class: "node-label" }, name),
+      n.note ? svg("text", { x: p.x + 8, y: p.y + 35, class: "node-note" }, n.note) : null,
       svg("title", {}, n.title || n.id)));
   }
   return h("div", { class: "graph-wrap" }, chart);

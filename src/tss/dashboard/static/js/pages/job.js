@@ -1,67 +1,17 @@
 // One job: its definition, the next 10 fire times, its run history with durations, and
-// its dependency graph (drawn from the jobs' depends_on).
+// its dependency graph (parents through depends_on, descendants from the API's flow route).
 
 import { jobActions } from "../actions.js";
 import { api, v1 } from "../api.js";
-import { bars, graph, legend } from "../charts.js";
+import { bars } from "../charts.js";
 import {
   badge, base, between, card, h, json, link, put, span, stamp, table, when,
 } from "../dom.js";
+import { jobGraph } from "../flowgraph.js";
 import { reasonOf } from "../words.js";
 import { raw } from "./jobs.js";
 
 const jobUrl = (name) => `${base}/jobs/${encodeURIComponent(name)}`;
-const parentsOf = (job) => job.spec.depends_on.map((d) => ({ from: d.job, to: job.name, label: d.on }));
-/** How many jobs are read to find a job's children (a larger store shows parents only). */
-const SCAN = 2000;
-
-async function flow(job) {
-  const known = new Map([[job.name, job]]);
-  const queue = [...job.spec.depends_on.map((d) => d.job)];
-  while (queue.length && known.size < 50) {
-    const name = queue.shift();
-    if (known.has(name)) continue;
-    try {
-      const parent = await api(v1(`/jobs/${encodeURIComponent(name)}`));
-      known.set(name, parent);
-      queue.push(...parent.spec.depends_on.map((d) => d.job));
-    } catch {
-      known.set(name, null);
-    }
-  }
-  let complete = true;
-  const all = [];
-  let cursor = null;
-  do {
-    const page = await api(v1("/jobs"), { params: { limit: 500, cursor } });
-    all.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor && all.length < SCAN);
-  if (cursor) complete = false;
-  const children = all.filter((j) => j.spec.depends_on.length);
-  const down = new Set([job.name]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const j of children) {
-      if (!down.has(j.name) && j.spec.depends_on.some((d) => down.has(d.job))) {
-        down.add(j.name);
-        known.set(j.name, j);
-        grew = true;
-      }
-    }
-  }
-  const jobs = [...known].filter(([, j]) => j);
-  if (jobs.length < 2) return null;
-  const edges = jobs.flatMap(([, j]) => parentsOf(j)).filter((e) => known.has(e.from));
-  const nodes = jobs.map(([name, j]) => ({
-    id: name, href: jobUrl(name), current: name === job.name,
-    cls: j.last_run ? `n-${j.last_run.state}` : "", title: `${name}: ${j.last_run ? j.last_run.state : "no run yet"}`,
-  }));
-  return h("div", {}, graph(nodes, edges),
-    legend([{ cls: "on-success", label: "on success" }, { cls: "on-failure", label: "on failure" },
-      { cls: "on-completion", label: "on completion" }]),
-    complete ? null : h("p", { class: "muted small" }, `Children are looked for among the first ${SCAN} jobs only.`));
-}
 
 function definition(job) {
   const spec = job.spec;
@@ -96,7 +46,7 @@ export async function render(ctx) {
     drawHead(await api(v1(`/jobs/${encodeURIComponent(name)}`)));
   }
   drawHead(job);
-  const graphSlot = h("div", {}, h("p", { class: "muted" }, job.spec.depends_on.length ? "Drawing…" : ""));
+  const graphSlot = h("div", {}, h("p", { class: "muted" }, "Drawing…"));
   put(ctx.main, head,
     h("div", { class: "grid" },
       card("Definition", definition(job), h("details", {}, h("summary", {}, "As JSON"), json(job.spec))),
@@ -124,5 +74,5 @@ export async function render(ctx) {
   drawHistory(runs);
   ctx.live(async () => drawHistory(await api(v1("/runs"), { params: { job: name, limit: 100 } })),
     (event) => event.job === name, 300);
-  put(graphSlot, (await flow(job)) || h("p", { class: "muted" }, "No dependencies."));
+  put(graphSlot, (await jobGraph(job)) || h("p", { class: "muted" }, "No dependencies."));
 }

@@ -1,11 +1,13 @@
 // One run: its state (live), the reason in words, the traceback below, every attempt with
-// its worker and timings, its result, and its logs (followed while it runs).
+// its worker and timings, its result, its logs (followed while it runs), and, in a flow,
+// the flow's graph with every job in its run's state.
 
-import { runActions } from "../actions.js";
+import { flowActions, runActions } from "../actions.js";
 import { api, v1 } from "../api.js";
 import {
   badge, base, between, card, h, json, link, put, span, table, when,
 } from "../dom.js";
+import { flowRunGraph } from "../flowgraph.js";
 import { reasonOf } from "../words.js";
 
 const ENDED = ["succeeded", "failed", "timed_out", "cancelled", "skipped"];
@@ -71,8 +73,10 @@ export async function render(ctx) {
   const facts = h("div", {});
   const attempts = h("div", {});
   const logBox = h("div", {});
+  const flowBox = h("div", {});
   put(ctx.main, head,
     card("What happened", words),
+    flowBox,
     h("div", { class: "grid" }, card("Timings", facts), card("Attempts", attempts)),
     card("Logs", logBox));
   let tail = "";
@@ -106,7 +110,25 @@ export async function render(ctx) {
     }));
   }
 
+  /** The flow card, when the run is part of a flow: redrawn on events of the flow's jobs. */
+  let flowJobs = new Set();
+  let flowState = null;
+  function drawFlow(flow) {
+    flowJobs = new Set(flow.nodes.map((n) => n.job));
+    flowState = flow.state;
+    put(flowBox, card(`Flow ${flow.flow_id.slice(-8)}`,
+      h("div", { class: "page-head" }, h("span", { "data-testid": "flow-state" }, badge(flow.state)),
+        link(`${base}/runs/${flow.flow_id}`, "root run"), flowActions(ctx, flow, drawFlow)),
+      flowRunGraph(flow, id)));
+  }
+  const pullFlow = async () => { if (run.flow_id) drawFlow(await api(v1(`/flows/${run.flow_id}`))); };
+
   await draw();
+  await pullFlow();
+  ctx.live(pullFlow, (event) => flowJobs.has(event.job), 300);
   ctx.live(draw, (event) => event.run_id === id, 50);
-  ctx.every(5, () => { if (!ENDED.includes(run.state)) draw(); });
+  ctx.every(5, () => {
+    if (!ENDED.includes(run.state)) draw();
+    if (flowState === "running") pullFlow();
+  });
 }

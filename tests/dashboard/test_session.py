@@ -173,3 +173,12 @@ def test_the_dashboard_can_be_turned_off(tmp_path: Path) -> None:
     with live_api(tmp_path, dashboard={"enabled": False}) as other, other.client() as client:
         assert client.get("/dashboard").status_code == 404
         assert client.get("/api/v1/jobs").status_code == 200
+
+
+def test_the_flows_page_follows_the_pages_list(tmp_path: Path) -> None:
+    pages = {"pages": ["overview", "runs"]}
+    with live_api(tmp_path, dashboard=pages) as other, other.client() as client:
+        shell = client.get("/dashboard/flows").text
+    assert "&quot;pages&quot;:[&quot;overview&quot;,&quot;runs&quot;]" in shell
+    default = load_config(None, environ={}).dashboard.pages
+    assert default[:4] == ["overview", "jobs", "runs", "flows"]

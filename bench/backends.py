@@ -107,13 +107,21 @@ async def namespace(
 
 
 def settings(
-    urls: dict[str, str], concurrency: int, batch_size: int = 1000, lookahead: float = 1.0
+    urls: dict[str, str],
+    concurrency: int,
+    batch_size: int | None = None,
+    lookahead: float | None = None,
 ) -> dict[str, Any]:
+    scheduler: dict[str, Any] = {"max_sleep": 0.5}
+    if batch_size is not None:
+        scheduler["batch_size"] = batch_size
+    if lookahead is not None:
+        scheduler["lookahead"] = lookahead
     return {
         "store": {"url": urls["store"]},
         "broker": {"url": urls["broker"]},
         "worker": {"concurrency": concurrency, "heartbeat_interval": 5},
-        "scheduler": {"max_sleep": 0.5, "batch_size": batch_size, "lookahead": lookahead},
+        "scheduler": scheduler,
         "logging": {"level": "WARNING"},
     }
 
@@ -281,8 +289,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=500, help="per worker")
     parser.add_argument("--broker-options", default="", help="query options for the broker URL")
-    parser.add_argument("--batch-size", type=int, default=1000, help="scheduler.batch_size")
-    parser.add_argument("--lookahead", type=float, default=1.0, help="scheduler.lookahead")
+    parser.add_argument("--batch-size", type=int, help="scheduler.batch_size (default: config's)")
+    parser.add_argument("--lookahead", type=float, help="scheduler.lookahead (default: config's)")
     args = parser.parse_args()
     if args.scenario == "lateness" and args.due > args.jobs:
         parser.error("--due cannot exceed --jobs")

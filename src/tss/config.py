@@ -62,7 +62,7 @@ class RedisConfig(_Section):
 class SchedulerConfig(_Section):
     id: str | None = None
     enabled: bool = True
-    batch_size: int = Field(1000, ge=1, le=10000)
+    batch_size: int = Field(10000, ge=1, le=10000)
     max_sleep: float = Field(1.0, gt=0, le=60)
     wake_jitter: float = Field(0.005, ge=0, le=5)
     reap_interval: float = Field(1.0, gt=0)
@@ -71,7 +71,7 @@ class SchedulerConfig(_Section):
     republish_after: float = Field(60.0, gt=0)
     dead_worker_after: float = Field(30.0, gt=0)
     timeout_grace: float = Field(30.0, ge=0)
-    lookahead: float = Field(1.0, ge=0, le=60)
+    lookahead: float = Field(5.0, ge=0, le=60)
 
     _durations = field_validator(
         "lookahead",

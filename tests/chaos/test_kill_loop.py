@@ -217,6 +217,9 @@ def test_kill_any_process_every_two_seconds(
             return len(shots) == shape.shots and all(r.state.terminal for r in shots)
 
         wait_for(shots_done, shape.settle, "every one-shot to end", log)
+        # The guarantee is "nothing left running after the lease plus one sweep": give the
+        # schedulers that long after the last kill before everyone stops (2 s + 0.5 s).
+        time.sleep(max(0.0, 2 + 0.5 + 1 - (datetime.now(UTC) - killed[-1][1]).total_seconds()))
     finally:
         if applied is not None and applied.poll() is None:
             applied.kill()

@@ -30,7 +30,7 @@ class SchedulerSettings:
     """How one scheduler behaves (see the ``scheduler:`` config section)."""
 
     scheduler_id: str = ""
-    batch_size: int = 1000
+    batch_size: int = 10000
     #: the longest sleep between ticks: bounds how late a change made by another process
     #: (a job added through the CLI) is noticed
     max_sleep: float = 1.0
@@ -44,7 +44,7 @@ class SchedulerSettings:
     timeout_grace: float = 30.0
     #: fire jobs this many seconds ahead of their time, as ``scheduled`` runs that become
     #: ``queued`` at their time: the cost of a burst is paid before it is due
-    lookahead: float = 1.0
+    lookahead: float = 5.0
 
 
 class Scheduler:

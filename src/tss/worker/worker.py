@@ -42,7 +42,7 @@ class WorkerSettings:
     result_limit: int = 64 << 10
     cores: float | None = None
     memory: int | None = None
-    batch_size: int = 1000
+    batch_size: int = 10000
 
 
 def _total_memory_mb() -> int:

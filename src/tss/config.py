@@ -72,9 +72,11 @@ class SchedulerConfig(_Section):
     dead_worker_after: float = Field(30.0, gt=0)
     timeout_grace: float = Field(30.0, ge=0)
     lookahead: float = Field(5.0, ge=0, le=60)
+    announce_ahead: float = Field(2.0, ge=0, le=60)
 
     _durations = field_validator(
         "lookahead",
+        "announce_ahead",
         "max_sleep",
         "reap_interval",
         "reconcile_interval",

@@ -369,3 +369,24 @@ async def test_a_fire_is_inserted_once_even_when_replanned(
     page = await store.list_runs(limit=10 * JOBS)
     per_fire = Counter((run.job, run.scheduled_for) for run in page.items)
     assert per_fire == Counter({(name, at): 1 for name, at in due.items()})
+
+
+async def test_promoting_ahead_queues_runs_due_within_it_and_keeps_their_time(
+    store: Store,
+) -> None:
+    now = await store.now()
+    soon, later = now + seconds(1.5), now + seconds(30)
+    runs = [
+        new_run(state=RunState.SCHEDULED, not_before=at, scheduled_for=at) for at in (later, soon)
+    ]
+    await store.create_runs(runs, actor=ACTOR)
+    assert await store.next_wakeup(ahead=2.0) == soon - seconds(2.0)
+    assert await store.promote_due_runs(limit=10, actor="scheduler") == []  # not due
+    [promoted] = await store.promote_due_runs(limit=10, actor="scheduler", ahead=2.0)
+    assert promoted.id == runs[1].id
+    for run in (promoted, await store.get_run(promoted.id)):
+        # queued now, to be announced ahead; its time stays for the worker to keep
+        assert (run.state, run.not_before, run.scheduled_for) == (RunState.QUEUED, soon, soon)
+        assert run.queued_at is not None and run.queued_at < soon
+    assert (await store.get_run(runs[0].id)).state is RunState.SCHEDULED
+    assert await store.next_wakeup(ahead=2.0) == later - seconds(2.0)

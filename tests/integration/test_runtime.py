@@ -347,19 +347,25 @@ def test_scheduled_jobs_fire_on_time(settings: Settings) -> None:
         async with serving(settings, jobs) as app:
             await asyncio.sleep(2.6)
             page = await app.store.list_runs(limit=50)
-        # Fires within the scheduler's lookahead wait as `scheduled` runs for their time.
-        ahead = [r for r in page.items if r.state is RunState.SCHEDULED]
+        # Fires within the scheduler's lookahead wait as `scheduled` runs for their time; the
+        # last `announce_ahead` seconds of them are queued and announced already, and the
+        # worker holds them until their time.
         lookahead = settings.scheduler.lookahead
-        assert lookahead - 1 <= len(ahead) <= lookahead + 1
-        for r in ahead:
+        announce = settings.scheduler.announce_ahead
+        ahead = [r for r in page.items if r.state is RunState.SCHEDULED]
+        assert lookahead - announce - 1 <= len(ahead) <= lookahead - announce + 1
+        announced = [r for r in page.items if r.state is RunState.QUEUED]
+        assert announce - 1 <= len(announced) <= announce + 1
+        for r in ahead + announced:
             assert r.not_before == r.scheduled_for
             assert r.started_at is None
-        started = [r for r in page.items if r.state is not RunState.SCHEDULED]
+        started = [r for r in page.items if r.started_at is not None]
+        assert len(started) + len(ahead) + len(announced) == len(page.items)
         assert 2 <= len(started) <= 4
         for r in started:
             assert r.trigger == "schedule"
             assert r.scheduled_for is not None and r.scheduled_for.microsecond == 0
-            assert r.started_at is not None
+            # never before its time, and on time
             assert 0 <= (r.started_at - r.scheduled_for).total_seconds() < 0.5
         fires = sorted(r.scheduled_for for r in started if r.scheduled_for)
         assert all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(fires))

@@ -32,14 +32,20 @@ class RunMessage:
     priority: int = 0
     cores: float = 0.0
     memory: int = 0
+    #: the run may not start before this (Unix time, store clock): a run announced ahead of
+    #: its time is held by the worker until then
+    not_before: float | None = None
 
     @classmethod
     def of(cls, run: Run) -> RunMessage:
         """The message that announces the queued ``run``."""
-        return cls(run.id, run.job, run.pool, run.priority, run.policy.cores, run.policy.memory)
+        return cls(
+            run.id, run.job, run.pool, run.priority, run.policy.cores, run.policy.memory,
+            run.not_before.timestamp() if run.not_before is not None else None,
+        )  # fmt: skip
 
     def _fields(self) -> dict[str, Any]:
-        return {
+        fields = {
             "v": 1,
             "run_id": self.run_id,
             "job": self.job,
@@ -48,6 +54,9 @@ class RunMessage:
             "cores": self.cores,
             "memory": self.memory,
         }
+        if self.not_before is not None:
+            fields["not_before"] = self.not_before
+        return fields
 
     def to_json(self) -> bytes:
         return orjson.dumps(self._fields())
@@ -94,6 +103,9 @@ class RunMessage:
                 priority=_typed(raw, "priority", int),
                 cores=float(_typed(raw, "cores", (int, float))),
                 memory=_typed(raw, "memory", int),
+                not_before=(
+                    float(_typed(raw, "not_before", (int, float))) if "not_before" in raw else None
+                ),
             )
         except KeyError as exc:
             raise BrokerError(f"broker message lacks field {exc.args[0]!r}") from exc

@@ -45,6 +45,9 @@ class SchedulerSettings:
     #: fire jobs this many seconds ahead of their time, as ``scheduled`` runs that become
     #: ``queued`` at their time: the cost of a burst is paid before it is due
     lookahead: float = 5.0
+    #: with a broker other than the store, queue and announce runs this many seconds ahead
+    #: of their time; workers hold them until then, so a burst is in their hands when due
+    announce_ahead: float = 2.0
 
 
 class Scheduler:
@@ -66,6 +69,11 @@ class Scheduler:
         self.metrics: Metrics | None = None
         #: set by a notifying store when something became due sooner (another process)
         self._notice: asyncio.Event | None = None
+
+    @property
+    def _ahead(self) -> float:
+        # Workers of the store broker claim whatever is queued: no early announcements.
+        return 0.0 if self.broker.reads_store else self.settings.announce_ahead
 
     def wake(self) -> None:
         """Tick now (something changed in this process)."""
@@ -123,7 +131,9 @@ class Scheduler:
             if fired < size:
                 break
         while True:
-            promoted = await self.store.promote_due_runs(limit=size, actor=self.actor)
+            promoted = await self.store.promote_due_runs(
+                limit=size, actor=self.actor, ahead=self._ahead
+            )
             await self.publish(promoted)
             if len(promoted) < size:
                 break
@@ -137,7 +147,7 @@ class Scheduler:
         return await self._until_next()
 
     async def _until_next(self) -> float:
-        wakeup = await self.store.next_wakeup(horizon=self.settings.lookahead)
+        wakeup = await self.store.next_wakeup(horizon=self.settings.lookahead, ahead=self._ahead)
         delay = self.settings.max_sleep
         if wakeup is not None:
             delay = min(delay, (wakeup - await self.store.now()).total_seconds())

@@ -128,7 +128,7 @@ FIRE_SELECT = (
 
 PROMOTE = (
     f"WITH due AS (SELECT id, state FROM runs WHERE {WAITING}"
-    f" AND (not_before <= {NOW_US} OR not_before IS NULL)"
+    f" AND (not_before <= {NOW_US} + $3::bigint OR not_before IS NULL)"
     " ORDER BY coalesce(not_before, created_at), id LIMIT $1 FOR UPDATE SKIP LOCKED),"
     f" up AS (UPDATE runs SET state = 'queued', updated_at = {NOW_US}, queued_at = {NOW_US},"
     f" published_at = NULL FROM due WHERE runs.id = due.id"
@@ -213,7 +213,7 @@ ACTIVE_RUNS = f"{RUNS} WHERE {ACTIVE} AND job = $1 ORDER BY id FOR UPDATE"
 
 NEXT_WAKEUP = (
     "SELECT (SELECT min(next_fire_at) FROM jobs WHERE paused = false) - $1::bigint,"
-    f" (SELECT min(not_before) FROM runs WHERE {WAITING}),"
+    f" (SELECT min(not_before) FROM runs WHERE {WAITING}) - $2::bigint,"
     f" (SELECT min(created_at) FROM runs WHERE {WAITING} AND not_before IS NULL)"
 )
 

@@ -339,15 +339,16 @@ return {now, fired, created, stale}
 """
 )
 
-# ARGV: prefix, actor, limit. Scheduled and retrying runs whose not_before has passed go to
-# queued, earliest first. Returns their rows.
+# ARGV: prefix, actor, limit, ahead (us). Scheduled and retrying runs whose not_before has
+# passed, or comes within ahead, go to queued, earliest first. Returns their rows.
 PROMOTE = (
     LIB
     + r"""
 local actor = ARGV[2]
-local now = us(clock())
+local clock_now = clock()
+local now, horizon = us(clock_now), us(clock_now + tonumber(ARGV[4]))
 local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pending', '-inf', now,
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pending', '-inf', horizon,
                                'LIMIT', '0', ARGV[3])) do
   local r = load(id)
   if r and (r.state == 'scheduled' or r.state == 'retrying') then

@@ -199,15 +199,17 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
+    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
         """Move up to ``limit`` ``scheduled`` and ``retrying`` runs whose ``not_before`` has
-        passed (store clock) to ``queued``; return them (to publish)."""
+        passed (store clock), or comes within ``ahead`` seconds, to ``queued``; return them
+        (to publish). A run queued ahead keeps its ``not_before``: it is announced early and
+        its worker holds it until then (see ``scheduler.announce_ahead``)."""
 
     @abstractmethod
-    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
+    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
         """The earliest time anything becomes due: the next fire of an unpaused job less
-        ``horizon`` seconds, or the ``not_before`` of a ``scheduled`` or ``retrying`` run.
-        None when nothing is pending."""
+        ``horizon`` seconds, or the ``not_before`` of a ``scheduled`` or ``retrying`` run
+        less ``ahead`` seconds. None when nothing is pending."""
 
     # -- runs ------------------------------------------------------------------------------
 

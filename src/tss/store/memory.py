@@ -383,22 +383,27 @@ class MemoryStore(Store):
                     self._jobs[job.name] = replace(current, next_fire_at=firing.next_fire_at)
             return created, len(due)
 
-    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
+    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
         with self._lock:
             now = self._now()
-            due = [r for r in self._in_states(*_PENDING) if (r.not_before or now) <= now]
+            until = now + timedelta(seconds=ahead)
+            due = [r for r in self._in_states(*_PENDING) if (r.not_before or now) <= until]
             due = sorted(due, key=lambda r: (r.not_before or r.created_at, r.id))[: max(limit, 0)]
             for run in due:
                 self._move(run, RunState.QUEUED, actor, "due", now)
             return [_copy(run) for run in due]
 
-    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
+    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
         with self._lock:
-            times = [run.not_before or run.created_at for run in self._in_states(*_PENDING)]
-            ahead = timedelta(seconds=horizon)
+            early = timedelta(seconds=ahead)
+            times = [
+                run.not_before - early if run.not_before else run.created_at
+                for run in self._in_states(*_PENDING)
+            ]
+            ahead_of_fire = timedelta(seconds=horizon)
             for job in self._jobs.values():
                 if not job.spec.paused and job.next_fire_at is not None:
-                    times.append(job.next_fire_at - ahead)
+                    times.append(job.next_fire_at - ahead_of_fire)
             return min(times, default=None)
 
     # -- runs --------------------------------------------------------------------------------

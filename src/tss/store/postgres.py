@@ -323,11 +323,12 @@ class PostgresStore(Store):
         result: tuple[list[Run], int] = await self.pool.run(body, tx=True)
         return result
 
-    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
-        return [c.run_of(row) for row in await self._write(q.PROMOTE, max(limit, 0), actor)]
+    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
+        rows = await self._write(q.PROMOTE, max(limit, 0), actor, c.seconds_us(ahead))
+        return [c.run_of(row) for row in rows]
 
-    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
-        rows = await self._fetch(q.NEXT_WAKEUP, c.seconds_us(horizon))
+    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
+        rows = await self._fetch(q.NEXT_WAKEUP, c.seconds_us(horizon), c.seconds_us(ahead))
         times = [t for t in rows[0] if t is not None]
         return from_micros(min(times)) if times else None
 

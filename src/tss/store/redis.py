@@ -348,12 +348,13 @@ class RedisStore(Store):
             plans.append(plan)
         return plans, news
 
-    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
+    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
         if limit <= 0:
             return []
-        return rc.runs_of(await self._conn.eval(lua.PROMOTE, actor, str(limit)))
+        early = str(c.seconds_us(ahead))
+        return rc.runs_of(await self._conn.eval(lua.PROMOTE, actor, str(limit), early))
 
-    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
+    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
         due, pending = await self._conn.pipe(
             lambda p: [
                 p.zrange(f"{self.keys}due", 0, 0, withscores=True),
@@ -361,7 +362,7 @@ class RedisStore(Store):
             ]
         )
         times = [int(score) - c.seconds_us(horizon) for _, score in due]
-        times += [int(score) for _, score in pending]
+        times += [int(score) - c.seconds_us(ahead) for _, score in pending]
         return from_micros(min(times)) if times else None
 
     # -- runs ------------------------------------------------------------------------------

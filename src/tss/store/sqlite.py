@@ -410,15 +410,16 @@ class SQLiteStore(Store):
         _many(conn, sql, advances)
         return [run for run, fresh in created if fresh and run.state is R.QUEUED], len(due)
 
-    async def promote_due_runs(self, *, limit: int, actor: str) -> list[Run]:
-        return await self._write(self._promote, limit, actor)
+    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
+        return await self._write(self._promote, limit, actor, ahead)
 
-    def _promote(self, conn: Conn, limit: int, actor: str) -> list[Run]:
+    def _promote(self, conn: Conn, limit: int, actor: str, ahead: float) -> list[Run]:
         now_us = to_micros(utcnow())
         sql = f"SELECT * FROM ({_DUE} AND not_before <= ?"
         sql += f" UNION ALL {_DUE} AND not_before IS NULL)"
         sql += " ORDER BY coalesce(not_before, created_at), id LIMIT ?"
-        runs = [c.run_of(row) for row in _rows(conn, sql, (now_us, max(limit, 0)))]
+        until = now_us + c.seconds_us(ahead)
+        runs = [c.run_of(row) for row in _rows(conn, sql, (until, max(limit, 0)))]
         sql = "UPDATE runs SET state = 'queued', updated_at = ?, queued_at = ?,"
         sql += " published_at = NULL WHERE id = ?"
         _many(conn, sql, [(now_us, now_us, run.id) for run in runs])
@@ -427,10 +428,11 @@ class SQLiteStore(Store):
         now = from_micros(now_us)
         return [replace(r, state=R.QUEUED, updated_at=now, queued_at=now) for r in runs]
 
-    async def next_wakeup(self, *, horizon: float = 0.0) -> datetime | None:
-        ahead = c.seconds_us(horizon)
-        sql = f"SELECT (SELECT min(next_fire_at) - {ahead} FROM jobs WHERE paused = 0),"
-        sql += f" (SELECT min(not_before) FROM runs INDEXED BY ix_runs_due WHERE {WAITING}),"
+    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
+        fire, early = c.seconds_us(horizon), c.seconds_us(ahead)
+        sql = f"SELECT (SELECT min(next_fire_at) - {fire} FROM jobs WHERE paused = 0),"
+        sql += f" (SELECT min(not_before) - {early} FROM runs INDEXED BY ix_runs_due"
+        sql += f" WHERE {WAITING}),"
         sql += " (SELECT min(created_at) FROM runs INDEXED BY ix_runs_due"
         sql += f" WHERE {WAITING} AND not_before IS NULL)"
         times = [t for t in (await self._read(_rows, sql))[0] if t is not None]

@@ -271,6 +271,25 @@ async def test_pausing_or_deleting_cancels_fires_made_ahead(store: Store) -> Non
     assert kept.state is RunState.SCHEDULED
 
 
+async def test_pausing_cancels_fires_announced_ahead_but_not_those_due(store: Store) -> None:
+    now = await store.now()
+    await schedule_job(store, "job-a", now + seconds(60))
+    soon, past = now + seconds(1.5), now - seconds(1)
+    await store.create_runs(
+        [
+            new_run(state=RunState.SCHEDULED, trigger="schedule", scheduled_for=at, not_before=at)
+            for at in (soon, past)
+        ],
+        actor=ACTOR,
+    )
+    await store.promote_due_runs(limit=10, actor="scheduler", ahead=2.0)  # both queued now
+    await store.set_paused("job-a", True)
+    early, due = sorted(await runs_of(store, "job-a"), key=lambda r: -r.scheduled_for.timestamp())
+    assert early.scheduled_for == soon
+    assert (early.state, early.reason) == (RunState.CANCELLED, "job paused")
+    assert due.state is RunState.QUEUED  # its time had come: it is no longer "ahead"
+
+
 # -- exactly one run per fire, whatever the concurrency --------------------------------------
 
 JOBS = 200

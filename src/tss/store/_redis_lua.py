@@ -171,11 +171,14 @@ local function cancel(r, actor, why, now)
   move(r, 'cancelled', actor, why, now, {reason = why})
 end
 
--- Cancel a job's fires made ahead of their time (scheduled runs with trigger 'schedule').
+-- Cancel a job's fires made ahead of their time (scheduled runs with trigger 'schedule'),
+-- or queued and announced ahead of it (not_before still to come).
 local function cancel_ahead(job, why, now)
   for _, id in ipairs(redis.call('SMEMBERS', P .. 'active:' .. job)) do
     local r = load(id)
-    if r and r.state == 'scheduled' and r.trigger == 'schedule' then
+    local early = r and r.state == 'queued' and r.nb and r.nb ~= ''
+                  and tonumber(r.nb) > tonumber(now)
+    if r and r.trigger == 'schedule' and (r.state == 'scheduled' or early) then
       cancel(r, 'user', why, now)
     end
   end

@@ -341,12 +341,16 @@ class MemoryStore(Store):
         self._move(run, RunState.CANCELLED, actor, why, now)
 
     def _cancel_ahead(self, name: str, why: str) -> None:
-        """Cancel the fires of a job made ahead of their time (lookahead)."""
+        """Cancel the fires of a job made ahead of their time (lookahead), or queued and
+        announced ahead of it (announce_ahead)."""
         now = self._now()
         touched = set()
         for run_id in self._job_runs.get(name, ()):
             run = self._runs[run_id]
-            if run.state is RunState.SCHEDULED and run.trigger == "schedule":
+            early = run.state is RunState.QUEUED and run.not_before is not None
+            if run.trigger == "schedule" and (
+                run.state is RunState.SCHEDULED or (early and run.not_before > now)  # type: ignore[operator]
+            ):
                 self._cancel(run, "user", why, now)
                 if run.flow_id is not None:
                     touched.add(run.flow_id)

@@ -358,11 +358,14 @@ class SQLiteStore(Store):
         self._cancel_ahead(conn, name, "job deleted")
 
     def _cancel_ahead(self, conn: Conn, name: str, why: str) -> None:
-        """Cancel the fires of a job made ahead of their time (lookahead)."""
-        sql = f"{_RUNS} WHERE job = ? AND state = 'scheduled' AND \"trigger\" = 'schedule'"
-        runs = [c.run_of(row) for row in _rows(conn, sql, (name,))]
+        """Cancel the fires of a job made ahead of their time (lookahead), or queued and
+        announced ahead of it (announce_ahead)."""
+        now_us = to_micros(utcnow())
+        sql = f"{_RUNS} WHERE job = ? AND \"trigger\" = 'schedule' AND (state = 'scheduled'"
+        sql += " OR (state = 'queued' AND not_before > ?))"
+        runs = [c.run_of(row) for row in _rows(conn, sql, (name, now_us))]
         if runs:
-            self._cancel(conn, runs, "user", why, to_micros(utcnow()))
+            self._cancel(conn, runs, "user", why, now_us)
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         return await self._write(self._set_paused, name, paused)

@@ -10,15 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server_helpers import (
-    TSS,
-    read_attempts,
-    read_runs,
-    start_server,
-    stop_server,
-    wait_for,
-    write_config,
-)
+from tests.chaos.deployments import KINDS, Where, deployment
+from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
@@ -34,13 +27,21 @@ def tss(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_killed_worker_does_not_strand_its_flow(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_killed_worker_does_not_strand_its_flow(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    with deployment(kind, tmp_path, request.config) as where:
+        _kill_a_worker_mid_flow(tmp_path, where)
+
+
+def _kill_a_worker_mid_flow(tmp_path: Path, where: Where) -> None:
     jobs = [
         {"name": "root", "type": "noop"},
         {
             "name": "middle",
             "type": "shell",
-            "params": {"argv": ["sh", "-c", "echo started; sleep 2; echo done"]},
+            "params": {"argv": ["sh", "-c", "echo started; sleep 5; echo done"]},
             "retries": {"max": 1, "delay": 0},
             "depends_on": ["root"],
         },
@@ -51,12 +52,11 @@ def test_a_killed_worker_does_not_strand_its_flow(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,
         jobs,
-        broker={"url": "store://"},
         scheduler={"reap_interval": 0.2, "max_sleep": 0.2},
         worker={"lease": 1.5, "heartbeat_interval": 0.3},
+        **where.sections,
     )
     assert tss(config, "job", "apply", "-f", str(config)).returncode == 0
-    db = tmp_path / "tss.db"
     log = tmp_path / "processes.log"
     scheduler = start_server(config, log, ("scheduler",))
     first = start_server(config, log, ("worker", "--worker-id", "w1"))
@@ -67,7 +67,7 @@ def test_a_killed_worker_does_not_strand_its_flow(tmp_path: Path) -> None:
         root_id = started.stdout.split()[0]
 
         def middle_running() -> bool:
-            return any(r.job == "middle" and r.state is RunState.RUNNING for r in read_runs(db))
+            return any(r.job == "middle" and r.state is RunState.RUNNING for r in where.runs())
 
         wait_for(middle_running, 30, "the middle job to start", log)
         first.send_signal(signal.SIGKILL)
@@ -75,7 +75,7 @@ def test_a_killed_worker_does_not_strand_its_flow(tmp_path: Path) -> None:
         procs.append(start_server(config, log, ("worker", "--worker-id", "w2")))
 
         def flow_ended() -> bool:
-            runs = [r for r in read_runs(db) if r.flow_id == root_id]
+            runs = [r for r in where.runs() if r.flow_id == root_id]
             return len(runs) == 5 and all(r.state.terminal for r in runs)
 
         wait_for(flow_ended, 40, "the flow to end", log)
@@ -83,9 +83,10 @@ def test_a_killed_worker_does_not_strand_its_flow(tmp_path: Path) -> None:
         codes = [stop_server(p) for p in procs]
         if first.poll() is None:
             first.kill()
+        first.wait(10)
     assert codes == [0, 0], log.read_text()[-3000:]
 
-    runs = {r.job: r for r in read_runs(db) if r.flow_id == root_id}
+    runs = {r.job: r for r in where.runs() if r.flow_id == root_id}
     assert {job: r.state for job, r in runs.items()} == {
         "root": RunState.SUCCEEDED,
         "middle": RunState.SUCCEEDED,
@@ -93,7 +94,7 @@ def test_a_killed_worker_does_not_strand_its_flow(tmp_path: Path) -> None:
         "final": RunState.SUCCEEDED,
         "on-error": RunState.SKIPPED,
     }
-    attempts = read_attempts(db, runs["middle"].id)
+    attempts = where.attempts(runs["middle"].id)
     assert [(a.number, a.worker_id) for a in attempts] == [(1, "w1"), (2, "w2")]
     assert attempts[0].state is not RunState.SUCCEEDED  # the reaper ended the lost attempt
 

@@ -8,24 +8,21 @@ for both store and broker (a key prefix of this test's own), with more and dense
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server_helpers import TSS, read_runs, start_server, wait_for, write_config
-from tss.core.models import Run
+from tests.chaos.deployments import KINDS, Where, deployment
+from tests.e2e.server_helpers import TSS, start_server, wait_for, write_config
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
@@ -65,89 +62,21 @@ POSTGRES = (
 )
 
 
-@dataclass
-class Target:
-    """Where the deployment keeps its store, and how the test reads the runs back."""
-
-    store: dict[str, str] | None
-    read: Callable[[], list[Run]]
-    broker: str = "store://"
-
-
-@pytest.fixture(params=["sqlite", "postgres+store", "postgres+rabbitmq", "redis+redis"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deployment, Target]]:
-    if request.param == "sqlite":
-        yield SQLITE, Target(None, lambda: read_runs(tmp_path / "tss.db"))
-        return
-    tag = f"tss-chaos-{uuid.uuid4().hex[:12]}"
-    if request.param == "redis+redis":
-        require_server("Redis", 6379)
-        url = f"redis://127.0.0.1:6379/0?prefix={tag}"
-        yield POSTGRES, Target({"url": url}, lambda: asyncio.run(_read_runs(url)), url)
-        asyncio.run(_drop_redis_keys(tag))
-        return
-    from tests.pg_databases import PgDatabases
-
-    databases = PgDatabases.shared(request.config)
-    url = databases.create()
-    broker = "store://"
-    if request.param == "postgres+rabbitmq":
-        require_server("RabbitMQ", 5672)
-        broker = f"amqp://guest:guest@127.0.0.1:5672/?prefix={tag}"
-    yield POSTGRES, Target({"url": url}, lambda: asyncio.run(_read_runs(url)), broker)
-    databases.drop(url)
-
-
-def require_server(name: str, port: int) -> None:
-    """Skip (fail in CI) when a server this deployment needs is not listening."""
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            return
-    message = f"{name} is not listening on 127.0.0.1:{port} (see the README to start it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-async def _drop_redis_keys(prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        for i in range(0, len(keys), 500):
-            await client.unlink(*keys[i : i + 500])
-    finally:
-        await client.aclose()
-
-
-async def _read_runs(url: str) -> list[Run]:
-    from tss.app import open_store
-    from tss.store.base import collect
-
-    store = open_store(url)
-    await store.start()
-    try:
-        runs: list[Run] = await collect(
-            lambda size, cursor: store.list_runs(limit=size, cursor=cursor), page_size=1000
-        )
-        return runs
-    finally:
-        await store.close()
+@pytest.fixture(params=KINDS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deployment, Where]]:
+    with deployment(request.param, tmp_path, request.config) as where:
+        yield (SQLITE if request.param == "sqlite" else POSTGRES), where
 
 
 def test_kill_any_process_every_two_seconds(
-    tmp_path: Path, target: tuple[Deployment, Target]
+    tmp_path: Path, target: tuple[Deployment, Where]
 ) -> None:
     shape, where = target
-    sections: dict[str, object] = {} if where.store is None else {"store": where.store}
 
     def configure(jobs: list[dict[str, object]]) -> Path:
         return write_config(
             tmp_path,
             jobs,
-            broker={"url": where.broker},
             worker={
                 "concurrency": shape.concurrency,
                 "lease": 2,
@@ -156,7 +85,7 @@ def test_kill_any_process_every_two_seconds(
             },
             scheduler={"reap_interval": 0.5, "dead_worker_after": 3, "max_sleep": 0.5},
             logging={"level": "WARNING"},
-            **sections,
+            **where.sections,
         )
 
     # Everyone is up before the work is defined: on a loaded machine starting six processes
@@ -192,13 +121,17 @@ def test_kill_any_process_every_two_seconds(
             for n in range(shape.shots)
         ]
         config = configure(jobs)
-        # Applying hundreds of jobs can take longer than the lead on a loaded machine: the
-        # kills start when the first shot is due, whether or not the apply has finished.
+        # Applying hundreds of jobs can take longer than the lead on a loaded machine.
         applied = subprocess.Popen(
             [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
         )  # fmt: skip
-        time.sleep(max((start - datetime.now(UTC)).total_seconds(), 0))
+        # The kills start when the first shot runs: on a loaded machine the apply can take
+        # longer than the lead, and the shots then run late, whenever it commits them.
+        wait_for(
+            lambda: any(r.job.startswith("shot-") and r.started_at for r in where.runs()),
+            90, "the first shot to start", log,
+        )  # fmt: skip
         deadline = time.monotonic() + shape.kill_for
         while time.monotonic() < deadline:
             time.sleep(2)
@@ -213,7 +146,7 @@ def test_kill_any_process_every_two_seconds(
         assert applied.returncode == 0, errors.decode()
 
         def shots_done() -> bool:
-            shots = [r for r in where.read() if r.job.startswith("shot-")]
+            shots = [r for r in where.runs() if r.job.startswith("shot-")]
             return len(shots) == shape.shots and all(r.state.terminal for r in shots)
 
         wait_for(shots_done, shape.settle, "every one-shot to end", log)
@@ -229,7 +162,7 @@ def test_kill_any_process_every_two_seconds(
             proc.wait(20)
 
     assert kills >= shape.min_kills
-    runs = where.read()
+    runs = where.runs()
     per_fire = Counter((r.job, r.scheduled_for) for r in runs)
     doubled = [fire for fire, n in per_fire.items() if n > 1]
     assert not doubled, f"fires with two runs: {doubled[:5]}"

@@ -95,6 +95,8 @@ def test_a_failed_run_says_why_before_its_traceback(tab: Tab, failed: dict[str, 
     assert page.locator("[data-testid=run-state]").inner_text() == "failed"
     tab.shot("failed-run")
     tab.open("/dashboard")
+    # the overview's recent failures load after the page: wait for them, then read
+    page.locator("main").get_by_text(f"ValueError: {XSS} broke").first.wait_for()
     assert f"ValueError: {XSS} broke" in page.inner_text("main")
 
 

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_a_killed_worker_does_not_strand_its_flow(
 
 
 def _kill_a_worker_mid_flow(tmp_path: Path, where: Where) -> None:
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {"name": "root", "type": "noop"},
         {
             "name": "middle",

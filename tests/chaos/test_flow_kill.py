@@ -46,7 +46,14 @@ def _kill_a_worker_mid_flow(tmp_path: Path, where: Where) -> None:
             "retries": {"max": 1, "delay": 0},
             "depends_on": ["root"],
         },
-        {"name": "side", "type": "noop", "depends_on": [{"job": "root", "on": "completion"}]},
+        # side runs beside middle, maybe on the worker about to die with its outcome not yet
+        # recorded: like any run, it needs a retry to survive that
+        {
+            "name": "side",
+            "type": "noop",
+            "retries": {"max": 1, "delay": 0},
+            "depends_on": [{"job": "root", "on": "completion"}],
+        },
         {"name": "final", "type": "noop", "depends_on": ["middle", "side"]},
         {"name": "on-error", "type": "noop", "depends_on": [{"job": "middle", "on": "failure"}]},
     ]

@@ -17,7 +17,7 @@ Errors arrive as the TSS exceptions the server raised, with its ``code`` and ``f
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from tss.api.routes_stats import JobHealthOut, LatenessOut, QueuesOut
 from tss.api.schemas import (
     EventPage,
     FlowGraphOut,
@@ -200,6 +201,20 @@ class _Calls:
         return Call("GET", f"{API}/stats", StatsOut.model_validate, params={"window": window})
 
     @staticmethod
+    def queue_stats() -> Call[QueuesOut]:
+        return Call("GET", f"{API}/stats/queues", QueuesOut.model_validate)
+
+    @staticmethod
+    def lateness_stats(window: int = 3600) -> Call[LatenessOut]:
+        params = {"window": window}
+        return Call("GET", f"{API}/stats/lateness", LatenessOut.model_validate, params=params)
+
+    @staticmethod
+    def job_health(jobs: Sequence[str]) -> Call[JobHealthOut]:
+        params = {"job": list(jobs)}
+        return Call("GET", f"{API}/stats/jobs", JobHealthOut.model_validate, params=params)
+
+    @staticmethod
     def list_tokens() -> Call[TokenPage]:
         return Call("GET", f"{API}/tokens", TokenPage.model_validate)
 
@@ -370,6 +385,18 @@ class AsyncClient:
     async def stats(self, window: int = 3600) -> StatsOut:
         return await self.send(_Calls.stats(window))
 
+    async def queue_stats(self) -> QueuesOut:
+        """Queued runs per pool, with the workers up that serve each."""
+        return await self.send(_Calls.queue_stats())
+
+    async def lateness_stats(self, window: int = 3600) -> LatenessOut:
+        """How late scheduled runs started over the last ``window`` seconds."""
+        return await self.send(_Calls.lateness_stats(window))
+
+    async def job_health(self, jobs: Sequence[str]) -> JobHealthOut:
+        """Recent success rate and durations of up to 200 jobs."""
+        return await self.send(_Calls.job_health(jobs))
+
     async def list_tokens(self) -> TokenPage:
         return await self.send(_Calls.list_tokens())
 
@@ -504,6 +531,18 @@ class Client:
 
     def stats(self, window: int = 3600) -> StatsOut:
         return self.send(_Calls.stats(window))
+
+    def queue_stats(self) -> QueuesOut:
+        """Queued runs per pool, with the workers up that serve each."""
+        return self.send(_Calls.queue_stats())
+
+    def lateness_stats(self, window: int = 3600) -> LatenessOut:
+        """How late scheduled runs started over the last ``window`` seconds."""
+        return self.send(_Calls.lateness_stats(window))
+
+    def job_health(self, jobs: Sequence[str]) -> JobHealthOut:
+        """Recent success rate and durations of up to 200 jobs."""
+        return self.send(_Calls.job_health(jobs))
 
     def list_tokens(self) -> TokenPage:
         return self.send(_Calls.list_tokens())

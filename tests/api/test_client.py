@@ -54,6 +54,10 @@ def test_sync_client_round_trip(api: LiveAPI) -> None:
         assert not tss.resume_job("cl-echo").paused
         assert tss.list_jobs(prefix="cl-").total == 1
         assert tss.stats(window=600).counts["succeeded"] >= 1
+        [health] = tss.job_health(["cl-echo"]).items
+        assert (health.job, health.succeeded, health.success_rate) == ("cl-echo", 1, 1.0)
+        assert "default" in [p.pool for p in tss.queue_stats().pools]
+        assert tss.lateness_stats(window=600).window == 600
         assert any(w.state == "up" for w in tss.list_workers().items)
         assert tss.list_events(after=0, limit=5).items
         tss.delete_job("cl-echo")
@@ -98,6 +102,10 @@ def test_async_client(api: LiveAPI) -> None:
             assert made.token.startswith("tss_")
             assert len((await tss.list_tokens()).items) == len(tokens.items) + 1
             await tss.revoke_token("cl-async-token")
+            [health] = (await tss.job_health(["cl-async"])).items
+            assert health.job == "cl-async" and health.runs == 1
+            assert (await tss.queue_stats()).pools
+            assert (await tss.lateness_stats(3600)).samples >= 0
             with pytest.raises(NotFound):
                 await tss.revoke_token("cl-never-made")
 

@@ -4,6 +4,7 @@ queued -> running -> succeeded without a reload; pause and resume; retry a dead 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.dashboard.conftest import Server, Tab
 
@@ -40,7 +41,7 @@ def test_pause_and_resume(tab: Tab, server: Server) -> None:
     page = tab.login("operator").open("/dashboard/jobs/nightly-report")
     page.click("[data-action=pause]")
     page.wait_for_selector("[data-action=resume]")
-    assert page.locator(".page-head .tag:text('paused')").count() == 1
+    expect(page.locator(".page-head .tag:text('paused')")).to_have_count(1)
     with server.api() as admin:
         assert admin.get("/api/v1/jobs/nightly-report").json()["paused"] is True
     tab.shot("paused")

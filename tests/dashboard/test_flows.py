@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.dashboard.conftest import ARTIFACTS, LAPTOP, Server, Tab
 
@@ -72,7 +73,7 @@ def test_a_failed_flow_is_listed_and_drawn_with_its_states(tab: Tab, server: Ser
         )
     page = tab.login("viewer").open("/dashboard/flows")
     assert page.locator("main h1").inner_text() == "Flows"
-    assert page.locator("nav a:text-is('Flows')").count() == 1
+    expect(page.locator("nav a:text-is('Flows')")).to_have_count(1)
     with server.api() as admin:
         root = admin.post("/api/v1/jobs/extract/runs", json={}).json()
         flow = wait_flow(admin, root["id"], lambda f: f["state"] != "running")
@@ -116,9 +117,9 @@ def test_a_failed_flow_is_listed_and_drawn_with_its_states(tab: Tab, server: Ser
     # The job page draws the same graph from the API's flow route, edges by condition.
     tab.open("/dashboard/jobs/extract")
     page.wait_for_selector("svg.graph a[data-job=cleanup]")
-    assert page.locator("svg.graph a").count() == 4
-    assert page.locator("svg.graph path.edge.on-failure").count() == 1
-    assert page.locator("svg.graph path.edge.on-success").count() == 2
+    expect(page.locator("svg.graph a")).to_have_count(4)
+    expect(page.locator("svg.graph path.edge.on-failure")).to_have_count(1)
+    expect(page.locator("svg.graph path.edge.on-success")).to_have_count(2)
     tab.shot("job-flow-graph")
 
 

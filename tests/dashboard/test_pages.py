@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.dashboard.conftest import PHONE, Server, Tab
 
@@ -75,8 +76,8 @@ def test_a_cron_job_shows_its_schedule_and_next_run(tab: Tab, server: Server) ->
     tab.shot("jobs")
     tab.open("/dashboard/jobs/nightly-report")
     assert next_utc in page.inner_text("ol.times li:first-child")
-    assert page.locator("ol.times li").count() == 10
-    assert page.locator("svg.graph a").count() == 2  # nightly-report -> publish
+    expect(page.locator("ol.times li")).to_have_count(10)
+    expect(page.locator("svg.graph a")).to_have_count(2)  # nightly-report -> publish
     tab.shot("job")
 
 

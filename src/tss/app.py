@@ -226,9 +226,6 @@ class TSSApp:
             wanted = {p for name in found for p in graph[name]} - own - graph.keys()
         return graph
 
-    async def _parents_of_stored(self) -> dict[str, list[str]]:
-        return {job.name: [d.job for d in job.spec.depends_on] for job in await self._all_jobs()}
-
     async def apply(
         self,
         specs: Sequence[JobSpec | dict[str, Any]],
@@ -342,7 +339,8 @@ class TSSApp:
     async def delete_job(self, name: str, *, force: bool = False) -> None:
         """Delete a job; refused while others depend on it unless ``force``."""
         await self.store.get_job(name)
-        dependants = [j for j, ps in (await self._parents_of_stored()).items() if name in ps]
+        below = await self.store.downstream(name)
+        dependants = [j for j, s in below.items() if any(d.job == name for d in s.depends_on)]
         if dependants and not force:
             raise Conflict(
                 f"job {name!r} cannot be deleted: {', '.join(sorted(dependants))} depend on it "
@@ -525,15 +523,8 @@ class TSSApp:
 
         :raises NotFound: no such job.
         """
-        await self.store.get_job(name)
-        specs = {job.name: job.spec for job in await self._all_jobs()}
-        return FlowGraph.of(name, specs)
-
-    async def _all_jobs(self) -> list[Job]:
-        jobs: list[Job] = await collect(
-            lambda size, cursor: self.store.list_jobs(limit=size, cursor=cursor), page_size=1000
-        )
-        return jobs
+        job = await self.store.get_job(name)
+        return FlowGraph.of(name, {name: job.spec, **await self.store.downstream(name)})
 
     async def wait(
         self, run_ids: Sequence[str], *, timeout: float | None = None, poll: float = 0.2

@@ -310,3 +310,29 @@ async def test_changed_dependencies_change_the_next_flow(store: Store) -> None:
     await store.delete_job("c")
     [(run, _)] = await store.create_runs([root_run(jobs["a"])], actor=ACTOR)
     assert run.flow_id is None
+
+
+async def test_downstream_follows_the_edges_and_their_changes(store: Store) -> None:
+    await define(
+        store,
+        "root",
+        ("left", ["root"]),
+        ("right", ["root"]),
+        ("join", ["left", "right"]),
+        ("alone", {}),
+        ("elsewhere", ["alone"]),
+    )
+    below = await store.downstream("root")
+    assert sorted(below) == ["join", "left", "right"]
+    assert [d.job for d in below["join"].depends_on] == ["left", "right"]
+    assert sorted(await store.downstream("left")) == ["join"]
+    assert await store.downstream("join") == {}
+    assert await store.downstream("nobody") == {}
+    # an edge removed by an update is gone; one added is there
+    job = await store.get_job("join")
+    changed = job.spec.model_copy(update={"depends_on": job.spec.depends_on[:1]})
+    await store.update_job(changed, None, expected_version=job.version)
+    assert await store.downstream("right") == {}
+    assert sorted(await store.downstream("alone")) == ["elsewhere"]
+    await store.delete_job("elsewhere")
+    assert await store.downstream("alone") == {}

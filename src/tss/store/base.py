@@ -135,6 +135,12 @@ class Store(ABC):
         """The jobs that exist among ``names``, by name."""
 
     @abstractmethod
+    async def downstream(self, name: str) -> dict[str, JobSpec]:
+        """The definitions of every job downstream of ``name`` (that depends on it, directly
+        or through others), by name; empty when none does or there is no such job. Read
+        from the dependency edges, not by scanning every job."""
+
+    @abstractmethod
     async def list_jobs(
         self,
         *,

@@ -177,9 +177,16 @@ class MemoryStore(Store):
         self._event(run, None, actor, new.reason)
         return run, True
 
+    async def downstream(self, name: str) -> dict[str, JobSpec]:
+        with self._lock:
+            return self._downstream_of({name}).get(name, {})
+
     def _downstream(self, news: Sequence[NewRun]) -> dict[str, dict[str, JobSpec]]:
         """The specs of the jobs downstream of each job that may start a flow in ``news``."""
-        roots = {new.job for new in news if flows.starts_flow(new)}
+        return self._downstream_of({new.job for new in news if flows.starts_flow(new)})
+
+    def _downstream_of(self, roots: set[str]) -> dict[str, dict[str, JobSpec]]:
+        """The specs of the jobs downstream of each of ``roots`` that has any."""
         if not roots:
             return {}
         children: dict[str, set[str]] = {}

@@ -219,6 +219,9 @@ class PostgresStore(Store):
             raise NotFound(f"no job named {name!r}", field="name")
         return c.job_of(rows[0])
 
+    async def downstream(self, name: str) -> dict[str, JobSpec]:
+        return f.specs_of(await self._fetch(q.numbered(f.DOWNSTREAM), name))
+
     async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
         rows = await self._fetch(f"{q.JOBS} WHERE name = ANY($1::text[])", list(set(names)))
         found = {row[0]: c.job_of(row) for row in rows}

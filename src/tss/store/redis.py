@@ -385,6 +385,9 @@ class RedisStore(Store):
                 out.append((rc.run_of(item[2]), False))
         return out
 
+    async def downstream(self, name: str) -> dict[str, JobSpec]:
+        return (await self._downstream([name])).get(name, {})
+
     async def _downstream(self, names: Sequence[str]) -> dict[str, dict[str, JobSpec]]:
         """The specs of the jobs downstream of each of ``names`` that has any (read level by
         level; a definition changed meanwhile is a race with the firing, as in the SQL

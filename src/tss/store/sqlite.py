@@ -479,6 +479,10 @@ class SQLiteStore(Store):
         _many(conn, c.EVENT_INSERT, events)
         return out
 
+    async def downstream(self, name: str) -> dict[str, JobSpec]:
+        rows = await self._read(lambda conn: _rows(conn, f.DOWNSTREAM, (name,)))
+        return f.specs_of(rows)
+
     def _downstream(self, conn: Conn, news: list[NewRun]) -> dict[str, dict[str, JobSpec]]:
         """The specs of the jobs downstream of each job that may start a flow in ``news``."""
         roots = sorted({new.job for new in news if flows.starts_flow(new)})

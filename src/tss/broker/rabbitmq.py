@@ -54,17 +54,22 @@ import contextlib
 import heapq
 import itertools
 import logging
-import os
 import random
-import re
-import socket
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tss._urls import mask_url
+from tss.broker._amqp import (
+    MAX_PRIORITY,
+    REDELIVERIES,
+    Options,
+    bundles,
+    parse_url,
+    redeliveries_of,
+)
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.errors import BrokerError, ConfigError
 
@@ -94,14 +99,6 @@ def _not_a_transport_error(record: logging.LogRecord) -> bool:
 # broker reports the same failure in its own line, which has both.
 logging.getLogger("aiormq.connection").addFilter(_not_a_transport_error)
 
-#: header counting how often a message came back without an ack
-REDELIVERIES = "x-tss-redeliveries"
-#: run priorities are 0-9; the queues allow 0-10
-MAX_PRIORITY = 9
-_OPTIONS = ("prefix", "prefetch", "max_redeliveries", "confirm_window", "bundle")
-#: a burst is spread over at least this many messages before runs share one
-_SPREAD = 16
-_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 _CONNECT_TIMEOUT = 10.0
 _CALL_TIMEOUT = 30.0
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 30.0
@@ -111,17 +108,6 @@ _CHECK = (
 )
 #: what aio-pika and aiormq raise when the server or the connection fails
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (AMQPError, OSError, TimeoutError, RuntimeError)
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """TSS's options from the broker URL's query string."""
-
-    prefix: str = "tss"
-    prefetch: int = 0
-    max_redeliveries: int = 5
-    confirm_window: int = 256
-    bundle: int = 50
 
 
 @dataclass(eq=False, slots=True)
@@ -145,19 +131,6 @@ class _Tag:
     redeliveries: int
     #: run ids delivered from it and not yet acked or handed back
     open: set[str]
-
-
-def bundles(messages: Sequence[RunMessage], most: int) -> list[list[RunMessage]]:
-    """``messages`` in publishing order, grouped by pool and priority into bundles of up
-    to ``most``, a group spread over at least ``_SPREAD`` bundles where it can be."""
-    groups: dict[tuple[str, int], list[RunMessage]] = {}
-    for message in messages:
-        groups.setdefault((message.pool, message.priority), []).append(message)
-    out: list[list[RunMessage]] = []
-    for group in groups.values():
-        size = max(1, min(most, len(group) // _SPREAD))
-        out.extend(group[i : i + size] for i in range(0, len(group), size))
-    return out
 
 
 class RabbitMQBroker(Broker):
@@ -478,7 +451,7 @@ class RabbitMQBroker(Broker):
             log.warning("dead-lettering a message from queue %s: %s", self.queue_name(pool), exc)
             await self._settle(incoming.reject(requeue=False))
             return
-        count = _redeliveries(incoming.headers)
+        count = redeliveries_of(incoming.headers)
         if incoming.redelivered:
             count += 1
             if count > self.options.max_redeliveries:
@@ -596,51 +569,4 @@ class RabbitMQBroker(Broker):
         return list(done)
 
 
-def _redeliveries(headers: Mapping[str, Any]) -> int:
-    value = headers.get(REDELIVERIES, 0)
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    return value if ok else 0
-
-
-def parse_url(url: str) -> tuple[str, Options]:
-    """The URL for aio-pika (TSS's options taken out, a connection name added) and the
-    options.
-
-    :raises ConfigError: an option with a bad value (``broker.url``).
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {key: value for key, value in query if key in _OPTIONS}
-    rest = [(key, value) for key, value in query if key not in _OPTIONS]
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(f"broker.url: {why} in {mask_url(url)!r}", field="broker.url")
-
-    prefix = ours.get("prefix", "tss")
-    if not _PREFIX.match(prefix):
-        raise bad(
-            f"prefix {prefix!r} must be 1-40 letters, digits, '_', '.' or '-', starting with "
-            "a letter or digit"
-        )
-    numbers: dict[str, int] = {}
-    for key, low, high in (
-        ("prefetch", 0, 65535),
-        ("max_redeliveries", 0, 1000),
-        ("confirm_window", 1, 65535),
-        ("bundle", 1, 1000),
-    ):
-        if key not in ours:
-            continue
-        try:
-            numbers[key] = int(ours[key])
-        except ValueError:
-            raise bad(f"{key} must be a whole number, not {ours[key]!r}") from None
-        if not low <= numbers[key] <= high:
-            raise bad(f"{key} must be between {low} and {high}, not {numbers[key]}")
-    if not any(key == "name" for key, _ in rest):
-        rest.append(("name", f"tss-{prefix}-{socket.gethostname()}-{os.getpid()}"))
-    driver_url = urlunsplit(parts._replace(query=urlencode(rest)))
-    return driver_url, Options(prefix=prefix, **numbers)
-
-
-__all__ = ["MAX_PRIORITY", "REDELIVERIES", "Options", "RabbitMQBroker", "parse_url"]
+__all__ = ["MAX_PRIORITY", "REDELIVERIES", "Options", "RabbitMQBroker", "bundles", "parse_url"]

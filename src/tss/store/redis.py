@@ -396,10 +396,11 @@ class RedisStore(Store):
         if not names:
             return {}
         k = self.keys
-        has = await self._conn.pipe(
-            lambda p: [p.scard(f"{k}parents"), *(p.sismember(f"{k}parents", n) for n in names)]
-        )
-        roots = [name for name, yes in zip(names, has[1:], strict=True) if has[0] and yes]
+        [any_parent] = await self._conn.pipe(lambda p: [p.scard(f"{k}parents")])
+        if not any_parent:
+            return {}  # no job has dependants: the common case costs one command
+        has = await self._conn.pipe(lambda p: [p.sismember(f"{k}parents", n) for n in names])
+        roots = [name for name, yes in zip(names, has, strict=True) if yes]
         children: dict[str, set[str]] = {}
         frontier = roots
         while frontier:

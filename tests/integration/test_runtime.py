@@ -415,6 +415,34 @@ def test_a_worker_only_takes_runs_it_has_room_for(settings: Settings) -> None:
     run(body())
 
 
+def test_a_run_larger_than_the_worker_is_left_for_a_larger_one(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.worker.cores = 2
+    settings.worker.memory = 1024
+
+    async def body() -> None:
+        jobs = [
+            {"name": "huge", "type": "noop", "resources": {"cores": 4}},
+            {"name": "hungry", "type": "noop", "resources": {"memory": 4096}},
+            {"name": "fits", "type": "noop", "resources": {"cores": 2, "memory": 1024}},
+        ]
+        async with serving(settings, jobs) as app:
+            ((huge, _),) = await app.trigger("huge")
+            ((hungry, _),) = await app.trigger("hungry")
+            ((fits, _),) = await app.trigger("fits")
+            (done,) = await app.wait([fits.id], timeout=20, poll=0.05)
+            await asyncio.sleep(0.3)
+            left = [await app.get_run(r.id) for r in (huge, hungry)]
+        assert done.state is RunState.SUCCEEDED  # the largest run that fits still runs
+        assert [r.state for r in left] == [RunState.QUEUED, RunState.QUEUED]
+        assert all(r.attempt == 0 for r in left)  # never claimed here
+        warned = [m for m in caplog.messages if "leaving it to a larger worker" in m]
+        assert any(huge.id in m for m in warned) and any(hungry.id in m for m in warned)
+
+    run(body())
+
+
 def test_logs_of_a_running_run_can_be_read_before_it_ends(settings: Settings) -> None:
     async def body() -> None:
         script = "echo started; echo warming up >&2; sleep 3; echo finished"

@@ -145,10 +145,9 @@ class Worker:
     def _free_slots(self) -> int:
         return self.settings.concurrency - len(self._held)
 
-    def _fits(self, cores: float, memory: int) -> bool:
-        return self._used_cores + cores <= self.cores + 1e-9 and (
-            memory == 0 or self._used_memory + memory <= self.memory
-        )
+    def _free_room(self) -> Room:
+        """The cores and memory not held by runs in progress."""
+        return Room(self.cores - self._used_cores, self.memory - self._used_memory)
 
     async def _fetch_loop(self, stop: asyncio.Event) -> None:
         backoff = 0.5
@@ -167,10 +166,9 @@ class Worker:
                     continue
                 if self.broker.reads_store:
                     # The store broker claims in one step (disjoint between workers).
-                    room = Room(self.cores - self._used_cores, self.memory - self._used_memory)
                     runs = await self.broker.claim(
                         self.settings.pools, free, 0.5,
-                        worker_id=self.id, lease=self.settings.lease, room=room,
+                        worker_id=self.id, lease=self.settings.lease, room=self._free_room(),
                     )  # fmt: skip
                     self._start(runs, {r.id: Delivery(RunMessage.of(r)) for r in runs})
                 else:
@@ -226,19 +224,19 @@ class Worker:
         """Claim the runs that fit the free resources now; park the others (they keep their
         place here and are tried again when a run ends), so a large run never blocks a
         small one behind it."""
-        fitting: list[Delivery] = []
+        whole = Room(self.cores, self.memory)  # what this worker has when it is idle
         too_big: list[Delivery] = []
-        cores, memory = 0.0, 0
+        candidates: list[Delivery] = []
         for delivery in deliveries:
-            msg = delivery.message
-            if msg.cores > self.cores + 1e-9 or (msg.memory and msg.memory > self.memory):
-                too_big.append(delivery)
-            elif self._fits(cores + msg.cores, memory + msg.memory):
-                fitting.append(delivery)
-                cores += msg.cores
-                memory += msg.memory
-            else:
-                self._parked.append(delivery)
+            need = ("", delivery.message.cores, delivery.message.memory)
+            (candidates if whole.fit([need]) else too_big).append(delivery)
+        chosen = set(
+            self._free_room().fit(
+                (str(i), d.message.cores, d.message.memory) for i, d in enumerate(candidates)
+            )
+        )
+        fitting = [d for i, d in enumerate(candidates) if str(i) in chosen]
+        self._parked += [d for i, d in enumerate(candidates) if str(i) not in chosen]
         if too_big:
             for delivery in too_big:
                 if delivery.message.run_id not in self._warned:

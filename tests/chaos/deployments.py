@@ -5,8 +5,6 @@ Redis key prefix of its own for both. Readers go through the store itself."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tss.core.models import Run
 
+REDIS_START = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""'
 #: every deployment a chaos test runs on
 KINDS = ["sqlite", "postgres+store", "postgres+rabbitmq", "redis+redis"]
 
@@ -48,8 +48,8 @@ def deployment(kind: str, tmp_path: Path, config: pytest.Config) -> Iterator[Whe
         return
     tag = f"tss-chaos-{uuid.uuid4().hex[:12]}"
     if kind == "redis+redis":
-        require_server("Redis", 6379)
         url = f"redis://127.0.0.1:6379/0?prefix={tag}"
+        require_server("Redis", url, REDIS_START)
         try:
             yield Where(url, url)
         finally:
@@ -61,24 +61,12 @@ def deployment(kind: str, tmp_path: Path, config: pytest.Config) -> Iterator[Whe
     url = databases.create()
     broker = "store://"
     if kind == "postgres+rabbitmq":
-        require_server("RabbitMQ", 5672)
-        broker = f"amqp://guest:guest@127.0.0.1:5672/?prefix={tag}"
+        require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+        broker = f"{RABBITMQ_URL}?prefix={tag}"
     try:
         yield Where(url, broker)
     finally:
         databases.drop(url)
-
-
-def require_server(name: str, port: int) -> None:
-    """Skip (fail in CI) when a server this deployment needs is not listening."""
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            return
-    message = f"{name} is not listening on 127.0.0.1:{port} (see the README to start it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 async def _drop_redis_keys(prefix: str) -> None:

@@ -63,16 +63,12 @@ from tss.broker.base import Broker, Delivery, RunMessage
 from tss.errors import BrokerError, ConfigError
 
 try:
-    import redis.asyncio as aioredis
-    from redis import exceptions as rx
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialWithJitterBackoff
-    from redis.connection import URL_QUERY_ARGUMENT_PARSERS
-except ImportError as exc:  # pragma: no cover - the dev extra installs the driver
-    raise ConfigError(
-        'broker.url: redis:// needs the Redis driver: pip install "tss-scheduler[redis]"',
-        field="broker.url",
-    ) from exc
+    from tss import _redis
+except ConfigError as exc:  # pragma: no cover - the dev extra installs the driver
+    raise ConfigError(f"broker.url: {exc}", field="broker.url") from exc
+
+import redis.asyncio as aioredis
+from redis import exceptions as rx
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +80,6 @@ _FIELD = b"m"
 _DEAD_MAXLEN = 10_000
 _FORGET_MS = 3_600_000
 _OWN_OPTIONS = ("prefix", "reclaim_after")
-_SSL_OPTIONS = {"ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile"}
 
 # KEYS: the streams, highest priority first. ARGV: group, consumer, how many, reclaim idle
 # time in ms (0: no reclaim this time), forget idle time in ms, then an XAUTOCLAIM cursor per
@@ -180,16 +175,9 @@ class RedisBroker(Broker):
         self._reachable = True
 
     def _connect(self) -> aioredis.Redis:
-        try:
-            return aioredis.Redis.from_url(
-                self._redis_url,
-                client_name=self.client_name,
-                socket_timeout=10,
-                socket_connect_timeout=5,
-                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
-            )
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"broker.url: {self._shown}: {exc}", field="broker.url") from exc
+        return _redis.connect(
+            self._redis_url, field="broker.url", shown=self._shown, client_name=self.client_name
+        )
 
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
@@ -465,7 +453,7 @@ def _parse(url: str) -> tuple[str, str, float, float]:
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in _OWN_OPTIONS:
             own[key] = value
-        elif key in URL_QUERY_ARGUMENT_PARSERS or key in _SSL_OPTIONS:
+        elif key in _redis.URL_OPTIONS:
             rest.append((key, value))
         else:
             raise bad(

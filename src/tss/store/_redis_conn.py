@@ -18,18 +18,13 @@ from tss.store import _redis_codec as rc
 from tss.store import _redis_lua as lua
 
 try:
-    import redis.asyncio as aioredis
-    from redis import exceptions as rx
-    from redis.backoff import ExponentialWithJitterBackoff
-    from redis.connection import URL_QUERY_ARGUMENT_PARSERS
-    from redis.retry import Retry
-except ImportError as exc:  # pragma: no cover - the dev extra installs the driver
-    raise ConfigError(
-        'store.url: redis:// needs the Redis driver: pip install "tss-scheduler[redis]"',
-        field="store.url",
-    ) from exc
+    from tss import _redis
+except ConfigError as exc:  # pragma: no cover - the dev extra installs the driver
+    raise ConfigError(f"store.url: {exc}", field="store.url") from exc
 
-_SSL_OPTIONS = {"ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile"}
+import redis.asyncio as aioredis
+from redis import exceptions as rx
+
 #: keys per pipeline, ids or names per read script: bounds the time of each call
 BATCH = 500
 
@@ -44,8 +39,7 @@ class RedisConnection:
     def __init__(self, url: str) -> None:
         self.url = url
         self.shown = mask_url(url)
-        known = set(URL_QUERY_ARGUMENT_PARSERS) | _SSL_OPTIONS
-        self._redis_url, self.prefix = rc.parse_url(url, known)
+        self._redis_url, self.prefix = rc.parse_url(url, set(_redis.URL_OPTIONS))
         #: the start of every key of the store
         self.keys = f"{self.prefix}:store:"
         self._client: aioredis.Redis | None = None
@@ -55,16 +49,9 @@ class RedisConnection:
         """The client (made on first use). Typed loosely: redis-py types its replies as bytes
         or str, and with ``decode_responses`` every reply here is str."""
         if self._client is None:
-            try:
-                self._client = aioredis.Redis.from_url(
-                    self._redis_url,
-                    decode_responses=True,
-                    socket_timeout=10,
-                    socket_connect_timeout=5,
-                    retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
-                )
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"store.url: {self.shown}: {exc}", field="store.url") from exc
+            self._client = _redis.connect(
+                self._redis_url, field="store.url", shown=self.shown, decode_responses=True
+            )
             self._scripts = {}
         return self._client
 

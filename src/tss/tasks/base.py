@@ -66,6 +66,9 @@ class TaskType(ABC):
 
     #: the ``type`` users write in a job definition
     name: ClassVar[str]
+    #: the params that decide what executes (a command, a function, its environment):
+    #: a job may never list them in ``overridable``, so no run can change them
+    executes: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:

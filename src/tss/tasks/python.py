@@ -78,6 +78,7 @@ class PythonTask(TaskType):
     thread; ``isolation: process`` runs either in a child process that a timeout kills."""
 
     name = "python"
+    executes = frozenset({"function"})
 
     def __init__(self, threads: int = 32) -> None:
         self._threads = threads

@@ -18,6 +18,7 @@ class ShellTask(TaskType):
     tail of stderr; ``retry_on`` may list exit codes."""
 
     name = "shell"
+    executes = frozenset({"argv", "env", "cwd", "inherit_env"})
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - _KEYS

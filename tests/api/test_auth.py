@@ -128,7 +128,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def routes(node: LiveAPI) -> list[tuple[str, str, str]]:
-    with node.client(None) as client:
+    with node.client(ADMIN) as client:
         document = client.get("/api/v1/openapi.json").json()
     out = []
     for path, operations in document["paths"].items():

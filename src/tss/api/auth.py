@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from tss.api.masking import reveals_secrets
 from tss.config import Settings
 from tss.core.models import ROLES, Role
 from tss.errors import ConfigError, Forbidden, Unauthorized
@@ -149,3 +150,8 @@ def principal_of(request: Request) -> Principal:
     """The caller, as the route's guard found it."""
     principal: Principal = request.state.principal
     return principal
+
+
+def reveals(request: Request) -> bool:
+    """Whether the caller reads job and run env values in clear (see :mod:`.masking`)."""
+    return reveals_secrets(principal_of(request).role)

@@ -131,12 +131,18 @@ async def seed_delete(request: Request, task_id: str, force: bool = False) -> Re
     return await jobs.delete_job(request, task_id, force)
 
 
+#: the namespace of workers reported through ``POST /v1/queue``: a TSS worker's id never
+#: starts with it (names cannot hold ``:``), so a report can never alter a TSS worker
+EXTERNAL_PREFIX = "ext:"
+
+
 @seed.post("/v1/queue", response_model=WorkerOut, responses=_ERRORS, **needs("operator"))
 async def seed_worker_status(request: Request, body: WorkerStatusIn) -> WorkerOut:
-    """A worker reports its status; it shows in ``GET /api/v1/workers``. A worker that
-    stops reporting is marked dead like any other."""
+    """A worker outside TSS reports its status; it shows in ``GET /api/v1/workers`` as
+    ``ext:<worker_id>``, apart from TSS's own workers, whose records a report never
+    touches. A worker that stops reporting is marked dead like any other."""
     info = WorkerInfo(
-        id=body.worker_id,
+        id=EXTERNAL_PREFIX + body.worker_id,
         hostname=body.hostname,
         pid=body.pid,
         pools=body.pools,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from tss.api.auth import needs, principal_of
+from tss.api.auth import needs, principal_of, reveals
 from tss.api.errors import TSSRoute
 from tss.api.routes_jobs import _ERRORS, Cursor, Limit, tss_of
 from tss.api.schemas import FlowGraphOut, FlowPage, FlowRunOut, FlowSummaryOut
@@ -33,7 +33,9 @@ async def list_flows(request: Request, limit: Limit = 50, cursor: Cursor = None)
 @router.get("/flows/{flow_id}", response_model=FlowRunOut, responses=_ERRORS, **needs("viewer"))
 async def get_flow(request: Request, flow_id: str) -> FlowRunOut:
     """A flow run (its id is the id of the run that started it): its runs and states."""
-    return FlowRunOut.of_runs(flow_id, await tss_of(request).flow_runs(flow_id))
+    return FlowRunOut.of_runs(
+        flow_id, await tss_of(request).flow_runs(flow_id), reveal=reveals(request)
+    )
 
 
 @router.post(
@@ -44,4 +46,4 @@ async def cancel_flow(request: Request, flow_id: str) -> FlowRunOut:
     (a worker stops a running one at its next heartbeat)."""
     tss = tss_of(request)
     await tss.cancel_flow(flow_id, actor=principal_of(request).actor)
-    return FlowRunOut.of_runs(flow_id, await tss.flow_runs(flow_id))
+    return FlowRunOut.of_runs(flow_id, await tss.flow_runs(flow_id), reveal=reveals(request))

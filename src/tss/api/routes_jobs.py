@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 
-from tss.api.auth import needs, principal_of
+from tss.api.auth import needs, principal_of, reveals
 from tss.api.errors import TSSRoute
 from tss.api.schemas import ErrorBody, JobOut, JobPage, NextFires, RunOut, TriggerIn
 from tss.app import TSSApp
@@ -87,7 +87,7 @@ async def list_jobs(
         prefix=prefix, tag=tag, pool=pool, paused=paused, last_state=last_state,
         sort=sort, limit=limit, cursor=cursor, offset=offset,
     )  # fmt: skip
-    items = [JobOut.of(job, last.get(job.name)) for job in found.items]
+    items = [JobOut.of(job, last.get(job.name), reveal=reveals(request)) for job in found.items]
     return JobPage(items=items, next_cursor=found.next_cursor, total=found.total)
 
 
@@ -96,7 +96,7 @@ async def create_job(request: Request, spec: JobSpec) -> JobOut:
     """Create a job (409 if the name is taken)."""
     tss = tss_of(request)
     await tss.apply([spec], create_only=True)
-    return JobOut.of(await tss.store.get_job(spec.name))
+    return JobOut.of(await tss.store.get_job(spec.name), reveal=reveals(request))
 
 
 @router.get("/jobs/{name}", response_model=JobOut, responses=_ERRORS, **needs("viewer"))
@@ -105,7 +105,7 @@ async def get_job(request: Request, response: Response, name: str) -> JobOut:
     store = tss_of(request).store
     job = await store.get_job(name)
     _etag(response, job.version)
-    return JobOut.of(job, (await store.last_runs([name])).get(name))
+    return JobOut.of(job, (await store.last_runs([name])).get(name), reveal=reveals(request))
 
 
 @router.put("/jobs/{name}", response_model=JobOut, responses=_ERRORS, **needs("admin"))
@@ -126,7 +126,7 @@ async def replace_job(
         {**body, "name": name}, expected_version=version_of(if_match)
     )
     _etag(response, job.version)
-    return JobOut.of(job)
+    return JobOut.of(job, reveal=reveals(request))
 
 
 @router.patch("/jobs/{name}", response_model=JobOut, responses=_ERRORS, **needs("admin"))
@@ -140,7 +140,7 @@ async def patch_job(
     """Change some keys of a job (JSON Merge Patch)."""
     job = await tss_of(request).patch_job(name, body, expected_version=version_of(if_match))
     _etag(response, job.version)
-    return JobOut.of(job)
+    return JobOut.of(job, reveal=reveals(request))
 
 
 @router.delete("/jobs/{name}", status_code=204, responses=_ERRORS, **needs("admin"))
@@ -153,13 +153,13 @@ async def delete_job(request: Request, name: str, force: bool = False) -> Respon
 @router.post("/jobs/{name}/pause", response_model=JobOut, responses=_ERRORS, **needs("operator"))
 async def pause_job(request: Request, name: str) -> JobOut:
     """Stop firing a job until it is resumed."""
-    return JobOut.of(await tss_of(request).set_paused(name, True))
+    return JobOut.of(await tss_of(request).set_paused(name, True), reveal=reveals(request))
 
 
 @router.post("/jobs/{name}/resume", response_model=JobOut, responses=_ERRORS, **needs("operator"))
 async def resume_job(request: Request, name: str) -> JobOut:
     """Fire a paused job again (missed fires follow its misfire policy)."""
-    return JobOut.of(await tss_of(request).set_paused(name, False))
+    return JobOut.of(await tss_of(request).set_paused(name, False), reveal=reveals(request))
 
 
 @router.get("/jobs/{name}/next", response_model=NextFires, responses=_ERRORS, **needs("viewer"))
@@ -194,4 +194,4 @@ async def trigger_job(
     )
     if not created:
         response.status_code = 200
-    return RunOut.of(run)
+    return RunOut.of(run, reveal=reveals(request))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from tss._aio import wait_first
-from tss.api.auth import needs, principal_of
+from tss.api.auth import needs, principal_of, reveals
 from tss.api.errors import TSSRoute
 from tss.api.routes_jobs import _ERRORS, Cursor, Limit, Page, page_of, tss_of
 from tss.api.schemas import (
@@ -53,7 +53,9 @@ async def list_runs(
         run_filter, limit=limit, cursor=cursor, offset=offset
     )
     return RunPage(
-        items=[RunOut.of(r) for r in found.items], next_cursor=found.next_cursor, total=found.total
+        items=[RunOut.of(r, reveal=reveals(request)) for r in found.items],
+        next_cursor=found.next_cursor,
+        total=found.total,
     )
 
 
@@ -62,7 +64,7 @@ async def get_run(request: Request, run_id: str) -> RunOut:
     """One run with all its attempts."""
     store = tss_of(request).store
     run = await store.get_run(run_id)
-    return RunOut.of(run, await store.list_attempts(run_id))
+    return RunOut.of(run, await store.list_attempts(run_id), reveal=reveals(request))
 
 
 @router.get("/runs/{run_id}/logs", response_model=LogsOut, responses=_ERRORS, **needs("viewer"))
@@ -94,7 +96,8 @@ async def run_logs(
 @router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=_ERRORS, **needs("operator"))
 async def cancel_run(request: Request, run_id: str) -> RunOut:
     """Cancel a run that has not ended (409 if it has); a running one is stopped."""
-    return RunOut.of(await tss_of(request).cancel_run(run_id, actor=principal_of(request).actor))
+    run = await tss_of(request).cancel_run(run_id, actor=principal_of(request).actor)
+    return RunOut.of(run, reveal=reveals(request))
 
 
 @router.post(
@@ -106,7 +109,8 @@ async def cancel_run(request: Request, run_id: str) -> RunOut:
 )
 async def retry_run(request: Request, run_id: str) -> RunOut:
     """Run an ended run again, as a new run linked by ``retry_of`` (409 if not ended)."""
-    return RunOut.of(await tss_of(request).retry_run(run_id, actor=principal_of(request).actor))
+    run = await tss_of(request).retry_run(run_id, actor=principal_of(request).actor)
+    return RunOut.of(run, reveal=reveals(request))
 
 
 @router.get(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
+from tss.api.masking import mask_params
 from tss.core import flows
 from tss.core.models import (
     NAME_PATTERN,
@@ -105,8 +106,11 @@ class JobOut(BaseModel):
     last_run: RunBrief | None = None
 
     @classmethod
-    def of(cls, job: Job, last: Run | None = None) -> JobOut:
+    def of(cls, job: Job, last: Run | None = None, *, reveal: bool) -> JobOut:
+        """The job as a caller sees it: env values masked unless ``reveal`` (admin)."""
         spec = job.spec
+        if not reveal and "env" in spec.params:
+            spec = spec.model_copy(update={"params": mask_params(spec.params, reveal=False)})
         return cls(
             name=spec.name,
             spec=spec,
@@ -201,13 +205,14 @@ class RunOut(BaseModel):
     attempts: list[AttemptOut] | None = None
 
     @classmethod
-    def of(cls, run: Run, attempts: list[Attempt] | None = None) -> RunOut:
+    def of(cls, run: Run, attempts: list[Attempt] | None = None, *, reveal: bool) -> RunOut:
+        """The run as a caller sees it: env values masked unless ``reveal`` (admin)."""
         return cls(
             id=run.id,
             job=run.job,
             state=run.state,
             trigger=run.trigger,
-            params=run.params,
+            params=mask_params(run.params, reveal=reveal),
             priority=run.priority,
             pool=run.pool,
             policy=run.policy.to_dict(),
@@ -415,14 +420,14 @@ class FlowRunOut(FlowGraphOut):
     runs: list[RunOut]
 
     @classmethod
-    def of_runs(cls, flow_id: str, runs: list[Run]) -> FlowRunOut:
+    def of_runs(cls, flow_id: str, runs: list[Run], *, reveal: bool) -> FlowRunOut:
         members = [flows.FlowRun.of(run) for run in runs]
         graph = FlowGraphOut.of(flows.graph_of_runs(members))
         return cls(
             **graph.model_dump(),
             flow_id=flow_id,
             state=flows.flow_state(members),
-            runs=[RunOut.of(run) for run in runs],
+            runs=[RunOut.of(run, reveal=reveal) for run in runs],
         )
 
 

@@ -11,13 +11,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tss import __version__
 from tss.api import routes_admin, routes_flows, routes_jobs, routes_runs, routes_stats
 from tss.api.auth import needs
 from tss.api.errors import BodyLimit, TSSRoute, error_response, install_handlers
+from tss.api.headers import ApiHeaders
 from tss.app import TSSApp
 from tss.config import Settings
 from tss.errors import TSSError
@@ -47,10 +48,15 @@ def create_api(tss: TSSApp) -> FastAPI:
         title="TSS",
         version=__version__,
         description="The TSS REST API. Every route but /healthz and /readyz needs a bearer "
-        "token (`tss token create`); each says the role it needs (x-tss-role).",
-        openapi_url=OPENAPI_URL,
+        "token (`tss token create`); each says the role it needs (x-tss-role). This "
+        "document and Swagger UI need the viewer role.",
+        # Served below behind the viewer role, like every route but health.
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Starlette would answer a stray trailing slash with an absolute redirect built from
+        # the Host header (a cache-poisoning vector); such a path is simply not found.
+        redirect_slashes=False,
     )
     app.router.route_class = TSSRoute
     app.state.api = ApiState(tss=tss, settings=settings)
@@ -62,6 +68,7 @@ def create_api(tss: TSSApp) -> FastAPI:
     app.include_router(routes_admin.tokens, prefix=PREFIX)
     app.include_router(routes_admin.seed)
     _health(app)
+    _openapi(app)
     if settings.api.docs:
         _docs(app)
     if settings.dashboard.enabled:
@@ -77,6 +84,7 @@ def create_api(tss: TSSApp) -> FastAPI:
             expose_headers=["ETag"],
         )
     app.add_middleware(BodyLimit, limit=settings.api.max_body)
+    app.add_middleware(ApiHeaders)  # outermost: its headers reach every answer, 413 too
     return app
 
 
@@ -119,12 +127,20 @@ def _health(app: FastAPI) -> None:
         return Response(await tss.metrics.render(tss.store), media_type=CONTENT_TYPE)
 
 
+def _openapi(app: FastAPI) -> None:
+    # It maps the whole surface: a viewer token (or the dashboard's session) reads it.
+    @app.get(OPENAPI_URL, include_in_schema=False, **needs("viewer"))
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+
 def _docs(app: FastAPI) -> None:
-    # Swagger UI's files come from a package, not a CDN: the docs work offline.
+    # Swagger UI's files come from a package, not a CDN: the docs work offline. They are
+    # the same for everyone and stay public; the page and the document need a viewer.
     static = importlib.resources.files("fastapi_offline") / "static"
     app.mount(f"{PREFIX}/docs/static", StaticFiles(directory=str(static)), name="docs-static")
 
-    @app.get(f"{PREFIX}/docs", include_in_schema=False)
+    @app.get(f"{PREFIX}/docs", include_in_schema=False, **needs("viewer"))
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=OPENAPI_URL,

@@ -1,0 +1,51 @@
+"""What a caller may read of a job's or run's params: only an admin sees ``env`` values.
+
+Every other role gets each literal value of ``params.env`` as :data:`MASK`. A secret
+reference (``{"from_env": "VAR"}`` or ``{"from_file": "/path"}``) names where the value
+comes from, not the value, so it is shown as written. Other params (a python job's
+``kwargs``, a shell job's ``argv``) are not secret in TSS's model and pass unchanged.
+
+The output models (:mod:`tss.api.schemas`) call :func:`mask_params` in their ``of``
+constructors, which take the caller's :func:`reveals_secrets` as a required argument, so
+no route can build a job or run answer without deciding it. Only the standard library
+here: the client imports the schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: what a masked value reads as
+MASK = "***"
+#: the keys of a secret reference: one of them, naming a variable or a file
+REFERENCE_KEYS = frozenset({"from_env", "from_file"})
+
+
+def reveals_secrets(role: str) -> bool:
+    """Whether a caller with ``role`` reads env values in clear (only an admin)."""
+    return role == "admin"
+
+
+def is_reference(value: Any) -> bool:
+    """``{"from_env": "VAR"}`` or ``{"from_file": "/path"}``: where a value comes from."""
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and next(iter(value)) in REFERENCE_KEYS
+        and isinstance(next(iter(value.values())), str)
+    )
+
+
+def mask_env(env: Any) -> Any:
+    """``env`` with every literal value masked; a value that is not a mapping (refused by
+    the shell task, but stored params are not re-validated) is masked whole."""
+    if not isinstance(env, dict):
+        return MASK
+    return {name: value if is_reference(value) else MASK for name, value in env.items()}
+
+
+def mask_params(params: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
+    """``params`` as a caller who may (``reveal``) or may not read env values sees them."""
+    if reveal or "env" not in params:
+        return params
+    return {**params, "env": mask_env(params["env"])}

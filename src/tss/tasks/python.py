@@ -10,6 +10,7 @@ import importlib
 import inspect
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,28 @@ from tss.worker.capture import current_stderr, current_stdout
 
 log = logging.getLogger(__name__)
 _KEYS = {"function", "args", "kwargs"}
+
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def check_target(target: str) -> None:
+    """Check the shape of ``package.module:function`` without importing anything: the
+    process that takes a definition (the API) never runs a module's code; the worker imports
+    it when an attempt starts, and an import error fails that attempt with its reason.
+
+    :raises ValidationError: not a dotted module and attribute path (``params.function``).
+    """
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        module_name, _, attr = target.rpartition(".")
+    if not (
+        len(target) <= 500 and _DOTTED.fullmatch(module_name) and _DOTTED.fullmatch(attr)
+    ):
+        raise ValidationError(
+            f"function {target[:100]!r} must look like 'package.module:function'",
+            field="params.function",
+        )
 
 
 def resolve(target: str) -> Callable[..., Any]:
@@ -101,7 +124,7 @@ class PythonTask(TaskType):
             raise ValidationError("args must be a list", field="params.args")
         if not isinstance(params.get("kwargs", {}), dict):
             raise ValidationError("kwargs must be a mapping", field="params.kwargs")
-        resolve(target)
+        check_target(target)
         return params
 
     async def execute(self, ctx: ExecutionContext) -> Any:

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from tss._yaml import MAX_YAML_BYTES, AliasError, load_yaml
 from tss.core.merge import deep_merge
 from tss.core.timeutil import parse_duration
 from tss.errors import ConfigError
@@ -297,21 +298,33 @@ def find_config(explicit: str | None = None) -> Path | None:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file.
+    """Parse a YAML file (config, override or jobs) with the bounded safe loader.
 
-    :raises ConfigError: unreadable or malformed, naming the file and line.
+    :raises ConfigError: unreadable, larger than :data:`~tss._yaml.MAX_YAML_BYTES`,
+        malformed, or an alias bomb, naming the file (and the line).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{path}: the file is larger than {MAX_YAML_BYTES >> 20} MiB, the limit for "
+            "config and job files: split it (job_files may list several)"
+        )
     try:
-        return yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{where}: malformed YAML: {problem}") from exc
+        kind = "refused" if isinstance(exc, AliasError) else "malformed"
+        raise ConfigError(f"{path}:{where}: {kind} YAML: {problem}") from exc
 
 
 def _mapping(path: Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ they pass in any order. Tests that start a server get a project of their own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -305,7 +306,31 @@ BAD_FILES = {
         "- name: broken\n  type: noop\n   schedule: [every",
         ["line 3", "malformed YAML"],
     ),
+    "recursive-alias": (
+        "apply",
+        "- name: loop\n  type: noop\n  tags: &t [*t]",
+        ["line 3", "refused YAML", "alias *t refers to its own anchor"],
+    ),
+    "oversized": (
+        "apply",
+        "- {name: big, type: noop}\n# " + "x" * (1 << 20),
+        ["larger than 1 MiB"],
+    ),
 }
+
+#: 8 levels of nine-fold aliases: 472 bytes that describe 43 million strings
+ALIAS_BOMB = "\n".join(
+    [
+        "- name: bomb",
+        "  type: python",
+        "  params:",
+        '    function: "os.path:join"',
+        "    kwargs:",
+        '      a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+        *(f"      {b}: &{b} [{','.join([f'*{a}'] * 9)}]" for a, b in pairwise("abcdefgh")),
+        f"      x: [{','.join(['*h'] * 9)}]",
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -315,6 +340,20 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project,
     project.ok("job", "apply", "-f", "jobs.yaml")
     yield project, project.ok("job", "list", "--json").out
     project.close()
+
+
+def test_an_alias_bomb_is_refused_at_once(guarded: tuple[Project, str]) -> None:
+    project, before = guarded
+    project.write("bomb.yaml", ALIAS_BOMB + "\n")
+    assert (project.root / "bomb.yaml").stat().st_size < 600
+    started = time.monotonic()
+    result = project.tss("job", "apply", "-f", "bomb.yaml", timeout=30)
+    assert time.monotonic() - started < 10
+    assert result.code == 2, result
+    (line,) = result.err.splitlines()
+    assert line.startswith("error: bomb.yaml: line 11, column "), line
+    assert "refused YAML: aliases expand to more than 100000 nodes" in line
+    assert project.ok("job", "list", "--json").out == before
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))

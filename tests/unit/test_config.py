@@ -107,3 +107,40 @@ def test_a_list_at_the_top_is_refused(tmp_path: Path) -> None:
     config = write(tmp_path / "config.yaml", "- a\n- b\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(str(config))
+
+
+def test_an_alias_bomb_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    jobs = "\n".join("  " + line for line in levels)
+    config = write(tmp_path / "config.yaml", f"jobs:\n- name: x\n  type: noop\n  tags:\n{jobs}\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml: line 10, column \d+: refused YAML: "):
+        load_config(str(config))
+
+
+def test_a_few_anchors_are_fine(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "config.yaml",
+        "x-retry: &retry {max: 3, delay: 5}\n"
+        "jobs:\n"
+        "  - {name: a, type: noop, retries: *retry}\n"
+        "  - {name: b, type: noop, retries: *retry}\n",
+    )
+    with pytest.raises(ConfigError, match="x-retry: Extra inputs"):
+        load_config(str(config))  # the anchor loads; only the unknown key is refused
+    write(config, "worker: {pools: &p [a, b]}\njobs:\n  - {name: a, type: noop, tags: *p}\n")
+    assert load_config(str(config)).jobs[0]["tags"] == ["a", "b"]
+
+
+def test_an_oversized_file_is_refused(tmp_path: Path) -> None:
+    from tss._yaml import MAX_YAML_BYTES
+
+    config = write(tmp_path / "config.yaml", "# " + "x" * MAX_YAML_BYTES + "\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml: the file is larger than 1 MiB"):
+        load_config(str(config))
+    override = tmp_path / "override.yaml"
+    write(config, "worker: {concurrency: 2}\n")
+    write(override, "# " + "x" * MAX_YAML_BYTES + "\n")
+    with pytest.raises(ConfigError, match=r"override\.yaml: the file is larger than 1 MiB"):
+        load_config(str(config))

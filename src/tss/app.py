@@ -23,6 +23,7 @@ from tss.core import flows
 from tss.core.flows import FlowGraph
 from tss.core.ids import new_id
 from tss.core.merge import deep_merge, merge_patch
+from tss.core.overrides import check_overrides
 from tss.core.models import (
     Job,
     JobSpec,
@@ -390,8 +391,10 @@ class TSSApp:
             raise ValidationError("count must be between 1 and 10000", field="count")
         if priority is not None and not 0 <= priority <= 9:
             raise ValidationError("priority must be between 0 and 9", field="priority")
-        merged = deep_merge(job.spec.params, params or {})
+        merged = job.spec.params
         if params:
+            check_overrides(params, job.spec.overridable, job=name)
+            merged = deep_merge(job.spec.params, params)
             merged = self.registry.get(job.spec.type).validate(merged)
         now = await self.store.now()
         later = run_at is not None and run_at > now

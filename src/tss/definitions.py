@@ -11,6 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 from tss.config import read_yaml
 from tss.core.graph import find_cycle
 from tss.core.models import JobSpec
+from tss.core.overrides import check_overridable
 from tss.errors import ConfigError, TSSError, ValidationError
 from tss.tasks.registry import TaskRegistry
 
@@ -73,6 +74,7 @@ def check_jobs(
         try:
             task_type = registry.get(spec.type)
             params = task_type.validate(dict(spec.params))
+            check_overridable(spec.overridable, task_type.executes, task_type=spec.type)
         except TSSError as exc:
             raise ValidationError(
                 f"{where}job {spec.name!r}: {exc.field or 'params'}: {exc.message}",
@@ -115,3 +117,24 @@ def load_job_file(path: Path) -> list[JobSpec]:
     if not isinstance(data, list):
         raise ValidationError(f"{path}: expected a list of jobs or a mapping with 'jobs:'")
     return [parse_job(item, where=f"{path}: ") for item in data]
+
+
+def check_imports(specs: Sequence[JobSpec], *, where: str = "") -> None:
+    """Import each python job's function, in this process: for a CLI that applies a file
+    itself, so that a typo fails before anything is stored. Never called by the API (a
+    request must not make the server run a module's code); workers import at run time.
+
+    :raises ValidationError: a function cannot be imported, naming the job and field.
+    """
+    from tss.tasks.python import resolve
+
+    for spec in specs:
+        target = spec.params.get("function") if spec.type == "python" else None
+        if not isinstance(target, str):
+            continue
+        try:
+            resolve(target)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"{where}job {spec.name!r}: {exc.field}: {exc.message}", field=exc.field
+            ) from exc

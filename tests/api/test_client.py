@@ -92,7 +92,10 @@ def test_errors_carry_code_and_field(api: LiveAPI) -> None:
 def test_async_client(api: LiveAPI) -> None:
     async def body() -> None:
         async with AsyncClient(api.url, ADMIN) as tss:
-            await tss.create_job({"name": "cl-async", "type": "noop", "schedule": {"every": 60}})
+            await tss.create_job(
+                {"name": "cl-async", "type": "noop", "schedule": {"every": 60},
+                 "overridable": ["result"]}
+            )  # fmt: skip
             times = await tss.next_fires("cl-async", 3)
             assert times[1] - times[0] == timedelta(seconds=60)
             run = await tss.trigger("cl-async", params={"result": 1})

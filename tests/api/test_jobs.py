@@ -149,6 +149,7 @@ def test_trigger_params_idempotency_and_last_state(admin: httpx.Client) -> None:
         "trig-a",
         type="python",
         params={"function": "api_tasks:greet", "kwargs": {"name": "job", "times": 1}},
+        overridable=["kwargs.name"],
     )
     made = admin.post(f"{J}/trig-a/runs", json={"params": {"kwargs": {"name": "run"}}})
     assert made.status_code == 201, made.text

@@ -43,6 +43,7 @@ jobs:
   - name: greet
     type: python
     params: {function: "e2e_tasks:greet", kwargs: {who: world}}
+    overridable: [kwargs.who]
   - name: explode
     type: python
     params: {function: "e2e_tasks:explode"}

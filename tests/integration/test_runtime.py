@@ -95,7 +95,13 @@ def test_sync_and_async_functions_capture_output(settings: Settings) -> None:
 
 def test_params_override_per_run(settings: Settings) -> None:
     async def body() -> None:
-        jobs = [{"name": "add", "params": {"function": f"{T}:add", "kwargs": {"a": 1, "b": 1}}}]
+        jobs = [
+            {
+                "name": "add",
+                "params": {"function": f"{T}:add", "kwargs": {"a": 1, "b": 1}},
+                "overridable": ["kwargs"],
+            }
+        ]
         async with serving(settings, jobs) as app:
             done = await one(app, "add", params={"kwargs": {"a": 10, "b": 20}})
             assert done.result == 30

@@ -143,7 +143,7 @@ async def job_health(
 ) -> JobHealthOut:
     """How the newest runs of each job went: success rate and mean duration."""
     store = tss_of(request).store
-    names = [n for n in dict.fromkeys(job) if NAME_PATTERN.match(n)]
+    names = [n for n in dict.fromkeys(job) if NAME_PATTERN.fullmatch(n)]
     pages = await asyncio.gather(
         *(store.list_runs(RunFilter(job=n), limit=HEALTH_RUNS) for n in names)
     )

@@ -24,6 +24,7 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.states import RunState
+from tss.core.timeutil import checked_utc
 
 _NAME = NAME_PATTERN.pattern
 
@@ -46,7 +47,7 @@ def _iso_time(value: Any) -> Any:
         raise ValueError("use an ISO 8601 time such as 2026-11-23T10:00:00Z")
     if parsed.tzinfo is None:
         raise ValueError("give the time zone, e.g. Z or +02:00")
-    return parsed
+    return checked_utc(parsed)
 
 
 #: a time as the API takes it: ISO 8601 with its zone

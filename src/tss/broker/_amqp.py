@@ -72,7 +72,7 @@ def parse_url(url: str) -> tuple[str, Options]:
         return ConfigError(f"broker.url: {why} in {mask_url(url)!r}", field="broker.url")
 
     prefix = ours.get("prefix", "tss")
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         raise bad(
             f"prefix {prefix!r} must be 1-40 letters, digits, '_', '.' or '-', starting with "
             "a letter or digit"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
+from tss.definitions import check_imports
 from tss.store.base import collect
 
 if TYPE_CHECKING:
@@ -195,6 +196,9 @@ class LocalBackend(Backend):
     async def apply(
         self, specs: list[JobSpec], *, where: str, create_only: bool = False
     ) -> Applied:
+        # Here, in the user's own process, a python job's function is imported before
+        # anything is stored, so a typo fails now; the API process never imports one.
+        check_imports(specs, where=f"{where}: " if where else "")
         return list(await self.tss.apply(specs, where=where, create_only=create_only))
 
     async def delete_job(self, name: str, *, force: bool) -> None:

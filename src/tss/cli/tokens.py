@@ -27,7 +27,7 @@ app = typer.Typer(no_args_is_help=True)
 
 def check_name(name: str) -> str:
     """:raises ValidationError: ``name`` is not a valid token name."""
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ValidationError(
             f"--name: {name!r} is not a valid name: use 1-200 letters, digits, '-', '_' or '.',"
             " starting with a letter or digit",

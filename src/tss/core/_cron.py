@@ -53,6 +53,8 @@ _US = timedelta(microseconds=1)
 # an offset for weeks, so two transitions never hide between two samples.
 _PROBE = timedelta(days=7)
 _ORIGIN = datetime(2000, 1, 1)
+#: the longest cron text taken: real expressions are short, and a long list is costly to match
+MAX_LENGTH = 256
 
 
 def normalize(text: str) -> str:
@@ -60,6 +62,10 @@ def normalize(text: str) -> str:
 
     :raises ValueError: with a sentence saying what is wrong.
     """
+    if len(text) > MAX_LENGTH:
+        raise ValueError(
+            f"invalid cron expression: {len(text)} characters, at most {MAX_LENGTH} are allowed"
+        )
     expr = " ".join(text.split())
     if expr.startswith("@"):
         if expr.lower() not in ALIASES:

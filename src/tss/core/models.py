@@ -21,6 +21,8 @@ from tss.core.states import RunState
 from tss.core.timeutil import parse_duration
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+#: an entry of a job's ``overridable``: dotted keys into its params (``kwargs.day``)
+OVERRIDE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}(\.[A-Za-z0-9_-]{1,100}){0,9}")
 
 
 def _duration(value: Any) -> Any:
@@ -55,7 +57,7 @@ class Resources(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cores: float = Field(0.0, ge=0, le=1024)
-    memory: int = Field(0, ge=0, description="megabytes")
+    memory: int = Field(0, ge=0, le=2**40, description="megabytes")
 
 
 class Dependency(BaseModel):
@@ -94,13 +96,28 @@ class JobSpec(BaseModel):
     tags: list[str] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
     concurrency: Literal["allow", "forbid", "replace"] = "allow"
-    max_active_runs: int | None = Field(None, ge=1)
+    max_active_runs: int | None = Field(None, ge=1, le=1_000_000)
     paused: bool = False
     description: str = ""
     depends_on: list[Dependency] = Field(default_factory=list)
     trigger_rule: Literal["all", "any"] = "all"
+    overridable: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="params a run may override, as dotted paths (kwargs.day); none by default",
+    )
 
     _timeout = field_validator("timeout", mode="before")(_duration)
+
+    @field_validator("overridable")
+    @classmethod
+    def _check_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not OVERRIDE_PATH.fullmatch(path):
+                raise ValueError(
+                    f"{path!r} is not a params path: use dotted keys such as 'kwargs.day'"
+                )
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -117,7 +134,7 @@ class JobSpec(BaseModel):
     @field_validator("name", "pool")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
+        if not NAME_PATTERN.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not a valid name: use 1-200 letters, digits, '-', '_' or '.',"
                 " starting with a letter or digit"
@@ -169,6 +186,15 @@ class RunPolicy:
     #: ``(parent job, condition)`` pairs: what the run waits for in a flow
     depends_on: tuple[tuple[str, str], ...] = ()
     trigger_rule: str = "all"
+    #: why the stored policy could not be read (the store quarantines such a run: a worker
+    #: fails its attempt with this reason instead of running it); never stored
+    malformed: str | None = None
+
+    @classmethod
+    def quarantined(cls, task_type: str, reason: str) -> RunPolicy:
+        """The policy of a run whose stored one is unreadable: no retries, and the reason."""
+        return cls(type=task_type, timeout=None, isolation="auto", retries=RetryPolicy(),
+                   malformed=reason)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tss.core import _cron
-from tss.core.timeutil import parse_duration, to_utc
+from tss.core.timeutil import checked_utc, parse_duration, to_utc
 
 __all__ = [
     "FirePlan",
@@ -58,7 +58,7 @@ class ScheduleSpec(BaseModel):
     jitter: float = 0.0
     misfire: Literal["run_once", "run_all", "skip"] = "run_once"
     misfire_grace: float = 60.0
-    misfire_cap: int = Field(default=100, ge=1)
+    misfire_cap: int = Field(default=100, ge=1, le=1_000_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -108,7 +108,7 @@ class ScheduleSpec(BaseModel):
         if value is not None and value.tzinfo is None:
             # If the zone itself was refused, the model fails anyway; UTC keeps this quiet.
             value = value.replace(tzinfo=ZoneInfo(info.data.get("timezone", "UTC")))
-        return value
+        return None if value is None else checked_utc(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> ScheduleSpec:
@@ -166,7 +166,13 @@ def first_fire(spec: ScheduleSpec, *, created_at: datetime) -> datetime | None:
     ``created_at + every`` without ``start``. at: ``at``, even if past (misfire rules
     apply). delay: ``created_at + delay``.
     """
-    created = to_utc(created_at)
+    try:
+        return _first_fire(spec, to_utc(created_at))
+    except OverflowError:
+        return None  # past the year 9999: it never fires
+
+
+def _first_fire(spec: ScheduleSpec, created: datetime) -> datetime | None:
     if spec.kind == "cron":
         return next(_fires(spec, created, created), None)
     if spec.kind == "interval":
@@ -261,7 +267,11 @@ def _fires(spec: ScheduleSpec, after: datetime, anchor: datetime) -> Iterator[da
     else:
         shot = _shot(spec, anchor)
         it = iter([shot] if shot > lo else [])
-    for fire in it:
+    while True:
+        try:
+            fire = next(it)
+        except (StopIteration, OverflowError):
+            return  # the schedule is over, or its next fire is past the year 9999
         if spec.end is not None and fire > spec.end:
             return
         yield fire

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: the longest duration anything takes (an interval, a delay, a timeout, a retry delay):
+#: 100 years, so every fire and deadline computed from one stays a representable date
+MAX_DURATION = 100 * 365.25 * 86400
 
 
 def utcnow() -> datetime:
@@ -19,6 +23,21 @@ def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def checked_utc(value: datetime) -> datetime:
+    """``value`` if it converts to UTC within the representable years (1-9999).
+
+    :raises ValueError: it does not (``9999-12-31T23:59:59-14:00``), as a sentence.
+    """
+    try:
+        to_utc(value)
+    except OverflowError:
+        raise ValueError(
+            f"{value.isoformat()} is out of range: in UTC it must fall within the years"
+            " 0001 to 9999"
+        ) from None
+    return value
 
 
 def to_micros(value: datetime) -> int:
@@ -39,13 +58,17 @@ def parse_duration(value: float | int | str) -> float:
     """
     if isinstance(value, bool):
         raise ValueError("a duration must be a number of seconds or text like '5m'")
+    if isinstance(value, int) and abs(value) > MAX_DURATION:
+        return _bounded(math.inf, value)  # float() of a huge int would overflow
     if isinstance(value, int | float):
-        return float(value)
+        return _bounded(float(value), value)
     text = value.strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return _bounded(number, value)
     pos, total = 0, 0.0
     for match in _DURATION.finditer(text):
         if match.start() != pos and text[pos : match.start()].strip():
@@ -54,7 +77,22 @@ def parse_duration(value: float | int | str) -> float:
         pos = match.end()
     if pos == 0 or text[pos:].strip():
         raise ValueError(f"{value!r} is not a duration (use seconds or e.g. '30s', '5m', '1h30m')")
-    return total
+    return _bounded(total, value)
+
+
+def _shown(given: object) -> str:
+    text = repr(given)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bounded(seconds: float, given: object) -> float:
+    """Non-finite durations (``inf``, ``nan``) and ones over :data:`MAX_DURATION` are refused:
+    stored, they would come back as null or overflow every date computed from them."""
+    if math.isnan(seconds) or (math.isinf(seconds) and not isinstance(given, int)):
+        raise ValueError(f"{_shown(given)} is not a finite duration")
+    if abs(seconds) > MAX_DURATION:
+        raise ValueError(f"{_shown(given)} is too long: a duration is at most 100 years")
+    return seconds
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

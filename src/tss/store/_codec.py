@@ -7,6 +7,7 @@ a value repeats (a job's run policy, a job's spec).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -39,6 +40,7 @@ from tss.store._listing import check_offset, prefix_end, run_after, run_cursor
 REPLACED = "replaced by a newer fire"
 WORKER_STATES = frozenset({"up", "draining", "down", "dead"})
 STATES: dict[str, RunState] = {state.value: state for state in RunState}
+log = logging.getLogger(__name__)
 _CACHE_SIZE = 4096
 
 
@@ -112,10 +114,32 @@ def _remember(cache: dict[str, T], text: str, value: T) -> T:
 
 
 def policy_of(text: str) -> RunPolicy:
+    """A run's policy from its stored text. One that cannot be read (written by another
+    version, or damaged) gives a quarantine policy carrying the reason, so that reading the
+    run never fails: a worker then fails its attempt with that reason instead of running it.
+    """
     policy = _policy_by_text.get(text)
     if policy is None:
-        policy = _remember(_policy_by_text, text, RunPolicy.from_dict(orjson.loads(text)))
+        try:
+            policy = RunPolicy.from_dict(orjson.loads(text))
+        except Exception as exc:  # any damage at all: the run must still be readable
+            policy = RunPolicy.quarantined(_stored_type(text), _unreadable("policy", exc))
+            log.warning("a stored run policy is malformed: %s", policy.malformed)
+        policy = _remember(_policy_by_text, text, policy)
     return policy
+
+
+def _stored_type(text: str) -> str:
+    try:
+        value = orjson.loads(text).get("type")
+    except Exception:
+        return "noop"
+    return value if isinstance(value, str) else "noop"
+
+
+def _unreadable(what: str, exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return f"the stored {what} is malformed and was not used ({type(exc).__name__}: {first})"
 
 
 def spec_text(spec: JobSpec) -> str:
@@ -125,10 +149,20 @@ def spec_text(spec: JobSpec) -> str:
     return text
 
 
-def spec_of(text: str) -> JobSpec:
+def spec_of(text: str, name: str = "") -> JobSpec:
+    """A job's definition from its stored text. One that cannot be read is quarantined: a
+    paused no-op under the job's name whose description says why, so that the scheduler and
+    every listing go on; applying the definition again replaces it."""
     spec = _spec_by_text.get(text)
     if spec is None:
-        spec = _remember(_spec_by_text, text, JobSpec.model_validate(orjson.loads(text)))
+        try:
+            spec = JobSpec.model_validate(orjson.loads(text))
+        except Exception as exc:  # any damage at all: the job must still be readable
+            reason = _unreadable("definition", exc)
+            log.warning("job %r: %s", name, reason)
+            return JobSpec(name=name or "malformed", type="noop", paused=True,
+                           description=f"quarantined: {reason}; apply it again")  # fmt: skip
+        spec = _remember(_spec_by_text, text, spec)
     return spec
 
 
@@ -143,7 +177,9 @@ def job_values(spec: JobSpec) -> tuple[str, str, str, str, bool]:
 
 
 def job_of(row: Sequence[Any]) -> Job:
-    return Job(spec_of(row[1]), from_micros(row[3]), from_micros(row[4]), when(row[2]), row[5])
+    return Job(
+        spec_of(row[1], row[0]), from_micros(row[3]), from_micros(row[4]), when(row[2]), row[5]
+    )
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -161,6 +197,57 @@ RUN_INSERT = f"INSERT INTO runs ({RUN_FIELDS}) VALUES ({placeholders(len(RUN_IND
 
 
 def run_of(r: Sequence[Any]) -> Run:
+    """A run from its row (``RUN_COLUMNS``). A damaged column never makes this raise: the
+    run comes back quarantined (see :func:`policy_of`) with what could be read."""
+    try:
+        return _run_of(r)
+    except Exception as exc:  # any damage at all: one bad row must not stop a process
+        return _salvaged(r, exc)
+
+
+def _salvaged(r: Sequence[Any], exc: BaseException) -> Run:
+    reason = _unreadable("run", exc)
+    log.warning("run %r: %s", r[0], reason)
+
+    def get(i: int, decode: Callable[[Any], T], default: T) -> T:
+        try:
+            return default if r[i] is None else decode(r[i])
+        except Exception:
+            return default
+
+    epoch = from_micros(0)
+    policy = RunPolicy.quarantined(_stored_type(r[7]) if isinstance(r[7], str) else "noop", reason)
+    params: Any = get(4, orjson.loads, {})
+    return Run(
+        id=str(r[0]),
+        job=str(r[1]),
+        state=get(2, STATES.__getitem__, RunState.QUEUED),
+        trigger=get(3, str, "manual"),
+        params=params if isinstance(params, dict) else {},
+        priority=get(5, int, 0),
+        pool=get(6, str, "default"),
+        policy=policy,
+        attempt=get(8, int, 0),
+        created_at=get(9, from_micros, epoch),
+        updated_at=get(10, from_micros, epoch),
+        scheduled_for=get(11, from_micros, None),
+        not_before=get(12, from_micros, None),
+        queued_at=get(13, from_micros, None),
+        started_at=get(14, from_micros, None),
+        finished_at=get(15, from_micros, None),
+        lease_until=get(16, from_micros, None),
+        worker_id=get(17, str, None),
+        idempotency_key=get(18, str, None),
+        result=get(19, orjson.loads, None),
+        error=get(20, error_of, None),
+        reason=reason,
+        retry_of=get(22, str, None),
+        flow_id=get(23, str, None),
+        handbacks=get(24, int, 0),
+    )
+
+
+def _run_of(r: Sequence[Any]) -> Run:
     return Run(
         id=r[0],
         job=r[1],

@@ -65,6 +65,9 @@ def decode_cursor(cursor: Any, kind: str, types: tuple[type, ...]) -> tuple[Any,
     # type() rather than isinstance(): JSON true must not pass for an integer.
     if len(key) != len(types) or any(type(v) is not t for v, t in zip(key, types, strict=True)):
         raise ValidationError("the cursor is malformed: its key does not fit", field="cursor")
+    # Every integer a store keys a listing by is a signed 64-bit one (micros, counts).
+    if any(type(v) is int and not -(2**63) <= v < 2**63 for v in key):
+        raise ValidationError("the cursor is malformed: a number is out of range", field="cursor")
     return key
 
 

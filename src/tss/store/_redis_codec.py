@@ -7,6 +7,8 @@ and a field that is ``None`` is simply absent.
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Sequence
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -124,7 +126,8 @@ def run_of(text: str) -> Run:
     row: list[Any] = [None if value is False else value for value in orjson.loads(text)]
     for i in _INTS:
         if row[i] is not None:
-            row[i] = int(row[i])
+            with contextlib.suppress(ValueError, TypeError):  # c.run_of quarantines the run
+                row[i] = int(row[i])
     return c.run_of(row)
 
 
@@ -190,8 +193,8 @@ def event_of(entry_id: str, text: str) -> Event:
 # -- jobs, workers, tokens ---------------------------------------------------------------------
 
 
-def job_of(h: Hash) -> Job:
-    spec = c.spec_of(h["spec"])
+def job_of(h: Hash, name: str = "") -> Job:
+    spec = c.spec_of(h["spec"], name)
     paused = h.get("paused") == "1"
     if spec.paused != paused:  # paused and resumed since the definition was written
         spec = spec.model_copy(update={"paused": paused})

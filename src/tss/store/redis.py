@@ -203,12 +203,12 @@ class RedisStore(Store):
         [found] = await self._conn.hashes([f"{self.keys}job:{name}"])
         if not found:
             raise NotFound(f"no job named {name!r}", field="name")
-        return rc.job_of(found)
+        return rc.job_of(found, name)
 
     async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
         unique = list(dict.fromkeys(names))
         hashes = await self._conn.hashes([f"{self.keys}job:{name}" for name in unique])
-        return {name: rc.job_of(h) for name, h in zip(unique, hashes, strict=True) if h}
+        return {name: rc.job_of(h, name) for name, h in zip(unique, hashes, strict=True) if h}
 
     async def list_jobs(
         self,

@@ -18,6 +18,8 @@ from tss.tasks.base import ExecutionContext, TaskContext, TaskFailure, TaskType
 from tss.worker.capture import LogBuffer
 
 _TRACEBACK_LIMIT = 64 * 1024
+#: the error type of an attempt failed because its run's stored record was unreadable
+MALFORMED_ERROR = "MalformedRecord"
 
 
 class _BufferHandler(logging.Handler):
@@ -96,6 +98,8 @@ async def run_attempt(
     error: ErrorInfo
     timed_out = False
     try:
+        if policy.malformed is not None:  # quarantined by the store: never executed
+            raise TaskFailure(MALFORMED_ERROR, policy.malformed)
         result = await task_type.execute(ctx)
     except asyncio.CancelledError:
         raise

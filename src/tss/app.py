@@ -23,7 +23,6 @@ from tss.core import flows
 from tss.core.flows import FlowGraph
 from tss.core.ids import new_id
 from tss.core.merge import deep_merge, merge_patch
-from tss.core.overrides import check_overrides
 from tss.core.models import (
     Job,
     JobSpec,
@@ -36,6 +35,7 @@ from tss.core.models import (
     Token,
     WorkerInfo,
 )
+from tss.core.overrides import check_overrides
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job

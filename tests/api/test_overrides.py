@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.test_bad_input import snapshot
 from tests.api.live import LiveAPI
+from tests.api.test_bad_input import snapshot
 
 J = "/api/v1/jobs"
 
@@ -77,9 +77,7 @@ def test_the_api_never_imports_a_module_named_in_a_request(
 ) -> None:
     assert "import_probe" not in sys.modules
     with api.client(tokens["operator"]) as client:
-        refused = client.post(
-            f"{J}/ov-py/runs", json={"params": {"function": "import_probe:main"}}
-        )
+        refused = client.post(f"{J}/ov-py/runs", json={"params": {"function": "import_probe:main"}})
     assert refused.status_code == 422
     # Even an admin's definition is checked for shape only; the worker imports it.
     made = admin.post(J, json={"name": "ov-probe", "type": "python",

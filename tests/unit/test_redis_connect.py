@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("redis")
 
-from redis.asyncio.retry import Retry as AsyncRetry  # noqa: E402
+from redis.asyncio.retry import Retry as AsyncRetry
 
-from tss import _redis  # noqa: E402
-from tss.broker.redis import RedisBroker  # noqa: E402
-from tss.errors import ConfigError  # noqa: E402
-from tss.store._redis_conn import RedisConnection  # noqa: E402
+from tss import _redis
+from tss.broker.redis import RedisBroker
+from tss.errors import ConfigError
+from tss.store._redis_conn import RedisConnection
 
 
 def test_store_and_broker_clients_use_the_asyncio_retry_without_warnings() -> None:

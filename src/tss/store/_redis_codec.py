@@ -8,7 +8,6 @@ and a field that is ``None`` is simply absent.
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Sequence
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit

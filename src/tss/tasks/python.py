@@ -42,9 +42,7 @@ def check_target(target: str) -> None:
     module_name, sep, attr = target.partition(":")
     if not sep:
         module_name, _, attr = target.rpartition(".")
-    if not (
-        len(target) <= 500 and _DOTTED.fullmatch(module_name) and _DOTTED.fullmatch(attr)
-    ):
+    if not (len(target) <= 500 and _DOTTED.fullmatch(module_name) and _DOTTED.fullmatch(attr)):
         raise ValidationError(
             f"function {target[:100]!r} must look like 'package.module:function'",
             field="params.function",

@@ -145,8 +145,11 @@ class ApiConfig(_Section):
     max_body: int = Field(1 << 20, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
     docs: bool = True
+    #: seconds a client has to send a request's line and headers (slowloris)
+    header_timeout: float = Field(10.0, gt=0, le=3600)
 
     _size = field_validator("max_body", mode="before")(_bytes)
+    _header_timeout = field_validator("header_timeout", mode="before")(_seconds)
 
 
 #: the dashboard's pages, in menu order

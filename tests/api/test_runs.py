@@ -155,14 +155,15 @@ def test_workers_and_worker_status_route(admin: httpx.Client) -> None:
     )  # fmt: skip
     assert reported.status_code == 200, reported.text
     assert reported.json()["load"] == 0.25
+    assert reported.json()["id"] == "ext:outside-1"  # reported workers have a namespace
     listed = {w["id"]: w for w in admin.get("/api/v1/workers").json()["items"]}
-    assert listed["outside-1"]["pools"] == ["gpu"]
-    assert listed["outside-1"]["state"] == "up"
-    assert listed["outside-1"]["last_heartbeat"] is not None
+    assert listed["ext:outside-1"]["pools"] == ["gpu"]
+    assert listed["ext:outside-1"]["state"] == "up"
+    assert listed["ext:outside-1"]["last_heartbeat"] is not None
     down = admin.post("/v1/queue", json={"worker_id": "outside-1", "state": "down"})
     assert down.json()["state"] == "down"
     only_down = admin.get("/api/v1/workers", params={"state": "down"}).json()["items"]
-    assert [w["id"] for w in only_down] == ["outside-1"]
+    assert [w["id"] for w in only_down] == ["ext:outside-1"]
 
 
 def test_stats_counts_and_throughput(admin: httpx.Client) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,77 @@ def test_a_revoked_token_ends_its_sessions(node: LiveAPI) -> None:
         assert admin.delete("/api/v1/tokens/s-admin").status_code == 204
         assert client.get("/api/v1/jobs").status_code == 401
         assert client.get("/dashboard/session").json()["logged_in"] is False
+
+
+def _cookie_client(node: LiveAPI, session_id: str) -> httpx.Client:
+    """A browser that still sends ``session_id`` (a copied or kept cookie)."""
+    return httpx.Client(base_url=node.url, timeout=30, cookies={"tss_session": session_id})
+
+
+def test_logout_ends_the_session_on_the_server(node: LiveAPI) -> None:
+    client, session = login(node, token(node, "operator"))
+    with closing(client):
+        kept = client.cookies["tss_session"]
+        out = client.post("/dashboard/logout", headers={"X-CSRF-Token": session["csrf"]})
+        assert out.status_code == 204
+    with _cookie_client(node, kept) as copied:
+        refused = copied.get("/api/v1/jobs")
+        assert refused.status_code == 401
+        assert refused.json()["error"]["field"] == "tss_session"
+        assert copied.get("/dashboard/session").json()["logged_in"] is False
+        acting = copied.post("/api/v1/jobs/j/pause", headers={"X-CSRF-Token": session["csrf"]})
+        assert acting.status_code == 401
+
+
+def test_the_cookie_is_a_session_id_not_a_token(node: LiveAPI) -> None:
+    secret = token(node, "admin")
+    client, session = login(node, secret)
+    with closing(client):
+        cookie = client.cookies["tss_session"]
+        assert cookie != secret and secret not in cookie
+        with node.client(cookie) as bearer:
+            assert bearer.get("/api/v1/jobs").status_code == 401
+        other, second = login(node, secret)
+        with closing(other):
+            assert other.cookies["tss_session"] != cookie
+            assert second["csrf"] != session["csrf"]  # CSRF tokens are per session
+            crossed = other.post("/api/v1/jobs/j/pause", headers={"X-CSRF-Token": session["csrf"]})
+            assert crossed.status_code == 403
+
+
+def test_the_server_enforces_the_session_ttl(node: LiveAPI) -> None:
+    from tss.tokens import hash_secret
+
+    client, _ = login(node, token(node, "viewer"))
+    with closing(client):
+        kept = client.cookies["tss_session"]
+        assert client.get("/api/v1/jobs").status_code == 200
+    store = node.tss.store
+    stored = node.call(store.get_session(hash_secret(kept)))
+    ttl = node.settings.dashboard.session_ttl
+    assert (stored.expires_at - stored.created_at).total_seconds() == ttl
+    # The session reaches its end while the browser keeps the cookie (Max-Age is the
+    # browser's business; the server decides).
+    node.call(store.delete_session(stored.id_hash))
+    ended = replace(stored, expires_at=node.call(store.now()))
+    node.call(store.create_session(ended))
+    with _cookie_client(node, kept) as browser:
+        assert browser.get("/api/v1/jobs").status_code == 401
+        assert browser.get("/dashboard/session").json()["logged_in"] is False
+
+
+def test_changing_the_admin_token_ends_its_sessions(tmp_path: Path) -> None:
+    with live_api(tmp_path) as first:
+        client, _ = login(first, ADMIN)
+        kept = client.cookies["tss_session"]
+        client.close()
+    other = "another-admin-token-0123456789"
+    with live_api(tmp_path, api={"admin_token": other}) as second:
+        with _cookie_client(second, kept) as browser:
+            assert browser.get("/api/v1/jobs").status_code == 401
+        client, _ = login(second, other)
+        with closing(client):
+            assert client.get("/api/v1/jobs").status_code == 200
 
 
 def test_pages_carry_a_csp_and_no_inline_script(node: LiveAPI) -> None:

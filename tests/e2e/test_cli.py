@@ -6,6 +6,7 @@ they pass in any order. Tests that start a server get a project of their own.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Project, new_project
+from .conftest import TEST_CONFIG, Project, new_project
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -196,6 +197,35 @@ def test_config_show_masks_passwords_without_connecting(project: Project) -> Non
     text = project.tss("config", "show", env=env)
     assert text.code == 0 and "secret" not in text.out and "u:***@db.example" in text.out
     assert "hush-hush" not in text.out
+
+
+def test_config_show_masks_job_env_values_and_query_passwords(tmp_path: Path) -> None:
+    project = new_project(
+        tmp_path,
+        config=TEST_CONFIG.replace(
+            'store: {url: "sqlite:///tss.db"}',
+            'store: {url: "postgresql://u@db.example/tss?password=query-secret&sslmode=require"}',
+        )
+        + "jobs:\n"
+        + "  - name: backup\n"
+        + "    type: shell\n"
+        + "    params:\n"
+        + "      argv: [backup]\n"
+        + "      env: {REGION: literal-region, DB_PASSWORD: {from_file: /run/secrets/db},\n"
+        + "            TOKEN: {from_env: BACKUP_TOKEN}}\n",
+    )
+    for args in (("config", "show", "--json"), ("config", "show")):
+        shown = project.tss(*args)
+        assert shown.code == 0, shown
+        assert "query-secret" not in shown.out and "literal-region" not in shown.out
+        assert "password=***&sslmode=require" in shown.out
+        assert "/run/secrets/db" in shown.out and "BACKUP_TOKEN" in shown.out
+    env = json.loads(project.ok("config", "show", "--json").out)["jobs"][0]["params"]["env"]
+    assert env == {
+        "REGION": "***",
+        "DB_PASSWORD": {"from_file": "/run/secrets/db"},
+        "TOKEN": {"from_env": "BACKUP_TOKEN"},
+    }
 
 
 def test_api_alone_refuses_the_local_broker(project: Project) -> None:

@@ -5,11 +5,13 @@ Each route declares its role with :func:`needs`; the role also goes into the Ope
 document as ``x-tss-role``, which is where the auth matrix test reads it from.
 
 A request without an ``Authorization`` header may carry the dashboard's session cookie
-instead (a browser's ``EventSource`` cannot send headers). The cookie holds the token the
-user logged in with, so it is checked exactly as a bearer token is (revocation and expiry
-apply at once). A cookie is sent by the browser on its own, so every request but GET,
-HEAD and OPTIONS that relies on it must also carry :data:`CSRF_HEADER` with
-:func:`csrf_token` of the session, which only a page of this origin can read.
+instead (a browser's ``EventSource`` cannot send headers). The cookie holds a random
+session id, not a token: the store keeps its hash, the token it was opened with and its
+expiry (:func:`tss.tokens.session_principal`), so logging out, the session's TTL and the
+token's revocation or expiry all end it at once, whichever API process serves it. A cookie
+is sent by the browser on its own, so every request but GET, HEAD and OPTIONS that relies
+on it must also carry :data:`CSRF_HEADER` with :func:`csrf_token` of the session, which
+only a page of this origin can read.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tss.api.masking import reveals_secrets
 from tss.config import Settings
 from tss.core.models import ROLES, Role
 from tss.errors import ConfigError, Forbidden, Unauthorized
-from tss.tokens import ANONYMOUS, Principal
+from tss.tokens import ANONYMOUS, Principal, session_principal
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: `tss token create`")
 #: record a token's use at most this often (a write per request would not do)
@@ -65,8 +67,9 @@ def check_exposure(settings: Settings) -> None:
 
 
 def csrf_token(session: str) -> str:
-    """The CSRF token of a session: derived from it, so any process can check it and no
-    page of another origin can compute it (it cannot read the HttpOnly cookie)."""
+    """The CSRF token of a session: an HMAC keyed by its random id, so it differs per
+    session, any process can check it, and no page of another origin can compute it (it
+    cannot read the HttpOnly cookie)."""
     return hmac.new(session.encode(), b"tss-dashboard-csrf", hashlib.sha256).hexdigest()
 
 
@@ -86,8 +89,8 @@ def check_csrf(request: Request, session: str) -> None:
 def presented_token(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> tuple[str, bool]:
-    """The token a request presents and whether it came in the session cookie: the bearer
-    token wins over the cookie.
+    """The bearer token a request presents, or else its dashboard session id, and whether
+    it is the latter: the bearer token wins over the cookie.
 
     :raises Unauthorized: neither is there.
     """
@@ -110,15 +113,25 @@ def _guard(role: Role) -> Callable[..., Awaitable[Principal]]:
         if not state.settings.api.auth:
             principal = ANONYMOUS
         else:
-            token, from_cookie = presented_token(request, credentials)
-            found = await state.tss.authenticate(token)
-            if found is None:
-                raise Unauthorized(
-                    "the API token is not valid (unknown, revoked or expired)",
-                    field="Authorization",
-                )
+            secret, from_cookie = presented_token(request, credentials)
             if from_cookie:
-                check_csrf(request, token)
+                found = await session_principal(
+                    state.tss.store, secret, admin_token=state.settings.api.admin_token
+                )
+                if found is None:
+                    raise Unauthorized(
+                        "the dashboard session has ended (logged out, expired, or its token "
+                        "was revoked); log in again",
+                        field=SESSION_COOKIE,
+                    )
+                check_csrf(request, secret)
+            else:
+                found = await state.tss.authenticate(secret)
+                if found is None:
+                    raise Unauthorized(
+                        "the API token is not valid (unknown, revoked or expired)",
+                        field="Authorization",
+                    )
             principal = found
             await _touch(state, principal)
         principal.require(role)

@@ -13,6 +13,7 @@ import uvicorn
 from tss._aio import wait_first
 from tss.api.auth import check_exposure
 from tss.api.server import create_api
+from tss.api.slow_headers import protocol_with_header_timeout
 from tss.app import TSSApp
 from tss.config import Settings
 from tss.errors import ConfigError
@@ -85,6 +86,7 @@ async def serve_http(tss: TSSApp, sock: socket.socket, stop: asyncio.Event) -> N
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        http=protocol_with_header_timeout(tss.settings.api.header_timeout),
         ssl_certfile=str(Path(base, server.tls_cert)) if server.tls_cert else None,
         ssl_keyfile=str(Path(base, server.tls_key)) if server.tls_key else None,
     )

@@ -7,6 +7,7 @@ errors go to stderr as a single ``error: ...`` line (no Rich: it would wrap a lo
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Mapping
@@ -124,19 +125,49 @@ def print_json(data: Any) -> None:
 # -- secrets -----------------------------------------------------------------------------
 
 
-#: config keys whose values are secrets in themselves
-SECRET_KEYS = frozenset({"admin_token", "token", "password", "secret"})
+#: a key whose value is a secret in itself: ``admin_token``, ``password``, ``api_key``...
+_SECRET_KEY = re.compile(
+    r"passw(?:or)?d|secret|token|api_?key|credential|private_?key|(?:^|[_.-])pass(?:$|[_.-])",
+    re.IGNORECASE,
+)
+MASK = "***"
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a key's name says its value is a secret."""
+    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
 
 
 def mask_secrets(data: Any) -> Any:
-    """``data`` with the password of every URL in it, and every secret key's value, masked."""
+    """``data`` with secrets masked: the password of every URL in it, the value of every key
+    that looks secret, and every literal value of an ``env`` mapping (a job's environment).
+    References (``{from_env: NAME}``, ``{from_file: PATH}``) name where a secret is, not
+    the secret: they stay as written."""
     if isinstance(data, Mapping):
-        return {k: "***" if k in SECRET_KEYS and v else mask_secrets(v) for k, v in data.items()}
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            if key == "env" and isinstance(value, Mapping):
+                out[key] = {k: _mask_env_value(v) for k, v in value.items()}
+            elif is_secret_key(key) and _is_scalar(value) and value not in ("", None):
+                out[key] = MASK
+            else:
+                out[key] = mask_secrets(value)
+        return out
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
     if isinstance(data, str) and "://" in data:
         return mask_url(data)
     return data
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _mask_env_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    return MASK
 
 
 # -- times and words ---------------------------------------------------------------------

@@ -86,10 +86,26 @@ def _banner(
     console.print("  press Ctrl+C to stop", style="dim")
 
 
+#: TSS variables a serving process keeps once its settings are read (not secrets)
+_KEPT = frozenset({"TSS_DEBUG"})
+
+
+def forget_tss_environ() -> list[str]:
+    """Remove the ``TSS_*`` variables (tokens, URLs with passwords) from this process's
+    environment once the settings hold them, so that in-process ``python`` tasks and every
+    child cannot read them from ``os.environ``; return the names removed."""
+    names = [n for n in os.environ if n.upper().startswith("TSS_") and n.upper() not in _KEPT]
+    for name in names:
+        del os.environ[name]
+    return names
+
+
 async def _serve(
     settings: Settings, *, scheduler: bool, worker: bool, apply_jobs: bool, http: bool
 ) -> None:
     from tss.app import TSSApp
+
+    forget_tss_environ()
 
     sock = None
     if http:

@@ -1,10 +1,12 @@
-"""Logging in to the dashboard: a token in, an HttpOnly SameSite=Strict cookie out.
+"""Logging in to the dashboard: a token in, a server-side session out, its random id in an
+HttpOnly SameSite=Strict cookie.
 
-The cookie holds the token itself, checked on every request like a bearer token (see
-:mod:`tss.api.auth`), so revoking the token ends every session made with it, and any
-number of API processes can serve the same session without sharing state. Logging in is
-refused from another origin, and only as JSON (a cross-site form cannot send JSON without
-a CORS preflight), so no other site can log a browser in under its own token.
+The cookie never holds the token. The store keeps the session id's SHA-256, the token it
+was opened with and its expiry (``dashboard.session_ttl``, checked by the server on every
+request, see :mod:`tss.api.auth`); logging out deletes it, and revoking the token ends it
+at once. Any number of API processes serve the same session through the store. Logging
+in is refused from another origin, and only as JSON (a cross-site form cannot send JSON
+without a CORS preflight), so no other site can log a browser in under its own token.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tss.api.auth import CSRF_HEADER, SESSION_COOKIE, check_csrf, csrf_token
 from tss.app import TSSApp
 from tss.config import Settings
 from tss.errors import Forbidden, Unauthorized
-from tss.tokens import ANONYMOUS, Principal
+from tss.tokens import ANONYMOUS, Principal, close_session, open_session, session_principal
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,24 +75,35 @@ async def login(request: Request, response: Response, body: LoginIn) -> SessionO
             "`tss token create --name me --role viewer`",
             field="token",
         )
+    ttl = settings.dashboard.session_ttl
+    # A session already in this browser ends: a login never adopts or extends one.
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        await close_session(tss.store, old)
+    session_id = await open_session(
+        tss.store, principal, ttl=ttl, admin_token=settings.api.admin_token
+    )
     response.set_cookie(
         SESSION_COOKIE,
-        body.token.strip(),
-        max_age=int(settings.dashboard.session_ttl),
+        session_id,
+        max_age=int(ttl),
         path="/",
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-    return _out(principal, settings, body.token.strip())
+    return _out(principal, settings, session_id)
 
 
 @router.post("/dashboard/logout", status_code=204)
 async def logout(request: Request) -> Response:
-    """End the session in this browser (the token itself stays valid)."""
+    """End the session: deleted on the server, so the cookie stops working everywhere
+    (the token itself stays valid)."""
+    tss, _ = _app(request)
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         check_csrf(request, session)
+        await close_session(tss.store, session)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -98,13 +111,18 @@ async def logout(request: Request) -> Response:
 
 @router.get("/dashboard/session", response_model=SessionOut)
 async def session(request: Request) -> SessionOut:
-    """The current session; ``logged_in`` is false when there is none or its token
-    stopped being valid (answered with 200: a logged-out page is not an error)."""
+    """The current session; ``logged_in`` is false when there is none, it has ended or
+    expired, or its token stopped being valid (answered with 200: a logged-out page is not
+    an error)."""
     tss, settings = _app(request)
     if not settings.api.auth:
         return _out(ANONYMOUS, settings, "")
-    token = request.cookies.get(SESSION_COOKIE)
-    principal = await tss.authenticate(token) if token else None
-    if principal is None or token is None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    principal = (
+        await session_principal(tss.store, session_id, admin_token=settings.api.admin_token)
+        if session_id
+        else None
+    )
+    if principal is None or session_id is None:
         return SessionOut(logged_in=False, auth=True)
-    return _out(principal, settings, token)
+    return _out(principal, settings, session_id)

@@ -811,3 +811,13 @@ local t = redis.call('TIME')
 redis.call('HSET', key, 'used', string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2])))
 return 1
 """
+
+# ARGV: prefix, id hash, expiry (ms since the epoch), then the hash's field/value pairs.
+# Makes the session unless one has that id; Redis drops it at its expiry. Returns 1 or 0.
+CREATE_SESSION = r"""
+local key = ARGV[1] .. 'session:' .. ARGV[2]
+if redis.call('EXISTS', key) == 1 then return 0 end
+redis.call('HSET', key, unpack(ARGV, 4))
+redis.call('PEXPIREAT', key, ARGV[3])
+return 1
+"""

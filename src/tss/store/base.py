@@ -87,6 +87,18 @@ class Room:
         return chosen
 
 
+@dataclass(frozen=True, slots=True)
+class DashboardSession:
+    """A dashboard login as stored: the SHA-256 of its random id (the cookie holds the id,
+    the store never does), the token it was opened with, and when it ends."""
+
+    id_hash: str
+    #: the token's id, or ``env:<hash>`` for the configured admin token (see tss.tokens)
+    token_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
 class Store(ABC):
     """The source of truth. One instance per process; safe to share between tasks."""
 
@@ -429,3 +441,25 @@ class Store(ABC):
     @abstractmethod
     async def touch_token(self, token_id: str) -> None:
         """Record that a token was just used (store clock). Unknown ids are ignored."""
+
+    # -- dashboard sessions ----------------------------------------------------------------
+
+    @abstractmethod
+    async def create_session(self, session: DashboardSession) -> None:
+        """Store a new dashboard session; sessions that expired by the store clock may be
+        deleted on the way (a session is never read after its expiry).
+
+        :raises Conflict: a session with that ``id_hash`` exists.
+        """
+
+    @abstractmethod
+    async def get_session(self, id_hash: str) -> DashboardSession:
+        """The session whose id hashes to ``id_hash``, expired or not (the caller checks
+        ``expires_at`` against the store clock).
+
+        :raises NotFound: no such session (never made, ended, or expired and deleted).
+        """
+
+    @abstractmethod
+    async def delete_session(self, id_hash: str) -> None:
+        """End a session. An unknown ``id_hash`` is ignored."""

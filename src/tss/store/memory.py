@@ -38,7 +38,7 @@ from tss.store._listing import (
     run_after,
     run_cursor,
 )
-from tss.store.base import Planner, Store
+from tss.store.base import DashboardSession, Planner, Store
 
 WorkerState = Literal["up", "draining", "down", "dead"]
 WORKER_STATES = frozenset({"up", "draining", "down", "dead"})
@@ -112,6 +112,7 @@ class MemoryStore(Store):
         self._workers: dict[str, WorkerInfo] = {}
         self._events: list[Event] = []
         self._tokens: dict[str, Token] = {}  # frozen records: handed out as they are
+        self._sessions: dict[str, DashboardSession] = {}  # by id hash; frozen records
 
     # -- internals (call with the lock held) -------------------------------------------------
 
@@ -729,3 +730,29 @@ class MemoryStore(Store):
             token = self._tokens.get(token_id)
             if token is not None:
                 self._tokens[token_id] = replace(token, last_used_at=self._now())
+
+    # -- dashboard sessions ------------------------------------------------------------------
+
+    async def create_session(self, session: DashboardSession) -> None:
+        with self._lock:
+            now = self._now()
+            for key in [k for k, v in self._sessions.items() if v.expires_at <= now]:
+                del self._sessions[key]
+            if session.id_hash in self._sessions:
+                raise Conflict("a session with that id exists already", field="id")
+            self._sessions[session.id_hash] = replace(
+                session,
+                created_at=to_utc(session.created_at),
+                expires_at=to_utc(session.expires_at),
+            )
+
+    async def get_session(self, id_hash: str) -> DashboardSession:
+        with self._lock:
+            found = self._sessions.get(id_hash)
+            if found is None:
+                raise NotFound("no such dashboard session", field="session")
+            return found
+
+    async def delete_session(self, id_hash: str) -> None:
+        with self._lock:
+            self._sessions.pop(id_hash, None)

@@ -38,10 +38,11 @@ from tss.store import _codec as c
 from tss.store import _pg_sql as q
 from tss.store import _pg_writes as w
 from tss.store import _sql_flows as f
+from tss.store import _sql_sessions as ss
 from tss.store import migrate
 from tss.store._listing import JobOrder, bucket_us, check_offset
 from tss.store._pg_conn import NOW_US, Listener, Pool, asyncpg_module, dsn_of
-from tss.store.base import Planner, Room, Store
+from tss.store.base import DashboardSession, Planner, Room, Store
 
 R = RunState
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
@@ -585,3 +586,25 @@ class PostgresStore(Store):
 
     async def touch_token(self, token_id: str) -> None:
         await self._write(f"UPDATE tokens SET last_used_at = {NOW_US} WHERE id = $1", token_id)
+
+    # -- dashboard sessions --------------------------------------------------------------------
+
+    async def create_session(self, session: DashboardSession) -> None:
+        # One statement: expired sessions go as the new one comes.
+        purge = ss.PURGE.format(now=NOW_US)
+        sql = q.numbered(f"WITH purged AS ({purge}) {ss.INSERT}")
+        try:
+            await self._write(sql, *ss.values(session))
+        except StoreError as exc:
+            if _unique_violation(exc.__cause__ or exc):
+                raise Conflict("a session with that id exists already", field="id") from exc
+            raise
+
+    async def get_session(self, id_hash: str) -> DashboardSession:
+        rows = await self._fetch(q.numbered(ss.SELECT), id_hash)
+        if not rows:
+            raise NotFound("no such dashboard session", field="session")
+        return ss.session_of(rows[0])
+
+    async def delete_session(self, id_hash: str) -> None:
+        await self._write(q.numbered(ss.DELETE), id_hash)

@@ -34,6 +34,8 @@ Keys (``K`` is ``<prefix>:store:``; times are microseconds since the epoch):
 ``K children:<job>``  set of the jobs that depend on a job; ``K parents``: jobs with any
 ``K worker:<id>``     hash, ``K workers`` set of ids
 ``K token:<id>``      hash, ``K tokens`` zset id -> created_at
+``K session:<hash>``  hash: a dashboard session (token_id, created_at, expires_at); it
+                      expires in Redis at its ``expires_at``
 ``K schema``          the layout's version
 ====================  ====================================================================
 
@@ -101,7 +103,7 @@ from tss.store._listing import (
 )
 from tss.store._redis_conn import BATCH, RedisConnection
 from tss.store._redis_listing import only, sources, walk
-from tss.store.base import Planner, Store
+from tss.store.base import DashboardSession, Planner, Store
 
 #: the version of the key layout this module writes
 SCHEMA = "1"
@@ -664,3 +666,29 @@ class RedisStore(Store):
 
     async def touch_token(self, token_id: str) -> None:
         await self._conn.eval(lua.TOUCH_TOKEN, token_id)
+
+    # -- dashboard sessions ----------------------------------------------------------------
+
+    async def create_session(self, session: DashboardSession) -> None:
+        expires = to_micros(session.expires_at)
+        fields = ("token_id", session.token_id, "created_at", to_micros(session.created_at))
+        made = await self._conn.eval(
+            lua.CREATE_SESSION, session.id_hash, expires // 1000, *fields, "expires_at", expires
+        )
+        if not made:
+            raise Conflict("a session with that id exists already", field="id")
+
+    async def get_session(self, id_hash: str) -> DashboardSession:
+        [found] = await self._conn.hashes([f"{self.keys}session:{id_hash}"])
+        if not found:
+            raise NotFound("no such dashboard session", field="session")
+        return DashboardSession(
+            id_hash=id_hash,
+            token_id=found["token_id"],
+            created_at=from_micros(int(found["created_at"])),
+            expires_at=from_micros(int(found["expires_at"])),
+        )
+
+    async def delete_session(self, id_hash: str) -> None:
+        with self._conn.errors():
+            await self._conn.client().delete(f"{self.keys}session:{id_hash}")

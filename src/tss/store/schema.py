@@ -224,3 +224,15 @@ tokens = sa.Table(
 )
 #: revoke_tokens by name (several tokens may share one).
 sa.Index("ix_tokens_name", tokens.c.name)
+
+# Dashboard sessions: only a hash of each session id is kept.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.String(64), nullable=False),
+    sa.Column("created_at", MICROS, nullable=False),
+    sa.Column("expires_at", MICROS, nullable=False),
+)
+#: expired sessions are purged by expiry
+sa.Index("ix_sessions_expires_at", sessions.c.expires_at)

@@ -43,13 +43,14 @@ from tss.core.timeutil import from_micros, to_micros, utcnow
 from tss.errors import ConfigError, Conflict, NotFound, StoreError, TSSError, ValidationError
 from tss.store import _codec as c
 from tss.store import _sql_flows as f
+from tss.store import _sql_sessions as ss
 from tss.store import migrate
 from tss.store._listing import (
     JobOrder,
     bucket_us,
     check_offset,
 )
-from tss.store.base import Planner, Store
+from tss.store.base import DashboardSession, Planner, Store
 from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
 P = ParamSpec("P")
@@ -781,3 +782,24 @@ class SQLiteStore(Store):
     async def touch_token(self, token_id: str) -> None:
         sql = "UPDATE tokens SET last_used_at = ? WHERE id = ?"
         await self._write(_exec, sql, (to_micros(utcnow()), token_id))
+
+    # -- dashboard sessions --------------------------------------------------------------------
+
+    async def create_session(self, session: DashboardSession) -> None:
+        await self._write(self._create_session, session)
+
+    def _create_session(self, conn: Conn, session: DashboardSession) -> None:
+        _exec(conn, ss.PURGE.format(now=to_micros(utcnow())))
+        try:
+            _exec(conn, ss.INSERT, ss.values(session))
+        except IntegrityError as exc:
+            raise Conflict("a session with that id exists already", field="id") from exc
+
+    async def get_session(self, id_hash: str) -> DashboardSession:
+        rows = await self._read(_rows, ss.SELECT, (id_hash,))
+        if not rows:
+            raise NotFound("no such dashboard session", field="session")
+        return ss.session_of(rows[0])
+
+    async def delete_session(self, id_hash: str) -> None:
+        await self._write(_exec, ss.DELETE, (id_hash,))

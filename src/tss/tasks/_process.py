@@ -1,19 +1,64 @@
-"""Running a child process in its own process group, with capture, timeout and kill."""
+"""Running a child process in its own process group, with capture, timeout and kill.
+
+No task process outlives its worker, even one killed with SIGKILL:
+
+- the child asks the kernel for SIGKILL when the worker dies (``PR_SET_PDEATHSIG``, set
+  between fork and exec; if the worker died before that, the child exits at once);
+- what the child starts stays in its process group, and a guardian process (one per worker,
+  started on first use, see :mod:`tss.tasks._guardian`) kills every group still registered
+  when its pipe from the worker closes, which happens however the worker ends.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
+
+from tss.tasks._guardian import guardian
 
 if TYPE_CHECKING:
     from tss.worker.capture import LogBuffer
 
 #: seconds between SIGTERM and SIGKILL when a process group is stopped
 KILL_GRACE = 2.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+#: looked up once, in the parent: the child only calls it (between fork and exec)
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn``: SIGKILL this child when the thread that forked it (the event loop's)
+    ends, and exit now if the parent is already gone."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the death signal was set
+            os._exit(137)
+
+    return preexec
 
 
 async def run_process(
@@ -30,8 +75,10 @@ async def run_process(
 
     The child leads a new session, so it and everything it starts form one process group;
     on timeout (:class:`TimeoutError`) or cancellation the whole group gets SIGTERM, then
-    SIGKILL after :data:`KILL_GRACE` seconds.
+    SIGKILL after :data:`KILL_GRACE` seconds. If the worker dies, the group is killed.
     """
+    watch = guardian()
+    watch.ensure_started()
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
@@ -40,7 +87,9 @@ async def run_process(
         env=dict(env) if env is not None else None,
         cwd=cwd,
         start_new_session=True,
+        preexec_fn=_die_with_parent(os.getpid()),
     )
+    watch.add(proc.pid)
     assert proc.stdout is not None and proc.stderr is not None
     pumps = [
         asyncio.create_task(_pump(proc.stdout, stdout)),
@@ -63,6 +112,7 @@ async def run_process(
     finally:
         for pump in pumps:
             pump.cancel()
+        watch.discard(proc.pid)
 
 
 async def _pump(stream: asyncio.StreamReader, sink: LogBuffer) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from tss.errors import ValidationError
+from tss.tasks._env import base_environ
 from tss.tasks._process import run_process
 from tss.tasks.base import ExecutionContext, TaskContext, TaskFailure, TaskType
 from tss.worker.capture import current_stderr, current_stdout
@@ -191,6 +192,8 @@ class PythonTask(TaskType):
                 stderr=ctx.stderr,
                 timeout=ctx.timeout,
                 stdin_data=orjson.dumps(payload, default=str),
+                # the worker's interpreter, without the worker's secrets (tss.tasks._env)
+                env=base_environ(interpreter=True),
             )
             raw = await asyncio.to_thread(Path(result_path).read_bytes)
         finally:

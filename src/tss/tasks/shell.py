@@ -1,11 +1,12 @@
-"""The ``shell`` task type: an argv list, run without a shell, in its own process group."""
+"""The ``shell`` task type: an argv list, run without a shell, in its own process group,
+with a clean environment (see :mod:`tss.tasks._env`)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from tss.errors import ValidationError
+from tss.tasks._env import base_environ, check_env, check_inherit_env, resolve_env
 from tss.tasks._process import run_process
 from tss.tasks.base import ExecutionContext, TaskFailure, TaskType
 
@@ -15,7 +16,12 @@ _STDERR_TAIL = 2000
 
 class ShellTask(TaskType):
     """Runs ``params.argv``. A non-zero exit fails the attempt, carrying the exit code and the
-    tail of stderr; ``retry_on`` may list exit codes."""
+    tail of stderr; ``retry_on`` may list exit codes.
+
+    ``inherit_env``: ``true`` (default) passes the worker's :data:`~tss.tasks._env.BASE_NAMES`
+    and ``LC_*``; a list of names passes those too; ``false`` passes nothing. Then ``env``
+    (literals, ``{from_env: NAME}``, ``{from_file: /path}``) and ``TSS_RUN_ID``,
+    ``TSS_ATTEMPT``, ``TSS_JOB``."""
 
     name = "shell"
     executes = frozenset({"argv", "env", "cwd", "inherit_env"})
@@ -43,17 +49,19 @@ class ShellTask(TaskType):
                 "argv must be a non-empty list of strings, e.g. [ls, -l, /tmp]",
                 field="params.argv",
             )
-        env = params.get("env", {})
-        if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
-            raise ValidationError("env must be a mapping of names to values", field="params.env")
+        if "env" in params:
+            check_env(params["env"])
+        if "inherit_env" in params:
+            check_inherit_env(params["inherit_env"])
         if "cwd" in params and not isinstance(params["cwd"], str):
             raise ValidationError("cwd must be a path", field="params.cwd")
         return {**params, "argv": [str(a) for a in argv]}
 
     async def execute(self, ctx: ExecutionContext) -> Any:
         params = ctx.params
-        env = dict(os.environ) if params.get("inherit_env", True) else {}
-        env.update({k: str(v) for k, v in (params.get("env") or {}).items()})
+        inherit = params.get("inherit_env", True)
+        env = {} if inherit is False else base_environ(inherit if isinstance(inherit, list) else ())
+        env.update(resolve_env(params.get("env") or {}))
         env["TSS_RUN_ID"] = ctx.task.run_id
         env["TSS_ATTEMPT"] = str(ctx.task.attempt)
         env["TSS_JOB"] = ctx.task.job

@@ -656,3 +656,19 @@ def test_jitter_delay_bounds() -> None:
 )
 def test_describe(data: Any, text: str) -> None:
     assert ScheduleSpec.model_validate(data).describe() == text
+
+
+def test_fires_stop_before_the_year_9999_instead_of_overflowing() -> None:
+    from tss.core.schedules import next_fire_times as fires
+
+    spec = ScheduleSpec.model_validate({"every": 3e9})  # about 95 years
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    found = fires(spec, 1000, after=start, anchor=start)
+    assert 0 < len(found) < 1000 and found[-1].year <= 9999
+
+
+def test_durations_are_finite_and_at_most_a_century() -> None:
+    for value in ("inf", "nan", 1e20, 10**20, "99999999999999h", 18446744073709551616):
+        with pytest.raises(pydantic.ValidationError):
+            ScheduleSpec.model_validate({"every": value})
+    assert ScheduleSpec.model_validate({"every": "36500d"}).every == 36500 * 86400

@@ -108,9 +108,7 @@ def _workers(node: LiveAPI) -> dict[str, dict[str, object]]:
         return {w["id"]: w for w in admin.get("/api/v1/workers").json()["items"]}
 
 
-def test_a_reported_worker_cannot_alter_a_tss_worker(
-    node: LiveAPI, tokens: dict[str, str]
-) -> None:
+def test_a_reported_worker_cannot_alter_a_tss_worker(node: LiveAPI, tokens: dict[str, str]) -> None:
     deadline = time.monotonic() + 10
     while not (tss_workers := _workers(node)):
         assert time.monotonic() < deadline, "the node's worker never registered"

@@ -74,6 +74,7 @@ jobs:
   - name: slow
     type: python
     params: {{function: "tasks:slow"}}
+    overridable: [kwargs]
   - name: blocker
     type: python
     params: {{function: "tasks:slow", kwargs: {{seconds: 4}}}}

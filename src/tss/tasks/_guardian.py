@@ -53,6 +53,12 @@ class Guardian:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
 
+    def fileno(self) -> int | None:
+        """The pipe to the guardian, for a child to register its own group before exec."""
+        with self._lock:
+            proc = self._proc
+            return None if proc is None or proc.stdin is None else proc.stdin.fileno()
+
     def add(self, pgid: int) -> None:
         """Kill group ``pgid`` if this process dies before :meth:`discard`."""
         with self._lock:

@@ -46,17 +46,24 @@ def _load_prctl() -> Callable[..., int] | None:
 _PRCTL = _load_prctl()
 
 
-def _die_with_parent(parent: int) -> Callable[[], None] | None:
+def _die_with_parent(parent: int, guardian_fd: int | None) -> Callable[[], None] | None:
     """A ``preexec_fn``: SIGKILL this child when the thread that forked it (the event loop's)
-    ends, and exit now if the parent is already gone."""
+    ends, exit now if the parent is already gone, and register the child's process group
+    with the guardian itself, before it can start anything: registered by the worker only
+    after the fork, a group whose worker is killed in between would outlive it."""
     prctl = _PRCTL
-    if prctl is None:
+    if prctl is None and guardian_fd is None:
         return None
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the death signal was set
-            os._exit(137)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the death signal was set
+                os._exit(137)
+        if guardian_fd is not None:
+            # One short write to a pipe is atomic: it never splits the worker's own lines.
+            with contextlib.suppress(OSError):
+                os.write(guardian_fd, b"+ %d\n" % os.getpid())
 
     return preexec
 
@@ -87,7 +94,7 @@ async def run_process(
         env=dict(env) if env is not None else None,
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=_die_with_parent(os.getpid()),
+        preexec_fn=_die_with_parent(os.getpid(), watch.fileno()),
     )
     watch.add(proc.pid)
     assert proc.stdout is not None and proc.stderr is not None

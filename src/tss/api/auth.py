@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tss.api.masking import reveals_secrets
+from tss._secrets import reveals_secrets
 from tss.config import Settings
 from tss.core.models import ROLES, Role
 from tss.errors import ConfigError, Forbidden, Unauthorized
@@ -166,5 +166,5 @@ def principal_of(request: Request) -> Principal:
 
 
 def reveals(request: Request) -> bool:
-    """Whether the caller reads job and run env values in clear (see :mod:`.masking`)."""
+    """Whether the caller reads job and run env values in clear (see :mod:`tss._secrets`)."""
     return reveals_secrets(principal_of(request).role)

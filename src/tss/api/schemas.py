@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
-from tss.api.masking import mask_params
+from tss._secrets import mask_params
 from tss.core import flows
 from tss.core.models import (
     NAME_PATTERN,

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tss._secrets import MASK, mask_env
 from tss._urls import mask_url
 from tss.core.models import Run
 from tss.core.states import RunState
@@ -130,7 +131,6 @@ _SECRET_KEY = re.compile(
     r"passw(?:or)?d|secret|token|api_?key|credential|private_?key|(?:^|[_.-])pass(?:$|[_.-])",
     re.IGNORECASE,
 )
-MASK = "***"
 
 
 def is_secret_key(key: object) -> bool:
@@ -147,7 +147,7 @@ def mask_secrets(data: Any) -> Any:
         out: dict[Any, Any] = {}
         for key, value in data.items():
             if key == "env" and isinstance(value, Mapping):
-                out[key] = {k: _mask_env_value(v) for k, v in value.items()}
+                out[key] = mask_env(value)
             elif is_secret_key(key) and _is_scalar(value) and value not in ("", None):
                 out[key] = MASK
             else:
@@ -162,12 +162,6 @@ def mask_secrets(data: Any) -> Any:
 
 def _is_scalar(value: object) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
-def _mask_env_value(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: mask_secrets(v) for k, v in value.items()}
-    return MASK
 
 
 # -- times and words ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tss._secrets import REFERENCE_KEYS
 from tss.errors import ValidationError
 from tss.tasks.base import TaskFailure
 
@@ -33,7 +34,6 @@ _INTERPRETER = re.compile(r"PYTHON[A-Z0-9_]*|VIRTUAL_ENV")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: the largest ``from_file`` secret, in bytes
 MAX_SECRET_FILE = 64 << 10
-_REFERENCES = ("from_env", "from_file")
 #: what from_file may not read: the kernel's views of processes (``/proc/<pid>/environ``
 #: of the worker holds its secrets) and devices
 _FORBIDDEN_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -113,7 +113,7 @@ def check_env(env: Any) -> dict[str, Any]:
 
 
 def _check_reference(value: dict[Any, Any], field: str) -> None:
-    if len(value) != 1 or next(iter(value)) not in _REFERENCES:
+    if len(value) != 1 or next(iter(value)) not in REFERENCE_KEYS:
         raise ValidationError(
             "a reference is {from_env: NAME} or {from_file: /path}, with nothing else",
             field=field,

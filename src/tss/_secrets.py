@@ -1,4 +1,6 @@
-"""What a caller may read of a job's or run's params: only an admin sees ``env`` values.
+"""Secrets in a job's params: what an env reference is, and what a caller may read.
+
+Only an admin sees ``env`` values.
 
 Every other role gets each literal value of ``params.env`` as :data:`MASK`. A secret
 reference (``{"from_env": "VAR"}`` or ``{"from_file": "/path"}``) names where the value
@@ -7,8 +9,9 @@ comes from, not the value, so it is shown as written. Other params (a python job
 
 The output models (:mod:`tss.api.schemas`) call :func:`mask_params` in their ``of``
 constructors, which take the caller's :func:`reveals_secrets` as a required argument, so
-no route can build a job or run answer without deciding it. Only the standard library
-here: the client imports the schemas.
+no route can build a job or run answer without deciding it; ``tss config show`` and the
+shell task's checks use the same reference shape. Only the standard library here: the
+client imports the schemas.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ rules (DESIGN.md section 5) live in :mod:`tss.core._cron`.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,10 +77,9 @@ class ScheduleSpec(BaseModel):
     def _duration(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None or not isinstance(value, int | float | str):
             return value  # None where allowed; other types get pydantic's own message
-        seconds = parse_duration(value)  # its ValueError is already a readable sentence
+        # Its ValueError is already a readable sentence; it refuses non-finite values.
+        seconds = parse_duration(value)
         name = info.field_name
-        if not math.isfinite(seconds):
-            raise ValueError(f"{name} must be a finite duration, got {value!r}")
         if name in ("every", "misfire_grace") and seconds <= 0:
             raise ValueError(f"{name} must be greater than 0 seconds, got {value!r}")
         if seconds < 0:
@@ -166,13 +164,7 @@ def first_fire(spec: ScheduleSpec, *, created_at: datetime) -> datetime | None:
     ``created_at + every`` without ``start``. at: ``at``, even if past (misfire rules
     apply). delay: ``created_at + delay``.
     """
-    try:
-        return _first_fire(spec, to_utc(created_at))
-    except OverflowError:
-        return None  # past the year 9999: it never fires
-
-
-def _first_fire(spec: ScheduleSpec, created: datetime) -> datetime | None:
+    created = to_utc(created_at)
     if spec.kind == "cron":
         return next(_fires(spec, created, created), None)
     if spec.kind == "interval":

@@ -58,10 +58,8 @@ def parse_duration(value: float | int | str) -> float:
     """
     if isinstance(value, bool):
         raise ValueError("a duration must be a number of seconds or text like '5m'")
-    if isinstance(value, int) and abs(value) > MAX_DURATION:
-        return _bounded(math.inf, value)  # float() of a huge int would overflow
     if isinstance(value, int | float):
-        return _bounded(float(value), value)
+        return _bounded(value, value)
     text = value.strip()
     try:
         number = float(text)
@@ -87,12 +85,13 @@ def _shown(given: object) -> str:
 
 def _bounded(seconds: float, given: object) -> float:
     """Non-finite durations (``inf``, ``nan``) and ones over :data:`MAX_DURATION` are refused:
-    stored, they would come back as null or overflow every date computed from them."""
-    if math.isnan(seconds) or (math.isinf(seconds) and not isinstance(given, int)):
+    stored, they would come back as null or overflow every date computed from them. The
+    comparisons come before ``float()``, which would overflow on a huge integer."""
+    if seconds != seconds or seconds in (math.inf, -math.inf):
         raise ValueError(f"{_shown(given)} is not a finite duration")
     if abs(seconds) > MAX_DURATION:
         raise ValueError(f"{_shown(given)} is too long: a duration is at most 100 years")
-    return seconds
+    return float(seconds)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -45,3 +45,13 @@ def tokens(api: LiveAPI, admin: httpx.Client) -> dict[str, str]:
     assert admin.delete("/api/v1/tokens/t-revoked").status_code == 204
     out["bad"] = out["admin"][:-4] + "xxxx"
     return out
+
+
+@pytest.fixture(scope="module")
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveAPI]:
+    """A node on SQLite of the test module's own (with default settings)."""
+    folder: Path = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    with live_api(folder) as live:
+        yield live

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.api.live import ADMIN, LiveAPI, live_api
 
@@ -118,13 +117,6 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/readyz"): lambda a: ("/readyz", None),
     ("GET", "/metrics"): lambda a: ("/metrics", None),
 }
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    folder: Path = tmp_path_factory.mktemp("auth")
-    with live_api(folder) as live:
-        yield live
 
 
 def routes(node: LiveAPI) -> list[tuple[str, str, str]]:

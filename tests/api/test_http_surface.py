@@ -6,20 +6,11 @@ TSS worker's record (6)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.api.live import ADMIN, LiveAPI, live_api
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    folder: Path = tmp_path_factory.mktemp("surface")
-    with live_api(folder) as live:
-        yield live
+from tests.api.live import ADMIN, LiveAPI
 
 
 @pytest.fixture(scope="module")

@@ -6,27 +6,18 @@ written; ``kwargs`` are not secret."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.live import ADMIN, LiveAPI, live_api
+from tests.api.live import ADMIN, LiveAPI
 
 SECRET = "hunter2-literal-env-value"
 REF = {"from_env": "SOME_VAR"}
 FILE_REF = {"from_file": "/run/secrets/db"}
 ROLES = ("viewer", "operator", "admin")
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    folder: Path = tmp_path_factory.mktemp("secrets")
-    with live_api(folder) as live:
-        yield live
 
 
 @pytest.fixture(scope="module")

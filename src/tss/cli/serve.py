@@ -23,6 +23,7 @@ from tss.cli.app import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
 from tss.errors import BrokerError, ConfigError, StoreError
+from tss.tasks._env import is_tss_name
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -94,7 +95,7 @@ def forget_tss_environ() -> list[str]:
     """Remove the ``TSS_*`` variables (tokens, URLs with passwords) from this process's
     environment once the settings hold them, so that in-process ``python`` tasks and every
     child cannot read them from ``os.environ``; return the names removed."""
-    names = [n for n in os.environ if n.upper().startswith("TSS_") and n.upper() not in _KEPT]
+    names = [n for n in os.environ if is_tss_name(n) and n.upper() not in _KEPT]
     for name in names:
         del os.environ[name]
     return names

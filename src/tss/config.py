@@ -72,6 +72,7 @@ class SchedulerConfig(_Section):
     republish_after: float = Field(60.0, gt=0)
     dead_worker_after: float = Field(30.0, gt=0)
     timeout_grace: float = Field(30.0, ge=0)
+    max_lost: int = Field(3, ge=0, le=1000)
     lookahead: float = Field(5.0, ge=0, le=60)
     announce_ahead: float = Field(2.0, ge=0, le=60)
 

@@ -46,6 +46,8 @@ CASES: list[tuple[str, str, str, Any, int, str | None]] = [
     ("interval 0", "POST", J, {"name": "b3", "type": "noop", "schedule": {"every": 0}},
      422, "schedule.every"),
     ("unknown key", "POST", J, {"name": "b4", "type": "noop", "colour": "red"}, 422, "colour"),
+    ("negative max_lost", "POST", J, {"name": "b8", "type": "noop", "max_lost": -1}, 422,
+     "max_lost"),
     ("unknown task type", "POST", J, {"name": "b5", "type": "nope"}, 422, "type"),
     ("missing name", "POST", J, {"type": "noop"}, 422, "name"),
     ("deeply nested params", "POST", J, {"name": "b6", "type": "noop", "params": deep(200)},

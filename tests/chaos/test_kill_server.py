@@ -38,8 +38,17 @@ FAST_REPAIR = {
 }
 
 
-@pytest.mark.parametrize(("retries", "final"), [(1, RunState.SUCCEEDED), (0, RunState.FAILED)])
-def test_sigkill_during_a_run_is_repaired(tmp_path: Path, retries: int, final: RunState) -> None:
+@pytest.mark.parametrize(
+    ("retries", "max_lost", "final"),
+    [
+        (0, None, RunState.SUCCEEDED),  # a dead worker does not spend the one try
+        (1, 0, RunState.SUCCEEDED),  # max_lost 0: the loss spends a try, and one is left
+        (0, 0, RunState.FAILED),  # max_lost 0 and no retries: the loss ends the run
+    ],
+)
+def test_sigkill_during_a_run_is_repaired(
+    tmp_path: Path, retries: int, max_lost: int | None, final: RunState
+) -> None:
     (tmp_path / "chaos_tasks.py").write_text(TASKS)
     marker = tmp_path / "marker"
     jobs = [
@@ -50,6 +59,7 @@ def test_sigkill_during_a_run_is_repaired(tmp_path: Path, retries: int, final: R
             "isolation": "thread",
             "retries": {"max": retries, "delay": 0},
             "schedule": {"at": "2020-01-01T00:00:00Z"},
+            **({} if max_lost is None else {"max_lost": max_lost}),
         }
     ]
     config = write_config(tmp_path, jobs, **FAST_REPAIR)
@@ -90,6 +100,7 @@ def test_sigkill_during_a_run_is_repaired(tmp_path: Path, retries: int, final: R
     assert "stopped heartbeating" in attempts[0].error.message
     if final is RunState.SUCCEEDED:
         assert repaired.attempt == 2 and repaired.result == "done"
+        assert repaired.handbacks == (1 if max_lost is None else 0)
     else:
         assert repaired.attempt == 1
     assert not [r for r in read_runs(db) if r.state is RunState.RUNNING]

@@ -36,8 +36,12 @@ def new_run(
     reason: str | None = None,
     cores: float = 0.0,
     memory: int = 0,
+    max_lost: int | None = None,
 ) -> NewRun:
-    policy = RunPolicy("noop", timeout, "auto", RetryPolicy(max=retries), cores, memory)
+    policy = RunPolicy(
+        "noop", timeout, "auto", RetryPolicy(max=retries), cores, memory,
+        max_lost=max_lost,
+    )  # fmt: skip
     return NewRun(
         id=new_id(),
         job=job,

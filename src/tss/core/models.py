@@ -90,6 +90,13 @@ class JobSpec(BaseModel):
     schedule: ScheduleSpec | None = None
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: float | None = Field(None, gt=0, description="seconds an attempt may run")
+    max_lost: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="times a run whose worker died is re-queued without spending a try;"
+        " unset: the scheduler's max_lost",
+    )
     isolation: Literal["auto", "loop", "thread", "process"] = "auto"
     priority: int = Field(0, ge=0, le=9)
     pool: str = "default"
@@ -186,6 +193,9 @@ class RunPolicy:
     #: ``(parent job, condition)`` pairs: what the run waits for in a flow
     depends_on: tuple[tuple[str, str], ...] = ()
     trigger_rule: str = "all"
+    #: lost leases re-queued for free before a loss counts as a failed try (None: the
+    #: scheduler's setting)
+    max_lost: int | None = None
     #: why the stored policy could not be read (the store quarantines such a run: a worker
     #: fails its attempt with this reason instead of running it); never stored
     malformed: str | None = None
@@ -210,6 +220,8 @@ class RunPolicy:
             out["depends_on"] = [list(dep) for dep in self.depends_on]
         if self.trigger_rule != "all":
             out["trigger_rule"] = self.trigger_rule
+        if self.max_lost is not None:
+            out["max_lost"] = self.max_lost
         return out
 
     @classmethod
@@ -223,6 +235,7 @@ class RunPolicy:
             memory=data.get("memory", 0),
             depends_on=tuple((job, on) for job, on in data.get("depends_on") or ()),
             trigger_rule=data.get("trigger_rule", "all"),
+            max_lost=_optional_count(data.get("max_lost")),
         )
 
     @classmethod
@@ -241,6 +254,7 @@ class RunPolicy:
             memory=spec.resources.memory,
             depends_on=tuple((dep.job, dep.on) for dep in spec.depends_on),
             trigger_rule=spec.trigger_rule,
+            max_lost=spec.max_lost,
         )
         if len(_POLICIES) >= 4096:
             _POLICIES.clear()
@@ -249,6 +263,14 @@ class RunPolicy:
 
 
 _POLICIES: dict[int, tuple[JobSpec, RunPolicy]] = {}
+
+
+def _optional_count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:  # bool is an int: refuse it too
+        raise ValueError(f"max_lost must be a count, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tss.core.models import ErrorInfo, Outcome, RetryPolicy, Run
@@ -123,3 +124,46 @@ def failure_outcome(
         stderr=stderr,
         require_expired=require_expired,
     )
+
+
+#: how many times, by default, a run whose worker died is re-queued without spending a try
+DEFAULT_MAX_LOST = 3
+
+
+def lost_outcome(
+    run: Run,
+    lost_by: Sequence[str],
+    *,
+    max_lost: int,
+    rng: random.Random | None = None,
+) -> Outcome:
+    """The outcome of ``run``'s attempt whose lease ran out: its worker died or hung.
+
+    ``lost_by`` names the workers that held the run's lost attempts, earlier ones first and
+    this one last. A lost worker is not the task's failure, so the first ``max_lost`` losses
+    re-queue the run without spending a try. Past that bound the run is probably what kills
+    its workers (a poison run): the loss counts as a failed try by the job's retry policy,
+    so such a run ends after its tries instead of looping; the error names every worker.
+    """
+    worker = lost_by[-1] if lost_by else run.worker_id
+    lost = len(lost_by)
+    what = f"worker {worker} stopped heartbeating while running attempt {run.attempt}"
+    if lost <= max_lost:
+        error = ErrorInfo(LEASE_EXPIRED, f"{what} (lease expired)")
+        return Outcome(
+            run.id,
+            run.attempt,
+            RunState.QUEUED,
+            reason=f"{what}; re-queued without spending a try (lost {lost} of max_lost "
+            f"{max_lost})",
+            error=error,
+            attempt_state=RunState.FAILED,
+            require_expired=True,
+        )
+    error = ErrorInfo(
+        LEASE_EXPIRED,
+        f"{what} (lease expired); it lost {lost} workers, more than max_lost {max_lost}: "
+        f"{', '.join(str(w) for w in lost_by)}. A run that keeps losing its workers may be "
+        "what kills them (memory, a crash in native code)",
+    )
+    return failure_outcome(run, error, rng=rng, require_expired=True)

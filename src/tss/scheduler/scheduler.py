@@ -17,7 +17,14 @@ from tss.broker.base import Broker
 from tss.broker.outbox import announce, announce_flow_runs
 from tss.core.firing import fire_job
 from tss.core.models import ErrorInfo, Outcome, Run
-from tss.core.retry import LEASE_EXPIRED, TIMEOUT_ERROR, failure_outcome
+from tss.core.retry import (
+    DEFAULT_MAX_LOST,
+    LEASE_EXPIRED,
+    TIMEOUT_ERROR,
+    failure_outcome,
+    lost_outcome,
+)
+from tss.core.states import RunState
 from tss.errors import BrokerError, TSSError
 from tss.metrics import Metrics
 from tss.store.base import WAKE_CHANNEL, Notifying, Store
@@ -42,6 +49,9 @@ class SchedulerSettings:
     republish_after: float = 60.0
     dead_worker_after: float = 30.0
     timeout_grace: float = 30.0
+    #: a run whose worker died is re-queued this many times without spending a try (a job's
+    #: own ``max_lost`` wins)
+    max_lost: int = DEFAULT_MAX_LOST
     #: fire jobs this many seconds ahead of their time, as ``scheduled`` runs that become
     #: ``queued`` at their time: the cost of a burst is paid before it is due
     lookahead: float = 5.0
@@ -161,6 +171,33 @@ class Scheduler:
         except BrokerError as exc:
             log.warning("could not publish %d runs (will retry): %s", len(runs), exc)
 
+    async def _lost(self, run: Run) -> Outcome:
+        """The outcome for ``run``, whose lease ran out: re-queued or failed by how many
+        workers it has lost (read from its attempts: losses are rare, the read is cheap)."""
+        earlier = [
+            a.worker_id or "?"
+            for a in await self.store.list_attempts(run.id)
+            if a.number != run.attempt and a.error is not None and a.error.type == LEASE_EXPIRED
+        ]
+        limit = run.policy.max_lost
+        return lost_outcome(
+            run,
+            [*earlier, run.worker_id or "?"],
+            max_lost=self.settings.max_lost if limit is None else limit,
+            rng=self._rng,
+        )
+
+    async def _republish(self, run_ids: Sequence[str]) -> None:
+        """Announce runs the reaper re-queued now, not at the reconciler's next pass (a
+        broker may still hold their old message, which the claim drops)."""
+        runs = []
+        for run_id in run_ids:
+            with contextlib.suppress(TSSError):
+                run = await self.store.get_run(run_id)
+                if run.state is RunState.QUEUED:
+                    runs.append(run)
+        await self.publish(runs)
+
     async def reconcile(self, *, everything: bool = False) -> int:
         """Publish queued runs that were never published, or that nobody took in time."""
         if self.broker.reads_store:
@@ -190,12 +227,7 @@ class Scheduler:
         reaped: list[Run] = []
         for run in await self.store.expired_runs(limit=self.settings.batch_size):
             reaped.append(run)
-            error = ErrorInfo(
-                LEASE_EXPIRED,
-                f"worker {run.worker_id} stopped heartbeating while running attempt "
-                f"{run.attempt} (lease expired)",
-            )
-            outcomes.append(failure_outcome(run, error, rng=self._rng, require_expired=True))
+            outcomes.append(await self._lost(run))
         for run in await self.store.overdue_runs(
             grace=self.settings.timeout_grace, limit=self.settings.batch_size
         ):
@@ -217,6 +249,13 @@ class Scheduler:
                         self.metrics.recorded(jobs[outcome.run_id], outcome.target)
             if accepted:
                 log.warning("reaper repaired %d runs", accepted)
+            requeued = [
+                o.run_id
+                for o, ok in zip(outcomes, results, strict=True)
+                if ok and o.target is RunState.QUEUED
+            ]
+            if requeued:
+                await self._republish(requeued)
             if any(run.flow_id is not None for run in reaped):
                 with contextlib.suppress(BrokerError):  # the reconciler covers it
                     await announce_flow_runs(

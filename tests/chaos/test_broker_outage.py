@@ -1,0 +1,117 @@
+"""The broker goes away for 30 seconds with 1,000 runs in flight, then comes back: every run
+ends exactly once and nothing is left `running` or `queued`.
+
+The store is PostgreSQL (a database of the test's own); the broker is RabbitMQ or Redis,
+reached through a proxy the test cuts, so the shared server never stops. A scheduler and
+two workers run as separate processes, as in production."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.chaos.deployments import REDIS_START, Where
+from tests.chaos.proxy import Proxy, proxy
+from tests.conformance.brokers import RABBITMQ_URL, require_server
+from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
+from tss.core.states import RunState
+
+pytestmark = pytest.mark.slow
+
+RUNS = 1000
+OUTAGE = float(os.environ.get("TSS_CHAOS_OUTAGE", "30"))
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(params=["rabbitmq", "redis"])
+def outage(request: pytest.FixtureRequest) -> Iterator[tuple[Where, Proxy]]:
+    from tests.pg_databases import PgDatabases
+
+    kind = request.param
+    real = RABBITMQ_URL if kind == "rabbitmq" else REDIS_URL
+    require_server(kind, real, "rabbitmq-server -detached" if kind == "rabbitmq" else REDIS_START)
+    parts = urlsplit(real)
+    databases = PgDatabases.shared(request.config)
+    store_url = databases.create()
+    tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
+    try:
+        with proxy(parts.hostname or "127.0.0.1", parts.port or 0) as cut:
+            netloc = parts.netloc.replace(f":{parts.port}", f":{cut.port}")
+            broker = parts._replace(netloc=netloc, query=f"prefix={tag}").geturl()
+            yield Where(store_url, broker), cut
+    finally:
+        databases.drop(store_url)
+
+
+def test_a_30s_broker_outage_with_1000_runs_in_flight_loses_nothing(
+    tmp_path: Path, outage: tuple[Where, Proxy]
+) -> None:
+    where, cut = outage
+    executions = tmp_path / "executions.log"
+    # Each execution records its run and attempt first: none may execute twice.
+    script = f'echo "$TSS_RUN_ID $TSS_ATTEMPT" >> {executions}; exec sleep 0.1'
+    job = {"name": "work", "type": "shell", "params": {"argv": ["sh", "-c", script]}}
+    config = write_config(
+        tmp_path,
+        [job],
+        worker={"concurrency": 8, "heartbeat_interval": 0.5},
+        scheduler={"max_sleep": 0.5},
+        logging={"level": "WARNING"},
+        **where.sections,
+    )
+    log = tmp_path / "processes.log"
+    applied = subprocess.run(
+        [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    procs = [
+        start_server(config, log, ("scheduler",)),
+        *(start_server(config, log, ("worker", "--worker-id", w)) for w in ("w1", "w2")),
+    ]
+    try:
+        triggered = subprocess.run(
+            [TSS, "job", "run", "work", "--count", str(RUNS), "--config", str(config)],
+            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert triggered.returncode == 0, triggered.stderr
+
+        def some_ended() -> bool:
+            return sum(r.state.terminal for r in where.runs()) >= 20
+
+        wait_for(some_ended, 60, "the first runs to end", log)
+        cut.cut()
+        cut_at = time.monotonic()
+        during = Counter(r.state for r in where.runs())
+        time.sleep(OUTAGE)
+        cut.restore()
+
+        def all_ended() -> bool:
+            runs = where.runs()
+            return len(runs) == RUNS and all(r.state.terminal for r in runs)
+
+        wait_for(all_ended, 120, "every run to end after the outage", log)
+        took = time.monotonic() - cut_at
+    finally:
+        codes = [stop_server(p, timeout=30) for p in procs]
+
+    runs = where.runs()
+    states = Counter(r.state for r in runs)
+    assert states == {RunState.SUCCEEDED: RUNS}, (states, during)
+    assert during[RunState.SUCCEEDED] < RUNS, "the outage must hit runs in flight"
+    executed = Counter(tuple(line.split()) for line in executions.read_text().splitlines())
+    assert set(executed) == {(r.id, "1") for r in runs}
+    twice = [run for run, n in executed.items() if n > 1]
+    assert not twice, f"runs executed twice: {twice[:5]}"
+    assert all(r.attempt == 1 for r in runs)
+    assert codes == [0, 0, 0], log.read_text()[-3000:]
+    assert cut.accepted >= 3, "the processes must reach the broker through the proxy"
+    print(f"outage {OUTAGE:.0f}s, all {RUNS} ended {took:.1f}s after the cut; during: {during}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from tss.core.firing import fire_job
+from tss.core.firing import JobFiring, fire_job
 from tss.core.models import Job, Run, RunFilter
 from tss.core.states import RunState
 from tss.store.base import Store
@@ -18,13 +18,13 @@ from .support import seconds, spec
 AHEAD = 1.0
 
 
-def ahead(job: Job, now: datetime, active: int) -> object:
+def ahead(job: Job, now: datetime, active: int) -> JobFiring:
     return fire_job(job, now, active, lookahead=AHEAD)
 
 
 async def tick(store: Store) -> None:
     """One scheduler pass: fire what is due within the lookahead."""
-    await store.fire_due_jobs(ahead, limit=10, actor="scheduler", horizon=AHEAD)  # type: ignore[arg-type]
+    await store.fire_due_jobs(ahead, limit=10, actor="scheduler", horizon=AHEAD)
 
 
 async def live_fires(store: Store, job: str) -> list[Run]:

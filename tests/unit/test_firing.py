@@ -32,7 +32,9 @@ def test_an_on_time_fire_made_ahead_is_not_judged_late() -> None:
 def test_misfire_is_judged_at_now_and_every_fire_ahead_is_made() -> None:
     # Resumed after a pause across three fires of a 2 s job, with a 5 s lookahead:
     # run_once makes one catch-up run for the missed ones, then each fire to come.
-    firing = fire_job(job(at(-6), every=2, misfire="run_once", misfire_grace=1), NOW, 0, lookahead=5)
+    firing = fire_job(
+        job(at(-6), every=2, misfire="run_once", misfire_grace=1), NOW, 0, lookahead=5
+    )
     assert [r.scheduled_for for r in firing.runs] == [at(0), at(2), at(4)]
     assert [r.state for r in firing.runs] == [RunState.QUEUED] + [RunState.SCHEDULED] * 2
     assert (firing.next_fire_at, firing.missed) == (at(6), 3)

@@ -218,7 +218,9 @@ class PostgresStore(Store):
                 fire = rewound(fire, withdrawn)
             args = (*c.job_values(spec), c.micros(fire), spec.name, _parents(spec))
             [row] = await conn.fetch(sql, *args)
-            return Job(spec, from_micros(row[0]), from_micros(row[1]), c.when(c.micros(fire)), row[2])
+            return Job(
+                spec, from_micros(row[0]), from_micros(row[1]), c.when(c.micros(fire)), row[2]
+            )
 
         job: Job = await self.pool.run(body, tx=True)
         return job

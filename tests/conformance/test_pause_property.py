@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tss.core.firing import JobFiring, fire_job
@@ -230,6 +230,17 @@ def test_each_fire_runs_once_whatever_the_user_does_within_the_windows(
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(cases())
+    # Always tried, whatever else is drawn: a fire 4 s away, made ahead at once (step 0),
+    # queued early from step 4, due at step 8; each user action in each window.
+    @example(Case(16, 48, "skip", 1, [(1, "pause", 6), (3, "resume", 6)]))
+    @example(Case(16, 48, "skip", 1, [(5, "pause", 6), (7, "resume", 6)]))
+    @example(Case(16, 48, "skip", 7, [(5, "pause", 6), (10, "resume", 6)]))
+    @example(Case(16, 48, "skip", 1, [(5, "pause", 6), (10, "resume", 6)]))
+    @example(Case(16, 48, "run_once", 1, [(5, "pause", 6), (10, "resume", 6)]))
+    @example(Case(16, 6, "run_all", 1, [(5, "pause", 6), (12, "resume", 6)]))
+    @example(Case(16, 48, "skip", 1, [(1, "edit", 6), (5, "edit", 6)]))
+    @example(Case(16, 48, "skip", 1, [(5, "reschedule", 30), (6, "reschedule", 48)]))
+    @example(Case(16, 48, "skip", 1, [(5, "delete", 6)]))
     def check(case: Case) -> None:
         run(_check(store, backend, case))
 

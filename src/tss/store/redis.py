@@ -200,7 +200,10 @@ class RedisStore(Store):
             if reply[0] != "moved":
                 break
         else:
-            raise Conflict(f"job {spec.name!r} kept changing while it was updated; retry")
+            raise Conflict(
+                f"job {spec.name!r} kept changing while it was updated: read it again and retry",
+                field="version",
+            )
         if reply[0] == "missing":
             raise NotFound(f"no job named {spec.name!r}", field="name")
         if reply[0] == "stale":

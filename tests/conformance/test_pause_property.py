@@ -209,6 +209,9 @@ async def _check(store: Store, backend: Backend, case: Case) -> None:
         live = [r for r in page.items if r.state is not RunState.CANCELLED]
         assert all(r.trigger == "schedule" and r.scheduled_for for r in live)
         got = sorted((driver.q_of(r.scheduled_for), r.params["v"]) for r in live)
+        # A slow store call may see a fire at the far edge of the lookahead a moment early;
+        # that fire is not owed yet, and is withdrawn or kept exactly like the others.
+        got = [fire for fire in got if fire[0] <= end + AHEAD_Q]
         assert got == sorted(model.made + model.ahead(end)), (case, got)
         for run in page.items:
             if run.state is RunState.CANCELLED:  # withdrawn, and saying why

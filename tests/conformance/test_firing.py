@@ -284,8 +284,9 @@ async def test_pausing_cancels_fires_announced_ahead_but_not_those_due(store: St
     )
     await store.promote_due_runs(limit=10, actor="scheduler", ahead=2.0)  # both queued now
     await store.set_paused("job-a", True)
-    early, due = sorted(await runs_of(store, "job-a"), key=lambda r: -r.scheduled_for.timestamp())
-    assert early.scheduled_for == soon
+    early, due = sorted(await runs_of(store, "job-a"), key=lambda r: -r.not_before.timestamp())
+    assert early.not_before == soon
+    assert early.scheduled_for is None  # withdrawn: the fire may be made again
     assert (early.state, early.reason) == (RunState.CANCELLED, "job paused")
     assert due.state is RunState.QUEUED  # its time had come: it is no longer "ahead"
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tss.core.ids import new_id
-from tss.core.models import Job, NewRun, RunPolicy
-from tss.core.schedules import jitter_delay, plan_fires
+from tss.core.models import Job, JobSpec, NewRun, RunPolicy
+from tss.core.schedules import ScheduleSpec, jitter_delay, next_fire_after, plan_fires
 from tss.core.states import RunState
 
 
@@ -46,13 +47,11 @@ def fire_job(
     spec = job.spec
     assert spec.schedule is not None and job.next_fire_at is not None
     until = now + timedelta(seconds=lookahead) if lookahead > 0 else now
-    plan = plan_fires(
-        spec.schedule, next_fire_at=job.next_fire_at, now=until, anchor=job.next_fire_at
-    )
-    firing = JobFiring(spec.name, job.next_fire_at, plan.next_fire_at, missed=plan.missed)
+    fires, following, missed = plan_window(spec.schedule, job.next_fire_at, now, until)
+    firing = JobFiring(spec.name, job.next_fire_at, following, missed=missed)
     policy = RunPolicy.of(spec)
     active = active_runs
-    for fire in plan.fires:
+    for fire in fires:
         state = RunState.QUEUED
         not_before = None
         reason = None
@@ -88,3 +87,44 @@ def fire_job(
             )
         )
     return firing
+
+
+def plan_window(
+    schedule: ScheduleSpec, next_fire_at: datetime, now: datetime, until: datetime
+) -> tuple[list[datetime], datetime | None, int]:
+    """The fires to make now, the next fire after them, and how many were missed.
+
+    Fires already due at ``now`` follow the misfire policy, judged at ``now`` (not at
+    ``until``: firing ahead must not make an on-time fire look late). Every fire in
+    ``(now, until]`` is on time and is made, up to ``misfire_cap`` of them; any beyond are
+    left for the next pass, never dropped.
+    """
+    fires: list[datetime] = []
+    missed = 0
+    following: datetime | None = next_fire_at
+    if next_fire_at <= now:
+        plan = plan_fires(schedule, next_fire_at=next_fire_at, now=now, anchor=next_fire_at)
+        fires, following, missed = list(plan.fires), plan.next_fire_at, plan.missed
+    ahead = 0
+    while following is not None and following <= until and ahead < schedule.misfire_cap:
+        fires.append(following)
+        ahead += 1
+        following = next_fire_after(schedule, following, anchor=next_fire_at)
+    return fires, following, missed
+
+
+def refires_withdrawn(old: JobSpec, new: JobSpec) -> bool:
+    """Whether an update from ``old`` to ``new`` makes again the fires it withdrew (those
+    made ahead of their time): yes when the schedule is the same, so the fire still comes,
+    from the new definition; no when it changed, so the old schedule leaves no fire."""
+    return old.schedule == new.schedule
+
+
+def rewound(next_fire_at: datetime | None, withdrawn: Iterable[datetime | None]) -> datetime | None:
+    """A job's next fire once the fires it made ahead of their time (``withdrawn``, their
+    ``scheduled_for``) were taken back by a pause or an edit: the earliest of them, so
+    the job makes them again when it may (on resume, or at once after an edit) and the
+    misfire policy judges any whose time has passed. A pause is thereby invisible to a fire
+    whose time it does not cross, whatever the lookahead."""
+    times = [t for t in (next_fire_at, *withdrawn) if t is not None]
+    return min(times) if times else None

@@ -171,17 +171,37 @@ local function cancel(r, actor, why, now)
   move(r, 'cancelled', actor, why, now, {reason = why})
 end
 
--- Cancel a job's fires made ahead of their time (scheduled runs with trigger 'schedule'),
--- or queued and announced ahead of it (not_before still to come).
+-- Withdraw a job's fires made ahead of their time (scheduled runs with trigger 'schedule'),
+-- or queued and announced ahead of it (not_before still to come): cancel them and free
+-- their fire (no 'sched', out of the fires hash), so that the same fire can be made again.
+-- Returns the earliest fire withdrawn, or false.
 local function cancel_ahead(job, why, now)
+  local earliest = false
   for _, id in ipairs(redis.call('SMEMBERS', P .. 'active:' .. job)) do
     local r = load(id)
     local early = r and r.state == 'queued' and r.nb and r.nb ~= ''
                   and tonumber(r.nb) > tonumber(now)
     if r and r.trigger == 'schedule' and (r.state == 'scheduled' or early) then
       cancel(r, 'user', why, now)
+      local fire = redis.call('HGET', P .. 'run:' .. id, 'sched')
+      if fire then
+        redis.call('HDEL', P .. 'run:' .. id, 'sched')
+        if redis.call('HGET', P .. 'fires:' .. job, fire) == id then
+          redis.call('HDEL', P .. 'fires:' .. job, fire)
+        end
+        if not earliest or tonumber(fire) < tonumber(earliest) then earliest = fire end
+      end
     end
   end
+  return earliest
+end
+
+-- The job's next fire once fires made ahead were withdrawn: the earliest of them and its
+-- stored next fire (tss.core.firing.rewound).
+local function rewound(next_fire, earliest)
+  if earliest and (not next_fire or next_fire == '' or tonumber(earliest) < tonumber(next_fire))
+  then return earliest end
+  return next_fire
 end
 
 -- The run that a new run would duplicate: same (job, idempotency key) or same fire.
@@ -529,20 +549,28 @@ return now
 """
 )
 
-# ARGV: prefix, name, spec, next fire ('' for none), paused, expected version ('' for any).
-# Returns {'missing'}, {'stale', version} or {'ok', created, version, now}.
+# ARGV: prefix, name, spec, next fire ('' for none), paused, expected version ('' for any),
+# '1' when the fires made ahead are made again (the schedule is the same), the spec that
+# was decided on. Withdraws the fires made ahead. Returns {'missing'}, {'stale', version},
+# {'moved'} (the spec is no longer the one decided on: decide again) or
+# {'ok', created, version, now, next fire}.
 UPDATE_JOB = (
     LIB
     + JOB_EDGES
     + r"""
 local name, spec, next_fire, paused, want = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local refire, seen = ARGV[7], ARGV[8]
 local key = P .. 'job:' .. name
-local v = redis.call('HMGET', key, 'created', 'version')
+local v = redis.call('HMGET', key, 'created', 'version', 'spec')
 if not v[1] then return {'missing'} end
 if want ~= '' and want ~= v[2] then return {'stale', v[2]} end
+if v[3] ~= seen then return {'moved'} end
 local now = us(clock())
 local version = us(tonumber(v[2]) + 1)
-set_edges(name, redis.call('HGET', key, 'spec'), spec)
+local earliest = cancel_ahead(name, 'job changed', now)
+if refire == '1' then next_fire = rewound(next_fire, earliest) end
+settle_touched('user', now)
+set_edges(name, v[3], spec)
 redis.call('HSET', key, 'spec', spec, 'updated', now, 'version', version, 'paused', paused)
 if next_fire ~= '' then
   redis.call('HSET', key, 'next', next_fire)
@@ -554,7 +582,7 @@ if next_fire ~= '' and paused ~= '1' then
 else
   redis.call('ZREM', P .. 'due', name)
 end
-return {'ok', v[1], version, now}
+return {'ok', v[1], version, now, next_fire}
 """
 )
 
@@ -570,7 +598,10 @@ local now = us(clock())
 redis.call('HSET', key, 'paused', paused, 'updated', now)
 if paused == '1' then
   redis.call('ZREM', P .. 'due', name)
-  cancel_ahead(name, 'job paused', now)
+  local earliest = cancel_ahead(name, 'job paused', now)
+  if earliest then
+    redis.call('HSET', key, 'next', rewound(redis.call('HGET', key, 'next'), earliest))
+  end
   settle_touched('user', now)
 else
   local next_fire = redis.call('HGET', key, 'next')

@@ -134,6 +134,12 @@ class Store(ABC):
     ) -> Job:
         """Replace a job's definition and next fire time; its version goes up by one.
 
+        The job's fires made ahead of their time are withdrawn (reason ``job changed``, see
+        :meth:`set_paused`). When the schedule is the same
+        (:func:`tss.core.firing.refires_withdrawn`) ``next_fire_at`` is rewound to the
+        earliest of them, so they are made again from the new definition; when it changed,
+        ``next_fire_at`` stands and the old schedule leaves no fire.
+
         :raises NotFound: no such job.
         :raises Conflict: ``expected_version`` is given and is not the stored version.
         """
@@ -182,17 +188,21 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_job(self, name: str) -> None:
-        """Delete a job. Its runs stay as history; its fires made ahead of time (``scheduled``
-        runs with ``trigger='schedule'``) are cancelled.
+        """Delete a job. Its runs stay as history; its fires made ahead of time are withdrawn
+        (see :meth:`set_paused`), so none of them runs.
 
         :raises NotFound: no such job.
         """
 
     @abstractmethod
     async def set_paused(self, name: str, paused: bool) -> Job:
-        """Pause or resume a job. A paused job does not fire, and pausing cancels its fires
-        made ahead of time (``scheduled`` runs with ``trigger='schedule'``); fires missed
-        while paused are subject to its misfire policy when it resumes.
+        """Pause or resume a job. A paused job does not fire. Pausing withdraws its fires
+        made ahead of time (``trigger='schedule'`` runs still ``scheduled``, or ``queued``
+        with ``not_before`` to come): each is cancelled with its ``scheduled_for`` cleared,
+        so that the fire is free to be made again, and ``next_fire_at`` is rewound to the
+        earliest of them (:func:`tss.core.firing.rewound`). So a resume before a fire's
+        time fires it on time, once; fires whose time passed while paused are subject to
+        the misfire policy when it resumes, as if nothing had been made ahead.
 
         :raises NotFound: no such job.
         """

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
 from tss.core import flows
+from tss.core.firing import refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
     Event,
@@ -269,6 +270,9 @@ class MemoryStore(Store):
                     " it changed meanwhile; read it again and retry",
                     field="version",
                 )
+            withdrawn = self._cancel_ahead(spec.name, "job changed")
+            if refires_withdrawn(old.spec, spec):
+                next_fire_at = rewound(next_fire_at, withdrawn)
             job = Job(spec, old.created_at, self._now(), _utc(next_fire_at), old.version + 1)
             self._jobs[spec.name] = job
             return job
@@ -334,9 +338,11 @@ class MemoryStore(Store):
         with self._lock:
             old = self._job(name)
             spec = old.spec.model_copy(update={"paused": paused})
-            job = self._jobs[name] = replace(old, spec=spec, updated_at=self._now())
+            job = replace(old, spec=spec, updated_at=self._now())
             if paused:
-                self._cancel_ahead(name, "job paused")
+                withdrawn = self._cancel_ahead(name, "job paused")
+                job = replace(job, next_fire_at=rewound(job.next_fire_at, withdrawn))
+            self._jobs[name] = job
             return job
 
     def _cancel(self, run: Run, actor: str, why: str, now: datetime) -> None:
@@ -348,11 +354,13 @@ class MemoryStore(Store):
         run.reason = why
         self._move(run, RunState.CANCELLED, actor, why, now)
 
-    def _cancel_ahead(self, name: str, why: str) -> None:
-        """Cancel the fires of a job made ahead of their time (lookahead), or queued and
-        announced ahead of it (announce_ahead)."""
+    def _cancel_ahead(self, name: str, why: str) -> list[datetime | None]:
+        """Withdraw the fires of a job made ahead of their time (lookahead), or queued and
+        announced ahead of it (announce_ahead): cancel them and free their fire, so that
+        the same fire can be made again. Returns the fire times withdrawn."""
         now = self._now()
         touched = set()
+        withdrawn = []
         for run_id in self._job_runs.get(name, ()):
             run = self._runs[run_id]
             early = run.state is RunState.QUEUED and run.not_before is not None
@@ -360,9 +368,14 @@ class MemoryStore(Store):
                 run.state is RunState.SCHEDULED or (early and run.not_before > now)  # type: ignore[operator]
             ):
                 self._cancel(run, "user", why, now)
+                if run.scheduled_for is not None:
+                    self._by_fire.pop((name, run.scheduled_for), None)
+                withdrawn.append(run.scheduled_for)
+                run.scheduled_for = None
                 if run.flow_id is not None:
                     touched.add(run.flow_id)
         self._settle(touched, "user", now)
+        return withdrawn
 
     # -- scheduling --------------------------------------------------------------------------
 

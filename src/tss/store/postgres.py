@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from tss.core.firing import refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
     Event,
@@ -189,30 +190,40 @@ class PostgresStore(Store):
     async def update_job(
         self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
     ) -> Job:
-        fire_us = c.micros(next_fire_at)
         sql = (
             "WITH up AS (UPDATE jobs SET spec = $1, type = $2, pool = $3, tags = $4, paused = $5,"
             f" next_fire_at = $6, updated_at = {NOW_US}, version = version + 1"
-            " WHERE name = $7 AND ($8::int IS NULL OR version = $8::int)"
-            " RETURNING name, created_at, updated_at, version, next_fire_at, paused),"
+            " WHERE name = $7 RETURNING name, created_at, updated_at, version, next_fire_at,"
+            " paused),"
             " d AS (DELETE FROM job_deps WHERE child = $7 AND EXISTS (SELECT 1 FROM up)"
-            " AND parent <> ALL($9::text[])),"
-            f" e AS ({_EDGES_INSERT.format(9, 'up')})"
+            " AND parent <> ALL($8::text[])),"
+            f" e AS ({_EDGES_INSERT.format(8, 'up')})"
             f" SELECT created_at, updated_at, version, {w.wake_if_scheduled('up')} FROM up"
         )
-        args = (*c.job_values(spec), fire_us, spec.name, expected_version, _parents(spec))
-        rows = await self._write(sql, *args)
-        if not rows:
-            found = await self._fetch("SELECT version FROM jobs WHERE name = $1", spec.name)
-            if not found:
+
+        async def body(conn: Conn) -> Job:
+            rows = await conn.fetch(f"{q.JOBS} WHERE name = $1 FOR UPDATE", spec.name)
+            if not rows:
                 raise NotFound(f"no job named {spec.name!r}", field="name")
-            raise Conflict(
-                f"job {spec.name!r} is at version {found[0][0]}, not {expected_version}:"
-                " it was changed meanwhile; read it again and retry",
-                field="version",
+            old = c.job_of(rows[0])
+            if expected_version is not None and expected_version != old.version:
+                raise Conflict(
+                    f"job {spec.name!r} is at version {old.version}, not {expected_version}:"
+                    " it was changed meanwhile; read it again and retry",
+                    field="version",
+                )
+            fire = next_fire_at
+            withdrawn = await self._cancel_ahead(conn, spec.name, "job changed")
+            if refires_withdrawn(old.spec, spec):
+                fire = rewound(fire, withdrawn)
+            args = (*c.job_values(spec), c.micros(fire), spec.name, _parents(spec))
+            [row] = await conn.fetch(sql, *args)
+            return Job(
+                spec, from_micros(row[0]), from_micros(row[1]), c.when(c.micros(fire)), row[2]
             )
-        created, updated, version = rows[0][0], rows[0][1], rows[0][2]
-        return Job(spec, from_micros(created), from_micros(updated), c.when(fire_us), version)
+
+        job: Job = await self.pool.run(body, tx=True)
+        return job
 
     async def get_job(self, name: str) -> Job:
         rows = await self._fetch(f"{q.JOBS} WHERE name = $1", name)
@@ -278,11 +289,16 @@ class PostgresStore(Store):
 
         await self.pool.run(body, tx=True)
 
-    async def _cancel_ahead(self, conn: Conn, name: str, why: str) -> None:
-        """Cancel the fires of a job made ahead of their time (lookahead)."""
+    async def _cancel_ahead(self, conn: Conn, name: str, why: str) -> list[datetime | None]:
+        """Withdraw the fires of a job made ahead of their time (lookahead), or queued and
+        announced ahead of it (announce_ahead): cancel them and free their fire (clear
+        ``scheduled_for``), so that the same fire can be made again. Returns their times."""
         runs = [c.run_of(row) for row in await conn.fetch(q.AHEAD, name)]
         if runs:
             await w.cancel(conn, runs, "user", why, await conn.fetchval(q.CLOCK))
+            sql = "UPDATE runs SET scheduled_for = NULL WHERE id = ANY($1::text[])"
+            await conn.execute(sql, [run.id for run in runs])
+        return [run.scheduled_for for run in runs]
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         async def body(conn: Conn) -> Job:
@@ -291,12 +307,14 @@ class PostgresStore(Store):
                 raise NotFound(f"no job named {name!r}", field="name")
             old = c.job_of(rows[0])
             spec = old.spec.model_copy(update={"paused": paused})
-            sql = f"UPDATE jobs SET spec = $1, paused = $2, updated_at = {NOW_US} WHERE name = $3"
-            sql += f" RETURNING updated_at, {w.wake_if_scheduled('jobs')}"
-            updated = (await conn.fetch(sql, c.spec_text(spec), paused, name))[0][0]
+            fire = old.next_fire_at
             if paused:
-                await self._cancel_ahead(conn, name, "job paused")
-            return replace(old, spec=spec, updated_at=from_micros(updated))
+                fire = rewound(fire, await self._cancel_ahead(conn, name, "job paused"))
+            sql = f"UPDATE jobs SET spec = $1, paused = $2, updated_at = {NOW_US},"
+            sql += " next_fire_at = $4 WHERE name = $3 RETURNING updated_at,"
+            sql += f" {w.wake_if_scheduled('jobs')}"
+            rows = await conn.fetch(sql, c.spec_text(spec), paused, name, c.micros(fire))
+            return replace(old, spec=spec, updated_at=from_micros(rows[0][0]), next_fire_at=fire)
 
         job: Job = await self.pool.run(body, tx=True)
         return job

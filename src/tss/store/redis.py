@@ -73,6 +73,7 @@ from typing import Any
 import orjson
 
 from tss.core import flows
+from tss.core.firing import refires_withdrawn
 from tss.core.models import (
     Attempt,
     Event,
@@ -185,9 +186,24 @@ class RedisStore(Store):
         fire = rc.micros_text(next_fire_at) or ""
         want = "" if expected_version is None else str(expected_version)
         paused = "1" if spec.paused else "0"
-        reply = await self._conn.eval(
-            lua.UPDATE_JOB, spec.name, c.spec_text(spec), fire, paused, want
-        )
+        key = f"{self.keys}job:{spec.name}"
+        for _ in range(_FIRE_TRIES):
+            # Whether the withdrawn fires are made again is decided on the stored spec;
+            # the script refuses if that spec changed meanwhile, and it is decided again.
+            with self._conn.errors():
+                seen = await self._conn.client().hget(key, "spec")
+            refire = seen is not None and refires_withdrawn(c.spec_of(seen, spec.name), spec)
+            reply = await self._conn.eval(
+                lua.UPDATE_JOB, spec.name, c.spec_text(spec), fire, paused, want,
+                "1" if refire else "0", seen or "",
+            )  # fmt: skip
+            if reply[0] != "moved":
+                break
+        else:
+            raise Conflict(
+                f"job {spec.name!r} kept changing while it was updated: read it again and retry",
+                field="version",
+            )
         if reply[0] == "missing":
             raise NotFound(f"no job named {spec.name!r}", field="name")
         if reply[0] == "stale":
@@ -197,9 +213,8 @@ class RedisStore(Store):
                 field="version",
             )
         created, version, now = int(reply[1]), int(reply[2]), int(reply[3])
-        return Job(
-            spec, from_micros(created), from_micros(now), c.when(c.micros(next_fire_at)), version
-        )
+        stored = int(reply[4]) if len(reply) > 4 and reply[4] else None
+        return Job(spec, from_micros(created), from_micros(now), c.when(stored), version)
 
     async def get_job(self, name: str) -> Job:
         [found] = await self._conn.hashes([f"{self.keys}job:{name}"])

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tss.core import flows
+from tss.core.firing import refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
     Event,
@@ -272,6 +273,9 @@ class SQLiteStore(Store):
                 " it was changed meanwhile; read it again and retry",
                 field="version",
             )
+        withdrawn = self._cancel_ahead(conn, spec.name, "job changed")
+        if refires_withdrawn(old.spec, spec):
+            fire_us = c.micros(rewound(c.when(fire_us), withdrawn))
         now_us = to_micros(utcnow())
         sql = "UPDATE jobs SET spec = ?, type = ?, pool = ?, tags = ?, paused = ?,"
         sql += " next_fire_at = ?, updated_at = ?, version = version + 1 WHERE name = ?"
@@ -358,15 +362,19 @@ class SQLiteStore(Store):
         _exec(conn, f.EDGES_DELETE, (name,))
         self._cancel_ahead(conn, name, "job deleted")
 
-    def _cancel_ahead(self, conn: Conn, name: str, why: str) -> None:
-        """Cancel the fires of a job made ahead of their time (lookahead), or queued and
-        announced ahead of it (announce_ahead)."""
+    def _cancel_ahead(self, conn: Conn, name: str, why: str) -> list[datetime | None]:
+        """Withdraw the fires of a job made ahead of their time (lookahead), or queued and
+        announced ahead of it (announce_ahead): cancel them and free their fire (clear
+        ``scheduled_for``), so that the same fire can be made again. Returns their times."""
         now_us = to_micros(utcnow())
         sql = f"{_RUNS} WHERE job = ? AND \"trigger\" = 'schedule' AND (state = 'scheduled'"
         sql += " OR (state = 'queued' AND not_before > ?))"
         runs = [c.run_of(row) for row in _rows(conn, sql, (name, now_us))]
         if runs:
             self._cancel(conn, runs, "user", why, now_us)
+            sql = "UPDATE runs SET scheduled_for = NULL WHERE id = ?"
+            _many(conn, sql, [(run.id,) for run in runs])
+        return [run.scheduled_for for run in runs]
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         return await self._write(self._set_paused, name, paused)
@@ -374,11 +382,13 @@ class SQLiteStore(Store):
     def _set_paused(self, conn: Conn, name: str, paused: bool) -> Job:
         old = self._get_job(conn, name)
         spec, now_us = old.spec.model_copy(update={"paused": paused}), to_micros(utcnow())
-        sql = "UPDATE jobs SET spec = ?, paused = ?, updated_at = ? WHERE name = ?"
-        _exec(conn, sql, (c.spec_text(spec), paused, now_us, name))
+        next_fire_at = old.next_fire_at
         if paused:
-            self._cancel_ahead(conn, name, "job paused")
-        return replace(old, spec=spec, updated_at=from_micros(now_us))
+            next_fire_at = rewound(next_fire_at, self._cancel_ahead(conn, name, "job paused"))
+        sql = "UPDATE jobs SET spec = ?, paused = ?, updated_at = ?, next_fire_at = ?"
+        sql += " WHERE name = ?"
+        _exec(conn, sql, (c.spec_text(spec), paused, now_us, c.micros(next_fire_at), name))
+        return replace(old, spec=spec, updated_at=from_micros(now_us), next_fire_at=next_fire_at)
 
     # -- scheduling ----------------------------------------------------------------------------
 

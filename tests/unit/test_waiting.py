@@ -48,6 +48,13 @@ def test_no_worker_up_is_explained_but_not_final() -> None:
     assert why_waiting(run(), [worker(state="dead"), worker("w2", state="draining")]) == expected
 
 
+def test_a_worker_outside_tss_takes_no_runs() -> None:
+    reported = worker("ext:seed-1")  # a status report through POST /v1/queue
+    assert why_waiting(run(), [reported]) == Waiting(
+        "no worker is up: the run waits for one to start", final=False
+    )
+
+
 def test_a_pool_nobody_live_serves() -> None:
     found = why_waiting(run(pool="gpu"), [worker(), worker("w2", pools=["gpu"], state="dead")])
     assert found == Waiting("no live worker serves pool 'gpu'")

@@ -17,6 +17,9 @@ from tss.core.states import RunState
 
 #: the error type of a run the scheduler failed because no live worker could take it
 UNRUNNABLE = "Unrunnable"
+#: the id prefix of workers outside TSS that report their status (``POST /v1/queue``):
+#: they take no TSS runs, so they never make a run runnable
+EXTERNAL_PREFIX = "ext:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +37,9 @@ def _cores(value: float) -> str:
 
 
 def why_waiting(run: Run, workers: Sequence[WorkerInfo]) -> Waiting | None:
-    """Why ``run`` cannot be taken by any live worker (a worker whose state is ``up``), or
-    None when it is not queued or some live worker could take it (when it has room).
+    """Why ``run`` cannot be taken by any live worker (a TSS worker whose state is ``up``;
+    workers outside TSS that only report their status take no runs), or None when it is
+    not queued or some live worker could take it (when it has room).
 
     A worker could take a run when it serves the run's pool, has its task type, and has at
     least the cores and memory the run declares (a run asking for no memory fits any, as
@@ -43,7 +47,7 @@ def why_waiting(run: Run, workers: Sequence[WorkerInfo]) -> Waiting | None:
     """
     if run.state is not RunState.QUEUED:
         return None
-    live = [w for w in workers if w.state == "up"]
+    live = [w for w in workers if w.state == "up" and not w.id.startswith(EXTERNAL_PREFIX)]
     if not live:
         return Waiting("no worker is up: the run waits for one to start", final=False)
     pool = run.pool

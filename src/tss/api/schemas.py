@@ -287,7 +287,7 @@ class WorkerOut(BaseModel):
     running: int
     load: float = Field(description="running / concurrency")
     cores: float
-    memory: int
+    memory: int = Field(description="megabytes of 2^20 bytes (as resources.memory), not bytes")
     version: str
     state: str
     started_at: datetime | None = None

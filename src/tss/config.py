@@ -75,6 +75,8 @@ class SchedulerConfig(_Section):
     max_lost: int = Field(3, ge=0, le=1000)
     lookahead: float = Field(5.0, ge=0, le=60)
     announce_ahead: float = Field(2.0, ge=0, le=60)
+    #: fail a queued run no live worker can take after this long; 0 or null: never
+    unrunnable_after: float | None = Field(600.0, ge=0)
 
     _durations = field_validator(
         "lookahead",
@@ -86,6 +88,7 @@ class SchedulerConfig(_Section):
         "republish_after",
         "dead_worker_after",
         "timeout_grace",
+        "unrunnable_after",
         mode="before",
     )(_seconds)
 

@@ -403,3 +403,18 @@ def test_bad_job_file_is_refused_and_nothing_is_stored(
         assert fragment in line, (fragment, line)
     assert "Traceback" not in result.err
     assert project.ok("job", "list", "--json").out == before
+
+
+def test_a_queued_run_says_why_it_waits(shared: Project) -> None:
+    shared.write("waits.yaml", "- {name: waits, type: noop, pool: gpu}\n")
+    shared.ok("job", "apply", "-f", "waits.yaml")
+    run_id = shared.ok("job", "run", "waits").out.split()[0]
+    why = "no worker is up: the run waits for one to start"  # no server runs here
+    assert shared.json("run", "show", run_id)["waiting_because"] == why
+    assert f"waiting because {why}" in " ".join(shared.ok("run", "show", run_id).out.split())
+    listed = {r["id"]: r for r in shared.json("run", "list", "--job", "waits")}
+    assert listed[run_id]["waiting_because"] == why
+    listing = " ".join(shared.ok("run", "list", "--job", "waits").out.split())
+    assert f"run {run_id} waits: {why}" in listing
+    done = shared.json("run", "show", shared.ok("execute-job", "greet").out.split()[1][:-1])
+    assert done["waiting_because"] is None

@@ -82,6 +82,7 @@ def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
         ("worker: {lease: soon}\n", "worker.lease"),
         ("sheduler: {}\n", "sheduler"),
         ("logging: {level: LOUD}\n", "logging.level"),
+        ("scheduler: {unrunnable_after: -1}\n", "scheduler.unrunnable_after"),
     ],
 )
 def test_an_invalid_key_is_named(tmp_path: Path, text: str, names: str) -> None:
@@ -90,6 +91,16 @@ def test_an_invalid_key_is_named(tmp_path: Path, text: str, names: str) -> None:
         load_config(str(config))
     assert str(info.value).startswith(f"{config}: {names}:")
     assert info.value.field == names
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("{}", 600.0), ("{unrunnable_after: 10m}", 600.0), ("{unrunnable_after: 0}", 0.0),
+     ("{unrunnable_after: null}", None)],
+)  # fmt: skip
+def test_the_unrunnable_bound(tmp_path: Path, text: str, seconds: float | None) -> None:
+    config = write(tmp_path / "config.yaml", f"scheduler: {text}\n")
+    assert load_config(str(config)).scheduler.unrunnable_after == seconds
 
 
 def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ def test_terminal_states_lead_nowhere() -> None:
         (RunState.RUNNING, RunState.TIMED_OUT),
         (RunState.WAITING, RunState.SKIPPED),
         (RunState.RUNNING, RunState.QUEUED),
+        (RunState.QUEUED, RunState.FAILED),  # a run no live worker can take (unrunnable)
     ],
 )
 def test_design_transitions_are_legal(source: RunState | None, target: RunState) -> None:

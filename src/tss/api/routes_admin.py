@@ -25,6 +25,7 @@ from tss.api.schemas import (
     WorkerStatusIn,
 )
 from tss.core.models import JobSpec, WorkerInfo
+from tss.core.waiting import EXTERNAL_PREFIX
 
 tokens = APIRouter(route_class=TSSRoute, tags=["tokens"])
 seed = APIRouter(route_class=TSSRoute, tags=["seed routes"])
@@ -131,9 +132,9 @@ async def seed_delete(request: Request, task_id: str, force: bool = False) -> Re
     return await jobs.delete_job(request, task_id, force)
 
 
-#: the namespace of workers reported through ``POST /v1/queue``: a TSS worker's id never
-#: starts with it (names cannot hold ``:``), so a report can never alter a TSS worker
-EXTERNAL_PREFIX = "ext:"
+# Workers reported through ``POST /v1/queue`` live under EXTERNAL_PREFIX (``ext:``): a TSS
+# worker's id never starts with it (names cannot hold ``:``), so a report can never alter
+# a TSS worker; such workers take no runs (tss.core.waiting).
 
 
 @seed.post("/v1/queue", response_model=WorkerOut, responses=_ERRORS, **needs("operator"))

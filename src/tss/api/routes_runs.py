@@ -49,11 +49,13 @@ async def list_runs(
     """Runs, newest first."""
     run_filter = RunFilter(job=job, states=tuple(state or ()), since=since, until=until)
     offset = (page - 1) * limit if page else 0
-    found = await tss_of(request).store.list_runs(
-        run_filter, limit=limit, cursor=cursor, offset=offset
-    )
+    store = tss_of(request).store
+    found = await store.list_runs(run_filter, limit=limit, cursor=cursor, offset=offset)
+    # Why a queued run waits needs the workers: read them once, and only then.
+    queued = any(r.state is RunState.QUEUED for r in found.items)
+    workers = await store.list_workers() if queued else None
     return RunPage(
-        items=[RunOut.of(r, reveal=reveals(request)) for r in found.items],
+        items=[RunOut.of(r, reveal=reveals(request), workers=workers) for r in found.items],
         next_cursor=found.next_cursor,
         total=found.total,
     )
@@ -61,10 +63,12 @@ async def list_runs(
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses=_ERRORS, **needs("viewer"))
 async def get_run(request: Request, run_id: str) -> RunOut:
-    """One run with all its attempts."""
+    """One run with all its attempts, and why it waits when no live worker can take it."""
     store = tss_of(request).store
     run = await store.get_run(run_id)
-    return RunOut.of(run, await store.list_attempts(run_id), reveal=reveals(request))
+    workers = await store.list_workers() if run.state is RunState.QUEUED else None
+    attempts = await store.list_attempts(run_id)
+    return RunOut.of(run, attempts, reveal=reveals(request), workers=workers)
 
 
 @router.get("/runs/{run_id}/logs", response_model=LogsOut, responses=_ERRORS, **needs("viewer"))

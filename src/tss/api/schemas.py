@@ -7,6 +7,7 @@ the ``of`` constructors.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -25,6 +26,7 @@ from tss.core.models import (
 )
 from tss.core.states import RunState
 from tss.core.timeutil import checked_utc
+from tss.core.waiting import why_waiting
 
 _NAME = NAME_PATTERN.pattern
 
@@ -203,11 +205,25 @@ class RunOut(BaseModel):
     reason: str | None = None
     retry_of: str | None = None
     flow_id: str | None = None
+    waiting_because: str | None = Field(
+        None,
+        description="why no live worker can take this queued run (its pool, task type, cores "
+        "or memory); null when it is not queued or a worker could take it",
+    )
     attempts: list[AttemptOut] | None = None
 
     @classmethod
-    def of(cls, run: Run, attempts: list[Attempt] | None = None, *, reveal: bool) -> RunOut:
-        """The run as a caller sees it: env values masked unless ``reveal`` (admin)."""
+    def of(
+        cls,
+        run: Run,
+        attempts: list[Attempt] | None = None,
+        *,
+        reveal: bool,
+        workers: Sequence[WorkerInfo] | None = None,
+    ) -> RunOut:
+        """The run as a caller sees it: env values masked unless ``reveal`` (admin); with
+        the registered ``workers``, why it waits (:func:`tss.core.waiting.why_waiting`)."""
+        waiting = None if workers is None else why_waiting(run, workers)
         return cls(
             id=run.id,
             job=run.job,
@@ -235,6 +251,7 @@ class RunOut(BaseModel):
             reason=run.reason,
             retry_of=run.retry_of,
             flow_id=run.flow_id,
+            waiting_because=waiting.reason if waiting is not None else None,
             attempts=[AttemptOut.of(a) for a in attempts] if attempts is not None else None,
         )
 
@@ -270,7 +287,7 @@ class WorkerOut(BaseModel):
     running: int
     load: float = Field(description="running / concurrency")
     cores: float
-    memory: int
+    memory: int = Field(description="megabytes of 2^20 bytes (as resources.memory), not bytes")
     version: str
     state: str
     started_at: datetime | None = None

@@ -24,8 +24,9 @@ def job_data(job: Job) -> dict[str, Any]:
     }
 
 
-def run_data(run: Run) -> dict[str, Any]:
-    """A run as JSON-able data."""
+def run_data(run: Run, waiting_because: str | None = None) -> dict[str, Any]:
+    """A run as JSON-able data; ``waiting_because`` says why no live worker can take it
+    (:func:`tss.core.waiting.why_waiting`), where the command looked."""
     return {
         "id": run.id,
         "job": run.job,
@@ -53,6 +54,7 @@ def run_data(run: Run) -> dict[str, Any]:
         "retry_of": run.retry_of,
         "flow_id": run.flow_id,
         "policy": run.policy.to_dict(),
+        "waiting_because": waiting_because,
     }
 
 

@@ -24,8 +24,9 @@ from tss.cli.output import (
     state_text,
     status_console,
 )
-from tss.core.models import Attempt, Run, RunFilter
+from tss.core.models import Attempt, Run, RunFilter, WorkerInfo
 from tss.core.states import RunState
+from tss.core.waiting import why_waiting
 from tss.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -59,34 +60,51 @@ def list_runs(
     """List runs, newest first."""
     run_filter = RunFilter(job=job, states=_states(state))
 
-    async def body(tss: Backend) -> list[Run]:
-        return await tss.list_runs(run_filter, limit=limit)
+    async def body(tss: Backend) -> tuple[list[Run], dict[str, str]]:
+        runs = await tss.list_runs(run_filter, limit=limit)
+        return runs, await _waiting(tss, runs)
 
-    runs = run_async(ctx, body)
+    runs, waiting = run_async(ctx, body)
     if as_json:
-        print_json([run_data(r) for r in runs])
+        print_json([run_data(r, waiting.get(r.id)) for r in runs])
         return
     console.print(runs_table(runs))
     if not runs:
         console.print("no runs", style="dim")
+    for run in runs:
+        if run.id in waiting:
+            console.print(f"[yellow]run {run.id} waits[/]: {escape(waiting[run.id])}")
+
+
+async def _waiting(tss: Backend, runs: list[Run]) -> dict[str, str]:
+    """Why each queued run no live worker can take waits, by run id (the workers are read
+    only when a run is queued)."""
+    if not any(run.state is RunState.QUEUED for run in runs):
+        return {}
+    workers: list[WorkerInfo] = await tss.list_workers()
+    found = {run.id: why_waiting(run, workers) for run in runs}
+    return {run_id: w.reason for run_id, w in found.items() if w is not None}
 
 
 @app.command("show")
 def show_run(ctx: typer.Context, run_id: str = RUN_ID, as_json: bool = JSON) -> None:
-    """Show a run: every field, why it failed, and each attempt."""
+    """Show a run: every field, why it failed or why it waits, and each attempt."""
 
-    async def body(tss: Backend) -> tuple[Run, list[Attempt]]:
-        return await tss.get_run_attempts(run_id)
+    async def body(tss: Backend) -> tuple[Run, list[Attempt], str | None]:
+        run, attempts = await tss.get_run_attempts(run_id)
+        return run, attempts, (await _waiting(tss, [run])).get(run.id)
 
-    run, attempts = run_async(ctx, body)
+    run, attempts, waiting = run_async(ctx, body)
     if as_json:
-        print_json({**run_data(run), "attempts": [attempt_data(a) for a in attempts]})
+        data = run_data(run, waiting)
+        print_json({**data, "attempts": [attempt_data(a) for a in attempts]})
         return
     rows: list[tuple[str, Any]] = [
         ("id", run.id),
         ("job", run.job),
         ("state", state_text(run.state)),
         ("reason", escape(run.reason or "-")),
+        *([("waiting because", f"[yellow]{escape(waiting)}[/]")] if waiting else []),
         ("trigger", run.trigger),
         ("attempt", f"{run.attempt} of at most {run.max_attempts}"),
         ("worker", run.worker_id or "-"),

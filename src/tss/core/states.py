@@ -40,7 +40,9 @@ TRANSITIONS: dict[RunState | None, frozenset[RunState]] = {
     None: frozenset({S.SCHEDULED, S.WAITING, S.QUEUED, S.SKIPPED}),
     S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.SKIPPED}),
     S.WAITING: frozenset({S.QUEUED, S.SKIPPED, S.CANCELLED}),
-    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED}),
+    # queued -> failed: the scheduler fails a run no live worker can ever take
+    # (scheduler.unrunnable_after; tss.core.waiting), without an attempt.
+    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.FAILED}),
     # running -> queued is a hand-back: a worker shutting down returns what it cannot finish.
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.TIMED_OUT, S.RETRYING, S.CANCELLED, S.QUEUED}),
     S.RETRYING: frozenset({S.QUEUED, S.CANCELLED}),

@@ -27,6 +27,7 @@ from tss.core.retry import (
 from tss.core.states import RunState
 from tss.errors import BrokerError, TSSError
 from tss.metrics import Metrics
+from tss.scheduler.unrunnable import UnrunnableRuns
 from tss.store.base import WAKE_CHANNEL, Notifying, Store
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class SchedulerSettings:
     #: with a broker other than the store, queue and announce runs this many seconds ahead
     #: of their time; workers hold them until then, so a burst is in their hands when due
     announce_ahead: float = 2.0
+    #: fail a queued run no live worker can take after this many seconds (None or 0: never;
+    #: see tss.scheduler.unrunnable)
+    unrunnable_after: float | None = 600.0
 
 
 class Scheduler:
@@ -79,6 +83,10 @@ class Scheduler:
         self.metrics: Metrics | None = None
         #: set by a notifying store when something became due sooner (another process)
         self._notice: asyncio.Event | None = None
+        self.unrunnable = UnrunnableRuns(
+            store, broker, after=settings.unrunnable_after, actor=self.actor,
+            limit=settings.batch_size,
+        )  # fmt: skip
 
     @property
     def _ahead(self) -> float:
@@ -154,6 +162,7 @@ class Scheduler:
         if now_mono - self._last_reconcile >= self.settings.reconcile_interval:
             self._last_reconcile = now_mono
             await self.reconcile()
+        await self.fail_unrunnable(now_mono)
         return await self._until_next()
 
     async def _until_next(self) -> float:
@@ -219,6 +228,13 @@ class Scheduler:
         if total and not everything:
             log.info("reconciler re-published %d queued runs", total)
         return total
+
+    async def fail_unrunnable(self, now_mono: float) -> None:
+        """Fail the queued runs no live worker has been able to take for
+        ``unrunnable_after`` seconds (checked every few seconds, not every tick)."""
+        for run in await self.unrunnable.tick(now_mono):
+            if self.metrics is not None:
+                self.metrics.recorded(run.job, RunState.FAILED)
 
     async def reap(self) -> int:
         """Repair crashes: expired leases and overdue runs become retries or failures by

@@ -206,6 +206,14 @@ CANCEL = (
     f" e AS ({event_insert(6)}) SELECT 1"
 )
 
+#: fail queued runs (locked by the caller) that no live worker can take, with their events
+FAIL_QUEUED = (
+    "WITH r AS (UPDATE runs SET state = 'failed', updated_at = $1::bigint,"
+    " finished_at = $1::bigint, reason = $2::text, error = $3::text"
+    " WHERE id = ANY($4::text[]) AND state = 'queued'),"
+    f" e AS ({event_insert(5)}) SELECT 1"
+)
+
 #: fires of a job made ahead of their time (lookahead), or queued and announced ahead of it
 #: (announce_ahead), locked
 AHEAD = (

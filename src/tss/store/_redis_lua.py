@@ -495,6 +495,27 @@ return out
 """
 )
 
+# ARGV: prefix, actor, reason, error (JSON), run ids (distinct). Fails the runs that are
+# still queued, without an attempt (no live worker can take them). Returns their rows.
+FAIL_QUEUED = (
+    LIB
+    + r"""
+local actor, why, err = ARGV[2], ARGV[3], ARGV[4]
+local now = us(clock())
+local out = {}
+for i = 5, #ARGV do
+  local r = load(ARGV[i])
+  if r and r.state == 'queued' then
+    touch(r.id)
+    move(r, 'failed', actor, why, now, {reason = why, error = err})
+    out[#out + 1] = row(r.id)
+  end
+end
+settle_touched(actor, now)
+return out
+"""
+)
+
 # ARGV: prefix, run ids. Records that these runs were handed to the broker (the outbox).
 MARK_PUBLISHED = (
     LIB

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from tss.core.firing import JobFiring
 from tss.core.models import (
     Attempt,
+    ErrorInfo,
     Event,
     Job,
     JobSpec,
@@ -378,6 +379,16 @@ class Store(ABC):
     async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
         """Cancel runs that are not terminal; returns those cancelled. A running run's
         worker learns of it at its next heartbeat."""
+
+    @abstractmethod
+    async def fail_queued_runs(
+        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        """Fail runs that are still ``queued``, without an attempt: each goes to
+        ``failed`` with ``error`` (its message is also the run's reason), and the waiting
+        runs of their flows are decided. A run no longer queued (a worker took it, it was
+        cancelled) is left alone. Returns the runs failed. For runs no live worker can
+        take (see :mod:`tss.core.waiting`)."""
 
     @abstractmethod
     async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:

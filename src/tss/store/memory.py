@@ -17,6 +17,7 @@ from tss.core import flows
 from tss.core.firing import refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
+    ErrorInfo,
     Event,
     Job,
     JobSpec,
@@ -636,6 +637,22 @@ class MemoryStore(Store):
                 cancelled.append(_copy(run))
             self._settle({r.flow_id for r in cancelled if r.flow_id is not None}, actor, now)
             return cancelled
+
+    async def fail_queued_runs(
+        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        with self._lock:
+            now = self._now()
+            failed = []
+            for run_id in dict.fromkeys(run_ids):
+                run = self._runs.get(run_id)
+                if run is None or run.state is not RunState.QUEUED:
+                    continue  # taken or ended meanwhile: left alone
+                run.error, run.reason = error, error.message
+                self._move(run, RunState.FAILED, actor, error.message, now)
+                failed.append(_copy(run))
+            self._settle({r.flow_id for r in failed if r.flow_id is not None}, actor, now)
+            return failed
 
     async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
         with self._lock:

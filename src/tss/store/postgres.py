@@ -21,6 +21,7 @@ from typing import Any
 from tss.core.firing import refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
+    ErrorInfo,
     Event,
     Job,
     JobSpec,
@@ -512,6 +513,37 @@ class PostgresStore(Store):
 
         cancelled: list[Run] = await self.pool.run(body, tx=True)
         return cancelled
+
+    async def fail_queued_runs(
+        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+
+        async def body(conn: Conn) -> list[Run]:
+            sql = f"{q.RUNS} WHERE id = ANY($1::text[]) AND state = 'queued'"
+            found = {row[0]: c.run_of(row) for row in await conn.fetch(sql + " FOR UPDATE", ids)}
+            runs = [found[run_id] for run_id in ids if run_id in found]
+            if not runs:
+                return []
+            now_us, why = await conn.fetchval(q.CLOCK), q.clean(error.message)
+            events = [
+                (now_us, r.id, r.job, "queued", "failed", why, r.attempt, actor) for r in runs
+            ]
+            text = q.clean(c.error_text(error))
+            args = (now_us, why, text, [r.id for r in runs], *q.columns(events, 8))
+            await conn.execute(q.FAIL_QUEUED, *args)
+            await w.settle(conn, {r.flow_id for r in runs if r.flow_id is not None}, actor, now_us)
+            now = from_micros(now_us)
+            return [
+                replace(r, state=RunState.FAILED, updated_at=now, finished_at=now, error=error,
+                        reason=error.message)
+                for r in runs
+            ]  # fmt: skip
+
+        failed: list[Run] = await self.pool.run(body, tx=True)
+        return failed
 
     async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
         if logs:

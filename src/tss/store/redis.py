@@ -76,6 +76,7 @@ from tss.core import flows
 from tss.core.firing import refires_withdrawn
 from tss.core.models import (
     Attempt,
+    ErrorInfo,
     Event,
     Job,
     JobSpec,
@@ -593,6 +594,17 @@ class RedisStore(Store):
         if not run_ids:
             return []
         found = await self._conn.eval(lua.CANCEL, actor, reason, *dict.fromkeys(run_ids))
+        return rc.runs_of(found)
+
+    async def fail_queued_runs(
+        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        if not run_ids:
+            return []
+        text = c.error_text(error) or ""
+        found = await self._conn.eval(
+            lua.FAIL_QUEUED, actor, error.message, text, *dict.fromkeys(run_ids)
+        )
         return rc.runs_of(found)
 
     async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:

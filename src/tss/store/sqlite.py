@@ -28,6 +28,7 @@ from tss.core import flows
 from tss.core.firing import refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
+    ErrorInfo,
     Event,
     Job,
     JobSpec,
@@ -690,6 +691,31 @@ class SQLiteStore(Store):
             replace(
                 r, state=R.CANCELLED, updated_at=now, finished_at=now, lease_until=None, reason=why
             )
+            for r in runs
+        ]
+
+    async def fail_queued_runs(
+        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        return await self._write(self._fail_queued, run_ids, actor, error)
+
+    def _fail_queued(
+        self, conn: Conn, ids: Sequence[str], actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        sql = f"{_RUNS} WHERE state = 'queued' AND id IN ({{}})"
+        found = {row[0]: c.run_of(row) for row in _in(conn, sql, ids)}
+        runs = [found[run_id] for run_id in dict.fromkeys(ids) if run_id in found]
+        now_us, why = to_micros(utcnow()), error.message
+        sql = "UPDATE runs SET state = 'failed', updated_at = ?, finished_at = ?, error = ?,"
+        sql += " reason = ? WHERE id = ?"
+        text = c.error_text(error)
+        _many(conn, sql, [(now_us, now_us, text, why, run.id) for run in runs])
+        events = [(now_us, r.id, r.job, "queued", "failed", why, r.attempt, actor) for r in runs]
+        _many(conn, c.EVENT_INSERT, events)
+        self._settle(conn, {r.flow_id for r in runs if r.flow_id is not None}, actor, now_us)
+        now = from_micros(now_us)
+        return [
+            replace(r, state=R.FAILED, updated_at=now, finished_at=now, error=error, reason=why)
             for r in runs
         ]
 

@@ -1,5 +1,6 @@
 // Why a run ended as it did, in words first: the exception and its message, the exit
-// code, a timeout, a lost lease, a skip and its parent, a cancel and who did it.
+// code, a timeout, a lost lease, a skip and its parent, a cancel and who did it; and why a
+// queued run no live worker can take waits.
 
 import { span } from "./dom.js";
 
@@ -22,6 +23,9 @@ export function reasonOf(run) {
       return run.reason || "Cancelled.";
     case "skipped":
       return run.reason || "Skipped: a parent did not end as required.";
+    case "queued":
+      // Set by the API when no live worker can take the run (its pool, task type, size).
+      return run.waiting_because ? `Waiting: ${run.waiting_because}.` : run.reason || "";
     case "retrying":
       return error ? `Will retry after ${error.type}: ${error.message}` : run.reason || "Will retry.";
     default:

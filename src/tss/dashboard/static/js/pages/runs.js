@@ -3,6 +3,7 @@
 import { pager } from "../actions.js";
 import { api, v1 } from "../api.js";
 import { badge, base, between, h, link, put, span, table, when } from "../dom.js";
+import { reasonOf } from "../words.js";
 
 const STATES = ["queued", "running", "retrying", "scheduled", "waiting", "succeeded", "failed",
   "timed_out", "cancelled", "skipped"];
@@ -12,7 +13,10 @@ export function runColumns(ctx) {
   const all = {
     id: { label: "Run", cell: (r) => link(`${base}/runs/${r.id}`, r.id.slice(-8)) },
     job: { label: "Job", cell: (r) => link(`${base}/jobs/${encodeURIComponent(r.job)}`, r.job) },
-    state: { label: "State", cell: (r) => badge(r.state) },
+    // A queued run no live worker can take says why under its state (the API's
+    // waiting_because), so a stall explains itself in the list too.
+    state: { label: "State", cell: (r) => [badge(r.state),
+      r.waiting_because ? h("div", { class: "muted small", "data-testid": "waiting" }, reasonOf(r)) : null] },
     trigger: { label: "Trigger", cell: (r) => r.trigger },
     attempt: { label: "Attempt", cell: (r) => `${r.attempt} of ${r.max_attempts}` },
     created: { label: "Created", cell: (r) => when(r.created_at) },

@@ -189,3 +189,14 @@ def test_store_that_never_answers(tmp_path: Path, nodes: list[Node]) -> None:
         body, _ = node.ready_within(503, 1)
         assert body["checks"]["store"] != "ok"
         assert stop_server(node.proc) == 0
+
+
+def test_sqlite_store_is_ready_at_once(tmp_path: Path, nodes: list[Node]) -> None:
+    """SQLite has no server to lose: ready as soon as the file is open (a file that cannot
+    be opened stops the process instead: see tests/e2e/test_api_server.py)."""
+    node = Node(tmp_path, "server", f"sqlite:///{tmp_path / 'tss.db'}")
+    nodes.append(node)
+    wait_for(node.serving, 20, "the health route", node.log)
+    assert node.get("/healthz")[0] == 200
+    node.ready_within(200, 1)
+    assert stop_server(node.proc) == 0

@@ -124,8 +124,9 @@ class TSSApp:
         self.worker: Worker | None = None
         self.metrics = Metrics()
         self._started = False
-        #: why the last :meth:`start` failed (a serving process retries it; /readyz says it)
-        self.start_error: TSSError | None = None
+        #: why this node is not ready yet, as /readyz reports it: set by a serving process
+        #: while it connects (the last failure) and applies the config's jobs
+        self.not_ready: TSSError | None = None
 
     @property
     def started(self) -> bool:

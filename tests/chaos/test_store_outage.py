@@ -21,7 +21,7 @@ import pytest
 
 from tests.chaos.deployments import REDIS_START, _drop_redis_keys
 from tests.chaos.tcp_proxy import TcpProxy, black_hole, free_port, proxy_to
-from tests.conformance.brokers import require_server
+from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tests.e2e.server_helpers import start_server, stop_server, wait_for, write_config
 
 pytestmark = pytest.mark.slow
@@ -59,12 +59,14 @@ def store_behind_proxy(kind: str, config: pytest.Config) -> Iterator[tuple[TcpPr
 class Node:
     """A serving ``tss`` process and its health routes."""
 
-    def __init__(self, tmp_path: Path, command: str, store_url: str) -> None:
+    def __init__(
+        self, tmp_path: Path, command: str, store_url: str, broker_url: str = "store://"
+    ) -> None:
         self.port = free_port()
         sections: dict[str, Any] = {
             **AUTH_OFF,
             "store": {"url": store_url},
-            "broker": {"url": "store://"},
+            "broker": {"url": broker_url},
             "server": {"port": self.port},
             "scheduler": {"max_sleep": 0.2},
         }
@@ -177,6 +179,37 @@ def test_store_that_stops_answering(
         _, back_after = node.ready_within(200, 1)
         print(f"{kind}: 200 {back_after:.2f}s after the store answered again")
         assert stop_server(node.proc) == 0
+
+
+def test_broker_goes_away_and_comes_back(
+    tmp_path: Path, nodes: list[Node], pytestconfig: pytest.Config
+) -> None:
+    """The broker is named when it is the one down; the store stays ok."""
+    from tests.pg_databases import PgDatabases
+
+    require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+    databases = PgDatabases.shared(pytestconfig)
+    store_url = databases.create()
+    rabbit = urlsplit(RABBITMQ_URL)
+    try:
+        with proxy_to(rabbit.hostname or "127.0.0.1", rabbit.port or 5672) as proxy:
+            netloc = f"{rabbit.username}:{rabbit.password}@127.0.0.1:{proxy.port}"
+            tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
+            broker = urlunsplit(rabbit._replace(netloc=netloc, query=f"prefix={tag}"))
+            node = Node(tmp_path, "api", store_url, broker)
+            nodes.append(node)
+            wait_for(node.serving, 30, "the health route", node.log)
+            node.ready_within(200, 30)
+            proxy.down()
+            body, _ = node.ready_within(503, 1)
+            assert body["checks"]["store"] == "ok", body
+            assert body["checks"]["broker"] != "ok", body
+            proxy.up()
+            _, back_after = node.ready_within(200, 15)  # the broker reconnects with backoff
+            print(f"rabbitmq: 200 {back_after:.2f}s after it came back")
+            assert stop_server(node.proc) == 0
+    finally:
+        databases.drop(store_url)
 
 
 def test_store_that_never_answers(tmp_path: Path, nodes: list[Node]) -> None:

@@ -71,17 +71,19 @@ class Readiness:
         self.broker = Probe(tss.broker.ping, timeout)
 
     async def checks(self) -> dict[str, str]:
-        """``{"store": ..., "broker": ...}``: ``"ok"`` or why it is not ready."""
+        """``{"store": ..., "broker": ...}``: ``"ok"`` or why it is not ready; while a
+        connected node is still starting, ``"startup"`` says what it is doing."""
         tss = self.tss
+        why = tss.not_ready
+        if isinstance(why, StoreError):  # the serving command retries: the last try's error
+            return {"store": str(why), "broker": "not connected yet: waiting for the store"}
+        if isinstance(why, BrokerError):
+            return {"store": "ok", "broker": str(why)}
         if not tss.started:
-            # Still connecting (the serving command retries): say what the last try met.
-            error = tss.start_error
-            waiting = "not connected yet: the process is starting"
-            store = str(error) if isinstance(error, StoreError) else waiting
-            broker = str(error) if isinstance(error, BrokerError) else waiting
-            if isinstance(error, StoreError):
-                broker = "not connected yet: waiting for the store"
-            return {"store": store, "broker": broker}
+            starting = f"not connected yet: {why or 'the process is starting'}"
+            return {"store": starting, "broker": starting}
+        if why is not None:  # connected, still starting (applying the config's jobs)
+            return {"store": "ok", "broker": "ok", "startup": str(why)}
         store_down, broker_down = await asyncio.gather(self.store(), self.broker())
         return {"store": store_down or "ok", "broker": broker_down or "ok"}
 

@@ -24,7 +24,7 @@ from tss._urls import mask_url
 from tss.cli.app import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
-from tss.errors import BrokerError, ConfigError, StoreError
+from tss.errors import BrokerError, ConfigError, StoreError, Unavailable
 from tss.tasks._env import is_tss_name
 
 if TYPE_CHECKING:
@@ -139,7 +139,9 @@ async def _serve(
             return
         applied: list[tuple[str, str]] | None = None
         if apply_jobs:
+            tss.not_ready = Unavailable("applying the config's jobs")
             applied = list(await tss.apply(specs, where=settings.source or ""))
+            tss.not_ready = None
         if scheduler or worker:
             tasks.append(asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker)))
         # One turn of the loop runs each up to its first await: a refused setup (the
@@ -177,22 +179,23 @@ async def _start(tss: TSSApp, stop: asyncio.Event, url: str | None) -> bool:
     :raises StoreError: a local store (SQLite) cannot be opened: waiting will not help.
     """
     delay = 1.0
+    tss.not_ready = Unavailable("connecting to the store and the broker")
     while not stop.is_set():
         try:
             if await _unless_stopped(tss.start(), stop):
-                tss.start_error = None
+                tss.not_ready = None
                 return True
             break
         except (StoreError, BrokerError) as exc:
             await tss.close()
             if tss.store.name in _LOCAL_STORES and isinstance(exc, StoreError):
                 raise  # a file that cannot be opened will not open by waiting
-            if tss.start_error is None and url is not None:
+            if not isinstance(tss.not_ready, StoreError | BrokerError) and url is not None:
                 status_console.print(
                     f"api {url}: /readyz answers 503 until the store and broker are reached",
                     markup=False,
                 )
-            tss.start_error = exc
+            tss.not_ready = exc
             status_console.print(f"{exc}; retrying in {delay:.0f}s", markup=False)
             await wait_first(stop, timeout=delay)
             delay = min(delay * 2, 30.0)

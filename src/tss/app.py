@@ -39,7 +39,7 @@ from tss.core.overrides import check_overrides
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job
-from tss.errors import ConfigError, Conflict, NotFound, ValidationError
+from tss.errors import ConfigError, Conflict, NotFound, TSSError, ValidationError
 from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
 from tss.store.base import Store, collect
@@ -124,6 +124,14 @@ class TSSApp:
         self.worker: Worker | None = None
         self.metrics = Metrics()
         self._started = False
+        #: why this node is not ready yet, as /readyz reports it: set by a serving process
+        #: while it connects (the last failure) and applies the config's jobs
+        self.not_ready: TSSError | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` has connected the store and the broker."""
+        return self._started
 
     # -- lifecycle ------------------------------------------------------------------------
 

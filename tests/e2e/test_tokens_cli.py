@@ -82,6 +82,7 @@ def test_bad_role_names_the_roles(shared: Project) -> None:
 
 
 def test_revoke_unknown_exits_2(shared: Project) -> None:
+    shared.ok("db", "upgrade")  # a store to look in: revoke creates none
     result = shared.tss("token", "revoke", "no-such-token")
     assert result.code == 2, result
     (line,) = result.err.splitlines()

@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from tss._urls import mask_url
-from tss.cli.app import run_async, run_local, settings_of
+from tss.cli.app import run_async, run_local, searched, settings_of
 from tss.cli.data import worker_data
 from tss.cli.output import (
     JSON,
@@ -58,7 +58,7 @@ def workers(ctx: typer.Context, as_json: bool = JSON) -> None:
         )
     console.print(table)
     if not found:
-        console.print("no workers have registered", style="dim")
+        console.print(f"no workers have registered in {searched(ctx)}", style="dim", markup=False)
 
 
 @config_app.command("show")

@@ -22,6 +22,7 @@ import typer
 from tss import __version__
 from tss.cli.output import BAD_INPUT, print_error, report_error
 from tss.config import Settings, load_config
+from tss.errors import NotFound
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
@@ -135,9 +136,9 @@ def setup_logging(settings: Settings | None, *, serving: bool = False) -> None:
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 
 
-def backend_of(ctx: typer.Context) -> Backend:
+def backend_of(ctx: typer.Context, *, creates: bool = False) -> Backend:
     """The server's API when ``--url``/``TSS_URL`` is set (the config is not read then),
-    else the config's store."""
+    else the config's store (created if missing only when ``creates``)."""
     state = ctx.find_object(CLIState) or CLIState()
     if state.url:
         from tss.cli.remote import RemoteBackend
@@ -146,18 +147,43 @@ def backend_of(ctx: typer.Context) -> Backend:
         return RemoteBackend(state.url, state.token)
     from tss.cli.backend import LocalBackend
 
-    return LocalBackend(settings_of(ctx))
+    return LocalBackend(settings_of(ctx), create=creates)
 
 
-def run_async(ctx: typer.Context, fn: Callable[[Backend], Coroutine[Any, Any, T]]) -> T:
-    """Open the command's backend (:func:`backend_of`), await ``fn(backend)``, close it."""
-    backend = backend_of(ctx)
+def run_async(
+    ctx: typer.Context,
+    fn: Callable[[Backend], Coroutine[Any, Any, T]],
+    *,
+    creates: bool = False,
+) -> T:
+    """Open the command's backend (:func:`backend_of`), await ``fn(backend)``, close it.
+
+    Only a command that ``creates`` (jobs, tokens) may create a store that does not exist;
+    the others refuse, and a name they do not find is reported with where they looked.
+    """
+    backend = backend_of(ctx, creates=creates)
 
     async def body() -> T:
         async with backend.session():
-            return await fn(backend)
+            try:
+                return await fn(backend)
+            except NotFound as exc:
+                raise NotFound(f"{exc.message} in {backend.where}", field=exc.field) from exc
 
     return asyncio.run(body())
+
+
+def searched(ctx: typer.Context) -> str:
+    """Where the command looked (the server, or the store and config file), for the line a
+    command prints when it finds nothing."""
+    state = ctx.find_object(CLIState) or CLIState()
+    if state.url:
+        from tss.cli.remote import server_url
+
+        return server_url(state.url)
+    from tss.cli.where import where
+
+    return where(settings_of(ctx))
 
 
 def run_local(ctx: typer.Context, fn: Callable[[TSSApp], Coroutine[Any, Any, T]]) -> T:

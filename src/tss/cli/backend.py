@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tss.cli.where import require_store, where
 from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.definitions import check_imports
@@ -31,6 +32,9 @@ Applied = list[tuple[str, str]]
 
 class Backend(ABC):
     """The operations of the commands that work locally or remotely."""
+
+    #: where the commands look, for messages: the server, or the store and config file
+    where: str = ""
 
     @abstractmethod
     def session(self) -> AbstractAsyncContextManager[None]:
@@ -153,15 +157,20 @@ class Backend(ABC):
 
 
 class LocalBackend(Backend):
-    """The store of the config, through a :class:`TSSApp` opened for the command."""
+    """The store of the config, through a :class:`TSSApp` opened for the command. Unless
+    ``create``, a SQLite store whose file does not exist is refused, not created."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, create: bool = False) -> None:
         from tss.app import TSSApp
 
         self.tss: TSSApp = TSSApp(settings)
+        self.create = create
+        self.where = where(settings)
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[None]:
+        if not self.create:
+            require_store(self.tss.settings)
         await self.tss.start()
         try:
             yield

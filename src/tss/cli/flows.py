@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from tss.api.schemas import FlowSummaryOut
-from tss.cli.app import run_async
+from tss.cli.app import run_async, searched
 from tss.cli.data import run_data
 from tss.cli.output import JSON, console, fmt_time, new_table, print_json, state_text
 from tss.core import flows
@@ -136,4 +136,4 @@ def list_flows(
         )
     console.print(table)
     if not found:
-        console.print("no flow runs", style="dim")
+        console.print(f"no flow runs in {searched(ctx)}", style="dim", markup=False)

@@ -10,7 +10,7 @@ import typer
 import yaml
 from rich.markup import escape
 
-from tss.cli.app import run_async
+from tss.cli.app import run_async, searched
 from tss.cli.data import job_data, run_data
 from tss.cli.output import (
     JSON,
@@ -71,7 +71,7 @@ def list_jobs(
         )
     console.print(table)
     if not jobs:
-        console.print("no jobs", style="dim")
+        console.print(f"no jobs in {searched(ctx)}", style="dim", markup=False)
 
 
 @app.command("show")
@@ -128,7 +128,7 @@ def apply_jobs(ctx: typer.Context, file: Path = FILE) -> None:
     async def body(tss: Backend) -> list[tuple[str, str]]:
         return await tss.apply(specs, where=str(file))
 
-    results = run_async(ctx, body)
+    results = run_async(ctx, body, creates=True)
     styles = {"created": "green", "updated": "yellow", "unchanged": "dim"}
     for name, action in results:
         console.print(f"[{styles[action]}]{action:<9}[/] {name}")
@@ -149,7 +149,7 @@ def create_jobs(ctx: typer.Context, file: Path = FILE) -> None:
                 f"{exc.message} (use 'tss job apply' to update it)", field="name"
             ) from exc
 
-    for name, _ in run_async(ctx, body):
+    for name, _ in run_async(ctx, body, creates=True):
         console.print(f"[green]created[/] {name}")
 
 

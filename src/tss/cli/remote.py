@@ -90,6 +90,7 @@ class RemoteBackend(Backend):
 
     def __init__(self, url: str, token: str | None) -> None:
         self.url = server_url(url)
+        self.where = self.url
         self.token = token or None
         self._client: AsyncClient | None = None
 

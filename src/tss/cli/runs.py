@@ -10,7 +10,7 @@ import orjson
 import typer
 from rich.markup import escape
 
-from tss.cli.app import run_async
+from tss.cli.app import run_async, searched
 from tss.cli.data import attempt_data, run_data
 from tss.cli.output import (
     JSON,
@@ -70,7 +70,7 @@ def list_runs(
         return
     console.print(runs_table(runs))
     if not runs:
-        console.print("no runs", style="dim")
+        console.print(f"no runs in {searched(ctx)}", style="dim", markup=False)
     for run in runs:
         if run.id in waiting:
             console.print(f"[yellow]run {run.id} waits[/]: {escape(waiting[run.id])}")

@@ -7,6 +7,7 @@ finishes what it holds); a second SIGINT exits at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from tss import __version__
+from tss._aio import wait_first
 from tss._urls import mask_url
 from tss.cli.app import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
-from tss.errors import BrokerError, ConfigError, StoreError
+from tss.errors import BrokerError, ConfigError, StoreError, Unavailable
 from tss.tasks._env import is_tss_name
 
 if TYPE_CHECKING:
@@ -122,24 +124,32 @@ async def _serve(
         sock = bind(settings.server.host, settings.server.port)
     tss = TSSApp(settings)
     specs = tss.config_jobs() if apply_jobs else []
-    await _start(tss)
+    stop = asyncio.Event()
+    # Signals first: Ctrl+C also ends the wait for a store that is down.
+    _install_signals(stop)
+    tasks = []
+    if sock is not None:
+        # Served before the store is reached: /healthz answers and /readyz says what is down
+        # while the store is away (the port would otherwise accept and never answer).
+        tasks.append(asyncio.create_task(serve_http(tss, sock, stop)))
     try:
+        if not await _start(tss, stop, address(sock, settings) if sock else None):
+            await asyncio.gather(*tasks)
+            status_console.print("stopped")
+            return
         applied: list[tuple[str, str]] | None = None
         if apply_jobs:
+            tss.not_ready = Unavailable("applying the config's jobs")
             applied = list(await tss.apply(specs, where=settings.source or ""))
-        stop = asyncio.Event()
-        tasks = []
+            tss.not_ready = None
         if scheduler or worker:
             tasks.append(asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker)))
-        if sock is not None:
-            tasks.append(asyncio.create_task(serve_http(tss, sock, stop)))
         # One turn of the loop runs each up to its first await: a refused setup (the
         # local:// broker split across processes) raises here, before the banner.
         await asyncio.sleep(0)
         for task in tasks:
             if task.done():
                 task.result()
-        _install_signals(stop)
         roles = (("api", http), ("scheduler", scheduler), ("worker", worker))
         role = " + ".join(n for n, on in roles if on)
         _banner(settings, role, applied, address(sock, settings) if sock else None)
@@ -147,13 +157,11 @@ async def _serve(
         # as the process: keep it out of every later full collection, which would walk it.
         gc.collect()
         gc.freeze()
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks)
         status_console.print("stopped")
     finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if sock is not None:
             sock.close()
         await tss.close()
@@ -163,22 +171,53 @@ async def _serve(
 _LOCAL_STORES = frozenset({"sqlite", "memory"})
 
 
-async def _start(tss: TSSApp) -> None:
+async def _start(tss: TSSApp, stop: asyncio.Event, url: str | None) -> bool:
     """Connect to the store and broker, retrying with backoff while they cannot be reached:
     a server started before its database (or during a restart of it) waits rather than
-    dying. Ctrl+C stops the waiting."""
+    dying, its API (at ``url``) serving health meanwhile. False if ``stop`` came first.
+
+    :raises StoreError: a local store (SQLite) cannot be opened: waiting will not help.
+    """
     delay = 1.0
-    while True:
+    tss.not_ready = Unavailable("connecting to the store and the broker")
+    while not stop.is_set():
         try:
-            await tss.start()
-            return
+            if await _unless_stopped(tss.start(), stop):
+                tss.not_ready = None
+                return True
+            break
         except (StoreError, BrokerError) as exc:
             await tss.close()
             if tss.store.name in _LOCAL_STORES and isinstance(exc, StoreError):
                 raise  # a file that cannot be opened will not open by waiting
+            if not isinstance(tss.not_ready, StoreError | BrokerError) and url is not None:
+                status_console.print(
+                    f"api {url}: /readyz answers 503 until the store and broker are reached",
+                    markup=False,
+                )
+            tss.not_ready = exc
             status_console.print(f"{exc}; retrying in {delay:.0f}s", markup=False)
-            await asyncio.sleep(delay)
+            await wait_first(stop, timeout=delay)
             delay = min(delay * 2, 30.0)
+    await tss.close()
+    return False
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Await ``work``; if ``stop`` is set first, cancel it and return False."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:

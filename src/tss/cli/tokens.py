@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tss.cli.app import run_async
+from tss.cli.app import run_async, searched
 from tss.cli.data import token_data
 from tss.cli.output import JSON, console, fmt_time, new_table, print_json, status_console
 from tss.core.models import NAME_PATTERN, ROLES, Role, Token
@@ -86,7 +86,7 @@ def create_token(
     async def body(tss: Backend) -> tuple[Token, str]:
         return await tss.create_token(checked_name, checked_role, expires_at=expires_at)
 
-    token, text = run_async(ctx, body)
+    token, text = run_async(ctx, body, creates=True)
     if as_json:
         print_json({**token_data(token), "token": text})
         return
@@ -125,7 +125,7 @@ def list_tokens(ctx: typer.Context, as_json: bool = JSON) -> None:
         )
     console.print(table)
     if not tokens:
-        console.print("no tokens", style="dim")
+        console.print(f"no tokens in {searched(ctx)}", style="dim", markup=False)
 
 
 @app.command("revoke")

@@ -1,0 +1,235 @@
+"""The store goes down: health answers at once, readiness says what is down within a second
+and says ready again within a second of the store coming back.
+
+The shared servers are never touched: the store URL goes through a TCP proxy the test cuts
+and restores, or to a port that accepts connections and never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from tests.chaos.deployments import REDIS_START, _drop_redis_keys
+from tests.chaos.tcp_proxy import TcpProxy, black_hole, free_port, proxy_to
+from tests.conformance.brokers import RABBITMQ_URL, require_server
+from tests.e2e.server_helpers import start_server, stop_server, wait_for, write_config
+
+pytestmark = pytest.mark.slow
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+AUTH_OFF = {"api": {"auth": False}, "logging": {"level": "WARNING"}}
+
+
+@contextmanager
+def store_behind_proxy(kind: str, config: pytest.Config) -> Iterator[tuple[TcpProxy, str]]:
+    """A fresh store of ``kind`` (``postgres``, ``redis``) reached through a proxy: the
+    proxy and the store URL through it."""
+    if kind == "redis":
+        require_server("Redis", REDIS_URL, REDIS_START)
+        tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
+        with proxy_to("127.0.0.1", 6379) as proxy:
+            try:
+                yield proxy, f"redis://127.0.0.1:{proxy.port}/0?prefix={tag}"
+            finally:
+                asyncio.run(_drop_redis_keys(tag))
+        return
+    from tests.pg_databases import PgDatabases
+
+    databases = PgDatabases.shared(config)
+    url = databases.create()
+    parts = urlsplit(url)
+    try:
+        with proxy_to(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
+            netloc = f"{parts.username}@127.0.0.1:{proxy.port}"
+            yield proxy, urlunsplit(parts._replace(netloc=netloc))
+    finally:
+        databases.drop(url)
+
+
+class Node:
+    """A serving ``tss`` process and its health routes."""
+
+    def __init__(
+        self, tmp_path: Path, command: str, store_url: str, broker_url: str = "store://"
+    ) -> None:
+        self.port = free_port()
+        sections: dict[str, Any] = {
+            **AUTH_OFF,
+            "store": {"url": store_url},
+            "broker": {"url": broker_url},
+            "server": {"port": self.port},
+            "scheduler": {"max_sleep": 0.2},
+        }
+        config = write_config(tmp_path, [], **sections)
+        self.log = tmp_path / "server.log"
+        self.proc = start_server(config, self.log, (command,))
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> tuple[int, Any, float]:
+        """Status, JSON body and seconds taken (fails past 5 s: the check must be bounded)."""
+        started = time.monotonic()
+        answer = httpx.get(self.base + path, timeout=5)
+        return answer.status_code, answer.json(), time.monotonic() - started
+
+    def serving(self) -> bool:
+        try:
+            httpx.get(self.base + "/healthz", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    def ready_within(self, want: int, seconds: float) -> tuple[Any, float]:
+        """Poll /readyz until it answers ``want``; its body and how long that took."""
+        started = time.monotonic()
+        while True:
+            status, body, took = self.get("/readyz")
+            assert took < 1.0, f"/readyz took {took:.2f}s"
+            elapsed = time.monotonic() - started
+            if status == want:
+                return body, elapsed
+            assert elapsed < seconds, f"/readyz still {status} after {elapsed:.1f}s: {body}"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[Node]]:
+    made: list[Node] = []
+    yield made
+    for node in made:
+        if node.proc.poll() is None:
+            node.proc.kill()
+        node.proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"), [("api", "postgres"), ("server", "postgres"), ("server", "redis")]
+)
+def test_store_down_at_start_then_back(
+    tmp_path: Path, nodes: list[Node], command: str, kind: str, pytestconfig: pytest.Config
+) -> None:
+    with store_behind_proxy(kind, pytestconfig) as (proxy, url):
+        proxy.down()
+        node = Node(tmp_path, command, url)
+        nodes.append(node)
+        wait_for(node.serving, 20, "the health route", node.log)
+        status, body, took = node.get("/healthz")
+        assert (status, body) == (200, {"status": "ok"}) and took < 1.0
+        body, _ = node.ready_within(503, 1)
+        assert body["status"] == "unavailable"
+        assert body["error"]["code"] == "unavailable"
+        assert set(body["checks"]) == {"store", "broker"}
+        assert body["checks"]["store"] != "ok"
+        wait_for(lambda: "retrying in 1s" in node.log.read_text(), 10, "a failed try", node.log)
+        assert f"127.0.0.1:{proxy.port}" in node.get("/readyz")[1]["checks"]["store"]
+        proxy.up()
+        # The first tries come 1 s and 2 s apart: ready by the next one.
+        node.ready_within(200, 5)
+        assert stop_server(node.proc) == 0
+
+
+@pytest.mark.parametrize(("command", "kind"), [("server", "postgres"), ("api", "redis")])
+def test_store_goes_away_and_comes_back(
+    tmp_path: Path, nodes: list[Node], command: str, kind: str, pytestconfig: pytest.Config
+) -> None:
+    with store_behind_proxy(kind, pytestconfig) as (proxy, url):
+        node = Node(tmp_path, command, url)
+        nodes.append(node)
+        wait_for(node.serving, 30, "the health route", node.log)
+        node.ready_within(200, 30)
+        for _ in range(2):  # twice: the second outage is seen as surely as the first
+            proxy.down()
+            body, down_after = node.ready_within(503, 1)
+            assert body["checks"]["store"] != "ok", body
+            assert "store" in body["error"]["message"]
+            status, _, took = node.get("/healthz")
+            assert status == 200 and took < 1.0
+            proxy.up()
+            _, back_after = node.ready_within(200, 1)
+            print(f"{command}/{kind}: 503 after {down_after:.2f}s, 200 after {back_after:.2f}s")
+        assert stop_server(node.proc) == 0
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_store_that_stops_answering(
+    tmp_path: Path, nodes: list[Node], kind: str, pytestconfig: pytest.Config
+) -> None:
+    """Connections stay open and nothing comes back (a hung server): readiness must not
+    wait for the driver's own timeouts."""
+    with store_behind_proxy(kind, pytestconfig) as (proxy, url):
+        node = Node(tmp_path, "api", url)
+        nodes.append(node)
+        wait_for(node.serving, 30, "the health route", node.log)
+        node.ready_within(200, 30)
+        proxy.stall()
+        for _ in range(3):  # each check is bounded, the first and those after it
+            body, _ = node.ready_within(503, 1)
+            assert body["checks"]["store"] != "ok", body
+        assert node.get("/healthz")[0] == 200
+        proxy.up()
+        _, back_after = node.ready_within(200, 1)
+        print(f"{kind}: 200 {back_after:.2f}s after the store answered again")
+        assert stop_server(node.proc) == 0
+
+
+def test_broker_goes_away_and_comes_back(
+    tmp_path: Path, nodes: list[Node], pytestconfig: pytest.Config
+) -> None:
+    """The broker is named when it is the one down; the store stays ok."""
+    from tests.pg_databases import PgDatabases
+
+    require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+    databases = PgDatabases.shared(pytestconfig)
+    store_url = databases.create()
+    rabbit = urlsplit(RABBITMQ_URL)
+    try:
+        with proxy_to(rabbit.hostname or "127.0.0.1", rabbit.port or 5672) as proxy:
+            netloc = f"{rabbit.username}:{rabbit.password}@127.0.0.1:{proxy.port}"
+            tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
+            broker = urlunsplit(rabbit._replace(netloc=netloc, query=f"prefix={tag}"))
+            node = Node(tmp_path, "api", store_url, broker)
+            nodes.append(node)
+            wait_for(node.serving, 30, "the health route", node.log)
+            node.ready_within(200, 30)
+            proxy.down()
+            body, _ = node.ready_within(503, 1)
+            assert body["checks"]["store"] == "ok", body
+            assert body["checks"]["broker"] != "ok", body
+            proxy.up()
+            _, back_after = node.ready_within(200, 15)  # the broker reconnects with backoff
+            print(f"rabbitmq: 200 {back_after:.2f}s after it came back")
+            assert stop_server(node.proc) == 0
+    finally:
+        databases.drop(store_url)
+
+
+def test_store_that_never_answers(tmp_path: Path, nodes: list[Node]) -> None:
+    """A PostgreSQL port that accepts and stays silent (a hung server, a dropped route)."""
+    with black_hole() as port:
+        node = Node(tmp_path, "api", f"postgresql://postgres@127.0.0.1:{port}/test")
+        nodes.append(node)
+        wait_for(node.serving, 20, "the health route", node.log)
+        assert node.get("/healthz")[0] == 200
+        body, _ = node.ready_within(503, 1)
+        assert body["checks"]["store"] != "ok"
+        assert stop_server(node.proc) == 0
+
+
+def test_sqlite_store_is_ready_at_once(tmp_path: Path, nodes: list[Node]) -> None:
+    """SQLite has no server to lose: ready as soon as the file is open (a file that cannot
+    be opened stops the process instead: see tests/e2e/test_api_server.py)."""
+    node = Node(tmp_path, "server", f"sqlite:///{tmp_path / 'tss.db'}")
+    nodes.append(node)
+    wait_for(node.serving, 20, "the health route", node.log)
+    assert node.get("/healthz")[0] == 200
+    node.ready_within(200, 1)
+    assert stop_server(node.proc) == 0

@@ -34,6 +34,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
         self._flowing = asyncio.Event()
+        #: connections accepted so far (a test can check its clients came through here)
+        self.accepted = 0
 
     def _call(self, coro: object) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
@@ -73,6 +75,7 @@ class TcpProxy:
         self._links.clear()
 
     async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         self._links.add(writer)
         await self._flowing.wait()
         try:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.chaos.deployments import REDIS_START, Where
-from tests.chaos.proxy import Proxy, proxy
+from tests.chaos.tcp_proxy import TcpProxy, proxy_to
 from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
 from tss.core.states import RunState
@@ -32,7 +32,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(params=["rabbitmq", "redis"])
-def outage(request: pytest.FixtureRequest) -> Iterator[tuple[Where, Proxy]]:
+def outage(request: pytest.FixtureRequest) -> Iterator[tuple[Where, TcpProxy]]:
     from tests.pg_databases import PgDatabases
 
     kind = request.param
@@ -43,7 +43,7 @@ def outage(request: pytest.FixtureRequest) -> Iterator[tuple[Where, Proxy]]:
     store_url = databases.create()
     tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
     try:
-        with proxy(parts.hostname or "127.0.0.1", parts.port or 0) as cut:
+        with proxy_to(parts.hostname or "127.0.0.1", parts.port or 0) as cut:
             netloc = parts.netloc.replace(f":{parts.port}", f":{cut.port}")
             broker = parts._replace(netloc=netloc, query=f"prefix={tag}").geturl()
             yield Where(store_url, broker), cut
@@ -52,7 +52,7 @@ def outage(request: pytest.FixtureRequest) -> Iterator[tuple[Where, Proxy]]:
 
 
 def test_a_30s_broker_outage_with_1000_runs_in_flight_loses_nothing(
-    tmp_path: Path, outage: tuple[Where, Proxy]
+    tmp_path: Path, outage: tuple[Where, TcpProxy]
 ) -> None:
     where, cut = outage
     executions = tmp_path / "executions.log"
@@ -88,11 +88,11 @@ def test_a_30s_broker_outage_with_1000_runs_in_flight_loses_nothing(
             return sum(r.state.terminal for r in where.runs()) >= 20
 
         wait_for(some_ended, 60, "the first runs to end", log)
-        cut.cut()
+        cut.down()
         cut_at = time.monotonic()
         during = Counter(r.state for r in where.runs())
         time.sleep(OUTAGE)
-        cut.restore()
+        cut.up()
 
         def all_ended() -> bool:
             runs = where.runs()

@@ -97,7 +97,7 @@ def test_a_worker_waits_for_an_unreachable_store(project: Project) -> None:
         "store: {url: 'postgresql://tss:hidden-pw@127.0.0.1:9/tss'}\nbroker: {url: 'store://'}\n",
     )
     worker = project.start("worker")
-    project.wait_for_log("retrying in 2s", timeout=15)
+    project.wait_for_log("retrying every 0.5s", timeout=15)
     assert worker.poll() is None  # still alive, still trying
     log = (project.root / "server.log").read_text()
     assert "127.0.0.1:9" in log

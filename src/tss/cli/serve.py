@@ -169,16 +169,24 @@ async def _serve(
 
 #: stores in this process or a local file: a failure to open them is not an outage
 _LOCAL_STORES = frozenset({"sqlite", "memory"})
+#: seconds between tries to reach the store and broker at start
+_RETRY_EVERY = 0.5
+#: seconds between repeats of the same reason while they stay unreachable
+_SAY_AGAIN = 30.0
 
 
 async def _start(tss: TSSApp, stop: asyncio.Event, url: str | None) -> bool:
-    """Connect to the store and broker, retrying with backoff while they cannot be reached:
-    a server started before its database (or during a restart of it) waits rather than
-    dying, its API (at ``url``) serving health meanwhile. False if ``stop`` came first.
+    """Connect to the store and broker, trying again every ``_RETRY_EVERY`` seconds while
+    they cannot be reached: a server started before its database (or during a restart of
+    it) waits rather than dying, its API (at ``url``) serving health meanwhile, and is ready
+    within a moment of the store coming back. A connect attempt is cheap, so there is no
+    back-off; the reason is printed when it changes and every ``_SAY_AGAIN`` seconds.
+    False if ``stop`` came first.
 
     :raises StoreError: a local store (SQLite) cannot be opened: waiting will not help.
     """
-    delay = 1.0
+    loop = asyncio.get_running_loop()
+    said, said_at = "", float("-inf")
     tss.not_ready = Unavailable("connecting to the store and the broker")
     while not stop.is_set():
         try:
@@ -196,9 +204,10 @@ async def _start(tss: TSSApp, stop: asyncio.Event, url: str | None) -> bool:
                     markup=False,
                 )
             tss.not_ready = exc
-            status_console.print(f"{exc}; retrying in {delay:.0f}s", markup=False)
-            await wait_first(stop, timeout=delay)
-            delay = min(delay * 2, 30.0)
+            if str(exc) != said or loop.time() - said_at >= _SAY_AGAIN:
+                said, said_at = str(exc), loop.time()
+                status_console.print(f"{exc}; retrying every {_RETRY_EVERY:g}s", markup=False)
+            await wait_first(stop, timeout=_RETRY_EVERY)
     await tss.close()
     return False
 

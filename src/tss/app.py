@@ -51,6 +51,8 @@ from tss.worker.worker import Worker, WorkerSettings
 
 log = logging.getLogger(__name__)
 Action = Literal["created", "updated", "unchanged"]
+#: how often :meth:`TSSApp.apply` re-reads a job that another process changed under it
+_UPSERT_TRIES = 5
 
 
 def open_store(url: str) -> Store:
@@ -260,18 +262,37 @@ class TSSApp:
         now = await self.store.now()
         results: list[tuple[str, Action]] = []
         for spec in checked:
-            old = stored.get(spec.name)
-            if old is None:
-                # create_job refuses a name taken since the check above (a race with
-                # another process), so create_only can never turn into an update.
-                await self.store.create_job(spec, self._first_fire(spec, now))
-                results.append((spec.name, "created"))
-                continue
-            changed = await self._update_stored(old, spec, now, old.version)
-            results.append((spec.name, "updated" if changed else "unchanged"))
+            action = await self._upsert(spec, stored.get(spec.name), now, create_only)
+            results.append((spec.name, action))
         if self.scheduler is not None:
             self.scheduler.wake()
         return results
+
+    async def _upsert(
+        self, spec: JobSpec, old: Job | None, now: datetime, create_only: bool
+    ) -> Action:
+        """Create or update one job. Another process may apply the same definitions at the
+        same moment (two schedulers starting on one config): a create or update it won is
+        read back and compared, so each ends with the job stored once and neither fails.
+
+        :raises Conflict: ``create_only`` and the name was taken since it was read.
+        """
+        for _ in range(_UPSERT_TRIES):
+            try:
+                if old is None:
+                    await self.store.create_job(spec, self._first_fire(spec, now))
+                    return "created"
+                changed = await self._update_stored(old, spec, now, old.version)
+                return "updated" if changed else "unchanged"
+            except Conflict:
+                if create_only:
+                    raise  # a name taken since the check never turns into an update
+                old = (await self.store.get_jobs([spec.name])).get(spec.name)
+        raise Conflict(
+            f"job {spec.name!r} kept changing while it was applied ({_UPSERT_TRIES} tries); "
+            "apply it again",
+            field="name",
+        )
 
     async def _update_stored(
         self, old: Job, spec: JobSpec, now: datetime, expected_version: int

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from tss._urls import mask_url
 from tss.broker.base import Broker
-from tss.broker.outbox import announce, announce_flow_runs
+from tss.broker.outbox import announce
 from tss.config import Settings
 from tss.core import flows
 from tss.core.flows import FlowGraph
@@ -40,7 +40,14 @@ from tss.core.overrides import check_overrides
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job
-from tss.errors import BrokerError, ConfigError, Conflict, NotFound, ValidationError
+from tss.errors import (
+    BrokerError,
+    ConfigError,
+    Conflict,
+    NotFound,
+    StoreError,
+    ValidationError,
+)
 from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
 from tss.store.base import Store, collect
@@ -470,32 +477,18 @@ class TSSApp:
         try:
             async with asyncio.timeout(_PUBLISH_WITHIN):
                 await announce(self.store, self.broker, queued)
-        except (BrokerError, TimeoutError) as exc:
+        except (BrokerError, StoreError, TimeoutError) as exc:
             log.warning(
                 "could not publish %d queued runs (a scheduler's reconciler will): %s",
                 len(queued),
-                exc or f"no answer within {_PUBLISH_WITHIN:g}s",
+                str(exc) or f"no answer within {_PUBLISH_WITHIN:g}s",
             )
-
-    async def _announce_flow_runs(self, runs: Sequence[Run]) -> None:
-        """After ending ``runs`` by hand: publish the flow runs that their end queued (in the
-        store's transaction), as a worker does after a run it ends."""
-        if not self._publishes or not any(r.flow_id is not None for r in runs):
-            return
-        try:
-            async with asyncio.timeout(_PUBLISH_WITHIN):
-                await announce_flow_runs(self.store, self.broker, limit=1000)
-        except (BrokerError, TimeoutError) as exc:
-            log.warning("could not publish the flow runs queued by a cancel: %s", exc)
 
     async def cancel_run(self, run_id: str, *, actor: str = "user") -> Run:
         run = await self.store.get_run(run_id)
         if run.state.terminal:
             raise Conflict(f"run {run_id} already ended ({run.state.value})", field="state")
-        cancelled = await self.store.cancel_runs(
-            [run_id], actor=actor, reason=f"cancelled by {actor}"
-        )
-        await self._announce_flow_runs(cancelled)
+        await self.store.cancel_runs([run_id], actor=actor, reason=f"cancelled by {actor}")
         return await self.store.get_run(run_id)
 
     async def retry_run(self, run_id: str, *, actor: str = "user") -> Run:

@@ -11,6 +11,7 @@ milliseconds of one: a run queued by ``tss api`` starts at once in ``tss worker`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -46,7 +47,7 @@ class CommitWatcher:
         with self._lock:
             events = list(self._events)
         for loop, event in events:
-            if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
                 loop.call_soon_threadsafe(event.set)
 
     def _loop(self) -> None:

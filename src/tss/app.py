@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from tss._urls import mask_url
 from tss.broker.base import Broker
+from tss.broker.outbox import announce
 from tss.config import Settings
 from tss.core import flows
 from tss.core.flows import FlowGraph
@@ -39,7 +40,15 @@ from tss.core.overrides import check_overrides
 from tss.core.schedules import first_fire, next_fire_times
 from tss.core.states import RunState
 from tss.definitions import check_jobs, load_job_file, parse_job
-from tss.errors import ConfigError, Conflict, NotFound, TSSError, ValidationError
+from tss.errors import (
+    BrokerError,
+    ConfigError,
+    Conflict,
+    NotFound,
+    StoreError,
+    TSSError,
+    ValidationError,
+)
 from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
 from tss.store.base import Store, collect
@@ -51,6 +60,11 @@ from tss.worker.worker import Worker, WorkerSettings
 
 log = logging.getLogger(__name__)
 Action = Literal["created", "updated", "unchanged"]
+#: how often :meth:`TSSApp.apply` re-reads a job that another process changed under it
+_UPSERT_TRIES = 5
+#: the longest a request waits for the broker to take the runs it queued (then the
+#: reconciler publishes them)
+_PUBLISH_WITHIN = 2.0
 
 
 def open_store(url: str) -> Store:
@@ -268,18 +282,37 @@ class TSSApp:
         now = await self.store.now()
         results: list[tuple[str, Action]] = []
         for spec in checked:
-            old = stored.get(spec.name)
-            if old is None:
-                # create_job refuses a name taken since the check above (a race with
-                # another process), so create_only can never turn into an update.
-                await self.store.create_job(spec, self._first_fire(spec, now))
-                results.append((spec.name, "created"))
-                continue
-            changed = await self._update_stored(old, spec, now, old.version)
-            results.append((spec.name, "updated" if changed else "unchanged"))
+            action = await self._upsert(spec, stored.get(spec.name), now, create_only)
+            results.append((spec.name, action))
         if self.scheduler is not None:
             self.scheduler.wake()
         return results
+
+    async def _upsert(
+        self, spec: JobSpec, old: Job | None, now: datetime, create_only: bool
+    ) -> Action:
+        """Create or update one job. Another process may apply the same definitions at the
+        same moment (two schedulers starting on one config): a create or update it won is
+        read back and compared, so each ends with the job stored once and neither fails.
+
+        :raises Conflict: ``create_only`` and the name was taken since it was read.
+        """
+        for _ in range(_UPSERT_TRIES):
+            try:
+                if old is None:
+                    await self.store.create_job(spec, self._first_fire(spec, now))
+                    return "created"
+                changed = await self._update_stored(old, spec, now, old.version)
+                return "updated" if changed else "unchanged"
+            except Conflict:
+                if create_only:
+                    raise  # a name taken since the check never turns into an update
+                old = (await self.store.get_jobs([spec.name])).get(spec.name)
+        raise Conflict(
+            f"job {spec.name!r} kept changing while it was applied ({_UPSERT_TRIES} tries); "
+            "apply it again",
+            field="name",
+        )
 
     async def _update_stored(
         self, old: Job, spec: JobSpec, now: datetime, expected_version: int
@@ -386,13 +419,15 @@ class TSSApp:
         idempotency_key: str | None = None,
         actor: str = "user",
         with_descendants: bool | None = None,
+        publish: bool = True,
     ) -> list[tuple[Run, bool]]:
         """Create ``count`` manual runs of a job now (or at ``run_at``); True when created,
         False when ``idempotency_key`` found an existing run.
 
         A run of a job that depends on none starts a flow (its dependants wait for it); a
         job that depends on others runs alone unless ``with_descendants`` (which may also be
-        False to run a root job alone)."""
+        False to run a root job alone). The queued runs are published to the broker at once,
+        unless ``publish`` is False (the caller takes them itself)."""
         job = await self.store.get_job(name)
         flow = not job.spec.depends_on if with_descendants is None else with_descendants
         if count < 1 or count > 10000:
@@ -426,16 +461,37 @@ class TSSApp:
             for run_id in ids
         ]
         created = await self.store.create_runs(runs, actor=actor)
-        await self._announce([r for r, new in created if new])
+        if publish:
+            await self._announce([r for r, new in created if new])
         return created
 
+    @property
+    def _publishes(self) -> bool:
+        """Whether runs published here reach a worker: a shared broker does; a local://
+        broker only reaches a worker in this process (``tss server``)."""
+        return self._started and (self.scheduler is not None or self.broker.name != "local")
+
     async def _announce(self, runs: Sequence[Run]) -> None:
-        # Only a scheduler in this process shares the broker with the worker that will take
-        # these; otherwise the serving node's reconciler publishes them within seconds.
-        if self.scheduler is None:
+        """Publish the queued runs this process just committed: whoever commits a queued run
+        publishes it, so a worker in any process starts it at once. A broker that fails or
+        hangs is logged, never raised (the request that queued them succeeded): the runs
+        stay unpublished, and a scheduler's reconciler publishes them."""
+        queued = [r for r in runs if r.state is RunState.QUEUED]
+        if self.scheduler is not None:
+            await self.scheduler.publish(queued)
+            self.scheduler.wake()
             return
-        await self.scheduler.publish([r for r in runs if r.state is RunState.QUEUED])
-        self.scheduler.wake()
+        if not queued or not self._publishes:
+            return
+        try:
+            async with asyncio.timeout(_PUBLISH_WITHIN):
+                await announce(self.store, self.broker, queued)
+        except (BrokerError, StoreError, TimeoutError) as exc:
+            log.warning(
+                "could not publish %d queued runs (a scheduler's reconciler will): %s",
+                len(queued),
+                str(exc) or f"no answer within {_PUBLISH_WITHIN:g}s",
+            )
 
     async def cancel_run(self, run_id: str, *, actor: str = "user") -> Run:
         run = await self.store.get_run(run_id)
@@ -554,7 +610,8 @@ class TSSApp:
     async def execute_now(self, name: str, *, params: dict[str, Any] | None = None) -> Run:
         """Run a job here and now, outside its schedule, retries included; return the run."""
         install_routing()
-        ((run, _),) = await self.trigger(name, params=params)
+        # Not published: a worker elsewhere would race this process for the run.
+        ((run, _),) = await self.trigger(name, params=params, publish=False)
         worker_id = f"execute-{os.getpid()}"
         rng = random.Random()
         while True:

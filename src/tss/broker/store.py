@@ -2,8 +2,9 @@
 and it works across processes (several workers on one SQLite file, or PostgreSQL).
 
 A store that can announce queued runs (:class:`Notifying`: PostgreSQL's LISTEN/NOTIFY)
-wakes the broker when runs are queued in its pools; the broker then reads the store only
-after a notice, after handing out a full batch (more may be waiting), and every
+wakes the broker when runs are queued in its pools, and a store that can tell a commit
+happened (:class:`Watching`: SQLite) wakes it after any commit; the broker then reads the
+store only after a notice, after handing out a full batch (more may be waiting), and every
 ``_SAFETY_POLL`` seconds in case a notice was lost. Other stores are polled, quickly at
 first and backing off to ``_MAX_POLL``.
 """
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.models import Run
-from tss.store.base import RUNS_CHANNEL, Notifying, Room, Store
+from tss.store.base import RUNS_CHANNEL, Notifying, Room, Store, Watching
 
 _MIN_POLL = 0.01
 _MAX_POLL = 0.25
@@ -37,7 +38,7 @@ class StoreBroker(Broker):
         self._store = store
         self._published = asyncio.Event()
         #: per set of pools: the event the store sets on a notice, and when to read anyway
-        self._notices: dict[tuple[str, ...], asyncio.Event] = {}
+        self._notices: dict[tuple[str, ...], asyncio.Event | None] = {}
         self._next_read: dict[tuple[str, ...], float] = {}
 
     async def start(self) -> None:
@@ -83,9 +84,11 @@ class StoreBroker(Broker):
         read: Callable[[], Awaitable[list[Run]]],
     ) -> list[Run]:
         """``read()`` until it gives runs or ``timeout`` passes, woken by notices (a
-        notifying store) or polling (any other)."""
-        if isinstance(self._store, Notifying):
-            return await self._wait_notified(self._store, pools, max_count, timeout, read)
+        notifying or watching store) or polling (any other)."""
+        key = tuple(sorted(set(pools)))
+        notices = await self._notices_for(key)
+        if notices is not None:
+            return await self._wait_notified(notices, key, max_count, timeout, read)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         poll = _MIN_POLL
@@ -102,21 +105,32 @@ class StoreBroker(Broker):
             except TimeoutError:
                 poll = min(poll * 2, _MAX_POLL)
 
+    async def _notices_for(self, key: tuple[str, ...]) -> asyncio.Event | None:
+        """The event that tells runs may have been queued in pools ``key``: a notice of a
+        notifying store, or any commit to a watching one; None when the store says neither
+        (then it is polled)."""
+        if key not in self._notices:
+            store = self._store
+            notices = None
+            if isinstance(store, Notifying):
+                notices = await store.listen(RUNS_CHANNEL, key)
+            elif isinstance(store, Watching):
+                notices = await store.watch()
+            if notices is not None:
+                notices.set()  # read once to begin with
+            self._notices[key] = notices
+        return self._notices[key]
+
     async def _wait_notified(
         self,
-        store: Notifying,
-        pools: Sequence[str],
+        notices: asyncio.Event,
+        key: tuple[str, ...],
         max_count: int,
         timeout: float,
         read: Callable[[], Awaitable[list[Run]]],
     ) -> list[Run]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        key = tuple(sorted(set(pools)))
-        notices = self._notices.get(key)
-        if notices is None:
-            notices = self._notices[key] = await store.listen(RUNS_CHANNEL, key)
-            notices.set()  # read once to begin with
         while True:
             now = loop.time()
             if notices.is_set() or self._published.is_set() or now >= self._next_read.get(key, 0):

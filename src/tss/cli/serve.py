@@ -80,13 +80,20 @@ def _banner(
             markup=False,
         )
     if jobs is not None:
-        counts = {a: sum(1 for _, b in jobs if b == a) for a in ("created", "updated", "unchanged")}
-        detail = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
-        console.print(
-            f"  jobs    {len(jobs)} from the config" + (f" ({detail})" if detail else ""),
-            markup=False,
-        )
+        console.print(f"  jobs    {applied_summary(settings, jobs)}", markup=False)
     console.print("  press Ctrl+C to stop", style="dim")
+
+
+def applied_summary(settings: Settings, jobs: list[tuple[str, str]]) -> str:
+    """What applying the config's jobs did, as a sentence: "applied 3 jobs from tss.yaml:
+    1 created, 2 unchanged"."""
+    source = os.path.basename(settings.source) if settings.source else "the config"
+    if not jobs:
+        return f"none in {source} (jobs:, job_files:)"
+    counts = {a: sum(1 for _, b in jobs if b == a) for a in ("created", "updated", "unchanged")}
+    detail = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+    noun = "job" if len(jobs) == 1 else "jobs"
+    return f"applied {len(jobs)} {noun} from {source}: {detail}"
 
 
 #: TSS variables a serving process keeps once its settings are read (not secrets)
@@ -139,9 +146,12 @@ async def _serve(
             return
         applied: list[tuple[str, str]] | None = None
         if apply_jobs:
+            # Several schedulers may start at once on one config: apply is an upsert that
+            # tolerates another one creating or updating the same jobs meanwhile.
             tss.not_ready = Unavailable("applying the config's jobs")
             applied = list(await tss.apply(specs, where=settings.source or ""))
             tss.not_ready = None
+            log.info("%s", applied_summary(settings, applied))
         if scheduler or worker:
             tasks.append(asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker)))
         # One turn of the loop runs each up to its first await: a refused setup (the
@@ -263,7 +273,10 @@ def api(
     host: str | None = typer.Option(None, "--host", help="Address to listen on."),
     port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Port to listen on."),
 ) -> None:
-    """Serve the REST API only (schedulers and workers run elsewhere on the same store)."""
+    """Serve the REST API only (schedulers and workers run elsewhere on the same store).
+
+    It does not apply the config's jobs: the schedule belongs to the schedulers (which
+    apply them), and API replicas deployed apart from them may carry a stale config."""
     settings = settings_of(ctx, serving=True)
     _listen_on(settings, host, port)
     _run(_serve(settings, scheduler=False, worker=False, apply_jobs=False, http=True))
@@ -276,9 +289,10 @@ def _listen_on(settings: Settings, host: str | None, port: int | None) -> None:
 
 
 def scheduler(ctx: typer.Context) -> None:
-    """Run a scheduler only (workers run elsewhere; needs a shared broker such as store://)."""
+    """Run a scheduler only, after applying the config's jobs (workers run elsewhere; needs
+    a shared broker such as store://)."""
     settings = settings_of(ctx, serving=True)
-    _run(_serve(settings, scheduler=True, worker=False, apply_jobs=False, http=False))
+    _run(_serve(settings, scheduler=True, worker=False, apply_jobs=True, http=False))
 
 
 def worker(

@@ -154,8 +154,7 @@ def lost_outcome(
             run.id,
             run.attempt,
             RunState.QUEUED,
-            reason=f"{what}; re-queued without spending a try (lost {lost} of max_lost "
-            f"{max_lost})",
+            reason=f"{what}; re-queued without spending a try (lost {lost} of max_lost {max_lost})",
             error=error,
             attempt_state=RunState.FAILED,
             require_expired=True,

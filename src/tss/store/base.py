@@ -48,6 +48,18 @@ class Notifying(Protocol):
         ...
 
 
+@runtime_checkable
+class Watching(Protocol):
+    """A store that cannot say what changed, but can say that someone committed (SQLite,
+    shared by processes on one host), so the store broker reads after a commit instead of
+    polling on a timer."""
+
+    async def watch(self) -> asyncio.Event | None:
+        """A new event set soon after any commit to the store, by any process; the caller
+        clears it before reading the store. None when no other process can commit."""
+        ...
+
+
 #: Plans the firing of one due job, given the job, the store's now and its active run count.
 Planner = Callable[[Job, datetime, int], JobFiring]
 #: Fetches one page of a listing: ``(limit, cursor) -> Page`` (a bound list_jobs/list_runs).

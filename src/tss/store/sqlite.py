@@ -52,6 +52,7 @@ from tss.store._listing import (
     bucket_us,
     check_offset,
 )
+from tss.store._sqlite_watch import CommitWatcher
 from tss.store.base import DashboardSession, Planner, Store
 from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
@@ -162,6 +163,7 @@ class SQLiteStore(Store):
         self._engine: Engine | None = None
         self._conn: Conn | None = None
         self._checkpointer: _Checkpointer | None = None
+        self._watcher: CommitWatcher | None = None
 
     # -- plumbing: one thread, one connection ------------------------------------------------
 
@@ -232,7 +234,20 @@ class SQLiteStore(Store):
             self._executor = None
             raise
 
+    async def watch(self) -> asyncio.Event | None:
+        """An event set soon after anyone commits to the file (see
+        :class:`~tss.store._sqlite_watch.CommitWatcher`); None for an in-memory database,
+        which no other connection shares."""
+        if self.database == ":memory:":
+            return None
+        if self._watcher is None:
+            self._watcher = CommitWatcher(self.database)
+        return self._watcher.subscribe()
+
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         executor = self._executor
         if executor is None:
             return

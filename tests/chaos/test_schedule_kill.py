@@ -33,19 +33,24 @@ def _tss(config: Path, *args: str) -> None:
 
 
 def test_pause_kill_resume_inside_the_lookahead_fires_once_on_time(tmp_path: Path) -> None:
-    due = (datetime.now(UTC) + timedelta(seconds=9)).replace(microsecond=0)
-    job = {"name": "soon", "type": "noop", "schedule": {"at": due.isoformat()}}
-    config = write_config(
-        tmp_path,
-        [job],
-        broker={"url": "store://"},
-        scheduler={"lookahead": 5, "max_sleep": 0.5},
-        worker={"heartbeat_interval": 0.5},
-    )
+    def configure(jobs: list[dict[str, object]]) -> Path:
+        return write_config(
+            tmp_path,
+            jobs,
+            broker={"url": "store://"},
+            # A long lookahead leaves a loaded machine room for pause, kill and resume
+            # between the fire made ahead and its time.
+            scheduler={"lookahead": 12, "max_sleep": 0.5},
+            worker={"heartbeat_interval": 0.5},
+        )
+
     log = tmp_path / "processes.log"
     where = Where(f"sqlite:///{tmp_path / 'tss.db'}", "store://")
+    worker = start_server(configure([]), log, ("worker", "--worker-id", "w1"))
+    wait_for(lambda: "press Ctrl+C" in log.read_text(), 30, "the worker", log)
+    due = (datetime.now(UTC) + timedelta(seconds=16)).replace(microsecond=0)
+    config = configure([{"name": "soon", "type": "noop", "schedule": {"at": due.isoformat()}}])
     scheduler = start_server(config, log, ("scheduler",))
-    worker = start_server(config, log, ("worker", "--worker-id", "w1"))
     try:
         # The scheduler fires the job ahead of its time, as a `scheduled` run.
         wait_for(
@@ -56,7 +61,7 @@ def test_pause_kill_resume_inside_the_lookahead_fires_once_on_time(tmp_path: Pat
         scheduler.send_signal(signal.SIGKILL)
         scheduler.wait(10)
         _tss(config, "job", "resume", "soon")
-        assert datetime.now(UTC) < due - timedelta(seconds=1), "too slow to test the window"
+        assert datetime.now(UTC) < due - timedelta(seconds=4), "too slow to test the window"
         scheduler = start_server(config, log, ("scheduler",))
         wait_for(
             lambda: any(r.state is RunState.SUCCEEDED for r in where.runs()),
@@ -73,7 +78,7 @@ def test_pause_kill_resume_inside_the_lookahead_fires_once_on_time(tmp_path: Pat
     (fire,) = ran
     assert fire.state is RunState.SUCCEEDED and fire.scheduled_for == due
     assert fire.started_at is not None and fire.started_at >= due  # never early
-    assert (fire.started_at - due).total_seconds() < 2, "the fire ran late"
+    assert (fire.started_at - due).total_seconds() < 3, "the fire ran late"
     withdrawn = [r for r in runs if r.state is RunState.CANCELLED]
     assert [r.reason for r in withdrawn] == ["job paused"]
 

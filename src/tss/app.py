@@ -570,7 +570,7 @@ class TSSApp:
         )
         if not runs:
             raise NotFound(f"no flow with id {flow_id!r}", field="flow_id")
-        return sorted(runs, key=lambda r: (r.created_at, r.id))
+        return flows.in_flow_order(runs, flow_id)
 
     async def cancel_flow(self, flow_id: str, *, actor: str = "user") -> list[Run]:
         """Cancel every run of a flow that has not ended (waiting, queued, running...) in

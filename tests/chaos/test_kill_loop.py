@@ -195,4 +195,5 @@ def test_kill_any_process_every_two_seconds(
     assert not unclaimed, f"executions of attempts never claimed: {unclaimed[:5]}"
     assert {i for i, _ in executed} == set(attempts)
     lost = Counter(r.handbacks for r in shots)
-    print("re-queued:", sum(1 for r in shots if r.attempt > 1), "of", len(shots), "by losses:", lost)
+    requeued = sum(1 for r in shots if r.attempt > 1)
+    print("re-queued:", requeued, "of", len(shots), "by losses:", lost)

@@ -99,3 +99,25 @@ def test_only_a_root_claim_or_a_scheduled_fire_starts_a_flow() -> None:
     assert [r.flow_id for r in out] == [None, "f"]
     assert [m.job for m in flows.members_of(out, {"f"}, specs)] == ["b"]
     assert flows.members_of(out, set(), specs) == []
+
+
+def test_the_root_comes_first_even_when_its_children_share_its_millisecond() -> None:
+    from datetime import UTC, datetime
+
+    from tss.core.models import RetryPolicy, Run
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    policy = RunPolicy("noop", None, "auto", RetryPolicy())
+
+    def made(run_id: str, job: str, deps: tuple[tuple[str, str], ...] = ()) -> Run:
+        p = RunPolicy("noop", None, "auto", RetryPolicy(), depends_on=deps) if deps else policy
+        return Run(run_id, job, RunState.WAITING, "manual", {}, 0, "default", p, 0, at, at,
+                   flow_id="0f")  # fmt: skip
+
+    # Made in the root's transaction: the same time, and a child's id sorts first.
+    runs = [made("0a", "load", (("extract", "success"),)), made("0f", "extract")]
+    ordered = flows.in_flow_order(runs, "0f")
+    assert [r.id for r in ordered] == ["0f", "0a"]
+    graph = flows.graph_of_runs([FlowRun.of(r) for r in ordered])
+    assert graph.root == "extract"
+    assert [(e.parent, e.child) for e in graph.edges] == [("extract", "load")]

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from tss.core.ids import new_id
-from tss.core.models import JobSpec, NewRun, RunPolicy
+from tss.core.models import JobSpec, NewRun, Run, RunPolicy
 from tss.core.states import RunState
 
 S = RunState
@@ -279,6 +279,15 @@ class FlowGraph:
     def children(self, job: str) -> list[Edge]:
         """The edges out of ``job``."""
         return [edge for edge in self.edges if edge.parent == job]
+
+
+def in_flow_order(runs: Iterable[Run], flow_id: str) -> list[Run]:
+    """``runs`` of one flow with the run that started it first, then oldest first.
+
+    The root must come first even when its children share its creation time: a flow's
+    waiting runs are made in the root's transaction, and ids made in the same millisecond
+    sort in random order."""
+    return sorted(runs, key=lambda r: (r.id != flow_id, r.created_at, r.id))
 
 
 def graph_of_runs(runs: Sequence[FlowRun]) -> FlowGraph:

@@ -120,3 +120,57 @@ def test_a_missing_name_names_the_store_and_config(project: Project) -> None:
     assert result.code == 2, result
     database = project.root.resolve() / "tss.db"
     assert f"no job named 'nope' in sqlite:///{database} (config: " in flat(result)
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_a_reading_command_creates_no_schema_on_a_server_store(
+    tmp_path: Path, pytestconfig: pytest.Config, kind: str
+) -> None:
+    """An empty PostgreSQL database, a Redis prefix never used: `tss job list` refuses
+    and leaves them as they were; `tss db upgrade` then creates the store and it reads."""
+    import uuid
+
+    import psycopg
+    import redis
+
+    from tests.chaos.deployments import REDIS_START
+    from tests.conformance.brokers import require_server
+    from tests.pg_databases import PgDatabases
+
+    if kind == "postgres":
+        url = PgDatabases.shared(pytestconfig).create_empty()
+
+        def untouched() -> bool:
+            tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            with psycopg.connect(url) as conn:
+                return conn.execute(tables).fetchone() == (0,)
+    else:
+        base = "redis://127.0.0.1:6379/0"
+        require_server("Redis", base, REDIS_START)
+        prefix = f"tss-reads-{uuid.uuid4().hex[:12]}"
+        url = f"{base}?prefix={prefix}"
+
+        def untouched() -> bool:
+            client = redis.Redis.from_url(base)
+            try:
+                return not list(client.scan_iter(match=f"{prefix}:*"))
+            finally:
+                client.close()
+
+    project = Project(tmp_path)
+    project.write("config.yaml", f"store: {{url: '{url}'}}\nbroker: {{url: 'store://'}}\n")
+    result = project.tss("job", "list")
+    assert result.code == 2, result
+    assert "error: no store at " in flat(result) and "does not create one" in flat(result)
+    assert untouched(), "a reading command created the store"
+    project.ok("db", "upgrade")
+    assert not untouched()
+    assert "no jobs in" in flat(project.ok("job", "list"))
+    if kind == "redis":
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}:*"))
+            if keys:
+                client.unlink(*keys)
+        finally:
+            client.close()

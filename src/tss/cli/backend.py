@@ -170,7 +170,7 @@ class LocalBackend(Backend):
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[None]:
         if not self.create:
-            require_store(self.tss.settings)
+            await require_store(self.tss.settings, self.tss.store)
         await self.tss.start()
         try:
             yield

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from tss._urls import mask_url
 from tss.config import CONFIG_CANDIDATES, Settings
 from tss.errors import NotFound
+from tss.store.base import Store
 
 #: what a user can run to create a store (the commands that do)
 HOW_TO_CREATE = "`tss job apply -f FILE`, `tss db upgrade` or `tss server`"
@@ -52,16 +53,17 @@ def where(settings: Settings) -> str:
     return f"{store_text(settings)} ({config_text(settings)})"
 
 
-def require_store(settings: Settings) -> None:
-    """Refuse to go on when the store is a SQLite file that does not exist (opening it
-    would create it).
+async def require_store(settings: Settings, store: Store) -> None:
+    """Refuse to go on when the store was never created (opening it would create it: a
+    SQLite file, PostgreSQL's tables, the Redis layout mark).
 
-    :raises NotFound: naming the file, the config used (or that none was found) and how to
+    :raises NotFound: naming the store, the config used (or that none was found) and how to
         fix it.
+    :raises StoreError: the store's server cannot be reached.
     """
-    path = sqlite_path(settings.store.url)
-    if path is None or path.exists():
+    if await store.exists():
         return
+    await store.close()  # what looking opened (a Redis connection)
     raise NotFound(
         f"no store at {store_text(settings)} ({config_text(settings)}): this command "
         "works on an existing store and does not create one. Run it from the project "

@@ -121,6 +121,15 @@ class Store(ABC):
     # -- lifecycle -------------------------------------------------------------------------
 
     @abstractmethod
+    async def exists(self) -> bool:
+        """Whether this store was ever created (its file, schema or keys are there), found
+        without creating anything: commands that only read refuse a store that does not
+        exist instead of creating an empty one.
+
+        :raises StoreError: the store's server cannot be reached.
+        """
+
+    @abstractmethod
     async def start(self) -> None:
         """Connect and bring the schema up to date (migrations)."""
 

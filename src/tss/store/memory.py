@@ -241,6 +241,10 @@ class MemoryStore(Store):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    async def exists(self) -> bool:
+        """Always: the data lives in this instance."""
+        return True
+
     async def start(self) -> None:
         """Nothing to connect to."""
 

@@ -115,6 +115,18 @@ class PostgresStore(Store):
         rows: list[Any] = await self.pool.run(lambda cn: cn.fetch(sql, *args))
         return rows
 
+    async def exists(self) -> bool:
+        """Whether the database holds TSS's schema (any revision): one short connection,
+        no migration."""
+        if self._pool is not None:
+            return True
+        pool = Pool(self.url, max_size=1)
+        await pool.open()
+        try:
+            return await pool.run(_revision) is not None
+        finally:
+            await pool.close()
+
     async def start(self) -> None:
         if self._pool is not None:
             return

@@ -142,6 +142,12 @@ class RedisStore(Store):
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    async def exists(self) -> bool:
+        """Whether the keys under this store's prefix were ever marked with a layout (the
+        mark is written by :meth:`start`, which a reading command does not call first)."""
+        with self._conn.errors():
+            return bool(await self._conn.client().exists(f"{self.keys}schema"))
+
     async def start(self) -> None:
         """Connect, and mark the keys with the layout's version (refusing another one)."""
         key = f"{self.keys}schema"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -222,6 +223,12 @@ class SQLiteStore(Store):
             conn.close()
         if engine is not None:
             engine.dispose()
+
+    async def exists(self) -> bool:
+        """Whether the database file is there (an in-memory database always is)."""
+        if self.database == ":memory:" or self.database.startswith("file:"):
+            return True
+        return await asyncio.to_thread(os.path.exists, self.database)
 
     async def start(self) -> None:
         if self._executor is not None:

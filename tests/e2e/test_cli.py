@@ -419,3 +419,18 @@ def test_a_queued_run_says_why_it_waits(shared: Project) -> None:
     assert f"run {run_id} waits: {why}" in listing
     done = shared.json("run", "show", shared.ok("execute-job", "greet").out.split()[1][:-1])
     assert done["waiting_because"] is None
+
+
+def test_job_run_says_why_its_runs_wait(tmp_path: Path) -> None:
+    """A live worker serves `default` only: a trigger of a `gpu` job says so at once."""
+    project = new_project(tmp_path, TEST_CONFIG.replace('"local://"', '"store://"'))
+    try:
+        project.write("waits.yaml", "- {name: waits, type: noop, pool: gpu}\n")
+        project.ok("job", "apply", "-f", "waits.yaml")
+        worker = project.start("worker")
+        project.wait_for_log("press Ctrl+C")
+        made = project.ok("job", "run", "waits")
+        assert "the runs wait: no live worker serves pool 'gpu'" in " ".join(made.err.split())
+        assert project.stop(worker) == 0
+    finally:
+        project.close()

@@ -35,6 +35,7 @@ from tss.cli.output import (
 )
 from tss.core.models import Run
 from tss.core.states import RunState
+from tss.core.waiting import why_waiting
 from tss.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -139,11 +140,15 @@ def trigger_command(
         ids = [run.id for run in created]
         for run_id in ids:
             console.print(run_id, markup=False)
-        if not any(w.state == "up" for w in await tss.list_workers()):
+        # Runs of one trigger share their pool, type and needs: one says for all.
+        waiting = why_waiting(created[0], await tss.list_workers()) if created else None
+        if waiting is not None and not waiting.final:
             status_console.print(
                 "[yellow]no worker is up[/]: the runs wait until 'tss server' or 'tss worker' "
                 "starts (or run the job here with 'tss execute-job')"
             )
+        elif waiting is not None:
+            status_console.print(f"[yellow]the runs wait[/]: {escape(waiting.reason)}")
         if not wait:
             return created, True
         return await _wait(tss, ids, timeout)

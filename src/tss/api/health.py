@@ -62,6 +62,20 @@ def _swallow(task: asyncio.Future[object]) -> None:
         task.exception()
 
 
+#: reasons that say nothing about where the store or broker is: shown to anyone
+_PUBLIC_PREFIXES = ("ok", "no answer", "applying the config's jobs")
+
+
+def public_reason(why: str) -> str:
+    """``why`` as an unauthenticated caller from elsewhere may read it: a driver's message
+    names hosts, ports, users and databases (the process's log has it in full)."""
+    if why.startswith(_PUBLIC_PREFIXES):
+        return why
+    if why.startswith("not connected yet"):
+        return "not connected yet"
+    return "unreachable (the server's log, or /readyz asked on the server's own host, says why)"
+
+
 class Readiness:
     """The checks behind ``/readyz`` for one node."""
 
@@ -87,10 +101,13 @@ class Readiness:
         store_down, broker_down = await asyncio.gather(self.store(), self.broker())
         return {"store": store_down or "ok", "broker": broker_down or "ok"}
 
-    async def response(self) -> Response:
+    async def response(self, *, detail: bool = True) -> Response:
         """200 ``{"status": "ready"}``, or 503 naming what is down in ``checks`` (and in the
-        usual ``error`` shape)."""
+        usual ``error`` shape). Without ``detail`` each reason is cut to words that name no
+        host, user or database (see :func:`public_reason`)."""
         checks = await self.checks()
+        if not detail:
+            checks = {name: public_reason(why) for name, why in checks.items()}
         down = [f"{name}: {why}" for name, why in checks.items() if why != "ok"]
         if not down:
             return Response(b'{"status":"ready"}', media_type="application/json")

@@ -51,6 +51,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def sees_internals(request: Request) -> bool:
+    """Whether a caller may read the store's and broker's errors in full (they name hosts,
+    ports, users and databases): it came from this host and not through a proxy, it is an
+    admin, or it presents ``api.admin_token`` (tokens kept in the store cannot be checked
+    while the store is down)."""
+    client = request.client.host if request.client else ""
+    if is_loopback(client) and "x-forwarded-for" not in request.headers:
+        return True
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.role == "admin":
+        return True
+    admin = request.app.state.api.settings.api.admin_token
+    given = request.headers.get("authorization", "")
+    return bool(admin) and hmac.compare_digest(given.encode(), f"Bearer {admin}".encode())
+
+
 def check_exposure(settings: Settings) -> None:
     """Refuse to serve without auth anywhere but loopback.
 

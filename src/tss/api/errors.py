@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tss.api.auth import sees_internals
 from tss.errors import (
     BadRequest,
     Conflict,
@@ -53,6 +54,14 @@ _HTTP_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+}
+
+
+#: what a caller who may not read the store's or broker's own errors (hosts, users, database
+#: names: see tss.api.auth.sees_internals) reads instead
+_INTERNAL = {
+    "store_error": "the store failed or cannot be reached (the server's log says why)",
+    "broker_error": "the broker failed or cannot be reached (the server's log says why)",
 }
 
 
@@ -218,9 +227,12 @@ class BodyLimit:
 def install_handlers(app: FastAPI) -> None:
     """Every error leaves in the one shape; nothing a client sends yields a 500."""
 
-    async def on_tss(_: Request, exc: Exception) -> Response:
+    async def on_tss(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TSSError)
-        return error_response(status_of(exc), exc.code, exc.message, exc.field)
+        message = exc.message
+        if exc.code in _INTERNAL and not sees_internals(request):
+            message = _INTERNAL[exc.code]
+        return error_response(status_of(exc), exc.code, message, exc.field)
 
     async def on_validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

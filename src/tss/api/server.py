@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import importlib.resources
 import logging
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tss import __version__
 from tss.api import routes_admin, routes_flows, routes_jobs, routes_runs, routes_stats
-from tss.api.auth import is_loopback, needs
+from tss.api.auth import needs, sees_internals
 from tss.api.errors import BodyLimit, TSSRoute, install_handlers
 from tss.api.headers import ApiHeaders
 from tss.api.health import Readiness
@@ -89,18 +88,6 @@ def create_api(tss: TSSApp) -> FastAPI:
     return app
 
 
-def _local_or_admin(request: Request) -> bool:
-    """Whether a health caller may read the store's and broker's errors in full: it came
-    from this host and not through a proxy, or it presents ``api.admin_token`` (tokens kept
-    in the store cannot be checked while the store is down)."""
-    client = request.client.host if request.client else ""
-    if is_loopback(client) and "x-forwarded-for" not in request.headers:
-        return True
-    admin = request.app.state.api.settings.api.admin_token
-    given = request.headers.get("authorization", "")
-    return bool(admin) and hmac.compare_digest(given.encode(), f"Bearer {admin}".encode())
-
-
 def _health(app: FastAPI) -> None:
     readiness = Readiness(app.state.api.tss)
 
@@ -118,7 +105,7 @@ def _health(app: FastAPI) -> None:
     async def readyz(request: Request) -> Response:
         """The store and the broker answer, each within a second (503 names what is down;
         why in full only to a caller on this host, or one presenting the admin token)."""
-        return await readiness.response(detail=_local_or_admin(request))
+        return await readiness.response(detail=sees_internals(request))
 
     @app.get(
         "/metrics",

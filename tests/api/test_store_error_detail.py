@@ -71,3 +71,56 @@ def test_the_reason_in_full_only_to_the_host_or_the_admin(
     if not full:
         assert checks["store"].startswith("unreachable")
         assert "payroll_db" not in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("token", "full"),
+    [("tss_0123456789abcdef_guess", False), (ADMIN, True)],
+    ids=["guess", "admin"],
+)
+def test_a_store_that_fails_mid_request_is_not_described_to_a_stranger(
+    pytestconfig: pytest.Config, token: str, full: bool
+) -> None:
+    """The store goes away while the API serves: a request with a made-up token (checked
+    against the store, which fails) reads that the store failed, not where it is."""
+    from urllib.parse import urlsplit
+
+    from tests.chaos.tcp_proxy import proxy_to
+    from tests.pg_databases import PgDatabases
+
+    databases = PgDatabases.shared(pytestconfig)
+    real = databases.create()
+    parts = urlsplit(real)
+    try:
+        with proxy_to(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
+            url = real.replace(f":{parts.port}/", f":{proxy.port}/")
+            settings = Settings.model_validate(
+                {
+                    "store": {"url": url},
+                    "broker": {"url": "store://"},
+                    "api": {"admin_token": ADMIN},
+                }
+            )
+
+            async def body() -> httpx.Response:
+                tss = TSSApp(settings)
+                await tss.start()
+                try:
+                    proxy.down()
+                    transport = httpx.ASGITransport(app=create_api(tss), client=STRANGER)
+                    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                        return await http.get(
+                            "/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}
+                        )
+                finally:
+                    await tss.close()
+
+            answer = asyncio.run(body())
+    finally:
+        databases.drop(real)
+    assert answer.status_code == 503, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "store_error"
+    assert (str(proxy.port) in error["message"]) is full, error
+    if not full:
+        assert error["message"].startswith("the store failed or cannot be reached")

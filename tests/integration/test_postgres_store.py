@@ -171,16 +171,16 @@ def test_nul_characters_in_output_are_replaced_not_fatal(pg_url: str) -> None:
 @pytest.fixture
 def icu_url(pytestconfig: pytest.Config) -> Iterator[str]:
     """A new empty database whose collation (ICU en-US) does not sort by code point."""
-    PgDatabases.shared(pytestconfig).require()
+    databases = PgDatabases.shared(pytestconfig)
+    databases.require()
     name = f"tss_t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(
             f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu'
             " ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
         )
+    databases.adopt(name)
     yield url_for(name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_names_sort_by_code_point_whatever_the_database_collation(icu_url: str) -> None:

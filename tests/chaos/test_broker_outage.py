@@ -8,7 +8,6 @@ two workers run as separate processes, as in production."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -21,7 +20,7 @@ import pytest
 from tests.chaos.deployments import REDIS_START, Where
 from tests.chaos.tcp_proxy import TcpProxy, proxy_to
 from tests.conformance.brokers import RABBITMQ_URL, require_server
-from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
+from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
@@ -68,21 +67,13 @@ def test_a_30s_broker_outage_with_1000_runs_in_flight_loses_nothing(
         **where.sections,
     )
     log = tmp_path / "processes.log"
-    applied = subprocess.run(
-        [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
-    )  # fmt: skip
-    assert applied.returncode == 0, applied.stderr
+    tss_ok(config, "job", "apply", "-f", str(config))
     procs = [
         start_server(config, log, ("scheduler",)),
         *(start_server(config, log, ("worker", "--worker-id", w)) for w in ("w1", "w2")),
     ]
     try:
-        triggered = subprocess.run(
-            [TSS, "job", "run", "work", "--count", str(RUNS), "--config", str(config)],
-            capture_output=True, text=True, cwd=tmp_path, timeout=120,
-        )  # fmt: skip
-        assert triggered.returncode == 0, triggered.stderr
+        tss_ok(config, "job", "run", "work", "--count", str(RUNS), timeout=120)
 
         def some_ended() -> bool:
             return sum(r.state.terminal for r in where.runs()) >= 20

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.chaos.deployments import KINDS, Where, deployment
-from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
+from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
-
-
-def tss(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [TSS, *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=config.parent,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -64,15 +53,13 @@ def _kill_a_worker_mid_flow(tmp_path: Path, where: Where) -> None:
         worker={"lease": 1.5, "heartbeat_interval": 0.3},
         **where.sections,
     )
-    assert tss(config, "job", "apply", "-f", str(config)).returncode == 0
+    tss_ok(config, "job", "apply", "-f", str(config))
     log = tmp_path / "processes.log"
     scheduler = start_server(config, log, ("scheduler",))
     first = start_server(config, log, ("worker", "--worker-id", "w1"))
     procs = [scheduler]
     try:
-        started = tss(config, "job", "run", "root")
-        assert started.returncode == 0, started.stderr
-        root_id = started.stdout.split()[0]
+        root_id = tss_ok(config, "job", "run", "root").split()[0]
 
         def middle_running() -> bool:
             return any(r.job == "middle" and r.state is RunState.RUNNING for r in where.runs())
@@ -106,14 +93,10 @@ def _kill_a_worker_mid_flow(tmp_path: Path, where: Where) -> None:
     assert [(a.number, a.worker_id) for a in attempts] == [(1, "w1"), (2, "w2")]
     assert attempts[0].state is not RunState.SUCCEEDED  # the reaper ended the lost attempt
 
-    status = tss(config, "flow", "status", runs["final"].id, "--json")
-    assert status.returncode == 0, status.stderr
-    shown = json.loads(status.stdout)
+    shown = json.loads(tss_ok(config, "flow", "status", runs["final"].id, "--json"))
     assert shown["flow_id"] == root_id and shown["state"] == "succeeded"
-    text = tss(config, "flow", "status", root_id)
-    assert text.returncode == 0, text.stderr
+    text = tss_ok(config, "flow", "status", root_id)
     for word in ("root", "middle", "final", "on-error", "succeeded", "skipped", "on failure"):
-        assert word in text.stdout, text.stdout
-    tree = tss(config, "flow", "show", "root")
-    assert tree.returncode == 0, tree.stderr
-    assert "on completion" in tree.stdout and "see above" in tree.stdout, tree.stdout
+        assert word in text, text
+    tree = tss_ok(config, "flow", "show", "root")
+    assert "on completion" in tree and "see above" in tree, tree

@@ -8,14 +8,13 @@ PostgreSQL with RabbitMQ."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.chaos.deployments import Where, deployment
-from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
+from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
@@ -56,11 +55,7 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Where]:
 def _deploy(tmp_path: Path, where: Where, job: dict[str, object]) -> tuple[Path, Path]:
     (tmp_path / "chaos_tasks.py").write_text(TASKS)
     config = write_config(tmp_path, [job], **FAST_REPAIR, **where.sections)
-    applied = subprocess.run(
-        [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
-    )  # fmt: skip
-    assert applied.returncode == 0, applied.stderr
+    tss_ok(config, "job", "apply", "-f", str(config))
     return config, tmp_path / "processes.log"
 
 

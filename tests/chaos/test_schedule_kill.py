@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,18 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.deployments import Where, deployment
-from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
+from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
-
-
-def _tss(config: Path, *args: str) -> None:
-    done = subprocess.run(
-        [TSS, *args, "--config", str(config)],
-        capture_output=True, text=True, cwd=config.parent, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
 def test_pause_kill_resume_inside_the_lookahead_fires_once_on_time(tmp_path: Path) -> None:
@@ -57,10 +48,10 @@ def test_pause_kill_resume_inside_the_lookahead_fires_once_on_time(tmp_path: Pat
             lambda: any(r.state is RunState.SCHEDULED for r in where.runs()),
             20, "the fire made ahead", log,
         )  # fmt: skip
-        _tss(config, "job", "pause", "soon")
+        tss_ok(config, "job", "pause", "soon")
         scheduler.send_signal(signal.SIGKILL)
         scheduler.wait(10)
-        _tss(config, "job", "resume", "soon")
+        tss_ok(config, "job", "resume", "soon")
         assert datetime.now(UTC) < due - timedelta(seconds=4), "too slow to test the window"
         scheduler = start_server(config, log, ("scheduler",))
         wait_for(

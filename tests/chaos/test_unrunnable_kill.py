@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server_helpers import TSS, read_runs, start_server, stop_server, wait_for
+from tests.e2e.server_helpers import read_runs, start_server, stop_server, tss_ok, wait_for
 from tests.e2e.server_helpers import write_config as write
 from tss.core.models import Run, WorkerInfo
 from tss.core.states import RunState
@@ -43,15 +42,8 @@ def workers(db: Path) -> dict[str, str]:
     return {w.id: w.state for w in asyncio.run(body())}
 
 
-def tss(config: Path, *args: str) -> str:
-    done = subprocess.run([TSS, *args, "--config", str(config)], capture_output=True,
-                          text=True, cwd=config.parent, timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def trigger(config: Path, job: str) -> str:
-    return tss(config, "job", "run", job).split()[0]
+    return tss_ok(config, "job", "run", job).split()[0]
 
 
 def run_of(db: Path, run_id: str) -> Run:
@@ -61,7 +53,7 @@ def run_of(db: Path, run_id: str) -> Run:
 def test_a_dead_pool_fails_its_runs_and_a_dead_fleet_fails_nothing(tmp_path: Path) -> None:
     jobs = [{"name": "on-gpu", "type": "noop", "pool": "gpu"}, {"name": "on-cpu", "type": "noop"}]
     config = write(tmp_path, jobs, **SECTIONS)
-    tss(config, "job", "apply", "-f", str(config))
+    tss_ok(config, "job", "apply", "-f", str(config))
     db, log = tmp_path / "tss.db", tmp_path / "processes.log"
     procs = {
         "scheduler": start_server(config, log, ("scheduler",)),

@@ -35,6 +35,20 @@ def write_config(folder: Path, jobs: list[dict[str, Any]], **sections: Any) -> P
     return path
 
 
+def tss_ok(config: Path, *args: str, timeout: float = 60) -> str:
+    """Run ``tss ARGS --config CONFIG`` in the config's folder; fail the test unless it
+    succeeds (showing its stderr); its stdout."""
+    done = subprocess.run(
+        [TSS, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=config.parent,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def start_server(
     config: Path, log: Path, command: tuple[str, ...] = ("server",)
 ) -> subprocess.Popen[bytes]:

@@ -4,7 +4,6 @@ split deployment starts at once, not when a scheduler's reconciler finds it unpu
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.chaos.deployments import deployment
 
-from .server_helpers import TSS, start_server, stop_server, wait_for, write_config
+from .server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +33,7 @@ def test_runs_queued_through_the_api_start_without_the_reconciler(
             scheduler={"reconcile_interval": NEVER, "unpublished_after": NEVER},
         )
         # Stored beforehand, so that only the way the runs take is under test.
-        applied = subprocess.run(
-            [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
-            capture_output=True, text=True, cwd=tmp_path, timeout=60,
-        )  # fmt: skip
-        assert applied.returncode == 0, applied.stderr
+        tss_ok(config, "job", "apply", "-f", str(config))
         log = tmp_path / "processes.log"
         api_log = tmp_path / "api.log"
         procs = [

@@ -15,7 +15,15 @@ from tests.pg_databases import pg_url
 from tss.core.states import RunState
 from tss.store.postgres import PostgresStore
 
-from .server_helpers import TSS, read_runs, start_server, stop_server, wait_for, write_config
+from .server_helpers import (
+    TSS,
+    read_runs,
+    start_server,
+    stop_server,
+    tss_ok,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 __all__ = ["pg_url"]  # a fixture
@@ -37,14 +45,7 @@ def test_one_scheduler_and_two_workers_run_every_fire_once(tmp_path: Path) -> No
         broker={"url": "store://"},
         worker={"concurrency": 4, "heartbeat_interval": 0.5},
     )
-    applied = subprocess.run(
-        [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert applied.returncode == 0, applied.stderr
+    tss_ok(config, "job", "apply", "-f", str(config))
     db = tmp_path / "tss.db"
     log = tmp_path / "processes.log"
     procs = [

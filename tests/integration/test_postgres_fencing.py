@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server_helpers import TSS, start_server, stop_server, wait_for, write_config
+from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 from tests.pg_databases import pg_url
 from tss.core.models import Attempt, Event, Run
 from tss.core.states import RunState
@@ -49,11 +48,7 @@ def test_a_frozen_workers_late_outcome_is_refused(pg_url: str, tmp_path: Path) -
         worker={"lease": 1, "heartbeat_interval": 0.3, "grace_period": 1},
         scheduler={"reap_interval": 0.3, "dead_worker_after": 30, "max_sleep": 0.3},
     )
-    applied = subprocess.run(
-        [TSS, "job", "apply", "-f", str(config), "--config", str(config)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
-    )  # fmt: skip
-    assert applied.returncode == 0, applied.stderr
+    tss_ok(config, "job", "apply", "-f", str(config))
     # The worker to freeze beats less often than the test lasts: when it wakes, its first
     # write is the outcome of attempt 1 (and not a heartbeat, which would be refused too).
     (tmp_path / "w1").mkdir()

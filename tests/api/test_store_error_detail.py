@@ -6,11 +6,11 @@ unreachable. The real API app, its store really unreachable."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
 
+from tests.chaos.tcp_proxy import free_port
 from tss.api.server import create_api
 from tss.app import TSSApp
 from tss.config import Settings
@@ -19,13 +19,6 @@ from tss.errors import StoreError
 ADMIN = "adm-" + "k" * 40
 STRANGER = ("203.0.113.9", 40000)
 HERE = ("127.0.0.1", 40000)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # closed again: connections are refused
 
 
 @pytest.mark.parametrize(
@@ -42,7 +35,7 @@ def _closed_port() -> int:
 def test_the_reason_in_full_only_to_the_host_or_the_admin(
     client: tuple[str, int], headers: dict[str, str], full: bool
 ) -> None:
-    url = f"postgresql://tss:pw@127.0.0.1:{_closed_port()}/payroll_db"
+    url = f"postgresql://tss:pw@127.0.0.1:{free_port()}/payroll_db"
     settings = Settings.model_validate(
         {"store": {"url": url}, "broker": {"url": "store://"}, "api": {"admin_token": ADMIN}}
     )
@@ -83,17 +76,14 @@ def test_a_store_that_fails_mid_request_is_not_described_to_a_stranger(
 ) -> None:
     """The store goes away while the API serves: a request with a made-up token (checked
     against the store, which fails) reads that the store failed, not where it is."""
-    from urllib.parse import urlsplit
-
-    from tests.chaos.tcp_proxy import proxy_to
+    from tests.chaos.tcp_proxy import proxy_for
     from tests.pg_databases import PgDatabases
 
     databases = PgDatabases.shared(pytestconfig)
     real = databases.create()
-    parts = urlsplit(real)
     try:
-        with proxy_to(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
-            url = real.replace(f":{parts.port}/", f":{proxy.port}/")
+        with proxy_for(real) as proxy:
+            url = proxy.through(real)
             settings = Settings.model_validate(
                 {
                     "store": {"url": url},

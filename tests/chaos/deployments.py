@@ -17,6 +17,13 @@ import pytest
 from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tss.core.models import Run
 
+#: the shared Redis server
+REDIS_URL = "redis://127.0.0.1:6379/0"
+#: worker and scheduler timings under which a killed process's runs are repaired in seconds
+FAST_REPAIR = {
+    "worker": {"lease": 2, "heartbeat_interval": 0.5, "grace_period": 1},
+    "scheduler": {"reap_interval": 0.5, "max_sleep": 0.5, "dead_worker_after": 3},
+}
 REDIS_START = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""'
 #: every deployment a chaos test runs on
 KINDS = ["sqlite", "postgres+store", "postgres+rabbitmq", "redis+redis"]
@@ -48,7 +55,7 @@ def deployment(kind: str, tmp_path: Path, config: pytest.Config) -> Iterator[Whe
         return
     tag = f"tss-chaos-{uuid.uuid4().hex[:12]}"
     if kind == "redis+redis":
-        url = f"redis://127.0.0.1:6379/0?prefix={tag}"
+        url = f"{REDIS_URL}?prefix={tag}"
         require_server("Redis", url, REDIS_START)
         try:
             yield Where(url, url)
@@ -72,7 +79,7 @@ def deployment(kind: str, tmp_path: Path, config: pytest.Config) -> Iterator[Whe
 async def _drop_redis_keys(prefix: str) -> None:
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url("redis://127.0.0.1:6379/0")
+    client = aioredis.from_url(REDIS_URL)
     try:
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
         for i in range(0, len(keys), 500):

@@ -10,6 +10,10 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+#: the port of a server URL that names none, by scheme
+DEFAULT_PORTS = {"postgresql": 5432, "redis": 6379, "amqp": 5672}
 
 
 def free_port() -> int:
@@ -36,6 +40,16 @@ class TcpProxy:
         self._flowing = asyncio.Event()
         #: connections accepted so far (a test can check its clients came through here)
         self.accepted = 0
+
+    def through(self, url: str, query: str | None = None) -> str:
+        """``url`` (its credentials and path kept; its query too, unless ``query`` is given)
+        pointed at this proxy instead of its server."""
+        parts = urlsplit(url)
+        user, at, _ = parts.netloc.rpartition("@")
+        netloc = f"{user}{at}127.0.0.1:{self.port}"
+        return urlunsplit(
+            parts._replace(netloc=netloc, query=parts.query if query is None else query)
+        )
 
     def _call(self, coro: object) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
@@ -111,6 +125,15 @@ def proxy_to(host: str, port: int) -> Iterator[TcpProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+@contextmanager
+def proxy_for(url: str) -> Iterator[TcpProxy]:
+    """A started proxy to the server of ``url`` (see :meth:`TcpProxy.through`)."""
+    parts = urlsplit(url)
+    port = parts.port or DEFAULT_PORTS[parts.scheme.split("+")[0]]
+    with proxy_to(parts.hostname or "127.0.0.1", port) as proxy:
+        yield proxy
 
 
 @contextmanager

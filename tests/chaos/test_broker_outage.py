@@ -13,12 +13,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.chaos.deployments import REDIS_START, Where
-from tests.chaos.tcp_proxy import TcpProxy, proxy_to
+from tests.chaos.deployments import REDIS_START, REDIS_URL, Where
+from tests.chaos.tcp_proxy import TcpProxy, proxy_for
 from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 from tss.core.states import RunState
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 RUNS = 1000
 OUTAGE = float(os.environ.get("TSS_CHAOS_OUTAGE", "30"))
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(params=["rabbitmq", "redis"])
@@ -37,15 +35,12 @@ def outage(request: pytest.FixtureRequest) -> Iterator[tuple[Where, TcpProxy]]:
     kind = request.param
     real = RABBITMQ_URL if kind == "rabbitmq" else REDIS_URL
     require_server(kind, real, "rabbitmq-server -detached" if kind == "rabbitmq" else REDIS_START)
-    parts = urlsplit(real)
     databases = PgDatabases.shared(request.config)
     store_url = databases.create()
     tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
     try:
-        with proxy_to(parts.hostname or "127.0.0.1", parts.port or 0) as cut:
-            netloc = parts.netloc.replace(f":{parts.port}", f":{cut.port}")
-            broker = parts._replace(netloc=netloc, query=f"prefix={tag}").geturl()
-            yield Where(store_url, broker), cut
+        with proxy_for(real) as cut:
+            yield Where(store_url, cut.through(real, f"prefix={tag}")), cut
     finally:
         databases.drop(store_url)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chaos.deployments import FAST_REPAIR
 from tests.e2e.server_helpers import (
     read_attempts,
     read_runs,
@@ -31,11 +32,6 @@ def slow_once(marker):
         time.sleep(60)
     return "done"
 '''
-
-FAST_REPAIR = {
-    "worker": {"lease": 2, "heartbeat_interval": 0.5, "grace_period": 1},
-    "scheduler": {"reap_interval": 0.5, "max_sleep": 0.5, "dead_worker_after": 3},
-}
 
 
 @pytest.mark.parametrize(

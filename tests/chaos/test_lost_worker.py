@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.deployments import Where, deployment
+from tests.chaos.deployments import FAST_REPAIR, Where, deployment
 from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
 from tss.core.states import RunState
 
@@ -39,11 +39,6 @@ def kill_my_worker():
     """A poison run: it takes down whatever process runs it."""
     os.kill(os.getpid(), signal.SIGKILL)
 '''
-
-FAST_REPAIR = {
-    "worker": {"lease": 2, "heartbeat_interval": 0.5, "grace_period": 1},
-    "scheduler": {"reap_interval": 0.5, "max_sleep": 0.5, "dead_worker_after": 3},
-}
 
 
 @pytest.fixture(params=["sqlite", "postgres+rabbitmq"])

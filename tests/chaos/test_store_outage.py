@@ -14,19 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
-from tests.chaos.deployments import REDIS_START, _drop_redis_keys
-from tests.chaos.tcp_proxy import TcpProxy, black_hole, free_port, proxy_to
+from tests.chaos.deployments import REDIS_START, REDIS_URL, _drop_redis_keys
+from tests.chaos.tcp_proxy import TcpProxy, black_hole, free_port, proxy_for
 from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tests.e2e.server_helpers import start_server, stop_server, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 AUTH_OFF = {"api": {"auth": False}, "logging": {"level": "WARNING"}}
 
 
@@ -37,9 +35,9 @@ def store_behind_proxy(kind: str, config: pytest.Config) -> Iterator[tuple[TcpPr
     if kind == "redis":
         require_server("Redis", REDIS_URL, REDIS_START)
         tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
-        with proxy_to("127.0.0.1", 6379) as proxy:
+        with proxy_for(REDIS_URL) as proxy:
             try:
-                yield proxy, f"redis://127.0.0.1:{proxy.port}/0?prefix={tag}"
+                yield proxy, proxy.through(REDIS_URL, f"prefix={tag}")
             finally:
                 asyncio.run(_drop_redis_keys(tag))
         return
@@ -47,11 +45,9 @@ def store_behind_proxy(kind: str, config: pytest.Config) -> Iterator[tuple[TcpPr
 
     databases = PgDatabases.shared(config)
     url = databases.create()
-    parts = urlsplit(url)
     try:
-        with proxy_to(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
-            netloc = f"{parts.username}@127.0.0.1:{proxy.port}"
-            yield proxy, urlunsplit(parts._replace(netloc=netloc))
+        with proxy_for(url) as proxy:
+            yield proxy, proxy.through(url)
     finally:
         databases.drop(url)
 
@@ -191,12 +187,10 @@ def test_broker_goes_away_and_comes_back(
     require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
     databases = PgDatabases.shared(pytestconfig)
     store_url = databases.create()
-    rabbit = urlsplit(RABBITMQ_URL)
     try:
-        with proxy_to(rabbit.hostname or "127.0.0.1", rabbit.port or 5672) as proxy:
-            netloc = f"{rabbit.username}:{rabbit.password}@127.0.0.1:{proxy.port}"
+        with proxy_for(RABBITMQ_URL) as proxy:
             tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
-            broker = urlunsplit(rabbit._replace(netloc=netloc, query=f"prefix={tag}"))
+            broker = proxy.through(RABBITMQ_URL, f"prefix={tag}")
             node = Node(tmp_path, "api", store_url, broker)
             nodes.append(node)
             wait_for(node.serving, 30, "the health route", node.log)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aio_pika
 
+from tests.chaos.tcp_proxy import free_port
 from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tss.broker.base import Delivery, RunMessage
 from tss.broker.rabbitmq import RabbitMQBroker
@@ -25,13 +25,6 @@ TARGET = urlsplit(RABBITMQ_URL)
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Proxy:

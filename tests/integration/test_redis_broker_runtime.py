@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.chaos.tcp_proxy import free_port
 from tests.integration.test_redis_broker import (
     kill_connections,
     missing,
@@ -104,12 +104,6 @@ def test_a_stream_of_runs_survives_killed_connections(
 
 
 # -- a restart, on a private server --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivateRedis:

@@ -84,9 +84,15 @@ def new_token(
     return record, f"{PREFIX}{token_id}_{secret}"
 
 
+def is_admin_token(raw: str, admin_token: str | None) -> bool:
+    """Whether ``raw`` is the configured admin token (compared in constant time); known
+    without the store."""
+    return bool(admin_token) and hmac.compare_digest(raw.encode(), str(admin_token).encode())
+
+
 async def authenticate(store: Store, raw: str, *, admin_token: str | None) -> Principal | None:
     """The principal a presented token stands for; None when it is not valid now."""
-    if admin_token and hmac.compare_digest(raw.encode(), admin_token.encode()):
+    if is_admin_token(raw, admin_token):
         return ENV_ADMIN
     if not raw.startswith(PREFIX):
         return None

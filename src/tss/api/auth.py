@@ -30,7 +30,7 @@ from tss._secrets import reveals_secrets
 from tss.config import Settings
 from tss.core.models import ROLES, Role
 from tss.errors import ConfigError, Forbidden, Unauthorized
-from tss.tokens import ANONYMOUS, Principal, session_principal
+from tss.tokens import ANONYMOUS, Principal, is_admin_token, session_principal
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: `tss token create`")
 #: record a token's use at most this often (a write per request would not do)
@@ -62,9 +62,9 @@ def sees_internals(request: Request) -> bool:
     principal = getattr(request.state, "principal", None)
     if principal is not None and principal.role == "admin":
         return True
+    scheme, _, raw = request.headers.get("authorization", "").partition(" ")
     admin = request.app.state.api.settings.api.admin_token
-    given = request.headers.get("authorization", "")
-    return bool(admin) and hmac.compare_digest(given.encode(), f"Bearer {admin}".encode())
+    return scheme.lower() == "bearer" and is_admin_token(raw.strip(), admin)
 
 
 def check_exposure(settings: Settings) -> None:

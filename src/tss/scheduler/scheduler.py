@@ -198,14 +198,18 @@ class Scheduler:
 
     async def _republish(self, run_ids: Sequence[str]) -> None:
         """Announce runs the reaper re-queued now, not at the reconciler's next pass (a
-        broker may still hold their old message, which the claim drops)."""
-        runs = []
-        for run_id in run_ids:
-            with contextlib.suppress(TSSError):
-                run = await self.store.get_run(run_id)
-                if run.state is RunState.QUEUED:
-                    runs.append(run)
-        await self.publish(runs)
+        broker may still hold their old message, which the claim drops). Re-queuing made
+        them unpublished: one read of those finds them (any it misses, the reconciler
+        publishes)."""
+        if self.broker.reads_store:
+            return  # workers see queued runs in the store already
+        wanted = set(run_ids)
+        found = await self.store.find_unpublished(
+            older_than=0.0,
+            republish_after=self.settings.republish_after,
+            limit=self.settings.batch_size,
+        )
+        await self.publish([run for run in found if run.id in wanted])
 
     async def reconcile(self, *, everything: bool = False) -> int:
         """Publish queued runs that were never published, or that nobody took in time."""

@@ -40,11 +40,11 @@ from typing import Any
 import yaml
 
 from tss.app import TSSApp
-from tss.config import Settings
+from tss.config import SchedulerConfig, Settings
 from tss.core.ids import new_id
 from tss.core.models import NewRun, RunFilter, RunPolicy
 from tss.core.states import RunState
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.store.base import collect
 
 TSS = str(Path(sys.executable).parent / "tss")
@@ -179,7 +179,7 @@ async def throughput(args: argparse.Namespace, folder: Path) -> dict[str, float]
             policy = RunPolicy.of((await app.store.get_job("noop")).spec)
             fleet.start(scheduler=True)
             await asyncio.sleep(3)  # processes up and connected
-            publisher = Scheduler(app.store, app.broker, SchedulerSettings(scheduler_id="bench"))
+            publisher = Scheduler(app.store, app.broker, SchedulerConfig(id="bench"))
             began = time.perf_counter()
             for i in range(0, args.n, 1000):
                 runs = [

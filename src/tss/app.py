@@ -50,13 +50,13 @@ from tss.errors import (
     ValidationError,
 )
 from tss.metrics import Metrics
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.store.base import Store, collect
 from tss.tasks.registry import TaskRegistry
 from tss.tokens import Principal, authenticate, new_token
 from tss.worker.attempt import run_attempt
 from tss.worker.capture import install_routing
-from tss.worker.worker import Worker, WorkerSettings
+from tss.worker.worker import Worker
 
 log = logging.getLogger(__name__)
 Action = Literal["created", "updated", "unchanged"]
@@ -191,22 +191,11 @@ class TSSApp:
         s, w = self.settings.scheduler, self.settings.worker
         tasks = []
         if scheduler:
-            self.scheduler = Scheduler(
-                self.store,
-                self.broker,
-                SchedulerSettings(
-                    scheduler_id=s.id or "", **s.model_dump(exclude={"id", "enabled"})
-                ),
-            )
+            self.scheduler = Scheduler(self.store, self.broker, s)
             self.scheduler.metrics = self.metrics
             tasks.append(asyncio.create_task(self.scheduler.run(stop), name="tss-scheduler"))
         if worker:
-            self.worker = Worker(
-                self.store,
-                self.broker,
-                self.registry,
-                WorkerSettings(worker_id=w.id or "", **w.model_dump(exclude={"id", "enabled"})),
-            )
+            self.worker = Worker(self.store, self.broker, self.registry, w)
             self.worker.metrics = self.metrics
             if self.scheduler is not None:
                 self.worker.on_requeue = self.scheduler.wake

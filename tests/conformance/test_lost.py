@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tss.broker.local import LocalBroker
+from tss.config import SchedulerConfig
 from tss.core.models import Run
 from tss.core.states import RunState
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.store.base import Store
 
 from .support import outcome, running
@@ -28,7 +29,7 @@ async def lose(store: Store, scheduler: Scheduler, run: Run, advance: Callable[[
 
 
 def reaper(store: Store, **settings: int) -> Scheduler:
-    return Scheduler(store, LocalBroker(), SchedulerSettings(**settings))  # type: ignore[arg-type]
+    return Scheduler(store, LocalBroker(), SchedulerConfig(**settings))  # type: ignore[arg-type]
 
 
 async def test_a_lost_worker_does_not_spend_a_try(

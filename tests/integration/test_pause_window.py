@@ -7,9 +7,10 @@ import asyncio
 from datetime import datetime, timedelta
 
 from tss.broker.local import LocalBroker
+from tss.config import SchedulerConfig
 from tss.core.models import JobSpec, RunFilter
 from tss.core.states import RunState
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.store.memory import MemoryStore
 
 
@@ -29,7 +30,7 @@ def test_pause_and_resume_before_the_fire_fires_it_on_time() -> None:
         store = MemoryStore(clock=clock)
         await store.start()
         broker = LocalBroker()
-        scheduler = Scheduler(store, broker, SchedulerSettings())
+        scheduler = Scheduler(store, broker, SchedulerConfig())
         fire = clock.now + timedelta(seconds=4)
         await store.create_job(JobSpec(name="j", type="noop", schedule={"every": 60}), fire)
         await scheduler.tick()  # within the lookahead: made ahead, as a scheduled run

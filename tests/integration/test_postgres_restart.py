@@ -13,14 +13,15 @@ import pytest
 
 from tests.pg_databases import pg_url, terminate_backends
 from tss.broker.store import StoreBroker
+from tss.config import SchedulerConfig, WorkerConfig
 from tss.core.models import JobSpec, Run
 from tss.core.schedules import first_fire
 from tss.core.states import RunState
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.store.base import collect
 from tss.store.postgres import PostgresStore
 from tss.tasks.registry import TaskRegistry
-from tss.worker.worker import Worker, WorkerSettings
+from tss.worker.worker import Worker
 
 __all__ = ["pg_url"]  # a fixture
 pytestmark = pytest.mark.slow
@@ -65,13 +66,13 @@ def test_every_run_ends_once_while_connections_are_dropped(
         scheduler = Scheduler(
             scheduler_store,
             StoreBroker(scheduler_store),
-            SchedulerSettings(max_sleep=0.2, reap_interval=0.5, dead_worker_after=5),
+            SchedulerConfig(max_sleep=0.2, reap_interval=0.5, dead_worker_after=5),
         )
         worker = Worker(
             worker_store,
             StoreBroker(worker_store),
             TaskRegistry.default(),
-            WorkerSettings(concurrency=16, lease=2, heartbeat_interval=0.5, grace_period=2),
+            WorkerConfig(concurrency=16, lease=2, heartbeat_interval=0.5, grace_period=2),
         )
         stop = asyncio.Event()
         serving = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(worker.run(stop))]

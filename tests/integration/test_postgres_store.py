@@ -256,14 +256,15 @@ def test_a_sleeping_scheduler_wakes_on_a_job_made_elsewhere(pg_url: str) -> None
     process must fire at once through ``tss_wake``, not when the sleep ends."""
     from tests.conformance.support import spec
     from tss.broker.local import LocalBroker
-    from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+    from tss.config import SchedulerConfig
+    from tss.scheduler.scheduler import Scheduler
 
     async def body() -> float:
         store, other = PostgresStore(pg_url), PostgresStore(pg_url)
         await store.start()
         await other.start()
         stop = asyncio.Event()
-        scheduler = Scheduler(store, LocalBroker(), SchedulerSettings(max_sleep=30))
+        scheduler = Scheduler(store, LocalBroker(), SchedulerConfig(max_sleep=30))
         running = asyncio.create_task(scheduler.run(stop))
         try:
             await asyncio.sleep(1)  # it has ticked and gone to sleep for up to 30 s

@@ -9,10 +9,11 @@ from typing import Any
 
 from tss.broker.local import LocalBroker
 from tss.broker.store import StoreBroker
+from tss.config import SchedulerConfig
 from tss.core.ids import new_id
 from tss.core.models import JobSpec, NewRun, Run, RunPolicy
 from tss.core.states import RunState
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.store.base import Room
 from tss.store.sqlite import SQLiteStore
 
@@ -28,14 +29,14 @@ def test_no_outbox_writes_with_the_store_broker(tmp_path: Path) -> None:
                          RunPolicy.of(spec))  # fmt: skip
             [(run, _)] = await store.create_runs([new], actor="t")
             broker = StoreBroker(store)
-            reading = Scheduler(store, broker, SchedulerSettings(unpublished_after=0))
+            reading = Scheduler(store, broker, SchedulerConfig(unpublished_after=0))
             await reading.publish([run])
             assert await reading.reconcile() == 0
             left = await store.find_unpublished(older_than=0, republish_after=60, limit=10)
             assert [r.id for r in left] == [run.id]  # no mark was written
             assert [d.message.run_id for d in await broker.get(["default"], 10, 0.1)] == [run.id]
 
-            pushing = Scheduler(store, LocalBroker(), SchedulerSettings(unpublished_after=0))
+            pushing = Scheduler(store, LocalBroker(), SchedulerConfig(unpublished_after=0))
             await pushing.publish([run])
             assert await store.find_unpublished(older_than=0, republish_after=60, limit=10) == []
         finally:

@@ -6,10 +6,11 @@ import asyncio
 from datetime import datetime, timedelta
 
 from tss.broker.local import LocalBroker
+from tss.config import SchedulerConfig
 from tss.core.models import ErrorInfo, JobSpec, Outcome
 from tss.core.states import RunState
 from tss.core.timeutil import utcnow
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.store.memory import MemoryStore
 
 
@@ -31,7 +32,7 @@ def test_a_node_ahead_of_the_store_does_not_fire_early() -> None:
         # Due in ten minutes by the store, fifty minutes ago by this node's clock.
         due = clock() + timedelta(minutes=10)
         await store.create_job(JobSpec(name="j", type="noop", schedule={"every": 3600}), due)
-        scheduler = Scheduler(store, LocalBroker(), SchedulerSettings(lookahead=0))
+        scheduler = Scheduler(store, LocalBroker(), SchedulerConfig(lookahead=0))
         await scheduler.tick()
         assert (await store.list_runs()).items == []
         clock.offset += timedelta(minutes=10, seconds=1)  # the store's time comes

@@ -8,10 +8,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from tss.broker.local import LocalBroker
+from tss.config import SchedulerConfig
 from tss.core.ids import new_id
 from tss.core.models import JobSpec, NewRun, RunPolicy, WorkerInfo
 from tss.core.states import RunState
-from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.scheduler.scheduler import Scheduler
 from tss.scheduler.unrunnable import UnrunnableRuns, check_interval
 from tss.store.memory import MemoryStore
 
@@ -92,7 +93,7 @@ def test_checks_are_spaced_and_the_bound_can_be_turned_off() -> None:
         await store.register_worker(worker("w1", ["default"]))
         run_id = await queued_run(store, "gpu")
         for after in (None, 0.0):
-            settings = SchedulerSettings(unrunnable_after=after)
+            settings = SchedulerConfig(unrunnable_after=after)
             scheduler = Scheduler(store, LocalBroker(), settings)
             for at in (0.0, 1e6, 1e9):
                 assert await scheduler.unrunnable.tick(at) == []

@@ -33,6 +33,11 @@ def test_defaults_without_any_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert settings.worker.concurrency == 8
 
 
+def test_the_worker_batch_size_is_a_key(tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", "worker: {batch_size: 200}\n")
+    assert load_config(str(config)).worker.batch_size == 200
+
+
 def test_files_are_found_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").mkdir()
@@ -83,6 +88,8 @@ def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
         ("sheduler: {}\n", "sheduler"),
         ("logging: {level: LOUD}\n", "logging.level"),
         ("scheduler: {unrunnable_after: -1}\n", "scheduler.unrunnable_after"),
+        ("worker: {batch_size: 0}\n", "worker.batch_size"),
+        ("worker: {batch_size: 10001}\n", "worker.batch_size"),
     ],
 )
 def test_an_invalid_key_is_named(tmp_path: Path, text: str, names: str) -> None:

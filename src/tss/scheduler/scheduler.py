@@ -10,15 +10,14 @@ import os
 import random
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from tss._aio import wait_first
 from tss.broker.base import Broker
 from tss.broker.outbox import announce, announce_flow_runs
+from tss.config import SchedulerConfig
 from tss.core.firing import fire_job
 from tss.core.models import ErrorInfo, Outcome, Run
 from tss.core.retry import (
-    DEFAULT_MAX_LOST,
     LEASE_EXPIRED,
     TIMEOUT_ERROR,
     failure_outcome,
@@ -33,46 +32,15 @@ from tss.store.base import WAKE_CHANNEL, Notifying, Store
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class SchedulerSettings:
-    """How one scheduler behaves (see the ``scheduler:`` config section)."""
-
-    scheduler_id: str = ""
-    batch_size: int = 10000
-    #: the longest sleep between ticks: bounds how late a change made by another process
-    #: (a job added through the CLI) is noticed
-    max_sleep: float = 1.0
-    #: up to this many random seconds added to each wake-up, so nodes do not tick in step
-    wake_jitter: float = 0.005
-    reap_interval: float = 1.0
-    reconcile_interval: float = 1.0
-    unpublished_after: float = 1.0
-    republish_after: float = 60.0
-    dead_worker_after: float = 30.0
-    timeout_grace: float = 30.0
-    #: a run whose worker died is re-queued this many times without spending a try (a job's
-    #: own ``max_lost`` wins)
-    max_lost: int = DEFAULT_MAX_LOST
-    #: fire jobs this many seconds ahead of their time, as ``scheduled`` runs that become
-    #: ``queued`` at their time: the cost of a burst is paid before it is due
-    lookahead: float = 5.0
-    #: with a broker other than the store, queue and announce runs this many seconds ahead
-    #: of their time; workers hold them until then, so a burst is in their hands when due
-    announce_ahead: float = 2.0
-    #: fail a queued run no live worker can take after this many seconds (None or 0: never;
-    #: see tss.scheduler.unrunnable)
-    unrunnable_after: float | None = 600.0
-
-
 class Scheduler:
     """Fires due jobs, promotes due retries, publishes through the outbox, reaps and
-    reconciles."""
+    reconciles, as its ``scheduler:`` config section says (:class:`SchedulerConfig`)."""
 
-    def __init__(self, store: Store, broker: Broker, settings: SchedulerSettings) -> None:
+    def __init__(self, store: Store, broker: Broker, settings: SchedulerConfig) -> None:
         self.store = store
         self.broker = broker
         self.settings = settings
-        self.id = settings.scheduler_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.id = settings.id or f"{socket.gethostname()}-{os.getpid()}"
         self.actor = f"scheduler:{self.id}"
         self._wake = asyncio.Event()
         self._rng = random.Random()

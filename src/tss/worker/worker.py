@@ -12,12 +12,13 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tss import __version__
 from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.broker.outbox import announce_flow_runs
+from tss.config import WorkerConfig
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
 from tss.errors import TSSError
@@ -28,23 +29,6 @@ from tss.worker.attempt import run_attempt
 from tss.worker.capture import LogBuffer, install_routing
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class WorkerSettings:
-    """How one worker behaves (see the ``worker:`` config section)."""
-
-    worker_id: str = ""
-    pools: list[str] = field(default_factory=lambda: ["default"])
-    concurrency: int = 8
-    lease: float = 30.0
-    heartbeat_interval: float = 2.0
-    grace_period: float = 30.0
-    log_limit: int = 1 << 20
-    result_limit: int = 64 << 10
-    cores: float | None = None
-    memory: int | None = None
-    batch_size: int = 10000
 
 
 def _total_memory_mb() -> int:
@@ -75,16 +59,17 @@ class _Held:
 
 
 class Worker:
-    """Takes runs from its pools up to its concurrency and resources, and reports outcomes."""
+    """Takes runs from its pools up to its concurrency and resources, and reports outcomes,
+    as its ``worker:`` config section says (:class:`WorkerConfig`)."""
 
     def __init__(
-        self, store: Store, broker: Broker, registry: TaskRegistry, settings: WorkerSettings
+        self, store: Store, broker: Broker, registry: TaskRegistry, settings: WorkerConfig
     ) -> None:
         self.store = store
         self.broker = broker
         self.registry = registry
         self.settings = settings
-        self.id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.id = settings.id or f"{socket.gethostname()}-{os.getpid()}"
         self.cores = settings.cores if settings.cores is not None else float(os.cpu_count() or 1)
         self.memory = settings.memory if settings.memory is not None else _total_memory_mb()
         self._held: dict[str, _Held] = {}

@@ -9,10 +9,10 @@ Every error TSS raises on purpose derives from :class:`TSSError`::
     │   └── PayloadTooLarge  a request body over the configured limit
     ├── NotFound             a job, run or worker that does not exist
     ├── Conflict             duplicate name, stale update, illegal state change
-    │   └── StaleAttempt     a finish or heartbeat for an attempt that no longer holds the run
     ├── StoreError           the store failed (driver errors are translated into this)
     ├── BrokerError          the broker failed
-    ├── TaskError            a task type could not run a job (bad target, missing plugin)
+    ├── TaskError            a task could not run, or ended badly
+    │   └── TaskFailure      what task code raises: an error type for retry_on, an exit code
     ├── Unauthorized         no valid API token
     │   └── Forbidden        a valid token without the role the operation needs
     └── Unavailable          the API server could not be reached or is not ready
@@ -76,12 +76,6 @@ class Conflict(TSSError):
     code = "conflict"
 
 
-class StaleAttempt(Conflict):
-    """An attempt that no longer holds its run tried to report or heartbeat (fencing)."""
-
-    code = "stale_attempt"
-
-
 class StoreError(TSSError):
     """The store failed to do what was asked."""
 
@@ -95,9 +89,21 @@ class BrokerError(TSSError):
 
 
 class TaskError(TSSError):
-    """A task type cannot run a job as defined."""
+    """A task could not run, or ended badly. An attempt's failure is recorded on its run
+    (the run's ``error``), not raised to whoever triggered it."""
 
     code = "task_error"
+
+
+class TaskFailure(TaskError):
+    """A task ended badly in a way that is not a Python exception of its own (a non-zero
+    exit code, a child that died, an environment reference that is missing). Task types
+    raise it; ``error_type`` is what ``retry_on`` matches and what the run's error shows."""
+
+    def __init__(self, error_type: str, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.exit_code = exit_code
 
 
 class Unauthorized(TSSError):

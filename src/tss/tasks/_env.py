@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tss._secrets import REFERENCE_KEYS
-from tss.errors import ValidationError
-from tss.tasks.base import TaskFailure
+from tss.errors import TaskFailure, ValidationError
 
 #: variables passed from the worker to every task process (with every ``LC_*``)
 BASE_NAMES = frozenset(

@@ -1,4 +1,5 @@
-"""What a task type is, and what it is given to run one attempt."""
+"""What a task type is, what it is given to run one attempt, and what it raises when the
+attempt ends badly (:class:`~tss.errors.TaskFailure`, re-exported here for task types)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from tss.errors import TaskFailure
+
+__all__ = ["ExecutionContext", "TaskContext", "TaskFailure", "TaskType"]
 
 if TYPE_CHECKING:
     from tss.worker.capture import LogBuffer
@@ -49,16 +54,6 @@ class ExecutionContext:
     stdout: LogBuffer
     stderr: LogBuffer
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class TaskFailure(Exception):
-    """A task ended badly in a way that is not a Python exception of its own (a non-zero
-    exit code, a child that died). ``error_type`` is what retry_on matches."""
-
-    def __init__(self, error_type: str, message: str, *, exit_code: int | None = None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.exit_code = exit_code
 
 
 class TaskType(ABC):

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from tss.errors import ValidationError
+from tss.errors import TaskFailure, ValidationError
 from tss.tasks._env import base_environ
 from tss.tasks._process import run_process
-from tss.tasks.base import ExecutionContext, TaskContext, TaskFailure, TaskType
+from tss.tasks.base import ExecutionContext, TaskContext, TaskType
 from tss.worker.capture import current_stderr, current_stdout
 
 log = logging.getLogger(__name__)

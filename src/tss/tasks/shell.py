@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tss.errors import ValidationError
+from tss.errors import TaskFailure, ValidationError
 from tss.tasks._env import base_environ, check_env, check_inherit_env, resolve_env
 from tss.tasks._process import run_process
-from tss.tasks.base import ExecutionContext, TaskFailure, TaskType
+from tss.tasks.base import ExecutionContext, TaskType
 
 _KEYS = {"argv", "env", "cwd", "inherit_env"}
 _STDERR_TAIL = 2000

@@ -14,7 +14,8 @@ import orjson
 from tss.core.models import ErrorInfo, Outcome, Run
 from tss.core.retry import TIMEOUT_ERROR, failure_outcome
 from tss.core.states import RunState
-from tss.tasks.base import ExecutionContext, TaskContext, TaskFailure, TaskType
+from tss.errors import TaskFailure
+from tss.tasks.base import ExecutionContext, TaskContext, TaskType
 from tss.worker.capture import LogBuffer
 
 _TRACEBACK_LIMIT = 64 * 1024

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from tss.tasks._guardian import guardian
 
 if TYPE_CHECKING:
-    from tss.worker.capture import LogBuffer
+    from tss.tasks.output import LogBuffer
 
 #: seconds between SIGTERM and SIGKILL when a process group is stopped
 KILL_GRACE = 2.0

@@ -15,7 +15,7 @@ from tss.errors import TaskFailure
 __all__ = ["ExecutionContext", "TaskContext", "TaskFailure", "TaskType"]
 
 if TYPE_CHECKING:
-    from tss.worker.capture import LogBuffer
+    from tss.tasks.output import LogBuffer
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from tss.errors import TaskFailure, ValidationError
 from tss.tasks._env import base_environ
 from tss.tasks._process import run_process
 from tss.tasks.base import ExecutionContext, TaskContext, TaskType
-from tss.worker.capture import current_stderr, current_stdout
+from tss.tasks.output import current_stderr, current_stdout
 
 log = logging.getLogger(__name__)
 _KEYS = {"function", "args", "kwargs"}
@@ -84,7 +84,9 @@ def resolve(target: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
-def _wants_context(func: Callable[..., Any]) -> str | None:
+def context_parameter(func: Callable[..., Any]) -> str | None:
+    """The name of ``func``'s parameter that takes the :class:`TaskContext` (one named
+    ``ctx`` or ``context``, or annotated ``TaskContext``), or None: it wants none."""
     try:
         parameters = inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -132,7 +134,7 @@ class PythonTask(TaskType):
         func = resolve(ctx.params["function"])
         args = list(ctx.params.get("args") or [])
         kwargs = dict(ctx.params.get("kwargs") or {})
-        if (name := _wants_context(func)) is not None:
+        if (name := context_parameter(func)) is not None:
             kwargs[name] = ctx.task
         out_token = current_stdout.set(ctx.stdout)
         err_token = current_stderr.set(ctx.stderr)
@@ -187,7 +189,7 @@ class PythonTask(TaskType):
         }
         try:
             code = await run_process(
-                [sys.executable, "-m", "tss.worker.child"],
+                [sys.executable, "-m", "tss.tasks.python_child"],
                 stdout=ctx.stdout,
                 stderr=ctx.stderr,
                 timeout=ctx.timeout,

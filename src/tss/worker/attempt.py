@@ -16,7 +16,7 @@ from tss.core.retry import TIMEOUT_ERROR, failure_outcome
 from tss.core.states import RunState
 from tss.errors import TaskFailure
 from tss.tasks.base import ExecutionContext, TaskContext, TaskType
-from tss.worker.capture import LogBuffer
+from tss.tasks.output import LogBuffer
 
 _TRACEBACK_LIMIT = 64 * 1024
 #: the error type of an attempt failed because its run's stored record was unreadable

@@ -24,9 +24,10 @@ from tss.core.states import RunState
 from tss.errors import TSSError
 from tss.metrics import Metrics
 from tss.store.base import Room, Store
+from tss.tasks.output import LogBuffer
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
-from tss.worker.capture import LogBuffer, install_routing
+from tss.worker.capture import install_routing
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ def main() -> int:
         if path not in sys.path:
             sys.path.insert(0, path)
     from tss.tasks.base import TaskContext
-    from tss.tasks.python import _wants_context, resolve
+    from tss.tasks.python import context_parameter, resolve
 
     raw_ctx = payload["context"]
     scheduled = raw_ctx.get("scheduled_for")
@@ -40,7 +40,7 @@ def main() -> int:
     try:
         func = resolve(payload["function"])
         kwargs = dict(payload.get("kwargs") or {})
-        if (name := _wants_context(func)) is not None:
+        if (name := context_parameter(func)) is not None:
             kwargs[name] = ctx
         result = func(*payload.get("args", []), **kwargs)
         if inspect.isawaitable(result):

@@ -1,9 +1,14 @@
 """What the RabbitMQ broker puts on the wire and reads from its URL: the options in the
-query string, the bundles a publish is cut into, and the redelivery count a message
-carries (see :mod:`tss.broker.rabbitmq` for how they are used)."""
+query string, the bundles a publish is cut into, the redelivery count a message carries,
+and the deliveries prefetched and not yet handed out (see :mod:`tss.broker.rabbitmq` for
+how they are used)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import heapq
+import itertools
 import os
 import re
 import socket
@@ -13,9 +18,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tss._urls import mask_url
-from tss.broker.base import RunMessage
+from tss.broker.base import Delivery, RunMessage
 from tss.errors import ConfigError
 
+#: what a missing driver is told
+NEEDS_DRIVER = (
+    'broker.url: amqp:// needs the RabbitMQ driver: pip install "tss-scheduler[rabbitmq]"'
+)
 #: header counting how often a message came back without an ack
 REDELIVERIES = "x-tss-redeliveries"
 #: run priorities are 0-9; the queues allow 0-10
@@ -96,3 +105,55 @@ def parse_url(url: str) -> tuple[str, Options]:
         rest.append(("name", f"tss-{prefix}-{socket.gethostname()}-{os.getpid()}"))
     driver_url = urlunsplit(parts._replace(query=urlencode(rest)))
     return driver_url, Options(prefix=prefix, **numbers)
+
+
+class Prefetched:
+    """Deliveries received from the consumers and not yet handed out, per pool, highest
+    priority first (then in arrival order)."""
+
+    def __init__(self) -> None:
+        self._heaps: dict[str, list[tuple[int, int, Delivery]]] = {}
+        self._seq = itertools.count()
+        #: set when deliveries arrive (or the session is lost: waiters look again)
+        self.arrived = asyncio.Event()
+
+    def put(self, pool: str, deliveries: Sequence[Delivery]) -> None:
+        heap = self._heaps.setdefault(pool, [])
+        for delivery in deliveries:
+            entry = (-delivery.message.priority, next(self._seq), delivery)
+            heapq.heappush(heap, entry)
+        self.arrived.set()
+
+    def clear(self) -> None:
+        self._heaps.clear()
+
+    def drain(self) -> list[Delivery]:
+        """Everything held, which is forgotten."""
+        held = [entry[2] for heap in self._heaps.values() for entry in heap]
+        self._heaps.clear()
+        return held
+
+    def count(self, pools: Sequence[str]) -> int:
+        return sum(len(self._heaps.get(pool, ())) for pool in pools)
+
+    async def wait(self, pools: Sequence[str], until: float) -> None:
+        """Until something of ``pools`` is held, or the loop's clock reaches ``until``."""
+        loop = asyncio.get_running_loop()
+        while not self.count(pools):
+            remaining = until - loop.time()
+            if remaining <= 0:
+                return
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+
+    def take(self, pools: Sequence[str], max_count: int) -> list[Delivery]:
+        """Up to ``max_count`` deliveries of ``pools``, highest priority first across them."""
+        heaps = [heap for pool in dict.fromkeys(pools) if (heap := self._heaps.get(pool))]
+        out: list[Delivery] = []
+        while heaps and len(out) < max_count:
+            best = min(heaps, key=lambda heap: heap[0][:2])
+            out.append(heapq.heappop(best)[2])
+            if not best:
+                heaps.remove(best)
+        return out

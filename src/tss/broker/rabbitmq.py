@@ -38,25 +38,18 @@ How it keeps the contract:
   published and the original acked; past ``max_redeliveries`` it is dead-lettered
   instead. A dead-lettered run is not lost: it stays ``queued`` in the store and the
   scheduler's reconciler publishes it again after ``republish_after``.
-- The connection is supervised here rather than by aio-pika's robust connection (which
-  retries at a fixed interval and would restore consumers without saying which deliveries
-  died with the old channel): on a loss, prefetched messages are forgotten (RabbitMQ
-  returns them to their queues), acks of deliveries from the old connection are ignored,
-  and the broker reconnects with exponential backoff (0.25 s to 30 s) and resumes its
-  consumers. Meanwhile ``publish``, ``get`` and ``ping`` raise `BrokerError` with one line
-  naming the URL (password hidden) and what to check; nothing dies.
+- The connection is supervised (:mod:`tss.broker._amqp_session`): on a loss, prefetched
+  messages are forgotten, acks of deliveries from the old connection are ignored, and the
+  broker reconnects with backoff and resumes its consumers. Meanwhile ``publish``, ``get``
+  and ``ping`` raise `BrokerError` with one line naming the URL and what to check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
-import random
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,29 +57,32 @@ from urllib.parse import urlsplit
 from tss._urls import mask_url
 from tss.broker._amqp import (
     MAX_PRIORITY,
+    NEEDS_DRIVER,
     REDELIVERIES,
     Options,
+    Prefetched,
     bundles,
     parse_url,
     redeliveries_of,
+)
+from tss.broker._amqp_session import (
+    CHECK,
+    CONNECT_TIMEOUT,
+    DRIVER_ERRORS,
+    Received,
+    Session,
+    SessionKeeper,
+    settle_parts,
 )
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.errors import BrokerError, ConfigError
 
 try:
     import aio_pika
-    from aio_pika.abc import (
-        AbstractChannel,
-        AbstractConnection,
-        AbstractIncomingMessage,
-        AbstractQueue,
-    )
-    from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, MessageProcessError
+    from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+    from aio_pika.exceptions import ChannelInvalidStateError, MessageProcessError
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ConfigError(
-        'broker.url: amqp:// needs the RabbitMQ driver: pip install "tss-scheduler[rabbitmq]"',
-        field="broker.url",
-    ) from exc
+    raise ConfigError(NEEDS_DRIVER, field="broker.url") from exc
 
 log = logging.getLogger(__name__)
 
@@ -99,38 +95,7 @@ def _not_a_transport_error(record: logging.LogRecord) -> bool:
 # broker reports the same failure in its own line, which has both.
 logging.getLogger("aiormq.connection").addFilter(_not_a_transport_error)
 
-_CONNECT_TIMEOUT = 10.0
 _CALL_TIMEOUT = 30.0
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 30.0
-_CHECK = (
-    "check that RabbitMQ is running and reachable from here, and the user, password and "
-    "vhost in broker.url"
-)
-#: what aio-pika and aiormq raise when the server or the connection fails
-_DRIVER_ERRORS: tuple[type[BaseException], ...] = (AMQPError, OSError, TimeoutError, RuntimeError)
-
-
-@dataclass(eq=False, slots=True)
-class _Session:
-    """One connection and what was set up on it; replaced whole on reconnection."""
-
-    connection: AbstractConnection
-    pub: AbstractChannel  # publisher confirms
-    sub: AbstractChannel  # consumers, with the prefetch
-    qos: bool = False
-    declared: set[str] = field(default_factory=set)
-    consumers: dict[str, tuple[AbstractQueue, str]] = field(default_factory=dict)
-
-
-@dataclass(eq=False, slots=True)
-class _Tag:
-    """One received message, shared by the deliveries of the runs it carries."""
-
-    session: _Session
-    incoming: AbstractIncomingMessage
-    redeliveries: int
-    #: run ids delivered from it and not yet acked or handed back
-    open: set[str]
 
 
 class RabbitMQBroker(Broker):
@@ -141,10 +106,17 @@ class RabbitMQBroker(Broker):
     durable = True
 
     def __init__(self, url: str) -> None:
-        self._url, self.options = parse_url(url)
+        bare, self.options = parse_url(url)
         self.safe_url = mask_url(url)
-        self._password = urlsplit(url).password or ""
         self.prefix = self.options.prefix
+        self._link = SessionKeeper(
+            bare,
+            safe_url=self.safe_url,
+            password=urlsplit(url).password or "",
+            prefix=self.prefix,
+            set_up=self._set_up,
+            lost=self._forget_prefetched,
+        )
         #: arguments every pool queue is declared with
         self.queue_arguments: dict[str, Any] = {
             "x-queue-type": "classic",
@@ -152,17 +124,8 @@ class RabbitMQBroker(Broker):
             "x-dead-letter-exchange": self.dead_letter_name,
         }
         self._prefetch = self.options.prefetch
-        self._session: _Session | None = None
         self._pools: dict[str, None] = {}  # consumed, in order; resumed on reconnection
-        self._buffer: dict[str, list[tuple[int, int, Delivery]]] = {}
-        self._seq = itertools.count()
-        self._arrived = asyncio.Event()
-        self._connected = asyncio.Event()
-        self._setup = asyncio.Lock()
-        self._reconnector: asyncio.Task[None] | None = None
-        self._chores: set[asyncio.Task[None]] = set()
-        self._started = False
-        self._last_error = "not started"
+        self._buffer = Prefetched()
 
     def queue_name(self, pool: str) -> str:
         """The queue that holds ``pool``'s messages."""
@@ -173,176 +136,71 @@ class RabbitMQBroker(Broker):
         """The dead-letter exchange, and the queue bound to it."""
         return f"{self.prefix}.dead-letter"
 
-    # -- connection -----------------------------------------------------------------------
+    # -- connection (kept by tss.broker._amqp_session) ------------------------------------
+
+    @property
+    def _session(self) -> Session | None:
+        return self._link.session
 
     async def start(self) -> None:
         """Connect. If RabbitMQ cannot be reached, say so in one line and keep trying in the
         background with backoff: the process stays up, and `ping` says not ready."""
-        if self._started:
-            return
-        self._started = True
-        try:
-            await self._connect()
-        except BrokerError as exc:
-            log.warning("%s; retrying in the background", exc)
-            self._reconnect_soon()
+        await self._link.start()
 
     async def close(self) -> None:
-        if not self._started:
-            return
-        self._started = False
-        if self._reconnector is not None:
-            self._reconnector.cancel()
-            await asyncio.gather(self._reconnector, return_exceptions=True)
-            self._reconnector = None
-        session = self._session
-        if session is not None:
-            await self._stop_consuming(session)
-        self._session = None  # from here the close callbacks know it is on purpose
-        self._connected.clear()
+        await self._link.close(self._stop_consuming, self._forget)
+
+    def _forget(self) -> None:
         self._buffer.clear()
         self._pools.clear()
-        if session is not None:
-            with contextlib.suppress(*_DRIVER_ERRORS):
-                await session.connection.close()
-        if self._chores:
-            await asyncio.gather(*self._chores, return_exceptions=True)
-        self._last_error = "closed"
 
-    async def _stop_consuming(self, session: _Session) -> None:
+    def _forget_prefetched(self) -> None:
+        """The session was lost: RabbitMQ returns what was prefetched to its queues."""
+        self._buffer.clear()
+        self._buffer.arrived.set()
+
+    async def _set_up(self, session: Session) -> None:
+        """Declare the dead-letter exchange and queue, and resume the consumers."""
+        dead = await session.pub.declare_exchange(
+            self.dead_letter_name, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        queue = await session.pub.declare_queue(
+            self.dead_letter_name, durable=True, arguments={"x-queue-type": "classic"}
+        )
+        await queue.bind(dead)
+        for pool in self._pools:
+            await self._consume(session, pool)
+
+    async def _stop_consuming(self, session: Session) -> None:
         """Cancel the consumers, then hand back what was prefetched but never handed out, so
         it does not count as a redelivery."""
-        with contextlib.suppress(*_DRIVER_ERRORS):
-            async with asyncio.timeout(_CONNECT_TIMEOUT):
+        with contextlib.suppress(*DRIVER_ERRORS):
+            async with asyncio.timeout(CONNECT_TIMEOUT):
                 for queue, tag in session.consumers.values():
                     await queue.cancel(tag)
                 await asyncio.sleep(0)  # deliveries read before the cancel land in the buffer
-        unsent = [entry[2] for heap in self._buffer.values() for entry in heap]
-        self._buffer.clear()
+        unsent = self._buffer.drain()
         with contextlib.suppress(BrokerError):
             await self.nack(unsent)
 
     async def ping(self) -> None:
         session = self._session
         if session is None:
-            raise self._not_connected()
+            raise self._link.not_connected()
         try:
-            async with asyncio.timeout(_CONNECT_TIMEOUT):
+            async with asyncio.timeout(CONNECT_TIMEOUT):
                 await session.pub.declare_queue(self.dead_letter_name, passive=True)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise BrokerError(
-                f"RabbitMQ at {self.safe_url} does not answer ({self._describe(exc)}): {_CHECK}"
+                f"RabbitMQ at {self.safe_url} does not answer ({self._link.describe(exc)}): {CHECK}"
             ) from exc
-
-    async def _connect(self) -> None:
-        async with self._setup:
-            if self._session is not None or not self._started:
-                return
-            connection: AbstractConnection | None = None
-            try:
-                connection = await aio_pika.connect(self._url, timeout=_CONNECT_TIMEOUT)
-                pub = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                sub = await connection.channel(publisher_confirms=False)
-                dead = await pub.declare_exchange(
-                    self.dead_letter_name, aio_pika.ExchangeType.FANOUT, durable=True
-                )
-                queue = await pub.declare_queue(
-                    self.dead_letter_name, durable=True, arguments={"x-queue-type": "classic"}
-                )
-                await queue.bind(dead)
-                session = _Session(connection, pub, sub)
-                for pool in self._pools:
-                    await self._consume(session, pool)
-            except _DRIVER_ERRORS as exc:
-                self._last_error = self._describe(exc)
-                if connection is None:
-                    raise BrokerError(
-                        f"cannot reach RabbitMQ at {self.safe_url} ({self._last_error}): {_CHECK}"
-                    ) from exc
-                with contextlib.suppress(*_DRIVER_ERRORS):
-                    await connection.close()
-                raise BrokerError(
-                    f"could not set up the queues of prefix {self.prefix!r} on RabbitMQ at "
-                    f"{self.safe_url} ({self._last_error}): a queue declared elsewhere with "
-                    "other arguments must be deleted, or another prefix chosen"
-                ) from exc
-            for source in (connection, pub, sub):
-                source.close_callbacks.add(partial(self._on_close, session))
-            self._session = session
-            self._connected.set()
-
-    def _on_close(self, session: _Session, _sender: object, exc: BaseException | None) -> None:
-        if self._session is not session:
-            return  # closed on purpose, or already handled
-        self._session = None
-        self._connected.clear()
-        self._buffer.clear()  # RabbitMQ returns them to their queues
-        self._last_error = self._describe(exc) if exc is not None else "connection closed"
-        log.warning(
-            "lost the connection to RabbitMQ at %s (%s); reconnecting",
-            self.safe_url,
-            self._last_error,
-        )
-        if not session.connection.is_closed:  # a channel failed: start again from scratch
-            self._chore(session.connection.close())
-        self._arrived.set()
-        self._reconnect_soon()
-
-    def _chore(self, work: Awaitable[Any]) -> None:
-        async def run() -> None:
-            with contextlib.suppress(*_DRIVER_ERRORS):
-                await work
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._chores.add(task)
-        task.add_done_callback(self._chores.discard)
-
-    def _reconnect_soon(self) -> None:
-        if self._started and (self._reconnector is None or self._reconnector.done()):
-            self._reconnector = asyncio.get_running_loop().create_task(
-                self._reconnect(), name="tss-rabbitmq-reconnect"
-            )
-
-    async def _reconnect(self) -> None:
-        delay = _BACKOFF_FIRST
-        while self._started and self._session is None:
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            try:
-                await self._connect()
-            except BrokerError as exc:
-                delay = min(delay * 2, _BACKOFF_MAX)
-                log.warning("%s; retrying in %.1fs", exc, delay)
-                continue
-            log.info("reconnected to RabbitMQ at %s", self.safe_url)
-
-    async def _session_within(self, timeout: float) -> _Session:
-        if self._session is None and self._started and timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._connected.wait(), timeout)
-        if self._session is None:
-            raise self._not_connected()
-        return self._session
-
-    def _not_connected(self) -> BrokerError:
-        if not self._started:
-            return BrokerError(f"the RabbitMQ broker at {self.safe_url} is not started")
-        return BrokerError(
-            f"not connected to RabbitMQ at {self.safe_url} ({self._last_error}): {_CHECK}; "
-            "reconnecting in the background"
-        )
-
-    def _describe(self, exc: BaseException) -> str:
-        text = " ".join(str(exc).split())
-        if self._password:
-            text = text.replace(self._password, "***")
-        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
     # -- publishing -----------------------------------------------------------------------
 
     async def publish(self, messages: Sequence[RunMessage]) -> None:
         if not messages:
             return
-        session = await self._session_within(0)
+        session = await self._link.within(0)
         window = asyncio.Semaphore(self.options.confirm_window)
 
         async def one(bundle: list[RunMessage]) -> None:
@@ -357,20 +215,20 @@ class RabbitMQBroker(Broker):
                         session.declared.add(pool)
                 sends = map(one, bundles(messages, self.options.bundle))
                 results = await asyncio.gather(*sends, return_exceptions=True)
-        except _DRIVER_ERRORS as exc:
-            raise self._failed(f"publish {len(messages)} messages", exc) from exc
+        except DRIVER_ERRORS as exc:
+            raise self._link.failed(f"publish {len(messages)} messages", exc) from exc
         errors = [r for r in results if isinstance(r, BaseException)]
         for error in errors:
-            if not isinstance(error, _DRIVER_ERRORS):
+            if not isinstance(error, DRIVER_ERRORS):
                 raise error
         if errors:
             session.declared.clear()  # a queue may have been deleted under us
-            raise self._failed(
+            raise self._link.failed(
                 f"publish {len(errors)} of {len(messages)} messages", errors[0]
             ) from errors[0]
 
     async def _send(
-        self, session: _Session, message: RunMessage, body: bytes, redeliveries: int
+        self, session: Session, message: RunMessage, body: bytes, redeliveries: int
     ) -> None:
         """Publish ``body`` (one message or a bundle led by ``message``) to its pool."""
         await session.pub.default_exchange.publish(
@@ -390,11 +248,6 @@ class RabbitMQBroker(Broker):
             self.queue_name(pool), durable=True, arguments=self.queue_arguments
         )
 
-    def _failed(self, doing: str, exc: BaseException) -> BrokerError:
-        return BrokerError(
-            f"RabbitMQ at {self.safe_url}: could not {doing} ({self._describe(exc)})"
-        )
-
     # -- consuming ------------------------------------------------------------------------
 
     async def get(self, pools: Sequence[str], max_count: int, timeout: float) -> list[Delivery]:
@@ -405,20 +258,20 @@ class RabbitMQBroker(Broker):
             return []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        session = await self._session_within(timeout)
+        session = await self._link.within(timeout)
         await self._subscribe(session, pools, max_count)
-        await self._wait(pools, deadline)
-        taken = self._take(pools, max_count)
+        await self._buffer.wait(pools, deadline)
+        taken = self._buffer.take(pools, max_count)
         if not taken and self._session is None:
-            raise self._not_connected()
+            raise self._link.not_connected()
         return taken
 
-    async def _subscribe(self, session: _Session, pools: Sequence[str], max_count: int) -> None:
+    async def _subscribe(self, session: Session, pools: Sequence[str], max_count: int) -> None:
         if all(pool in session.consumers for pool in pools):
             return
-        async with self._setup:
+        async with self._link.setup:
             if self._session is not session:
-                raise self._not_connected()
+                raise self._link.not_connected()
             if not self._prefetch:
                 self._prefetch = min(max_count, 65535)
             try:
@@ -426,10 +279,10 @@ class RabbitMQBroker(Broker):
                     self._pools[pool] = None
                     if pool not in session.consumers:
                         await self._consume(session, pool)
-            except _DRIVER_ERRORS as exc:
-                raise self._failed(f"consume from pools {', '.join(pools)}", exc) from exc
+            except DRIVER_ERRORS as exc:
+                raise self._link.failed(f"consume from pools {', '.join(pools)}", exc) from exc
 
-    async def _consume(self, session: _Session, pool: str) -> None:
+    async def _consume(self, session: Session, pool: str) -> None:
         if not session.qos:
             await session.sub.set_qos(prefetch_count=self._prefetch)
             session.qos = True
@@ -438,7 +291,7 @@ class RabbitMQBroker(Broker):
         session.consumers[pool] = (queue, tag)
 
     async def _on_message(
-        self, session: _Session, pool: str, incoming: AbstractIncomingMessage
+        self, session: Session, pool: str, incoming: AbstractIncomingMessage
     ) -> None:
         if self._session is not session:
             return  # its connection is gone: RabbitMQ has it back already
@@ -467,68 +320,42 @@ class RabbitMQBroker(Broker):
             # Classic queues do not count deliveries: carry the count on a fresh copy.
             try:
                 await self._send(session, messages[0], incoming.body, count)
-            except _DRIVER_ERRORS as exc:
+            except DRIVER_ERRORS as exc:
                 log.debug("could not stamp a redelivered message: %r", exc)
                 return  # left unacked: it comes back when this connection ends
             await self._settle(incoming.ack())
             return
-        tag = _Tag(session, incoming, count, {m.run_id for m in messages})
-        heap = self._buffer.setdefault(pool, [])
-        for message in messages:
-            heapq.heappush(heap, (-message.priority, next(self._seq), Delivery(message, tag)))
-        self._arrived.set()
+        tag = Received(session, incoming, count, {m.run_id for m in messages})
+        self._buffer.put(pool, [Delivery(message, tag) for message in messages])
 
     @staticmethod
     async def _settle(action: Awaitable[None]) -> None:
-        with contextlib.suppress(*_DRIVER_ERRORS):
+        with contextlib.suppress(*DRIVER_ERRORS):
             await action
-
-    def _count(self, pools: Sequence[str]) -> int:
-        return sum(len(self._buffer.get(pool, ())) for pool in pools)
-
-    async def _wait(self, pools: Sequence[str], until: float) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._count(pools):
-            remaining = until - loop.time()
-            if remaining <= 0:
-                return
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-
-    def _take(self, pools: Sequence[str], max_count: int) -> list[Delivery]:
-        heaps = [heap for pool in dict.fromkeys(pools) if (heap := self._buffer.get(pool))]
-        out: list[Delivery] = []
-        while heaps and len(out) < max_count:
-            best = min(heaps, key=lambda heap: heap[0][:2])
-            out.append(heapq.heappop(best)[2])
-            if not best:
-                heaps.remove(best)
-        return out
 
     # -- acknowledging --------------------------------------------------------------------
 
-    def _live(self, deliveries: Sequence[Delivery]) -> list[tuple[RunMessage, _Tag]]:
+    def _live(self, deliveries: Sequence[Delivery]) -> list[tuple[RunMessage, Received]]:
         """Deliveries still held on the current connection; the others went back to their
         queues when their connection ended."""
         session = self._session
         return [
             (d.message, d.tag)
             for d in deliveries
-            if session is not None and isinstance(d.tag, _Tag) and d.tag.session is session
+            if session is not None and isinstance(d.tag, Received) and d.tag.session is session
         ]
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         failed: BaseException | None = None
-        for tag in self._settle_parts(self._live(deliveries)):
+        for tag in settle_parts(self._live(deliveries)):
             try:
                 await tag.incoming.ack()
             except (ChannelInvalidStateError, MessageProcessError):
                 continue  # its channel closed (RabbitMQ has it back), or it was settled
-            except _DRIVER_ERRORS as exc:
+            except DRIVER_ERRORS as exc:
                 failed = exc
         if failed is not None:
-            raise self._failed("acknowledge deliveries", failed) from failed
+            raise self._link.failed("acknowledge deliveries", failed) from failed
 
     async def nack(self, deliveries: Sequence[Delivery]) -> None:
         """A copy goes to the tail of its queue with the same redelivery count, then the
@@ -537,7 +364,7 @@ class RabbitMQBroker(Broker):
         held = self._live(deliveries)
         if not held:
             return
-        returned: dict[_Tag, list[RunMessage]] = {}
+        returned: dict[Received, list[RunMessage]] = {}
         for message, tag in held:
             if message.run_id in tag.open:
                 returned.setdefault(tag, []).append(message)
@@ -549,24 +376,13 @@ class RabbitMQBroker(Broker):
         try:
             async with asyncio.timeout(_CALL_TIMEOUT):
                 await asyncio.gather(*copies)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             for tag in returned:  # never leave one held here: requeue (it counts as a return)
                 tag.open.clear()
                 await self._settle(tag.incoming.nack(requeue=True))
-            raise self._failed(f"return {len(held)} deliveries", exc) from exc
-        for tag in self._settle_parts(held):
+            raise self._link.failed(f"return {len(held)} deliveries", exc) from exc
+        for tag in settle_parts(held):
             await self._settle(tag.incoming.ack())
-
-    @staticmethod
-    def _settle_parts(held: list[tuple[RunMessage, _Tag]]) -> list[_Tag]:
-        """Mark these deliveries settled; the messages whose every run now is."""
-        done: dict[_Tag, None] = {}
-        for message, tag in held:
-            if message.run_id in tag.open:
-                tag.open.discard(message.run_id)
-                if not tag.open:
-                    done[tag] = None
-        return list(done)
 
 
 __all__ = ["MAX_PRIORITY", "REDELIVERIES", "Options", "RabbitMQBroker", "bundles", "parse_url"]

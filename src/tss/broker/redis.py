@@ -22,11 +22,11 @@ Keys:
 
 How it works:
 
-- ``get`` runs one Lua script that walks the streams highest priority first (within one
-  priority the pools take turns, so none starves another) and, per stream, takes over idle
-  entries (XAUTOCLAIM, every ``reclaim_after / 2``) and reads new ones (XREADGROUP) until it
-  has ``max_count``. With nothing there it blocks on XREADGROUP over every stream for the
-  first new entry, then tops up with the script.
+- ``get`` runs one Lua script (``redis_get.lua``) that walks the streams highest priority
+  first (within one priority the pools take turns, so none starves another) and, per
+  stream, takes over idle entries (XAUTOCLAIM, every ``reclaim_after / 2``) and reads new
+  ones (XREADGROUP) until it has ``max_count``. With nothing there it blocks on XREADGROUP
+  over every stream for the first new entry, then tops up with the script.
 - ``ack`` is XACK + XDEL: a stream holds only what is not done yet, so nothing is trimmed.
 - ``nack`` is one MULTI: XADD a copy at the tail of the same stream, XACK + XDEL the original.
 - While a consumer holds entries it renews them (XCLAIM JUSTID to itself every third of
@@ -54,9 +54,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tss._urls import mask_url
 from tss.broker.base import Broker, Delivery, RunMessage
@@ -70,74 +68,25 @@ except ConfigError as exc:  # pragma: no cover - the dev extra installs the driv
 import redis.asyncio as aioredis
 from redis import exceptions as rx
 
+from tss.broker._redis_streams import (
+    DEAD_MAXLEN,
+    FIELD,
+    FORGET_MS,
+    GET_SCRIPT,
+    GROUP,
+    PRIORITIES,
+    Tag,
+    as_text,
+    fields_of,
+    ids_by_stream,
+    one_line,
+    parse_url,
+    priority_of,
+    queue_removal,
+    raise_first_error,
+)
+
 log = logging.getLogger(__name__)
-
-#: the consumer group on every stream
-GROUP = "tss"
-#: stream priorities, highest first (a job's priority is 0-9)
-PRIORITIES = range(9, -1, -1)
-_FIELD = b"m"
-_DEAD_MAXLEN = 10_000
-_FORGET_MS = 3_600_000
-_OWN_OPTIONS = ("prefix", "reclaim_after")
-
-# KEYS: the streams, highest priority first. ARGV: group, consumer, how many, reclaim idle
-# time in ms (0: no reclaim this time), forget idle time in ms, then an XAUTOCLAIM cursor per
-# key. Returns {cursors, scanned, {{stream, id, fields}...}}. Missing groups are created at
-# id 0, so entries published before any consumer existed (or after a restart) are read.
-_GET = """
-local group, consumer = ARGV[1], ARGV[2]
-local want, idle, forget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local out, cursors, scanned = {}, {}, 0
-local function take(key, entries)
-  for _, e in ipairs(entries) do
-    out[#out + 1] = {key, e[1], e[2]}
-    want = want - 1
-  end
-end
-for i, key in ipairs(KEYS) do
-  local cursor = ARGV[5 + i]
-  if want > 0 and idle > 0 then
-    scanned = scanned + 1
-    local res = redis.pcall('XAUTOCLAIM', key, group, consumer, idle, cursor, 'COUNT', want)
-    if res.err and not string.find(res.err, 'NOGROUP') then
-      return redis.error_reply(res.err)
-    elseif res.err then
-      cursor = '0-0'
-    else
-      cursor = res[1]
-      take(key, res[2])
-      for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', key, group)) do
-        local info = {}
-        for j = 1, #c, 2 do info[c[j]] = c[j + 1] end
-        if info.pending == 0 and info.idle > forget and info.name ~= consumer then
-          redis.call('XGROUP', 'DELCONSUMER', key, group, info.name)
-        end
-      end
-    end
-  end
-  cursors[i] = cursor
-  if want > 0 then
-    local cmd = {'XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', key, '>'}
-    local res = redis.pcall(unpack(cmd))
-    if type(res) == 'table' and res.err then
-      if not string.find(res.err, 'NOGROUP') then return redis.error_reply(res.err) end
-      redis.call('XGROUP', 'CREATE', key, group, '0', 'MKSTREAM')
-      res = redis.call(unpack(cmd))
-    end
-    if res then take(key, res[1][2]) end
-  end
-end
-return {cursors, scanned, out}
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class _Tag:
-    """Where a delivery came from: its stream and entry id."""
-
-    stream: str
-    entry_id: str
 
 
 class RedisBroker(Broker):
@@ -153,7 +102,7 @@ class RedisBroker(Broker):
     def __init__(self, url: str) -> None:
         self.url = url
         self._shown = mask_url(url)
-        redis_url, self.prefix, self.reclaim_after, socket_timeout = _parse(url)
+        redis_url, self.prefix, self.reclaim_after, socket_timeout = parse_url(url)
         #: this instance's consumer name in every group (unique per broker instance)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         #: the name of this instance's Redis connections (CLIENT LIST)
@@ -165,7 +114,7 @@ class RedisBroker(Broker):
         self._client: aioredis.Redis | None = None
         self._script: Any = None
         self._redis()  # a bad URL is a ConfigError now, not at the first use
-        self._held: dict[_Tag, Delivery] = {}
+        self._held: dict[Tag, Delivery] = {}
         self._cursors: dict[str, str] = {}
         self._next_reclaim = 0.0
         self._reclaim_more = False
@@ -183,7 +132,7 @@ class RedisBroker(Broker):
         if self._client is None:
             self._client = self._connect()
             # EVALSHA, loading the script again if the server lost it (a restart)
-            self._script = self._client.register_script(_GET)
+            self._script = self._client.register_script(GET_SCRIPT)
         return self._client
 
     def stream_key(self, pool: str, priority: int) -> str:
@@ -229,7 +178,7 @@ class RedisBroker(Broker):
             async with self._redis().pipeline(transaction=False) as pipe:
                 for message in messages:
                     pipe.xadd(
-                        self.stream_key(message.pool, message.priority), {_FIELD: message.to_json()}
+                        self.stream_key(message.pool, message.priority), {FIELD: message.to_json()}
                     )
                 await pipe.execute()
 
@@ -254,7 +203,7 @@ class RedisBroker(Broker):
                 if first:
                     if len(first) < max_count:
                         first += await self._top_up(keys, max_count - len(first))
-                    return sorted(first, key=lambda d: -_priority_of(d))
+                    return sorted(first, key=lambda d: -priority_of(d))
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         tags = self._release(deliveries)
@@ -262,11 +211,11 @@ class RedisBroker(Broker):
             return
         with self._errors("ack"):
             async with self._redis().pipeline(transaction=False) as pipe:
-                _remove(pipe, tags)
-                _check(await pipe.execute(raise_on_error=False))
+                queue_removal(pipe, tags)
+                raise_first_error(await pipe.execute(raise_on_error=False))
 
     async def nack(self, deliveries: Sequence[Delivery]) -> None:
-        back = [d for d in deliveries if isinstance(d.tag, _Tag)]
+        back = [d for d in deliveries if isinstance(d.tag, Tag)]
         tags = self._release(back)
         if not tags:
             return
@@ -274,9 +223,9 @@ class RedisBroker(Broker):
             # One transaction: the copy is added and the original removed, or neither.
             async with self._redis().pipeline(transaction=True) as pipe:
                 for delivery in back:
-                    pipe.xadd(delivery.tag.stream, {_FIELD: delivery.message.to_json()})
-                _remove(pipe, tags)
-                _check(await pipe.execute(raise_on_error=False))
+                    pipe.xadd(delivery.tag.stream, {FIELD: delivery.message.to_json()})
+                queue_removal(pipe, tags)
+                raise_first_error(await pipe.execute(raise_on_error=False))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -293,14 +242,14 @@ class RedisBroker(Broker):
             self._next_reclaim = now + self.reclaim_after / 2
         cursors = [self._cursors.get(k, "0-0") for k in keys]
         idle = max(1, int(self.reclaim_after * 1000)) if reclaim else 0
-        args: list[str | int] = [GROUP, self.consumer, count, idle, _FORGET_MS, *cursors]
+        args: list[str | int] = [GROUP, self.consumer, count, idle, FORGET_MS, *cursors]
         client = self._redis()
         new_cursors, scanned, entries = await self._script(keys, args, client)
         if reclaim:
             for key, cursor in zip(keys, new_cursors, strict=True):
-                self._cursors[key] = _text(cursor)
+                self._cursors[key] = as_text(cursor)
             self._reclaim_more = scanned < len(keys) or any(self._cursors[k] != "0-0" for k in keys)
-        return await self._deliver([(_text(s), _text(i), f) for s, i, f in entries])
+        return await self._deliver([(as_text(s), as_text(i), f) for s, i, f in entries])
 
     async def _top_up(self, keys: list[str], count: int) -> list[Delivery]:
         """More after a blocking read, if the server answers: what the blocking read took
@@ -324,24 +273,24 @@ class RedisBroker(Broker):
             if "NOGROUP" not in str(exc):
                 raise
             return []  # the streams are gone (a restart): the next read creates them
-        entries = [(_text(s), _text(i), f) for s, items in reply or [] for i, f in items]
+        entries = [(as_text(s), as_text(i), f) for s, items in reply or [] for i, f in items]
         return await self._deliver(entries)
 
     async def _deliver(self, entries: list[tuple[str, str, Any]]) -> list[Delivery]:
         """Deliveries for good entries; malformed ones go to the dead-letter stream."""
         out: list[Delivery] = []
-        bad: list[tuple[_Tag, dict[bytes, bytes], str]] = []
-        gone: list[_Tag] = []
+        bad: list[tuple[Tag, dict[bytes, bytes], str]] = []
+        gone: list[Tag] = []
         for stream, entry_id, raw in entries:
-            tag = _Tag(stream, entry_id)
+            tag = Tag(stream, entry_id)
             if raw is None:  # deleted while pending (Redis 6.2 reports these)
                 gone.append(tag)
                 continue
-            fields = _fields(raw)
+            fields = fields_of(raw)
             try:
-                if _FIELD not in fields:
+                if FIELD not in fields:
                     raise BrokerError("broker message has no 'm' field")
-                message = RunMessage.from_json(fields[_FIELD])
+                message = RunMessage.from_json(fields[FIELD])
                 pool = stream.rpartition(":")[0].rpartition(":")[2]
                 if message.pool != pool:
                     raise BrokerError(
@@ -361,16 +310,14 @@ class RedisBroker(Broker):
                 log.warning("redis broker: could not move malformed entries aside: %s", exc)
         return out
 
-    async def _bury(
-        self, bad: list[tuple[_Tag, dict[bytes, bytes], str]], gone: list[_Tag]
-    ) -> None:
+    async def _bury(self, bad: list[tuple[Tag, dict[bytes, bytes], str]], gone: list[Tag]) -> None:
         async with self._redis().pipeline(transaction=True) as pipe:
             for tag, fields, reason in bad:
                 dead: dict[Any, Any] = {"stream": tag.stream, "id": tag.entry_id, "error": reason}
                 dead.update({b"field:" + k: v for k, v in fields.items()})
-                pipe.xadd(self.dead_key, dead, maxlen=_DEAD_MAXLEN, approximate=True)
-            _remove(pipe, [tag for tag, _, _ in bad] + gone)
-            _check(await pipe.execute(raise_on_error=False))
+                pipe.xadd(self.dead_key, dead, maxlen=DEAD_MAXLEN, approximate=True)
+            queue_removal(pipe, [tag for tag, _, _ in bad] + gone)
+            raise_first_error(await pipe.execute(raise_on_error=False))
         for tag, _, reason in bad:
             log.warning(
                 "redis broker: entry %s of %s is not a run message (%s); moved to %s",
@@ -379,8 +326,8 @@ class RedisBroker(Broker):
 
     # -- holding --------------------------------------------------------------------------
 
-    def _release(self, deliveries: Sequence[Delivery]) -> list[_Tag]:
-        tags = [d.tag for d in deliveries if isinstance(d.tag, _Tag)]
+    def _release(self, deliveries: Sequence[Delivery]) -> list[Tag]:
+        tags = [d.tag for d in deliveries if isinstance(d.tag, Tag)]
         for tag in tags:
             self._held.pop(tag, None)
         return tags
@@ -396,12 +343,12 @@ class RedisBroker(Broker):
             if not self._reachable:
                 with contextlib.suppress(BrokerError):
                     await self.ping()  # says so in the log when it gets through
-            by_stream = _by_stream(list(self._held))
-            if not by_stream:
+            held = ids_by_stream(list(self._held))
+            if not held:
                 continue
             try:
                 async with self._redis().pipeline(transaction=False) as pipe:
-                    for stream, ids in by_stream.items():
+                    for stream, ids in held.items():
                         pipe.xclaim(
                             stream, GROUP, self.consumer, 0, cast(list[Any], ids), justid=True
                         )
@@ -419,100 +366,23 @@ class RedisBroker(Broker):
             yield
         except rx.AuthenticationError as exc:
             raise BrokerError(
-                f"redis broker at {self._shown} refused the credentials ({_line(exc)}): "
+                f"redis broker at {self._shown} refused the credentials ({one_line(exc)}): "
                 "check the user and password in broker.url"
             ) from exc
         except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
             self._reachable = False
             raise BrokerError(
-                f"redis broker at {self._shown} cannot be reached ({_line(exc)}): check that "
+                f"redis broker at {self._shown} cannot be reached ({one_line(exc)}): check that "
                 "Redis is running there and that broker.url's host, port, password and TLS "
                 "(rediss://) are right"
             ) from exc
         except rx.RedisError as exc:
             raise BrokerError(
-                f"redis broker at {self._shown}: {doing} failed: {_line(exc)}"
+                f"redis broker at {self._shown}: {doing} failed: {one_line(exc)}"
             ) from exc
         if not self._reachable:
             self._reachable = True
             log.info("redis broker at %s is reachable again", self._shown)
-
-
-def _parse(url: str) -> tuple[str, str, float, float]:
-    """Split TSS's options from redis-py's: (redis url, prefix, reclaim_after, socket timeout).
-
-    :raises ConfigError: an unknown option or a bad value, naming it.
-    """
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(f"broker.url: {why} in {mask_url(url)}", field="broker.url")
-
-    parts = urlsplit(url)
-    own: dict[str, str] = {}
-    rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in _OWN_OPTIONS:
-            own[key] = value
-        elif key in _redis.URL_OPTIONS:
-            rest.append((key, value))
-        else:
-            raise bad(
-                f"unknown option {key!r} (TSS's are {', '.join(_OWN_OPTIONS)}; the others must "
-                "be redis-py connection options)"
-            )
-    prefix = own.get("prefix", "tss")
-    if not prefix or any(c.isspace() for c in prefix):
-        raise bad(f"prefix {prefix!r} must be a non-empty word")
-    try:
-        reclaim_after = float(own.get("reclaim_after", "30"))
-        socket_timeout = float(dict(rest).get("socket_timeout", "10"))
-    except ValueError as exc:
-        raise bad(f"a number was expected ({exc})") from exc
-    if not reclaim_after > 0 or not socket_timeout > 0:
-        raise bad("reclaim_after and socket_timeout must be positive numbers of seconds")
-    return parts._replace(query=urlencode(rest)).geturl(), prefix, reclaim_after, socket_timeout
-
-
-def _remove(pipe: Any, tags: Sequence[_Tag]) -> None:
-    """Queue XACK + XDEL of these entries on a pipeline."""
-    for stream, ids in _by_stream(tags).items():
-        pipe.xack(stream, GROUP, *ids)
-        pipe.xdel(stream, *ids)
-
-
-def _check(results: list[Any]) -> None:
-    """Raise the first error of a pipeline but NOGROUP (the stream went away with a
-    restart: its entries are gone, which is what an ack wants)."""
-    for result in results:
-        if isinstance(result, Exception) and "NOGROUP" not in str(result):
-            raise result
-
-
-def _by_stream(tags: Sequence[_Tag]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for tag in tags:
-        out.setdefault(tag.stream, []).append(tag.entry_id)
-    return out
-
-
-def _priority_of(delivery: Delivery) -> int:
-    tag: _Tag = delivery.tag
-    return int(tag.stream.rpartition(":")[2])
-
-
-def _fields(raw: Any) -> dict[bytes, bytes]:
-    """An entry's fields, from redis-py (a dict) or from the script (a flat list)."""
-    if isinstance(raw, dict):
-        return raw
-    return {raw[i]: raw[i + 1] for i in range(0, len(raw) - 1, 2)}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 __all__ = ["GROUP", "PRIORITIES", "RedisBroker"]

@@ -118,6 +118,7 @@ class Prefetched:
         self.arrived = asyncio.Event()
 
     def put(self, pool: str, deliveries: Sequence[Delivery]) -> None:
+        """Hold ``deliveries`` of ``pool`` (the runs of one message) and wake waiters."""
         heap = self._heaps.setdefault(pool, [])
         for delivery in deliveries:
             entry = (-delivery.message.priority, next(self._seq), delivery)
@@ -125,6 +126,7 @@ class Prefetched:
         self.arrived.set()
 
     def clear(self) -> None:
+        """Forget everything held (its session is gone: RabbitMQ has it back)."""
         self._heaps.clear()
 
     def drain(self) -> list[Delivery]:
@@ -134,6 +136,7 @@ class Prefetched:
         return held
 
     def count(self, pools: Sequence[str]) -> int:
+        """How many deliveries of ``pools`` are held."""
         return sum(len(self._heaps.get(pool, ())) for pool in pools)
 
     async def wait(self, pools: Sequence[str], until: float) -> None:

@@ -6,7 +6,9 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 from tss.config import Settings
@@ -40,3 +42,24 @@ def test_every_key_has_a_meaning_and_appears_in_the_doc() -> None:
             else f"`{key}`"
         )
         assert shown in doc, key
+
+
+def test_the_example_config_shows_every_key() -> None:
+    example = yaml.safe_load((REPO / "examples/config.yaml").read_text(encoding="utf-8"))
+    for key, _ in _script().keys(Settings):
+        node: Any = example
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"examples/config.yaml lacks {key}"
+            node = node[part]
+    shown, default = Settings(**example), Settings()
+    for section in (
+        "store",
+        "broker",
+        "scheduler",
+        "worker",
+        "logging",
+        "server",
+        "api",
+        "dashboard",
+    ):
+        assert getattr(shown, section) == getattr(default, section), section  # "its default"

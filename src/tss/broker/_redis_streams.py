@@ -19,9 +19,13 @@ from tss.errors import ConfigError
 GROUP = "tss"
 #: stream priorities, highest first (a job's priority is 0-9)
 PRIORITIES = range(9, -1, -1)
+#: an entry's one field: the run message as JSON
 FIELD = b"m"
+#: about this many entries are kept in the dead-letter stream
 DEAD_MAXLEN = 10_000
+#: a consumer idle this long (ms) with nothing pending is deleted from its group
 FORGET_MS = 3_600_000
+#: the URL's query options that are TSS's; the others go to redis-py
 OWN_OPTIONS = ("prefix", "reclaim_after")
 #: the script ``get`` runs: walk the streams, reclaim idle entries, read new ones
 GET_SCRIPT = files("tss.broker").joinpath("redis_get.lua").read_text(encoding="utf-8")

@@ -29,7 +29,7 @@ async def lose(store: Store, scheduler: Scheduler, run: Run, advance: Callable[[
 
 
 def reaper(store: Store, **settings: int) -> Scheduler:
-    return Scheduler(store, LocalBroker(), SchedulerConfig(**settings))  # type: ignore[arg-type]
+    return Scheduler(store, LocalBroker(), SchedulerConfig(**settings))
 
 
 async def test_a_lost_worker_does_not_spend_a_try(

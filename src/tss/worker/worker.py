@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 import os
 import random
@@ -28,6 +26,7 @@ from tss.tasks.output import LogBuffer
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
 from tss.worker.capture import install_routing
+from tss.worker.early import EarlyDeliveries
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +76,8 @@ class Worker:
         self._outcomes: asyncio.Queue[tuple[Outcome, Delivery]] = asyncio.Queue()
         self._room = asyncio.Event()
         self._parked: list[Delivery] = []
-        #: deliveries of runs announced ahead of their time, by ``not_before``
-        self._early: list[tuple[float, int, Delivery]] = []
-        self._seq = itertools.count()
+        #: deliveries of runs announced ahead of their time, held until then
+        self._early = EarlyDeliveries()
         self._warned: set[str] = set()
         #: ended runs of flows whose outcomes are not recorded yet
         self._in_flow: set[str] = set()
@@ -141,8 +139,8 @@ class Worker:
             try:
                 if self._parked:
                     await self._claim(self._unpark())
-                if self._early and self._early[0][0] <= time.time():
-                    await self._claim(self._due_early())
+                if self._early.any_due():
+                    await self._claim(self._early.due())
                 # Parked and early runs hold their slots: they start as soon as resources
                 # free up, or at their time.
                 held = len(self._parked) + len(self._early)
@@ -158,8 +156,8 @@ class Worker:
                     )  # fmt: skip
                     self._start(runs, {r.id: Delivery(RunMessage.of(r)) for r in runs})
                 else:
-                    wait = min(0.5, self._until_early())
-                    deliveries = self._hold_early(
+                    wait = min(0.5, self._early.until_next())
+                    deliveries = self._early.hold(
                         await self.broker.get(self.settings.pools, free, timeout=wait)
                     )
                     if deliveries:
@@ -171,32 +169,7 @@ class Worker:
                 backoff = min(backoff * 2, 30.0)
         if self._parked or self._early:
             with contextlib.suppress(TSSError):
-                await self.broker.nack(self._unpark() + self._due_early(everything=True))
-
-    def _hold_early(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """Keep the deliveries of runs announced ahead of their time until then; return the
-        others. A run is never claimed before its ``not_before`` (this host's clock)."""
-        now = time.time()
-        ready: list[Delivery] = []
-        for delivery in deliveries:
-            not_before = delivery.message.not_before
-            if not_before is not None and not_before > now:
-                heapq.heappush(self._early, (not_before, next(self._seq), delivery))
-            else:
-                ready.append(delivery)
-        return ready
-
-    def _due_early(self, *, everything: bool = False) -> list[Delivery]:
-        """The held deliveries whose time has come (all of them with ``everything``)."""
-        now = time.time()
-        due: list[Delivery] = []
-        while self._early and (everything or self._early[0][0] <= now):
-            due.append(heapq.heappop(self._early)[2])
-        return due
-
-    def _until_early(self) -> float:
-        """Seconds until the next held delivery is due (a long time if none is held)."""
-        return max(self._early[0][0] - time.time(), 0.0) if self._early else 3600.0
+                await self.broker.nack(self._unpark() + self._early.due(everything=True))
 
     def _unpark(self) -> list[Delivery]:
         parked, self._parked = self._parked, []
@@ -204,7 +177,7 @@ class Worker:
 
     async def _wait_room(self, stop: asyncio.Event) -> None:
         self._room.clear()
-        await wait_first(self._room, stop, timeout=self._until_early())
+        await wait_first(self._room, stop, timeout=self._early.until_next())
 
     async def _claim(self, deliveries: list[Delivery]) -> None:
         """Claim the runs that fit the free resources now; park the others (they keep their

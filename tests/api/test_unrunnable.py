@@ -27,7 +27,7 @@ def short(
     folder: Path = tmp_path_factory.mktemp("unrunnable")
     overrides: dict[str, Any] = {"scheduler": {"unrunnable_after": BOUND}}
     if request.param == "postgres":
-        from tests.pg_databases import PgDatabases
+        from tests.servers import PgDatabases
 
         overrides["store"] = {"url": PgDatabases.shared(request.config).create()}
     with live_api(folder, **overrides) as node:

@@ -6,25 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 from urllib.parse import urlsplit
 
 import aio_pika
 
-from tests.chaos.tcp_proxy import free_port
-from tests.conformance.brokers import RABBITMQ_URL, require_server
+from tests.servers import RABBITMQ_START, RABBITMQ_URL, require_server
+from tests.tcp_proxy import free_port
 from tss.broker.base import Delivery, RunMessage
 from tss.broker.rabbitmq import RabbitMQBroker
 from tss.core.ids import new_id
 from tss.errors import BrokerError
 
 TARGET = urlsplit(RABBITMQ_URL)
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 60))
 
 
 class Proxy:
@@ -89,7 +84,7 @@ class Proxy:
 @asynccontextmanager
 async def proxied(**options: object) -> AsyncIterator[tuple[Proxy, RabbitMQBroker]]:
     """A started proxy and a broker through it, on a prefix of their own; cleaned up after."""
-    require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+    require_server("RabbitMQ", RABBITMQ_URL, RABBITMQ_START)
     proxy = Proxy()
     await proxy.up()
     broker = RabbitMQBroker(proxy.url(f"t{uuid.uuid4().hex[:12]}", **options))

@@ -12,15 +12,13 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.pg_databases import ADMIN_URL, PgDatabases, pg_url, terminate_backends, url_for
+from tests.servers import ADMIN_URL, PgDatabases, terminate_backends, url_for
 from tss.broker.store import StoreBroker
 from tss.core.ids import new_id
 from tss.core.models import NewRun, Outcome, RetryPolicy, RunPolicy
 from tss.core.states import RunState
 from tss.errors import ConfigError, StoreError
 from tss.store.postgres import PostgresStore
-
-__all__ = ["pg_url"]  # a fixture
 
 
 def _queued(pool: str = "default") -> NewRun:

@@ -14,16 +14,9 @@ from urllib.parse import urlsplit
 import aio_pika
 import pytest
 
-from tests.conformance.brokers import RABBITMQ_URL
-from tests.integration.amqp import (
-    connected,
-    free_port,
-    messages,
-    proxied,
-    run,
-    take,
-    until,
-)
+from tests.integration.amqp import connected, messages, proxied, take, until
+from tests.servers import RABBITMQ_URL, run
+from tests.tcp_proxy import free_port
 from tss.broker.rabbitmq import RabbitMQBroker, parse_url
 from tss.errors import BrokerError, ConfigError
 

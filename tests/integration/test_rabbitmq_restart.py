@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tests.integration.amqp import Proxy, delete_everything
+from tests.servers import RABBITMQ_START, RABBITMQ_URL, require_server
 from tss.app import TSSApp
 from tss.broker.rabbitmq import RabbitMQBroker
 from tss.config import Settings
@@ -97,7 +97,7 @@ async def up(app: TSSApp) -> bool:
 def test_every_run_ends_once_across_broker_restarts(
     disruption: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+    require_server("RabbitMQ", RABBITMQ_URL, RABBITMQ_START)
     if disruption == "server-close" and shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not on PATH (the proxy variants cover the same ground)")
     asyncio.run(asyncio.wait_for(stream(disruption, tmp_path, caplog), 120))

@@ -2,57 +2,33 @@
 
 Each test gets its own key prefix (``?prefix=tss-test-<uuid>``) and deletes its keys after,
 so it can share a server (and a database) with anything else. Without a server these tests
-skip with how to start one; in CI (``CI=true``) they fail instead.
+skip with how to start one; in CI they fail instead (``tests/servers.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tss._urls import mask_url
+from tests.servers import REDIS_START, REDIS_URL, require_server, run
 from tss.broker.base import Delivery, RunMessage
 from tss.broker.redis import GROUP, RedisBroker
 from tss.errors import BrokerError, ConfigError
 
-REDIS_URL = os.environ.get("TSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-START_HINT = (
-    'start one with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
-    "--appendonly no`, or point TSS_TEST_REDIS_URL at one"
-)
-
 Url = Callable[..., str]
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def missing(what: str) -> None:
-    """Skip on a laptop, fail in CI: a missing server must not pass silently there."""
-    if in_ci():
-        pytest.fail(what)
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        missing(f"Redis is not reachable at {mask_url(REDIS_URL)} ({exc}); {START_HINT}")
-    finally:
-        client.close()
+    require_server("Redis", REDIS_URL, REDIS_START)
     return REDIS_URL
 
 
@@ -77,10 +53,6 @@ def url(redis_server: str, raw: redis.Redis) -> Iterator[Url]:
     keys = list(raw.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         raw.delete(*keys)
-
-
-def run(coro: Coroutine[Any, Any, None], timeout: float = 30) -> None:
-    asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def msg(run_id: str, pool: str = "default", priority: int = 0) -> RunMessage:

@@ -1,6 +1,10 @@
 """A TCP forwarder a test can cut and restore, and a port that accepts and never answers:
-a store "down" without touching the shared server. Each runs on its own thread, so a test
-that drives subprocesses can use it from plain synchronous code."""
+a server "down" without touching the shared one.
+
+The forwarder runs its own event loop on its own thread, so the same proxy serves a test
+that drives subprocesses from plain synchronous code and a test inside an event loop (its
+methods return once done, which takes the proxy's thread a few milliseconds: the caller's
+loop is held no longer than that, and never waits on itself)."""
 
 from __future__ import annotations
 
@@ -24,10 +28,11 @@ def free_port() -> int:
 
 
 class TcpProxy:
-    """Forwards ``127.0.0.1:port`` to ``target``. ``down()`` drops every connection through
-    it and refuses new ones (what clients see while the server is stopped); ``stall()``
-    holds every byte and every new connection without a word (a hung server, a dropped
-    route); ``up()`` forwards again (what was held first) on the same port."""
+    """Forwards ``127.0.0.1:port`` to ``target``. ``cut()`` drops every connection through
+    it at once (what clients see when the server restarts); ``down()`` also refuses new
+    ones (the server is stopped); ``stall()`` holds every byte and every new connection
+    without a word (a hung server, a dropped route); ``up()`` forwards again (what was
+    held first) on the same port."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -62,6 +67,10 @@ class TcpProxy:
         """Refuse new connections and drop the open ones."""
         self._call(self._down())
 
+    def cut(self) -> None:
+        """Drop the open connections; new ones are forwarded as before."""
+        self._call(self._cut())
+
     def stall(self) -> None:
         """Keep connections open but pass nothing either way until ``up()``."""
         self._call(self._stall())
@@ -84,6 +93,9 @@ class TcpProxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        await self._cut()
+
+    async def _cut(self) -> None:
         for writer in list(self._links):
             writer.transport.abort()
         self._links.clear()

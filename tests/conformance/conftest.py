@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -22,8 +22,6 @@ from tests.servers import REDIS_START, REDIS_URL, PgDatabases, require_server
 from tss.core.timeutil import utcnow
 from tss.store.base import Store
 from tss.store.memory import MemoryStore
-
-T = TypeVar("T")
 
 
 class FakeClock:

@@ -19,7 +19,7 @@ def api(
     folder: Path = tmp_path_factory.mktemp("api")
     overrides = {}
     if request.param == "postgres":
-        from tests.pg_databases import PgDatabases
+        from tests.servers import PgDatabases
 
         overrides = {"store": {"url": PgDatabases.shared(request.config).create()}}
     with live_api(folder, **overrides) as node:

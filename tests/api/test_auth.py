@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from tests.api.live import ADMIN, LiveAPI, live_api
+from tss.tokens import new_token
 
 ROLES = ("viewer", "operator", "admin")
 _n = itertools.count()
@@ -185,19 +186,28 @@ def test_error_shape_and_header(node: LiveAPI) -> None:
 
 
 def test_expired_token_is_refused(node: LiveAPI) -> None:
-    async def make() -> str:
-        _record, text = await node.tss.create_token(
-            "soon", "admin", expires_at=datetime.now(UTC) + timedelta(seconds=1)
-        )
-        return text
+    """One token that expired an hour ago, one that expires tomorrow: no race with the
+    clock, whatever the load."""
 
-    text = node.call(make())
-    with node.client(text) as client:
+    async def make() -> tuple[str, str]:
+        now = await node.tss.store.now()
+        # as made two hours ago, for an hour (new tokens must expire in the future)
+        record, expired = new_token(
+            "gone", "admin", now=now - timedelta(hours=2), expires_at=now - timedelta(hours=1)
+        )
+        await node.tss.store.create_token(record)
+        _record, valid = await node.tss.create_token(
+            "tomorrow", "admin", expires_at=now + timedelta(days=1)
+        )
+        return expired, valid
+
+    expired, valid = node.call(make())
+    with node.client(valid) as client:
         assert client.get("/api/v1/jobs").status_code == 200
-        deadline = datetime.now(UTC) + timedelta(seconds=5)
-        while client.get("/api/v1/jobs").status_code == 200:
-            assert datetime.now(UTC) < deadline, "the expired token still works"
-        assert client.get("/api/v1/jobs").status_code == 401
+    with node.client(expired) as client:
+        response = client.get("/api/v1/jobs")
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
 
 
 def test_token_list_never_shows_secrets(node: LiveAPI) -> None:

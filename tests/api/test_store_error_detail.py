@@ -10,7 +10,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.chaos.tcp_proxy import free_port
+from tests.tcp_proxy import free_port
 from tss.api.server import create_api
 from tss.app import TSSApp
 from tss.config import Settings
@@ -76,8 +76,8 @@ def test_a_store_that_fails_mid_request_is_not_described_to_a_stranger(
 ) -> None:
     """The store goes away while the API serves: a request with a made-up token (checked
     against the store, which fails) reads that the store failed, not where it is."""
-    from tests.chaos.tcp_proxy import proxy_for
-    from tests.pg_databases import PgDatabases
+    from tests.servers import PgDatabases
+    from tests.tcp_proxy import proxy_for
 
     databases = PgDatabases.shared(pytestconfig)
     real = databases.create()

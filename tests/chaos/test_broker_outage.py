@@ -16,10 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.deployments import REDIS_START, REDIS_URL, Where
-from tests.chaos.tcp_proxy import TcpProxy, proxy_for
-from tests.conformance.brokers import RABBITMQ_URL, require_server
+from tests.chaos.deployments import Where
 from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
+from tests.servers import (
+    RABBITMQ_START,
+    RABBITMQ_URL,
+    REDIS_START,
+    REDIS_URL,
+    PgDatabases,
+    require_server,
+)
+from tests.tcp_proxy import TcpProxy, proxy_for
 from tss.core.states import RunState
 
 pytestmark = pytest.mark.slow
@@ -30,11 +37,12 @@ OUTAGE = float(os.environ.get("TSS_CHAOS_OUTAGE", "30"))
 
 @pytest.fixture(params=["rabbitmq", "redis"])
 def outage(request: pytest.FixtureRequest) -> Iterator[tuple[Where, TcpProxy]]:
-    from tests.pg_databases import PgDatabases
-
     kind = request.param
     real = RABBITMQ_URL if kind == "rabbitmq" else REDIS_URL
-    require_server(kind, real, "rabbitmq-server -detached" if kind == "rabbitmq" else REDIS_START)
+    if kind == "rabbitmq":
+        require_server("RabbitMQ", real, RABBITMQ_START)
+    else:
+        require_server("Redis", real, REDIS_START)
     databases = PgDatabases.shared(request.config)
     store_url = databases.create()
     tag = f"tss-outage-{uuid.uuid4().hex[:12]}"

@@ -7,7 +7,6 @@ and restores, or to a port that accepts connections and never answers.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,10 +17,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chaos.deployments import REDIS_START, REDIS_URL, _drop_redis_keys
-from tests.chaos.tcp_proxy import TcpProxy, black_hole, free_port, proxy_for
-from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tests.e2e.server_helpers import start_server, stop_server, wait_for, write_config
+from tests.servers import (
+    RABBITMQ_START,
+    RABBITMQ_URL,
+    REDIS_URL,
+    PgDatabases,
+    redis_prefix,
+    require_server,
+)
+from tests.tcp_proxy import TcpProxy, black_hole, free_port, proxy_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +38,9 @@ def store_behind_proxy(kind: str, config: pytest.Config) -> Iterator[tuple[TcpPr
     """A fresh store of ``kind`` (``postgres``, ``redis``) reached through a proxy: the
     proxy and the store URL through it."""
     if kind == "redis":
-        require_server("Redis", REDIS_URL, REDIS_START)
-        tag = f"tss-outage-{uuid.uuid4().hex[:12]}"
-        with proxy_for(REDIS_URL) as proxy:
-            try:
-                yield proxy, proxy.through(REDIS_URL, f"prefix={tag}")
-            finally:
-                asyncio.run(_drop_redis_keys(tag))
+        with redis_prefix("tss-outage") as tag, proxy_for(REDIS_URL) as proxy:
+            yield proxy, proxy.through(REDIS_URL, f"prefix={tag}")
         return
-    from tests.pg_databases import PgDatabases
-
     databases = PgDatabases.shared(config)
     url = databases.create()
     try:
@@ -182,9 +180,7 @@ def test_broker_goes_away_and_comes_back(
     tmp_path: Path, nodes: list[Node], pytestconfig: pytest.Config
 ) -> None:
     """The broker is named when it is the one down; the store stays ok."""
-    from tests.pg_databases import PgDatabases
-
-    require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+    require_server("RabbitMQ", RABBITMQ_URL, RABBITMQ_START)
     databases = PgDatabases.shared(pytestconfig)
     store_url = databases.create()
     try:

@@ -8,40 +8,21 @@ write a factory and add one line to :data:`BROKERS`. Optional abilities (raw mes
 dead letters, a redelivery limit) make their tests run; without them those tests skip.
 
 Backends on a server need it on loopback: locally a missing server skips with how to start
-it; in CI (``CI=true``) it fails.
+it; in CI it fails (``tests/servers.py``).
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import pytest
-
+from tests.servers import RABBITMQ_START, RABBITMQ_URL, REDIS_START, REDIS_URL, require_server
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.ids import new_id
 from tss.store.memory import MemoryStore
 
 from .support import ACTOR, new_run
-
-RABBITMQ_URL = os.environ.get("TSS_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-def require_server(what: str, url: str, how: str) -> None:
-    """Skip (locally) or fail (in CI) unless ``url``'s host and port take connections."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError as exc:
-        message = f"{what} is not reachable at {host}:{port} ({exc}); start it with `{how}`"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 class BrokerFactory:
@@ -134,7 +115,7 @@ class RabbitMQFactory(BrokerFactory):
 
     def __init__(self, tmp_path: Path) -> None:
         super().__init__(tmp_path)
-        require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+        require_server("RabbitMQ", RABBITMQ_URL, RABBITMQ_START)
         self.prefix = f"t{uuid.uuid4().hex[:12]}"
         self.pools: set[str] = set()
 
@@ -200,15 +181,11 @@ class RedisFactory(BrokerFactory):
     ``reclaim_after``: an entry that was not really acked would come back within a test."""
 
     raw = True
-    server = os.environ.get("TSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    server = REDIS_URL
 
     def __init__(self, tmp_path: Path) -> None:
         super().__init__(tmp_path)
-        require_server(
-            "Redis",
-            self.server,
-            'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
-        )
+        require_server("Redis", self.server, REDIS_START)
         self.prefix = f"tss-test-{uuid.uuid4().hex[:12]}"
         self.url = f"{self.server}?prefix={self.prefix}&reclaim_after=0.2"
 

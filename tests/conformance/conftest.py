@@ -4,27 +4,24 @@ A backend is a class with ``open()`` (a started store on this test's data) and
 ``advance(seconds)`` (let store time pass). To add one, write the class and list it in
 :data:`BACKENDS`; the whole suite then runs against it.
 
-The project does not rely on pytest-asyncio: ``async def`` tests here run on one event loop
-per test (the ``loop`` fixture), the same loop the ``store`` fixture was opened on.
+``async def`` tests run on one event loop per test (the ``loop`` fixture of
+``tests/conftest.py``), the same loop the ``store`` fixture was opened on.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from tests.servers import REDIS_START, REDIS_URL, PgDatabases, require_server
 from tss.core.timeutil import utcnow
 from tss.store.base import Store
 from tss.store.memory import MemoryStore
-
-T = TypeVar("T")
 
 
 class FakeClock:
@@ -92,30 +89,16 @@ class RedisBackend(Backend):
     how to start one; in CI (``CI=true``) they fail instead."""
 
     def __init__(self, tmp_path: Path) -> None:
-        import os
         import uuid
 
         import redis
 
-        from tss._urls import mask_url
-
         super().__init__(tmp_path)
-        base = os.environ.get("TSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+        require_server("Redis", REDIS_URL, REDIS_START)
+        base = REDIS_URL
         self.prefix = f"tss-test-{uuid.uuid4().hex}"
         self.url = f"{base}{'&' if '?' in base else '?'}prefix={self.prefix}"
         client = redis.Redis.from_url(base, socket_connect_timeout=2)
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            client.close()
-            why = (
-                f"Redis is not reachable at {mask_url(base)} ({exc}): start one with"
-                ' `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""'
-                " --appendonly no`, or point TSS_TEST_REDIS_URL at one"
-            )
-            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-                pytest.fail(why)
-            pytest.skip(why)
         self.client = client
 
     def close(self) -> None:
@@ -134,14 +117,12 @@ class RedisBackend(Backend):
 
 class PostgresBackend(Backend):
     """A fresh database per test, cloned from a migrated template and dropped afterwards
-    (``tests/pg_databases.py``: ``TSS_TEST_POSTGRES_URL``, default the local server)."""
+    (``tests/servers.py``: ``TSS_TEST_POSTGRES_URL``, default the local server)."""
 
     #: pytest's config, so that the databases are dropped when pytest ends
     config: pytest.Config | None = None
 
     def __init__(self, tmp_path: Path) -> None:
-        from tests.pg_databases import PgDatabases
-
         super().__init__(tmp_path)
         self.databases = PgDatabases.shared(self.config)
         self.url = self.databases.create()
@@ -163,31 +144,6 @@ BACKENDS: dict[str, type[Backend]] = {
     "postgres": PostgresBackend,
     "redis": RedisBackend,
 }
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One event loop for the whole test: fixtures and the test body share it."""
-    event_loop = asyncio.new_event_loop()
-    yield event_loop
-    pending = asyncio.all_tasks(event_loop)
-    for task in pending:
-        task.cancel()
-    if pending:
-        event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    event_loop.run_until_complete(event_loop.shutdown_asyncgens())
-    event_loop.run_until_complete(event_loop.shutdown_default_executor())
-    event_loop.close()
-
-
-@pytest.fixture
-def run(loop: asyncio.AbstractEventLoop) -> Callable[[Awaitable[T]], T]:
-    """Run a coroutine to its end on the test's loop."""
-
-    def run_(awaitable: Awaitable[T]) -> T:
-        return loop.run_until_complete(awaitable)
-
-    return run_
 
 
 @pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
@@ -225,20 +181,3 @@ def store(store_factory: Callable[[], Awaitable[Store]], run: Callable[..., Any]
 def advance(backend: Backend) -> Callable[[float], None]:
     """Let store time pass: instant on a fake clock, a real (short) sleep otherwise."""
     return backend.advance
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests on the test's ``loop``."""
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    coro: Coroutine[Any, Any, None] = pyfuncitem.obj(
-        **{name: pyfuncitem.funcargs[name] for name in names}
-    )
-    loop = pyfuncitem.funcargs.get("loop")
-    if isinstance(loop, asyncio.AbstractEventLoop):
-        loop.run_until_complete(coro)
-    else:
-        asyncio.run(coro)
-    return True

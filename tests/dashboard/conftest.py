@@ -4,8 +4,8 @@ Chromium (Debian's, driven by Playwright; never a downloaded browser).
 Each test module gets its own server on a free port and its own SQLite file, so modules
 run side by side (``pytest -n 4 --dist loadfile``). Screenshots go to
 ``test-artifacts/dashboard/`` (or ``$TSS_TEST_ARTIFACTS``), one file per test and page.
-In CI (``CI=true``) a missing Chromium fails the tests; elsewhere they skip and say how
-to install it.
+In CI a missing Chromium fails the tests; elsewhere they skip and say how to install it
+(``tests/servers.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Project, new_project
+from tests.servers import missing
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = "dashboard-admin-token-0123456789"
@@ -88,10 +89,7 @@ jobs:
 def _chromium_or_skip() -> None:
     if Path(CHROMIUM).exists():
         return
-    message = f"{CHROMIUM} is missing: install Debian's browser with `apt-get install chromium`"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(f"{CHROMIUM} is missing: install Debian's browser with `apt-get install chromium`")
 
 
 @dataclass

@@ -133,9 +133,7 @@ def test_a_reading_command_creates_no_schema_on_a_server_store(
     import psycopg
     import redis
 
-    from tests.chaos.deployments import REDIS_START
-    from tests.conformance.brokers import require_server
-    from tests.pg_databases import PgDatabases
+    from tests.servers import REDIS_START, PgDatabases, require_server
 
     if kind == "postgres":
         url = PgDatabases.shared(pytestconfig).create_empty()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_databases import pg_url
 from tss.core.states import RunState
 from tss.store.postgres import PostgresStore
 
@@ -26,7 +25,6 @@ from .server_helpers import (
 )
 
 pytestmark = pytest.mark.slow
-__all__ = ["pg_url"]  # a fixture
 
 
 def test_one_scheduler_and_two_workers_run_every_fire_once(tmp_path: Path) -> None:

@@ -4,18 +4,15 @@ broker that fails leaves them to the reconciler without failing the trigger."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-from tests.conformance.brokers import RedisFactory
+from tests.servers import REDIS_URL, redis_prefix, run
 from tss.app import TSSApp
 from tss.config import Settings
 
 
-def test_triggered_and_retried_runs_are_published_at_once(tmp_path: Path) -> None:
-    factory = RedisFactory(tmp_path)
-
-    async def body() -> None:
-        app = TSSApp(Settings(store={"url": "memory://"}, broker={"url": factory.url}))
+def test_triggered_and_retried_runs_are_published_at_once() -> None:
+    async def body(broker: str) -> None:
+        app = TSSApp(Settings(store={"url": "memory://"}, broker={"url": broker}))
         await app.start()
         try:
             await app.apply([{"name": "hello", "type": "noop"}])
@@ -33,9 +30,9 @@ def test_triggered_and_retried_runs_are_published_at_once(tmp_path: Path) -> Non
             assert [d.message.run_id for d in delivered] == [again.id]
         finally:
             await app.close()
-            await factory.close()
 
-    asyncio.run(asyncio.wait_for(body(), 30))
+    with redis_prefix() as prefix:
+        run(body(f"{REDIS_URL}?prefix={prefix}"), 30)
 
 
 def test_a_broker_that_cannot_take_the_runs_does_not_fail_the_trigger() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.pg_databases import PgDatabases
+from tests.servers import PgDatabases
 from tss.app import TSSApp
 from tss.config import Settings
 

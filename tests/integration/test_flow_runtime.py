@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_runtime import T, run, serving
+from tests.integration.test_runtime import T, serving
+from tests.servers import run
 from tss.config import Settings
 from tss.core.states import RunState
 

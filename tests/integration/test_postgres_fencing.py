@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server_helpers import start_server, stop_server, tss_ok, wait_for, write_config
-from tests.pg_databases import pg_url
 from tss.core.models import Attempt, Event, Run
 from tss.core.states import RunState
 from tss.store.postgres import PostgresStore
 
-__all__ = ["pg_url"]  # a fixture
 pytestmark = pytest.mark.slow
 
 

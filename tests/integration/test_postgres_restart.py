@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.pg_databases import pg_url, terminate_backends
+from tests.servers import terminate_backends
 from tss.broker.store import StoreBroker
 from tss.config import SchedulerConfig, WorkerConfig
 from tss.core.models import JobSpec, Run
@@ -23,7 +23,6 @@ from tss.store.postgres import PostgresStore
 from tss.tasks.registry import TaskRegistry
 from tss.worker.worker import Worker
 
-__all__ = ["pg_url"]  # a fixture
 pytestmark = pytest.mark.slow
 
 SHOTS = 150

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tests.pg_databases import PgDatabases
+from tests.servers import PgDatabases
 from tss.store import migrate, schema
 
 TABLES = {"jobs", "runs", "attempts", "events", "workers", "tokens", "alembic_version"}

@@ -12,7 +12,8 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-from tests.integration.test_runtime import one, run, serving
+from tests.integration.test_runtime import one, serving
+from tests.servers import run
 from tss.config import Settings
 from tss.core.states import RunState
 from tss.store import _codec, _redis_codec

@@ -14,16 +14,9 @@ from urllib.parse import urlsplit
 import aio_pika
 import pytest
 
-from tests.conformance.brokers import RABBITMQ_URL
-from tests.integration.amqp import (
-    connected,
-    free_port,
-    messages,
-    proxied,
-    run,
-    take,
-    until,
-)
+from tests.integration.amqp import connected, messages, proxied, take, until
+from tests.servers import RABBITMQ_URL, run
+from tests.tcp_proxy import free_port
 from tss.broker.rabbitmq import RabbitMQBroker, parse_url
 from tss.errors import BrokerError, ConfigError
 
@@ -102,11 +95,11 @@ def test_an_unreachable_server_is_one_line_and_nothing_dies(
 def test_a_server_that_comes_up_later_is_reached_without_a_restart() -> None:
     async def body() -> None:
         async with proxied() as (proxy, broker):
-            await proxy.down()
+            proxy.down()
             await broker.start()
             assert not await connected(broker)
             await asyncio.sleep(0.5)  # a few attempts fail meanwhile
-            await proxy.up()
+            proxy.up()
             await until(lambda: connected(broker))
             sent = messages(2)
             await broker.publish(sent)
@@ -149,11 +142,11 @@ def test_publish_during_an_outage_fails_fast_with_the_reason() -> None:
     async def body() -> None:
         async with proxied() as (proxy, broker):
             await broker.start()
-            await proxy.down()
+            proxy.down()
             await until(lambda: _disconnected(broker))
             with pytest.raises(BrokerError, match="not connected to RabbitMQ"):
                 await broker.publish(messages(1))
-            await proxy.up()
+            proxy.up()
             await until(lambda: connected(broker))
             await broker.publish(messages(1))
 

@@ -10,8 +10,8 @@ from collections import Counter
 import aio_pika
 import pytest
 
-from tests.conformance.brokers import RABBITMQ_URL
-from tests.integration.amqp import messages, proxied, run, take
+from tests.integration.amqp import messages, proxied, take
+from tests.servers import RABBITMQ_URL, run
 from tss.broker.base import RunMessage
 from tss.broker.rabbitmq import RabbitMQBroker, bundles, parse_url
 from tss.errors import ConfigError

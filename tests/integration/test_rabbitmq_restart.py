@@ -1,7 +1,7 @@
 """RabbitMQ goes away in the middle of a stream of runs; every run still ends once.
 
 A real scheduler and worker (one TSS node on SQLite) use the broker through a loopback
-proxy (see ``test_rabbitmq_broker.Proxy``), which drops or refuses their connections as a
+proxy (``tests/tcp_proxy.py``), which drops or refuses their connections as a
 restarting server would. The shared RabbitMQ server itself is never restarted; the
 server-side variant closes only this test's connections, found by their name.
 """
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.brokers import RABBITMQ_URL, require_server
-from tests.integration.amqp import Proxy, delete_everything
+from tests.integration.amqp import broker_url, delete_everything
+from tests.servers import RABBITMQ_START, RABBITMQ_URL, require_server, run
+from tests.tcp_proxy import TcpProxy, proxy_for
 from tss.app import TSSApp
 from tss.broker.rabbitmq import RabbitMQBroker
 from tss.config import Settings
@@ -64,21 +65,21 @@ async def close_named_connections(prefix: str) -> int:
     return closed
 
 
-async def cut(proxy: Proxy, prefix: str) -> None:
+async def cut(proxy: TcpProxy, prefix: str) -> None:
     proxy.cut()
 
 
-async def outage(proxy: Proxy, prefix: str) -> None:
-    await proxy.down()
+async def outage(proxy: TcpProxy, prefix: str) -> None:
+    proxy.down()
     await asyncio.sleep(1.5)  # long enough for failed reconnections and failed publishes
-    await proxy.up()
+    proxy.up()
 
 
-async def server_close(proxy: Proxy, prefix: str) -> None:
+async def server_close(proxy: TcpProxy, prefix: str) -> None:
     assert await close_named_connections(f"tss-{prefix}-") >= 1
 
 
-DISRUPTIONS: dict[str, Callable[[Proxy, str], Awaitable[None]]] = {
+DISRUPTIONS: dict[str, Callable[[TcpProxy, str], Awaitable[None]]] = {
     "cut": cut,
     "outage": outage,
     "server-close": server_close,
@@ -97,20 +98,21 @@ async def up(app: TSSApp) -> bool:
 def test_every_run_ends_once_across_broker_restarts(
     disruption: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    require_server("RabbitMQ", RABBITMQ_URL, "rabbitmq-server -detached")
+    require_server("RabbitMQ", RABBITMQ_URL, RABBITMQ_START)
     if disruption == "server-close" and shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not on PATH (the proxy variants cover the same ground)")
-    asyncio.run(asyncio.wait_for(stream(disruption, tmp_path, caplog), 120))
+    with proxy_for(RABBITMQ_URL) as proxy:
+        run(stream(proxy, disruption, tmp_path, caplog), 120)
 
 
-async def stream(disruption: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    proxy = Proxy()
-    await proxy.up()
+async def stream(
+    proxy: TcpProxy, disruption: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     prefix = f"t{uuid.uuid4().hex[:12]}"
     executions = tmp_path / "executions.txt"
     settings = Settings(
         store={"url": f"sqlite:///{tmp_path}/tss.db"},
-        broker={"url": proxy.url(prefix)},
+        broker={"url": broker_url(proxy, prefix)},
         worker={"heartbeat_interval": 0.2, "lease": 10, "grace_period": 5, "concurrency": 8},
         scheduler={"max_sleep": 0.2, "reconcile_interval": 0.25, "unpublished_after": 0.5},
     )
@@ -165,6 +167,6 @@ async def stream(disruption: str, tmp_path: Path, caplog: pytest.LogCaptureFixtu
         stop.set()
         broker = app.broker
         await app.close()
-        await proxy.down()
+        proxy.down()
         assert isinstance(broker, RabbitMQBroker)
         await delete_everything(broker, ["default"])

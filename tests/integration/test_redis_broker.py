@@ -2,57 +2,33 @@
 
 Each test gets its own key prefix (``?prefix=tss-test-<uuid>``) and deletes its keys after,
 so it can share a server (and a database) with anything else. Without a server these tests
-skip with how to start one; in CI (``CI=true``) they fail instead.
+skip with how to start one; in CI they fail instead (``tests/servers.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tss._urls import mask_url
+from tests.servers import REDIS_START, REDIS_URL, require_server, run
 from tss.broker.base import Delivery, RunMessage
 from tss.broker.redis import GROUP, RedisBroker
 from tss.errors import BrokerError, ConfigError
 
-REDIS_URL = os.environ.get("TSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-START_HINT = (
-    'start one with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
-    "--appendonly no`, or point TSS_TEST_REDIS_URL at one"
-)
-
 Url = Callable[..., str]
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def missing(what: str) -> None:
-    """Skip on a laptop, fail in CI: a missing server must not pass silently there."""
-    if in_ci():
-        pytest.fail(what)
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        missing(f"Redis is not reachable at {mask_url(REDIS_URL)} ({exc}); {START_HINT}")
-    finally:
-        client.close()
+    require_server("Redis", REDIS_URL, REDIS_START)
     return REDIS_URL
 
 
@@ -79,10 +55,6 @@ def url(redis_server: str, raw: redis.Redis) -> Iterator[Url]:
         raw.delete(*keys)
 
 
-def run(coro: Coroutine[Any, Any, None], timeout: float = 30) -> None:
-    asyncio.run(asyncio.wait_for(coro, timeout))
-
-
 def msg(run_id: str, pool: str = "default", priority: int = 0) -> RunMessage:
     return RunMessage(run_id, job=f"job-{run_id}", pool=pool, priority=priority)
 
@@ -105,6 +77,12 @@ def kill_connections(raw: redis.Redis, *brokers: RedisBroker) -> int:
         if client.get("name") in names:
             killed += raw.client_kill_filter(_id=client["id"])
     return killed
+
+
+def server_time(raw: redis.Redis) -> float:
+    """The Redis server's clock, in seconds."""
+    seconds, microseconds = raw.time()
+    return seconds + microseconds / 1e6
 
 
 def backlog(raw: redis.Redis, broker: RedisBroker, pools: list[str]) -> tuple[int, int]:
@@ -146,20 +124,16 @@ def test_get_waits_for_the_first_message_and_no_longer(url: Url) -> None:
     async def body() -> None:
         broker = await opened(url())
         publisher = await opened(url())
-        began = time.monotonic()
-        assert await broker.get(["default"], 5, timeout=0.3) == []
-        assert 0.3 <= time.monotonic() - began < 1.5
-
-        async def later() -> None:
-            await asyncio.sleep(0.2)
-            await publisher.publish([msg("late")])
-
-        task = asyncio.create_task(later())
-        began = time.monotonic()
-        got = await broker.get(["default"], 5, timeout=5)
+        # Nothing once the timeout is over (the bound only catches a get that hangs).
+        assert await asyncio.wait_for(broker.get(["default"], 5, timeout=0.3), 10) == []
+        # Still waiting 0.35 s into a 60 s timeout, then woken by the first message: not by
+        # the timeout nor by a full batch, which the bound would not wait for.
+        waiting = asyncio.create_task(broker.get(["default"], 5, timeout=60))
+        await asyncio.sleep(0.35)
+        assert not waiting.done(), "get answered before its timeout with nothing to hand out"
+        await publisher.publish([msg("late")])
+        got = await asyncio.wait_for(waiting, 10)
         assert ids(got) == ["late"]
-        assert time.monotonic() - began < 1.0
-        await task
         await broker.ack(got)
         await publisher.close()
         await broker.close()
@@ -219,11 +193,11 @@ def test_nack_hands_the_message_to_another_consumer_at_once(url: Url, raw: redis
         (held,) = await first.get(["default"], 10, timeout=1)
         assert await second.get(["default"], 10, timeout=0) == []
         await first.nack([held])
-        began = time.monotonic()
-        again = await second.get(["default"], 10, timeout=1)
+        # At once: there as soon as nack returns (a get that does not wait), not after the
+        # idle time (30 s) that would have reclaimed it.
+        again = await second.get(["default"], 10, timeout=0)
         assert ids(again) == ["r1"]
         assert again[0].message == held.message
-        assert time.monotonic() - began < 0.5
         assert backlog(raw, first, ["default"]) == (1, 1)  # moved, not copied
         await second.ack(again)
         assert backlog(raw, first, ["default"]) == (0, 0)
@@ -282,14 +256,19 @@ def test_entries_of_a_killed_consumer_are_reclaimed_after_the_idle_time(
             child.kill()  # SIGKILL: no close, no nack, no renewal
             await child.wait()
         assert len(taken) == 2
-        began = time.monotonic()
+        killed_at = server_time(raw)  # Redis's clock: the one that counts entries' idle time
         rest = await live.get(["default"], 10, timeout=0)
         assert len(rest) == 1 and rest[0].message.run_id not in taken
         reclaimed: list[Delivery] = []
-        while len(reclaimed) < 2 and time.monotonic() - began < 5:
-            reclaimed += await live.get(["default"], 10, timeout=1)
+
+        async def reclaim() -> None:
+            while len(reclaimed) < 2:
+                reclaimed.extend(await live.get(["default"], 10, timeout=1))
+
+        await asyncio.wait_for(reclaim(), 30)  # the bound only catches a hang
         assert sorted(ids(reclaimed)) == sorted(taken)
-        assert time.monotonic() - began >= 0.5  # only once they were idle long enough
+        # only once they were idle long enough (reclaim_after=1, checked every 0.5 s)
+        assert server_time(raw) - killed_at >= 0.5
         await live.ack(rest + reclaimed)
         assert backlog(raw, live, ["default"]) == (0, 0)
         await live.close()

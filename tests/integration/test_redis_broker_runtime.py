@@ -15,15 +15,14 @@ from typing import Any
 import pytest
 import redis
 
-from tests.chaos.tcp_proxy import free_port
 from tests.integration.test_redis_broker import (
     kill_connections,
-    missing,
     raw,  # noqa: F401 - a fixture
     redis_server,  # noqa: F401 - a fixture
-    run,
     url,  # noqa: F401 - a fixture
 )
+from tests.servers import missing, run
+from tests.tcp_proxy import free_port
 from tss.app import TSSApp
 from tss.broker.redis import RedisBroker
 from tss.config import Settings

@@ -2,22 +2,19 @@
 
 Each test gets its own key prefix (``?prefix=tss-test-<uuid>``) and deletes its keys after,
 so it can share a server (and a database) with anything else. Without a server these tests
-skip with how to start one; in CI (``CI=true``) they fail instead.
+skip with how to start one; in CI they fail instead (``tests/servers.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
 
 import pytest
 import redis
 
-from tss._urls import mask_url
+from tests.servers import REDIS_START, REDIS_URL, require_server, run
 from tss.core.firing import JobFiring, fire_job
 from tss.core.models import Job, JobSpec
 from tss.errors import ConfigError, Conflict, StoreError
@@ -25,29 +22,10 @@ from tss.store.redis import RedisStore
 
 from ..conformance.support import ACTOR, new_run, seconds
 
-REDIS_URL = os.environ.get("TSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-START_HINT = (
-    'start one with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
-    "--appendonly no`, or point TSS_TEST_REDIS_URL at one"
-)
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
 
 @pytest.fixture(scope="module")
 def server() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        why = f"Redis is not reachable at {mask_url(REDIS_URL)} ({exc}); {START_HINT}"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(why)
-        pytest.skip(why)
-    finally:
-        client.close()
+    require_server("Redis", REDIS_URL, REDIS_START)
     return REDIS_URL
 
 

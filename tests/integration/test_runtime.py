@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers import run
 from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.models import Run
@@ -38,10 +39,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 60))
 
 
 @asynccontextmanager

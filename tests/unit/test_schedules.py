@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -609,14 +608,13 @@ def test_plan_matches_reference(
 
 
 @pytest.mark.parametrize("policy", ["run_once", "run_all", "skip"])
-def test_plan_week_offline_one_second_cron_is_fast(policy: str) -> None:
+def test_plan_ten_years_offline_one_second_cron_counts_the_fires(policy: str) -> None:
+    # Due fires are counted, never listed: 315 million of them take milliseconds. Listing
+    # them would not end within the test timeout (its speed is for bench/, not a bound here).
     spec = ScheduleSpec(cron="* * * * * *", timezone=NY, misfire=policy)
     now = utc(2026, 3, 10)
-    began = time.perf_counter()
-    plan = plan_fires(spec, next_fire_at=now - timedelta(days=7), now=now, anchor=now)
-    elapsed = time.perf_counter() - began
-    assert elapsed < 1.0  # typically about 1 ms
-    due = 7 * 86400 + 1
+    plan = plan_fires(spec, next_fire_at=now - timedelta(days=3650), now=now, anchor=now)
+    due = 3650 * 86400 + 1
     expected = {"run_once": 1, "run_all": 100, "skip": 61}[policy]
     assert len(plan.fires) == expected and plan.missed == due - expected
     assert plan.fires[-1] == now and plan.next_fire_at == now + timedelta(seconds=1)

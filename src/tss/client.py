@@ -27,16 +27,18 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from tss.api.routes_stats import JobHealthOut, LatenessOut, QueuesOut
 from tss.api.schemas import (
     EventPage,
     FlowGraphOut,
     FlowPage,
     FlowRunOut,
+    JobHealthOut,
     JobOut,
     JobPage,
+    LatenessOut,
     LogsOut,
     NextFires,
+    QueuesOut,
     RunOut,
     RunPage,
     StatsOut,

@@ -29,6 +29,10 @@ from tss.core.timeutil import checked_utc
 from tss.core.waiting import why_waiting
 
 _NAME = NAME_PATTERN.pattern
+#: the most runs one trigger makes (as :data:`tss.service.runs.MAX_COUNT`)
+MAX_TRIGGER_COUNT = 10000
+#: the most job definitions one apply takes
+MAX_APPLY = 1000
 
 
 class _In(BaseModel):
@@ -152,6 +156,31 @@ class TriggerIn(_In):
         description="start a flow with the jobs downstream (default: only for a job that"
         " depends on none)",
     )
+    count: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=MAX_TRIGGER_COUNT,
+        description="make this many runs at once; the answer is then the list of them"
+        " (a TriggeredRuns), even for 1",
+    )
+
+
+class ApplyIn(_In):
+    """A batch of job definitions to create or update together."""
+
+    jobs: list[JobSpec] = Field(max_length=MAX_APPLY, description="whole job definitions")
+    create_only: bool = Field(False, description="refuse (409) if any name is taken")
+
+
+class AppliedJob(BaseModel):
+    name: str
+    action: Literal["created", "updated", "unchanged"]
+
+
+class ApplyOut(BaseModel):
+    """What applying did to each job, in the order sent."""
+
+    items: list[AppliedJob]
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -262,7 +291,13 @@ class RunPage(BaseModel):
     total: int | None = None
 
 
-class LogsOut(BaseModel):
+class TriggeredRuns(BaseModel):
+    """The runs a trigger with ``count`` made (or found by its idempotency key)."""
+
+    items: list[RunOut]
+
+
+class LogsOut(_Record):
     """Output of one attempt from the offsets asked for; ask again from ``*_offset``."""
 
     run_id: str
@@ -366,6 +401,47 @@ class StatsOut(BaseModel):
     window: int = Field(description="seconds covered by throughput")
     bucket: int = Field(description="seconds per throughput point")
     throughput: list[ThroughputPoint]
+
+
+class PoolQueue(_Record):
+    pool: str
+    queued: int = Field(description="runs waiting for a worker (at most QUEUE_CAP)")
+    capped: bool = Field(description="the count stopped at the cap: there are more")
+    workers: int = Field(description="workers up that serve the pool")
+    slots: int = Field(description="runs those workers can hold at once")
+
+
+class QueuesOut(BaseModel):
+    pools: list[PoolQueue]
+
+
+class LatePoint(_Record):
+    at: str = Field(description="the time the run was scheduled for (ISO 8601)")
+    job: str
+    late: float = Field(description="seconds from its scheduled time to its first attempt's start")
+
+
+class LatenessOut(_Record):
+    window: int
+    samples: int
+    p50: float | None
+    p95: float | None
+    max: float | None
+    points: list[LatePoint]
+
+
+class JobHealth(_Record):
+    job: str
+    runs: int = Field(description="runs looked at (the newest, at most HEALTH_RUNS)")
+    ended: int
+    succeeded: int
+    failed: int = Field(description="failed or timed out")
+    success_rate: float | None = Field(description="succeeded / ended; None before any ended")
+    mean_duration: float | None = Field(description="seconds, over the ended runs")
+
+
+class JobHealthOut(BaseModel):
+    items: list[JobHealth]
 
 
 # -- tokens --------------------------------------------------------------------------------

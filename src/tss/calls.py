@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from tss.api.schemas import (
+    RUN_OUT,
     ApplyOut,
     EventPage,
     FlowGraphOut,
@@ -157,7 +158,7 @@ class Calls:
     def trigger(name: str, **body: Any) -> Call[RunOut]:
         body = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in body.items()}
         body = {k: v for k, v in body.items() if v is not None}
-        return Call("POST", f"{API}/jobs/{_seg(name)}/runs", RunOut.model_validate, body=body)
+        return Call("POST", f"{API}/jobs/{_seg(name)}/runs", RUN_OUT.validate_python, body=body)
 
     @staticmethod
     def trigger_many(name: str, count: int, **body: Any) -> Call[list[RunOut]]:
@@ -177,7 +178,7 @@ class Calls:
 
     @staticmethod
     def get_run(run_id: str) -> Call[RunOut]:
-        return Call("GET", f"{API}/runs/{_seg(run_id)}", RunOut.model_validate)
+        return Call("GET", f"{API}/runs/{_seg(run_id)}", RUN_OUT.validate_python)
 
     @staticmethod
     def run_logs(run_id: str, **query: Any) -> Call[LogsOut]:
@@ -185,7 +186,7 @@ class Calls:
 
     @staticmethod
     def run_action(run_id: str, action: str) -> Call[RunOut]:
-        return Call("POST", f"{API}/runs/{_seg(run_id)}/{action}", RunOut.model_validate)
+        return Call("POST", f"{API}/runs/{_seg(run_id)}/{action}", RUN_OUT.validate_python)
 
     @staticmethod
     def job_flow(name: str) -> Call[FlowGraphOut]:

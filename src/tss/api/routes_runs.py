@@ -16,6 +16,7 @@ from tss.api.auth import needs, principal_of, reveals
 from tss.api.errors import TSSRoute
 from tss.api.params import ERRORS, Cursor, Limit, PageNumber, node_of, page_of
 from tss.api.schemas import (
+    EVENT_OUT,
     EventOut,
     EventPage,
     LogsOut,
@@ -164,7 +165,7 @@ async def stream_events(
         while not closing.is_set() and not await request.is_disconnected():
             events = await reports.events(after=cursor, limit=500)
             for event in events:
-                data = orjson.dumps(EventOut.of(event).model_dump(mode="json"))
+                data = orjson.dumps(EVENT_OUT.dump_python(EventOut.of(event), mode="json"))
                 yield b"id: %d\nevent: run\ndata: %s\n\n" % (event.id, data)
                 cursor = event.id
             if events:

@@ -3,8 +3,6 @@ CLI prints, so that ``--url`` shows exactly what the local store shows."""
 
 from __future__ import annotations
 
-from typing import Literal, cast
-
 from tss.api.schemas import (
     AttemptOut,
     ErrorInfoOut,
@@ -17,8 +15,6 @@ from tss.api.schemas import (
 )
 from tss.core.flows import Edge, FlowGraph, FlowSummary
 from tss.core.models import Attempt, ErrorInfo, Job, Run, Token, WorkerInfo
-
-WorkerState = Literal["up", "draining", "down", "dead"]
 
 
 def job_of(out: JobOut) -> Job:
@@ -89,7 +85,7 @@ def worker_of(out: WorkerOut) -> WorkerInfo:
         cores=out.cores,
         memory=out.memory,
         version=out.version,
-        state=cast(WorkerState, out.state),
+        state=out.state,
         started_at=out.started_at,
         last_heartbeat=out.last_heartbeat,
         running=out.running,

@@ -11,6 +11,7 @@ from them with the ``of`` constructors.
 from __future__ import annotations
 
 from tss.api.schemas.admin import (
+    WORKER_OUT,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -77,6 +78,7 @@ __all__ = [
     "MAX_APPLY",
     "MAX_TRIGGER_COUNT",
     "RUN_OUT",
+    "WORKER_OUT",
     "AppliedJob",
     "ApplyIn",
     "ApplyOut",

@@ -23,6 +23,7 @@ from tss.api.schemas.admin import (
 from tss.api.schemas.base import (
     MAX_APPLY,
     MAX_TRIGGER_COUNT,
+    RECORD_OUT,
     ErrorBody,
     ErrorDetail,
     FromRecord,
@@ -77,6 +78,7 @@ __all__ = [
     "EVENT_OUT",
     "MAX_APPLY",
     "MAX_TRIGGER_COUNT",
+    "RECORD_OUT",
     "RUN_OUT",
     "WORKER_OUT",
     "AppliedJob",

@@ -10,6 +10,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from tss.api.schemas.base import (
     NAME,
+    RECORD_OUT,
     FromRecord,
     PoolName,
     StrictIn,
@@ -20,7 +21,7 @@ from tss.api.schemas.base import (
 from tss.core.models import Role, WorkerInfo
 
 
-@pydantic_dataclass
+@pydantic_dataclass(config=RECORD_OUT)
 class WorkerOut(WorkerInfo):
     """A worker as it registered itself (every field of :class:`tss.core.models.WorkerInfo`)
     and its load."""

@@ -78,7 +78,7 @@ def deployment(kind: str, tmp_path: Path, config: pytest.Config) -> Iterator[Whe
 
 
 async def _runs(url: str) -> list[Run]:
-    from tss.app import open_store
+    from tss.service import open_store
     from tss.store.base import collect
 
     store = open_store(url)
@@ -93,7 +93,7 @@ async def _runs(url: str) -> list[Run]:
 
 
 async def _attempts(url: str, run_id: str) -> list[Any]:
-    from tss.app import open_store
+    from tss.service import open_store
 
     store = open_store(url)
     await store.start()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from tests.servers import REDIS_URL, redis_prefix, run
-from tss.app import TSSApp
 from tss.config import Settings
+from tss.service import TSSApp
 
 
 def test_triggered_and_retried_runs_are_published_at_once() -> None:

@@ -21,11 +21,11 @@ import pytest
 from tests.integration.amqp import broker_url, delete_everything
 from tests.servers import RABBITMQ_START, RABBITMQ_URL, require_server, run
 from tests.tcp_proxy import TcpProxy, proxy_for
-from tss.app import TSSApp
 from tss.broker.rabbitmq import RabbitMQBroker
 from tss.config import Settings
 from tss.core.states import RunState
 from tss.errors import BrokerError
+from tss.service import TSSApp
 from tss.tasks import TaskContext
 
 pytestmark = pytest.mark.slow

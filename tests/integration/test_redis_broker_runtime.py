@@ -23,11 +23,11 @@ from tests.integration.test_redis_broker import (
 )
 from tests.servers import missing, run
 from tests.tcp_proxy import free_port
-from tss.app import TSSApp
 from tss.broker.redis import RedisBroker
 from tss.config import Settings
 from tss.core.states import RunState
 from tss.errors import BrokerError
+from tss.service import TSSApp
 
 RUNS = 60
 

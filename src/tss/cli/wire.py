@@ -3,8 +3,6 @@ CLI prints, so that ``--url`` shows exactly what the local store shows."""
 
 from __future__ import annotations
 
-from typing import Literal, cast
-
 from tss.api.schemas import (
     AttemptOut,
     ErrorInfoOut,
@@ -16,9 +14,7 @@ from tss.api.schemas import (
     WorkerOut,
 )
 from tss.core.flows import Edge, FlowGraph, FlowSummary
-from tss.core.models import Attempt, ErrorInfo, Job, Run, RunPolicy, Token, WorkerInfo
-
-WorkerState = Literal["up", "draining", "down", "dead"]
+from tss.core.models import Attempt, ErrorInfo, Job, Run, Token, WorkerInfo
 
 
 def job_of(out: JobOut) -> Job:
@@ -44,7 +40,7 @@ def run_of(out: RunOut) -> Run:
         params=out.params,
         priority=out.priority,
         pool=out.pool,
-        policy=RunPolicy.from_dict(out.policy),
+        policy=out.policy,
         attempt=out.attempt,
         created_at=out.created_at,
         updated_at=out.updated_at,
@@ -57,7 +53,7 @@ def run_of(out: RunOut) -> Run:
         worker_id=out.worker_id,
         idempotency_key=out.idempotency_key,
         result=out.result,
-        error=error_of(out.error),
+        error=out.error,
         reason=out.reason,
         retry_of=out.retry_of,
         flow_id=out.flow_id,
@@ -89,7 +85,7 @@ def worker_of(out: WorkerOut) -> WorkerInfo:
         cores=out.cores,
         memory=out.memory,
         version=out.version,
-        state=cast(WorkerState, out.state),
+        state=out.state,
         started_at=out.started_at,
         last_heartbeat=out.last_heartbeat,
         running=out.running,

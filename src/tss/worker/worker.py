@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tss import __version__
+from tss import outbox
 from tss._aio import wait_first
+from tss._version import __version__
 from tss.broker.base import Broker, Delivery, RunMessage
-from tss.broker.outbox import announce_flow_runs
 from tss.config import WorkerConfig
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
@@ -325,7 +325,9 @@ class Worker:
             self._in_flow.difference_update(flowing)
             # Their children may have become queued with these outcomes: announce them now.
             with contextlib.suppress(TSSError):  # else the scheduler's reconciler does
-                await announce_flow_runs(self.store, self.broker, limit=self.settings.batch_size)
+                await outbox.publish_flow_runs(
+                    self.store, self.broker, limit=self.settings.batch_size
+                )
 
     # -- heartbeats and shutdown ----------------------------------------------------------
 

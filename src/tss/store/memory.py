@@ -35,7 +35,8 @@ from tss.core.states import ACTIVE_STATES, RunState, can_transition, check_trans
 from tss.core.timeutil import from_micros, to_micros, to_utc, utcnow
 from tss.core.workers import LIVE_WORKER_STATES, worker_state
 from tss.errors import Conflict, NotFound
-from tss.store._listing import (
+from tss.store.base import DashboardSession, Planner, Store
+from tss.store.paging import (
     FLOWS,
     JobOrder,
     bucket_us,
@@ -43,7 +44,6 @@ from tss.store._listing import (
     run_after,
     run_cursor,
 )
-from tss.store.base import DashboardSession, Planner, Store
 
 _PENDING = (RunState.SCHEDULED, RunState.RETRYING)
 T = TypeVar("T")

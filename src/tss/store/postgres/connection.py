@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tss._urls import mask_url
 from tss.errors import ConfigError, StoreError, TSSError
+from tss.store.sql.migrate import POSTGRES_SCHEMES
 
 log = logging.getLogger("tss.store.postgres")
 T = TypeVar("T")
@@ -24,10 +25,8 @@ T = TypeVar("T")
 #: (``now()``), so every time one transaction writes is the same instant and a transaction
 #: that waited on a lock errs on the early side (a lease looks less expired, not more)
 NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
-#: NOTIFY channels: runs were queued (payload: the pool); something became due sooner
 #: how many times a transaction that lost a deadlock or a serialization race is tried
 _TX_TRIES = 5
-_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
 
 
 def asyncpg_module() -> Any:
@@ -57,7 +56,7 @@ def dsn_of(url: str) -> str:
         raise ConfigError(
             f"{mask_url(url)!r} is not a store URL: {exc}", field="store.url"
         ) from exc
-    if parts.scheme.lower() not in _SCHEMES:
+    if parts.scheme.lower() not in POSTGRES_SCHEMES:
         raise ConfigError(
             f"{mask_url(url)!r} is not a PostgreSQL URL"
             " (postgresql://user:password@host:5432/database)",
@@ -300,3 +299,24 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._subscribers.clear()
+
+
+# -- what the store asks of a database before using it ---------------------------------------
+
+
+async def schema_revision(conn: Any) -> str | None:
+    """The schema revision recorded in the database; None for one without TSS's schema."""
+    if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+        return None
+    value = await conn.fetchval("SELECT version_num FROM alembic_version")
+    return None if value is None else str(value)
+
+
+async def orders_by_code_point(conn: Any) -> bool:
+    """Whether the database's collation sorts text by code point, as the other stores do
+    (``C``, ``POSIX``, glibc's ``C.UTF-8``); if not, names are compared ``COLLATE "C"``."""
+    row = await conn.fetchrow("SELECT * FROM pg_database WHERE datname = current_database()")
+    if row.get("datlocprovider", "c") != "c":
+        return False
+    collate = str(row["datcollate"])
+    return collate in ("C", "POSIX") or collate.startswith("C.")

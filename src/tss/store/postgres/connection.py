@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -204,6 +204,37 @@ class Pool:
                     if retry_lost and tries == 1:
                         continue
                 raise store_error(exc, self.url) from exc
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one read; tried once more if the connection had died (a server restart)."""
+        found: list[Any] = await self.run(lambda conn: conn.fetch(sql, *args), retry_lost=True)
+        return found
+
+    async def write(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one statement that writes (its own transaction)."""
+        found: list[Any] = await self.run(lambda conn: conn.fetch(sql, *args))
+        return found
+
+    async def tx(self, body: Callable[[Any], Awaitable[T]]) -> T:
+        """``await body(connection)`` in one transaction."""
+        return await self.run(body, tx=True)
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int, text: Sequence[int] = ()) -> list[list[Any]]:
+    """``rows`` as ``width`` column lists (the arrays ``unnest`` takes). In the ``text``
+    columns (free text: logs, reasons) a NUL, which PostgreSQL text cannot hold, becomes
+    U+FFFD instead of failing the whole batch."""
+    cols = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    for i in text:
+        col = cols[i]
+        if "\x00" in "".join(v for v in col if v):
+            cols[i] = [v.replace("\x00", "\ufffd") if v else v for v in col]
+    return cols
+
+
+def clean(text: str | None) -> str | None:
+    """One free-text value made storable (see :func:`columns`)."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
 # -- notices ---------------------------------------------------------------------------------

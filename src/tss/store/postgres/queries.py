@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from tss.store.base import RUNS_CHANNEL, WAKE_CHANNEL
 from tss.store.encoding import RunRow
@@ -36,23 +36,6 @@ def numbered(sql: str, start: int = 1) -> str:
 def unnest(types: Sequence[str], start: int = 1) -> str:
     """``unnest($start::t1[], ...)``: one array parameter per column."""
     return "unnest(" + ", ".join(f"${start + i}::{t}[]" for i, t in enumerate(types)) + ")"
-
-
-def columns(rows: Sequence[Sequence[Any]], width: int, text: Sequence[int] = ()) -> list[list[Any]]:
-    """``rows`` as ``width`` column lists (the arrays ``unnest`` takes). In the ``text``
-    columns (free text: logs, reasons) a NUL, which PostgreSQL text cannot hold, becomes
-    U+FFFD instead of failing the whole batch."""
-    cols = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
-    for i in text:
-        col = cols[i]
-        if "\x00" in "".join(v for v in col if v):
-            cols[i] = [v.replace("\x00", "\ufffd") if v else v for v in col]
-    return cols
-
-
-def clean(text: str | None) -> str | None:
-    """One free-text value made storable (see :func:`columns`)."""
-    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
 RUNS = shared.RUNS

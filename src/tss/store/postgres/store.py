@@ -15,30 +15,27 @@ makes something due sooner ``NOTIFY tss_wake``, delivered when it commits;
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from tss.core.models import (
     Attempt,
-    ErrorInfo,
     Event,
     Job,
     JobFilter,
     JobSpec,
-    NewRun,
-    Outcome,
     Page,
     Run,
     RunFilter,
     Token,
     WorkerInfo,
 )
-from tss.core.states import RunState, check_transition
+from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_micros
-from tss.core.workers import Room, worker_state
+from tss.core.workers import worker_state
 from tss.errors import Conflict, NotFound, StoreError
-from tss.store.base import DashboardSession, Planner, Store
+from tss.store.base import DashboardSession, Store
 from tss.store.encoding import STATES, RunRow, micros, run_of, seconds_us, when
 from tss.store.paging import JobOrder, bucket_us, check_offset
 from tss.store.postgres import queries, writes
@@ -50,7 +47,8 @@ from tss.store.postgres.connection import (
     orders_by_code_point,
     schema_revision,
 )
-from tss.store.postgres.queries import columns, numbered
+from tss.store.postgres.queries import numbered
+from tss.store.postgres.runs import PostgresRuns
 from tss.store.sql import migrate, plans, rows
 from tss.store.sql import queries as shared
 
@@ -62,7 +60,7 @@ def _unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg_module().UniqueViolationError)
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresRuns, Store):
     """A store in one PostgreSQL database; any number of processes may share it."""
 
     name = "postgres"
@@ -85,25 +83,10 @@ class PostgresStore(Store):
             raise StoreError("the PostgreSQL store is not started (or is closed)")
         return self._pool
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        """Rows of one read; tried once more if the connection had died (a server restart)."""
-        found: list[Any] = await self.pool.run(lambda cn: cn.fetch(sql, *args), retry_lost=True)
-        return found
-
-    async def _write(self, sql: str, *args: Any) -> list[Any]:
-        """Rows of one statement that writes (its own transaction)."""
-        found: list[Any] = await self.pool.run(lambda cn: cn.fetch(sql, *args))
-        return found
-
-    async def _tx(self, body: Callable[[Conn], Awaitable[T]]) -> T:
-        """``await body(connection)`` in one transaction."""
-        result: T = await self.pool.run(body, tx=True)
-        return result
-
     async def _insert(self, sql: str, args: Sequence[Any], conflict: Conflict) -> list[Any]:
         """Rows of an insert; ``conflict`` when it breaks a unique constraint."""
         try:
-            return await self._write(sql, *args)
+            return await self.pool.write(sql, *args)
         except StoreError as exc:
             if _unique_violation(exc.__cause__ or exc):
                 raise conflict from exc
@@ -146,7 +129,7 @@ class PostgresStore(Store):
             await pool.close()
 
     async def now(self) -> datetime:
-        [(now_us,)] = await self._fetch(queries.CLOCK)
+        [(now_us,)] = await self.pool.fetch(queries.CLOCK)
         return from_micros(now_us)
 
     # -- notices ---------------------------------------------------------------------------
@@ -190,21 +173,21 @@ class PostgresStore(Store):
     async def update_job(
         self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
     ) -> Job:
-        return await self._tx(
+        return await self.pool.tx(
             lambda cn: writes.update_job(cn, spec, next_fire_at, expected_version)
         )
 
     async def get_job(self, name: str) -> Job:
-        found = await self._fetch(f"{queries.JOBS} WHERE name = $1", name)
+        found = await self.pool.fetch(f"{queries.JOBS} WHERE name = $1", name)
         if not found:
             raise NotFound.job(name)
         return rows.job_of(found[0])
 
     async def downstream(self, name: str) -> dict[str, JobSpec]:
-        return plans.specs_of(await self._fetch(numbered(shared.DOWNSTREAM), name))
+        return plans.specs_of(await self.pool.fetch(numbered(shared.DOWNSTREAM), name))
 
     async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
-        found_rows = await self._fetch(queries.JOBS_NAMED, list(set(names)))
+        found_rows = await self.pool.fetch(queries.JOBS_NAMED, list(set(names)))
         found = {job.name: job for job in map(rows.job_of, found_rows)}
         return {name: found[name] for name in names if name in found}
 
@@ -240,47 +223,21 @@ class PostgresStore(Store):
 
     async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
         wanted = list(dict.fromkeys(names))
-        found = {run.job: run for run in map(run_of, await self._fetch(queries.LAST_RUNS, wanted))}
+        found = {
+            run.job: run for run in map(run_of, await self.pool.fetch(queries.LAST_RUNS, wanted))
+        }
         return {name: found[name] for name in wanted if name in found}
 
     async def delete_job(self, name: str) -> None:
-        await self._tx(lambda cn: writes.delete_job(cn, name))
+        await self.pool.tx(lambda cn: writes.delete_job(cn, name))
 
     async def set_paused(self, name: str, paused: bool) -> Job:
-        return await self._tx(lambda cn: writes.set_paused(cn, name, paused))
-
-    # -- scheduling ------------------------------------------------------------------------
-
-    async def fire_due_jobs(
-        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
-    ) -> tuple[list[Run], int]:
-        return await self._tx(lambda cn: writes.fire_due_jobs(cn, planner, limit, actor, horizon))
-
-    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
-        found = await self._write(queries.PROMOTE, max(limit, 0), actor, seconds_us(ahead))
-        return [run_of(row[: len(RunRow._fields)]) for row in found]
-
-    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
-        [found] = await self._fetch(queries.NEXT_WAKEUP, seconds_us(horizon), seconds_us(ahead))
-        times = [t for t in found if t is not None]
-        return from_micros(min(times)) if times else None
+        return await self.pool.tx(lambda cn: writes.set_paused(cn, name, paused))
 
     # -- runs ------------------------------------------------------------------------------
 
-    async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
-        for new in runs:  # all or nothing: check every run first
-            check_transition(None, new.state)
-        if not runs:
-            return []
-
-        async def body(conn: Conn) -> list[tuple[Run, bool]]:
-            now_us = await conn.fetchval(queries.CLOCK)
-            return await writes.insert_with_flows(conn, list(runs), actor, now_us)
-
-        return await self._tx(body)
-
     async def get_run(self, run_id: str) -> Run:
-        found = await self._fetch(f"{queries.RUNS} WHERE id = $1", run_id)
+        found = await self.pool.fetch(f"{queries.RUNS} WHERE id = $1", run_id)
         if not found:
             raise NotFound.run(run_id)
         return run_of(found[0])
@@ -294,123 +251,40 @@ class PostgresStore(Store):
         offset: int = 0,
     ) -> Page:
         sql, params = shared.run_page_query(run_filter, limit=limit, cursor=cursor, offset=offset)
-        return plans.run_page(await self._fetch(numbered(sql), *params), limit)
+        return plans.run_page(await self.pool.fetch(numbered(sql), *params), limit)
 
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         where, params = shared.run_where(run_filter)
         sql = f"SELECT state, count(*) FROM runs WHERE {' AND '.join(where)} GROUP BY state"
         counts = dict.fromkeys(RunState, 0)
-        for state, count in await self._fetch(numbered(sql), *params):
+        for state, count in await self.pool.fetch(numbered(sql), *params):
             if state in STATES:
                 counts[STATES[state]] = count
         return counts
 
     async def list_flows(self, *, limit: int = 50, cursor: str | None = None) -> Page:
         sql, params = shared.roots_query(limit, cursor)
-        roots = await self._fetch(numbered(sql), *params)
+        roots = await self.pool.fetch(numbered(sql), *params)
         ids = [RunRow._make(row).id for row in roots[: max(limit, 0)]]
         sql = shared.MEMBERS + "flow_id = ANY($1::text[])"
-        members = await self._fetch(sql, ids) if ids else []
+        members = await self.pool.fetch(sql, ids) if ids else []
         return plans.flow_page(roots, members, limit)
 
     async def throughput(
         self, *, since: datetime, bucket: int = 60
     ) -> list[tuple[datetime, RunState, int]]:
         width = bucket_us(bucket)
-        found = await self._fetch(queries.THROUGHPUT, width, to_micros(since))
+        found = await self.pool.fetch(queries.THROUGHPUT, width, to_micros(since))
         return [(from_micros(slot * width), STATES[state], n) for slot, state, n in found]
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
-        found = await self._fetch(queries.ATTEMPTS, run_id)
+        found = await self.pool.fetch(queries.ATTEMPTS, run_id)
         if not found:
             await self.get_run(run_id)  # NotFound for an unknown run
         return [rows.attempt_of(row) for row in found]
 
-    async def mark_published(self, run_ids: Sequence[str]) -> None:
-        if run_ids:
-            await self._write(queries.MARK_PUBLISHED, list(set(run_ids)))
-
-    async def find_unpublished(
-        self, *, older_than: float, republish_after: float, limit: int
-    ) -> list[Run]:
-        fresh, stale = seconds_us(older_than), seconds_us(republish_after)
-        found = await self._fetch(queries.FIND_UNPUBLISHED, fresh, stale, max(limit, 0))
-        return [run_of(row) for row in found]
-
-    async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
-        pools = list(dict.fromkeys(pools))
-        if not pools or limit <= 0:
-            return []
-        return [run_of(row) for row in await self._fetch(queries.FETCH_QUEUED, pools, limit)]
-
-    async def claim_runs(
-        self, run_ids: Sequence[str], *, worker_id: str, lease: float
-    ) -> list[Run]:
-        ids = list(dict.fromkeys(run_ids))
-        if not ids:
-            return []
-        found = await self._write(queries.CLAIM, ids, worker_id, seconds_us(lease))
-        claimed = {run.id: run for run in map(run_of, found)}
-        return [claimed[run_id] for run_id in ids if run_id in claimed]
-
-    async def claim_next(
-        self, pools: Sequence[str], *, limit: int, worker_id: str, lease: float, room: Room
-    ) -> list[Run]:
-        pools = list(dict.fromkeys(pools))
-        if not pools or limit <= 0:
-            return []
-        return await self._tx(
-            lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
-        )
-
-    async def heartbeat(
-        self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
-    ) -> list[str]:
-        ids, attempts = [i for i, _ in held], [n for _, n in held]
-        args = (worker_id, len(held), ids, attempts, seconds_us(lease))
-        return [run_id for (run_id,) in await self._write(queries.HEARTBEAT, *args)]
-
-    async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
-        outcomes = list(outcomes)
-        if not outcomes:
-            return []
-        return await self._tx(lambda cn: writes.finish(cn, outcomes, actor))
-
-    async def expired_runs(self, *, limit: int) -> list[Run]:
-        return [run_of(row) for row in await self._fetch(queries.EXPIRED, max(limit, 0))]
-
-    async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
-        found = await self._fetch(queries.OVERDUE, float(grace), max(limit, 0))
-        return [run_of(row) for row in found]
-
-    async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
-        ids = list(dict.fromkeys(run_ids))
-        if not ids:
-            return []
-
-        async def body(conn: Conn) -> list[Run]:
-            found = {run.id: run for run in map(run_of, await conn.fetch(queries.RUNS_LOCK, ids))}
-            runs = [found[run_id] for run_id in ids if run_id in found]
-            return await writes.cancel(
-                conn, runs, actor, reason, await conn.fetchval(queries.CLOCK)
-            )
-
-        return await self._tx(body)
-
-    async def fail_queued_runs(
-        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
-    ) -> list[Run]:
-        ids = list(dict.fromkeys(run_ids))
-        if not ids:
-            return []
-        return await self._tx(lambda cn: writes.fail_queued(cn, ids, actor, error))
-
-    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
-        if logs:
-            await self._write(queries.SAVE_LOGS, *columns(logs, 4, text=(2, 3)))
-
     async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
-        found = await self._fetch(queries.LOGS, run_id, attempt)
+        found = await self.pool.fetch(queries.LOGS, run_id, attempt)
         if found:
             [(stdout, stderr)] = found
             return stdout, stderr
@@ -430,26 +304,26 @@ class PostgresStore(Store):
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
         checked = worker_state(state)
-        if not await self._write(queries.WORKER_STATE, checked, worker_id):
+        if not await self.pool.write(queries.WORKER_STATE, checked, worker_id):
             raise NotFound.worker(worker_id)
 
     async def list_workers(self) -> list[WorkerInfo]:
-        return [rows.worker_of(row) for row in await self._fetch(queries.WORKERS)]
+        return [rows.worker_of(row) for row in await self.pool.fetch(queries.WORKERS)]
 
     async def mark_dead_workers(self, *, dead_after: float) -> list[str]:
-        found = await self._write(queries.MARK_DEAD, seconds_us(dead_after))
+        found = await self.pool.write(queries.MARK_DEAD, seconds_us(dead_after))
         return sorted(worker_id for (worker_id,) in found)
 
     # -- events ----------------------------------------------------------------------------
 
     async def last_event_id(self) -> int:
-        [(newest,)] = await self._fetch(queries.LAST_EVENT)
+        [(newest,)] = await self.pool.fetch(queries.LAST_EVENT)
         return int(newest or 0)
 
     async def list_events(
         self, *, after: int = 0, limit: int = 100, run_id: str | None = None
     ) -> list[Event]:
-        found = await self._fetch(queries.EVENTS, after, run_id, max(limit, 0))
+        found = await self.pool.fetch(queries.EVENTS, after, run_id, max(limit, 0))
         return [rows.event_of(row) for row in found]
 
     # -- API tokens ------------------------------------------------------------------------
@@ -459,23 +333,23 @@ class PostgresStore(Store):
         await self._insert(queries.TOKEN_INSERT, rows.token_values(token), conflict)
 
     async def get_token(self, token_id: str) -> Token:
-        found = await self._fetch(f"{queries.TOKENS} WHERE id = $1", token_id)
+        found = await self.pool.fetch(f"{queries.TOKENS} WHERE id = $1", token_id)
         if not found:
             raise NotFound.token(token_id)
         return rows.token_of(found[0])
 
     async def list_tokens(self) -> list[Token]:
-        found = await self._fetch(f"{queries.TOKENS} ORDER BY created_at, id")
+        found = await self.pool.fetch(f"{queries.TOKENS} ORDER BY created_at, id")
         return [rows.token_of(row) for row in found]
 
     async def revoke_tokens(self, id_or_name: str) -> list[Token]:
-        found = await self._write(queries.REVOKE, id_or_name)
-        if not found and not await self._fetch(queries.TOKEN_NAMED, id_or_name):
+        found = await self.pool.write(queries.REVOKE, id_or_name)
+        if not found and not await self.pool.fetch(queries.TOKEN_NAMED, id_or_name):
             raise NotFound.token_named(id_or_name)
         return sorted(map(rows.token_of, found), key=lambda t: (t.created_at, t.id))
 
     async def touch_token(self, token_id: str) -> None:
-        await self._write(queries.TOUCH, token_id)
+        await self.pool.write(queries.TOUCH, token_id)
 
     # -- dashboard sessions ----------------------------------------------------------------
 
@@ -484,10 +358,10 @@ class PostgresStore(Store):
         await self._insert(queries.SESSION_INSERT, values, Conflict.session_exists())
 
     async def get_session(self, id_hash: str) -> DashboardSession:
-        found = await self._fetch(queries.SESSION_SELECT, id_hash)
+        found = await self.pool.fetch(queries.SESSION_SELECT, id_hash)
         if not found:
             raise NotFound.session()
         return rows.session_of(found[0])
 
     async def delete_session(self, id_hash: str) -> None:
-        await self._write(queries.SESSION_DELETE, id_hash)
+        await self.pool.write(queries.SESSION_DELETE, id_hash)

@@ -20,7 +20,8 @@ from tss.errors import Conflict, NotFound
 from tss.store.base import RUNS_CHANNEL
 from tss.store.encoding import error_text, fire_key, micros, run_of, seconds_us, spec_text, when
 from tss.store.postgres import queries
-from tss.store.postgres.queries import clean, columns, numbered
+from tss.store.postgres.connection import clean, columns
+from tss.store.postgres.queries import numbered
 from tss.store.sql import plans, rows
 from tss.store.sql import queries as shared
 from tss.store.sql.rows import NewEvent

@@ -63,7 +63,7 @@ def _unique_violation(exc: BaseException) -> bool:
 class PostgresStore(PostgresRuns, Store):
     """A store in one PostgreSQL database; any number of processes may share it."""
 
-    name = "postgres"
+    name = "postgresql"
     remote = True
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:

@@ -359,7 +359,8 @@ def fail_queued(
 def get_logs(conn: Connection, run_id: str, attempt: int | None) -> tuple[str, str]:
     found = fetch(conn, queries.LOGS, (run_id, attempt, attempt))
     if found:
-        return found[0][0], found[0][1]
+        [(stdout, stderr)] = found
+        return stdout, stderr
     get_run(conn, run_id)
     raise NotFound.attempt(run_id, attempt)
 

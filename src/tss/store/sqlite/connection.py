@@ -115,7 +115,7 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
 def many(conn: Connection, sql: str, params: Sequence[Sequence[Any]]) -> None:
     """Run one statement once per parameter row (``executemany``)."""
     if params:
-        conn.exec_driver_sql(sql, [tuple(row) for row in params])
+        conn.exec_driver_sql(sql, list(params))
 
 
 def rows_in(conn: Connection, sql: str, ids: Sequence[Any], *before: Any) -> list[Any]:

@@ -36,7 +36,7 @@ import psycopg
 import pytest
 
 from tss._urls import mask_url
-from tss.store import migrate
+from tss.store.sql import migrate
 
 T = TypeVar("T")
 

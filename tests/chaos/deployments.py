@@ -79,7 +79,7 @@ def deployment(kind: str, tmp_path: Path, config: pytest.Config) -> Iterator[Whe
 
 async def _runs(url: str) -> list[Run]:
     from tss.service import open_store
-    from tss.store.base import collect
+    from tss.store.paging import collect
 
     store = open_store(url)
     await store.start()

@@ -13,8 +13,8 @@ from tss.config import SchedulerConfig
 from tss.core.ids import new_id
 from tss.core.models import JobSpec, NewRun, Run, RunPolicy
 from tss.core.states import RunState
+from tss.core.workers import Room
 from tss.scheduler.scheduler import Scheduler
-from tss.store.base import Room
 from tss.store.sqlite import SQLiteStore
 
 

@@ -206,10 +206,18 @@ class TSSApp:
         return await self.jobs.flow_graph(name)
 
     async def list_jobs(
-        self, *, limit: int = 50, cursor: str | None = None, offset: int = 0, **filters: Any
+        self,
+        *,
+        sort: str = "name",
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
+        **filters: Any,
     ) -> tuple[Page, dict[str, Run]]:
         """:meth:`Reports.list_jobs`."""
-        return await self.reports.list_jobs(limit=limit, cursor=cursor, offset=offset, **filters)
+        return await self.reports.list_jobs(
+            sort=sort, limit=limit, cursor=cursor, offset=offset, **filters
+        )
 
     async def trigger(
         self,

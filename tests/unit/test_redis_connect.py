@@ -14,7 +14,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from tss import _redis
 from tss.broker.redis import RedisBroker
 from tss.errors import ConfigError
-from tss.store._redis_conn import RedisConnection
+from tss.store.redis.connection import RedisConnection
 
 
 def test_store_and_broker_clients_use_the_asyncio_retry_without_warnings() -> None:

@@ -1,21 +1,23 @@
-"""The Redis store's connection: the client, its scripts, pipelines and error translation.
+"""The Redis store's connection: its URL, the client, its scripts, pipelines and error
+translation.
 
-The driver is imported here, lazily (only a ``redis://`` store URL imports this module), with
-the ``pip install`` hint when it is missing.
+The client comes from :func:`tss._redis.connect`, the one connection setup the store and the
+Redis broker share; the driver is imported there, lazily (only a ``redis://`` URL imports
+it), with the ``pip install`` hint when it is missing.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tss._urls import mask_url
 from tss.core.models import Run
 from tss.errors import ConfigError, StoreError
-from tss.store import _codec as c
-from tss.store import _redis_codec as rc
-from tss.store import _redis_lua as lua
+from tss.store import _codec
+from tss.store.redis import codec, scripts
 
 try:
     from tss import _redis
@@ -27,6 +29,36 @@ from redis import exceptions as rx
 
 #: keys per pipeline, ids or names per read script: bounds the time of each call
 BATCH = 500
+#: the store's own URL options; every other option goes to redis-py
+OWN_OPTIONS = ("prefix",)
+
+
+def parse_url(url: str, known: Collection[str]) -> tuple[str, str]:
+    """Split the store's options from redis-py's: ``(redis url, prefix)``. ``known`` are
+    the query options redis-py accepts.
+
+    :raises ConfigError: an unknown option or a bad prefix, naming it.
+    """
+    parts = urlsplit(url)
+    prefix = "tss"
+    rest: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "prefix":
+            prefix = value
+        elif key in known:
+            rest.append((key, value))
+        else:
+            raise ConfigError(
+                f"store.url: unknown option {key!r} in {mask_url(url)} (TSS's is 'prefix';"
+                " the others must be redis-py connection options)",
+                field="store.url",
+            )
+    if not prefix or any(ch.isspace() for ch in prefix):
+        raise ConfigError(
+            f"store.url: prefix {prefix!r} in {mask_url(url)} must be a non-empty word",
+            field="store.url",
+        )
+    return parts._replace(query=urlencode(rest)).geturl(), prefix
 
 
 def _line(exc: BaseException) -> str:
@@ -39,7 +71,7 @@ class RedisConnection:
     def __init__(self, url: str) -> None:
         self.url = url
         self.shown = mask_url(url)
-        self._redis_url, self.prefix = rc.parse_url(url, set(_redis.URL_OPTIONS))
+        self._redis_url, self.prefix = parse_url(url, _redis.URL_OPTIONS)
         #: the start of every key of the store
         self.keys = f"{self.prefix}:store:"
         self._client: aioredis.Redis | None = None
@@ -82,7 +114,7 @@ class RedisConnection:
             raise StoreError(f"the Redis store at {self.shown} failed: {_line(exc)}") from exc
 
     async def eval(self, source: str, *args: Any) -> Any:
-        """Run one of the ``_redis_lua`` scripts (EVALSHA, loading it when Redis lacks it);
+        """Run one of the :mod:`~tss.store.redis.scripts` (EVALSHA, loading it when Redis lacks it);
         ``ARGV[1]`` is the key prefix, then ``args``."""
         client = self.client()
         script = self._scripts.get(source)
@@ -102,7 +134,7 @@ class RedisConnection:
     async def hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
         """HGETALL of each key ({} for a missing one), in batches of one round trip."""
         found: list[dict[str, str]] = []
-        for part in c.chunks(list(keys), BATCH):
+        for part in _codec.chunks(list(keys), BATCH):
 
             def build(pipe: Any, part: Sequence[str] = part) -> None:
                 for key in part:
@@ -114,6 +146,20 @@ class RedisConnection:
     async def runs(self, ids: Sequence[str]) -> list[Run]:
         """The runs with these ids that exist, in that order."""
         runs: list[Run] = []
-        for part in c.chunks(list(ids), BATCH):
-            runs += rc.runs_of(await self.eval(lua.RUN_ROWS, *part))
+        for part in _codec.chunks(list(ids), BATCH):
+            runs += codec.runs_of(await self.eval(scripts.RUN_ROWS, *part))
         return runs
+
+
+def on_each(command: str, keys: Sequence[str], *args: str) -> Callable[[Any], object]:
+    """A pipeline builder for :meth:`RedisConnection.pipe`: ``command`` on each of ``keys``
+    (with ``args``)."""
+    return lambda pipe: [getattr(pipe, command)(key, *args) for key in keys]
+
+
+class RedisPart:
+    """What each part of the Redis store (jobs, runs, history, admin) works on."""
+
+    _conn: RedisConnection
+    #: the start of every key of the store
+    keys: str

@@ -1,0 +1,138 @@
+"""The Lua scripts of the Redis store, read once from ``scripts/*.lua`` (see
+:mod:`tss.store.redis.store` for the key layout).
+
+Every step that touches more than one key is one script, so Redis runs it whole with
+nothing in between: that is what makes a claim, a fire or a finish atomic. A script that
+writes reads the clock with ``TIME`` (the store's clock, guarantee 5); since Redis 5 a
+script is replicated by its effects, so replicas and the AOF get the values, not the call.
+
+Conventions shared by every script:
+
+- ``ARGV[1]`` is the key prefix (``<prefix>:store:``); keys are built from it inside the
+  script. That is why the store wants one Redis server (or a Sentinel group), not a Cluster.
+- Times are integer microseconds since the epoch, always passed and stored as decimal
+  strings written with ``%.0f``: Lua numbers are doubles, exact to 2^53 (year 2255), but
+  Lua's and Redis's default number-to-text conversions use 14 significant digits.
+- A script never fails half-way on purpose: everything that could refuse a batch is
+  checked before the first write (Redis does not roll a script back).
+- A run's hash holds its fields; the indexes (the key layout's zsets and sets) are derived
+  from them by ``index()``, which every transition calls once to take the run out (old
+  fields) and once to put it back (new fields), so they cannot drift apart.
+
+How a file becomes scripts: a line ``-- part: <name>`` starts a shared part (``lib.lua``:
+``head``, ``runs``; ``flows.lua``: ``flows``, ``edges``); a line
+``-- script: <name> (<parts>)`` starts a script, a ``do ... end`` block run after the parts
+it names, in that order. Before a part, Python writes in what Lua cannot read from TSS
+itself, so the scripts never restate a rule by hand:
+
+- before ``head``: ``RUN_FIELDS``, from :data:`tss.store.redis.codec.RUN_FIELDS`, the one
+  tuple that also decodes a row;
+- before ``runs``: the state sets ``ACTIVE``, ``TERMINAL``, ``CANCELLABLE`` from
+  :mod:`tss.core.states`;
+- before ``flows``: ``SATISFIES`` from :data:`tss.core.flows.SATISFIES`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from importlib import resources
+
+from tss.core.flows import SATISFIES
+from tss.core.states import ACTIVE_STATES, TERMINAL_STATES, RunState, can_transition
+from tss.store.redis.codec import RUN_FIELDS
+
+#: the folder of the ``.lua`` files (package data)
+_FILES = resources.files("tss.store.redis").joinpath("scripts")
+#: a part's or a script's first line
+_START = re.compile(r"^-- (part|script): (\w+)(?: \(([\w, ]*)\))?$", re.MULTILINE)
+
+
+def _lua_set(states: Iterable[RunState]) -> str:
+    """A Lua table literal used as a set of state names."""
+    return "{" + ", ".join(f"{state.value} = true" for state in sorted(states)) + "}"
+
+
+def _satisfies() -> str:
+    rows = []
+    for on, states in sorted(SATISFIES.items()):
+        rows.append(f"{on} = {_lua_set(states)}")
+    return "local SATISFIES = {" + ", ".join(rows) + "}\n"
+
+
+#: what is written in before each part, generated from TSS's own definitions
+_GENERATED = {
+    "head": "local RUN_FIELDS = {" + ", ".join(f"'{name}'" for name in RUN_FIELDS) + "}\n",
+    "runs": (
+        f"local ACTIVE = {_lua_set(ACTIVE_STATES)}\n"
+        f"local TERMINAL = {_lua_set(TERMINAL_STATES)}\n"
+        "local CANCELLABLE = "
+        f"{_lua_set(s for s in RunState if can_transition(s, RunState.CANCELLED))}\n"
+    ),
+    "flows": _satisfies(),
+}
+
+
+def _read(file: str) -> list[tuple[str, str, list[str], str]]:
+    """The sections of one file: (kind, name, the parts a script needs, text)."""
+    text = _FILES.joinpath(file).read_text("utf-8")
+    starts = list(_START.finditer(text))
+    sections = []
+    for start, end in zip(starts, [*starts[1:], None], strict=True):
+        kind, name, needs = start.groups()
+        body = text[start.start() : end.start() if end is not None else len(text)]
+        sections.append((kind, name, [p.strip() for p in (needs or "").split(",") if p], body))
+    return sections
+
+
+def _load() -> dict[str, str]:
+    """Every script, whole: its generated lines and parts, then its body."""
+    parts: dict[str, str] = {}
+    bodies: list[tuple[str, list[str], str]] = []
+    for path in sorted(_FILES.iterdir(), key=lambda path: path.name):
+        if path.name.endswith(".lua"):
+            for kind, name, needs, body in _read(path.name):
+                if kind == "part":
+                    parts[name] = _GENERATED.get(name, "") + body
+                else:
+                    bodies.append((name, needs, body))
+    return {name: "".join(parts[p] for p in needs) + body for name, needs, body in bodies}
+
+
+_SCRIPTS = _load()
+
+# -- runs: create, fire, promote, publish, claim, heartbeat, finish, cancel (their files) --
+CREATE_RUNS = _SCRIPTS["create_runs"]
+FIRE_READ = _SCRIPTS["fire_read"]
+FIRE = _SCRIPTS["fire"]
+PROMOTE = _SCRIPTS["promote"]
+MARK_PUBLISHED = _SCRIPTS["mark_published"]
+CLAIM = _SCRIPTS["claim"]
+HEARTBEAT = _SCRIPTS["heartbeat"]
+FINISH = _SCRIPTS["finish"]
+SAVE_LOGS = _SCRIPTS["save_logs"]
+CANCEL = _SCRIPTS["cancel"]
+FAIL_QUEUED = _SCRIPTS["fail_queued"]
+# -- jobs.lua --
+CREATE_JOB = _SCRIPTS["create_job"]
+UPDATE_JOB = _SCRIPTS["update_job"]
+SET_PAUSED = _SCRIPTS["set_paused"]
+DELETE_JOB = _SCRIPTS["delete_job"]
+# -- reads.lua --
+FIND_UNPUBLISHED = _SCRIPTS["find_unpublished"]
+FETCH_QUEUED = _SCRIPTS["fetch_queued"]
+DUE_IN = _SCRIPTS["due_in"]
+LAST_RUNS = _SCRIPTS["last_runs"]
+RUN_ROWS = _SCRIPTS["run_rows"]
+ATTEMPTS = _SCRIPTS["attempts"]
+LOGS = _SCRIPTS["logs"]
+RUN_EVENTS = _SCRIPTS["run_events"]
+# -- workers.lua --
+REGISTER_WORKER = _SCRIPTS["register_worker"]
+SET_WORKER_STATE = _SCRIPTS["set_worker_state"]
+MARK_DEAD = _SCRIPTS["mark_dead"]
+# -- tokens.lua --
+CREATE_TOKEN = _SCRIPTS["create_token"]
+REVOKE_TOKENS = _SCRIPTS["revoke_tokens"]
+TOUCH_TOKEN = _SCRIPTS["touch_token"]
+CREATE_SESSION = _SCRIPTS["create_session"]

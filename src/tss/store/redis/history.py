@@ -46,15 +46,14 @@ class RedisHistory(RedisPart):
 
     async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
         counts = dict.fromkeys(RunState, 0)
-        f = run_filter
-        if filter_uses_only(f, "states"):
-            states = list(RunState) if f is None or not f.states else list(dict.fromkeys(f.states))
-            sizes = await self._conn.pipe(
-                lambda p: [p.zcard(f"{self.keys}state:{RunState(s).value}") for s in states]
-            )
+        if filter_uses_only(run_filter, "states"):
+            wanted = run_filter.states if run_filter is not None else ()
+            states = list(dict.fromkeys(wanted)) if wanted else list(RunState)
+            keys = [f"{self.keys}state:{RunState(state).value}" for state in states]
+            sizes = await self._conn.pipe(on_each("zcard", keys))
             counts.update(zip(map(RunState, states), sizes, strict=True))
             return counts
-        for run in await newest_runs_matching(self._conn, f, None, 0, 2**62):
+        for run in await newest_runs_matching(self._conn, run_filter, None, 0, 2**62):
             counts[run.state] += 1
         return counts
 

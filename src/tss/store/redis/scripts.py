@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from importlib import resources
+from typing import NamedTuple
 
 from tss.core.flows import SATISFIES
 from tss.core.states import ACTIVE_STATES, TERMINAL_STATES, RunState, can_transition
@@ -73,30 +74,51 @@ _GENERATED = {
 }
 
 
-def _read(file: str) -> list[tuple[str, str, list[str], str]]:
-    """The sections of one file: (kind, name, the parts a script needs, text)."""
-    text = _FILES.joinpath(file).read_text("utf-8")
+class _Section(NamedTuple):
+    """A part or a script as written in its file, from its first line on."""
+
+    kind: str
+    name: str
+    needs: tuple[str, ...]
+    text: str
+
+
+def _sections(text: str) -> list[_Section]:
     starts = list(_START.finditer(text))
     sections = []
     for start, end in zip(starts, [*starts[1:], None], strict=True):
         kind, name, needs = start.groups()
         body = text[start.start() : end.start() if end is not None else len(text)]
-        sections.append((kind, name, [p.strip() for p in (needs or "").split(",") if p], body))
+        parts = tuple(part.strip() for part in (needs or "").split(",") if part.strip())
+        sections.append(_Section(kind, name, parts, body))
     return sections
 
 
 def _load() -> dict[str, str]:
-    """Every script, whole: its generated lines and parts, then its body."""
+    """Every script by name, whole: the parts it names (each after what is written in
+    before it), then its body.
+
+    :raises RuntimeError: two sections share a name, or a script names no such part.
+    """
     parts: dict[str, str] = {}
-    bodies: list[tuple[str, list[str], str]] = []
+    scripts: dict[str, _Section] = {}
     for path in sorted(_FILES.iterdir(), key=lambda path: path.name):
-        if path.name.endswith(".lua"):
-            for kind, name, needs, body in _read(path.name):
-                if kind == "part":
-                    parts[name] = _GENERATED.get(name, "") + body
-                else:
-                    bodies.append((name, needs, body))
-    return {name: "".join(parts[p] for p in needs) + body for name, needs, body in bodies}
+        if not path.name.endswith(".lua"):
+            continue
+        for section in _sections(path.read_text("utf-8")):
+            if section.name in parts or section.name in scripts:
+                raise RuntimeError(f"{path.name}: a second Lua section named {section.name!r}")
+            if section.kind == "part":
+                parts[section.name] = _GENERATED.get(section.name, "") + section.text
+            else:
+                scripts[section.name] = section
+    whole = {}
+    for name, script in scripts.items():
+        missing = [part for part in script.needs if part not in parts]
+        if missing:
+            raise RuntimeError(f"Lua script {name!r} needs no such part: {missing}")
+        whole[name] = "".join(parts[part] for part in script.needs) + script.text
+    return whole
 
 
 _SCRIPTS = _load()

@@ -26,6 +26,7 @@ from tss.core.ids import new_id
 from tss.core.merge import deep_merge, merge_patch
 from tss.core.models import (
     Job,
+    JobFilter,
     JobSpec,
     NewRun,
     Page,
@@ -371,7 +372,8 @@ class TSSApp:
         self, *, limit: int = 50, cursor: str | None = None, offset: int = 0, **filters: Any
     ) -> tuple[Page, dict[str, Run]]:
         """A page of jobs (filters as :meth:`Store.list_jobs`) and the last run of each."""
-        page = await self.store.list_jobs(limit=limit, cursor=cursor, offset=offset, **filters)
+        selected = JobFilter(**filters)
+        page = await self.store.list_jobs(selected, limit=limit, cursor=cursor, offset=offset)
         return page, await self.store.last_runs([j.name for j in page.items])
 
     @staticmethod

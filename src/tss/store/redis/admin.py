@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tss.core.models import Token, WorkerInfo
 from tss.core.timeutil import from_micros, to_micros
-from tss.errors import Conflict, NotFound, ValidationError
+from tss.core.workers import worker_state
+from tss.errors import Conflict, NotFound
 from tss.store import _codec
 from tss.store.base import DashboardSession
 from tss.store.redis import codec, scripts
@@ -18,13 +19,9 @@ class RedisAdmin(RedisPart):
         await self._conn.eval(scripts.REGISTER_WORKER, info.id, *codec.worker_fields(info))
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
-        if state not in _codec.WORKER_STATES:
-            raise ValidationError(
-                f"{state!r} is not a worker state: use one of {sorted(_codec.WORKER_STATES)}",
-                field="state",
-            )
+        worker_state(state)
         if not await self._conn.eval(scripts.SET_WORKER_STATE, worker_id, state):
-            raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
+            raise NotFound.worker(worker_id)
 
     async def list_workers(self) -> list[WorkerInfo]:
         with self._conn.errors():
@@ -40,12 +37,12 @@ class RedisAdmin(RedisPart):
         if not await self._conn.eval(
             scripts.CREATE_TOKEN, token.id, created, *codec.token_fields(token)
         ):
-            raise Conflict(f"a token with id {token.id!r} exists already", field="id")
+            raise Conflict.token_exists(token.id)
 
     async def get_token(self, token_id: str) -> Token:
         [found] = await self._conn.hashes([f"{self.keys}token:{token_id}"])
         if not found:
-            raise NotFound(f"no token with id {token_id!r}", field="token_id")
+            raise NotFound.token(token_id)
         return codec.token_of(found)
 
     async def list_tokens(self) -> list[Token]:
@@ -57,7 +54,7 @@ class RedisAdmin(RedisPart):
     async def revoke_tokens(self, id_or_name: str) -> list[Token]:
         found = await self._conn.eval(scripts.REVOKE_TOKENS, id_or_name)
         if found is None:
-            raise NotFound(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+            raise NotFound.token_named(id_or_name)
         return [codec.token_of(codec.pairs(flat)) for flat in found]
 
     async def touch_token(self, token_id: str) -> None:
@@ -72,12 +69,12 @@ class RedisAdmin(RedisPart):
             scripts.CREATE_SESSION, session.id_hash, expires // 1000, *fields, "expires_at", expires
         )
         if not made:
-            raise Conflict("a session with that id exists already", field="id")
+            raise Conflict.session_exists()
 
     async def get_session(self, id_hash: str) -> DashboardSession:
         [found] = await self._conn.hashes([f"{self.keys}session:{id_hash}"])
         if not found:
-            raise NotFound("no such dashboard session", field="session")
+            raise NotFound.session()
         return DashboardSession(
             id_hash=id_hash,
             token_id=found["token_id"],

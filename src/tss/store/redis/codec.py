@@ -25,6 +25,7 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.timeutil import from_micros, to_micros
+from tss.core.workers import WorkerState
 from tss.store import _codec
 
 Hash = dict[str, str]
@@ -235,7 +236,7 @@ def worker_of(worker_id: str, h: Hash) -> WorkerInfo:
         cores=float(h["cores"]),
         memory=int(h["memory"]),
         version=h["version"],
-        state=cast(Any, h["state"]),  # written from WORKER_STATES only
+        state=cast(WorkerState, h["state"]),  # written from WORKER_STATES only
         started_at=_when(h, "started"),
         last_heartbeat=_when(h, "heartbeat"),
         running=int(h.get("running", "0")),

@@ -24,7 +24,7 @@ class RedisHistory(RedisPart):
     async def get_run(self, run_id: str) -> Run:
         found = await self._conn.runs([run_id])
         if not found:
-            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            raise NotFound.run(run_id)
         return found[0]
 
     async def list_runs(
@@ -104,16 +104,15 @@ class RedisHistory(RedisPart):
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         found = await self._conn.eval(scripts.ATTEMPTS, run_id)
         if found is None:
-            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            raise NotFound.run(run_id)
         return [codec.attempt_of(run_id, codec.pairs(flat)) for flat in found]
 
     async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
         reply = await self._conn.eval(scripts.LOGS, run_id, "" if attempt is None else str(attempt))
         if reply[0] == "norun":
-            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            raise NotFound.run(run_id)
         if reply[0] == "noattempt":
-            which = "any attempt" if attempt is None else f"an attempt {attempt}"
-            raise NotFound(f"run {run_id!r} has no {which}", field="attempt")
+            raise NotFound.attempt(run_id, attempt)
         return reply[1], reply[2]
 
     async def last_event_id(self) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from tss.core import flows
 from tss.core.firing import refires_withdrawn
-from tss.core.models import Job, JobSpec, Page, Run
+from tss.core.models import Job, JobFilter, JobSpec, Page, Run
 from tss.core.states import RunState
 from tss.core.timeutil import from_micros
 from tss.errors import Conflict, NotFound
@@ -16,6 +17,12 @@ from tss.store import _codec
 from tss.store._listing import JobOrder, check_offset, prefix_end
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import BATCH, RedisConnection, RedisPart, on_each
+
+
+def _no_last_state(name: str) -> RunState | None:
+    """For a filter that is not on the newest run's state (never asked)."""
+    return None
+
 
 #: reads and decisions of one update_job call; a job still contended after them is refused
 UPDATE_TRIES = 4
@@ -31,7 +38,7 @@ class RedisJobs(RedisPart):
             scripts.CREATE_JOB, spec.name, _codec.spec_text(spec), fire or "", paused
         )
         if now is None:
-            raise Conflict(f"a job named {spec.name!r} exists already", field="name")
+            raise Conflict.job_exists(spec.name)
         at = from_micros(int(now))
         return Job(spec, at, at, _codec.when(_codec.micros(next_fire_at)), 1)
 
@@ -55,18 +62,11 @@ class RedisJobs(RedisPart):
             if reply[0] != "moved":
                 break
         else:
-            raise Conflict(
-                f"job {spec.name!r} kept changing while it was updated: read it again and retry",
-                field="version",
-            )
+            raise Conflict.kept_changing(spec.name)
         if reply[0] == "missing":
-            raise NotFound(f"no job named {spec.name!r}", field="name")
+            raise NotFound.job(spec.name)
         if reply[0] == "stale":
-            raise Conflict(
-                f"job {spec.name!r} is at version {reply[1]}, not {expected_version}:"
-                " it changed meanwhile; read it again and retry",
-                field="version",
-            )
+            raise Conflict.stale_version(spec.name, reply[1], expected_version)
         created, version, now = int(reply[1]), int(reply[2]), int(reply[3])
         stored = int(reply[4]) if len(reply) > 4 and reply[4] else None
         return Job(spec, from_micros(created), from_micros(now), _codec.when(stored), version)
@@ -74,7 +74,7 @@ class RedisJobs(RedisPart):
     async def get_job(self, name: str) -> Job:
         [found] = await self._conn.hashes([f"{self.keys}job:{name}"])
         if not found:
-            raise NotFound(f"no job named {name!r}", field="name")
+            raise NotFound.job(name)
         return codec.job_of(found, name)
 
     async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
@@ -84,24 +84,22 @@ class RedisJobs(RedisPart):
 
     async def list_jobs(
         self,
+        job_filter: JobFilter | None = None,
         *,
-        prefix: str | None = None,
-        tag: str | None = None,
-        pool: str | None = None,
-        paused: bool | None = None,
-        last_state: RunState | None = None,
         sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
         offset: int = 0,
     ) -> Page:
+        selected = job_filter or JobFilter()
+        prefix = selected.prefix
         order = JobOrder.of(sort)
         after, offset = order.after(cursor), check_offset(offset)
         limit = max(limit, 0)
         end = prefix_end(prefix) if prefix else None
         low, high = (f"[{prefix}" if prefix else "-"), (f"({end}" if end is not None else "+")
         key = f"{self.keys}jobs"
-        if order.by_name and tag is None and pool is None and paused is None and last_state is None:
+        if order.by_name and selected == JobFilter(prefix=prefix):
             # The cheap path: one range of the name index, one page of hashes.
             if after is not None and not order.descending and (not prefix or after[0] >= prefix):
                 low = f"({after[0]}"
@@ -122,17 +120,18 @@ class RedisJobs(RedisPart):
             return Page(jobs, order.cursor(jobs[-1]) if more else None, total)
         with self._conn.errors():
             names = await self._conn.client().zrangebylex(key, low, high)
-        candidates = (await self.get_jobs(names)).values()
-        jobs = [
-            job
-            for job in candidates
-            if (tag is None or tag in job.spec.tags)
-            and (pool is None or job.spec.pool == pool)
-            and (paused is None or job.spec.paused == paused)
-        ]
-        if last_state is not None:
-            newest = await self.last_runs([job.name for job in jobs])
-            jobs = [j for j in jobs if j.name in newest and newest[j.name].state is last_state]
+        candidates = list((await self.get_jobs(names)).values())
+        # The newest runs are read only for the jobs the other conditions keep.
+        newest: dict[str, Run] = {}
+        if selected.last_state is not None:
+            kept = replace(selected, last_state=None)
+            candidates = [job for job in candidates if kept.matches(job, _no_last_state)]
+            newest = await self.last_runs([job.name for job in candidates])
+
+        def last_state(name: str) -> RunState | None:
+            return newest[name].state if name in newest else None
+
+        jobs = [job for job in candidates if selected.matches(job, last_state)]
         keyed = sorted(((order.key(job), job) for job in jobs), reverse=order.descending)
         rest = [job for k, job in keyed if after is None or order.follows(k, after)]
         page = rest[offset : offset + limit]
@@ -151,12 +150,12 @@ class RedisJobs(RedisPart):
 
     async def delete_job(self, name: str) -> None:
         if not await self._conn.eval(scripts.DELETE_JOB, name):
-            raise NotFound(f"no job named {name!r}", field="name")
+            raise NotFound.job(name)
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         flat = await self._conn.eval(scripts.SET_PAUSED, name, "1" if paused else "0")
         if flat is None:
-            raise NotFound(f"no job named {name!r}", field="name")
+            raise NotFound.job(name)
         return codec.job_of(codec.pairs(flat))
 
     async def downstream(self, name: str) -> dict[str, JobSpec]:

@@ -12,21 +12,7 @@ from typing import Any
 
 from tss.core.models import Run, RunFilter
 from tss.core.states import RunState
-from tss.errors import ValidationError
-from tss.store import _codec
 from tss.store.redis.connection import BATCH, RedisConnection
-
-
-def matches(run: Run, run_filter: RunFilter) -> bool:
-    """Whether ``run`` passes ``run_filter``."""
-    return (
-        (run_filter.job is None or run.job == run_filter.job)
-        and (not run_filter.states or run.state in run_filter.states)
-        and (run_filter.since is None or run.created_at >= run_filter.since)
-        and (run_filter.until is None or run.created_at < run_filter.until)
-        and (run_filter.flow_id is None or run.flow_id == run_filter.flow_id)
-        and all(getattr(run, key, None) == value for key, value in run_filter.extra.items())
-    )
 
 
 def filter_uses_only(run_filter: RunFilter | None, *fields: str) -> bool:
@@ -39,21 +25,13 @@ def filter_uses_only(run_filter: RunFilter | None, *fields: str) -> bool:
         "since": run_filter.since is not None,
         "until": run_filter.until is not None,
         "flow_id": run_filter.flow_id is not None,
-        "extra": bool(run_filter.extra),
     }
     return not any(on for name, on in used.items() if name not in fields)
 
 
 def index_keys_for(keys: str, run_filter: RunFilter | None) -> tuple[list[str], bool]:
     """The run id indexes to walk for ``run_filter`` (``keys``: the store's key start), and
-    whether they hold exactly its matches (so an offset can be skipped inside Redis).
-
-    :raises ValidationError: ``extra`` names something that is not a run field.
-    """
-    if run_filter is not None:
-        for key in run_filter.extra:
-            if key not in _codec.RUN_FILTER_COLUMNS:
-                raise ValidationError(f"runs cannot be filtered on {key!r}", field=key)
+    whether they hold exactly its matches (so an offset can be skipped inside Redis)."""
     if run_filter is not None and run_filter.job is not None:
         return [f"{keys}job-runs:{run_filter.job}"], filter_uses_only(run_filter, "job")
     if run_filter is not None and run_filter.states:
@@ -88,7 +66,7 @@ async def newest_runs_matching(
         if not ids:
             break
         for run in await conn.runs(ids):
-            if run_filter is None or matches(run, run_filter):
+            if run_filter is None or run_filter.matches(run):
                 if skip:
                     skip -= 1
                 else:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from tss.core import flows
+from tss.core.firing import REPLACED
 from tss.core.models import ErrorInfo, JobSpec, NewRun, Outcome, Run
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros
@@ -53,7 +54,7 @@ class RedisRuns(RedisPart):
             names = []
             for part in _codec.chunks(plans, BATCH):
                 reply = await self._conn.eval(
-                    scripts.FIRE, actor, orjson.dumps(list(part)), _codec.REPLACED
+                    scripts.FIRE, actor, orjson.dumps(list(part)), REPLACED
                 )
                 at, count, ids, stale = reply
                 fired += count
@@ -131,7 +132,7 @@ class RedisRuns(RedisPart):
             scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(runs, specs))
         )
         if reply[0] == "conflict":
-            raise Conflict(f"a run with id {reply[1]!r} exists already", field="id")
+            raise Conflict.run_exists(reply[1])
         now_us, out = int(reply[1]), list[tuple[Run, bool]]()
         for new, item in zip(runs, reply[2], strict=True):
             if item[1] == 1:

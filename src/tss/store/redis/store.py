@@ -91,6 +91,7 @@ class RedisStore(RedisJobs, RedisRuns, RedisHistory, RedisAdmin, Store):
     """A store in Redis; any number of instances and processes may share it."""
 
     name = "redis"
+    remote = True
 
     def __init__(self, url: str) -> None:
         self.url = url

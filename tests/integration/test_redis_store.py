@@ -14,14 +14,17 @@ from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 import redis
 
 from tss._urls import mask_url
+from tss.core import fencing
 from tss.core.firing import JobFiring, fire_job
-from tss.core.models import Job, JobSpec
+from tss.core.models import Job, JobSpec, Outcome
+from tss.core.states import RunState
 from tss.errors import ConfigError, Conflict, StoreError
-from tss.store.redis import RedisStore
+from tss.store.redis import RedisStore, scripts
 
 from ..conformance.support import ACTOR, new_run, seconds
 
@@ -174,3 +177,45 @@ def test_a_job_changed_between_read_and_fire_is_planned_again(
         await store.close()
 
     run(body())
+
+
+def test_the_lua_fencing_decides_as_core_fencing(raw: redis.Redis) -> None:
+    """fencing.lua's holds and may_finish against tss.core.fencing, case by case: every
+    state and target, the attempt that holds the run and others, no lease, a lease that has
+    run out, ends now or runs on, for a worker and for the reaper."""
+    now = 1_000_000
+    cases = [
+        (state, 2, held, lease, target, expired)
+        for state in RunState
+        for held in (1, 2, 3)
+        for lease in (None, now - 1, now, now + 1)
+        for target in RunState
+        for expired in (False, True)
+    ]
+    # As the scripts see them: numbers as text, no lease as false.
+    lua_cases = [
+        [
+            *(state.value, str(attempt), str(held)),
+            *(False if lease is None else str(lease), target.value, expired),
+        ]
+        for state, attempt, held, lease, target, expired in cases
+    ]
+    body = """
+local now, out = tonumber(ARGV[2]), {}
+for i, c in ipairs(cjson.decode(ARGV[1])) do
+  local held = holds(c[1], c[2], c[3]) and 1 or 0
+  local finish = may_finish(c[1], c[2], c[4], c[3], c[5], c[6], now) and 1 or 0
+  out[i] = held * 2 + finish
+end
+return out
+"""
+    got = raw.eval(scripts.PARTS["fencing"] + body, 0, orjson.dumps(lua_cases), now)
+    want = [
+        fencing.holds(state, attempt, held) * 2
+        + fencing.may_finish(
+            state, attempt, lease, Outcome("r", held, target, require_expired=expired), now
+        )
+        for state, attempt, held, lease, target, expired in cases
+    ]
+    assert got == want
+    assert 0 < sum(want) < 3 * len(want)  # both answers occur for both rules

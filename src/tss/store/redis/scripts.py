@@ -20,16 +20,19 @@ Conventions shared by every script:
   fields) and once to put it back (new fields), so they cannot drift apart.
 
 How a file becomes scripts: a line ``-- part: <name>`` starts a shared part (``lib.lua``:
-``head``, ``runs``; ``flows.lua``: ``flows``, ``edges``); a line
+``head``, ``runs``; ``flows.lua``: ``flows``, ``edges``; ``fencing.lua``: ``fencing``); a line
 ``-- script: <name> (<parts>)`` starts a script, a ``do ... end`` block run after the parts
 it names, in that order. Before a part, Python writes in what Lua cannot read from TSS
-itself, so the scripts never restate a rule by hand:
+itself, so no table of its rules is copied into Lua by hand:
 
 - before ``head``: ``RUN_FIELDS``, from :data:`tss.store.redis.codec.RUN_FIELDS`, the one
   tuple that also decodes a row;
 - before ``runs``: the state sets ``ACTIVE``, ``TERMINAL``, ``CANCELLABLE`` from
   :mod:`tss.core.states`;
-- before ``flows``: ``SATISFIES`` from :data:`tss.core.flows.SATISFIES`.
+- before ``flows``: ``SATISFIES`` from :data:`tss.core.flows.SATISFIES`;
+- before ``fencing``: ``FINISH_TARGETS``, the states a run may leave ``running`` for
+  (:mod:`tss.core.states`). ``fencing.lua``'s ``holds`` and ``may_finish`` restate
+  :mod:`tss.core.fencing` under the same names, and a test holds them to it case by case.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ _GENERATED = {
         f"{_lua_set(s for s in RunState if can_transition(s, RunState.CANCELLED))}\n"
     ),
     "flows": _satisfies(),
+    "fencing": "local FINISH_TARGETS = "
+    f"{_lua_set(s for s in RunState if can_transition(RunState.RUNNING, s))}\n",
 }
 
 
@@ -94,9 +99,9 @@ def _sections(text: str) -> list[_Section]:
     return sections
 
 
-def _load() -> dict[str, str]:
-    """Every script by name, whole: the parts it names (each after what is written in
-    before it), then its body.
+def _load() -> tuple[dict[str, str], dict[str, str]]:
+    """Every part and every script by name, whole: a part after what is written in before
+    it; a script after the parts it names.
 
     :raises RuntimeError: two sections share a name, or a script names no such part.
     """
@@ -118,10 +123,11 @@ def _load() -> dict[str, str]:
         if missing:
             raise RuntimeError(f"Lua script {name!r} needs no such part: {missing}")
         whole[name] = "".join(parts[part] for part in script.needs) + script.text
-    return whole
+    return parts, whole
 
 
-_SCRIPTS = _load()
+#: every shared part as a script gets it, by name (a test runs a helper alone with it)
+PARTS, _SCRIPTS = _load()
 
 # -- runs: create, fire, promote, publish, claim, heartbeat, finish, cancel (their files) --
 CREATE_RUNS = _SCRIPTS["create_runs"]

@@ -2,13 +2,13 @@
 -- (Store.save_logs).
 --
 -- Each script is put together by tss/store/redis/scripts.py: the parts named after it
--- (lib.lua, flows.lua), then its body.
+-- (lib.lua, flows.lua, fencing.lua), then its body.
 
--- script: finish (head, runs, flows)
+-- script: finish (head, runs, flows, fencing)
 -- ARGV: prefix, actor, JSON list of outcomes ({id, n, target, expired, astate, delay, out,
 -- err, reason?, result?, error?}); targets were checked against the state machine. An
--- outcome is accepted only when its run is running with exactly attempt n (fencing) and,
--- with expired, its lease has run out. Returns 1 or 0 per outcome.
+-- outcome is accepted only when may_finish (fencing.lua): its run is running with exactly
+-- attempt n and, with expired, its lease has run out. Returns 1 or 0 per outcome.
 do
   local actor, outcomes = ARGV[2], cjson.decode(ARGV[3])
   local clock_now = clock()
@@ -16,8 +16,7 @@ do
   local accepted = {}
   for i, o in ipairs(outcomes) do
     local r = load(o.id)
-    if r and r.state == 'running' and r.attempt == o.n
-        and not (o.expired and r.lease and tonumber(r.lease) > clock_now) then
+    if r and may_finish(r.state, r.attempt, r.lease, o.n, o.target, o.expired, clock_now) then
       local ch = {error = o.error or false, result = o.result or false, reason = o.reason or false}
       if o.target == 'queued' then ch.handbacks = us(tonumber(r.handbacks or '0') + 1) end
       if o.target == 'retrying' then ch.nb = us(clock_now + tonumber(o.delay)) end

@@ -1,9 +1,9 @@
 -- A worker's heartbeat (Store.heartbeat): its leases extended, fenced by the attempt.
 --
 -- Each script is put together by tss/store/redis/scripts.py: the parts named after it
--- (lib.lua, flows.lua), then its body.
+-- (fencing.lua), then its body.
 
--- script: heartbeat
+-- script: heartbeat (fencing)
 -- ARGV: prefix, worker id, lease (us), how many runs it holds, then (run id, attempt) pairs.
 -- Records the worker alive and extends each lease still held by exactly that attempt.
 -- Returns the run ids the worker no longer holds.
@@ -21,7 +21,7 @@ do
   for i = 5, #ARGV, 2 do
     local id, n = ARGV[i], ARGV[i + 1]
     local v = redis.call('HMGET', P .. 'run:' .. id, 'state', 'attempt')
-    if v[1] == 'running' and v[2] == n then
+    if holds(v[1], v[2], n) then
       redis.call('HSET', P .. 'run:' .. id, 'lease', lease, 'updated', now)
       redis.call('ZADD', P .. 'leased', lease, id)
     else

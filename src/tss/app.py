@@ -369,11 +369,19 @@ class TSSApp:
         return await self.replace_job(merged, expected_version=expected_version)
 
     async def list_jobs(
-        self, *, limit: int = 50, cursor: str | None = None, offset: int = 0, **filters: Any
+        self,
+        *,
+        sort: str = "name",
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
+        **filters: Any,
     ) -> tuple[Page, dict[str, Run]]:
-        """A page of jobs (filters as :meth:`Store.list_jobs`) and the last run of each."""
+        """A page of jobs (``filters`` as :class:`JobFilter`) and the last run of each."""
         selected = JobFilter(**filters)
-        page = await self.store.list_jobs(selected, limit=limit, cursor=cursor, offset=offset)
+        page = await self.store.list_jobs(
+            selected, sort=sort, limit=limit, cursor=cursor, offset=offset
+        )
         return page, await self.store.last_runs([j.name for j in page.items])
 
     @staticmethod

@@ -25,7 +25,7 @@ except ConfigError as exc:  # pragma: no cover - the dev extra installs the driv
     raise ConfigError(f"store.url: {exc}", field="store.url") from exc
 
 import redis.asyncio as aioredis
-from redis import exceptions as rx
+from redis import exceptions as redis_errors
 
 #: keys per pipeline, ids or names per read script: bounds the time of each call
 BATCH = 500
@@ -91,7 +91,7 @@ class RedisConnection:
         """Drop the client. Idempotent."""
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(rx.RedisError, OSError):
+            with contextlib.suppress(redis_errors.RedisError, OSError):
                 await client.aclose()
 
     @contextlib.contextmanager
@@ -99,18 +99,18 @@ class RedisConnection:
         """Redis errors become one-line `StoreError`s that say what to check."""
         try:
             yield
-        except rx.AuthenticationError as exc:
+        except redis_errors.AuthenticationError as exc:
             raise StoreError(
                 f"the Redis store at {self.shown} refused the credentials ({_line(exc)}):"
                 " check the user and password in store.url"
             ) from exc
-        except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             raise StoreError(
                 f"the Redis store at {self.shown} cannot be reached ({_line(exc)}): check that"
                 " Redis is running there and that store.url's host, port, password and TLS"
                 " (rediss://) are right"
             ) from exc
-        except rx.RedisError as exc:
+        except redis_errors.RedisError as exc:
             raise StoreError(f"the Redis store at {self.shown} failed: {_line(exc)}") from exc
 
     async def eval(self, source: str, *args: Any) -> Any:

@@ -86,8 +86,8 @@ class RedisHistory(RedisPart):
     ) -> list[tuple[datetime, RunState, int]]:
         width, start = bucket_us(bucket), to_micros(since)
         ended = await self._conn.pipe(
-            lambda p: [
-                p.zrangebyscore(f"{self.keys}ended:{s.value}", start, "+inf", withscores=True)
+            lambda pipe: [
+                pipe.zrangebyscore(f"{self.keys}ended:{s.value}", start, "+inf", withscores=True)
                 for s in _TERMINAL
             ]
         )

@@ -106,12 +106,12 @@ class RedisJobs(RedisPart):
             if after is not None and order.descending and (end is None or after[0] < end):
                 high = f"({after[0]}"
 
-            def ranges(p: Any) -> None:
-                p.zlexcount(key, f"[{prefix}" if prefix else "-", f"({end}" if end else "+")
+            def ranges(pipe: Any) -> None:
+                pipe.zlexcount(key, f"[{prefix}" if prefix else "-", f"({end}" if end else "+")
                 if order.descending:
-                    p.zrevrangebylex(key, high, low, start=offset, num=limit + 1)
+                    pipe.zrevrangebylex(key, high, low, start=offset, num=limit + 1)
                 else:
-                    p.zrangebylex(key, low, high, start=offset, num=limit + 1)
+                    pipe.zrangebylex(key, low, high, start=offset, num=limit + 1)
 
             total, names = await self._conn.pipe(ranges)
             found = await self.get_jobs(names[:limit])
@@ -171,23 +171,23 @@ async def downstream_specs(
     names = sorted(set(names))
     if not names:
         return {}
-    k = conn.keys
-    [any_parent] = await conn.pipe(lambda p: [p.scard(f"{k}parents")])
+    keys = conn.keys
+    [any_parent] = await conn.pipe(lambda pipe: [pipe.scard(f"{keys}parents")])
     if not any_parent:
         return {}  # no job has dependants: the common case costs one command
-    has = await conn.pipe(lambda p: [p.sismember(f"{k}parents", n) for n in names])
+    has = await conn.pipe(lambda pipe: [pipe.sismember(f"{keys}parents", n) for n in names])
     roots = [name for name, yes in zip(names, has, strict=True) if yes]
     children: dict[str, set[str]] = {}
     frontier = roots
     while frontier:
-        found = await conn.pipe(on_each("smembers", [f"{k}children:{n}" for n in frontier]))
+        found = await conn.pipe(on_each("smembers", [f"{keys}children:{n}" for n in frontier]))
         children.update(zip(frontier, (set(f) for f in found), strict=True))
         frontier = sorted({c for f in found for c in f} - children.keys())
     below = {root: flows.downstream(root, lambda n: children.get(n, ())) for root in roots}
     wanted = sorted({name for names in below.values() for name in names})
     specs: dict[str, JobSpec] = {}
     for part in _codec.chunks(wanted, BATCH):
-        texts = await conn.pipe(on_each("hget", [f"{k}job:{n}" for n in part], "spec"))
+        texts = await conn.pipe(on_each("hget", [f"{keys}job:{n}" for n in part], "spec"))
         specs.update(
             (name, _codec.spec_of(text)) for name, text in zip(part, texts, strict=True) if text
         )

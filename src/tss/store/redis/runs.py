@@ -108,9 +108,9 @@ class RedisRuns(RedisPart):
 
     async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
         due, pending = await self._conn.pipe(
-            lambda p: [
-                p.zrange(f"{self.keys}due", 0, 0, withscores=True),
-                p.zrange(f"{self.keys}pending", 0, 0, withscores=True),
+            lambda pipe: [
+                pipe.zrange(f"{self.keys}due", 0, 0, withscores=True),
+                pipe.zrange(f"{self.keys}pending", 0, 0, withscores=True),
             ]
         )
         times = [int(score) - _codec.seconds_us(horizon) for _, score in due]

@@ -9,9 +9,8 @@ it), with the ``pip install`` hint when it is missing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tss._urls import mask_url
 from tss.core.models import Run
@@ -29,36 +28,8 @@ from redis import exceptions as redis_errors
 
 #: keys per pipeline, ids or names per read script: bounds the time of each call
 BATCH = 500
-#: the store's own URL options; every other option goes to redis-py
-OWN_OPTIONS = ("prefix",)
-
-
-def parse_url(url: str, known: Collection[str]) -> tuple[str, str]:
-    """Split the store's options from redis-py's: ``(redis url, prefix)``. ``known`` are
-    the query options redis-py accepts.
-
-    :raises ConfigError: an unknown option or a bad prefix, naming it.
-    """
-    parts = urlsplit(url)
-    prefix = "tss"
-    rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "prefix":
-            prefix = value
-        elif key in known:
-            rest.append((key, value))
-        else:
-            raise ConfigError(
-                f"store.url: unknown option {key!r} in {mask_url(url)} (TSS's is 'prefix';"
-                " the others must be redis-py connection options)",
-                field="store.url",
-            )
-    if not prefix or any(ch.isspace() for ch in prefix):
-        raise ConfigError(
-            f"store.url: prefix {prefix!r} in {mask_url(url)} must be a non-empty word",
-            field="store.url",
-        )
-    return parts._replace(query=urlencode(rest)).geturl(), prefix
+#: the store's own URL options, with their defaults; every other option goes to redis-py
+OWN_OPTIONS = {"prefix": "tss"}
 
 
 def _line(exc: BaseException) -> str:
@@ -71,7 +42,8 @@ class RedisConnection:
     def __init__(self, url: str) -> None:
         self.url = url
         self.shown = mask_url(url)
-        self._redis_url, self.prefix = parse_url(url, _redis.URL_OPTIONS)
+        split = _redis.split_url(url, OWN_OPTIONS, field="store.url")
+        self._redis_url, self.prefix = split.url, split.own["prefix"]
         #: the start of every key of the store
         self.keys = f"{self.prefix}:store:"
         self._client: aioredis.Redis | None = None

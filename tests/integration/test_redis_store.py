@@ -20,9 +20,10 @@ import redis
 
 from tss._urls import mask_url
 from tss.core import fencing
-from tss.core.firing import JobFiring, fire_job
-from tss.core.models import Job, JobSpec, Outcome
+from tss.core.firing import JobFiring, fire_job, made_ahead
+from tss.core.models import Job, JobSpec, Outcome, RetryPolicy, Run, RunPolicy
 from tss.core.states import RunState
+from tss.core.timeutil import from_micros
 from tss.errors import ConfigError, Conflict, StoreError
 from tss.store.redis import RedisStore, scripts
 
@@ -219,3 +220,44 @@ return out
     ]
     assert got == want
     assert 0 < sum(want) < 3 * len(want)  # both answers occur for both rules
+
+
+def _run(trigger: str, state: RunState, not_before: int | None) -> Run:
+    at = from_micros(0)
+    return Run(
+        id="r", job="j", state=state, trigger=trigger, params={}, priority=0, pool="default",
+        policy=RunPolicy("noop", None, "auto", RetryPolicy()), attempt=0, created_at=at,
+        updated_at=at, not_before=None if not_before is None else from_micros(not_before),
+    )  # fmt: skip
+
+
+def test_the_lua_made_ahead_decides_as_core_firing(raw: redis.Redis) -> None:
+    """lib.lua's made_ahead (the fires a pause, an edit or a delete withdraws) against
+    tss.core.firing.made_ahead: every trigger kind, state and not_before case."""
+    now = 1_000_000
+    cases = [
+        (trigger, state, not_before)
+        for trigger in ("schedule", "manual", "retry")
+        for state in RunState
+        for not_before in (None, now - 1, now, now + 1)
+    ]
+    lua_cases = [
+        [trigger, state.value, False if not_before is None else str(not_before)]
+        for trigger, state, not_before in cases
+    ]
+    body = """
+local out = {}
+for i, c in ipairs(cjson.decode(ARGV[2])) do
+  out[i] = made_ahead({trigger = c[1], state = c[2], nb = c[3]}, ARGV[3]) and 1 or 0
+end
+return out
+"""
+    lua = scripts.PARTS["head"] + scripts.PARTS["runs"] + body
+    got = raw.eval(lua, 0, "unused:", orjson.dumps(lua_cases), str(now))
+    at = from_micros(now)
+    want = [
+        int(made_ahead(_run(trigger, state, not_before), at))
+        for trigger, state, not_before in cases
+    ]
+    assert got == want
+    assert 0 < sum(want) < len(want)

@@ -127,17 +127,23 @@ local function cancel(r, actor, why, now)
   move(r, 'cancelled', actor, why, now, {reason = why})
 end
 
--- Withdraw a job's fires made ahead of their time (scheduled runs with trigger 'schedule'),
--- or queued and announced ahead of it (not_before still to come): cancel them and free
--- their fire (no 'sched', out of the fires hash), so that the same fire can be made again.
+-- tss.core.firing.made_ahead: whether r is a fire made ahead of its time that a pause, an
+-- edit or a delete of its job withdraws: still scheduled (lookahead), or queued early with
+-- its not_before still to come (announce_ahead). now is the time as text.
+local function made_ahead(r, now)
+  if r.trigger ~= 'schedule' then return false end
+  if r.state == 'scheduled' then return true end
+  return r.state == 'queued' and r.nb and r.nb ~= '' and tonumber(r.nb) > tonumber(now) or false
+end
+
+-- Withdraw a job's fires made ahead of their time (made_ahead): cancel them and free their
+-- fire (no 'sched', out of the fires hash), so that the same fire can be made again.
 -- Returns the earliest fire withdrawn, or false.
 local function cancel_ahead(job, why, now)
   local earliest = false
   for _, id in ipairs(redis.call('SMEMBERS', P .. 'active:' .. job)) do
     local r = load(id)
-    local early = r and r.state == 'queued' and r.nb and r.nb ~= ''
-                  and tonumber(r.nb) > tonumber(now)
-    if r and r.trigger == 'schedule' and (r.state == 'scheduled' or early) then
+    if r and made_ahead(r, now) then
       cancel(r, 'user', why, now)
       local fire = redis.call('HGET', P .. 'run:' .. id, 'sched')
       if fire then

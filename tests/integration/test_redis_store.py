@@ -20,10 +20,10 @@ import redis
 
 from tss._urls import mask_url
 from tss.core import fencing
-from tss.core.firing import JobFiring, fire_job, made_ahead
+from tss.core.firing import JobFiring, fire_job, made_ahead, rewound
 from tss.core.models import Job, JobSpec, Outcome, RetryPolicy, Run, RunPolicy
 from tss.core.states import RunState
-from tss.core.timeutil import from_micros
+from tss.core.timeutil import from_micros, to_micros
 from tss.errors import ConfigError, Conflict, StoreError
 from tss.store.redis import RedisStore, scripts
 
@@ -261,3 +261,29 @@ return out
     ]
     assert got == want
     assert 0 < sum(want) < len(want)
+
+
+def test_the_lua_rewound_decides_as_core_firing(raw: redis.Redis) -> None:
+    """lib.lua's rewound (a job's next fire once its fires made ahead were withdrawn)
+    against tss.core.firing.rewound, with and without either time."""
+    times = (None, 5, 10, 15)
+    cases = [(next_fire, earliest) for next_fire in times for earliest in times]
+    body = """
+local out = {}
+for i, c in ipairs(cjson.decode(ARGV[2])) do
+  local got = rewound(c[1], c[2])
+  out[i] = got and tonumber(got) or -1
+end
+return out
+"""
+    lua_cases = [["" if n is None else str(n), False if e is None else str(e)] for n, e in cases]
+    lua = scripts.PARTS["head"] + scripts.PARTS["runs"] + body
+    got = raw.eval(lua, 0, "unused:", orjson.dumps(lua_cases))
+    want = []
+    for next_fire, earliest in cases:
+        at = rewound(
+            None if next_fire is None else from_micros(next_fire),
+            [] if earliest is None else [from_micros(earliest)],
+        )
+        want.append(-1 if at is None else to_micros(at))
+    assert got == want

@@ -31,8 +31,19 @@ itself, so no table of its rules is copied into Lua by hand:
   :mod:`tss.core.states`;
 - before ``flows``: ``SATISFIES`` from :data:`tss.core.flows.SATISFIES`;
 - before ``fencing``: ``FINISH_TARGETS``, the states a run may leave ``running`` for
-  (:mod:`tss.core.states`). ``fencing.lua``'s ``holds`` and ``may_finish`` restate
-  :mod:`tss.core.fencing` under the same names, and a test holds them to it case by case.
+  (:mod:`tss.core.states`).
+
+Lua cannot call Python, so four rules are restated in Lua, each under its Python name and
+held to it by a test that runs both over every case:
+
+==================================  ===============================  ==========================
+Lua                                 restates                         held by
+==================================  ===============================  ==========================
+``fencing.lua`` holds, may_finish   :mod:`tss.core.fencing`          ``tests/integration/``
+``lib.lua`` made_ahead, rewound     :mod:`tss.core.firing`           ``test_redis_store.py``
+``flows.lua`` decide, settle        :func:`tss.core.flows.decide`    the conformance suite's
+                                                                     flow property test
+==================================  ===============================  ==========================
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ itself, so no table of its rules is copied into Lua by hand:
 - before ``fencing``: ``FINISH_TARGETS``, the states a run may leave ``running`` for
   (:mod:`tss.core.states`).
 
-Lua cannot call Python, so four rules are restated in Lua, each under its Python name and
+Lua cannot call Python, so these rules are restated in Lua, each under its Python name and
 held to it by a test that runs both over every case:
 
 ==================================  ===============================  ==========================

@@ -53,7 +53,8 @@ How the guarantees hold (DESIGN.md section 3; the scripts are in ``scripts/*.lua
   the job still has the next fire, version and active count the planner saw, inserting the
   runs unless ``fires:<job>`` has the fire already. Two schedulers that read the same job:
   the first script to run fires it, the second finds it moved on and skips it.
-- Claims, heartbeats and finishes are scripts that compare the attempt number (fencing).
+- Claims, heartbeats and finishes are scripts that compare the attempt number (fencing:
+  ``fencing.lua`` restates :mod:`tss.core.fencing`).
 - Time is Redis ``TIME`` (inside the scripts too).
 - Event ids come from INCR inside the script that writes the transition.
 

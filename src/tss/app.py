@@ -52,7 +52,8 @@ from tss.errors import (
 )
 from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
-from tss.store.base import Store, collect
+from tss.store.base import Store
+from tss.store.paging import collect
 from tss.tasks.registry import TaskRegistry
 from tss.tokens import Principal, authenticate, new_token
 from tss.worker.attempt import run_attempt

@@ -1,7 +1,7 @@
 """Refusals that read the same on every store, beyond the missing and duplicate records of
 ``test_errors.py``: bad listing arguments, an illegal new run, and fencing.
 
-A listing argument is checked by a shared rule (:mod:`tss.store._listing`); each case here
+A listing argument is checked by a shared rule (:mod:`tss.store.paging`); each case here
 asks that rule for its error and requires every store to raise exactly that one, type,
 field and message. Fencing refusals are not errors: every store answers a finish or a
 heartbeat that no longer holds its run with ``False`` or "lost", and changes nothing.
@@ -16,8 +16,8 @@ import pytest
 
 from tss.core.states import RunState, check_transition
 from tss.errors import TSSError
-from tss.store._listing import FLOWS, JobOrder, bucket_us, check_offset, run_after
 from tss.store.base import Store
+from tss.store.paging import FLOWS, JobOrder, bucket_us, check_offset, run_after
 
 from .support import ACTOR, new_run, outcome, queued, running, seconds, spec
 

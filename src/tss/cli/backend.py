@@ -31,7 +31,7 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.definitions import check_imports
-from tss.store.base import collect
+from tss.store.paging import collect
 
 if TYPE_CHECKING:
     from tss.app import TSSApp

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from tss.core.models import Token, WorkerInfo
+from tss.core.models import DashboardSession, Token, WorkerInfo
 from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import worker_state
 from tss.errors import Conflict, NotFound
-from tss.store import _codec
-from tss.store.base import DashboardSession
+from tss.store import encoding
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import RedisPart
+from tss.store.roles import AdminStore
 
 
-class RedisAdmin(RedisPart):
+class RedisAdmin(RedisPart, AdminStore):
     """The workers, tokens and sessions part of :class:`~tss.store.redis.RedisStore`."""
 
     async def register_worker(self, info: WorkerInfo) -> None:
@@ -30,7 +30,9 @@ class RedisAdmin(RedisPart):
         return [codec.worker_of(i, h) for i, h in zip(ids, hashes, strict=True) if h]
 
     async def mark_dead_workers(self, *, dead_after: float) -> list[str]:
-        return sorted(await self._conn.eval(scripts.MARK_DEAD, str(_codec.seconds_us(dead_after))))
+        return sorted(
+            await self._conn.eval(scripts.MARK_DEAD, str(encoding.seconds_us(dead_after)))
+        )
 
     async def create_token(self, token: Token) -> None:
         created = str(to_micros(token.created_at))

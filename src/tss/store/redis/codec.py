@@ -1,7 +1,7 @@
 """Redis hashes <-> models for the Redis store.
 
 Hash values are text: times are integer microseconds since the epoch, JSON values (params,
-policy, result, error, spec) are the same text the SQL stores keep (:mod:`tss.store._codec`),
+policy, result, error, spec) are the same text the SQL stores keep (:mod:`tss.store.encoding`),
 and a field that is ``None`` is simply absent.
 """
 
@@ -26,13 +26,13 @@ from tss.core.models import (
 )
 from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import WorkerState
-from tss.store import _codec
+from tss.store import encoding
 
 Hash = dict[str, str]
 
-#: A run's hash fields, each with the SQL stores' column it holds, in the order of those
-#: stores' rows: the scripts' ``row()`` gives a run's values in this order (they get the
-#: field list from here), and the SQL stores' decoder reads them as one of its rows.
+#: A run's hash fields, each with the SQL stores' column it holds (a field of
+#: :class:`~tss.store.encoding.RunRow`): the scripts' ``row()`` gives a run's values in this
+#: order (they get the field list from here), and :func:`run_of` reads them by name.
 RUN_COLUMNS = {
     "id": "id",
     "job": "job",
@@ -67,7 +67,6 @@ RUN_INTEGERS = frozenset(
     {"prio", "attempt", "created", "updated", "sched", "nb", "queued", "started", "finished"}
     | {"lease", "handbacks"}
 )
-_INTEGER_AT = tuple(i for i, name in enumerate(RUN_FIELDS) if name in RUN_INTEGERS)
 
 
 def pairs(flat: Sequence[str]) -> Hash:
@@ -93,8 +92,8 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
     what the uniqueness checks and the first event need."""
     fields = [
         *("id", new.id, "job", new.job, "state", new.state.value, "trigger", new.trigger),
-        *("params", _codec.dumps(new.params), "prio", str(new.priority), "pool", new.pool),
-        *("policy", _codec.policy_text(new.policy), "attempt", "0", "handbacks", "0"),
+        *("params", encoding.dumps(new.params), "prio", str(new.priority), "pool", new.pool),
+        *("policy", encoding.policy_text(new.policy), "attempt", "0", "handbacks", "0"),
     ]
     optional = {
         "sched": micros_text(new.scheduled_for),
@@ -103,7 +102,7 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
         "reason": new.reason,
         "retry_of": new.retry_of,
         "flow": new.flow_id,
-        "tmo": None if new.policy.timeout is None else str(_codec.seconds_us(new.policy.timeout)),
+        "tmo": None if new.policy.timeout is None else str(encoding.seconds_us(new.policy.timeout)),
     }
     fields += [
         part for key, value in optional.items() if value is not None for part in (key, value)
@@ -111,7 +110,7 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
     item: dict[str, Any] = {"id": new.id, "job": new.job, "state": new.state.value, "f": fields}
     if new.idempotency_key is not None:
         item["ikey"] = new.idempotency_key
-    fire = _codec.fire_key(new)
+    fire = encoding.fire_key(new)
     if fire is not None:
         item["fire"] = str(fire[1])
     if new.reason is not None:
@@ -123,13 +122,17 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
 
 def run_of(text: str) -> Run:
     """A run from its row: the JSON array of :data:`RUN_FIELDS` that the scripts' ``row()``
-    gives, read by the SQL stores' decoder once its integers are numbers."""
-    row: list[Any] = [None if value is False else value for value in orjson.loads(text)]
-    for i in _INTEGER_AT:
-        if row[i] is not None:
+    gives, read by name into the SQL stores' :class:`~tss.store.encoding.RunRow` once its
+    integers are numbers, and decoded as they decode theirs."""
+    row: dict[str, Any] = {}
+    for field, value in zip(RUN_FIELDS, orjson.loads(text), strict=True):
+        if value is False:  # a field the hash does not have
+            value = None
+        elif field in RUN_INTEGERS:
             with contextlib.suppress(ValueError, TypeError):  # run_of quarantines the run
-                row[i] = int(row[i])
-    return _codec.run_of(row)
+                value = int(value)
+        row[RUN_COLUMNS[field]] = value
+    return encoding.run_of(encoding.RunRow(**row))
 
 
 def runs_of(rows: Sequence[str | None]) -> list[Run]:
@@ -145,14 +148,14 @@ def outcome_item(out: Outcome) -> dict[str, Any]:
         "target": out.target.value,
         "expired": out.require_expired,
         "astate": (out.attempt_state or out.target).value,
-        "delay": str(_codec.seconds_us(out.retry_delay or 0.0)),
+        "delay": str(encoding.seconds_us(out.retry_delay or 0.0)),
         "out": out.stdout,
         "err": out.stderr,
     }
     optional = {
         "reason": out.reason,
-        "result": _codec.dumps_or_none(out.result),
-        "error": _codec.error_text(out.error),
+        "result": encoding.dumps_or_none(out.result),
+        "error": encoding.error_text(out.error),
     }
     item.update((key, value) for key, value in optional.items() if value is not None)
     return item
@@ -164,10 +167,10 @@ def attempt_of(run_id: str, h: Hash) -> Attempt:
         run_id=run_id,
         number=int(h["number"]),
         worker_id=h.get("worker"),
-        state=_codec.STATES[h["state"]],
+        state=encoding.STATES[h["state"]],
         started_at=from_micros(int(h["started"])),
         finished_at=_when(h, "finished"),
-        error=_codec.error_of(h.get("error")),
+        error=encoding.error_of(h.get("error")),
         result=None if result is None else orjson.loads(result),
         stdout=h.get("stdout", ""),
         stderr=h.get("stderr", ""),
@@ -183,8 +186,8 @@ def event_of(entry_id: str, text: str) -> Event:
         at=from_micros(int(at)),
         run_id=run_id,
         job=job,
-        source=None if source is False else _codec.STATES[source],
-        target=_codec.STATES[target],
+        source=None if source is False else encoding.STATES[source],
+        target=encoding.STATES[target],
         actor=actor,
         reason=None if reason is False else reason,
         attempt=int(attempt),
@@ -195,7 +198,7 @@ def event_of(entry_id: str, text: str) -> Event:
 
 
 def job_of(h: Hash, name: str = "") -> Job:
-    spec = _codec.spec_of(h["spec"], name)
+    spec = encoding.spec_of(h["spec"], name)
     paused = h.get("paused") == "1"
     if spec.paused != paused:  # paused and resumed since the definition was written
         spec = spec.model_copy(update={"paused": paused})
@@ -213,9 +216,9 @@ def worker_fields(info: WorkerInfo) -> list[str]:
         *("hostname", info.hostname, "pid", str(info.pid)),
         *(
             "pools",
-            _codec.dumps(list(info.pools)),
+            encoding.dumps(list(info.pools)),
             "task_types",
-            _codec.dumps(list(info.task_types)),
+            encoding.dumps(list(info.task_types)),
         ),
         *("concurrency", str(info.concurrency), "cores", repr(float(info.cores))),
         *("memory", str(info.memory), "version", info.version, "running", str(info.running)),

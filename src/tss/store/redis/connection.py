@@ -15,7 +15,7 @@ from typing import Any
 from tss._urls import mask_url
 from tss.core.models import Run
 from tss.errors import ConfigError, StoreError
-from tss.store import _codec
+from tss.store import encoding
 from tss.store.redis import codec, scripts
 
 try:
@@ -106,7 +106,7 @@ class RedisConnection:
     async def hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
         """HGETALL of each key ({} for a missing one), in batches of one round trip."""
         found: list[dict[str, str]] = []
-        for part in _codec.chunks(list(keys), BATCH):
+        for part in encoding.chunks(list(keys), BATCH):
 
             def build(pipe: Any, part: Sequence[str] = part) -> None:
                 for key in part:
@@ -118,7 +118,7 @@ class RedisConnection:
     async def runs(self, ids: Sequence[str]) -> list[Run]:
         """The runs with these ids that exist, in that order."""
         runs: list[Run] = []
-        for part in _codec.chunks(list(ids), BATCH):
+        for part in encoding.chunks(list(ids), BATCH):
             runs += codec.runs_of(await self.eval(scripts.RUN_ROWS, *part))
         return runs
 

@@ -10,15 +10,16 @@ from tss.core.models import Attempt, Event, Page, Run, RunFilter
 from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_micros
 from tss.errors import NotFound
-from tss.store._listing import FLOWS, bucket_us, check_offset, run_after, run_cursor
+from tss.store.paging import FLOWS, bucket_us, check_offset, run_after, run_cursor
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import RedisPart, on_each
 from tss.store.redis.listing import filter_uses_only, index_keys_for, newest_runs_matching
+from tss.store.roles import HistoryStore
 
 _TERMINAL = [state for state in RunState if state.terminal]
 
 
-class RedisHistory(RedisPart):
+class RedisHistory(RedisPart, HistoryStore):
     """The history part of :class:`~tss.store.redis.RedisStore`."""
 
     async def get_run(self, run_id: str) -> Run:

@@ -13,10 +13,11 @@ from tss.core.models import Job, JobFilter, JobSpec, Page, Run
 from tss.core.states import RunState
 from tss.core.timeutil import from_micros
 from tss.errors import Conflict, NotFound
-from tss.store import _codec
-from tss.store._listing import JobOrder, check_offset, prefix_end
+from tss.store import encoding
+from tss.store.paging import JobOrder, check_offset, prefix_end
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import BATCH, RedisConnection, RedisPart, on_each
+from tss.store.roles import JobStore
 
 
 def _no_last_state(name: str) -> RunState | None:
@@ -28,19 +29,19 @@ def _no_last_state(name: str) -> RunState | None:
 UPDATE_TRIES = 4
 
 
-class RedisJobs(RedisPart):
+class RedisJobs(RedisPart, JobStore):
     """The job part of :class:`~tss.store.redis.RedisStore`."""
 
     async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
         fire = codec.micros_text(next_fire_at)
         paused = "1" if spec.paused else "0"
         now = await self._conn.eval(
-            scripts.CREATE_JOB, spec.name, _codec.spec_text(spec), fire or "", paused
+            scripts.CREATE_JOB, spec.name, encoding.spec_text(spec), fire or "", paused
         )
         if now is None:
             raise Conflict.job_exists(spec.name)
         at = from_micros(int(now))
-        return Job(spec, at, at, _codec.when(_codec.micros(next_fire_at)), 1)
+        return Job(spec, at, at, encoding.when(encoding.micros(next_fire_at)), 1)
 
     async def update_job(
         self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
@@ -54,9 +55,9 @@ class RedisJobs(RedisPart):
             # the script refuses if that spec changed meanwhile, and it is decided again.
             with self._conn.errors():
                 seen = await self._conn.client().hget(key, "spec")
-            refire = seen is not None and refires_withdrawn(_codec.spec_of(seen, spec.name), spec)
+            refire = seen is not None and refires_withdrawn(encoding.spec_of(seen, spec.name), spec)
             reply = await self._conn.eval(
-                scripts.UPDATE_JOB, spec.name, _codec.spec_text(spec), fire, paused, want,
+                scripts.UPDATE_JOB, spec.name, encoding.spec_text(spec), fire, paused, want,
                 "1" if refire else "0", seen or "",
             )  # fmt: skip
             if reply[0] != "moved":
@@ -69,7 +70,7 @@ class RedisJobs(RedisPart):
             raise Conflict.stale_version(spec.name, reply[1], expected_version)
         created, version, now = int(reply[1]), int(reply[2]), int(reply[3])
         stored = int(reply[4]) if len(reply) > 4 and reply[4] else None
-        return Job(spec, from_micros(created), from_micros(now), _codec.when(stored), version)
+        return Job(spec, from_micros(created), from_micros(now), encoding.when(stored), version)
 
     async def get_job(self, name: str) -> Job:
         [found] = await self._conn.hashes([f"{self.keys}job:{name}"])
@@ -141,7 +142,7 @@ class RedisJobs(RedisPart):
     async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
         unique = list(dict.fromkeys(names))
         found: dict[str, Run] = {}
-        for part in _codec.chunks(unique, BATCH):
+        for part in encoding.chunks(unique, BATCH):
             hashes = await self._conn.eval(scripts.LAST_RUNS, *part)
             found.update(
                 (name, codec.run_of(row)) for name, row in zip(part, hashes, strict=True) if row
@@ -186,10 +187,10 @@ async def downstream_specs(
     below = {root: flows.downstream(root, lambda n: children.get(n, ())) for root in roots}
     wanted = sorted({name for names in below.values() for name in names})
     specs: dict[str, JobSpec] = {}
-    for part in _codec.chunks(wanted, BATCH):
+    for part in encoding.chunks(wanted, BATCH):
         texts = await conn.pipe(on_each("hget", [f"{keys}job:{n}" for n in part], "spec"))
         specs.update(
-            (name, _codec.spec_of(text)) for name, text in zip(part, texts, strict=True) if text
+            (name, encoding.spec_of(text)) for name, text in zip(part, texts, strict=True) if text
         )
     return {
         root: {name: specs[name] for name in names if name in specs}

@@ -10,16 +10,16 @@ from typing import Any
 import orjson
 
 from tss.core import flows
-from tss.core.firing import REPLACED
+from tss.core.firing import REPLACED, Planner
 from tss.core.models import ErrorInfo, JobSpec, NewRun, Outcome, Run
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros
 from tss.errors import Conflict
-from tss.store import _codec
-from tss.store.base import Planner
+from tss.store import encoding
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import BATCH, RedisPart
 from tss.store.redis.jobs import downstream_specs
+from tss.store.roles import RunStore
 
 #: reads and plans of one fire_due_jobs call; jobs still contended after them wait a tick
 FIRE_TRIES = 4
@@ -34,7 +34,7 @@ def new_run_items(news: Sequence[NewRun], specs: dict[str, dict[str, JobSpec]]) 
     return items
 
 
-class RedisRuns(RedisPart):
+class RedisRuns(RedisPart, RunStore):
     """The run-changing part of :class:`~tss.store.redis.RedisStore`."""
 
     async def fire_due_jobs(
@@ -45,14 +45,14 @@ class RedisRuns(RedisPart):
         names: list[str] = []  # the jobs to read again: their plan was made on a stale view
         for _ in range(FIRE_TRIES if limit > 0 else 0):
             read = await self._conn.eval(
-                scripts.FIRE_READ, str(_codec.seconds_us(horizon)), str(limit), *names
+                scripts.FIRE_READ, str(encoding.seconds_us(horizon)), str(limit), *names
             )
             specs = await downstream_specs(
                 self._conn, [codec.pairs(flat)["name"] for flat, _ in read[1]]
             )
             plans, news = self._plan(planner, from_micros(int(read[0])), read[1], specs)
             names = []
-            for part in _codec.chunks(plans, BATCH):
+            for part in encoding.chunks(plans, BATCH):
                 reply = await self._conn.eval(
                     scripts.FIRE, actor, orjson.dumps(list(part)), REPLACED
                 )
@@ -61,7 +61,7 @@ class RedisRuns(RedisPart):
                 names += stale
                 for run_id in ids:
                     if news[run_id].state is RunState.QUEUED:
-                        created.append(_codec.new_run(news[run_id], int(at))[0])
+                        created.append(encoding.created_run(news[run_id], int(at)))
             if not names:
                 break
         return created, fired
@@ -103,7 +103,7 @@ class RedisRuns(RedisPart):
     async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
         if limit <= 0:
             return []
-        early = str(_codec.seconds_us(ahead))
+        early = str(encoding.seconds_us(ahead))
         return codec.runs_of(await self._conn.eval(scripts.PROMOTE, actor, str(limit), early))
 
     async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
@@ -113,8 +113,8 @@ class RedisRuns(RedisPart):
                 pipe.zrange(f"{self.keys}pending", 0, 0, withscores=True),
             ]
         )
-        times = [int(score) - _codec.seconds_us(horizon) for _, score in due]
-        times += [int(score) - _codec.seconds_us(ahead) for _, score in pending]
+        times = [int(score) - encoding.seconds_us(horizon) for _, score in due]
+        times += [int(score) - encoding.seconds_us(ahead) for _, score in pending]
         return from_micros(min(times)) if times else None
 
     # -- runs ------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class RedisRuns(RedisPart):
         now_us, out = int(reply[1]), list[tuple[Run, bool]]()
         for new, item in zip(runs, reply[2], strict=True):
             if item[1] == 1:
-                out.append((_codec.new_run(new, now_us)[0], True))
+                out.append((encoding.created_run(new, now_us), True))
             else:
                 out.append((codec.run_of(item[2]), False))
         return out
@@ -151,8 +151,8 @@ class RedisRuns(RedisPart):
         if limit <= 0:
             return []
         args = (
-            str(_codec.seconds_us(older_than)),
-            str(_codec.seconds_us(republish_after)),
+            str(encoding.seconds_us(older_than)),
+            str(encoding.seconds_us(republish_after)),
             str(limit),
         )
         found = codec.runs_of(await self._conn.eval(scripts.FIND_UNPUBLISHED, *args))
@@ -172,7 +172,7 @@ class RedisRuns(RedisPart):
     ) -> list[Run]:
         if not run_ids:
             return []
-        lease_us = str(_codec.seconds_us(lease))
+        lease_us = str(encoding.seconds_us(lease))
         found = await self._conn.eval(scripts.CLAIM, worker_id, lease_us, *dict.fromkeys(run_ids))
         return codec.runs_of(found)
 
@@ -180,7 +180,7 @@ class RedisRuns(RedisPart):
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
     ) -> list[str]:
         pairs = [part for run_id, number in held for part in (run_id, str(number))]
-        lease_us = str(_codec.seconds_us(lease))
+        lease_us = str(encoding.seconds_us(lease))
         lost: list[str] = await self._conn.eval(
             scripts.HEARTBEAT, worker_id, lease_us, str(len(held)), *pairs
         )
@@ -203,7 +203,7 @@ class RedisRuns(RedisPart):
     async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
         if limit <= 0:
             return []
-        grace_us = str(_codec.seconds_us(grace))
+        grace_us = str(encoding.seconds_us(grace))
         found = codec.runs_of(
             await self._conn.eval(scripts.DUE_IN, "deadline", grace_us, "0", str(limit))
         )
@@ -222,7 +222,7 @@ class RedisRuns(RedisPart):
     ) -> list[Run]:
         if not run_ids:
             return []
-        text = _codec.error_text(error) or ""
+        text = encoding.error_text(error) or ""
         found = await self._conn.eval(
             scripts.FAIL_QUEUED, actor, error.message, text, *dict.fromkeys(run_ids)
         )

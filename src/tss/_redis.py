@@ -1,5 +1,5 @@
-"""The one way TSS opens a Redis connection, for the Redis store and the Redis broker: its
-URL split into TSS's options and redis-py's, and the client.
+"""The one way TSS opens a Redis connection, for the Redis store and the Redis broker; and
+:func:`split_url`, which takes TSS's own options out of a ``redis://`` URL.
 
 The driver is imported lazily (only a ``redis://`` URL imports this module), with the
 ``pip install`` hint when it is missing. Every client retries a failed command a few times

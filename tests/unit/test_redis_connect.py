@@ -43,14 +43,14 @@ def test_a_bad_url_names_the_field() -> None:
     assert info.value.field == "broker.url"
 
 
-def test_store_and_broker_split_their_urls_alike() -> None:
-    for query, words in (("colour=blue", "unknown option 'colour' in"), ("prefix=", "prefix ''")):
+def test_store_and_broker_refuse_bad_url_options_naming_their_field() -> None:
+    for query, words in (("colour=blue", "unknown option 'colour'"), ("prefix=", "prefix ''")):
         for field, make in (("store.url", RedisConnection), ("broker.url", RedisBroker)):
             with pytest.raises(ConfigError) as info:
                 make(f"redis://:pw@127.0.0.1:6379/0?{query}")
             message = str(info.value)
-            assert info.value.field == field and message.startswith(f"{field}: {words}")
-            assert ":pw@" not in message
+            assert info.value.field == field and message.startswith(f"{field}: ")
+            assert words in message and ":pw@" not in message
     own = {"prefix": "tss", "reclaim_after": "30"}
     split = _redis.split_url("redis://h/0?prefix=p&socket_timeout=3", own, field="broker.url")
     assert split.url == "redis://h/0?socket_timeout=3"

@@ -56,6 +56,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tss._urls import mask_url
 from tss.broker.base import Broker, Delivery, RunMessage
@@ -78,8 +79,7 @@ PRIORITIES = range(9, -1, -1)
 _FIELD = b"m"
 _DEAD_MAXLEN = 10_000
 _FORGET_MS = 3_600_000
-#: TSS's own URL options, with their defaults; every other option goes to redis-py
-_OWN_OPTIONS = {"prefix": "tss", "reclaim_after": "30"}
+_OWN_OPTIONS = ("prefix", "reclaim_after")
 
 # KEYS: the streams, highest priority first. ARGV: group, consumer, how many, reclaim idle
 # time in ms (0: no reclaim this time), forget idle time in ms, then an XAUTOCLAIM cursor per
@@ -443,19 +443,34 @@ def _parse(url: str) -> tuple[str, str, float, float]:
 
     :raises ConfigError: an unknown option or a bad value, naming it.
     """
-    split = _redis.split_url(url, _OWN_OPTIONS, field="broker.url")
 
     def bad(why: str) -> ConfigError:
         return ConfigError(f"broker.url: {why} in {mask_url(url)}", field="broker.url")
 
+    parts = urlsplit(url)
+    own: dict[str, str] = {}
+    rest: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OWN_OPTIONS:
+            own[key] = value
+        elif key in _redis.URL_OPTIONS:
+            rest.append((key, value))
+        else:
+            raise bad(
+                f"unknown option {key!r} (TSS's are {', '.join(_OWN_OPTIONS)}; the others must "
+                "be redis-py connection options)"
+            )
+    prefix = own.get("prefix", "tss")
+    if not prefix or any(c.isspace() for c in prefix):
+        raise bad(f"prefix {prefix!r} must be a non-empty word")
     try:
-        reclaim_after = float(split.own["reclaim_after"])
-        socket_timeout = float(split.passed.get("socket_timeout", "10"))
+        reclaim_after = float(own.get("reclaim_after", "30"))
+        socket_timeout = float(dict(rest).get("socket_timeout", "10"))
     except ValueError as exc:
         raise bad(f"a number was expected ({exc})") from exc
     if not reclaim_after > 0 or not socket_timeout > 0:
         raise bad("reclaim_after and socket_timeout must be positive numbers of seconds")
-    return split.url, split.own["prefix"], reclaim_after, socket_timeout
+    return parts._replace(query=urlencode(rest)).geturl(), prefix, reclaim_after, socket_timeout
 
 
 def _remove(pipe: Any, tags: Sequence[_Tag]) -> None:

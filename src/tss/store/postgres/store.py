@@ -72,7 +72,6 @@ class PostgresStore(PostgresRuns, Store):
         self._pool_size = pool_size
         self._pool: Pool | None = None
         self._listener: Listener | None = None
-        self._waits: dict[str, asyncio.Event] = {}
         self._name = "name"
 
     # -- plumbing --------------------------------------------------------------------------
@@ -145,18 +144,6 @@ class PostgresStore(PostgresRuns, Store):
         if self._listener is None:
             self._listener = Listener(self.url)
         return await self._listener.subscribe(channel, payloads)
-
-    async def wait_for_notice(self, channel: str, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a NOTIFY on ``channel``; whether one came."""
-        event = self._waits.get(channel)
-        if event is None:
-            event = self._waits[channel] = await self.listen(channel)
-        event.clear()
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
     # -- jobs ------------------------------------------------------------------------------
 

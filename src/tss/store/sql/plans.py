@@ -75,54 +75,46 @@ def plan_finish(
     outcomes: Sequence[Outcome], current: dict[str, FinishRow], now_us: int, actor: str
 ) -> tuple[list[bool], list[FinishedRun], list[FinishedAttempt], list[NewEvent]]:
     """Fencing (:func:`tss.core.fencing.may_finish`) over each run's ``FinishRow``, and what
-    each accepted outcome writes (:func:`tss.core.fencing.finish_change`). ``current`` is
-    updated, so a second outcome for one attempt is refused. Returns whether each was
-    accepted and the ``FINISH_RUN``, ``FINISH_ATTEMPT`` and ``EVENT_INSERT`` rows."""
+    each accepted outcome writes (:func:`tss.core.fencing.finish_change`); a second outcome
+    for a run finished by an earlier one is refused. Returns whether each was
+    accepted and the ``FINISH_RUN``, ``FINISH_ATTEMPT`` and ``EVENT_INSERT`` rows (their
+    fields in the order of :class:`FinishedRun`, :class:`FinishedAttempt`, :class:`NewEvent`)."""
     accepted: list[bool] = []
     runs: list[FinishedRun] = []
     attempts: list[FinishedAttempt] = []
     events: list[NewEvent] = []
+    finished: set[str] = set()  # a second outcome for a run finished here is refused
     for out in outcomes:
         cur = current.get(out.run_id)
-        ok = cur is not None and may_finish(cur.state, cur.attempt, cur.lease_until, out, now_us)
+        ok = (
+            cur is not None
+            and cur.id not in finished
+            and may_finish(cur.state, cur.attempt, cur.lease_until, out, now_us)
+        )
         accepted.append(ok)
         if not ok or cur is None:
             continue
+        finished.add(cur.id)
         change = finish_change(out)
         target = change.target.value
-        current[out.run_id] = cur._replace(state=target)
         error, result = error_text(out.error), dumps_or_none(out.result)
         delay = change.retry_delay
-        runs.append(
-            FinishedRun(
-                state=target,
-                updated_at=now_us,
-                finished_at=now_us if change.finished else None,
-                not_before=cur.not_before if delay is None else now_us + seconds_us(delay),
-                queued_at=now_us if change.requeued else cur.queued_at,
-                published_at=None if change.requeued else cur.published_at,
-                error=error,
-                result=result,
-                reason=out.reason,
-                handed_back=1 if change.requeued else 0,
-                id=cur.id,
-            )
-        )
-        attempts.append(
-            FinishedAttempt(
-                state=change.attempt_state.value,
-                finished_at=now_us,
-                error=error,
-                result=result,
-                stdout=out.stdout,
-                stderr=out.stderr,
-                run_id=cur.id,
-                number=cur.attempt,
-            )
-        )
-        events.append(
-            NewEvent(now_us, cur.id, cur.job, "running", target, out.reason, cur.attempt, actor)
-        )
+        # Rows are made with _make from plain tuples in field order: the hot path.
+        run_row = FinishedRun._make((
+            target, now_us, now_us if change.finished else None,
+            cur.not_before if delay is None else now_us + seconds_us(delay),
+            now_us if change.requeued else cur.queued_at,
+            None if change.requeued else cur.published_at,
+            error, result, out.reason, 1 if change.requeued else 0, cur.id,
+        ))  # fmt: skip
+        runs.append(run_row)
+        attempt = FinishedAttempt._make((
+            change.attempt_state.value, now_us, error, result, out.stdout, out.stderr, cur.id,
+            cur.attempt,
+        ))  # fmt: skip
+        attempts.append(attempt)
+        event = (now_us, cur.id, cur.job, "running", target, out.reason, cur.attempt, actor)
+        events.append(NewEvent._make(event))
     return accepted, runs, attempts, events
 
 

@@ -65,15 +65,13 @@ def new_run_row(new: NewRun, now_us: int) -> tuple[Run, RunRow]:
     queued_us = now_us if new.state is RunState.QUEUED else None
     finished_us = now_us if new.state.terminal else None
     params = dumps(new.params)
-    row = RunRow(
-        id=new.id, job=new.job, state=new.state.value, trigger=new.trigger, params=params,
-        priority=new.priority, pool=new.pool, policy=policy_text(new.policy), attempt=0,
-        created_at=now_us, updated_at=now_us, scheduled_for=micros(new.scheduled_for),
-        not_before=micros(new.not_before), queued_at=queued_us, started_at=None,
-        finished_at=finished_us, lease_until=None, worker_id=None,
-        idempotency_key=new.idempotency_key, result=None, error=None, reason=new.reason,
-        retry_of=new.retry_of, flow_id=new.flow_id, handbacks=0,
-    )  # fmt: skip
+    # In RunRow order (a plain tuple made a RunRow: this is the fire path).
+    row = RunRow._make((
+        new.id, new.job, new.state.value, new.trigger, params, new.priority, new.pool,
+        policy_text(new.policy), 0, now_us, now_us, micros(new.scheduled_for),
+        micros(new.not_before), queued_us, None, finished_us, None, None,
+        new.idempotency_key, None, None, new.reason, new.retry_of, new.flow_id, 0,
+    ))  # fmt: skip
     return created_run(new, now_us, params), row
 
 

@@ -115,7 +115,9 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
 def many(conn: Connection, sql: str, params: Sequence[Sequence[Any]]) -> None:
     """Run one statement once per parameter row (``executemany``)."""
     if params:
-        conn.exec_driver_sql(sql, [tuple(row) for row in params])
+        # Plain tuples: sqlite3 binds a tuple subclass (a named row) by the slower
+        # sequence protocol.
+        conn.exec_driver_sql(sql, list(map(tuple, params)))
 
 
 def rows_in(conn: Connection, sql: str, ids: Sequence[Any], *before: Any) -> list[Any]:

@@ -9,9 +9,9 @@ from tss.store import encoding
 from tss.store.redis import codec, scripts
 
 
-def test_a_row_holds_every_sql_column_once() -> None:
-    # The shared decoder reads a Redis row as a SQL row, column by column.
-    assert sorted(codec.RUN_COLUMNS.values()) == sorted(encoding.RunRow._fields)
+def test_a_row_holds_the_sql_columns_in_their_order() -> None:
+    # The shared decoder reads a Redis row as a SQL row: same columns, same order.
+    assert list(codec.RUN_COLUMNS.values()) == list(encoding.RunRow._fields)
     assert tuple(codec.RUN_COLUMNS) == codec.RUN_FIELDS
 
 

@@ -30,9 +30,9 @@ from tss.store import encoding
 
 Hash = dict[str, str]
 
-#: A run's hash fields, each with the SQL stores' column it holds (a field of
-#: :class:`~tss.store.encoding.RunRow`): the scripts' ``row()`` gives a run's values in this
-#: order (they get the field list from here), and :func:`run_of` reads them by name.
+#: A run's hash fields, each with the SQL stores' column it holds, in the order of
+#: :class:`~tss.store.encoding.RunRow` (a test holds it): the scripts' ``row()`` gives a
+#: run's values in this order (they get the field list from here).
 RUN_COLUMNS = {
     "id": "id",
     "job": "job",
@@ -67,6 +67,8 @@ RUN_INTEGERS = frozenset(
     {"prio", "attempt", "created", "updated", "sched", "nb", "queued", "started", "finished"}
     | {"lease", "handbacks"}
 )
+#: per field of a row, in its order: whether it holds an integer
+_HOLDS_INTEGER = tuple(field in RUN_INTEGERS for field in RUN_FIELDS)
 
 
 def pairs(flat: Sequence[str]) -> Hash:
@@ -122,17 +124,16 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
 
 def run_of(text: str) -> Run:
     """A run from its row: the JSON array of :data:`RUN_FIELDS` that the scripts' ``row()``
-    gives, read by name into the SQL stores' :class:`~tss.store.encoding.RunRow` once its
-    integers are numbers, and decoded as they decode theirs."""
-    row: dict[str, Any] = {}
-    for field, value in zip(RUN_FIELDS, orjson.loads(text), strict=True):
+    gives, decoded as the SQL stores decode a :class:`~tss.store.encoding.RunRow` (whose
+    columns :data:`RUN_COLUMNS` names in the same order) once its integers are numbers."""
+    row: list[Any] = orjson.loads(text)
+    for i, (value, integer) in enumerate(zip(row, _HOLDS_INTEGER, strict=True)):
         if value is False:  # a field the hash does not have
-            value = None
-        elif field in RUN_INTEGERS:
+            row[i] = None
+        elif integer:
             with contextlib.suppress(ValueError, TypeError):  # run_of quarantines the run
-                value = int(value)
-        row[RUN_COLUMNS[field]] = value
-    return encoding.run_of(encoding.RunRow(**row))
+                row[i] = int(value)
+    return encoding.run_of(row)
 
 
 def runs_of(rows: Sequence[str | None]) -> list[Run]:

@@ -1,4 +1,5 @@
-"""The one way TSS opens a Redis connection, for the Redis store and the Redis broker.
+"""The one way TSS opens a Redis connection, for the Redis store and the Redis broker; and
+:func:`split_url`, which takes TSS's own options out of a ``redis://`` URL.
 
 The driver is imported lazily (only a ``redis://`` URL imports this module), with the
 ``pip install`` hint when it is missing. Every client retries a failed command a few times
@@ -8,8 +9,11 @@ expects (redis-py 6+ warns, and 8 may refuse, when it is given the synchronous o
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tss._urls import mask_url
 from tss.errors import ConfigError
 
 try:
@@ -32,6 +36,46 @@ URL_OPTIONS: frozenset[str] = frozenset(URL_QUERY_ARGUMENT_PARSERS) | _SSL_OPTIO
 RETRIES = 3
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 0.5
+
+
+class RedisUrl(NamedTuple):
+    """A ``redis://`` URL split by :func:`split_url`."""
+
+    #: the URL redis-py gets: TSS's options taken out of its query
+    url: str
+    #: TSS's own options, their defaults filled in
+    own: dict[str, str]
+    #: redis-py's options as the URL gives them
+    passed: dict[str, str]
+
+
+def split_url(url: str, own: Mapping[str, str], *, field: str) -> RedisUrl:
+    """Split TSS's options (``own``: each with its default) from redis-py's in ``url``'s
+    query. A ``prefix`` must be a non-empty word.
+
+    :raises ConfigError: an option that is neither TSS's nor redis-py's
+        (:data:`URL_OPTIONS`), or a bad prefix, naming ``field`` (the password hidden).
+    """
+    parts = urlsplit(url)
+    found, passed = dict(own), list[tuple[str, str]]()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in own:
+            found[key] = value
+        elif key in URL_OPTIONS:
+            passed.append((key, value))
+        else:
+            raise ConfigError(
+                f"{field}: unknown option {key!r} in {mask_url(url)} (TSS's are"
+                f" {', '.join(own)}; the others must be redis-py connection options)",
+                field=field,
+            )
+    prefix = found.get("prefix")
+    if prefix is not None and (not prefix or any(ch.isspace() for ch in prefix)):
+        raise ConfigError(
+            f"{field}: prefix {prefix!r} in {mask_url(url)} must be a non-empty word",
+            field=field,
+        )
+    return RedisUrl(parts._replace(query=urlencode(passed)).geturl(), found, dict(passed))
 
 
 def retry_policy() -> Retry:

@@ -16,7 +16,8 @@ from tests.integration.test_runtime import one, serving
 from tests.servers import run
 from tss.config import Settings
 from tss.core.states import RunState
-from tss.store import _redis_codec, encoding
+from tss.store import encoding
+from tss.store.redis import codec as redis_codec
 
 DAMAGED_POLICY = '{"type": "noop", "timeout": null, "retries": {"max": 0, "delay": null}}'
 
@@ -62,7 +63,7 @@ def test_a_damaged_redis_row_is_salvaged() -> None:
     fields = ["r2", "job", "queued", "manual", "{}", "not-a-number", "default",
               DAMAGED_POLICY, "1", "0", "0", False, False, False, False, False, False,
               False, False, False, False, False, False, False, "0"]  # fmt: skip
-    salvaged = _redis_codec.run_of(encoding.dumps(fields))
+    salvaged = redis_codec.run_of(encoding.dumps(fields))
     assert salvaged.id == "r2" and salvaged.policy.malformed is not None
 
 

@@ -11,14 +11,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
+import orjson
 import pytest
 import redis
 
 from tests.servers import REDIS_START, REDIS_URL, require_server, run
-from tss.core.firing import JobFiring, fire_job
-from tss.core.models import Job, JobSpec
+from tss.core import fencing
+from tss.core.firing import JobFiring, fire_job, made_ahead, rewound
+from tss.core.models import Job, JobSpec, Outcome, RetryPolicy, Run, RunPolicy
+from tss.core.states import RunState
+from tss.core.timeutil import from_micros, to_micros
 from tss.errors import ConfigError, Conflict, StoreError
-from tss.store.redis import RedisStore
+from tss.store.redis import RedisStore, scripts
 
 from ..conformance.support import ACTOR, new_run, seconds
 
@@ -152,3 +156,112 @@ def test_a_job_changed_between_read_and_fire_is_planned_again(
         await store.close()
 
     run(body())
+
+
+def test_the_lua_fencing_decides_as_core_fencing(raw: redis.Redis) -> None:
+    """fencing.lua's holds and may_finish against tss.core.fencing, case by case: every
+    state and target, the attempt that holds the run and others, no lease, a lease that has
+    run out, ends now or runs on, for a worker and for the reaper."""
+    now = 1_000_000
+    cases = [
+        (state, 2, held, lease, target, expired)
+        for state in RunState
+        for held in (1, 2, 3)
+        for lease in (None, now - 1, now, now + 1)
+        for target in RunState
+        for expired in (False, True)
+    ]
+    # As the scripts see them: numbers as text, no lease as false.
+    lua_cases = [
+        [
+            *(state.value, str(attempt), str(held)),
+            *(False if lease is None else str(lease), target.value, expired),
+        ]
+        for state, attempt, held, lease, target, expired in cases
+    ]
+    body = """
+local now, out = tonumber(ARGV[2]), {}
+for i, c in ipairs(cjson.decode(ARGV[1])) do
+  local held = holds(c[1], c[2], c[3]) and 1 or 0
+  local finish = may_finish(c[1], c[2], c[4], c[3], c[5], c[6], now) and 1 or 0
+  out[i] = held * 2 + finish
+end
+return out
+"""
+    got = raw.eval(scripts.PARTS["fencing"] + body, 0, orjson.dumps(lua_cases), now)
+    want = [
+        fencing.holds(state, attempt, held) * 2
+        + fencing.may_finish(
+            state, attempt, lease, Outcome("r", held, target, require_expired=expired), now
+        )
+        for state, attempt, held, lease, target, expired in cases
+    ]
+    assert got == want
+    assert 0 < sum(want) < 3 * len(want)  # both answers occur for both rules
+
+
+def _run(trigger: str, state: RunState, not_before: int | None) -> Run:
+    at = from_micros(0)
+    return Run(
+        id="r", job="j", state=state, trigger=trigger, params={}, priority=0, pool="default",
+        policy=RunPolicy("noop", None, "auto", RetryPolicy()), attempt=0, created_at=at,
+        updated_at=at, not_before=None if not_before is None else from_micros(not_before),
+    )  # fmt: skip
+
+
+def test_the_lua_made_ahead_decides_as_core_firing(raw: redis.Redis) -> None:
+    """lib.lua's made_ahead (the fires a pause, an edit or a delete withdraws) against
+    tss.core.firing.made_ahead: every trigger kind, state and not_before case."""
+    now = 1_000_000
+    cases = [
+        (trigger, state, not_before)
+        for trigger in ("schedule", "manual", "retry")
+        for state in RunState
+        for not_before in (None, now - 1, now, now + 1)
+    ]
+    lua_cases = [
+        [trigger, state.value, False if not_before is None else str(not_before)]
+        for trigger, state, not_before in cases
+    ]
+    body = """
+local out = {}
+for i, c in ipairs(cjson.decode(ARGV[2])) do
+  out[i] = made_ahead({trigger = c[1], state = c[2], nb = c[3]}, ARGV[3]) and 1 or 0
+end
+return out
+"""
+    lua = scripts.PARTS["head"] + scripts.PARTS["runs"] + body
+    got = raw.eval(lua, 0, "unused:", orjson.dumps(lua_cases), str(now))
+    at = from_micros(now)
+    want = [
+        int(made_ahead(_run(trigger, state, not_before), at))
+        for trigger, state, not_before in cases
+    ]
+    assert got == want
+    assert 0 < sum(want) < len(want)
+
+
+def test_the_lua_rewound_decides_as_core_firing(raw: redis.Redis) -> None:
+    """lib.lua's rewound (a job's next fire once its fires made ahead were withdrawn)
+    against tss.core.firing.rewound, with and without either time."""
+    times = (None, 5, 10, 15)
+    cases = [(next_fire, earliest) for next_fire in times for earliest in times]
+    body = """
+local out = {}
+for i, c in ipairs(cjson.decode(ARGV[2])) do
+  local got = rewound(c[1], c[2])
+  out[i] = got and tonumber(got) or -1
+end
+return out
+"""
+    lua_cases = [["" if n is None else str(n), False if e is None else str(e)] for n, e in cases]
+    lua = scripts.PARTS["head"] + scripts.PARTS["runs"] + body
+    got = raw.eval(lua, 0, "unused:", orjson.dumps(lua_cases))
+    want = []
+    for next_fire, earliest in cases:
+        at = rewound(
+            None if next_fire is None else from_micros(next_fire),
+            [] if earliest is None else [from_micros(earliest)],
+        )
+        want.append(-1 if at is None else to_micros(at))
+    assert got == want

@@ -14,7 +14,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from tss import _redis
 from tss.broker.redis import RedisBroker
 from tss.errors import ConfigError
-from tss.store._redis_conn import RedisConnection
+from tss.store.redis.connection import RedisConnection
 
 
 def test_store_and_broker_clients_use_the_asyncio_retry_without_warnings() -> None:
@@ -41,3 +41,18 @@ def test_a_bad_url_names_the_field() -> None:
     with pytest.raises(ConfigError) as info:
         _redis.connect("redis://127.0.0.1:6379/0?socket_timeout=abc", field="broker.url", shown="x")
     assert info.value.field == "broker.url"
+
+
+def test_store_and_broker_refuse_bad_url_options_naming_their_field() -> None:
+    for query, words in (("colour=blue", "unknown option 'colour'"), ("prefix=", "prefix ''")):
+        for field, make in (("store.url", RedisConnection), ("broker.url", RedisBroker)):
+            with pytest.raises(ConfigError) as info:
+                make(f"redis://:pw@127.0.0.1:6379/0?{query}")
+            message = str(info.value)
+            assert info.value.field == field and message.startswith(f"{field}: ")
+            assert words in message and ":pw@" not in message
+    own = {"prefix": "tss", "reclaim_after": "30"}
+    split = _redis.split_url("redis://h/0?prefix=p&socket_timeout=3", own, field="broker.url")
+    assert split.url == "redis://h/0?socket_timeout=3"
+    assert split.own == {"prefix": "p", "reclaim_after": "30"}
+    assert split.passed == {"socket_timeout": "3"}

@@ -13,7 +13,9 @@ Laid out by backend, with the same file names in each::
                    WAL), queries.py, writes.py (transaction bodies), store.py, watch.py
     postgres/      PostgresStore: connection.py (pool, listener, errors), queries.py,
                    writes.py (transaction bodies), runs.py (RunStore), store.py
-    redis.py       RedisStore (with _redis_*.py)
+    redis/         RedisStore: connection.py (URL, client, errors), codec.py, listing.py,
+                   scripts.py + scripts/*.lua (the Lua), jobs.py, runs.py (RunStore),
+                   history.py, admin.py, store.py
 
 The rules the stores apply are in ``core``: fencing (:mod:`tss.core.fencing`), worker states
 (:mod:`tss.core.workers`), fires made ahead (:func:`tss.core.firing.made_ahead`), flows

@@ -1,41 +1,17 @@
-"""Flows in the Redis store's Lua scripts (see :mod:`tss.store._redis_lua`).
+-- Flows in the Redis store's scripts.
+--
+-- A script that ends a run of a flow (finish, cancel, and the cancels of a fire, a pause or
+-- a delete) decides the flow's waiting runs before it returns, so the decision is as atomic
+-- as the end itself. Lua cannot call Python, so settle() here is the one place that
+-- restates tss.core.flows.decide; the condition table SATISFIES is written in from
+-- tss.core.flows.SATISFIES (tss/store/redis/scripts.py), and the conformance suite (a
+-- property test over random graphs among them) holds every store, this one included, to
+-- the same decisions.
+--
+-- Keys: K flow:<id> set of a flow's run ids; K children:<job> set of the jobs that depend
+-- on a job; K parents set of the jobs some job depends on.
 
-A script that ends a run of a flow (finish, cancel, and the cancels of a fire, a pause or
-a delete) decides the flow's waiting runs before it returns, so the decision is as atomic
-as the end itself. Lua cannot call Python, so :func:`settle` here is the one place that
-restates :func:`tss.core.flows.decide`; the condition table is written in from
-:data:`tss.core.flows.SATISFIES`, and the conformance suite (a property test over random
-graphs among them) holds every store, this one included, to the same decisions.
-
-Keys: ``K flow:<id>`` set of a flow's run ids; ``K children:<job>`` set of the jobs that
-depend on a job; ``K parents`` set of the jobs some job depends on.
-"""
-
-from __future__ import annotations
-
-from tss.core.flows import SATISFIES
-
-
-def _satisfies() -> str:
-    rows = []
-    for on, states in sorted(SATISFIES.items()):
-        inner = ", ".join(f"{s.value} = true" for s in sorted(states))
-        rows.append(f"{on} = {{{inner}}}")
-    return "local SATISFIES = {" + ", ".join(rows) + "}\n"
-
-
-#: Appended to the scripts' shared helpers (after ``load`` and ``move``).
-FLOW_LIB = (
-    _satisfies()
-    + r"""
-local TOUCHED = {}
-
--- Remember the flow of a run whose end may decide waiting runs.
-local function touch(id)
-  local flow = redis.call('HGET', P .. 'run:' .. id, 'flow')
-  if flow then TOUCHED[flow] = true end
-end
-
+-- part: flows
 -- tss.core.flows.decide: the next state of a waiting run and why, or nil to wait on.
 local function decide(r, states)
   local parents, met, first, missed = 0, 0, false, {}
@@ -109,7 +85,7 @@ local function settle(flow, actor, now)
   end
 end
 
--- Settle every flow touched by this script, in id order.
+-- Settle every flow touched by this script (lib.lua's touch), in id order.
 local function settle_touched(actor, now)
   local flows = {}
   for flow in pairs(TOUCHED) do flows[#flows + 1] = flow end
@@ -117,11 +93,9 @@ local function settle_touched(actor, now)
   TOUCHED = {}
   for _, flow in ipairs(flows) do settle(flow, actor, now) end
 end
-"""
-)
 
-#: Prepended to the scripts that write a job: keep ``children:<parent>`` and ``parents``.
-JOB_EDGES = r"""
+-- part: edges
+-- For the scripts that write a job: keep children:<parent> and parents.
 local function parents_of(spec)
   local out = {}
   if not spec then return out end
@@ -143,4 +117,3 @@ local function set_edges(name, old_spec, new_spec)
     redis.call('SADD', P .. 'parents', parent)
   end
 end
-"""

@@ -1,4 +1,4 @@
-"""Redis hashes <-> models for the Redis store, and its URL options.
+"""Redis hashes <-> models for the Redis store.
 
 Hash values are text: times are integer microseconds since the epoch, JSON values (params,
 policy, result, error, spec) are the same text the SQL stores keep (:mod:`tss.store.encoding`),
@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
-from tss._urls import mask_url
 from tss.core.models import (
     Attempt,
     Event,
@@ -27,40 +25,50 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.timeutil import from_micros, to_micros
-from tss.errors import ConfigError
-from tss.store import encoding as c
+from tss.core.workers import WorkerState
+from tss.store import encoding
 
 Hash = dict[str, str]
-#: the store's own URL options; every other option goes to redis-py
-OWN_OPTIONS = ("prefix",)
 
-
-def parse_url(url: str, known: set[str]) -> tuple[str, str]:
-    """Split the store's options from redis-py's: ``(redis url, prefix)``. ``known`` are
-    the query options redis-py accepts.
-
-    :raises ConfigError: an unknown option or a bad prefix, naming it.
-    """
-    parts = urlsplit(url)
-    prefix = "tss"
-    rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "prefix":
-            prefix = value
-        elif key in known:
-            rest.append((key, value))
-        else:
-            raise ConfigError(
-                f"store.url: unknown option {key!r} in {mask_url(url)} (TSS's is 'prefix';"
-                " the others must be redis-py connection options)",
-                field="store.url",
-            )
-    if not prefix or any(ch.isspace() for ch in prefix):
-        raise ConfigError(
-            f"store.url: prefix {prefix!r} in {mask_url(url)} must be a non-empty word",
-            field="store.url",
-        )
-    return parts._replace(query=urlencode(rest)).geturl(), prefix
+#: A run's hash fields, each with the SQL stores' column it holds, in the order of
+#: :class:`~tss.store.encoding.RunRow` (a test holds it): the scripts' ``row()`` gives a
+#: run's values in this order (they get the field list from here).
+RUN_COLUMNS = {
+    "id": "id",
+    "job": "job",
+    "state": "state",
+    "trigger": "trigger",
+    "params": "params",
+    "prio": "priority",
+    "pool": "pool",
+    "policy": "policy",
+    "attempt": "attempt",
+    "created": "created_at",
+    "updated": "updated_at",
+    "sched": "scheduled_for",
+    "nb": "not_before",
+    "queued": "queued_at",
+    "started": "started_at",
+    "finished": "finished_at",
+    "lease": "lease_until",
+    "worker": "worker_id",
+    "ikey": "idempotency_key",
+    "result": "result",
+    "error": "error",
+    "reason": "reason",
+    "retry_of": "retry_of",
+    "flow": "flow_id",
+    "handbacks": "handbacks",
+}
+#: a run's fields in the order a row (one JSON array per run) gives them
+RUN_FIELDS = tuple(RUN_COLUMNS)
+#: the fields that hold integers (priority, attempt, the times, handbacks): text in a row
+RUN_INTEGERS = frozenset(
+    {"prio", "attempt", "created", "updated", "sched", "nb", "queued", "started", "finished"}
+    | {"lease", "handbacks"}
+)
+#: per field of a row, in its order: whether it holds an integer
+_HOLDS_INTEGER = tuple(field in RUN_INTEGERS for field in RUN_FIELDS)
 
 
 def pairs(flat: Sequence[str]) -> Hash:
@@ -86,8 +94,8 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
     what the uniqueness checks and the first event need."""
     fields = [
         *("id", new.id, "job", new.job, "state", new.state.value, "trigger", new.trigger),
-        *("params", c.dumps(new.params), "prio", str(new.priority), "pool", new.pool),
-        *("policy", c.policy_text(new.policy), "attempt", "0", "handbacks", "0"),
+        *("params", encoding.dumps(new.params), "prio", str(new.priority), "pool", new.pool),
+        *("policy", encoding.policy_text(new.policy), "attempt", "0", "handbacks", "0"),
     ]
     optional = {
         "sched": micros_text(new.scheduled_for),
@@ -96,7 +104,7 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
         "reason": new.reason,
         "retry_of": new.retry_of,
         "flow": new.flow_id,
-        "tmo": None if new.policy.timeout is None else str(c.seconds_us(new.policy.timeout)),
+        "tmo": None if new.policy.timeout is None else str(encoding.seconds_us(new.policy.timeout)),
     }
     fields += [
         part for key, value in optional.items() if value is not None for part in (key, value)
@@ -104,7 +112,7 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
     item: dict[str, Any] = {"id": new.id, "job": new.job, "state": new.state.value, "f": fields}
     if new.idempotency_key is not None:
         item["ikey"] = new.idempotency_key
-    fire = c.fire_key(new)
+    fire = encoding.fire_key(new)
     if fire is not None:
         item["fire"] = str(fire[1])
     if new.reason is not None:
@@ -114,20 +122,18 @@ def new_run_item(new: NewRun) -> dict[str, Any]:
     return item
 
 
-#: where a row has integers (priority, attempt, the times, handbacks): they arrive as text
-_INTS = (5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24)
-
-
 def run_of(text: str) -> Run:
-    """A run from its row: the JSON array that the scripts' ``row()`` gives, whose fields
-    (``_redis_lua.RUN_FIELDS``) are in the order of the SQL stores' columns, so the shared
-    decoder reads it once its numbers are numbers."""
-    row: list[Any] = [None if value is False else value for value in orjson.loads(text)]
-    for i in _INTS:
-        if row[i] is not None:
-            with contextlib.suppress(ValueError, TypeError):  # c.run_of quarantines the run
-                row[i] = int(row[i])
-    return c.run_of(row)
+    """A run from its row: the JSON array of :data:`RUN_FIELDS` that the scripts' ``row()``
+    gives, decoded as the SQL stores decode a :class:`~tss.store.encoding.RunRow` (whose
+    columns :data:`RUN_COLUMNS` names in the same order) once its integers are numbers."""
+    row: list[Any] = orjson.loads(text)
+    for i, (value, integer) in enumerate(zip(row, _HOLDS_INTEGER, strict=True)):
+        if value is False:  # a field the hash does not have
+            row[i] = None
+        elif integer:
+            with contextlib.suppress(ValueError, TypeError):  # run_of quarantines the run
+                row[i] = int(value)
+    return encoding.run_of(row)
 
 
 def runs_of(rows: Sequence[str | None]) -> list[Run]:
@@ -143,14 +149,14 @@ def outcome_item(out: Outcome) -> dict[str, Any]:
         "target": out.target.value,
         "expired": out.require_expired,
         "astate": (out.attempt_state or out.target).value,
-        "delay": str(c.seconds_us(out.retry_delay or 0.0)),
+        "delay": str(encoding.seconds_us(out.retry_delay or 0.0)),
         "out": out.stdout,
         "err": out.stderr,
     }
     optional = {
         "reason": out.reason,
-        "result": c.dumps_or_none(out.result),
-        "error": c.error_text(out.error),
+        "result": encoding.dumps_or_none(out.result),
+        "error": encoding.error_text(out.error),
     }
     item.update((key, value) for key, value in optional.items() if value is not None)
     return item
@@ -162,10 +168,10 @@ def attempt_of(run_id: str, h: Hash) -> Attempt:
         run_id=run_id,
         number=int(h["number"]),
         worker_id=h.get("worker"),
-        state=c.STATES[h["state"]],
+        state=encoding.STATES[h["state"]],
         started_at=from_micros(int(h["started"])),
         finished_at=_when(h, "finished"),
-        error=c.error_of(h.get("error")),
+        error=encoding.error_of(h.get("error")),
         result=None if result is None else orjson.loads(result),
         stdout=h.get("stdout", ""),
         stderr=h.get("stderr", ""),
@@ -181,8 +187,8 @@ def event_of(entry_id: str, text: str) -> Event:
         at=from_micros(int(at)),
         run_id=run_id,
         job=job,
-        source=None if source is False else c.STATES[source],
-        target=c.STATES[target],
+        source=None if source is False else encoding.STATES[source],
+        target=encoding.STATES[target],
         actor=actor,
         reason=None if reason is False else reason,
         attempt=int(attempt),
@@ -193,7 +199,7 @@ def event_of(entry_id: str, text: str) -> Event:
 
 
 def job_of(h: Hash, name: str = "") -> Job:
-    spec = c.spec_of(h["spec"], name)
+    spec = encoding.spec_of(h["spec"], name)
     paused = h.get("paused") == "1"
     if spec.paused != paused:  # paused and resumed since the definition was written
         spec = spec.model_copy(update={"paused": paused})
@@ -209,7 +215,12 @@ def job_of(h: Hash, name: str = "") -> Job:
 def worker_fields(info: WorkerInfo) -> list[str]:
     fields = [
         *("hostname", info.hostname, "pid", str(info.pid)),
-        *("pools", c.dumps(list(info.pools)), "task_types", c.dumps(list(info.task_types))),
+        *(
+            "pools",
+            encoding.dumps(list(info.pools)),
+            "task_types",
+            encoding.dumps(list(info.task_types)),
+        ),
         *("concurrency", str(info.concurrency), "cores", repr(float(info.cores))),
         *("memory", str(info.memory), "version", info.version, "running", str(info.running)),
     ]
@@ -229,7 +240,7 @@ def worker_of(worker_id: str, h: Hash) -> WorkerInfo:
         cores=float(h["cores"]),
         memory=int(h["memory"]),
         version=h["version"],
-        state=cast(Any, h["state"]),  # written from WORKER_STATES only
+        state=cast(WorkerState, h["state"]),  # written from WORKER_STATES only
         started_at=_when(h, "started"),
         last_heartbeat=_when(h, "heartbeat"),
         running=int(h.get("running", "0")),

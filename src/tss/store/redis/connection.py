@@ -1,7 +1,9 @@
-"""The Redis store's connection: the client, its scripts, pipelines and error translation.
+"""The Redis store's connection: its URL, the client, its scripts, pipelines and error
+translation.
 
-The driver is imported here, lazily (only a ``redis://`` store URL imports this module), with
-the ``pip install`` hint when it is missing.
+The client comes from :func:`tss._redis.connect`, the one connection setup the store and the
+Redis broker share; the driver is imported there, lazily (only a ``redis://`` URL imports
+it), with the ``pip install`` hint when it is missing.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from typing import Any
 from tss._urls import mask_url
 from tss.core.models import Run
 from tss.errors import ConfigError, StoreError
-from tss.store import _redis_codec as rc
-from tss.store import _redis_lua as lua
-from tss.store import encoding as c
+from tss.store import encoding
+from tss.store.redis import codec, scripts
 
 try:
     from tss import _redis
@@ -23,10 +24,12 @@ except ConfigError as exc:  # pragma: no cover - the dev extra installs the driv
     raise ConfigError(f"store.url: {exc}", field="store.url") from exc
 
 import redis.asyncio as aioredis
-from redis import exceptions as rx
+from redis import exceptions as redis_errors
 
 #: keys per pipeline, ids or names per read script: bounds the time of each call
 BATCH = 500
+#: the store's own URL options, with their defaults; every other option goes to redis-py
+OWN_OPTIONS = {"prefix": "tss"}
 
 
 def _line(exc: BaseException) -> str:
@@ -39,7 +42,8 @@ class RedisConnection:
     def __init__(self, url: str) -> None:
         self.url = url
         self.shown = mask_url(url)
-        self._redis_url, self.prefix = rc.parse_url(url, set(_redis.URL_OPTIONS))
+        split = _redis.split_url(url, OWN_OPTIONS, field="store.url")
+        self._redis_url, self.prefix = split.url, split.own["prefix"]
         #: the start of every key of the store
         self.keys = f"{self.prefix}:store:"
         self._client: aioredis.Redis | None = None
@@ -59,7 +63,7 @@ class RedisConnection:
         """Drop the client. Idempotent."""
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(rx.RedisError, OSError):
+            with contextlib.suppress(redis_errors.RedisError, OSError):
                 await client.aclose()
 
     @contextlib.contextmanager
@@ -67,22 +71,22 @@ class RedisConnection:
         """Redis errors become one-line `StoreError`s that say what to check."""
         try:
             yield
-        except rx.AuthenticationError as exc:
+        except redis_errors.AuthenticationError as exc:
             raise StoreError(
                 f"the Redis store at {self.shown} refused the credentials ({_line(exc)}):"
                 " check the user and password in store.url"
             ) from exc
-        except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             raise StoreError(
                 f"the Redis store at {self.shown} cannot be reached ({_line(exc)}): check that"
                 " Redis is running there and that store.url's host, port, password and TLS"
                 " (rediss://) are right"
             ) from exc
-        except rx.RedisError as exc:
+        except redis_errors.RedisError as exc:
             raise StoreError(f"the Redis store at {self.shown} failed: {_line(exc)}") from exc
 
     async def eval(self, source: str, *args: Any) -> Any:
-        """Run one of the ``_redis_lua`` scripts (EVALSHA, loading it when Redis lacks it);
+        """Run one of the :mod:`~tss.store.redis.scripts` (EVALSHA, loading it when Redis lacks it);
         ``ARGV[1]`` is the key prefix, then ``args``."""
         client = self.client()
         script = self._scripts.get(source)
@@ -102,7 +106,7 @@ class RedisConnection:
     async def hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
         """HGETALL of each key ({} for a missing one), in batches of one round trip."""
         found: list[dict[str, str]] = []
-        for part in c.chunks(list(keys), BATCH):
+        for part in encoding.chunks(list(keys), BATCH):
 
             def build(pipe: Any, part: Sequence[str] = part) -> None:
                 for key in part:
@@ -114,6 +118,20 @@ class RedisConnection:
     async def runs(self, ids: Sequence[str]) -> list[Run]:
         """The runs with these ids that exist, in that order."""
         runs: list[Run] = []
-        for part in c.chunks(list(ids), BATCH):
-            runs += rc.runs_of(await self.eval(lua.RUN_ROWS, *part))
+        for part in encoding.chunks(list(ids), BATCH):
+            runs += codec.runs_of(await self.eval(scripts.RUN_ROWS, *part))
         return runs
+
+
+def on_each(command: str, keys: Sequence[str], *args: str) -> Callable[[Any], object]:
+    """A pipeline builder for :meth:`RedisConnection.pipe`: ``command`` on each of ``keys``
+    (with ``args``)."""
+    return lambda pipe: [getattr(pipe, command)(key, *args) for key in keys]
+
+
+class RedisPart:
+    """What each part of the Redis store (jobs, runs, history, admin) works on."""
+
+    _conn: RedisConnection
+    #: the start of every key of the store
+    keys: str

@@ -1,0 +1,234 @@
+"""The Redis store's hot path: fire, promote, create, publish, claim, heartbeat, finish,
+cancel (each one script; see :mod:`tss.store.redis.scripts`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from tss.core import flows
+from tss.core.firing import REPLACED, Planner
+from tss.core.models import ErrorInfo, JobSpec, NewRun, Outcome, Run
+from tss.core.states import RunState, can_transition, check_transition
+from tss.core.timeutil import from_micros, to_micros
+from tss.errors import Conflict
+from tss.store import encoding
+from tss.store.redis import codec, scripts
+from tss.store.redis.connection import BATCH, RedisPart
+from tss.store.redis.jobs import downstream_specs
+from tss.store.roles import RunStore
+
+#: reads and plans of one fire_due_jobs call; jobs still contended after them wait a tick
+FIRE_TRIES = 4
+
+
+def new_run_items(news: Sequence[NewRun], specs: dict[str, dict[str, JobSpec]]) -> list[Any]:
+    """``news`` as the insert scripts take them, then the waiting runs of the flows they
+    start, each marked with its ``root``: the scripts insert those only with their root."""
+    items = [codec.new_run_item(new) for new in news]
+    for member in flows.members_of(news, {new.id for new in news}, specs):
+        items.append({**codec.new_run_item(member), "root": member.flow_id})
+    return items
+
+
+class RedisRuns(RedisPart, RunStore):
+    """The run-changing part of :class:`~tss.store.redis.RedisStore`."""
+
+    async def fire_due_jobs(
+        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
+    ) -> tuple[list[Run], int]:
+        created: list[Run] = []
+        fired = 0
+        names: list[str] = []  # the jobs to read again: their plan was made on a stale view
+        for _ in range(FIRE_TRIES if limit > 0 else 0):
+            read = await self._conn.eval(
+                scripts.FIRE_READ, str(encoding.seconds_us(horizon)), str(limit), *names
+            )
+            specs = await downstream_specs(
+                self._conn, [codec.pairs(flat)["name"] for flat, _ in read[1]]
+            )
+            plans, news = self._plan(planner, from_micros(int(read[0])), read[1], specs)
+            names = []
+            for part in encoding.chunks(plans, BATCH):
+                reply = await self._conn.eval(
+                    scripts.FIRE, actor, orjson.dumps(list(part)), REPLACED
+                )
+                at, count, ids, stale = reply
+                fired += count
+                names += stale
+                for run_id in ids:
+                    if news[run_id].state is RunState.QUEUED:
+                        created.append(encoding.created_run(news[run_id], int(at)))
+            if not names:
+                break
+        return created, fired
+
+    @staticmethod
+    def _plan(
+        planner: Planner,
+        now: datetime,
+        due: list[Any],
+        specs: dict[str, dict[str, JobSpec]],
+    ) -> tuple[list[dict[str, Any]], dict[str, NewRun]]:
+        """The plans of the due jobs (as the fire script takes them) and their new runs,
+        with the waiting runs of the flows they start (``specs``: as _downstream gives)."""
+        plans: list[dict[str, Any]] = []
+        news: dict[str, NewRun] = {}
+        for flat, active in due:
+            seen = codec.pairs(flat)
+            job = codec.job_of(seen)
+            firing = planner(job, now, active)
+            for new in firing.runs:
+                check_transition(None, new.state)
+            firing.runs = flows.with_flows(firing.runs, specs)
+            news.update((new.id, new) for new in firing.runs)
+            plan: dict[str, Any] = {
+                "name": job.name,
+                "seen": seen["next"],
+                "version": seen["version"],
+                "active": active,
+                "cancel": firing.cancel_active,
+                "runs": new_run_items(firing.runs, specs),
+            }
+            if firing.expected_next_fire_at is not None:
+                plan["expect"] = str(to_micros(firing.expected_next_fire_at))
+            if firing.next_fire_at is not None:
+                plan["to"] = str(to_micros(firing.next_fire_at))
+            plans.append(plan)
+        return plans, news
+
+    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
+        if limit <= 0:
+            return []
+        early = str(encoding.seconds_us(ahead))
+        return codec.runs_of(await self._conn.eval(scripts.PROMOTE, actor, str(limit), early))
+
+    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
+        due, pending = await self._conn.pipe(
+            lambda pipe: [
+                pipe.zrange(f"{self.keys}due", 0, 0, withscores=True),
+                pipe.zrange(f"{self.keys}pending", 0, 0, withscores=True),
+            ]
+        )
+        times = [int(score) - encoding.seconds_us(horizon) for _, score in due]
+        times += [int(score) - encoding.seconds_us(ahead) for _, score in pending]
+        return from_micros(min(times)) if times else None
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
+        for new in runs:  # all or nothing: check every run first
+            check_transition(None, new.state)
+        if not runs:
+            return []
+        specs = await downstream_specs(
+            self._conn, [new.job for new in runs if flows.starts_flow(new)]
+        )
+        runs = flows.with_flows(runs, specs)
+        reply = await self._conn.eval(
+            scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(runs, specs))
+        )
+        if reply[0] == "conflict":
+            raise Conflict.run_exists(reply[1])
+        now_us, out = int(reply[1]), list[tuple[Run, bool]]()
+        for new, item in zip(runs, reply[2], strict=True):
+            if item[1] == 1:
+                out.append((encoding.created_run(new, now_us), True))
+            else:
+                out.append((codec.run_of(item[2]), False))
+        return out
+
+    async def mark_published(self, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            await self._conn.eval(scripts.MARK_PUBLISHED, *dict.fromkeys(run_ids))
+
+    async def find_unpublished(
+        self, *, older_than: float, republish_after: float, limit: int
+    ) -> list[Run]:
+        if limit <= 0:
+            return []
+        args = (
+            str(encoding.seconds_us(older_than)),
+            str(encoding.seconds_us(republish_after)),
+            str(limit),
+        )
+        found = codec.runs_of(await self._conn.eval(scripts.FIND_UNPUBLISHED, *args))
+        runs = {run.id: run for run in found if run.state is RunState.QUEUED}
+        ordered = sorted(runs.values(), key=lambda r: (r.queued_at or r.created_at, r.id))
+        return ordered[:limit]
+
+    async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
+        pools = list(dict.fromkeys(pools))
+        if not pools or limit <= 0:
+            return []
+        found = codec.runs_of(await self._conn.eval(scripts.FETCH_QUEUED, str(limit), *pools))
+        return [run for run in found if run.state is RunState.QUEUED]
+
+    async def claim_runs(
+        self, run_ids: Sequence[str], *, worker_id: str, lease: float
+    ) -> list[Run]:
+        if not run_ids:
+            return []
+        lease_us = str(encoding.seconds_us(lease))
+        found = await self._conn.eval(scripts.CLAIM, worker_id, lease_us, *dict.fromkeys(run_ids))
+        return codec.runs_of(found)
+
+    async def heartbeat(
+        self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
+    ) -> list[str]:
+        pairs = [part for run_id, number in held for part in (run_id, str(number))]
+        lease_us = str(encoding.seconds_us(lease))
+        lost: list[str] = await self._conn.eval(
+            scripts.HEARTBEAT, worker_id, lease_us, str(len(held)), *pairs
+        )
+        return lost
+
+    async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
+        legal = [can_transition(RunState.RUNNING, out.target) for out in outcomes]
+        items = [codec.outcome_item(out) for out, ok in zip(outcomes, legal, strict=True) if ok]
+        replies = iter(
+            await self._conn.eval(scripts.FINISH, actor, orjson.dumps(items)) if items else []
+        )
+        return [ok and next(replies) == 1 for ok in legal]
+
+    async def expired_runs(self, *, limit: int) -> list[Run]:
+        if limit <= 0:
+            return []
+        found = codec.runs_of(await self._conn.eval(scripts.DUE_IN, "leased", "0", "1", str(limit)))
+        return [run for run in found if run.state is RunState.RUNNING]
+
+    async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
+        if limit <= 0:
+            return []
+        grace_us = str(encoding.seconds_us(grace))
+        found = codec.runs_of(
+            await self._conn.eval(scripts.DUE_IN, "deadline", grace_us, "0", str(limit))
+        )
+        # The index orders by deadline; runs are given oldest start first, as elsewhere.
+        running = [run for run in found if run.state is RunState.RUNNING]
+        return sorted(running, key=lambda r: (r.started_at or r.created_at, r.id))
+
+    async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
+        if not run_ids:
+            return []
+        found = await self._conn.eval(scripts.CANCEL, actor, reason, *dict.fromkeys(run_ids))
+        return codec.runs_of(found)
+
+    async def fail_queued_runs(
+        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        if not run_ids:
+            return []
+        text = encoding.error_text(error) or ""
+        found = await self._conn.eval(
+            scripts.FAIL_QUEUED, actor, error.message, text, *dict.fromkeys(run_ids)
+        )
+        return codec.runs_of(found)
+
+    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
+        if logs:
+            quads = [p for run_id, n, out, err in logs for p in (run_id, str(n), out, err)]
+            await self._conn.eval(scripts.SAVE_LOGS, *quads)

@@ -30,6 +30,7 @@ from tss.api.schemas import (
 )
 from tss.core.models import RunFilter
 from tss.core.states import RunState
+from tss.core.workers import WORKER_STATES
 
 router = APIRouter(route_class=TSSRoute, tags=["runs"])
 #: how often the live stream looks for new events
@@ -108,7 +109,7 @@ async def retry_run(request: Request, run_id: str) -> RunOut:
 )
 async def list_workers(
     request: Request,
-    state: Annotated[str | None, Query(pattern="^(up|draining|down|dead)$")] = None,
+    state: Annotated[str | None, Query(pattern=f"^({'|'.join(WORKER_STATES)})$")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
     page: PageNumber = None,

@@ -367,7 +367,7 @@ WORKER_UPSERT = numbered(shared.WORKER_UPSERT)
 WORKER_STATE = "UPDATE workers SET state = $1 WHERE id = $2 RETURNING id"
 WORKERS = f"SELECT {shared.WORKER_COLUMNS} FROM workers ORDER BY id"
 MARK_DEAD = (
-    "UPDATE workers SET state = 'dead' WHERE state IN ('up', 'draining')"
+    f"UPDATE workers SET state = 'dead' WHERE {shared.LIVE_WORKER}"
     " AND (coalesce(last_heartbeat, started_at) IS NULL"
     f" OR coalesce(last_heartbeat, started_at) <= {NOW_US} - $1::bigint) RETURNING id"
 )

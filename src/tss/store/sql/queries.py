@@ -11,9 +11,13 @@ from typing import Any, NamedTuple
 from tss.core.models import JobFilter, RunFilter
 from tss.core.states import RunState
 from tss.core.timeutil import to_micros
+from tss.core.workers import LIVE_WORKER_STATES
 from tss.store.encoding import RunRow
 from tss.store.paging import FLOWS, check_offset, prefix_end, run_after
 from tss.store.sql import rows
+
+#: a worker expected to heartbeat (one silent too long is marked dead), from core.workers
+LIVE_WORKER = "state IN ({})".format(", ".join(f"'{s}'" for s in LIVE_WORKER_STATES))
 
 
 def placeholders(count: int) -> str:

@@ -7,7 +7,7 @@ state; the partial indexes made for these queries are far smaller, so name them.
 
 from __future__ import annotations
 
-from tss.store.sql.queries import ATTEMPT_COLUMNS, JOBS, RUN_FIELDS, RUNS
+from tss.store.sql.queries import ATTEMPT_COLUMNS, JOBS, LIVE_WORKER, RUN_FIELDS, RUNS
 from tss.store.sql.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
 QUEUED_RUNS = f"{RUNS} INDEXED BY ix_runs_queued WHERE {QUEUED}"
@@ -101,7 +101,7 @@ LOGS = (
     " ORDER BY number DESC LIMIT 1"
 )
 MARK_DEAD = (
-    "UPDATE workers SET state = 'dead' WHERE state IN ('up', 'draining')"
+    f"UPDATE workers SET state = 'dead' WHERE {LIVE_WORKER}"
     " AND (coalesce(last_heartbeat, started_at) IS NULL"
     " OR coalesce(last_heartbeat, started_at) <= ?) RETURNING id"
 )

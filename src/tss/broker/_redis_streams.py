@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tss import _redis
 from tss._urls import mask_url
@@ -25,8 +24,8 @@ FIELD = b"m"
 DEAD_MAXLEN = 10_000
 #: a consumer idle this long (ms) with nothing pending is deleted from its group
 FORGET_MS = 3_600_000
-#: the URL's query options that are TSS's; the others go to redis-py
-OWN_OPTIONS = ("prefix", "reclaim_after")
+#: the URL's query options that are TSS's, with their defaults; the others go to redis-py
+OWN_OPTIONS = {"prefix": "tss", "reclaim_after": "30"}
 #: the script ``get`` runs: walk the streams, reclaim idle entries, read new ones
 GET_SCRIPT = files("tss.broker").joinpath("redis_get.lua").read_text(encoding="utf-8")
 
@@ -44,34 +43,19 @@ def parse_url(url: str) -> tuple[str, str, float, float]:
 
     :raises ConfigError: an unknown option or a bad value, naming it.
     """
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(f"broker.url: {why} in {mask_url(url)}", field="broker.url")
-
-    parts = urlsplit(url)
-    own: dict[str, str] = {}
-    rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in OWN_OPTIONS:
-            own[key] = value
-        elif key in _redis.URL_OPTIONS:
-            rest.append((key, value))
-        else:
-            raise bad(
-                f"unknown option {key!r} (TSS's are {', '.join(OWN_OPTIONS)}; the others must "
-                "be redis-py connection options)"
-            )
-    prefix = own.get("prefix", "tss")
-    if not prefix or any(c.isspace() for c in prefix):
-        raise bad(f"prefix {prefix!r} must be a non-empty word")
+    split = _redis.split_url(url, OWN_OPTIONS, field="broker.url")
     try:
-        reclaim_after = float(own.get("reclaim_after", "30"))
-        socket_timeout = float(dict(rest).get("socket_timeout", "10"))
+        reclaim_after = float(split.own["reclaim_after"])
+        socket_timeout = float(split.passed.get("socket_timeout", "10"))
     except ValueError as exc:
-        raise bad(f"a number was expected ({exc})") from exc
+        raise _bad(url, f"a number was expected ({exc})") from exc
     if not reclaim_after > 0 or not socket_timeout > 0:
-        raise bad("reclaim_after and socket_timeout must be positive numbers of seconds")
-    return parts._replace(query=urlencode(rest)).geturl(), prefix, reclaim_after, socket_timeout
+        raise _bad(url, "reclaim_after and socket_timeout must be positive numbers of seconds")
+    return split.url, split.own["prefix"], reclaim_after, socket_timeout
+
+
+def _bad(url: str, why: str) -> ConfigError:
+    return ConfigError(f"broker.url: {why} in {mask_url(url)}", field="broker.url")
 
 
 def queue_removal(pipe: Any, tags: Sequence[Tag]) -> None:

@@ -33,6 +33,8 @@ TERMINAL_STATES = frozenset(
 ACTIVE_STATES = frozenset(
     {RunState.SCHEDULED, RunState.QUEUED, RunState.RUNNING, RunState.RETRYING}
 )
+#: The ends in failure: what the dead-letter list shows and failure counts add up.
+FAILURE_STATES = frozenset({RunState.FAILED, RunState.TIMED_OUT})
 
 S = RunState
 #: Every legal transition. ``None`` as a source means "created in this state".

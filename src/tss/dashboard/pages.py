@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tss._version import __version__
 from tss.config import DashboardConfig, Settings
+from tss.core.states import FAILURE_STATES, TERMINAL_STATES, RunState
 
 router = APIRouter(include_in_schema=False)
 STATIC = importlib.resources.files("tss.dashboard") / "static"
@@ -47,6 +48,10 @@ _DARK = {
     "accent": "#58a6ff", "border": "#30363d", "success": "#3fb950", "failure": "#ff7b72",
     "warning": "#d29922",
 }  # fmt: skip
+
+#: the states the pages list first, the ones an operator watches; the rest follow in
+#: the order of :class:`RunState`
+_WATCHED_FIRST = (RunState.QUEUED, RunState.RUNNING, RunState.RETRYING)
 
 
 class SecurityHeaders:
@@ -82,6 +87,19 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "page_size": board.page_size,
         "auth": settings.api.auth,
         "version": __version__,
+        "states": run_states(),
+    }
+
+
+def run_states() -> dict[str, list[str]]:
+    """The run states the scripts list (``static/js/states.js``), from ``tss.core.states``:
+    ``all`` in the order the pages show them, then the ``terminal`` ones and the ends in
+    ``failure``, each in that same order."""
+    order = [*_WATCHED_FIRST, *(state for state in RunState if state not in _WATCHED_FIRST)]
+    return {
+        "all": [state.value for state in order],
+        "terminal": [state.value for state in order if state in TERMINAL_STATES],
+        "failure": [state.value for state in order if state in FAILURE_STATES],
     }
 
 

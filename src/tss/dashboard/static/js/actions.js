@@ -3,6 +3,7 @@
 
 import { api, v1 } from "./api.js";
 import { base, count, h } from "./dom.js";
+import { isEnded } from "./states.js";
 
 const path = (name) => v1(`/jobs/${encodeURIComponent(name)}`);
 
@@ -59,8 +60,7 @@ function runDialog(ctx, name) {
 /** Cancel a run that has not ended, or retry one that has; empty for a viewer. */
 export function runActions(ctx, run, done) {
   if (!ctx.can("operator")) return null;
-  const ended = ["succeeded", "failed", "timed_out", "cancelled", "skipped"].includes(run.state);
-  if (!ended) {
+  if (!isEnded(run.state)) {
     return h("button", { type: "button", "data-action": "cancel", onclick: async () => {
       if (await ctx.act("Cancel", () => api(v1(`/runs/${run.id}/cancel`), { method: "POST" }))) done();
     } }, "Cancel");

@@ -6,7 +6,8 @@ import { h, stamp, svg, span } from "./dom.js";
 
 const W = 640;
 
-function niceMax(value) {
+/** The top of a chart's scale: `value` rounded up to 1, 2, 2.5 or 5 times a power of ten. */
+export function niceMax(value) {
   if (value <= 0) return 1;
   const power = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power;

@@ -1,6 +1,8 @@
 // Building the page safely: every piece of data goes in as text (textContent or a text
 // node), never as HTML, so nothing a user stored can run as script.
 
+import { label } from "./states.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function fill(el, attrs, children) {
@@ -105,7 +107,7 @@ export function when(iso) {
 /** A run state as a coloured badge (colour and word: never colour alone). */
 export function badge(state) {
   if (!state) return h("span", { class: "muted" }, "—");
-  return h("span", { class: `badge s-${state}`, "data-state": state }, state.replace("_", " "));
+  return h("span", { class: `badge s-${state}`, "data-state": state }, label(state));
 }
 
 /** A number with thousands separators. */

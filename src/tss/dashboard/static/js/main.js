@@ -1,9 +1,9 @@
 // The dashboard's entry point: session, menu, routing by URL, and each page's context.
 
 import { api, ApiError, configureLive, onLive, setSession, stopLive } from "./api.js";
+import { config } from "./config.js";
 import { base, h, put, setZone } from "./dom.js";
 
-const config = JSON.parse(document.querySelector('meta[name="tss-config"]').content);
 setZone(config.timezone);
 
 const PAGES = [

@@ -3,6 +3,7 @@
 import { pager } from "../actions.js";
 import { api, v1 } from "../api.js";
 import { badge, base, h, link, put, table, when } from "../dom.js";
+import { FAILURES } from "../states.js";
 import { reasonOf } from "../words.js";
 
 export async function render(ctx) {
@@ -15,7 +16,7 @@ export async function render(ctx) {
   const retriedAs = (made) => link(`${base}/runs/${made.id}`, `retried as ${made.id.slice(-8)}`);
   async function draw() {
     const page = await api(v1("/runs"), { params: {
-      state: ["failed", "timed_out"], cursor: ctx.query.get("cursor"), limit: ctx.config.page_size,
+      state: FAILURES, cursor: ctx.query.get("cursor"), limit: ctx.config.page_size,
     } });
     const retry = (run) => retried.has(run.id) ? retriedAs(retried.get(run.id))
       : h("button", { type: "button", "data-action": "retry", onclick: async (event) => {
@@ -38,6 +39,6 @@ export async function render(ctx) {
   }
   await draw();
   if (!ctx.query.get("cursor")) {
-    ctx.live(draw, (e) => e.target === "failed" || e.target === "timed_out", 500);
+    ctx.live(draw, (e) => FAILURES.includes(e.target), 500);
   }
 }

@@ -4,14 +4,15 @@
 import { jobActions, pager } from "../actions.js";
 import { api, v1 } from "../api.js";
 import { badge, base, h, link, percent, put, table, when } from "../dom.js";
+import { field, filterForm, select } from "../filters.js";
+import { STATES } from "../states.js";
 
 const SORTS = [
   ["name", "Name A–Z"], ["-name", "Name Z–A"], ["next_fire_at", "Next run, soonest"],
   ["-next_fire_at", "Next run, latest"], ["-updated_at", "Recently changed"],
   ["-created_at", "Newest"], ["created_at", "Oldest"],
 ];
-const LAST = ["", "succeeded", "failed", "timed_out", "running", "queued", "retrying",
-  "cancelled", "skipped", "waiting", "scheduled"];
+const LAST = ["", ...STATES];
 
 /** Every column the Jobs table can show; the config picks and orders them. */
 function columns(ctx, health, redraw) {
@@ -48,25 +49,22 @@ export function raw(schedule) {
   return `delay ${schedule.delay}s`;
 }
 
+/** The jobs filter as a query: every field that is filled in. */
+function encode(data) {
+  const out = new URLSearchParams();
+  for (const [key, value] of data) if (value) out.set(key, value);
+  return out;
+}
+
 function filters(ctx) {
   const q = ctx.query;
-  const field = (label, input) => h("label", {}, h("span", {}, label), input);
-  const select = (name, options, value) => h("select", { name },
-    options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
-  return h("form", { class: "filters", role: "search", onsubmit: (event) => {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    const out = new URLSearchParams();
-    for (const [key, value] of data) if (value) out.set(key, value);
-    ctx.navigate(`${base}/jobs?${out}`);
-  } },
+  return filterForm(ctx, "jobs", encode,
   field("Name starts with", h("input", { type: "search", name: "prefix", value: q.get("prefix") || "" })),
   field("Pool", h("input", { name: "pool", value: q.get("pool") || "", size: 10 })),
   field("Tag", h("input", { name: "tag", value: q.get("tag") || "", size: 10 })),
   field("Last run", select("last_state", LAST.map((s) => [s, s || "any"]), q.get("last_state") || "")),
   field("Paused", select("paused", [["", "any"], ["true", "paused"], ["false", "active"]], q.get("paused") || "")),
-  field("Sort", select("sort", SORTS, q.get("sort") || "name")),
-  h("button", { type: "submit", class: "primary" }, "Apply"));
+  field("Sort", select("sort", SORTS, q.get("sort") || "name")));
 }
 
 export async function render(ctx) {

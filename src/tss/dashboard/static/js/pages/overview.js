@@ -4,16 +4,12 @@
 import { api, v1 } from "../api.js";
 import { dots, legend, stackedBars } from "../charts.js";
 import { badge, base, card, count, h, link, percent, put, span, table, when } from "../dom.js";
+import { ENDED, FAILURES, label, STATES } from "../states.js";
 import { reasonOf } from "../words.js";
 
-const STATES = ["queued", "running", "retrying", "scheduled", "waiting", "succeeded", "failed",
-  "timed_out", "cancelled", "skipped"];
-const ENDS = [
-  { name: "succeeded", cls: "f-succeeded", label: "succeeded" },
-  { name: "failed", cls: "f-failed", label: "failed" },
-  { name: "timed_out", cls: "f-timed_out", label: "timed out" },
-  { name: "cancelled", cls: "f-cancelled", label: "cancelled" },
-];
+/** The ends the throughput chart stacks: a skipped run never ran, so it is left out. */
+const ENDS = ENDED.filter((name) => name !== "skipped")
+  .map((name) => ({ name, cls: `f-${name}`, label: label(name) }));
 
 /** Buckets of `width` seconds from the API's per-minute points. */
 function regroup(points, width) {
@@ -34,7 +30,7 @@ function throughput(stats, window) {
   let good = 0, bad = 0;
   for (const b of buckets) {
     good += b.parts.succeeded || 0;
-    bad += (b.parts.failed || 0) + (b.parts.timed_out || 0);
+    bad += FAILURES.reduce((n, state) => n + (b.parts[state] || 0), 0);
   }
   const ended = buckets.reduce((s, b) => s + ENDS.reduce((t, k) => t + (b.parts[k.name] || 0), 0), 0);
   const perMinute = ended / (window / 60);
@@ -58,7 +54,7 @@ export async function render(ctx) {
       api(v1("/stats"), { params: { window } }),
       api(v1("/stats/lateness"), { params: { window } }),
       api(v1("/stats/queues")),
-      api(v1("/runs"), { params: { state: ["failed", "timed_out"], limit: 8 } }),
+      api(v1("/runs"), { params: { state: FAILURES, limit: 8 } }),
       api(v1("/workers"), { params: { limit: 500 } }),
     ]);
     const choose = (seconds, label) => h("button", {

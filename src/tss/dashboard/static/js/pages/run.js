@@ -8,13 +8,12 @@ import {
   badge, base, between, card, h, json, link, put, span, table, when,
 } from "../dom.js";
 import { flowRunGraph } from "../flowgraph.js";
+import { FAILURES, isEnded } from "../states.js";
 import { reasonOf } from "../words.js";
-
-const ENDED = ["succeeded", "failed", "timed_out", "cancelled", "skipped"];
 
 function timings(run) {
   const row = (term, value) => [h("dt", {}, term), h("dd", {}, value)];
-  const waited = between(run.queued_at, run.started_at || (ENDED.includes(run.state) ? run.finished_at : null));
+  const waited = between(run.queued_at, run.started_at || (isEnded(run.state) ? run.finished_at : null));
   return h("dl", { class: "facts" },
     row("Job", link(`${base}/jobs/${encodeURIComponent(run.job)}`, run.job)),
     row("Trigger", `${run.trigger}${run.retry_of ? " of " : ""}`,
@@ -32,7 +31,7 @@ function timings(run) {
 }
 
 function outcome(run, stderrTail) {
-  const failed = ["failed", "timed_out", "retrying"].includes(run.state) && run.error;
+  const failed = (FAILURES.includes(run.state) || run.state === "retrying") && run.error;
   const words = reasonOf(run);
   return h("div", { class: `outcome ${failed ? "bad" : ""}` },
     words ? h("p", { class: "reason-words", "data-testid": "reason" }, words) : null,
@@ -128,7 +127,7 @@ export async function render(ctx) {
   ctx.live(pullFlow, (event) => flowJobs.has(event.job), 300);
   ctx.live(draw, (event) => event.run_id === id, 50);
   ctx.every(5, () => {
-    if (!ENDED.includes(run.state)) draw();
+    if (!isEnded(run.state)) draw();
     if (flowState === "running") pullFlow();
   });
 }

@@ -3,10 +3,9 @@
 import { pager } from "../actions.js";
 import { api, v1 } from "../api.js";
 import { badge, base, between, h, link, put, span, table, when } from "../dom.js";
+import { field, filterForm, iso, local } from "../filters.js";
+import { STATES } from "../states.js";
 import { reasonOf } from "../words.js";
-
-const STATES = ["queued", "running", "retrying", "scheduled", "waiting", "succeeded", "failed",
-  "timed_out", "cancelled", "skipped"];
 
 /** The run columns the config picks, in its order. */
 export function runColumns(ctx) {
@@ -26,38 +25,25 @@ export function runColumns(ctx) {
   return ctx.config.run_columns.map((c) => all[c]);
 }
 
-/** A datetime-local value (the browser's zone) as ISO 8601 with its zone, or null. */
-function iso(value) {
-  return value ? new Date(value).toISOString() : null;
-}
-
-function local(value) {
-  if (!value) return "";
-  const d = new Date(value);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+/** The runs filter as a query: a job, any number of states, a creation window (ISO). */
+function encode(data) {
+  const out = new URLSearchParams();
+  if (data.get("job")) out.set("job", data.get("job"));
+  for (const state of data.getAll("state")) out.append("state", state);
+  for (const key of ["since", "until"]) if (data.get(key)) out.set(key, iso(data.get(key)));
+  return out;
 }
 
 function filters(ctx) {
   const q = ctx.query;
   const chosen = new Set(q.getAll("state"));
-  const field = (label, input) => h("label", {}, h("span", {}, label), input);
-  return h("form", { class: "filters", role: "search", onsubmit: (event) => {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    const out = new URLSearchParams();
-    if (data.get("job")) out.set("job", data.get("job"));
-    for (const state of data.getAll("state")) out.append("state", state);
-    for (const key of ["since", "until"]) if (data.get(key)) out.set(key, iso(data.get(key)));
-    ctx.navigate(`${base}/runs?${out}`);
-  } },
+  return filterForm(ctx, "runs", encode,
   field("Job", h("input", { type: "search", name: "job", value: q.get("job") || "" })),
   h("fieldset", { class: "states" }, h("legend", {}, "States"),
     STATES.map((s) => h("label", { class: "check" },
       h("input", { type: "checkbox", name: "state", value: s, checked: chosen.has(s) }), badge(s)))),
   field("Created after", h("input", { type: "datetime-local", name: "since", value: local(q.get("since")) })),
-  field("Created before", h("input", { type: "datetime-local", name: "until", value: local(q.get("until")) })),
-  h("button", { type: "submit", class: "primary" }, "Apply"));
+  field("Created before", h("input", { type: "datetime-local", name: "until", value: local(q.get("until")) })));
 }
 
 export async function render(ctx) {

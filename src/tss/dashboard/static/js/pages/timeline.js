@@ -3,12 +3,14 @@
 import { api, v1 } from "../api.js";
 import { gantt, legend } from "../charts.js";
 import { base, h, put, span, stamp } from "../dom.js";
+import { label, pick } from "../states.js";
 
 const ZOOMS = [[7 * 86400, "7 days"], [86400, "1 day"], [6 * 3600, "6 hours"], [3600, "1 hour"]];
 /** Most runs drawn; a busier window says so. */
 const MOST = 2000;
-const KEYS = ["succeeded", "failed", "timed_out", "running", "queued", "cancelled"].map((s) =>
-  ({ cls: `f-${s}`, label: s.replace("_", " ") }));
+/** The states the legend explains; bars in the others take the same colours (dashboard.css). */
+const KEYS = pick("succeeded", "failed", "timed_out", "running", "queued", "cancelled").map((s) =>
+  ({ cls: `f-${s}`, label: label(s) }));
 
 export async function render(ctx) {
   const q = ctx.query;

@@ -139,3 +139,19 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_one(
     )
     assert status == [403, "forbidden"]
     tab.errors.clear()  # the refused request is logged by the browser: expected here
+
+
+def test_log_out_and_in_again_and_a_page_that_does_not_exist(tab: Tab) -> None:
+    page = tab.login("operator").open("/dashboard/nowhere")
+    assert page.inner_text("main h1") == "Not here"
+    assert page.locator("nav [aria-current=page]").count() == 0
+    page.click("#who button:text('Log out')")
+    page.wait_for_selector("form.login .error:text('You are logged out.')")
+    assert page.locator("#who").inner_text() == ""
+    page.fill("#token", tab.server.tokens["operator"])
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("main h1:text('Not here')")
+    assert "operator" in page.locator("#who").inner_text()
+    page.click("nav a:text('Workers')")
+    page.wait_for_selector("main h1:text('Workers')")
+    assert page.locator("nav [aria-current=page]").inner_text() == "Workers"

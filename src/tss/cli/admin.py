@@ -9,8 +9,8 @@ import typer
 import yaml
 
 from tss._urls import mask_url
-from tss.cli.app import run_async, run_local, searched, settings_of
-from tss.cli.data import worker_data
+from tss.cli.context import run_async, run_local, searched, settings_of
+from tss.cli.json_out import worker_data
 from tss.cli.output import (
     JSON,
     console,
@@ -24,7 +24,7 @@ from tss.core.models import WorkerInfo
 
 if TYPE_CHECKING:
     from tss.app import TSSApp
-    from tss.cli.backend import Backend
+    from tss.cli.backends.base import Backend
 
 config_app = typer.Typer(no_args_is_help=True)
 db_app = typer.Typer(no_args_is_help=True)

@@ -21,7 +21,7 @@ import typer
 from tss import __version__
 from tss._aio import wait_first
 from tss._urls import mask_url
-from tss.cli.app import settings_of
+from tss.cli.context import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
 from tss.errors import BrokerError, ConfigError, StoreError, Unavailable

@@ -17,9 +17,8 @@ from graphlib import TopologicalSorter
 from typing import Any
 from urllib.parse import urlsplit
 
-from tss.cli.backend import Applied, Backend
-from tss.cli.output import in_source, status_console
-from tss.cli.wire import (
+from tss.cli.backends.base import Applied, Backend
+from tss.cli.backends.wire import (
     attempt_of,
     flow_summary_of,
     graph_of,
@@ -28,6 +27,7 @@ from tss.cli.wire import (
     token_of,
     worker_of,
 )
+from tss.cli.output import in_source, status_console
 from tss.client import AsyncClient
 from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.graph import find_cycle

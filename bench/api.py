@@ -66,9 +66,9 @@ from typing import Any
 import httpx
 import orjson
 
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.definitions import parse_job
+from tss.service import TSSApp
 
 FLOOR_P99_MS = 50.0
 FLOOR_RATE = 200.0

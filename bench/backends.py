@@ -39,12 +39,12 @@ from typing import Any
 
 import yaml
 
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.ids import new_id
 from tss.core.models import NewRun, RunFilter, RunPolicy
 from tss.core.states import RunState
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
+from tss.service import TSSApp
 from tss.store.base import collect
 
 TSS = str(Path(sys.executable).parent / "tss")

@@ -40,13 +40,13 @@ import httpx
 import yaml
 from bench.backends import namespace
 
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.ids import new_id
 from tss.core.models import ErrorInfo, JobSpec, NewRun, Outcome, RunPolicy
 from tss.core.schedules import first_fire
 from tss.core.states import RunState
 from tss.definitions import parse_job
+from tss.service import TSSApp
 
 TSS = str(Path(sys.executable).parent / "tss")
 TOKEN = "bench-dashboard-admin-token-0123456789"

@@ -21,11 +21,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.ids import new_id
 from tss.core.models import NewRun, RunFilter, RunPolicy
 from tss.core.states import RunState
+from tss.service import TSSApp
 from tss.store.base import collect
 
 

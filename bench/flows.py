@@ -29,11 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.ids import new_id
 from tss.core.models import NewRun, Run, RunFilter, RunPolicy
 from tss.core.states import RunState
+from tss.service import TSSApp
 from tss.store.base import collect
 
 FLOOR_MS = 5.0

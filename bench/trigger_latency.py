@@ -47,8 +47,8 @@ import httpx
 import yaml
 from backends import namespace
 
-from tss.app import TSSApp
 from tss.config import Settings
+from tss.service import TSSApp
 
 FLOOR_P99_MS = 50.0
 TOKEN = "bench-admin-token-" + "x" * 16

@@ -15,10 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from tss._version import __version__
 
 _EXPORTS = {
-    "TSSApp": "tss.app",
+    "TSSApp": "tss.service",
     "Client": "tss.client",
     "AsyncClient": "tss.client",
     "Settings": "tss.config",
@@ -77,7 +77,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from tss.app import TSSApp
     from tss.client import AsyncClient, Client
     from tss.config import Settings, load_config
     from tss.core.models import Attempt, JobSpec, Run
@@ -99,6 +98,7 @@ if TYPE_CHECKING:
         Unavailable,
         ValidationError,
     )
+    from tss.service import TSSApp
     from tss.tasks.base import TaskContext, TaskType
 
 

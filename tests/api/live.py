@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from tss.api.http import address, bind, serve_http
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.merge import deep_merge
+from tss.service import TSSApp
+from tss.web import address, bind, serve_http
 
 ADMIN = "admin-token-for-tests-0123456789"
 

@@ -66,6 +66,10 @@ def _job_path(template: str, body: Any = None) -> Sample:
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", None),
     ("POST", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", {"name": f"m-{next(_n)}", "type": "noop"}),
+    ("POST", "/api/v1/jobs/apply"): lambda a: (
+        "/api/v1/jobs/apply",
+        {"jobs": [{"name": f"m-{next(_n)}", "type": "noop"}]},
+    ),
     ("GET", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}"),
     ("PUT", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}", {"type": "noop"}),
     ("PATCH", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}", {"priority": 3}),

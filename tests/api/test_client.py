@@ -131,3 +131,38 @@ def test_sync_client_flows(api: LiveAPI) -> None:
         assert listed.counts == {"scheduled": 1, "waiting": 1}
         assert tss.cancel_flow(root.id).state == "cancelled"
         assert tss.get_flow(root.id).state == "cancelled"
+
+
+def test_sync_client_apply_and_trigger_many(api: LiveAPI) -> None:
+    with Client(api.url, ADMIN) as tss:
+        batch = [
+            {"name": "cl-ap-child", "type": "noop", "depends_on": ["cl-ap-root"]},
+            {"name": "cl-ap-root", "type": "noop"},
+        ]
+        assert tss.apply_jobs(batch) == [("cl-ap-child", "created"), ("cl-ap-root", "created")]
+        batch[1]["priority"] = 3
+        assert tss.apply_jobs(batch) == [("cl-ap-child", "unchanged"), ("cl-ap-root", "updated")]
+        with pytest.raises(Conflict):
+            tss.apply_jobs([{"name": "cl-ap-new", "type": "noop"}, batch[1]], create_only=True)
+        with pytest.raises(ValidationError) as bad:
+            tss.apply_jobs([{"name": "cl-ap-bad", "type": "nope"}])
+        assert bad.value.field == "type"
+        with pytest.raises(NotFound):
+            tss.get_job("cl-ap-new")
+        runs = tss.trigger_many("cl-ap-root", 4, priority=7)
+        assert len({r.id for r in runs}) == 4
+        assert all(isinstance(r, RunOut) and r.priority == 7 for r in runs)
+        with pytest.raises(ValidationError) as zero:
+            tss.trigger_many("cl-ap-root", 0)
+        assert zero.value.field == "count"
+
+
+def test_async_client_apply_and_trigger_many(api: LiveAPI) -> None:
+    async def body() -> None:
+        async with AsyncClient(api.url, ADMIN) as tss:
+            applied = await tss.apply_jobs([{"name": "cl-ap-async", "type": "noop"}])
+            assert applied == [("cl-ap-async", "created")]
+            runs = await tss.trigger_many("cl-ap-async", 2)
+            assert [r.job for r in runs] == ["cl-ap-async", "cl-ap-async"]
+
+    asyncio.run(body())

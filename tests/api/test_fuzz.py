@@ -18,8 +18,8 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 
 from tests.api.live import ADMIN, LiveAPI, live_api
 from tss.api.server import create_api
-from tss.app import TSSApp
 from tss.config import Settings
+from tss.service import TSSApp
 
 # Besides what the schemas allow, send the extremes that once gave 500s (security review,
 # finding 4): times that leave the years 1-9999 once converted to UTC, and huge durations.

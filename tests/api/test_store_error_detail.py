@@ -12,9 +12,9 @@ import pytest
 
 from tests.chaos.tcp_proxy import free_port
 from tss.api.server import create_api
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.errors import StoreError
+from tss.service import TSSApp
 
 ADMIN = "adm-" + "k" * 40
 STRANGER = ("203.0.113.9", 40000)

@@ -89,7 +89,7 @@ async def _drop_redis_keys(prefix: str) -> None:
 
 
 async def _runs(url: str) -> list[Run]:
-    from tss.app import open_store
+    from tss.service import open_store
     from tss.store.base import collect
 
     store = open_store(url)
@@ -104,7 +104,7 @@ async def _runs(url: str) -> list[Run]:
 
 
 async def _attempts(url: str, run_id: str) -> list[Any]:
-    from tss.app import open_store
+    from tss.service import open_store
 
     store = open_store(url)
     await store.start()

@@ -125,7 +125,7 @@ def test_a_scheduler_killed_while_applying_leaves_each_job_once(
 def _any_job(where: Where) -> bool:
     import asyncio
 
-    from tss.app import open_store
+    from tss.service import open_store
 
     async def body() -> bool:
         store = open_store(where.store_url)

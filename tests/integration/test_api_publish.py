@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 from tests.conformance.brokers import RedisFactory
-from tss.app import TSSApp
 from tss.config import Settings
+from tss.service import TSSApp
 
 
 def test_triggered_and_retried_runs_are_published_at_once(tmp_path: Path) -> None:

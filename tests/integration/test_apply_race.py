@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.pg_databases import PgDatabases
-from tss.app import TSSApp
 from tss.config import Settings
+from tss.service import TSSApp
 
 JOBS = 30
 

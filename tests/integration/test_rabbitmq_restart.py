@@ -20,11 +20,11 @@ import pytest
 
 from tests.conformance.brokers import RABBITMQ_URL, require_server
 from tests.integration.amqp import Proxy, delete_everything
-from tss.app import TSSApp
 from tss.broker.rabbitmq import RabbitMQBroker
 from tss.config import Settings
 from tss.core.states import RunState
 from tss.errors import BrokerError
+from tss.service import TSSApp
 from tss.tasks import TaskContext
 
 pytestmark = pytest.mark.slow

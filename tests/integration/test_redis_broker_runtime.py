@@ -24,11 +24,11 @@ from tests.integration.test_redis_broker import (
     run,
     url,  # noqa: F401 - a fixture
 )
-from tss.app import TSSApp
 from tss.broker.redis import RedisBroker
 from tss.config import Settings
 from tss.core.states import RunState
 from tss.errors import BrokerError
+from tss.service import TSSApp
 
 RUNS = 60
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.core.models import Run
 from tss.core.states import RunState
 from tss.errors import NotFound
+from tss.service import TSSApp
 
 T = "tasks_for_tests"
 

@@ -37,3 +37,23 @@ def test_importing_tss_is_cheap() -> None:
     code = "import sys, tss; print('sqlalchemy' in sys.modules, 'pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_client_loads_neither_the_server_nor_the_service() -> None:
+    # A script that only talks to a server must not pay for FastAPI, the service layer
+    # (store, scheduler, worker) or the route modules.
+    code = (
+        "import sys, tss; from tss import Client, AsyncClient; "
+        "print(sorted(m for m in sys.modules if m in ('fastapi', 'starlette', 'uvicorn', "
+        "'sqlalchemy', 'tss.service', 'tss.web', 'tss.dashboard') "
+        "or m.startswith(('tss.api.routes_', 'tss.service.', 'tss.store', 'tss.scheduler', "
+        "'tss.worker'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_api_knows_nothing_of_the_dashboard() -> None:
+    code = "import sys, tss.api.server; print('tss.dashboard' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

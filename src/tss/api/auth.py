@@ -30,7 +30,7 @@ from tss._secrets import reveals_secrets
 from tss.config import Settings
 from tss.core.models import ROLES, Role
 from tss.errors import ConfigError, Forbidden, Unauthorized
-from tss.tokens import ANONYMOUS, Principal, is_admin_token, session_principal
+from tss.tokens import ANONYMOUS, Principal, is_admin_token
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: `tss token create`")
 #: record a token's use at most this often (a write per request would not do)
@@ -131,9 +131,7 @@ def _guard(role: Role) -> Callable[..., Awaitable[Principal]]:
         else:
             secret, from_cookie = presented_token(request, credentials)
             if from_cookie:
-                found = await session_principal(
-                    state.tss.store, secret, admin_token=state.settings.api.admin_token
-                )
+                found = await state.tss.admin.session_principal(secret)
                 if found is None:
                     raise Unauthorized(
                         "the dashboard session has ended (logged out, expired, or its token "
@@ -142,7 +140,7 @@ def _guard(role: Role) -> Callable[..., Awaitable[Principal]]:
                     )
                 check_csrf(request, secret)
             else:
-                found = await state.tss.authenticate(secret)
+                found = await state.tss.admin.authenticate(secret)
                 if found is None:
                     raise Unauthorized(
                         "the API token is not valid (unknown, revoked or expired)",
@@ -164,7 +162,7 @@ async def _touch(state: Any, principal: Principal) -> None:
     last = state.touched.get(principal.token_id)
     if last is None or now - last >= TOUCH_EVERY:
         state.touched[principal.token_id] = now
-        await state.tss.store.touch_token(principal.token_id)
+        await state.tss.admin.touch_token(principal.token_id)
 
 
 GUARDS = {role: _guard(role) for role in ROLES}

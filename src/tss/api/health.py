@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 import orjson
 from fastapi.responses import Response
 
-from tss.app import TSSApp
 from tss.errors import BrokerError, StoreError, TSSError
+from tss.service import TSSApp
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ class Readiness:
 
     def __init__(self, tss: TSSApp, timeout: float = READY_TIMEOUT) -> None:
         self.tss = tss
-        self.store = Probe(tss.store.now, timeout)
-        self.broker = Probe(tss.broker.ping, timeout)
+        self.store_check = Probe(tss.admin.ping_store, timeout)
+        self.broker_check = Probe(tss.admin.ping_broker, timeout)
 
     async def checks(self) -> dict[str, str]:
         """``{"store": ..., "broker": ...}``: ``"ok"`` or why it is not ready; while a
@@ -98,7 +98,7 @@ class Readiness:
             return {"store": starting, "broker": starting}
         if why is not None:  # connected, still starting (applying the config's jobs)
             return {"store": "ok", "broker": "ok", "startup": str(why)}
-        store_down, broker_down = await asyncio.gather(self.store(), self.broker())
+        store_down, broker_down = await asyncio.gather(self.store_check(), self.broker_check())
         return {"store": store_down or "ok", "broker": broker_down or "ok"}
 
     async def response(self, *, detail: bool = True) -> Response:

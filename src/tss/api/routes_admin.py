@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from tss.api import routes_jobs as jobs
 from tss.api.auth import needs
 from tss.api.errors import TSSRoute
-from tss.api.routes_jobs import _ERRORS, page_of, tss_of
+from tss.api.params import ERRORS, Cursor, Limit, PageNumber, node_of, page_of
 from tss.api.schemas import (
     JobOut,
     JobPage,
@@ -31,15 +31,15 @@ tokens = APIRouter(route_class=TSSRoute, tags=["tokens"])
 seed = APIRouter(route_class=TSSRoute, tags=["seed routes"])
 
 
-@tokens.get("/tokens", response_model=TokenPage, responses=_ERRORS, **needs("admin"))
+@tokens.get("/tokens", response_model=TokenPage, responses=ERRORS, **needs("admin"))
 async def list_tokens(
     request: Request,
-    limit: jobs.Limit = 100,
-    cursor: jobs.Cursor = None,
-    page: jobs.Page = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    page: PageNumber = None,
 ) -> TokenPage:
     """Tokens (never their secrets), revoked ones included, oldest first."""
-    tokens = await tss_of(request).store.list_tokens()
+    tokens = await node_of(request).admin.list_tokens()
     # Oldest first, ties by id; the cursor is the last token's "created_at id".
     items, next_cursor, total = page_of(
         tokens, lambda t: f"{t.created_at.isoformat()} {t.id}", limit, cursor, page
@@ -48,32 +48,32 @@ async def list_tokens(
 
 
 @tokens.post(
-    "/tokens", status_code=201, response_model=TokenCreated, responses=_ERRORS, **needs("admin")
+    "/tokens", status_code=201, response_model=TokenCreated, responses=ERRORS, **needs("admin")
 )
 async def create_token(request: Request, body: TokenIn) -> TokenCreated:
     """Make a token. Its secret is in this response only: it is stored as a hash."""
-    record, text = await tss_of(request).create_token(
+    record, text = await node_of(request).admin.create_token(
         body.name, body.role, expires_at=body.expires_at
     )
     return TokenCreated(**TokenOut.of(record).model_dump(), token=text)
 
 
-@tokens.delete("/tokens/{id_or_name}", status_code=204, responses=_ERRORS, **needs("admin"))
+@tokens.delete("/tokens/{id_or_name}", status_code=204, responses=ERRORS, **needs("admin"))
 async def revoke_token(request: Request, id_or_name: str) -> Response:
     """Revoke the tokens with this id or name; they stop working at once."""
-    await tss_of(request).store.revoke_tokens(id_or_name)
+    await node_of(request).admin.revoke_tokens(id_or_name)
     return Response(status_code=204)
 
 
 # -- the seed's routes ---------------------------------------------------------------------
 
 
-@seed.get("/tasks/", response_model=JobPage, responses=_ERRORS, **needs("viewer"))
+@seed.get("/tasks/", response_model=JobPage, responses=ERRORS, **needs("viewer"))
 async def seed_list(
     request: Request,
-    limit: jobs.Limit = 50,
-    cursor: jobs.Cursor = None,
-    page: jobs.Page = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    page: PageNumber = None,
     prefix: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:
     """Jobs with the state of their last run (as ``GET /api/v1/jobs``)."""
@@ -84,14 +84,14 @@ async def seed_list(
 
 
 @seed.post(
-    "/tasks/create", status_code=201, response_model=JobOut, responses=_ERRORS, **needs("admin")
+    "/tasks/create", status_code=201, response_model=JobOut, responses=ERRORS, **needs("admin")
 )
 async def seed_create(request: Request, spec: JobSpec) -> JobOut:
     """Create a job (as ``POST /api/v1/jobs``)."""
     return await jobs.create_job(request, spec)
 
 
-@seed.get("/task/{task_id}", response_model=JobOut, responses=_ERRORS, **needs("viewer"))
+@seed.get("/task/{task_id}", response_model=JobOut, responses=ERRORS, **needs("viewer"))
 async def seed_get(request: Request, response: Response, task_id: str) -> JobOut:
     """A job and the state of its last run (as ``GET /api/v1/jobs/{name}``)."""
     return await jobs.get_job(request, response, task_id)
@@ -101,8 +101,8 @@ _Whole = Annotated[dict[str, Any], Body(description="a whole job definition")]
 _Partial = Annotated[dict[str, Any], Body(description="keys to change; null resets a key")]
 
 
-@seed.put("/task/{task_id}", response_model=JobOut, responses=_ERRORS, **needs("admin"))
-@seed.put("/task/{task_id}/", response_model=JobOut, responses=_ERRORS, **needs("admin"))
+@seed.put("/task/{task_id}", response_model=JobOut, responses=ERRORS, **needs("admin"))
+@seed.put("/task/{task_id}/", response_model=JobOut, responses=ERRORS, **needs("admin"))
 async def seed_replace(
     request: Request,
     response: Response,
@@ -114,7 +114,7 @@ async def seed_replace(
     return await jobs.replace_job(request, response, task_id, body, if_match)
 
 
-@seed.patch("/task/{task_id}/", response_model=JobOut, responses=_ERRORS, **needs("admin"))
+@seed.patch("/task/{task_id}/", response_model=JobOut, responses=ERRORS, **needs("admin"))
 async def seed_patch(
     request: Request,
     response: Response,
@@ -126,7 +126,7 @@ async def seed_patch(
     return await jobs.patch_job(request, response, task_id, body, if_match)
 
 
-@seed.delete("/task/{task_id}/", status_code=204, responses=_ERRORS, **needs("admin"))
+@seed.delete("/task/{task_id}/", status_code=204, responses=ERRORS, **needs("admin"))
 async def seed_delete(request: Request, task_id: str, force: bool = False) -> Response:
     """Delete a job (as ``DELETE /api/v1/jobs/{name}``); 204 on success."""
     return await jobs.delete_job(request, task_id, force)
@@ -137,7 +137,7 @@ async def seed_delete(request: Request, task_id: str, force: bool = False) -> Re
 # a TSS worker; such workers take no runs (tss.core.waiting).
 
 
-@seed.post("/v1/queue", response_model=WorkerOut, responses=_ERRORS, **needs("operator"))
+@seed.post("/v1/queue", response_model=WorkerOut, responses=ERRORS, **needs("operator"))
 async def seed_worker_status(request: Request, body: WorkerStatusIn) -> WorkerOut:
     """A worker outside TSS reports its status; it shows in ``GET /api/v1/workers`` as
     ``ext:<worker_id>``, apart from TSS's own workers, whose records a report never
@@ -155,4 +155,4 @@ async def seed_worker_status(request: Request, body: WorkerStatusIn) -> WorkerOu
         state=body.state,
         running=body.running,
     )
-    return WorkerOut.of(await tss_of(request).report_worker(info))
+    return WorkerOut.of(await node_of(request).admin.report_worker(info))

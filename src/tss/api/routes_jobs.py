@@ -2,53 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from tss.api.auth import needs, principal_of, reveals
 from tss.api.errors import TSSRoute
-from tss.api.schemas import ErrorBody, JobOut, JobPage, NextFires, RunOut, TriggerIn
-from tss.app import TSSApp
-from tss.core.models import JOB_SORTS, NAME_PATTERN, JobSpec
+from tss.api.params import ERRORS, Cursor, Limit, PageNumber, node_of
+from tss.api.schemas import (
+    AppliedJob,
+    ApplyIn,
+    ApplyOut,
+    JobOut,
+    JobPage,
+    NextFires,
+    RunOut,
+    TriggeredRuns,
+    TriggerIn,
+)
+from tss.core.models import JOB_SORTS, JobSpec
 from tss.core.states import RunState
 from tss.errors import ValidationError
 
 router = APIRouter(route_class=TSSRoute, tags=["jobs"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422)
-}
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403)}
-JobName = Annotated[str, Query(pattern=NAME_PATTERN.pattern)]
-Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
-Page = Annotated[int | None, Query(ge=1, le=1_000_000, description="page number (from 1)")]
-Cursor = Annotated[str | None, Query(max_length=1000, description="next_cursor of a page")]
-
-
-T = TypeVar("T")
-
-
-def page_of(
-    items: list[T], key: Callable[[T], str], limit: int, cursor: str | None, page: int | None
-) -> tuple[list[T], str | None, int]:
-    """One page of a short list held in memory (workers, tokens), sorted by ``key``: after
-    ``cursor`` (a key) or at page number ``page``. Returns the items, the next cursor and
-    the total."""
-    items = sorted(items, key=key)
-    total = len(items)
-    if cursor is not None:
-        items = [item for item in items if key(item) > cursor]
-    if page:
-        items = items[(page - 1) * limit :]
-    more = len(items) > limit
-    items = items[:limit]
-    return items, key(items[-1]) if more and items else None, total
-
-
-def tss_of(request: Request) -> TSSApp:
-    app: TSSApp = request.app.state.api.tss
-    return app
 
 
 def version_of(if_match: str | None) -> int | None:
@@ -68,7 +44,7 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-@router.get("/jobs", response_model=JobPage, responses=_ERRORS, **needs("viewer"))
+@router.get("/jobs", response_model=JobPage, responses=ERRORS, **needs("viewer"))
 async def list_jobs(
     request: Request,
     prefix: Annotated[str | None, Query(max_length=200)] = None,
@@ -79,11 +55,11 @@ async def list_jobs(
     sort: Annotated[str, Query(description=f"one of {', '.join(JOB_SORTS)}")] = "name",
     limit: Limit = 50,
     cursor: Cursor = None,
-    page: Page = None,
+    page: PageNumber = None,
 ) -> JobPage:
     """Jobs, filtered and sorted; page with ``cursor`` (fast) or ``page`` numbers."""
     offset = (page - 1) * limit if page else 0
-    found, last = await tss_of(request).list_jobs(
+    found, last = await node_of(request).reports.list_jobs(
         prefix=prefix, tag=tag, pool=pool, paused=paused, last_state=last_state,
         sort=sort, limit=limit, cursor=cursor, offset=offset,
     )  # fmt: skip
@@ -91,24 +67,33 @@ async def list_jobs(
     return JobPage(items=items, next_cursor=found.next_cursor, total=found.total)
 
 
-@router.post("/jobs", status_code=201, response_model=JobOut, responses=_ERRORS, **needs("admin"))
+@router.post("/jobs", status_code=201, response_model=JobOut, responses=ERRORS, **needs("admin"))
 async def create_job(request: Request, spec: JobSpec) -> JobOut:
     """Create a job (409 if the name is taken)."""
-    tss = tss_of(request)
-    await tss.apply([spec], create_only=True)
-    return JobOut.of(await tss.store.get_job(spec.name), reveal=reveals(request))
+    node = node_of(request)
+    await node.jobs.apply([spec], create_only=True)
+    return JobOut.of(await node.reports.get_job(spec.name), reveal=reveals(request))
 
 
-@router.get("/jobs/{name}", response_model=JobOut, responses=_ERRORS, **needs("viewer"))
+@router.post("/jobs/apply", response_model=ApplyOut, responses=ERRORS, **needs("admin"))
+async def apply_jobs(request: Request, body: ApplyIn) -> ApplyOut:
+    """Create or update a batch of jobs so they match the definitions sent, as one apply:
+    every definition is checked (types, params, duplicate names, unknown parents,
+    dependency cycles) before any is stored, so one bad job stores nothing. A job's pause
+    state is kept unless its definition sets ``paused``. Answers what happened to each."""
+    done = await node_of(request).jobs.apply(body.jobs, create_only=body.create_only)
+    return ApplyOut(items=[AppliedJob(name=name, action=action) for name, action in done])
+
+
+@router.get("/jobs/{name}", response_model=JobOut, responses=ERRORS, **needs("viewer"))
 async def get_job(request: Request, response: Response, name: str) -> JobOut:
     """One job; its ``ETag`` is its version, for ``If-Match`` on updates."""
-    store = tss_of(request).store
-    job = await store.get_job(name)
+    job, last = await node_of(request).reports.job_with_last_run(name)
     _etag(response, job.version)
-    return JobOut.of(job, (await store.last_runs([name])).get(name), reveal=reveals(request))
+    return JobOut.of(job, last, reveal=reveals(request))
 
 
-@router.put("/jobs/{name}", response_model=JobOut, responses=_ERRORS, **needs("admin"))
+@router.put("/jobs/{name}", response_model=JobOut, responses=ERRORS, **needs("admin"))
 async def replace_job(
     request: Request,
     response: Response,
@@ -122,14 +107,14 @@ async def replace_job(
             f"name: the body names {body.get('name')!r} but the path names {name!r}",
             field="name",
         )
-    job = await tss_of(request).replace_job(
+    job = await node_of(request).jobs.replace(
         {**body, "name": name}, expected_version=version_of(if_match)
     )
     _etag(response, job.version)
     return JobOut.of(job, reveal=reveals(request))
 
 
-@router.patch("/jobs/{name}", response_model=JobOut, responses=_ERRORS, **needs("admin"))
+@router.patch("/jobs/{name}", response_model=JobOut, responses=ERRORS, **needs("admin"))
 async def patch_job(
     request: Request,
     response: Response,
@@ -138,60 +123,72 @@ async def patch_job(
     if_match: Annotated[str | None, Header()] = None,
 ) -> JobOut:
     """Change some keys of a job (JSON Merge Patch)."""
-    job = await tss_of(request).patch_job(name, body, expected_version=version_of(if_match))
+    job = await node_of(request).jobs.patch(name, body, expected_version=version_of(if_match))
     _etag(response, job.version)
     return JobOut.of(job, reveal=reveals(request))
 
 
-@router.delete("/jobs/{name}", status_code=204, responses=_ERRORS, **needs("admin"))
+@router.delete("/jobs/{name}", status_code=204, responses=ERRORS, **needs("admin"))
 async def delete_job(request: Request, name: str, force: bool = False) -> Response:
     """Delete a job; its runs stay as history. Refused while others depend on it."""
-    await tss_of(request).delete_job(name, force=force)
+    await node_of(request).jobs.delete(name, force=force)
     return Response(status_code=204)
 
 
-@router.post("/jobs/{name}/pause", response_model=JobOut, responses=_ERRORS, **needs("operator"))
+@router.post("/jobs/{name}/pause", response_model=JobOut, responses=ERRORS, **needs("operator"))
 async def pause_job(request: Request, name: str) -> JobOut:
     """Stop firing a job until it is resumed."""
-    return JobOut.of(await tss_of(request).set_paused(name, True), reveal=reveals(request))
+    return JobOut.of(await node_of(request).jobs.set_paused(name, True), reveal=reveals(request))
 
 
-@router.post("/jobs/{name}/resume", response_model=JobOut, responses=_ERRORS, **needs("operator"))
+@router.post("/jobs/{name}/resume", response_model=JobOut, responses=ERRORS, **needs("operator"))
 async def resume_job(request: Request, name: str) -> JobOut:
     """Fire a paused job again (missed fires follow its misfire policy)."""
-    return JobOut.of(await tss_of(request).set_paused(name, False), reveal=reveals(request))
+    return JobOut.of(await node_of(request).jobs.set_paused(name, False), reveal=reveals(request))
 
 
-@router.get("/jobs/{name}/next", response_model=NextFires, responses=_ERRORS, **needs("viewer"))
+@router.get("/jobs/{name}/next", response_model=NextFires, responses=ERRORS, **needs("viewer"))
 async def next_fires(
     request: Request, name: str, n: Annotated[int, Query(ge=1, le=1000)] = 10
 ) -> NextFires:
     """The next ``n`` times the job will fire (empty for a job with no schedule)."""
-    return NextFires(job=name, times=await tss_of(request).next_fires(name, n))
+    return NextFires(job=name, times=await node_of(request).jobs.next_fires(name, n))
 
 
 @router.post(
     "/jobs/{name}/runs",
     status_code=201,
-    response_model=RunOut,
-    responses={**_ERRORS, 200: {"model": RunOut, "description": "idempotency_key matched"}},
+    response_model=RunOut | TriggeredRuns,
+    responses={
+        **ERRORS,
+        200: {"model": RunOut, "description": "idempotency_key matched"},
+        201: {"model": RunOut | TriggeredRuns, "description": "a run, or the runs with count"},
+    },
     **needs("operator"),
 )
 async def trigger_job(
     request: Request, response: Response, name: str, body: TriggerIn | None = None
-) -> RunOut:
+) -> RunOut | TriggeredRuns:
     """Run a job now or at ``run_at``. A repeated ``idempotency_key`` returns the run it
-    made before, with 200 instead of 201."""
+    made before, with 200 instead of 201. With ``count`` it makes that many runs and
+    answers ``{"items": [...]}``, the runs in order."""
     body = body or TriggerIn()
-    ((run, created),) = await tss_of(request).trigger(
+    if body.count is not None and body.count > 1 and body.idempotency_key is not None:
+        raise ValidationError(
+            "idempotency_key: names a single run; leave out count or set it to 1",
+            field="idempotency_key",
+        )
+    made = await node_of(request).runs.trigger(
         name,
         params=body.params,
+        count=body.count or 1,
         run_at=body.run_at,
         priority=body.priority,
         idempotency_key=body.idempotency_key,
         actor=principal_of(request).actor,
         with_descendants=body.with_descendants,
     )
-    if not created:
+    if not any(created for _, created in made):
         response.status_code = 200
-    return RunOut.of(run, reveal=reveals(request))
+    runs = [RunOut.of(run, reveal=reveals(request)) for run, _ in made]
+    return runs[0] if body.count is None else TriggeredRuns(items=runs)

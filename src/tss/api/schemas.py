@@ -7,21 +7,36 @@ the ``of`` constructors.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    computed_field,
+    field_serializer,
+    field_validator,
+)
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from tss._secrets import mask_params
 from tss.core import flows
 from tss.core.models import (
     NAME_PATTERN,
     Attempt,
+    Event,
     Job,
     JobSpec,
     Role,
     Run,
+    RunPolicy,
     WorkerInfo,
 )
 from tss.core.states import RunState
@@ -29,6 +44,10 @@ from tss.core.timeutil import checked_utc
 from tss.core.waiting import why_waiting
 
 _NAME = NAME_PATTERN.pattern
+#: the most runs one trigger makes (as :data:`tss.service.runs.MAX_COUNT`)
+MAX_TRIGGER_COUNT = 10000
+#: the most job definitions one apply takes
+MAX_APPLY = 1000
 
 
 class _In(BaseModel):
@@ -56,6 +75,11 @@ def _iso_time(value: Any) -> Any:
 Timestamp = Annotated[datetime, BeforeValidator(_iso_time)]
 _PoolName = Annotated[str, Field(pattern=_NAME)]
 _TypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+
+
+def fields_of(record: Any) -> dict[str, Any]:
+    """Every field of a core dataclass record, by name: no hand-kept list to fall behind."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 class _Record(BaseModel):
@@ -152,6 +176,31 @@ class TriggerIn(_In):
         description="start a flow with the jobs downstream (default: only for a job that"
         " depends on none)",
     )
+    count: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=MAX_TRIGGER_COUNT,
+        description="make this many runs at once; the answer is then the list of them"
+        " (a TriggeredRuns), even for 1",
+    )
+
+
+class ApplyIn(_In):
+    """A batch of job definitions to create or update together."""
+
+    jobs: list[JobSpec] = Field(max_length=MAX_APPLY, description="whole job definitions")
+    create_only: bool = Field(False, description="refuse (409) if any name is taken")
+
+
+class AppliedJob(BaseModel):
+    name: str
+    action: Literal["created", "updated", "unchanged"]
+
+
+class ApplyOut(BaseModel):
+    """What applying did to each job, in the order sent."""
+
+    items: list[AppliedJob]
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -174,43 +223,36 @@ class AttemptOut(_Record):
     result: Any = None
 
 
-class RunOut(BaseModel):
-    """One run, with its attempts when asked for one run."""
+@pydantic_dataclass
+class RunOut(Run):
+    """One run as stored (every field of :class:`tss.core.models.Run`, so a new field of a
+    run reaches the API without a copy here), ``max_attempts``, why a queued run waits, and
+    its attempts when asked for one run. ``policy`` is written as the store writes it."""
 
-    id: str
-    job: str
-    state: RunState
-    trigger: str
-    params: dict[str, Any]
-    priority: int
-    pool: str
-    policy: dict[str, Any] = Field(
-        description="what the run keeps of its job: type, timeout, isolation, retries, resources"
-    )
-    attempt: int
-    max_attempts: int
-    handbacks: int = 0
-    created_at: datetime
-    updated_at: datetime
-    scheduled_for: datetime | None = None
-    not_before: datetime | None = None
-    queued_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    lease_until: datetime | None = None
-    worker_id: str | None = None
-    idempotency_key: str | None = None
-    result: Any = None
-    error: ErrorInfoOut | None = None
-    reason: str | None = None
-    retry_of: str | None = None
-    flow_id: str | None = None
-    waiting_because: str | None = Field(
-        None,
-        description="why no live worker can take this queued run (its pool, task type, cores "
-        "or memory); null when it is not queued or a worker could take it",
-    )
+    waiting_because: Annotated[
+        str | None,
+        Field(
+            description="why no live worker can take this queued run (its pool, task type, "
+            "cores or memory); null when it is not queued or a worker could take it"
+        ),
+    ] = None
     attempts: list[AttemptOut] | None = None
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_in(cls, value: Any) -> Any:
+        return RunPolicy.from_dict(value) if isinstance(value, dict) else value
+
+    @field_serializer("policy")
+    def _policy_out(self, policy: RunPolicy) -> dict[str, Any]:
+        """What the run keeps of its job: type, timeout, isolation, retries, resources."""
+        return policy.to_dict()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def max_attempts(self) -> int:
+        """The attempt number this run may reach: its tries plus any hand-backs."""
+        return Run.max_attempts.fget(self)  # type: ignore[attr-defined, no-any-return]
 
     @classmethod
     def of(
@@ -225,35 +267,14 @@ class RunOut(BaseModel):
         the registered ``workers``, why it waits (:func:`tss.core.waiting.why_waiting`)."""
         waiting = None if workers is None else why_waiting(run, workers)
         return cls(
-            id=run.id,
-            job=run.job,
-            state=run.state,
-            trigger=run.trigger,
-            params=mask_params(run.params, reveal=reveal),
-            priority=run.priority,
-            pool=run.pool,
-            policy=run.policy.to_dict(),
-            attempt=run.attempt,
-            max_attempts=run.max_attempts,
-            handbacks=run.handbacks,
-            created_at=run.created_at,
-            updated_at=run.updated_at,
-            scheduled_for=run.scheduled_for,
-            not_before=run.not_before,
-            queued_at=run.queued_at,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            lease_until=run.lease_until,
-            worker_id=run.worker_id,
-            idempotency_key=run.idempotency_key,
-            result=run.result,
-            error=ErrorInfoOut.of(run.error) if run.error else None,
-            reason=run.reason,
-            retry_of=run.retry_of,
-            flow_id=run.flow_id,
+            **{**fields_of(run), "params": mask_params(run.params, reveal=reveal)},
             waiting_because=waiting.reason if waiting is not None else None,
             attempts=[AttemptOut.of(a) for a in attempts] if attempts is not None else None,
         )
+
+
+#: reads and writes :class:`RunOut` (a pydantic dataclass: no ``model_validate`` of its own)
+RUN_OUT = TypeAdapter(RunOut)
 
 
 class RunPage(BaseModel):
@@ -262,7 +283,13 @@ class RunPage(BaseModel):
     total: int | None = None
 
 
-class LogsOut(BaseModel):
+class TriggeredRuns(BaseModel):
+    """The runs a trigger with ``count`` made (or found by its idempotency key)."""
+
+    items: list[RunOut]
+
+
+class LogsOut(_Record):
     """Output of one attempt from the offsets asked for; ask again from ``*_offset``."""
 
     run_id: str
@@ -337,16 +364,16 @@ class WorkerStatusIn(_In):
     state: Literal["up", "draining", "down"] = "up"
 
 
-class EventOut(_Record):
-    id: int
-    at: datetime
-    run_id: str
-    job: str
-    source: RunState | None
-    target: RunState
-    actor: str
-    reason: str | None = None
-    attempt: int
+@pydantic_dataclass(frozen=True)
+class EventOut(Event):
+    """One state change (every field of :class:`tss.core.models.Event`)."""
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(**fields_of(event))
+
+
+EVENT_OUT = TypeAdapter(EventOut)
 
 
 class EventPage(BaseModel):
@@ -366,6 +393,47 @@ class StatsOut(BaseModel):
     window: int = Field(description="seconds covered by throughput")
     bucket: int = Field(description="seconds per throughput point")
     throughput: list[ThroughputPoint]
+
+
+class PoolQueue(_Record):
+    pool: str
+    queued: int = Field(description="runs waiting for a worker (at most QUEUE_CAP)")
+    capped: bool = Field(description="the count stopped at the cap: there are more")
+    workers: int = Field(description="workers up that serve the pool")
+    slots: int = Field(description="runs those workers can hold at once")
+
+
+class QueuesOut(BaseModel):
+    pools: list[PoolQueue]
+
+
+class LatePoint(_Record):
+    at: str = Field(description="the time the run was scheduled for (ISO 8601)")
+    job: str
+    late: float = Field(description="seconds from its scheduled time to its first attempt's start")
+
+
+class LatenessOut(_Record):
+    window: int
+    samples: int
+    p50: float | None
+    p95: float | None
+    max: float | None
+    points: list[LatePoint]
+
+
+class JobHealth(_Record):
+    job: str
+    runs: int = Field(description="runs looked at (the newest, at most HEALTH_RUNS)")
+    ended: int
+    succeeded: int
+    failed: int = Field(description="failed or timed out")
+    success_rate: float | None = Field(description="succeeded / ended; None before any ended")
+    mean_duration: float | None = Field(description="seconds, over the ended runs")
+
+
+class JobHealthOut(BaseModel):
+    items: list[JobHealth]
 
 
 # -- tokens --------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""The FastAPI application: ``/api/v1``, the seed routes, health, readiness and metrics."""
+"""The FastAPI application: ``/api/v1``, the seed routes, health, readiness and metrics.
+
+It knows nothing of the dashboard: :mod:`tss.web` mounts both on one app.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.resources
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,15 +18,16 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from tss import __version__
+from tss._version import __version__
 from tss.api import routes_admin, routes_flows, routes_jobs, routes_runs, routes_stats
 from tss.api.auth import needs, sees_internals
 from tss.api.errors import BodyLimit, TSSRoute, install_handlers
 from tss.api.headers import ApiHeaders
 from tss.api.health import Readiness
-from tss.app import TSSApp
+from tss.api.params import AUTH_ERRORS
 from tss.config import Settings
 from tss.metrics import CONTENT_TYPE
+from tss.service import TSSApp
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
@@ -41,8 +46,10 @@ class ApiState:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def create_api(tss: TSSApp) -> FastAPI:
-    """The HTTP face of ``tss``; the caller starts and closes ``tss`` (and serves this)."""
+def create_api(tss: TSSApp, *, mounts: Sequence[Callable[[FastAPI], None]] = ()) -> FastAPI:
+    """The HTTP face of ``tss``; the caller starts and closes ``tss`` (and serves this).
+    Each of ``mounts`` adds its routes to the app (the dashboard, see :mod:`tss.web`)
+    before the API's middleware wraps them all."""
     settings = tss.settings
     app = FastAPI(
         title="TSS",
@@ -71,10 +78,8 @@ def create_api(tss: TSSApp) -> FastAPI:
     _openapi(app)
     if settings.api.docs:
         _docs(app)
-    if settings.dashboard.enabled:
-        from tss.dashboard import mount_dashboard
-
-        mount_dashboard(app)
+    for mount in mounts:
+        mount(app)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -111,14 +116,14 @@ def _health(app: FastAPI) -> None:
         "/metrics",
         tags=["health"],
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE: {}}}, **routes_jobs.AUTH_ERRORS},
+        responses={200: {"content": {CONTENT_TYPE: {}}}, **AUTH_ERRORS},
         **needs("viewer"),
     )
     async def metrics(request: Request) -> Response:
         """Prometheus text format: runs by job and state, run duration, fire lateness,
         queue depth and workers."""
         tss: TSSApp = request.app.state.api.tss
-        return Response(await tss.metrics.render(tss.store), media_type=CONTENT_TYPE)
+        return Response(await tss.admin.metrics(), media_type=CONTENT_TYPE)
 
 
 def _openapi(app: FastAPI) -> None:

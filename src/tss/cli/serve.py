@@ -119,7 +119,7 @@ async def _serve(
 
     sock = None
     if http:
-        from tss.api.http import address, bind, check_listen, serve_http
+        from tss.web import address, bind, check_listen, serve_http
 
         check_listen(settings)
         if not (scheduler or worker) and settings.broker.url.startswith("local:"):

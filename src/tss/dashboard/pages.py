@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tss import __version__
+from tss._version import __version__
 from tss.config import DashboardConfig, Settings
 
 router = APIRouter(include_in_schema=False)

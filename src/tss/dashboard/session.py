@@ -17,10 +17,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from tss.api.auth import CSRF_HEADER, SESSION_COOKIE, check_csrf, csrf_token
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.errors import Forbidden, Unauthorized
-from tss.tokens import ANONYMOUS, Principal, close_session, open_session, session_principal
+from tss.service import TSSApp
+from tss.tokens import ANONYMOUS, Principal
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,7 +68,7 @@ async def login(request: Request, response: Response, body: LoginIn) -> SessionO
     """Check a token and start a session with it (401 if the token is not valid)."""
     _same_origin(request)
     tss, settings = _app(request)
-    principal = await tss.authenticate(body.token.strip())
+    principal = await tss.admin.authenticate(body.token.strip())
     if principal is None:
         raise Unauthorized(
             "that token is not valid (unknown, revoked or expired); make one with "
@@ -79,10 +79,8 @@ async def login(request: Request, response: Response, body: LoginIn) -> SessionO
     # A session already in this browser ends: a login never adopts or extends one.
     old = request.cookies.get(SESSION_COOKIE)
     if old:
-        await close_session(tss.store, old)
-    session_id = await open_session(
-        tss.store, principal, ttl=ttl, admin_token=settings.api.admin_token
-    )
+        await tss.admin.close_session(old)
+    session_id = await tss.admin.open_session(principal, ttl=ttl)
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -103,7 +101,7 @@ async def logout(request: Request) -> Response:
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         check_csrf(request, session)
-        await close_session(tss.store, session)
+        await tss.admin.close_session(session)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -118,11 +116,7 @@ async def session(request: Request) -> SessionOut:
     if not settings.api.auth:
         return _out(ANONYMOUS, settings, "")
     session_id = request.cookies.get(SESSION_COOKIE)
-    principal = (
-        await session_principal(tss.store, session_id, admin_token=settings.api.admin_token)
-        if session_id
-        else None
-    )
+    principal = await tss.admin.session_principal(session_id) if session_id else None
     if principal is None or session_id is None:
         return SessionOut(logged_in=False, auth=True)
     return _out(principal, settings, session_id)

@@ -12,9 +12,9 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tss import outbox
 from tss._aio import wait_first
 from tss.broker.base import Broker
-from tss.broker.outbox import announce, announce_flow_runs
 from tss.core.firing import fire_job
 from tss.core.models import ErrorInfo, Outcome, Run
 from tss.core.retry import (
@@ -176,7 +176,7 @@ class Scheduler:
         """Announce queued runs, then record them published (the outbox's second half).
         If the broker fails they stay unpublished and the reconciler tries again."""
         try:
-            await announce(self.store, self.broker, runs)
+            await outbox.publish(self.store, self.broker, runs)
         except BrokerError as exc:
             log.warning("could not publish %d runs (will retry): %s", len(runs), exc)
 
@@ -278,7 +278,7 @@ class Scheduler:
                 await self._republish(requeued)
             if any(run.flow_id is not None for run in reaped):
                 with contextlib.suppress(BrokerError):  # the reconciler covers it
-                    await announce_flow_runs(
+                    await outbox.publish_flow_runs(
                         self.store, self.broker, limit=self.settings.batch_size
                     )
         dead = await self.store.mark_dead_workers(dead_after=self.settings.dead_worker_after)

@@ -22,8 +22,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable
 
+from tss import outbox
 from tss.broker.base import Broker
-from tss.broker.outbox import announce_flow_runs
 from tss.core.models import ErrorInfo, Page, Run, RunFilter
 from tss.core.states import RunState
 from tss.core.waiting import UNRUNNABLE, why_waiting
@@ -91,5 +91,5 @@ class UnrunnableRuns:
             log.warning("run %s of job %s failed: %s", run.id, run.job, run.reason)
         if any(run.flow_id is not None for run in failed):
             with contextlib.suppress(BrokerError):  # the reconciler covers it
-                await announce_flow_runs(self.store, self.broker, limit=self.limit)
+                await outbox.publish_flow_runs(self.store, self.broker, limit=self.limit)
         return failed

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tss import __version__
+from tss import outbox
 from tss._aio import wait_first
+from tss._version import __version__
 from tss.broker.base import Broker, Delivery, RunMessage
-from tss.broker.outbox import announce_flow_runs
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
 from tss.errors import TSSError
@@ -366,7 +366,9 @@ class Worker:
             self._in_flow.difference_update(flowing)
             # Their children may have become queued with these outcomes: announce them now.
             with contextlib.suppress(TSSError):  # else the scheduler's reconciler does
-                await announce_flow_runs(self.store, self.broker, limit=self.settings.batch_size)
+                await outbox.publish_flow_runs(
+                    self.store, self.broker, limit=self.settings.batch_size
+                )
 
     # -- heartbeats and shutdown ----------------------------------------------------------
 

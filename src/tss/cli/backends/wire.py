@@ -16,7 +16,7 @@ from tss.api.schemas import (
     WorkerOut,
 )
 from tss.core.flows import Edge, FlowGraph, FlowSummary
-from tss.core.models import Attempt, ErrorInfo, Job, Run, RunPolicy, Token, WorkerInfo
+from tss.core.models import Attempt, ErrorInfo, Job, Run, Token, WorkerInfo
 
 WorkerState = Literal["up", "draining", "down", "dead"]
 
@@ -44,7 +44,7 @@ def run_of(out: RunOut) -> Run:
         params=out.params,
         priority=out.priority,
         pool=out.pool,
-        policy=RunPolicy.from_dict(out.policy),
+        policy=out.policy,
         attempt=out.attempt,
         created_at=out.created_at,
         updated_at=out.updated_at,
@@ -57,7 +57,7 @@ def run_of(out: RunOut) -> Run:
         worker_id=out.worker_id,
         idempotency_key=out.idempotency_key,
         result=out.result,
-        error=error_of(out.error),
+        error=out.error,
         reason=out.reason,
         retry_of=out.retry_of,
         flow_id=out.flow_id,

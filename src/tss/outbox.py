@@ -1,10 +1,10 @@
-"""The outbox's second half: announce queued runs to the broker, then record them published.
+"""The outbox's second half: publish queued runs to the broker, then record them published.
 
 A run is queued in the store first (the scheduler promoting it, a manual trigger, or a flow
 run whose parents ended, decided in the transaction that recorded the parent's outcome);
-whoever queued it announces it. If that process dies in between, the scheduler's
-reconciler publishes whatever stayed unpublished. Duplicate announcements are harmless:
-the claim in the store drops them.
+whoever queued it publishes it. If that process dies in between, the scheduler's
+reconciler publishes whatever stayed unpublished. Duplicate messages are harmless: the
+claim in the store drops them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tss.store.base import Store
 _FLOW_REPUBLISH_AFTER = 3600.0
 
 
-async def announce(store: Store, broker: Broker, runs: Sequence[Run]) -> None:
+async def publish(store: Store, broker: Broker, runs: Sequence[Run]) -> None:
     """Publish ``runs`` and record them published (a store-reading broker needs neither
     record nor reconciling).
 
@@ -32,16 +32,16 @@ async def announce(store: Store, broker: Broker, runs: Sequence[Run]) -> None:
         await store.mark_published([r.id for r in runs])
 
 
-async def announce_flow_runs(store: Store, broker: Broker, *, limit: int) -> int:
-    """Announce flow runs that became queued when their parents ended (in the store's
+async def publish_flow_runs(store: Store, broker: Broker, *, limit: int) -> int:
+    """Publish flow runs that became queued when their parents ended (in the store's
     finish transaction, so nobody published them yet). Called by whoever just recorded the
     end of a flow run, so a flow moves on at once instead of at the reconciler's next
-    pass. Returns how many were announced."""
+    pass. Returns how many were published."""
     if broker.reads_store:
         return 0  # workers see queued runs in the store already
     found = await store.find_unpublished(
         older_than=0.0, republish_after=_FLOW_REPUBLISH_AFTER, limit=limit
     )
     ready = [run for run in found if run.flow_id is not None]
-    await announce(store, broker, ready)
+    await publish(store, broker, ready)
     return len(ready)

@@ -1,4 +1,9 @@
-"""Serving the API with uvicorn inside TSS's own event loop and signal handling."""
+"""The web face of a node: the REST API with the dashboard mounted on it, served by uvicorn
+inside TSS's own event loop and signal handling.
+
+It sits above both faces: :mod:`tss.api` knows nothing of the dashboard, and the
+dashboard only reaches the API's auth helpers.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from tss._aio import wait_first
 from tss.api.auth import check_exposure
 from tss.api.server import create_api
 from tss.api.slow_headers import protocol_with_header_timeout
-from tss.app import TSSApp
 from tss.config import Settings
 from tss.errors import ConfigError
+from tss.service import TSSApp
+
+
+def create_app(tss: TSSApp) -> FastAPI:
+    """The API of ``tss``, with the dashboard at ``/dashboard`` unless the config turns it
+    off; the caller starts and closes ``tss``."""
+    if not tss.settings.dashboard.enabled:
+        return create_api(tss)
+    from tss.dashboard import mount_dashboard
+
+    return create_api(tss, mounts=[mount_dashboard])
 
 
 class _Server(uvicorn.Server):
@@ -76,10 +92,11 @@ def address(sock: socket.socket, settings: Settings) -> str:
 
 
 async def serve_http(tss: TSSApp, sock: socket.socket, stop: asyncio.Event) -> None:
-    """Serve the API on ``sock`` until ``stop`` is set; in-flight requests get a few seconds."""
+    """Serve the API and the dashboard on ``sock`` until ``stop`` is set; in-flight requests
+    get a few seconds."""
     server = tss.settings.server
     base = tss.settings.base_dir()
-    app = create_api(tss)
+    app = create_app(tss)
     config = uvicorn.Config(
         app,
         log_config=None,

@@ -1,0 +1,230 @@
+"""Runs: trigger a job (``count`` runs at once), cancel, retry (a flow re-armed), a flow's
+runs, cancelling a flow, waiting for runs to end, and running a job here and now.
+
+Whoever commits a queued run publishes it (:meth:`tss.service.node.TSSApp.publish`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tss.core import flows
+from tss.core.ids import new_id
+from tss.core.merge import deep_merge
+from tss.core.models import NewRun, Run, RunFilter, RunPolicy
+from tss.core.overrides import check_overrides
+from tss.core.states import RunState
+from tss.errors import Conflict, NotFound, ValidationError
+from tss.store.base import Store, collect
+from tss.worker.inline import execute_inline
+
+if TYPE_CHECKING:
+    from tss.service.node import TSSApp
+
+#: the most runs one trigger makes
+MAX_COUNT = 10000
+
+
+class Runs:
+    """What a node does to runs."""
+
+    def __init__(self, node: TSSApp) -> None:
+        self._node = node
+
+    @property
+    def _store(self) -> Store:
+        return self._node.store
+
+    async def trigger(
+        self,
+        name: str,
+        *,
+        params: dict[str, Any] | None = None,
+        count: int = 1,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+        actor: str = "user",
+        with_descendants: bool | None = None,
+        publish: bool = True,
+    ) -> list[tuple[Run, bool]]:
+        """Create ``count`` manual runs of a job now (or at ``run_at``); True when created,
+        False when ``idempotency_key`` found an existing run.
+
+        A run of a job that depends on none starts a flow (its dependants wait for it); a
+        job that depends on others runs alone unless ``with_descendants`` (which may also be
+        False to run a root job alone). The queued runs are published to the broker at once,
+        unless ``publish`` is False (the caller takes them itself).
+
+        :raises NotFound: no such job.
+        :raises ValidationError: ``count``, ``priority`` or ``params`` out of bounds.
+        """
+        job = await self._store.get_job(name)
+        flow = not job.spec.depends_on if with_descendants is None else with_descendants
+        if count < 1 or count > MAX_COUNT:
+            raise ValidationError(f"count must be between 1 and {MAX_COUNT}", field="count")
+        if priority is not None and not 0 <= priority <= 9:
+            raise ValidationError("priority must be between 0 and 9", field="priority")
+        merged = job.spec.params
+        if params:
+            check_overrides(params, job.spec.overridable, job=name)
+            merged = deep_merge(job.spec.params, params)
+            merged = self._node.registry.get(job.spec.type).validate(merged)
+        now = await self._store.now()
+        later = run_at is not None and run_at > now
+        policy = RunPolicy.of(job.spec)
+        ids = [new_id() for _ in range(count)]
+        runs = [
+            NewRun(
+                id=run_id,
+                job=name,
+                state=RunState.SCHEDULED if later else RunState.QUEUED,
+                trigger="manual",
+                params=merged,
+                priority=job.spec.priority if priority is None else priority,
+                pool=job.spec.pool,
+                policy=policy,
+                not_before=run_at if later else None,
+                idempotency_key=idempotency_key if count == 1 else None,
+                reason="triggered by hand",
+                flow_id=run_id if flow else None,
+            )
+            for run_id in ids
+        ]
+        created = await self._store.create_runs(runs, actor=actor)
+        if publish:
+            await self._node.publish([r for r, new in created if new])
+        return created
+
+    async def cancel(self, run_id: str, *, actor: str = "user") -> Run:
+        """Cancel a run that has not ended (a running one is stopped at its next heartbeat).
+
+        :raises NotFound: no such run.
+        :raises Conflict: it has ended already.
+        """
+        run = await self._store.get_run(run_id)
+        if run.state.terminal:
+            raise Conflict(f"run {run_id} already ended ({run.state.value})", field="state")
+        await self._store.cancel_runs([run_id], actor=actor, reason=f"cancelled by {actor}")
+        return await self._store.get_run(run_id)
+
+    async def retry(self, run_id: str, *, actor: str = "user") -> Run:
+        """Run an ended run again as a new run (``retry_of`` links them). In a flow, the new
+        run takes the old one's place, and the jobs downstream of it that were skipped wait
+        again, so the flow decides them once the new run ends.
+
+        :raises NotFound: no such run.
+        :raises Conflict: it has not ended, or a newer run replaced it in its flow.
+        """
+        old = await self._store.get_run(run_id)
+        if not old.state.terminal:
+            raise Conflict(
+                f"run {run_id} is still {old.state.value}; only ended runs can be retried",
+                field="state",
+            )
+        again = await self._rearmed(old) if old.flow_id is not None else []
+        new = NewRun(
+            id=new_id(),
+            job=old.job,
+            state=RunState.QUEUED,
+            trigger="retry",
+            params=old.params,
+            priority=old.priority,
+            pool=old.pool,
+            policy=old.policy,
+            reason=f"retry of run {old.id}",
+            retry_of=old.id,
+            flow_id=old.flow_id,
+        )
+        (run, _), *_ = await self._store.create_runs([new, *again], actor=actor)
+        await self._node.publish([run])
+        return run
+
+    async def _rearmed(self, old: Run) -> list[NewRun]:
+        """The runs downstream of ``old`` in its flow that were skipped, made to wait again."""
+        assert old.flow_id is not None
+        members = await self.flow_runs(old.flow_id)
+        current = flows.current_runs(flows.FlowRun.of(r) for r in members)
+        if current.get(old.job) is None or current[old.job].id != old.id:
+            raise Conflict(
+                f"run {old.id} was re-run already in its flow; re-run the newest one",
+                field="run_id",
+            )
+        by_id = {r.id: r for r in members}
+        again: list[NewRun] = []
+        for skipped in flows.rearm(list(current.values()), current[old.job]):
+            prior = by_id[skipped.id]
+            again.append(
+                NewRun(
+                    id=new_id(),
+                    job=prior.job,
+                    state=RunState.WAITING,
+                    trigger="flow",
+                    params=prior.params,
+                    priority=prior.priority,
+                    pool=prior.pool,
+                    policy=prior.policy,
+                    reason=f"waits again: run {old.id} is re-run",
+                    retry_of=prior.id,
+                    flow_id=old.flow_id,
+                )
+            )
+        return again
+
+    async def flow_runs(self, flow_id: str) -> list[Run]:
+        """Every run of a flow, oldest first (the flow's id is the id of the run that
+        started it).
+
+        :raises NotFound: no such flow.
+        """
+        runs: list[Run] = await collect(
+            lambda size, cursor: self._store.list_runs(
+                RunFilter(flow_id=flow_id), limit=size, cursor=cursor
+            ),
+            page_size=1000,
+        )
+        if not runs:
+            raise NotFound(f"no flow with id {flow_id!r}", field="flow_id")
+        return flows.in_flow_order(runs, flow_id)
+
+    async def cancel_flow(self, flow_id: str, *, actor: str = "user") -> list[Run]:
+        """Cancel every run of a flow that has not ended (waiting, queued, running...) in
+        one step; returns the runs cancelled.
+
+        :raises NotFound: no such flow.
+        """
+        runs = await self.flow_runs(flow_id)
+        live = [r.id for r in runs if not r.state.terminal]
+        return await self._store.cancel_runs(
+            live, actor=actor, reason=f"flow {flow_id} cancelled by {actor}"
+        )
+
+    async def wait(
+        self, run_ids: Sequence[str], *, timeout: float | None = None, poll: float = 0.2
+    ) -> list[Run]:
+        """Wait until every run is terminal (or ``timeout``); return them as they are."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            runs = [await self._store.get_run(i) for i in run_ids]
+            if all(r.state.terminal for r in runs):
+                return runs
+            if deadline is not None and loop.time() >= deadline:
+                return runs
+            await asyncio.sleep(poll)
+
+    async def execute_now(self, name: str, *, params: dict[str, Any] | None = None) -> Run:
+        """Run a job here and now, outside its schedule, retries included; return the run."""
+        # Not published: a worker elsewhere would race this process for the run.
+        ((run, _),) = await self.trigger(name, params=params, publish=False)
+        worker = self._node.settings.worker
+        return await execute_inline(
+            self._store,
+            self._node.registry,
+            run,
+            log_limit=worker.log_limit,
+            result_limit=worker.result_limit,
+        )

@@ -21,9 +21,16 @@ Each class has a ``code``: the API's error bodies carry it, and :func:`error_for
 back into the class on the client's side.
 
 Driver errors are translated at the backend boundary with ``raise ... from exc``.
+
+A failure that several modules report (a job that does not exist, a stale version) is made
+by one named constructor, such as ``NotFound.job(name)`` or ``Conflict.stale_version(...)``,
+so every store says it in the same words, with the same ``field``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Self
 
 
 class TSSError(Exception):
@@ -51,6 +58,11 @@ class ValidationError(TSSError):
 
     code = "validation_error"
 
+    @classmethod
+    def worker_state(cls, value: str, states: Iterable[str]) -> Self:
+        """``value`` is not one of the worker ``states``."""
+        return cls(f"{value!r} is not a worker state: use one of {sorted(states)}", field="state")
+
 
 class BadRequest(ValidationError):
     """A request that is not well-formed (malformed or too deeply nested JSON)."""
@@ -69,11 +81,74 @@ class NotFound(TSSError):
 
     code = "not_found"
 
+    @classmethod
+    def job(cls, name: str) -> Self:
+        return cls(f"no job named {name!r}", field="name")
+
+    @classmethod
+    def run(cls, run_id: str) -> Self:
+        return cls(f"no run with id {run_id!r}", field="run_id")
+
+    @classmethod
+    def attempt(cls, run_id: str, number: int | None) -> Self:
+        """The run exists but has no attempt ``number`` (None: no attempt at all)."""
+        which = "any attempt" if number is None else f"an attempt {number}"
+        return cls(f"run {run_id!r} has no {which}", field="attempt")
+
+    @classmethod
+    def worker(cls, worker_id: str) -> Self:
+        return cls(f"no worker with id {worker_id!r}", field="worker_id")
+
+    @classmethod
+    def token(cls, token_id: str) -> Self:
+        return cls(f"no token with id {token_id!r}", field="token_id")
+
+    @classmethod
+    def token_named(cls, id_or_name: str) -> Self:
+        return cls(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+
+    @classmethod
+    def session(cls) -> Self:
+        return cls("no such dashboard session", field="session")
+
 
 class Conflict(TSSError):
     """The request conflicts with what is stored (duplicate, stale, illegal transition)."""
 
     code = "conflict"
+
+    @classmethod
+    def job_exists(cls, name: str) -> Self:
+        return cls(f"a job named {name!r} exists already", field="name")
+
+    @classmethod
+    def run_exists(cls, run_id: str) -> Self:
+        return cls(f"a run with id {run_id!r} exists already", field="id")
+
+    @classmethod
+    def token_exists(cls, token_id: str) -> Self:
+        return cls(f"a token with id {token_id!r} exists already", field="id")
+
+    @classmethod
+    def session_exists(cls) -> Self:
+        return cls("a session with that id exists already", field="id")
+
+    @classmethod
+    def stale_version(cls, name: str, stored: int | str, expected: int | None) -> Self:
+        """An update of job ``name`` expected version ``expected``; ``stored`` is stored."""
+        return cls(
+            f"job {name!r} is at version {stored}, not {expected}:"
+            " it was changed meanwhile; read it again and retry",
+            field="version",
+        )
+
+    @classmethod
+    def kept_changing(cls, name: str) -> Self:
+        """Job ``name`` changed under every try of an optimistic update."""
+        return cls(
+            f"job {name!r} kept changing while it was updated: read it again and retry",
+            field="version",
+        )
 
 
 class StaleAttempt(Conflict):

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from tss.core.models import RunFilter
 from tss.core.states import ACTIVE_STATES, RunState
+from tss.core.workers import WORKER_STATES
 
 if TYPE_CHECKING:
     from tss.core.models import Run
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 _DURATION_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 #: seconds from a run's due time to its start
 _LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-WORKER_STATES = ("up", "draining", "down", "dead")
 
 
 class Metrics:

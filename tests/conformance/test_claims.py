@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from tss.core.states import RunState
-from tss.store.base import Room, Store
+from tss.core.workers import Room
+from tss.store.base import Store
 
 from .support import ACTOR, outcome, queued, running, seconds
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tss.core.models import Job
+from tss.core.models import Job, JobFilter
 from tss.errors import Conflict, NotFound
 from tss.store.base import Store
 
@@ -108,8 +110,8 @@ async def test_list_filters(store: Store) -> None:
     await store.create_job(spec("report", tags=["db"]), None)
     await store.set_paused("etl.load", True)
 
-    async def names(**kwargs: object) -> list[str]:
-        page = await store.list_jobs(**kwargs)  # type: ignore[arg-type]
+    async def names(**kwargs: Any) -> list[str]:
+        page = await store.list_jobs(JobFilter(**kwargs))
         return [job.name for job in page.items]
 
     assert await names() == ["etl.extract", "etl.load", "report"]
@@ -128,8 +130,8 @@ async def test_list_filters(store: Store) -> None:
 async def test_prefix_bounds_are_exact(store: Store) -> None:
     for name in ("a", "a-1", "a.z", "az", "b", "b-0", "a9"):
         await store.create_job(spec(name), None)
-    page = await store.list_jobs(prefix="a", limit=100)
+    page = await store.list_jobs(JobFilter(prefix="a"), limit=100)
     assert [j.name for j in page.items] == ["a", "a-1", "a.z", "a9", "az"]
     assert page.total == 5
-    assert (await store.list_jobs(prefix="a-", limit=100)).total == 1
-    assert (await store.list_jobs(prefix="b", limit=100)).total == 2
+    assert (await store.list_jobs(JobFilter(prefix="a-"), limit=100)).total == 1
+    assert (await store.list_jobs(JobFilter(prefix="b"), limit=100)).total == 2

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from tss.core.ids import new_id
-from tss.core.models import JOB_SORTS, Job, Run
+from tss.core.models import JOB_SORTS, Job, JobFilter, Run
 from tss.core.states import RunState
 from tss.errors import ValidationError
 from tss.store.base import Store
@@ -120,10 +120,12 @@ async def test_sort_and_filters_combine(store: Store) -> None:
     for n in range(6):
         await store.create_job(spec(f"x-{n}"), now + seconds(100 - n))
         await store.create_job(spec(f"y-{n}"), now + seconds(n))
-    page = await store.list_jobs(prefix="x-", sort="next_fire_at", limit=4)
+    page = await store.list_jobs(JobFilter(prefix="x-"), sort="next_fire_at", limit=4)
     assert [job.name for job in page.items] == ["x-5", "x-4", "x-3", "x-2"]
     assert page.total == 6
-    rest = await store.list_jobs(prefix="x-", sort="next_fire_at", cursor=page.next_cursor)
+    rest = await store.list_jobs(
+        JobFilter(prefix="x-"), sort="next_fire_at", cursor=page.next_cursor
+    )
     assert [job.name for job in rest.items] == ["x-1", "x-0"]
     assert rest.next_cursor is None
 
@@ -192,7 +194,7 @@ async def test_jobs_by_the_state_of_their_newest_run(store: Store) -> None:
     await make_run(store, "e", RunState.SKIPPED, ids[5])
 
     async def names(state: RunState) -> list[str]:
-        page = await store.list_jobs(last_state=state)
+        page = await store.list_jobs(JobFilter(last_state=state))
         assert page.total == len(page.items)
         return [job.name for job in page.items]
 
@@ -201,9 +203,9 @@ async def test_jobs_by_the_state_of_their_newest_run(store: Store) -> None:
     assert await names(RunState.RUNNING) == ["c"]
     assert await names(RunState.SKIPPED) == ["e"]
     assert await names(RunState.FAILED) == []
-    both = await store.list_jobs(last_state=RunState.QUEUED, prefix="b")
+    both = await store.list_jobs(JobFilter(last_state=RunState.QUEUED, prefix="b"))
     assert (both.items, both.total) == ([], 0)
-    first = await store.list_jobs(last_state=RunState.SUCCEEDED, sort="-name", limit=1)
+    first = await store.list_jobs(JobFilter(last_state=RunState.SUCCEEDED), sort="-name", limit=1)
     assert [job.name for job in first.items] == ["b"] and first.total == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from tss.core.models import RunFilter
+from tss.core.models import JobFilter, RunFilter
 from tss.core.states import RunState
 from tss.store.base import Store
 
@@ -36,10 +36,10 @@ async def test_job_pages_keep_the_filter(store: Store) -> None:
     for n in range(6):
         await store.create_job(spec(f"a-{n}"), None)
         await store.create_job(spec(f"b-{n}"), None)
-    first = await store.list_jobs(prefix="b-", limit=4)
+    first = await store.list_jobs(JobFilter(prefix="b-"), limit=4)
     assert [j.name for j in first.items] == ["b-0", "b-1", "b-2", "b-3"]
     assert first.next_cursor is not None
-    second = await store.list_jobs(prefix="b-", limit=4, cursor=first.next_cursor)
+    second = await store.list_jobs(JobFilter(prefix="b-"), limit=4, cursor=first.next_cursor)
     assert [j.name for j in second.items] == ["b-4", "b-5"]
     assert second.next_cursor is None
 

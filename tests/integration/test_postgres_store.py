@@ -15,7 +15,7 @@ import pytest
 from tests.pg_databases import ADMIN_URL, PgDatabases, pg_url, terminate_backends, url_for
 from tss.broker.store import StoreBroker
 from tss.core.ids import new_id
-from tss.core.models import NewRun, Outcome, RetryPolicy, RunPolicy
+from tss.core.models import JobFilter, NewRun, Outcome, RetryPolicy, RunPolicy
 from tss.core.states import RunState
 from tss.errors import ConfigError, StoreError
 from tss.store.postgres import PostgresStore
@@ -198,9 +198,9 @@ def test_names_sort_by_code_point_whatever_the_database_collation(icu_url: str) 
             first = await store.list_jobs(limit=3)
             rest = await store.list_jobs(limit=100, cursor=first.next_cursor)
             assert [j.name for j in [*first.items, *rest.items]] == sorted(names)
-            prefixed = await store.list_jobs(prefix="a-", limit=100)
+            prefixed = await store.list_jobs(JobFilter(prefix="a-"), limit=100)
             assert [j.name for j in prefixed.items] == ["a-z"]
-            assert (await store.list_jobs(prefix="a", limit=100)).total == 5
+            assert (await store.list_jobs(JobFilter(prefix="a"), limit=100)).total == 5
         finally:
             await store.close()
 

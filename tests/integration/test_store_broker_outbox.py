@@ -12,8 +12,8 @@ from tss.broker.store import StoreBroker
 from tss.core.ids import new_id
 from tss.core.models import JobSpec, NewRun, Run, RunPolicy
 from tss.core.states import RunState
+from tss.core.workers import Room
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
-from tss.store.base import Room
 from tss.store.sqlite import SQLiteStore
 
 

@@ -18,7 +18,7 @@ from tss.errors import BrokerError
 
 if TYPE_CHECKING:
     from tss.core.models import Run
-    from tss.store.base import Room
+    from tss.core.workers import Room
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.models import Run
-from tss.store.base import RUNS_CHANNEL, Notifying, Room, Store, Watching
+from tss.core.workers import Room
+from tss.store.base import RUNS_CHANNEL, Notifying, Store, Watching
 
 _MIN_POLL = 0.01
 _MAX_POLL = 0.25

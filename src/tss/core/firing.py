@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tss.core.ids import new_id
-from tss.core.models import Job, JobSpec, NewRun, RunPolicy
+from tss.core.models import Job, JobSpec, NewRun, Run, RunPolicy
 from tss.core.schedules import ScheduleSpec, jitter_delay, next_fire_after, plan_fires
 from tss.core.states import RunState
+
+#: the reason recorded on a job's active runs cancelled by a ``concurrency: replace`` fire
+REPLACED = "replaced by a newer fire"
 
 
 @dataclass(slots=True)
@@ -118,6 +121,18 @@ def refires_withdrawn(old: JobSpec, new: JobSpec) -> bool:
     made ahead of their time): yes when the schedule is the same, so the fire still comes,
     from the new definition; no when it changed, so the old schedule leaves no fire."""
     return old.schedule == new.schedule
+
+
+def made_ahead(run: Run, now: datetime) -> bool:
+    """Whether ``run`` is a fire made ahead of its time that a pause, an edit or a delete
+    of its job withdraws: a scheduled fire still ``scheduled`` (lookahead), or ``queued``
+    early with its ``not_before`` still to come (announce_ahead). The SQL stores select the
+    same runs in SQL (their ``AHEAD`` query)."""
+    if run.trigger != "schedule":
+        return False
+    if run.state is RunState.SCHEDULED:
+        return True
+    return run.state is RunState.QUEUED and run.not_before is not None and run.not_before > now
 
 
 def rewound(next_fire_at: datetime | None, withdrawn: Iterable[datetime | None]) -> datetime | None:

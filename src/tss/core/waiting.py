@@ -43,7 +43,7 @@ def why_waiting(run: Run, workers: Sequence[WorkerInfo]) -> Waiting | None:
 
     A worker could take a run when it serves the run's pool, has its task type, and has at
     least the cores and memory the run declares (a run asking for no memory fits any, as
-    in :class:`tss.store.base.Room`).
+    in :class:`tss.core.workers.Room`).
     """
     if run.state is not RunState.QUEUED:
         return None

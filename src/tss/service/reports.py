@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tss.core.models import NAME_PATTERN, Attempt, Event, Job, Page, Run, RunFilter, WorkerInfo
+from tss.core.models import (
+    NAME_PATTERN,
+    Attempt,
+    Event,
+    Job,
+    JobFilter,
+    Page,
+    Run,
+    RunFilter,
+    WorkerInfo,
+)
 from tss.core.states import RunState
 from tss.store.base import Store
 
@@ -114,10 +124,18 @@ class Reports:
     # -- jobs -----------------------------------------------------------------------------
 
     async def list_jobs(
-        self, *, limit: int = 50, cursor: str | None = None, offset: int = 0, **filters: Any
+        self,
+        *,
+        sort: str = "name",
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int = 0,
+        **filters: Any,
     ) -> tuple[Page, dict[str, Run]]:
-        """A page of jobs (filters as :meth:`Store.list_jobs`) and the last run of each."""
-        page = await self._store.list_jobs(limit=limit, cursor=cursor, offset=offset, **filters)
+        """A page of jobs (``filters`` as :class:`JobFilter`) and the last run of each."""
+        page = await self._store.list_jobs(
+            JobFilter(**filters), sort=sort, limit=limit, cursor=cursor, offset=offset
+        )
         return page, await self._store.last_runs([j.name for j in page.items])
 
     async def get_job(self, name: str) -> Job:

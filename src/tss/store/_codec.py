@@ -15,11 +15,13 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
+from tss.core.fencing import finish_change, may_finish
 from tss.core.models import (
     Attempt,
     ErrorInfo,
     Event,
     Job,
+    JobFilter,
     JobSpec,
     NewRun,
     Outcome,
@@ -31,14 +33,10 @@ from tss.core.models import (
     Token,
     WorkerInfo,
 )
-from tss.core.states import RunState, can_transition
+from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_micros, to_utc
-from tss.errors import ValidationError
 from tss.store._listing import check_offset, prefix_end, run_after, run_cursor
 
-#: why a job's active runs were cancelled by a fire with ``concurrency: replace``
-REPLACED = "replaced by a newer fire"
-WORKER_STATES = frozenset({"up", "draining", "down", "dead"})
 STATES: dict[str, RunState] = {state.value: state for state in RunState}
 log = logging.getLogger(__name__)
 _CACHE_SIZE = 4096
@@ -383,28 +381,22 @@ def plan_finish(
     events: list[tuple[Any, ...]] = []
     for out in outcomes:
         cur = current.get(out.run_id)
-        ok = (
-            cur is not None
-            and cur[1] == "running"
-            and cur[2] == out.attempt
-            and can_transition(RunState.RUNNING, out.target)
-            and not (out.require_expired and cur[3] is not None and cur[3] > now_us)
-        )
+        ok = cur is not None and may_finish(cur[1], cur[2], cur[3], out, now_us)
         accepted.append(ok)
         if not ok or cur is None:
             continue
-        target = out.target
+        change = finish_change(out)
+        target = change.target
         cur[1] = target.value
         error, result = error_text(out.error), dumps_or_none(out.result)
-        # The delay is added to the store's clock, not the worker's (guarantee 5).
-        delay_us = seconds_us(out.retry_delay or 0.0)
-        not_before = now_us + delay_us if target is RunState.RETRYING else cur[5]
-        queued = (now_us, None) if target is RunState.QUEUED else (cur[6], cur[7])
-        finished = now_us if target.terminal else None
-        handed_back = 1 if target is RunState.QUEUED else 0
+        delay = change.retry_delay
+        not_before = cur[5] if delay is None else now_us + seconds_us(delay)
+        queued = (now_us, None) if change.requeued else (cur[6], cur[7])
+        finished = now_us if change.finished else None
+        handed_back = 1 if change.requeued else 0
         row = (target.value, now_us, finished, not_before, *queued, error, result, out.reason)
         runs.append((*row, handed_back, cur[0]))
-        state = (out.attempt_state or target).value
+        state = change.attempt_state.value
         attempts.append((state, now_us, error, result, out.stdout, out.stderr, cur[0], cur[2]))
         events.append((now_us, cur[0], cur[4], "running", target.value, out.reason, cur[2], actor))
     return accepted, runs, attempts, events
@@ -420,23 +412,6 @@ def ended_flows(
         for out, ok in zip(outcomes, accepted, strict=True)
         if ok and out.target.terminal and current[out.run_id][8] is not None
     }
-
-
-#: RunFilter.extra keys that are run columns (the JSON ones cannot be compared in SQL)
-RUN_FILTER_COLUMNS = {
-    name: ('"trigger"' if name == "trigger" else name)
-    for name in RUN_INDEX
-    if name not in ("params", "policy", "result", "error")
-}
-
-
-def sql_value(value: Any) -> Any:
-    """A filter value as stored: datetimes as microseconds, states as their text."""
-    if isinstance(value, datetime):
-        return to_micros(value)
-    if isinstance(value, RunState):
-        return value.value
-    return value
 
 
 # -- attempts, events, workers ---------------------------------------------------------------
@@ -562,20 +537,20 @@ LAST_STATE = "(SELECT r.state FROM runs AS r WHERE r.job = jobs.name ORDER BY r.
 
 
 def job_where(
+    job_filter: JobFilter | None,
     *,
-    prefix: str | None,
-    tag: str | None,
-    pool: str | None,
-    paused: bool | None,
-    last_state: RunState | None,
     name: str = "name",
     has_tag: str,
     flag: Callable[[bool], Any] = int,
 ) -> tuple[list[str], list[Any]]:
-    """SQL conditions and parameters for the filters of ``Store.list_jobs``. The dialects
-    differ in how the name column is compared (``name``), how a tag is found in the JSON
-    list (``has_tag``, with one ``?``) and how a boolean is passed (``flag``)."""
+    """SQL conditions and parameters for a :class:`JobFilter` (what its ``matches`` says).
+    The dialects differ in how the name column is compared (``name``), how a tag is found
+    in the JSON list (``has_tag``, with one ``?``) and how a boolean is passed (``flag``)."""
     where, params = list[str](), list[Any]()
+    if job_filter is None:
+        return where, params
+    prefix, tag, pool = job_filter.prefix, job_filter.tag, job_filter.pool
+    paused, last_state = job_filter.paused, job_filter.last_state
     if prefix:
         # Both bounds, so the name index yields exactly the matching range.
         upper = prefix_end(prefix)
@@ -601,6 +576,12 @@ def job_where(
 
 #: every column of a run, as ``run_of`` reads them
 RUNS_SELECT = f"SELECT {RUN_COLUMNS} FROM runs"
+#: the fires of job ``?`` made ahead of their time as of ``?`` (microseconds): what
+#: :func:`tss.core.firing.made_ahead` says, in SQL
+AHEAD = (
+    f"{RUNS_SELECT} WHERE job = ? AND \"trigger\" = 'schedule' AND (state = 'scheduled'"
+    " OR (state = 'queued' AND not_before > ?))"
+)
 
 
 def run_page_query(
@@ -628,10 +609,8 @@ def run_page(rows: Sequence[Any], limit: int) -> Page:
 
 
 def run_where(run_filter: RunFilter | None) -> tuple[list[str], list[Any]]:
-    """SQL conditions (joined with AND) and their parameters for a run filter.
-
-    :raises ValidationError: ``extra`` names something that is not a run column.
-    """
+    """SQL conditions (joined with AND) and their parameters for a run filter (what its
+    ``matches`` says)."""
     where, params = ["1 = 1"], list[Any]()
     if run_filter is None:
         return where, params
@@ -651,13 +630,4 @@ def run_where(run_filter: RunFilter | None) -> tuple[list[str], list[Any]]:
     if f.flow_id is not None:
         where.append("flow_id = ?")
         params.append(f.flow_id)
-    for key, value in f.extra.items():
-        column = RUN_FILTER_COLUMNS.get(key)
-        if column is None:
-            raise ValidationError(f"runs cannot be filtered on {key!r}", field=key)
-        if value is None:
-            where.append(f"{column} IS NULL")
-        else:
-            where.append(f"{column} = ?")
-            params.append(sql_value(value))
     return where, params

@@ -214,12 +214,8 @@ FAIL_QUEUED = (
     f" e AS ({event_insert(5)}) SELECT 1"
 )
 
-#: fires of a job made ahead of their time (lookahead), or queued and announced ahead of it
-#: (announce_ahead), locked
-AHEAD = (
-    f"{RUNS} WHERE job = $1 AND \"trigger\" = 'schedule' AND (state = 'scheduled'"
-    f" OR (state = 'queued' AND not_before > {NOW_US})) FOR UPDATE"
-)
+#: fires of job ``$1`` made ahead of their time as of ``$2``, locked
+AHEAD = numbered(f"{c.AHEAD} FOR UPDATE")
 #: a job's active runs, locked (concurrency: replace)
 ACTIVE_RUNS = f"{RUNS} WHERE {ACTIVE} AND job = $1 ORDER BY id FOR UPDATE"
 

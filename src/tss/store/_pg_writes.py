@@ -128,7 +128,7 @@ async def insert_runs(
         fire = c.fire_key(new)
         holder = (by_key.get(key) if key else None) or (by_fire.get(fire) if fire else None)
         if holder is None:
-            raise Conflict(f"a run with id {new.id!r} exists already", field="id")
+            raise Conflict.run_exists(new.id)
         holders[new.id] = holder
     return [
         (replace(holders[run.id], params=dict(holders[run.id].params)), False)

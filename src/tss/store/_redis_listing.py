@@ -12,20 +12,11 @@ from typing import Any
 
 from tss.core.models import Run, RunFilter
 from tss.core.states import RunState
-from tss.errors import ValidationError
-from tss.store import _codec as c
 from tss.store._redis_conn import BATCH, RedisConnection
 
 
 def matches(run: Run, f: RunFilter) -> bool:
-    return (
-        (f.job is None or run.job == f.job)
-        and (not f.states or run.state in f.states)
-        and (f.since is None or run.created_at >= f.since)
-        and (f.until is None or run.created_at < f.until)
-        and (f.flow_id is None or run.flow_id == f.flow_id)
-        and all(getattr(run, key, None) == value for key, value in f.extra.items())
-    )
+    return f.matches(run)
 
 
 def only(f: RunFilter | None, *fields: str) -> bool:
@@ -34,20 +25,12 @@ def only(f: RunFilter | None, *fields: str) -> bool:
         return True
     used = {"job": f.job is not None, "states": bool(f.states), "since": f.since is not None}
     used |= {"until": f.until is not None, "flow_id": f.flow_id is not None}
-    used["extra"] = bool(f.extra)
     return not any(on for name, on in used.items() if name not in fields)
 
 
 def sources(keys: str, f: RunFilter | None) -> tuple[list[str], bool]:
     """The run id indexes to walk for ``f``, and whether they hold exactly its matches (so
-    an offset can be skipped inside Redis).
-
-    :raises ValidationError: ``extra`` names something that is not a run field.
-    """
-    if f is not None:
-        for key in f.extra:
-            if key not in c.RUN_FILTER_COLUMNS:
-                raise ValidationError(f"runs cannot be filtered on {key!r}", field=key)
+    an offset can be skipped inside Redis)."""
     if f is not None and f.job is not None:
         return [f"{keys}job-runs:{f.job}"], only(f, "job")
     if f is not None and f.states:

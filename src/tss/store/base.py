@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -20,6 +20,7 @@ from tss.core.models import (
     ErrorInfo,
     Event,
     Job,
+    JobFilter,
     JobSpec,
     NewRun,
     Outcome,
@@ -30,6 +31,7 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.states import RunState
+from tss.core.workers import Room
 
 #: the channel on which a notifying store announces queued runs (payload: the pool)
 RUNS_CHANNEL = "tss_runs"
@@ -81,26 +83,6 @@ async def collect(fetch: PageFetch, limit: int | None = None, *, page_size: int 
 
 
 @dataclass(frozen=True, slots=True)
-class Room:
-    """The resources a worker has free for new runs: ``cores`` and ``memory`` (MB) left."""
-
-    cores: float
-    memory: int
-
-    def fit(self, candidates: Iterable[tuple[str, float, int]]) -> list[str]:
-        """The ids of the ``(id, cores, memory)`` candidates, in order, that fit together;
-        a candidate that does not fit in what is left is passed over. A run asking for no
-        memory fits any memory."""
-        cores, memory, chosen = self.cores + 1e-9, self.memory, []
-        for run_id, need_cores, need_memory in candidates:
-            if need_cores <= cores and (need_memory == 0 or need_memory <= memory):
-                chosen.append(run_id)
-                cores -= need_cores
-                memory -= need_memory
-        return chosen
-
-
-@dataclass(frozen=True, slots=True)
 class DashboardSession:
     """A dashboard login as stored: the SHA-256 of its random id (the cookie holds the id,
     the store never does), the token it was opened with, and when it ends."""
@@ -117,6 +99,9 @@ class Store(ABC):
 
     #: backend name, as in the store URL scheme
     name: str = ""
+    #: whether the data lives on a server other processes reach over the network (PostgreSQL,
+    #: Redis) rather than in this process or a local file (memory, SQLite)
+    remote: bool = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -183,22 +168,18 @@ class Store(ABC):
     @abstractmethod
     async def list_jobs(
         self,
+        job_filter: JobFilter | None = None,
         *,
-        prefix: str | None = None,
-        tag: str | None = None,
-        pool: str | None = None,
-        paused: bool | None = None,
-        last_state: RunState | None = None,
         sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
         offset: int = 0,
     ) -> Page:
-        """Jobs matching every filter given, in ``sort`` order (one of
-        :data:`tss.core.models.JOB_SORTS`; ties broken by name; a missing ``next_fire_at``
-        sorts as the latest time). ``last_state`` keeps jobs whose newest run is in that
-        state. ``cursor`` is the opaque ``next_cursor`` of the previous page; ``offset``
-        skips that many items instead (page numbers). ``total`` counts every match.
+        """Jobs that ``job_filter`` selects (:meth:`JobFilter.matches`), in ``sort`` order
+        (one of :data:`tss.core.models.JOB_SORTS`; ties broken by name; a missing
+        ``next_fire_at`` sorts as the latest time). ``cursor`` is the opaque ``next_cursor``
+        of the previous page; ``offset`` skips that many items instead (page numbers).
+        ``total`` counts every match.
 
         :raises ValidationError: an unknown ``sort`` (field ``sort``) or a malformed
             ``cursor`` (field ``cursor``).

@@ -11,15 +11,17 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar
 
 from tss.core import flows
-from tss.core.firing import refires_withdrawn, rewound
+from tss.core.fencing import finish_change, holds, may_finish
+from tss.core.firing import REPLACED, made_ahead, refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
     ErrorInfo,
     Event,
     Job,
+    JobFilter,
     JobSpec,
     NewRun,
     Outcome,
@@ -31,7 +33,8 @@ from tss.core.models import (
 )
 from tss.core.states import ACTIVE_STATES, RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros, to_utc, utcnow
-from tss.errors import Conflict, NotFound, ValidationError
+from tss.core.workers import LIVE_WORKER_STATES, worker_state
+from tss.errors import Conflict, NotFound
 from tss.store._listing import (
     FLOWS,
     JobOrder,
@@ -42,10 +45,6 @@ from tss.store._listing import (
 )
 from tss.store.base import DashboardSession, Planner, Store
 
-WorkerState = Literal["up", "draining", "down", "dead"]
-WORKER_STATES = frozenset({"up", "draining", "down", "dead"})
-#: the reason recorded on runs cancelled by a ``concurrency: replace`` fire
-REPLACED = "replaced by a newer fire"
 _PENDING = (RunState.SCHEDULED, RunState.RETRYING)
 T = TypeVar("T")
 
@@ -80,19 +79,6 @@ def _page(items: list[T], offset: int, limit: int, total: int, cursor: Callable[
     page = items[offset : offset + max(limit, 0)]
     more = bool(page) and len(items) > offset + len(page)
     return Page(page, cursor(page[-1]) if more else None, total)
-
-
-def _matches(run: Run, f: RunFilter | None) -> bool:
-    if f is None:
-        return True
-    return (
-        (f.job is None or run.job == f.job)
-        and (not f.states or run.state in f.states)
-        and (f.since is None or run.created_at >= f.since)
-        and (f.until is None or run.created_at < f.until)
-        and (f.flow_id is None or run.flow_id == f.flow_id)
-        and all(getattr(run, key, None) == value for key, value in f.extra.items())
-    )
 
 
 class MemoryStore(Store):
@@ -156,7 +142,7 @@ class MemoryStore(Store):
         if existing is not None:
             return self._runs[existing], False
         if new.id in self._runs:
-            raise Conflict(f"a run with id {new.id!r} exists already", field="id")
+            raise Conflict.run_exists(new.id)
         check_transition(None, new.state)
         run = Run(
             id=new.id, job=new.job, state=new.state, trigger=new.trigger,
@@ -230,7 +216,7 @@ class MemoryStore(Store):
     def _job(self, name: str) -> Job:
         job = self._jobs.get(name)
         if job is None:
-            raise NotFound(f"no job named {name!r}", field="name")
+            raise NotFound.job(name)
         return job
 
     def _in_states(self, *states: RunState) -> list[Run]:
@@ -259,7 +245,7 @@ class MemoryStore(Store):
     async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
         with self._lock:
             if spec.name in self._jobs:
-                raise Conflict(f"a job named {spec.name!r} exists already", field="name")
+                raise Conflict.job_exists(spec.name)
             now = self._now()
             job = self._jobs[spec.name] = Job(spec, now, now, _utc(next_fire_at), 1)
             return job
@@ -270,11 +256,7 @@ class MemoryStore(Store):
         with self._lock:
             old = self._job(spec.name)
             if expected_version is not None and expected_version != old.version:
-                raise Conflict(
-                    f"job {spec.name!r} is at version {old.version}, not {expected_version}:"
-                    " it changed meanwhile; read it again and retry",
-                    field="version",
-                )
+                raise Conflict.stale_version(spec.name, old.version, expected_version)
             withdrawn = self._cancel_ahead(spec.name, "job changed")
             if refires_withdrawn(old.spec, spec):
                 next_fire_at = rewound(next_fire_at, withdrawn)
@@ -292,12 +274,8 @@ class MemoryStore(Store):
 
     async def list_jobs(
         self,
+        job_filter: JobFilter | None = None,
         *,
-        prefix: str | None = None,
-        tag: str | None = None,
-        pool: str | None = None,
-        paused: bool | None = None,
-        last_state: RunState | None = None,
         sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
@@ -305,16 +283,9 @@ class MemoryStore(Store):
     ) -> Page:
         order = JobOrder.of(sort)
         after, offset = order.after(cursor), check_offset(offset)
+        selected = job_filter or JobFilter()
         with self._lock:
-            jobs = [
-                job
-                for job in self._jobs.values()
-                if (prefix is None or job.name.startswith(prefix))
-                and (tag is None or tag in job.spec.tags)
-                and (pool is None or job.spec.pool == pool)
-                and (paused is None or job.spec.paused == paused)
-                and (last_state is None or self._last_state(job.name) is last_state)
-            ]
+            jobs = [job for job in self._jobs.values() if selected.matches(job, self._last_state)]
         keyed = sorted(((order.key(job), job) for job in jobs), reverse=order.descending)
         rest = [job for key, job in keyed if after is None or order.follows(key, after)]
         return _page(rest, offset, limit, len(jobs), order.cursor)
@@ -368,10 +339,7 @@ class MemoryStore(Store):
         withdrawn = []
         for run_id in self._job_runs.get(name, ()):
             run = self._runs[run_id]
-            early = run.state is RunState.QUEUED and run.not_before is not None
-            if run.trigger == "schedule" and (
-                run.state is RunState.SCHEDULED or (early and run.not_before > now)  # type: ignore[operator]
-            ):
+            if made_ahead(run, now):
                 self._cancel(run, "user", why, now)
                 if run.scheduled_for is not None:
                     self._by_fire.pop((name, run.scheduled_for), None)
@@ -450,7 +418,7 @@ class MemoryStore(Store):
         with self._lock:
             run = self._runs.get(run_id)
             if run is None:
-                raise NotFound(f"no run with id {run_id!r}", field="run_id")
+                raise NotFound.run(run_id)
             return _copy(run)
 
     async def list_runs(
@@ -463,7 +431,8 @@ class MemoryStore(Store):
     ) -> Page:
         before, offset = run_after(cursor), check_offset(offset)
         with self._lock:
-            runs = [_copy(r) for r in self._runs.values() if _matches(r, run_filter)]
+            selected = run_filter or RunFilter()
+            runs = [_copy(r) for r in self._runs.values() if selected.matches(r)]
         runs.sort(key=lambda run: run.id, reverse=True)
         rest = [run for run in runs if before is None or run.id < before]
         return _page(rest, offset, limit, len(runs), lambda run: run_cursor(run.id))
@@ -472,7 +441,7 @@ class MemoryStore(Store):
         with self._lock:
             counts = dict.fromkeys(RunState, 0)
             for run in self._runs.values():
-                if _matches(run, run_filter):
+                if run_filter is None or run_filter.matches(run):
                     counts[run.state] += 1
             return counts
 
@@ -509,7 +478,7 @@ class MemoryStore(Store):
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         with self._lock:
             if run_id not in self._attempts:
-                raise NotFound(f"no run with id {run_id!r}", field="run_id")
+                raise NotFound.run(run_id)
             return [replace(attempt) for attempt in self._attempts[run_id]]
 
     async def mark_published(self, run_ids: Sequence[str]) -> None:
@@ -571,7 +540,7 @@ class MemoryStore(Store):
             lost = []
             for run_id, number in held:
                 run = self._runs.get(run_id)
-                if run is None or run.state is not RunState.RUNNING or run.attempt != number:
+                if run is None or not holds(run.state, run.attempt, number):
                     lost.append(run_id)
                 else:  # a late heartbeat still wins while the reaper has not ended the run
                     run.lease_until, run.updated_at = now + timedelta(seconds=lease), now
@@ -584,25 +553,19 @@ class MemoryStore(Store):
             ended: set[str] = set()
             for out in outcomes:
                 run = self._runs.get(out.run_id)
-                if (
-                    run is None
-                    or run.state is not RunState.RUNNING
-                    or run.attempt != out.attempt
-                    or not can_transition(RunState.RUNNING, out.target)
-                    or (out.require_expired and (run.lease_until or now) > now)
-                ):
+                if run is None or not may_finish(run.state, run.attempt, run.lease_until, out, now):
                     accepted.append(False)
                     continue
+                change = finish_change(out)
                 run.error, run.result, run.reason = out.error, out.result, out.reason
-                if out.target is RunState.QUEUED:
+                if change.requeued:
                     run.handbacks += 1
-                if out.target is RunState.RETRYING:
-                    # The delay runs on the store's clock, not the worker's (guarantee 5).
-                    run.not_before = now + timedelta(seconds=out.retry_delay or 0.0)
-                self._move(run, out.target, actor, out.reason, now)
+                if change.retry_delay is not None:
+                    run.not_before = now + timedelta(seconds=change.retry_delay)
+                self._move(run, change.target, actor, out.reason, now)
                 attempt = self._attempt(run.id, out.attempt)
                 if attempt is not None:
-                    attempt.state = out.attempt_state or out.target
+                    attempt.state = change.attempt_state
                     attempt.finished_at, attempt.error, attempt.result = now, out.error, out.result
                     attempt.stdout, attempt.stderr = out.stdout, out.stderr
                 accepted.append(True)
@@ -668,12 +631,11 @@ class MemoryStore(Store):
     async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
         with self._lock:
             if run_id not in self._attempts:
-                raise NotFound(f"no run with id {run_id!r}", field="run_id")
+                raise NotFound.run(run_id)
             for row in reversed(self._attempts[run_id]):
                 if attempt is None or row.number == attempt:
                     return row.stdout, row.stderr
-            which = "any attempt" if attempt is None else f"an attempt {attempt}"
-            raise NotFound(f"run {run_id!r} has no {which}", field="attempt")
+            raise NotFound.attempt(run_id, attempt)
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -686,16 +648,12 @@ class MemoryStore(Store):
             )  # fmt: skip
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
-        if state not in WORKER_STATES:
-            raise ValidationError(
-                f"{state!r} is not a worker state: use one of {sorted(WORKER_STATES)}",
-                field="state",
-            )
+        checked = worker_state(state)
         with self._lock:
             worker = self._workers.get(worker_id)
             if worker is None:
-                raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
-            worker.state = cast(WorkerState, state)
+                raise NotFound.worker(worker_id)
+            worker.state = checked
 
     async def list_workers(self) -> list[WorkerInfo]:
         with self._lock:
@@ -707,7 +665,7 @@ class MemoryStore(Store):
             dead = []
             for worker_id, worker in sorted(self._workers.items()):
                 seen = worker.last_heartbeat or worker.started_at
-                if worker.state in ("up", "draining") and (seen is None or seen <= limit):
+                if worker.state in LIVE_WORKER_STATES and (seen is None or seen <= limit):
                     worker.state = "dead"
                     dead.append(worker_id)
             return dead
@@ -732,14 +690,14 @@ class MemoryStore(Store):
     async def create_token(self, token: Token) -> None:
         with self._lock:
             if token.id in self._tokens:
-                raise Conflict(f"a token with id {token.id!r} exists already", field="id")
+                raise Conflict.token_exists(token.id)
             self._tokens[token.id] = _token(token)
 
     async def get_token(self, token_id: str) -> Token:
         with self._lock:
             token = self._tokens.get(token_id)
             if token is None:
-                raise NotFound(f"no token with id {token_id!r}", field="token_id")
+                raise NotFound.token(token_id)
             return token
 
     async def list_tokens(self) -> list[Token]:
@@ -750,7 +708,7 @@ class MemoryStore(Store):
         with self._lock:
             found = [t for t in self._tokens.values() if id_or_name in (t.id, t.name)]
             if not found:
-                raise NotFound(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+                raise NotFound.token_named(id_or_name)
             now = self._now()
             revoked = []
             for token in sorted(found, key=lambda t: (t.created_at, t.id)):
@@ -773,7 +731,7 @@ class MemoryStore(Store):
             for key in [k for k, v in self._sessions.items() if v.expires_at <= now]:
                 del self._sessions[key]
             if session.id_hash in self._sessions:
-                raise Conflict("a session with that id exists already", field="id")
+                raise Conflict.session_exists()
             self._sessions[session.id_hash] = replace(
                 session,
                 created_at=to_utc(session.created_at),
@@ -784,7 +742,7 @@ class MemoryStore(Store):
         with self._lock:
             found = self._sessions.get(id_hash)
             if found is None:
-                raise NotFound("no such dashboard session", field="session")
+                raise NotFound.session()
             return found
 
     async def delete_session(self, id_hash: str) -> None:

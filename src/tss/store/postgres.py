@@ -18,12 +18,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tss.core.firing import refires_withdrawn, rewound
+from tss.core.firing import REPLACED, refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
     ErrorInfo,
     Event,
     Job,
+    JobFilter,
     JobSpec,
     NewRun,
     Outcome,
@@ -35,7 +36,8 @@ from tss.core.models import (
 )
 from tss.core.states import RunState, check_transition
 from tss.core.timeutil import from_micros, to_micros
-from tss.errors import Conflict, NotFound, StoreError, ValidationError
+from tss.core.workers import Room, worker_state
+from tss.errors import Conflict, NotFound, StoreError
 from tss.store import _codec as c
 from tss.store import _pg_sql as q
 from tss.store import _pg_writes as w
@@ -44,7 +46,7 @@ from tss.store import _sql_sessions as ss
 from tss.store import migrate
 from tss.store._listing import JobOrder, bucket_us, check_offset
 from tss.store._pg_conn import NOW_US, Listener, Pool, asyncpg_module, dsn_of
-from tss.store.base import DashboardSession, Planner, Room, Store
+from tss.store.base import DashboardSession, Planner, Store
 
 R = RunState
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
@@ -87,6 +89,7 @@ class PostgresStore(Store):
     """A store in one PostgreSQL database; any number of processes may share it."""
 
     name = "postgres"
+    remote = True
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         dsn_of(url)  # refuse a URL that is not PostgreSQL's now, not at start
@@ -195,7 +198,7 @@ class PostgresStore(Store):
             rows = await self._write(sql, spec.name, *c.job_values(spec), fire_us, _parents(spec))
         except StoreError as exc:
             if _unique_violation(exc.__cause__ or exc):
-                raise Conflict(f"a job named {spec.name!r} exists already", field="name") from exc
+                raise Conflict.job_exists(spec.name) from exc
             raise
         at = from_micros(rows[0][0])
         return Job(spec, at, at, c.when(fire_us), 1)
@@ -217,14 +220,10 @@ class PostgresStore(Store):
         async def body(conn: Conn) -> Job:
             rows = await conn.fetch(f"{q.JOBS} WHERE name = $1 FOR UPDATE", spec.name)
             if not rows:
-                raise NotFound(f"no job named {spec.name!r}", field="name")
+                raise NotFound.job(spec.name)
             old = c.job_of(rows[0])
             if expected_version is not None and expected_version != old.version:
-                raise Conflict(
-                    f"job {spec.name!r} is at version {old.version}, not {expected_version}:"
-                    " it was changed meanwhile; read it again and retry",
-                    field="version",
-                )
+                raise Conflict.stale_version(spec.name, old.version, expected_version)
             fire = next_fire_at
             withdrawn = await self._cancel_ahead(conn, spec.name, "job changed")
             if refires_withdrawn(old.spec, spec):
@@ -241,7 +240,7 @@ class PostgresStore(Store):
     async def get_job(self, name: str) -> Job:
         rows = await self._fetch(f"{q.JOBS} WHERE name = $1", name)
         if not rows:
-            raise NotFound(f"no job named {name!r}", field="name")
+            raise NotFound.job(name)
         return c.job_of(rows[0])
 
     async def downstream(self, name: str) -> dict[str, JobSpec]:
@@ -254,12 +253,8 @@ class PostgresStore(Store):
 
     async def list_jobs(
         self,
+        job_filter: JobFilter | None = None,
         *,
-        prefix: str | None = None,
-        tag: str | None = None,
-        pool: str | None = None,
-        paused: bool | None = None,
-        last_state: RunState | None = None,
         sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
@@ -269,9 +264,8 @@ class PostgresStore(Store):
         after, offset = order.after(cursor), check_offset(offset)
         name = self._name
         where, params = c.job_where(
-            prefix=prefix, tag=tag, pool=pool, paused=paused, last_state=last_state,
-            name=name, has_tag="tags::jsonb @> jsonb_build_array(?::text)", flag=bool,
-        )  # fmt: skip
+            job_filter, name=name, has_tag="tags::jsonb @> jsonb_build_array(?::text)", flag=bool
+        )
         filtered = f" WHERE {' AND '.join(where)}" if where else ""
         count_sql, count_params = q.numbered(f"SELECT count(*) FROM jobs{filtered}"), params
         if after is not None:
@@ -296,7 +290,7 @@ class PostgresStore(Store):
     async def delete_job(self, name: str) -> None:
         async def body(conn: Conn) -> None:
             if await conn.execute("DELETE FROM jobs WHERE name = $1", name) == "DELETE 0":
-                raise NotFound(f"no job named {name!r}", field="name")
+                raise NotFound.job(name)
             await conn.execute("DELETE FROM job_deps WHERE child = $1", name)
             await self._cancel_ahead(conn, name, "job deleted")
 
@@ -306,9 +300,10 @@ class PostgresStore(Store):
         """Withdraw the fires of a job made ahead of their time (lookahead), or queued and
         announced ahead of it (announce_ahead): cancel them and free their fire (clear
         ``scheduled_for``), so that the same fire can be made again. Returns their times."""
-        runs = [c.run_of(row) for row in await conn.fetch(q.AHEAD, name)]
+        now_us = await conn.fetchval(q.CLOCK)
+        runs = [c.run_of(row) for row in await conn.fetch(q.AHEAD, name, now_us)]
         if runs:
-            await w.cancel(conn, runs, "user", why, await conn.fetchval(q.CLOCK))
+            await w.cancel(conn, runs, "user", why, now_us)
             sql = "UPDATE runs SET scheduled_for = NULL WHERE id = ANY($1::text[])"
             await conn.execute(sql, [run.id for run in runs])
         return [run.scheduled_for for run in runs]
@@ -317,7 +312,7 @@ class PostgresStore(Store):
         async def body(conn: Conn) -> Job:
             rows = await conn.fetch(f"{q.JOBS} WHERE name = $1 FOR UPDATE", name)
             if not rows:
-                raise NotFound(f"no job named {name!r}", field="name")
+                raise NotFound.job(name)
             old = c.job_of(rows[0])
             spec = old.spec.model_copy(update={"paused": paused})
             fire = old.next_fire_at
@@ -348,7 +343,7 @@ class PostgresStore(Store):
                 firing = planner(job, now, active)
                 if firing.cancel_active and active:
                     runs = [c.run_of(r) for r in await conn.fetch(q.ACTIVE_RUNS, job.name)]
-                    await w.cancel(conn, runs, actor, c.REPLACED, now_us)
+                    await w.cancel(conn, runs, actor, REPLACED, now_us)
                 news += firing.runs
                 expected = c.micros(firing.expected_next_fire_at)
                 advances.append((job.name, c.micros(firing.next_fire_at), expected))
@@ -384,7 +379,7 @@ class PostgresStore(Store):
     async def get_run(self, run_id: str) -> Run:
         rows = await self._fetch(f"{q.RUNS} WHERE id = $1", run_id)
         if not rows:
-            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            raise NotFound.run(run_id)
         return c.run_of(rows[0])
 
     async def list_runs(
@@ -568,8 +563,7 @@ class PostgresStore(Store):
         if rows:
             return rows[0][0], rows[0][1]
         await self.get_run(run_id)
-        which = "any attempt" if attempt is None else f"an attempt {attempt}"
-        raise NotFound(f"run {run_id!r} has no {which}", field="attempt")
+        raise NotFound.attempt(run_id, attempt)
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -583,14 +577,10 @@ class PostgresStore(Store):
         await self.pool.run(body)
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
-        if state not in c.WORKER_STATES:
-            raise ValidationError(
-                f"{state!r} is not a worker state: use one of {sorted(c.WORKER_STATES)}",
-                field="state",
-            )
+        worker_state(state)
         sql = "UPDATE workers SET state = $1 WHERE id = $2 RETURNING id"
         if not await self._write(sql, state, worker_id):
-            raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
+            raise NotFound.worker(worker_id)
 
     async def list_workers(self) -> list[WorkerInfo]:
         sql = f"SELECT {c.WORKER_COLUMNS} FROM workers ORDER BY id"
@@ -624,13 +614,13 @@ class PostgresStore(Store):
             await self._write(sql, *c.token_values(token))
         except StoreError as exc:
             if _unique_violation(exc.__cause__ or exc):
-                raise Conflict(f"a token with id {token.id!r} exists already", field="id") from exc
+                raise Conflict.token_exists(token.id) from exc
             raise
 
     async def get_token(self, token_id: str) -> Token:
         rows = await self._fetch(f"{q.TOKENS} WHERE id = $1", token_id)
         if not rows:
-            raise NotFound(f"no token with id {token_id!r}", field="token_id")
+            raise NotFound.token(token_id)
         return c.token_of(rows[0])
 
     async def list_tokens(self) -> list[Token]:
@@ -643,7 +633,7 @@ class PostgresStore(Store):
         if not rows and not await self._fetch(
             "SELECT 1 FROM tokens WHERE id = $1 OR name = $1", id_or_name
         ):
-            raise NotFound(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+            raise NotFound.token_named(id_or_name)
         return sorted(map(c.token_of, rows), key=lambda t: (t.created_at, t.id))
 
     async def touch_token(self, token_id: str) -> None:
@@ -659,13 +649,13 @@ class PostgresStore(Store):
             await self._write(sql, *ss.values(session))
         except StoreError as exc:
             if _unique_violation(exc.__cause__ or exc):
-                raise Conflict("a session with that id exists already", field="id") from exc
+                raise Conflict.session_exists() from exc
             raise
 
     async def get_session(self, id_hash: str) -> DashboardSession:
         rows = await self._fetch(q.numbered(ss.SELECT), id_hash)
         if not rows:
-            raise NotFound("no such dashboard session", field="session")
+            raise NotFound.session()
         return ss.session_of(rows[0])
 
     async def delete_session(self, id_hash: str) -> None:

@@ -73,12 +73,13 @@ from typing import Any
 import orjson
 
 from tss.core import flows
-from tss.core.firing import refires_withdrawn
+from tss.core.firing import REPLACED, refires_withdrawn
 from tss.core.models import (
     Attempt,
     ErrorInfo,
     Event,
     Job,
+    JobFilter,
     JobSpec,
     NewRun,
     Outcome,
@@ -90,7 +91,8 @@ from tss.core.models import (
 )
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros
-from tss.errors import Conflict, NotFound, StoreError, ValidationError
+from tss.core.workers import worker_state
+from tss.errors import Conflict, NotFound, StoreError
 from tss.store import _codec as c
 from tss.store import _redis_codec as rc
 from tss.store import _redis_lua as lua
@@ -132,6 +134,7 @@ class RedisStore(Store):
     """A store in Redis; any number of instances and processes may share it."""
 
     name = "redis"
+    remote = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -214,11 +217,7 @@ class RedisStore(Store):
         if reply[0] == "missing":
             raise NotFound(f"no job named {spec.name!r}", field="name")
         if reply[0] == "stale":
-            raise Conflict(
-                f"job {spec.name!r} is at version {reply[1]}, not {expected_version}:"
-                " it changed meanwhile; read it again and retry",
-                field="version",
-            )
+            raise Conflict.stale_version(spec.name, reply[1], expected_version)
         created, version, now = int(reply[1]), int(reply[2]), int(reply[3])
         stored = int(reply[4]) if len(reply) > 4 and reply[4] else None
         return Job(spec, from_micros(created), from_micros(now), c.when(stored), version)
@@ -236,17 +235,15 @@ class RedisStore(Store):
 
     async def list_jobs(
         self,
+        job_filter: JobFilter | None = None,
         *,
-        prefix: str | None = None,
-        tag: str | None = None,
-        pool: str | None = None,
-        paused: bool | None = None,
-        last_state: RunState | None = None,
         sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
         offset: int = 0,
     ) -> Page:
+        f = job_filter or JobFilter()
+        prefix, tag, pool, paused, last_state = f.prefix, f.tag, f.pool, f.paused, f.last_state
         order = JobOrder.of(sort)
         after, offset = order.after(cursor), check_offset(offset)
         limit = max(limit, 0)
@@ -327,7 +324,7 @@ class RedisStore(Store):
             plans, news = self._plan(planner, from_micros(int(read[0])), read[1], specs)
             names = []
             for part in c.chunks(plans, BATCH):
-                reply = await self._conn.eval(lua.FIRE, actor, orjson.dumps(list(part)), c.REPLACED)
+                reply = await self._conn.eval(lua.FIRE, actor, orjson.dumps(list(part)), REPLACED)
                 at, count, ids, stale = reply
                 fired += count
                 names += stale
@@ -633,11 +630,7 @@ class RedisStore(Store):
         await self._conn.eval(lua.REGISTER_WORKER, info.id, *rc.worker_fields(info))
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
-        if state not in c.WORKER_STATES:
-            raise ValidationError(
-                f"{state!r} is not a worker state: use one of {sorted(c.WORKER_STATES)}",
-                field="state",
-            )
+        worker_state(state)
         if not await self._conn.eval(lua.SET_WORKER_STATE, worker_id, state):
             raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
 

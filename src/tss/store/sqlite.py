@@ -26,12 +26,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tss.core import flows
-from tss.core.firing import refires_withdrawn, rewound
+from tss.core.fencing import holds
+from tss.core.firing import REPLACED, refires_withdrawn, rewound
 from tss.core.models import (
     Attempt,
     ErrorInfo,
     Event,
     Job,
+    JobFilter,
     JobSpec,
     NewRun,
     Outcome,
@@ -43,7 +45,8 @@ from tss.core.models import (
 )
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros, utcnow
-from tss.errors import ConfigError, Conflict, NotFound, StoreError, TSSError, ValidationError
+from tss.core.workers import worker_state
+from tss.errors import ConfigError, Conflict, NotFound, StoreError, TSSError
 from tss.store import _codec as c
 from tss.store import _sql_flows as f
 from tss.store import _sql_sessions as ss
@@ -125,6 +128,18 @@ def _existing(conn: Conn, column: str, pairs: Sequence[tuple[str, Any]]) -> dict
         sql += f" AND {column} IN ({c.placeholders(len(values))})"
         found.update(((r[1], r[at]), c.run_of(r)) for r in _rows(conn, sql, [*jobs, *values]))
     return found
+
+
+def _taken_id(conn: Conn, rows: list[tuple[Any, ...]], changes_before: int) -> str:
+    """The id of the ``RUN_INSERT`` row that failed: the rows before it went in one by one
+    (``executemany``), so the connection's change count says which one it was."""
+    inserted = _changes(conn) - changes_before
+    return str(rows[min(max(inserted, 0), len(rows) - 1)][0])
+
+
+def _changes(conn: Conn) -> int:
+    raw = conn.connection.driver_connection
+    return int(getattr(raw, "total_changes", 0))
 
 
 class _Checkpointer:
@@ -279,7 +294,7 @@ class SQLiteStore(Store):
         try:
             _exec(conn, sql, (spec.name, *c.job_values(spec), fire_us, now_us, now_us))
         except IntegrityError as exc:
-            raise Conflict(f"a job named {spec.name!r} exists already", field="name") from exc
+            raise Conflict.job_exists(spec.name) from exc
         _many(conn, f.EDGES_INSERT, f.edges(spec))
         return Job(spec, from_micros(now_us), from_micros(now_us), c.when(fire_us), 1)
 
@@ -291,11 +306,7 @@ class SQLiteStore(Store):
     def _update_job(self, conn: Conn, spec: JobSpec, fire_us: int | None, want: int | None) -> Job:
         old = self._get_job(conn, spec.name)
         if want is not None and want != old.version:
-            raise Conflict(
-                f"job {spec.name!r} is at version {old.version}, not {want}:"
-                " it was changed meanwhile; read it again and retry",
-                field="version",
-            )
+            raise Conflict.stale_version(spec.name, old.version, want)
         withdrawn = self._cancel_ahead(conn, spec.name, "job changed")
         if refires_withdrawn(old.spec, spec):
             fire_us = c.micros(rewound(c.when(fire_us), withdrawn))
@@ -313,7 +324,7 @@ class SQLiteStore(Store):
     def _get_job(self, conn: Conn, name: str) -> Job:
         rows = _rows(conn, f"{_JOBS} WHERE name = ?", (name,))
         if not rows:
-            raise NotFound(f"no job named {name!r}", field="name")
+            raise NotFound.job(name)
         return c.job_of(rows[0])
 
     async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
@@ -323,12 +334,8 @@ class SQLiteStore(Store):
 
     async def list_jobs(
         self,
+        job_filter: JobFilter | None = None,
         *,
-        prefix: str | None = None,
-        tag: str | None = None,
-        pool: str | None = None,
-        paused: bool | None = None,
-        last_state: RunState | None = None,
         sort: str = "name",
         limit: int = 50,
         cursor: str | None = None,
@@ -337,9 +344,8 @@ class SQLiteStore(Store):
         order = JobOrder.of(sort)
         after, offset = order.after(cursor), check_offset(offset)
         where, params = c.job_where(
-            prefix=prefix, tag=tag, pool=pool, paused=paused, last_state=last_state,
-            has_tag="EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)",
-        )  # fmt: skip
+            job_filter, has_tag="EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)"
+        )
         return await self._read(self._list_jobs, where, params, order, after, limit, offset)
 
     def _list_jobs(
@@ -381,7 +387,7 @@ class SQLiteStore(Store):
 
     def _delete_job(self, conn: Conn, name: str) -> None:
         if not _exec(conn, "DELETE FROM jobs WHERE name = ?", (name,)):
-            raise NotFound(f"no job named {name!r}", field="name")
+            raise NotFound.job(name)
         _exec(conn, f.EDGES_DELETE, (name,))
         self._cancel_ahead(conn, name, "job deleted")
 
@@ -390,9 +396,7 @@ class SQLiteStore(Store):
         announced ahead of it (announce_ahead): cancel them and free their fire (clear
         ``scheduled_for``), so that the same fire can be made again. Returns their times."""
         now_us = to_micros(utcnow())
-        sql = f"{_RUNS} WHERE job = ? AND \"trigger\" = 'schedule' AND (state = 'scheduled'"
-        sql += " OR (state = 'queued' AND not_before > ?))"
-        runs = [c.run_of(row) for row in _rows(conn, sql, (name, now_us))]
+        runs = [c.run_of(row) for row in _rows(conn, c.AHEAD, (name, now_us))]
         if runs:
             self._cancel(conn, runs, "user", why, now_us)
             sql = "UPDATE runs SET scheduled_for = NULL WHERE id = ?"
@@ -438,7 +442,7 @@ class SQLiteStore(Store):
             firing = planner(job, now, counts.get(job.name, 0))
             if firing.cancel_active and counts.get(job.name):
                 active = _rows(conn, f"SELECT {c.RUN_COLUMNS} {_ACTIVE} AND job = ?", (job.name,))
-                self._cancel(conn, [c.run_of(row) for row in active], actor, c.REPLACED, now_us)
+                self._cancel(conn, [c.run_of(row) for row in active], actor, REPLACED, now_us)
             news += firing.runs
             expected = c.micros(firing.expected_next_fire_at)
             advances.append((c.micros(firing.next_fire_at), job.name, expected))
@@ -506,10 +510,11 @@ class SQLiteStore(Store):
         by_key = _existing(conn, "idempotency_key", keyed)
         by_fire = _existing(conn, "scheduled_for", [k for n in news if (k := c.fire_key(n))])
         out, rows, events = c.plan_inserts(news, by_key, by_fire, now_us, actor)
+        changes = _changes(conn)
         try:
             _many(conn, c.RUN_INSERT, rows)
         except IntegrityError as exc:
-            raise Conflict(f"a run with that id exists already ({_why(exc)})", field="id") from exc
+            raise Conflict.run_exists(_taken_id(conn, rows, changes)) from exc
         _many(conn, c.EVENT_INSERT, events)
         return out
 
@@ -542,7 +547,7 @@ class SQLiteStore(Store):
     def _get_run(self, conn: Conn, run_id: str) -> Run:
         rows = _rows(conn, f"{_RUNS} WHERE id = ?", (run_id,))
         if not rows:
-            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            raise NotFound.run(run_id)
         return c.run_of(rows[0])
 
     async def list_runs(
@@ -652,10 +657,11 @@ class SQLiteStore(Store):
             conn, "SELECT id, state, attempt FROM runs WHERE id IN ({})", [i for i, _ in held]
         )
         current = {row[0]: (row[1], row[2]) for row in rows}
-        kept = [run_id for run_id, n in held if current.get(run_id) == ("running", n)]
+        ok = [run_id in current and holds(*current[run_id], n) for run_id, n in held]
+        kept = [run_id for (run_id, _), holding in zip(held, ok, strict=True) if holding]
         sql = "UPDATE runs SET lease_until = ?, updated_at = ? WHERE id IN ({})"
         _in(conn, sql, kept, now_us + c.seconds_us(lease), now_us)
-        return [run_id for run_id, n in held if current.get(run_id) != ("running", n)]
+        return [run_id for (run_id, _), holding in zip(held, ok, strict=True) if not holding]
 
     async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
         return await self._write(self._finish, list(outcomes), actor)
@@ -756,8 +762,7 @@ class SQLiteStore(Store):
         if rows:
             return rows[0][0], rows[0][1]
         self._get_run(conn, run_id)
-        which = "any attempt" if attempt is None else f"an attempt {attempt}"
-        raise NotFound(f"run {run_id!r} has no {which}", field="attempt")
+        raise NotFound.attempt(run_id, attempt)
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -767,14 +772,10 @@ class SQLiteStore(Store):
         await self._write(_exec, c.WORKER_UPSERT, c.worker_values(info, started, now_us))
 
     async def set_worker_state(self, worker_id: str, state: str) -> None:
-        if state not in c.WORKER_STATES:
-            raise ValidationError(
-                f"{state!r} is not a worker state: use one of {sorted(c.WORKER_STATES)}",
-                field="state",
-            )
+        worker_state(state)
         sql = "UPDATE workers SET state = ? WHERE id = ?"
         if not await self._write(_exec, sql, (state, worker_id)):
-            raise NotFound(f"no worker with id {worker_id!r}", field="worker_id")
+            raise NotFound.worker(worker_id)
 
     async def list_workers(self) -> list[WorkerInfo]:
         sql = f"SELECT {c.WORKER_COLUMNS} FROM workers ORDER BY id"
@@ -812,12 +813,12 @@ class SQLiteStore(Store):
         try:
             _exec(conn, sql, c.token_values(token))
         except IntegrityError as exc:
-            raise Conflict(f"a token with id {token.id!r} exists already", field="id") from exc
+            raise Conflict.token_exists(token.id) from exc
 
     async def get_token(self, token_id: str) -> Token:
         rows = await self._read(_rows, f"{_TOKENS} WHERE id = ?", (token_id,))
         if not rows:
-            raise NotFound(f"no token with id {token_id!r}", field="token_id")
+            raise NotFound.token(token_id)
         return c.token_of(rows[0])
 
     async def list_tokens(self) -> list[Token]:
@@ -834,7 +835,7 @@ class SQLiteStore(Store):
         if not rows and not _rows(
             conn, "SELECT 1 FROM tokens WHERE id = ? OR name = ?", (id_or_name, id_or_name)
         ):
-            raise NotFound(f"no token has the id or name {id_or_name!r}", field="id_or_name")
+            raise NotFound.token_named(id_or_name)
         return sorted(map(c.token_of, rows), key=lambda t: (t.created_at, t.id))
 
     async def touch_token(self, token_id: str) -> None:
@@ -851,12 +852,12 @@ class SQLiteStore(Store):
         try:
             _exec(conn, ss.INSERT, ss.values(session))
         except IntegrityError as exc:
-            raise Conflict("a session with that id exists already", field="id") from exc
+            raise Conflict.session_exists() from exc
 
     async def get_session(self, id_hash: str) -> DashboardSession:
         rows = await self._read(_rows, ss.SELECT, (id_hash,))
         if not rows:
-            raise NotFound("no such dashboard session", field="session")
+            raise NotFound.session()
         return ss.session_of(rows[0])
 
     async def delete_session(self, id_hash: str) -> None:

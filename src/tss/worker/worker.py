@@ -20,9 +20,10 @@ from tss._version import __version__
 from tss.broker.base import Broker, Delivery, RunMessage
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
+from tss.core.workers import Room
 from tss.errors import TSSError
 from tss.metrics import Metrics
-from tss.store.base import Room, Store
+from tss.store.base import Store
 from tss.tasks.registry import TaskRegistry
 from tss.worker.attempt import run_attempt
 from tss.worker.capture import LogBuffer, install_routing

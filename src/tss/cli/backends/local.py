@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any
 from tss.cli.backends.base import Applied, Backend
 from tss.cli.where import require_store, where
 from tss.core.flows import FlowGraph, FlowSummary
-from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
+from tss.core.models import (
+    Attempt,
+    Job,
+    JobFilter,
+    JobSpec,
+    Page,
+    Role,
+    Run,
+    RunFilter,
+    Token,
+    WorkerInfo,
+)
 from tss.definitions import check_imports
 from tss.store.base import collect
 
@@ -54,9 +65,8 @@ class LocalBackend(Backend):
         paused: bool | None = None,
     ) -> list[Job]:
         def fetch(size: int, cursor: str | None) -> Awaitable[Page]:
-            return self.tss.store.list_jobs(
-                prefix=prefix, tag=tag, pool=pool, paused=paused, limit=size, cursor=cursor
-            )
+            selected = JobFilter(prefix=prefix, tag=tag, pool=pool, paused=paused)
+            return self.tss.store.list_jobs(selected, limit=size, cursor=cursor)
 
         return await collect(fetch, limit)
 

@@ -3,7 +3,7 @@ CLI prints, so that ``--url`` shows exactly what the local store shows."""
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import cast
 
 from tss.api.schemas import (
     AttemptOut,
@@ -17,8 +17,7 @@ from tss.api.schemas import (
 )
 from tss.core.flows import Edge, FlowGraph, FlowSummary
 from tss.core.models import Attempt, ErrorInfo, Job, Run, Token, WorkerInfo
-
-WorkerState = Literal["up", "draining", "down", "dead"]
+from tss.core.workers import WorkerState
 
 
 def job_of(out: JobOut) -> Job:

@@ -1,0 +1,46 @@
+"""Workers: the states a worker is in, and the room it has for new runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from tss.errors import ValidationError
+
+#: the state of a worker: as stored, as shown, and as the API and metrics write it
+WorkerState = Literal["up", "draining", "down", "dead"]
+#: every worker state, in the order metrics and listings show them
+WORKER_STATES: tuple[WorkerState, ...] = ("up", "draining", "down", "dead")
+#: the states of a worker that is expected to heartbeat (one silent too long becomes dead)
+LIVE_WORKER_STATES: tuple[WorkerState, ...] = ("up", "draining")
+
+
+def worker_state(value: str) -> WorkerState:
+    """``value`` as a worker state.
+
+    :raises ValidationError: it is not one of :data:`WORKER_STATES` (field ``state``).
+    """
+    if value not in WORKER_STATES:
+        raise ValidationError.worker_state(value, WORKER_STATES)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """The resources a worker has free for new runs: ``cores`` and ``memory`` (MB) left."""
+
+    cores: float
+    memory: int
+
+    def fit(self, candidates: Iterable[tuple[str, float, int]]) -> list[str]:
+        """The ids of the ``(id, cores, memory)`` candidates, in order, that fit together;
+        a candidate that does not fit in what is left is passed over. A run asking for no
+        memory fits any memory."""
+        cores, memory, chosen = self.cores + 1e-9, self.memory, []
+        for run_id, need_cores, need_memory in candidates:
+            if need_cores <= cores and (need_memory == 0 or need_memory <= memory):
+                chosen.append(run_id)
+                cores -= need_cores
+                memory -= need_memory
+        return chosen

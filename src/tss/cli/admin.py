@@ -23,8 +23,8 @@ from tss.cli.output import (
 from tss.core.models import WorkerInfo
 
 if TYPE_CHECKING:
-    from tss.app import TSSApp
     from tss.cli.backends.base import Backend
+    from tss.service import TSSApp
 
 config_app = typer.Typer(no_args_is_help=True)
 db_app = typer.Typer(no_args_is_help=True)
@@ -81,8 +81,8 @@ def show_config(ctx: typer.Context, as_json: bool = JSON) -> None:
 @config_app.command("check")
 def check_config(ctx: typer.Context) -> None:
     """Load the config and validate every job it declares, without touching the store."""
-    from tss.app import TSSApp
     from tss.definitions import check_jobs
+    from tss.service import TSSApp
 
     settings = settings_of(ctx)
     tss = TSSApp(settings)  # refuses unknown store and broker URLs; does not connect

@@ -24,8 +24,8 @@ from tss.config import Settings, load_config
 from tss.errors import NotFound
 
 if TYPE_CHECKING:
-    from tss.app import TSSApp
     from tss.cli.backends.base import Backend
+    from tss.service import TSSApp
 
 T = TypeVar("T")
 
@@ -144,7 +144,7 @@ def run_local(ctx: typer.Context, fn: Callable[[TSSApp], Coroutine[Any, Any, T]]
     settings = settings_of(ctx)
 
     async def body() -> T:
-        from tss.app import TSSApp
+        from tss.service import TSSApp
 
         async with TSSApp(settings) as tss_app:
             return await fn(tss_app)

@@ -4,7 +4,7 @@
 prints the same way in both modes.
 
 Two adapters: :class:`~tss.cli.backends.local.LocalBackend` (the config's store, through
-:class:`~tss.app.TSSApp`) and :class:`~tss.cli.backends.remote.RemoteBackend` (a server's
+:class:`~tss.service.TSSApp`) and :class:`~tss.cli.backends.remote.RemoteBackend` (a server's
 REST API, through :class:`~tss.client.AsyncClient`). :func:`tss.cli.context.run_async`
 picks one per command.
 """

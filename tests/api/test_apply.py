@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -117,19 +118,21 @@ def test_apply_needs_the_admin_role(api: LiveAPI, admin: httpx.Client) -> None:
 
 
 def test_trigger_with_count_makes_that_many_runs(admin: httpx.Client) -> None:
+    # Runs for later: nothing runs them while the tests after this one take snapshots.
+    later = {"run_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
     admin.post(APPLY, json={"jobs": [noop("tc-a")]})
-    made = admin.post(f"{J}/tc-a/runs", json={"count": 3, "params": {}})
+    made = admin.post(f"{J}/tc-a/runs", json={"count": 3, "params": {}, **later})
     assert made.status_code == 201, made.text
     items = made.json()["items"]
     assert len(items) == 3
     assert len({r["id"] for r in items}) == 3
-    assert all(r["job"] == "tc-a" and r["trigger"] == "manual" for r in items)
+    assert all(r["job"] == "tc-a" and r["state"] == "scheduled" for r in items)
     listed = admin.get("/api/v1/runs", params={"job": "tc-a"}).json()["items"]
     assert {r["id"] for r in items} <= {r["id"] for r in listed}
     # count 1 still answers with the list; no count answers with the run itself.
-    one = admin.post(f"{J}/tc-a/runs", json={"count": 1}).json()
+    one = admin.post(f"{J}/tc-a/runs", json={"count": 1, **later}).json()
     assert [r["job"] for r in one["items"]] == ["tc-a"]
-    assert admin.post(f"{J}/tc-a/runs", json={}).json()["job"] == "tc-a"
+    assert admin.post(f"{J}/tc-a/runs", json=later).json()["job"] == "tc-a"
 
 
 @pytest.mark.parametrize(

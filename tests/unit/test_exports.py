@@ -57,3 +57,19 @@ def test_the_api_knows_nothing_of_the_dashboard() -> None:
     code = "import sys, tss.api.server; print('tss.dashboard' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_web_faces_reach_the_store_only_through_the_service() -> None:
+    # The API and the dashboard call the node's services (tss.service), never its store:
+    # a rule written in a route is a rule the CLI cannot share.
+    import ast
+    from pathlib import Path
+
+    root = Path(tss.__file__).parent
+    found = []
+    for face in ("api", "dashboard"):
+        for path in sorted((root / face).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Attribute) and node.attr == "store":
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert found == []

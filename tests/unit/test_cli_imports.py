@@ -1,4 +1,5 @@
-"""The CLI's modules import downwards only: no circle, and no command imports the root app."""
+"""The CLI's layering: imports run downwards only (no circle, no command imports the root
+app), and the store is reached through the service alone."""
 
 from __future__ import annotations
 
@@ -46,3 +47,21 @@ def test_the_cli_modules_import_no_circle() -> None:
 def test_only_the_entry_point_imports_the_root_app() -> None:
     importers = {m for m, imports in _graph().items() if "tss.cli.app" in imports}
     assert importers == {"tss.cli.__main__"}
+
+
+def _is_settings(node: ast.expr) -> bool:
+    """``settings`` or ``something.settings``: the config, whose ``store`` is a URL."""
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+    return name == "settings"
+
+
+def test_the_cli_reaches_the_store_only_through_the_service() -> None:
+    # Both modes are one protocol: what the local backend reads, the service reads for the
+    # API too. The config's `settings.store` (its URL) is not the store.
+    found = [
+        f"{path.relative_to(CLI)}:{node.lineno}"
+        for path in sorted(CLI.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "store" and not _is_settings(node.value)
+    ]
+    assert found == []

@@ -20,6 +20,7 @@ import orjson
 
 from tss.api.schemas import (
     RUN_OUT,
+    WORKER_OUT,
     ApplyOut,
     EventPage,
     FlowGraphOut,
@@ -247,7 +248,7 @@ class Calls:
 
     @staticmethod
     def report_worker(**status: Any) -> Call[WorkerOut]:
-        return Call("POST", "/v1/queue", WorkerOut.model_validate, body=status)
+        return Call("POST", "/v1/queue", WORKER_OUT.validate_python, body=status)
 
 
 def read(call: Call[T], response: httpx.Response) -> T:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from tss.api.schemas import EVENT_OUT, RUN_OUT, EventOut, RunOut
-from tss.core.models import ErrorInfo, Event, RetryPolicy, Run, RunPolicy
+from tss.api.schemas import EVENT_OUT, RUN_OUT, WORKER_OUT, EventOut, RunOut, WorkerOut
+from tss.core.models import ErrorInfo, Event, RetryPolicy, Run, RunPolicy, WorkerInfo
 from tss.core.states import RunState
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -63,3 +63,16 @@ def test_an_event_is_every_field_of_the_record() -> None:
     assert data == {"id": 7, "at": "2026-11-23T10:00:00Z", "run_id": "0" * 32, "job": "j",
                     "source": "queued", "target": "running", "actor": "worker:w",
                     "reason": None, "attempt": 1}  # fmt: skip
+
+
+def test_a_worker_is_written_as_before() -> None:
+    worker = WorkerInfo("w1", "host", 42, ["default"], ["shell"], 4, 2.0, 512, "0.1.0",
+                        "up", NOW, NOW, running=1)  # fmt: skip
+    data = WORKER_OUT.dump_python(WorkerOut.of(worker), mode="json")
+    assert data == {
+        "id": "w1", "hostname": "host", "pid": 42, "pools": ["default"], "task_types": ["shell"],
+        "concurrency": 4, "running": 1, "load": 0.25, "cores": 2.0, "memory": 512,
+        "version": "0.1.0", "state": "up", "started_at": "2026-11-23T10:00:00Z",
+        "last_heartbeat": "2026-11-23T10:00:00Z",
+    }  # fmt: skip
+    assert WORKER_OUT.validate_python(data) == WorkerOut.of(worker)

@@ -161,7 +161,7 @@ async def next_fires(
     response_model=RunOut | TriggeredRuns,
     responses={
         **ERRORS,
-        200: {"model": RunOut, "description": "idempotency_key matched"},
+        200: {"model": RunOut | TriggeredRuns, "description": "idempotency_key matched"},
         201: {"model": RunOut | TriggeredRuns, "description": "a run, or the runs with count"},
     },
     **needs("operator"),

@@ -11,6 +11,7 @@ from them with the ``of`` constructors.
 from __future__ import annotations
 
 from tss.api.schemas.admin import (
+    WORKER_OUT,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -22,6 +23,7 @@ from tss.api.schemas.admin import (
 from tss.api.schemas.base import (
     MAX_APPLY,
     MAX_TRIGGER_COUNT,
+    RECORD_OUT,
     ErrorBody,
     ErrorDetail,
     FromRecord,
@@ -76,7 +78,9 @@ __all__ = [
     "EVENT_OUT",
     "MAX_APPLY",
     "MAX_TRIGGER_COUNT",
+    "RECORD_OUT",
     "RUN_OUT",
+    "WORKER_OUT",
     "AppliedJob",
     "ApplyIn",
     "ApplyOut",

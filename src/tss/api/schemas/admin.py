@@ -3,48 +3,45 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, TypeAdapter, computed_field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from tss.api.schemas.base import NAME, FromRecord, PoolName, StrictIn, Timestamp, TypeName
+from tss.api.schemas.base import (
+    NAME,
+    RECORD_OUT,
+    FromRecord,
+    PoolName,
+    StrictIn,
+    Timestamp,
+    TypeName,
+    fields_of,
+)
 from tss.core.models import Role, WorkerInfo
 
 
-class WorkerOut(BaseModel):
-    id: str
-    hostname: str
-    pid: int
-    pools: list[str]
-    task_types: list[str]
-    concurrency: int
-    running: int
-    load: float = Field(description="running / concurrency")
-    cores: float
-    memory: int = Field(description="megabytes of 2^20 bytes (as resources.memory), not bytes")
-    version: str
-    state: str
-    started_at: datetime | None = None
-    last_heartbeat: datetime | None = None
+@pydantic_dataclass(config=RECORD_OUT)
+class WorkerOut(WorkerInfo):
+    """A worker as it registered itself (every field of :class:`tss.core.models.WorkerInfo`)
+    and its load."""
+
+    memory: Annotated[
+        int, Field(description="megabytes of 2^20 bytes (as resources.memory), not bytes")
+    ]
+
+    @computed_field(description="running / concurrency")  # type: ignore[prop-decorator]
+    @property
+    def load(self) -> float:
+        return round(self.running / self.concurrency, 4) if self.concurrency else 0.0
 
     @classmethod
-    def of(cls, w: WorkerInfo) -> WorkerOut:
-        return cls(
-            id=w.id,
-            hostname=w.hostname,
-            pid=w.pid,
-            pools=w.pools,
-            task_types=w.task_types,
-            concurrency=w.concurrency,
-            running=w.running,
-            load=round(w.running / w.concurrency, 4) if w.concurrency else 0.0,
-            cores=w.cores,
-            memory=w.memory,
-            version=w.version,
-            state=w.state,
-            started_at=w.started_at,
-            last_heartbeat=w.last_heartbeat,
-        )
+    def of(cls, worker: WorkerInfo) -> WorkerOut:
+        return cls(**fields_of(worker))
+
+
+#: reads and writes :class:`WorkerOut` (a pydantic dataclass)
+WORKER_OUT = TypeAdapter(WorkerOut)
 
 
 class WorkerPage(BaseModel):

@@ -20,6 +20,11 @@ MAX_TRIGGER_COUNT = 10000
 MAX_APPLY = 1000
 
 
+#: the config of an output that is a core record: every key is always written, so the
+#: document lists every key as present, defaults or not
+RECORD_OUT = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class StrictIn(BaseModel):
     """A request body: an unknown key is refused, naming it."""
 

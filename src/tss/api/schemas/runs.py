@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from tss._secrets import mask_params
-from tss.api.schemas.base import FromRecord, fields_of
+from tss.api.schemas.base import RECORD_OUT, FromRecord, fields_of
 from tss.core.models import Attempt, Event, Run, RunPolicy, WorkerInfo
 from tss.core.states import RunState
 from tss.core.waiting import why_waiting
@@ -41,7 +41,7 @@ class AttemptOut(FromRecord):
     result: Any = None
 
 
-@pydantic_dataclass
+@pydantic_dataclass(config=RECORD_OUT)
 class RunOut(Run):
     """One run as stored (every field of :class:`tss.core.models.Run`, so a new field of a
     run reaches the API without a copy here), ``max_attempts``, why a queued run waits, and
@@ -119,7 +119,7 @@ class LogsOut(FromRecord):
     done: bool = Field(description="the attempt has ended: nothing more will be written")
 
 
-@pydantic_dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=RECORD_OUT)
 class EventOut(Event):
     """One state change (every field of :class:`tss.core.models.Event`)."""
 

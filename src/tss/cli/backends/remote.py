@@ -24,7 +24,6 @@ from tss.cli.backends.wire import (
     graph_of,
     job_of,
     token_of,
-    worker_of,
 )
 from tss.cli.output import in_source, status_console
 from tss.client import AsyncClient
@@ -213,7 +212,7 @@ class RemoteBackend(Backend):
     async def list_workers(self) -> list[WorkerInfo]:
         async def fetch(size: int, cursor: str | None) -> Page:
             page = await self.client.list_workers(limit=size, cursor=cursor)
-            return Page([worker_of(w) for w in page.items], page.next_cursor, page.total)
+            return Page(list(page.items), page.next_cursor, page.total)
 
         return await collect(fetch, None, page_size=PAGE)
 

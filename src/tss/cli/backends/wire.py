@@ -1,10 +1,9 @@
 """The REST API's shapes (:mod:`tss.api.schemas`) turned back into the core records the
-CLI prints, so that ``--url`` shows exactly what the local store shows. A run needs no
-turning back: :class:`~tss.api.schemas.RunOut` is a :class:`~tss.core.models.Run`."""
+CLI prints, so that ``--url`` shows exactly what the local store shows. Runs and workers
+need no turning back: :class:`~tss.api.schemas.RunOut` is a :class:`~tss.core.models.Run`
+and :class:`~tss.api.schemas.WorkerOut` a :class:`~tss.core.models.WorkerInfo`."""
 
 from __future__ import annotations
-
-from typing import cast
 
 from tss.api.schemas import (
     AttemptOut,
@@ -13,11 +12,9 @@ from tss.api.schemas import (
     FlowSummaryOut,
     JobOut,
     TokenOut,
-    WorkerOut,
 )
 from tss.core.flows import Edge, FlowGraph, FlowSummary
-from tss.core.models import Attempt, ErrorInfo, Job, Token, WorkerInfo
-from tss.core.workers import WorkerState
+from tss.core.models import Attempt, ErrorInfo, Job, Token
 
 
 def job_of(out: JobOut) -> Job:
@@ -44,24 +41,6 @@ def attempt_of(run_id: str, out: AttemptOut) -> Attempt:
         finished_at=out.finished_at,
         error=error_of(out.error),
         result=out.result,
-    )
-
-
-def worker_of(out: WorkerOut) -> WorkerInfo:
-    return WorkerInfo(
-        id=out.id,
-        hostname=out.hostname,
-        pid=out.pid,
-        pools=out.pools,
-        task_types=out.task_types,
-        concurrency=out.concurrency,
-        cores=out.cores,
-        memory=out.memory,
-        version=out.version,
-        state=cast(WorkerState, out.state),
-        started_at=out.started_at,
-        last_heartbeat=out.last_heartbeat,
-        running=out.running,
     )
 
 

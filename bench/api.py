@@ -67,6 +67,7 @@ import httpx
 import orjson
 
 from tss.config import Settings
+from tss.core.models import JobFilter
 from tss.definitions import parse_job
 from tss.service import TSSApp
 
@@ -97,7 +98,7 @@ async def prepare(db: Path, jobs: int) -> tuple[int, float]:
     await app.start()
     started = time.perf_counter()
     try:
-        have = (await app.store.list_jobs(prefix="job-", limit=1)).total
+        have = (await app.store.list_jobs(JobFilter(prefix="job-"), limit=1)).total
         if have not in (0, jobs):
             raise SystemExit(
                 f"{db} holds {have:,} bench jobs, not {jobs:,}: use another --keep folder"
@@ -118,7 +119,7 @@ async def prepare(db: Path, jobs: int) -> tuple[int, float]:
             await asyncio.gather(*(app.store.create_job(s, None) for s in specs))
             if lo and lo % 20_000 == 0:
                 print(f"  ... {lo:,} jobs ({time.perf_counter() - started:.0f} s)", flush=True)
-        assert (await app.store.list_jobs(prefix="job-", limit=1)).total == jobs
+        assert (await app.store.list_jobs(JobFilter(prefix="job-"), limit=1)).total == jobs
         return jobs, time.perf_counter() - started
     finally:
         await app.close()

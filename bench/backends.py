@@ -45,7 +45,7 @@ from tss.core.models import NewRun, RunFilter, RunPolicy
 from tss.core.states import RunState
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
 from tss.service import TSSApp
-from tss.store.base import collect
+from tss.store.paging import collect
 
 TSS = str(Path(sys.executable).parent / "tss")
 PG = "postgresql://postgres@127.0.0.1:5432/"

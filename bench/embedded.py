@@ -26,7 +26,7 @@ from tss.core.ids import new_id
 from tss.core.models import NewRun, RunFilter, RunPolicy
 from tss.core.states import RunState
 from tss.service import TSSApp
-from tss.store.base import collect
+from tss.store.paging import collect
 
 
 def _settings(db: Path, concurrency: int) -> Settings:

@@ -34,7 +34,7 @@ from tss.core.ids import new_id
 from tss.core.models import NewRun, Run, RunFilter, RunPolicy
 from tss.core.states import RunState
 from tss.service import TSSApp
-from tss.store.base import collect
+from tss.store.paging import collect
 
 FLOOR_MS = 5.0
 

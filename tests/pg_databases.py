@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from tss._urls import mask_url
-from tss.store import migrate
+from tss.store.sql import migrate
 
 ADMIN_URL = os.environ.get("TSS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"

@@ -83,10 +83,12 @@ class NotFound(TSSError):
 
     @classmethod
     def job(cls, name: str) -> Self:
+        """No job is named ``name``."""
         return cls(f"no job named {name!r}", field="name")
 
     @classmethod
     def run(cls, run_id: str) -> Self:
+        """No run has the id ``run_id``."""
         return cls(f"no run with id {run_id!r}", field="run_id")
 
     @classmethod
@@ -97,18 +99,22 @@ class NotFound(TSSError):
 
     @classmethod
     def worker(cls, worker_id: str) -> Self:
+        """No worker is registered under ``worker_id``."""
         return cls(f"no worker with id {worker_id!r}", field="worker_id")
 
     @classmethod
     def token(cls, token_id: str) -> Self:
+        """No token has the id ``token_id``."""
         return cls(f"no token with id {token_id!r}", field="token_id")
 
     @classmethod
     def token_named(cls, id_or_name: str) -> Self:
+        """No token has ``id_or_name`` as its id or name."""
         return cls(f"no token has the id or name {id_or_name!r}", field="id_or_name")
 
     @classmethod
     def session(cls) -> Self:
+        """No dashboard session has that id (never made, ended, or expired)."""
         return cls("no such dashboard session", field="session")
 
 
@@ -119,18 +125,22 @@ class Conflict(TSSError):
 
     @classmethod
     def job_exists(cls, name: str) -> Self:
+        """A job named ``name`` exists already."""
         return cls(f"a job named {name!r} exists already", field="name")
 
     @classmethod
     def run_exists(cls, run_id: str) -> Self:
+        """A run with the id ``run_id`` exists already."""
         return cls(f"a run with id {run_id!r} exists already", field="id")
 
     @classmethod
     def token_exists(cls, token_id: str) -> Self:
+        """A token with the id ``token_id`` exists already."""
         return cls(f"a token with id {token_id!r} exists already", field="id")
 
     @classmethod
     def session_exists(cls) -> Self:
+        """A dashboard session with that id exists already."""
         return cls("a session with that id exists already", field="id")
 
     @classmethod

@@ -90,7 +90,7 @@ async def _drop_redis_keys(prefix: str) -> None:
 
 async def _runs(url: str) -> list[Run]:
     from tss.service import open_store
-    from tss.store.base import collect
+    from tss.store.paging import collect
 
     store = open_store(url)
     await store.start()

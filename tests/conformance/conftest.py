@@ -77,12 +77,23 @@ class MemoryBackend(Backend):
 
 
 class SQLiteBackend(Backend):
+    """A SQLite file per test; every instance on it shares one fake clock."""
+
+    fake_clock = True
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        self.clock = FakeClock()
+
     async def open(self) -> Store:
         from tss.store.sqlite import SQLiteStore
 
-        store = SQLiteStore(f"sqlite:///{self.tmp_path}/tss.db")
+        store = SQLiteStore(f"sqlite:///{self.tmp_path}/tss.db", clock=self.clock)
         await store.start()
         return store
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
 
 
 class RedisBackend(Backend):

@@ -8,7 +8,8 @@ from tss.core import flows
 from tss.core.ids import new_id
 from tss.core.models import JobSpec, NewRun, Outcome, Run, RunFilter, RunPolicy
 from tss.core.states import RunState
-from tss.store.base import Store, collect
+from tss.store.base import Store
+from tss.store.paging import collect
 
 from .support import ACTOR, spec
 

@@ -10,7 +10,8 @@ from tss.core.flows import FlowSummary
 from tss.core.models import RunFilter
 from tss.core.states import RunState
 from tss.errors import ValidationError
-from tss.store.base import Store, collect
+from tss.store.base import Store
+from tss.store.paging import collect
 
 from .flows import current, define, drive, root_run, start
 from .support import ACTOR

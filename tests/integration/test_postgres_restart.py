@@ -17,7 +17,7 @@ from tss.core.models import JobSpec, Run
 from tss.core.schedules import first_fire
 from tss.core.states import RunState
 from tss.scheduler.scheduler import Scheduler, SchedulerSettings
-from tss.store.base import collect
+from tss.store.paging import collect
 from tss.store.postgres import PostgresStore
 from tss.tasks.registry import TaskRegistry
 from tss.worker.worker import Worker, WorkerSettings

@@ -1,4 +1,4 @@
-"""The SQL schema's migrations on PostgreSQL: they build exactly ``tss.store.schema``, and are
+"""The SQL schema's migrations on PostgreSQL: they build exactly ``tss.store.sql.schema``, and are
 safe to repeat and to run from several processes at once (an advisory lock)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from tests.pg_databases import PgDatabases
-from tss.store import migrate, schema
+from tss.store.sql import migrate, schema
 
 TABLES = {"jobs", "runs", "attempts", "events", "workers", "tokens", "alembic_version"}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.integration.test_runtime import one, run, serving
 from tss.config import Settings
 from tss.core.states import RunState
-from tss.store import _codec, _redis_codec
+from tss.store import _redis_codec, encoding
 
 DAMAGED_POLICY = '{"type": "noop", "timeout": null, "retries": {"max": 0, "delay": null}}'
 
@@ -51,7 +51,7 @@ def test_every_column_of_a_damaged_row_is_salvaged() -> None:
     row = ["r1", "job", "no-such-state", "manual", "{not json", "x", "default", "[]",
            "1", None, None, None, None, None, None, None, None, None, None, "{", "{", None,
            None, None, 0]  # fmt: skip
-    salvaged = _codec.run_of(row)
+    salvaged = encoding.run_of(row)
     assert salvaged.id == "r1" and salvaged.job == "job"
     assert salvaged.params == {} and salvaged.policy.malformed is not None
     assert salvaged.reason is not None and "malformed" in salvaged.reason
@@ -61,11 +61,11 @@ def test_a_damaged_redis_row_is_salvaged() -> None:
     fields = ["r2", "job", "queued", "manual", "{}", "not-a-number", "default",
               DAMAGED_POLICY, "1", "0", "0", False, False, False, False, False, False,
               False, False, False, False, False, False, False, "0"]  # fmt: skip
-    salvaged = _redis_codec.run_of(_codec.dumps(fields))
+    salvaged = _redis_codec.run_of(encoding.dumps(fields))
     assert salvaged.id == "r2" and salvaged.policy.malformed is not None
 
 
 def test_a_damaged_job_definition_is_a_paused_placeholder() -> None:
-    spec = _codec.spec_of('{"name": "j", "retries": {"delay": null}}', "j")
+    spec = encoding.spec_of('{"name": "j", "retries": {"delay": null}}', "j")
     assert spec.name == "j" and spec.paused
     assert spec.description.startswith("quarantined: ")

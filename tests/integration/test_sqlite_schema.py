@@ -1,4 +1,4 @@
-"""The SQL schema's migrations: they build exactly ``tss.store.schema``, and are safe to repeat
+"""The SQL schema's migrations: they build exactly ``tss.store.sql.schema``, and are safe to repeat
 and to run from several processes at once."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tss.store import migrate, schema
+from tss.store.sql import migrate, schema
 
 TABLES = {"jobs", "runs", "attempts", "events", "workers", "tokens", "alembic_version"}
 

@@ -104,7 +104,7 @@ def db_upgrade(ctx: typer.Context) -> None:
         console.print(f"{shown} keeps no schema: nothing to upgrade", markup=False)
         return
     if scheme == "sqlite":
-        from tss.store import migrate
+        from tss.store.sql import migrate
 
         migrate.upgrade(url)
         revision = migrate.current_revision(url)

@@ -9,9 +9,8 @@ mirrors them (its scripts are generated from the same state names).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from tss.core.models import Outcome
 from tss.core.states import RunState, can_transition
@@ -45,8 +44,7 @@ def may_finish(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class FinishChange:
+class FinishChange(NamedTuple):
     """What an accepted finish does to its run and attempt, beyond state and timestamps
     every move sets (``updated_at``; the lease is cleared on leaving ``running``)."""
 
@@ -67,11 +65,7 @@ class FinishChange:
 def finish_change(outcome: Outcome) -> FinishChange:
     """What recording ``outcome`` (accepted by :func:`may_finish`) changes."""
     target = outcome.target
-    return FinishChange(
-        target=target,
-        attempt_state=outcome.attempt_state or target,
-        requeued=target is RunState.QUEUED,
-        finished=target.terminal,
-        # The delay runs on the store's clock, not the worker's (guarantee 5).
-        retry_delay=(outcome.retry_delay or 0.0) if target is RunState.RETRYING else None,
-    )
+    # The delay runs on the store's clock, not the worker's (guarantee 5).
+    delay = (outcome.retry_delay or 0.0) if target is RunState.RETRYING else None
+    requeued = target is RunState.QUEUED
+    return FinishChange(target, outcome.attempt_state or target, requeued, target.terminal, delay)

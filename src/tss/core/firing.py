@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,6 +26,10 @@ class JobFiring:
     runs: list[NewRun] = field(default_factory=list)
     cancel_active: bool = False
     missed: int = 0
+
+
+#: Plans the firing of one due job, given the job, the store's now and its active run count.
+Planner = Callable[[Job, datetime, int], JobFiring]
 
 
 def fire_job(

@@ -16,6 +16,7 @@ from tss.core.jobspec import (
 from tss.core.records import (
     ROLES,
     Attempt,
+    DashboardSession,
     ErrorInfo,
     Event,
     Job,
@@ -34,6 +35,7 @@ __all__ = [
     "OVERRIDE_PATH",
     "ROLES",
     "Attempt",
+    "DashboardSession",
     "Dependency",
     "ErrorInfo",
     "Event",

@@ -295,3 +295,15 @@ class Token:
     def usable(self, now: datetime) -> bool:
         """Not revoked and not expired at ``now``."""
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSession:
+    """A dashboard login as stored: the SHA-256 of its random id (the cookie holds the id,
+    the store never does), the token it was opened with, and when it ends."""
+
+    id_hash: str
+    #: the token's id, or ``env:<hash>`` for the configured admin token (see tss.tokens)
+    token_id: str
+    created_at: datetime
+    expires_at: datetime

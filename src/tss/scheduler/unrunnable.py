@@ -28,7 +28,8 @@ from tss.core.models import ErrorInfo, Page, Run, RunFilter
 from tss.core.states import RunState
 from tss.core.waiting import UNRUNNABLE, why_waiting
 from tss.errors import BrokerError
-from tss.store.base import Store, collect
+from tss.store.base import Store
+from tss.store.paging import collect
 
 log = logging.getLogger(__name__)
 _QUEUED = RunFilter(states=(RunState.QUEUED,))

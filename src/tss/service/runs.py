@@ -18,7 +18,8 @@ from tss.core.models import NewRun, Run, RunFilter, RunPolicy
 from tss.core.overrides import check_overrides
 from tss.core.states import RunState
 from tss.errors import Conflict, NotFound, ValidationError
-from tss.store.base import Store, collect
+from tss.store.base import Store
+from tss.store.paging import collect
 from tss.worker.inline import execute_inline
 
 if TYPE_CHECKING:

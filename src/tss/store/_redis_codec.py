@@ -1,7 +1,7 @@
 """Redis hashes <-> models for the Redis store, and its URL options.
 
 Hash values are text: times are integer microseconds since the epoch, JSON values (params,
-policy, result, error, spec) are the same text the SQL stores keep (:mod:`tss.store._codec`),
+policy, result, error, spec) are the same text the SQL stores keep (:mod:`tss.store.encoding`),
 and a field that is ``None`` is simply absent.
 """
 
@@ -28,7 +28,7 @@ from tss.core.models import (
 )
 from tss.core.timeutil import from_micros, to_micros
 from tss.errors import ConfigError
-from tss.store import _codec as c
+from tss.store import encoding as c
 
 Hash = dict[str, str]
 #: the store's own URL options; every other option goes to redis-py

@@ -13,9 +13,9 @@ from typing import Any
 from tss._urls import mask_url
 from tss.core.models import Run
 from tss.errors import ConfigError, StoreError
-from tss.store import _codec as c
 from tss.store import _redis_codec as rc
 from tss.store import _redis_lua as lua
+from tss.store import encoding as c
 
 try:
     from tss import _redis

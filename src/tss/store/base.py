@@ -1,37 +1,39 @@
 """The `Store` interface. DESIGN.md section 3 is its contract; every backend keeps it.
 
-Every method is a coroutine. Times in and out are aware UTC datetimes. Each method that
-changes run state writes one event per transition in the same transaction, and checks
-the transition against :data:`tss.core.states.TRANSITIONS`.
+The port is split by role (:mod:`tss.store.roles`): :class:`~tss.store.roles.JobStore`,
+:class:`~tss.store.roles.RunStore`, :class:`~tss.store.roles.HistoryStore` and
+:class:`~tss.store.roles.AdminStore`; :class:`Store` is all four plus the lifecycle. Every
+method is a coroutine. Times in and out are aware UTC datetimes. Each method that changes
+run state writes one event per transition in the same transaction, and only makes the
+transitions :data:`tss.core.states.TRANSITIONS` allows (the SQL stores and the Redis
+scripts say which states they move from in their statements).
 """
 
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from abc import abstractmethod
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from tss.core.firing import JobFiring
-from tss.core.models import (
-    Attempt,
-    ErrorInfo,
-    Event,
-    Job,
-    JobFilter,
-    JobSpec,
-    NewRun,
-    Outcome,
-    Page,
-    Run,
-    RunFilter,
-    Token,
-    WorkerInfo,
-)
-from tss.core.states import RunState
-from tss.core.workers import Room
+from tss.core.firing import Planner
+from tss.core.records import DashboardSession
+from tss.store.roles import AdminStore, HistoryStore, JobStore, RunStore
+
+__all__ = [
+    "RUNS_CHANNEL",
+    "WAKE_CHANNEL",
+    "AdminStore",
+    "DashboardSession",
+    "HistoryStore",
+    "JobStore",
+    "Notifying",
+    "Planner",
+    "RunStore",
+    "Store",
+    "Watching",
+]
 
 #: the channel on which a notifying store announces queued runs (payload: the pool)
 RUNS_CHANNEL = "tss_runs"
@@ -62,39 +64,7 @@ class Watching(Protocol):
         ...
 
 
-#: Plans the firing of one due job, given the job, the store's now and its active run count.
-Planner = Callable[[Job, datetime, int], JobFiring]
-#: Fetches one page of a listing: ``(limit, cursor) -> Page`` (a bound list_jobs/list_runs).
-PageFetch = Callable[[int, str | None], Awaitable[Page]]
-
-
-async def collect(fetch: PageFetch, limit: int | None = None, *, page_size: int = 500) -> list[Any]:
-    """Every item of a paginated listing, following cursors, up to ``limit`` (None: all)."""
-    items: list[Any] = []
-    cursor: str | None = None
-    while limit is None or len(items) < limit:
-        size = page_size if limit is None else min(limit - len(items), page_size)
-        page = await fetch(size, cursor)
-        items.extend(page.items)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    return items
-
-
-@dataclass(frozen=True, slots=True)
-class DashboardSession:
-    """A dashboard login as stored: the SHA-256 of its random id (the cookie holds the id,
-    the store never does), the token it was opened with, and when it ends."""
-
-    id_hash: str
-    #: the token's id, or ``env:<hash>`` for the configured admin token (see tss.tokens)
-    token_id: str
-    created_at: datetime
-    expires_at: datetime
-
-
-class Store(ABC):
+class Store(JobStore, RunStore, HistoryStore, AdminStore):
     """The source of truth. One instance per process; safe to share between tasks."""
 
     #: backend name, as in the store URL scheme
@@ -102,8 +72,6 @@ class Store(ABC):
     #: whether the data lives on a server other processes reach over the network (PostgreSQL,
     #: Redis) rather than in this process or a local file (memory, SQLite)
     remote: bool = False
-
-    # -- lifecycle -------------------------------------------------------------------------
 
     @abstractmethod
     async def exists(self) -> bool:
@@ -125,364 +93,3 @@ class Store(ABC):
     @abstractmethod
     async def now(self) -> datetime:
         """The store's clock. Due-ness is always decided with this, never a node's clock."""
-
-    # -- jobs ------------------------------------------------------------------------------
-
-    @abstractmethod
-    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
-        """Store a new job.
-
-        :raises Conflict: a job with that name exists (field ``name``).
-        """
-
-    @abstractmethod
-    async def update_job(
-        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
-    ) -> Job:
-        """Replace a job's definition and next fire time; its version goes up by one.
-
-        The job's fires made ahead of their time are withdrawn (reason ``job changed``, see
-        :meth:`set_paused`). When the schedule is the same
-        (:func:`tss.core.firing.refires_withdrawn`) ``next_fire_at`` is rewound to the
-        earliest of them, so they are made again from the new definition; when it changed,
-        ``next_fire_at`` stands and the old schedule leaves no fire.
-
-        :raises NotFound: no such job.
-        :raises Conflict: ``expected_version`` is given and is not the stored version.
-        """
-
-    @abstractmethod
-    async def get_job(self, name: str) -> Job:
-        """:raises NotFound: no such job."""
-
-    @abstractmethod
-    async def get_jobs(self, names: Sequence[str]) -> dict[str, Job]:
-        """The jobs that exist among ``names``, by name."""
-
-    @abstractmethod
-    async def downstream(self, name: str) -> dict[str, JobSpec]:
-        """The definitions of every job downstream of ``name`` (that depends on it, directly
-        or through others), by name; empty when none does or there is no such job. Read
-        from the dependency edges, not by scanning every job."""
-
-    @abstractmethod
-    async def list_jobs(
-        self,
-        job_filter: JobFilter | None = None,
-        *,
-        sort: str = "name",
-        limit: int = 50,
-        cursor: str | None = None,
-        offset: int = 0,
-    ) -> Page:
-        """Jobs that ``job_filter`` selects (:meth:`JobFilter.matches`), in ``sort`` order
-        (one of :data:`tss.core.models.JOB_SORTS`; ties broken by name; a missing
-        ``next_fire_at`` sorts as the latest time). ``cursor`` is the opaque ``next_cursor``
-        of the previous page; ``offset`` skips that many items instead (page numbers).
-        ``total`` counts every match.
-
-        :raises ValidationError: an unknown ``sort`` (field ``sort``) or a malformed
-            ``cursor`` (field ``cursor``).
-        """
-
-    @abstractmethod
-    async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
-        """The newest run of each named job that has one, by job name."""
-
-    @abstractmethod
-    async def delete_job(self, name: str) -> None:
-        """Delete a job. Its runs stay as history; its fires made ahead of time are withdrawn
-        (see :meth:`set_paused`), so none of them runs.
-
-        :raises NotFound: no such job.
-        """
-
-    @abstractmethod
-    async def set_paused(self, name: str, paused: bool) -> Job:
-        """Pause or resume a job. A paused job does not fire. Pausing withdraws its fires
-        made ahead of time (``trigger='schedule'`` runs still ``scheduled``, or ``queued``
-        with ``not_before`` to come): each is cancelled with its ``scheduled_for`` cleared,
-        so that the fire is free to be made again, and ``next_fire_at`` is rewound to the
-        earliest of them (:func:`tss.core.firing.rewound`). So a resume before a fire's
-        time fires it on time, once; fires whose time passed while paused are subject to
-        the misfire policy when it resumes, as if nothing had been made ahead.
-
-        :raises NotFound: no such job.
-        """
-
-    # -- scheduling ------------------------------------------------------------------------
-
-    @abstractmethod
-    async def fire_due_jobs(
-        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
-    ) -> tuple[list[Run], int]:
-        """Fire up to ``limit`` unpaused jobs whose ``next_fire_at`` is at or before the
-        store's now plus ``horizon`` seconds, in one atomic step per batch. The planner gets
-        the store's now (not now plus horizon): fires still ahead become ``scheduled`` runs.
-
-        For each claimed job the ``planner`` decides the runs; the store then, atomically:
-        cancels the job's active runs if asked, inserts the runs (a run whose
-        ``(job, scheduled_for)`` exists already is silently not inserted: exactly one run
-        per fire), and sets ``next_fire_at`` only if it is still the value the planner saw.
-        Concurrent callers never claim the same job at once.
-
-        :returns: the created runs that are ``queued`` (to publish) and how many jobs fired.
-        """
-
-    @abstractmethod
-    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
-        """Move up to ``limit`` ``scheduled`` and ``retrying`` runs whose ``not_before`` has
-        passed (store clock), or comes within ``ahead`` seconds, to ``queued``; return them
-        (to publish). A run queued ahead keeps its ``not_before``: it is announced early and
-        its worker holds it until then (see ``scheduler.announce_ahead``)."""
-
-    @abstractmethod
-    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
-        """The earliest time anything becomes due: the next fire of an unpaused job less
-        ``horizon`` seconds, or the ``not_before`` of a ``scheduled`` or ``retrying`` run
-        less ``ahead`` seconds. None when nothing is pending."""
-
-    # -- runs ------------------------------------------------------------------------------
-
-    @abstractmethod
-    async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
-        """Insert runs; return each with ``True`` when created.
-
-        A run whose ``(job, idempotency_key)`` or, for ``trigger='schedule'``,
-        ``(job, scheduled_for)`` exists already is not inserted: the existing run is
-        returned with ``False``.
-        """
-
-    @abstractmethod
-    async def get_run(self, run_id: str) -> Run:
-        """:raises NotFound: no such run."""
-
-    @abstractmethod
-    async def list_runs(
-        self,
-        run_filter: RunFilter | None = None,
-        *,
-        limit: int = 50,
-        cursor: str | None = None,
-        offset: int = 0,
-    ) -> Page:
-        """Runs, newest first; ``cursor`` is the ``next_cursor`` of the previous page;
-        ``offset`` skips that many runs instead (page numbers).
-
-        :raises ValidationError: a malformed ``cursor`` (field ``cursor``).
-        """
-
-    @abstractmethod
-    async def count_runs(self, run_filter: RunFilter | None = None) -> dict[RunState, int]:
-        """How many runs are in each state."""
-
-    @abstractmethod
-    async def list_flows(self, *, limit: int = 50, cursor: str | None = None) -> Page:
-        """Flow runs, newest first: a :class:`~tss.core.flows.FlowSummary` for each run
-        that started a flow (a run whose ``flow_id`` is its own id), summing up the current
-        runs of its flow. Reads the runs that started flows, not the whole run history.
-        ``cursor`` is the ``next_cursor`` of the previous page; ``total`` is None.
-
-        :raises ValidationError: a malformed ``cursor``, or one made for another listing
-            (field ``cursor``).
-        """
-
-    @abstractmethod
-    async def throughput(
-        self, *, since: datetime, bucket: int = 60
-    ) -> list[tuple[datetime, RunState, int]]:
-        """Runs that ended at or after ``since``, counted per ``bucket`` seconds (aligned
-        to the epoch) and final state: ``(bucket start, state, count)``, oldest first."""
-
-    @abstractmethod
-    async def list_attempts(self, run_id: str) -> list[Attempt]:
-        """The attempts of a run, first first.
-
-        :raises NotFound: no such run.
-        """
-
-    @abstractmethod
-    async def mark_published(self, run_ids: Sequence[str]) -> None:
-        """Record that these queued runs were handed to the broker (the outbox)."""
-
-    @abstractmethod
-    async def find_unpublished(
-        self, *, older_than: float, republish_after: float, limit: int
-    ) -> list[Run]:
-        """Queued runs to (re)publish: never published and queued over ``older_than``
-        seconds ago, or published over ``republish_after`` seconds ago yet still queued."""
-
-    @abstractmethod
-    async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
-        """Queued runs in ``pools``, highest priority then oldest first (for the store broker).
-        Reading does not claim: :meth:`claim_runs` decides who gets them."""
-
-    @abstractmethod
-    async def claim_runs(
-        self, run_ids: Sequence[str], *, worker_id: str, lease: float
-    ) -> list[Run]:
-        """Claim the given runs for a worker: each still ``queued`` goes to ``running``, its
-        attempt number goes up by one (the fencing token), it is leased for ``lease``
-        seconds and an attempt row is written. Runs no longer queued are left alone
-        (a duplicate delivery is dropped here). Returns the claimed runs."""
-
-    async def claim_next(
-        self,
-        pools: Sequence[str],
-        *,
-        limit: int,
-        worker_id: str,
-        lease: float,
-        room: Room,
-    ) -> list[Run]:
-        """Claim up to ``limit`` queued runs of ``pools`` for a worker, highest priority then
-        oldest first, taking only runs whose resources fit together in ``room`` (a run
-        that does not fit is passed over, not waited for). Claims as :meth:`claim_runs`.
-
-        Concurrent callers take disjoint runs where the store can lock rows (PostgreSQL:
-        ``SKIP LOCKED``), so two workers never queue up on the same head of the queue. This
-        default reads then claims; a run another worker takes in between is simply not
-        returned."""
-        if limit <= 0:
-            return []
-        runs = await self.fetch_queued(pools, limit=limit)
-        chosen = room.fit([(r.id, r.policy.cores, r.policy.memory) for r in runs])
-        return await self.claim_runs(chosen, worker_id=worker_id, lease=lease)
-
-    @abstractmethod
-    async def heartbeat(
-        self,
-        worker_id: str,
-        held: Sequence[tuple[str, int]],
-        *,
-        lease: float,
-    ) -> list[str]:
-        """Record the worker alive and extend the lease of each ``(run_id, attempt)`` it
-        holds. Returns the run ids it no longer holds (cancelled, reaped, or fenced off):
-        the worker must stop executing them."""
-
-    @abstractmethod
-    async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
-        """Record outcomes, in one transaction. An outcome is accepted only when its run is
-        ``running`` with exactly that attempt number (fencing) and, with
-        ``require_expired``, its lease has expired. Accepted outcomes move the run to
-        ``outcome.target``, close the attempt with its result, error and logs, and write
-        the events. Returns, per outcome, whether it was accepted."""
-
-    @abstractmethod
-    async def expired_runs(self, *, limit: int) -> list[Run]:
-        """``running`` runs whose lease has expired (store clock)."""
-
-    @abstractmethod
-    async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
-        """``running`` runs that started more than their timeout plus ``grace`` seconds ago."""
-
-    @abstractmethod
-    async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
-        """Cancel runs that are not terminal; returns those cancelled. A running run's
-        worker learns of it at its next heartbeat."""
-
-    @abstractmethod
-    async def fail_queued_runs(
-        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
-    ) -> list[Run]:
-        """Fail runs that are still ``queued``, without an attempt: each goes to
-        ``failed`` with ``error`` (its message is also the run's reason), and the waiting
-        runs of their flows are decided. A run no longer queued (a worker took it, it was
-        cancelled) is left alone. Returns the runs failed. For runs no live worker can
-        take (see :mod:`tss.core.waiting`)."""
-
-    @abstractmethod
-    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
-        """Store the output so far of attempts that are still running, each given as
-        ``(run_id, attempt, stdout, stderr)``, so it can be read while they run. An attempt
-        that has ended keeps its final logs: a late save changes nothing."""
-
-    @abstractmethod
-    async def get_logs(self, run_id: str, attempt: int | None = None) -> tuple[str, str]:
-        """``(stdout, stderr)`` of one attempt (the last when ``attempt`` is None).
-
-        :raises NotFound: no such run or attempt.
-        """
-
-    # -- workers ---------------------------------------------------------------------------
-
-    @abstractmethod
-    async def register_worker(self, info: WorkerInfo) -> None:
-        """Record a worker as up, now, with ``info.running`` runs (replacing an earlier
-        registration under the same id)."""
-
-    @abstractmethod
-    async def set_worker_state(self, worker_id: str, state: str) -> None:
-        """Set a worker's state (``up``, ``draining``, ``down``, ``dead``)."""
-
-    @abstractmethod
-    async def list_workers(self) -> list[WorkerInfo]:
-        """Every registered worker, with its last heartbeat and running count."""
-
-    @abstractmethod
-    async def mark_dead_workers(self, *, dead_after: float) -> list[str]:
-        """Mark ``up``/``draining`` workers silent for ``dead_after`` seconds as ``dead``."""
-
-    # -- events ----------------------------------------------------------------------------
-
-    @abstractmethod
-    async def last_event_id(self) -> int:
-        """The id of the newest event (0 when there is none)."""
-
-    @abstractmethod
-    async def list_events(
-        self, *, after: int = 0, limit: int = 100, run_id: str | None = None
-    ) -> list[Event]:
-        """Events with an id greater than ``after``, oldest first."""
-
-    # -- API tokens ------------------------------------------------------------------------
-
-    @abstractmethod
-    async def create_token(self, token: Token) -> None:
-        """Store a new token.
-
-        :raises Conflict: a token with that id exists.
-        """
-
-    @abstractmethod
-    async def get_token(self, token_id: str) -> Token:
-        """:raises NotFound: no such token."""
-
-    @abstractmethod
-    async def list_tokens(self) -> list[Token]:
-        """Every token, revoked ones included, oldest first."""
-
-    @abstractmethod
-    async def revoke_tokens(self, id_or_name: str) -> list[Token]:
-        """Revoke the unrevoked tokens whose id or name is ``id_or_name`` (store clock);
-        return them as revoked. Revoking a revoked token again changes nothing.
-
-        :raises NotFound: no token has that id or name.
-        """
-
-    @abstractmethod
-    async def touch_token(self, token_id: str) -> None:
-        """Record that a token was just used (store clock). Unknown ids are ignored."""
-
-    # -- dashboard sessions ----------------------------------------------------------------
-
-    @abstractmethod
-    async def create_session(self, session: DashboardSession) -> None:
-        """Store a new dashboard session; sessions that expired by the store clock may be
-        deleted on the way (a session is never read after its expiry).
-
-        :raises Conflict: a session with that ``id_hash`` exists.
-        """
-
-    @abstractmethod
-    async def get_session(self, id_hash: str) -> DashboardSession:
-        """The session whose id hashes to ``id_hash``, expired or not (the caller checks
-        ``expires_at`` against the store clock).
-
-        :raises NotFound: no such session (never made, ended, or expired and deleted).
-        """
-
-    @abstractmethod
-    async def delete_session(self, id_hash: str) -> None:
-        """End a session. An unknown ``id_hash`` is ignored."""

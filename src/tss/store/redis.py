@@ -93,10 +93,13 @@ from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import worker_state
 from tss.errors import Conflict, NotFound, StoreError
-from tss.store import _codec as c
 from tss.store import _redis_codec as rc
 from tss.store import _redis_lua as lua
-from tss.store._listing import (
+from tss.store import encoding as c
+from tss.store._redis_conn import BATCH, RedisConnection
+from tss.store._redis_listing import only, sources, walk
+from tss.store.base import DashboardSession, Planner, Store
+from tss.store.paging import (
     FLOWS,
     JobOrder,
     bucket_us,
@@ -105,9 +108,6 @@ from tss.store._listing import (
     run_after,
     run_cursor,
 )
-from tss.store._redis_conn import BATCH, RedisConnection
-from tss.store._redis_listing import only, sources, walk
-from tss.store.base import DashboardSession, Planner, Store
 
 #: the version of the key layout this module writes
 SCHEMA = "1"
@@ -330,7 +330,7 @@ class RedisStore(Store):
                 names += stale
                 for run_id in ids:
                     if news[run_id].state is RunState.QUEUED:
-                        created.append(c.new_run(news[run_id], int(at))[0])
+                        created.append(c.created_run(news[run_id], int(at)))
             if not names:
                 break
         return created, fired
@@ -401,7 +401,7 @@ class RedisStore(Store):
         now_us, out = int(reply[1]), list[tuple[Run, bool]]()
         for new, item in zip(runs, reply[2], strict=True):
             if item[1] == 1:
-                out.append((c.new_run(new, now_us)[0], True))
+                out.append((c.created_run(new, now_us), True))
             else:
                 out.append((rc.run_of(item[2]), False))
         return out

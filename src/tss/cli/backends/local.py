@@ -14,7 +14,7 @@ from tss.cli.where import missing_store, where
 from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.definitions import check_imports
-from tss.store.base import collect
+from tss.store.paging import collect
 
 if TYPE_CHECKING:
     from tss.config import Settings

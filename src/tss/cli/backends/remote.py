@@ -37,7 +37,7 @@ from tss.errors import (
     Unavailable,
     ValidationError,
 )
-from tss.store.base import collect
+from tss.store.paging import collect
 
 #: the most items the API gives in one page
 PAGE = 500

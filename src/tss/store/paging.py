@@ -1,5 +1,5 @@
 """Listing order, cursors and checks of listing arguments, shared by every backend so that
-they sort, page and refuse alike.
+they sort, page and refuse alike; and :func:`collect`, which follows the pages.
 
 A cursor is opaque to callers: the URL-safe base64 (unpadded) of the JSON array
 ``[kind, *key]``, where ``kind`` is the job sort it was made for (or ``"runs"``) and ``key``
@@ -10,12 +10,13 @@ order be refused by another instead of silently skipping or repeating items.
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from tss.core.models import JOB_SORTS, Job
+from tss.core.models import JOB_SORTS, Job, Page
 from tss.core.timeutil import to_micros
 from tss.errors import ValidationError
 
@@ -202,3 +203,21 @@ def prefix_end(prefix: str) -> str | None:
             code = 0xE000 if 0xD800 <= code <= 0xDFFF else code  # no lone surrogates
             return prefix[:i] + chr(code)
     return None
+
+
+#: Fetches one page of a listing: ``(limit, cursor) -> Page`` (a bound list_jobs/list_runs).
+PageFetch = Callable[[int, str | None], Awaitable[Page]]
+
+
+async def collect(fetch: PageFetch, limit: int | None = None, *, page_size: int = 500) -> list[Any]:
+    """Every item of a paginated listing, following cursors, up to ``limit`` (None: all)."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while limit is None or len(items) < limit:
+        size = page_size if limit is None else min(limit - len(items), page_size)
+        page = await fetch(size, cursor)
+        items.extend(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return items

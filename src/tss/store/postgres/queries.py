@@ -3,7 +3,8 @@
 A batch travels as one array per column (``unnest``), so a batch of any size is one
 statement and one round trip; the writes that belong together (a run, its attempt, its
 event, the NOTIFY that announces it) are data-modifying CTEs of that one statement.
-Column lists and row layouts are the SQLite store's (:mod:`tss.store._codec`).
+Column lists and row layouts are the SQLite store's (:mod:`tss.store.sql.queries`,
+:mod:`tss.store.sql.rows`).
 """
 
 from __future__ import annotations
@@ -11,20 +12,22 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import NamedTuple
 
-from tss.store import _codec as c
-from tss.store._pg_conn import NOW_US
 from tss.store.base import RUNS_CHANNEL, WAKE_CHANNEL
-from tss.store.schema import ACTIVE, QUEUED, RUNNING, WAITING
+from tss.store.encoding import RunRow
+from tss.store.postgres.connection import NOW_US
+from tss.store.sql import queries as shared
+from tss.store.sql.rows import FinishRow, JobRow
+from tss.store.sql.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
 _QMARK = re.compile(r"\?")
 
 
 @functools.lru_cache(maxsize=512)
 def numbered(sql: str, start: int = 1) -> str:
-    """``sql`` written with ``?`` placeholders (the shared SQL of :mod:`tss.store._codec` and
-    :mod:`tss.store._listing`) with ``$start, $start+1, ...`` instead. None of that SQL has
+    """``sql`` written with ``?`` placeholders (the shared SQL of :mod:`tss.store.sql.queries`
+    and :mod:`tss.store.paging`) with ``$start, $start+1, ...`` instead. None of that SQL has
     a ``?`` in a literal."""
     counter = iter(range(start, start + sql.count("?")))
     return _QMARK.sub(lambda _: f"${next(counter)}", sql)
@@ -35,29 +38,12 @@ def unnest(types: Sequence[str], start: int = 1) -> str:
     return "unnest(" + ", ".join(f"${start + i}::{t}[]" for i, t in enumerate(types)) + ")"
 
 
-def columns(rows: Sequence[Sequence[Any]], width: int, text: Sequence[int] = ()) -> list[list[Any]]:
-    """``rows`` as ``width`` column lists (the arrays ``unnest`` takes). In the ``text``
-    columns (free text: logs, reasons) a NUL, which PostgreSQL text cannot hold, becomes
-    U+FFFD instead of failing the whole batch."""
-    cols = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
-    for i in text:
-        col = cols[i]
-        if "\x00" in "".join(v for v in col if v):
-            cols[i] = [v.replace("\x00", "\ufffd") if v else v for v in col]
-    return cols
-
-
-def clean(text: str | None) -> str | None:
-    """One free-text value made storable (see :func:`columns`)."""
-    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
-
-
-RUNS = c.RUNS_SELECT
-JOBS = f"SELECT {c.JOB_COLUMNS} FROM jobs"
-TOKENS = f"SELECT {c.TOKEN_COLUMNS} FROM tokens"
+RUNS = shared.RUNS
+JOBS = shared.JOBS
+TOKENS = shared.TOKENS
 CLOCK = f"SELECT {NOW_US}"
 
-#: the runs columns of :data:`tss.store._codec.RUN_FIELDS`, typed for unnest
+#: the runs columns of :class:`tss.store.encoding.RunRow`, typed for unnest
 RUN_TYPES: tuple[str, ...] = (
     *("text", "text", "text", "text", "text", "int", "text", "text", "int"),
     *("bigint",) * 8,
@@ -65,7 +51,7 @@ RUN_TYPES: tuple[str, ...] = (
     "int",
 )
 #: where the free text is in a RUN_INSERT row: reason
-RUN_TEXT = (c.RUN_INDEX["reason"],)
+RUN_TEXT = (RunRow._fields.index("reason"),)
 EVENT_FIELDS = "at, run_id, job, source, target, reason, attempt, actor"
 EVENT_TYPES = ("bigint", "text", "text", "text", "text", "text", "int", "text")
 
@@ -91,7 +77,7 @@ def insert_runs(advance: bool) -> str:
     ``$30`` the times the planner saw. Returns the ids inserted."""
     n = len(RUN_TYPES)
     sql = (
-        f"WITH ins AS (INSERT INTO runs ({c.RUN_FIELDS}) SELECT * FROM {unnest(RUN_TYPES)}"
+        f"WITH ins AS (INSERT INTO runs ({shared.RUN_FIELDS}) SELECT * FROM {unnest(RUN_TYPES)}"
         " ON CONFLICT DO NOTHING RETURNING id, job, state, reason, pool, not_before, created_at),"
         f" ev AS (INSERT INTO events ({EVENT_FIELDS}) SELECT created_at, id, job, NULL, state,"
         f" reason, 0, ${n + 1}::text FROM ins)"
@@ -117,10 +103,28 @@ EXISTING = (
     " (SELECT * FROM unnest($3::text[], $4::bigint[]))"
 )
 
-#: due jobs, locked; ``$1`` the horizon (microseconds), ``$2`` the limit. Each row is a job
-#: (JOB_COLUMNS), then the store's now, then the job's active run count.
+
+class DueJob(NamedTuple):
+    """A row of ``FIRE_SELECT``: a due job (its :class:`~tss.store.sql.rows.JobRow`), the
+    store's now and the job's active run count."""
+
+    name: str
+    spec: str
+    next_fire_at: int | None
+    created_at: int
+    updated_at: int
+    version: int
+    now_us: int
+    active: int
+
+    @property
+    def job(self) -> JobRow:
+        return JobRow._make(self[: len(JobRow._fields)])
+
+
+#: due jobs, locked; ``$1`` the horizon (microseconds), ``$2`` the limit (rows: DueJob)
 FIRE_SELECT = (
-    f"SELECT {c.JOB_COLUMNS}, {NOW_US},"
+    f"SELECT {shared.JOB_COLUMNS}, {NOW_US},"
     f" (SELECT count(*) FROM runs WHERE {ACTIVE} AND runs.job = jobs.name)"
     f" FROM jobs WHERE paused = false AND next_fire_at <= {NOW_US} + $1"
     " ORDER BY next_fire_at, name LIMIT $2 FOR UPDATE OF jobs SKIP LOCKED"
@@ -132,7 +136,7 @@ PROMOTE = (
     " ORDER BY coalesce(not_before, created_at), id LIMIT $1 FOR UPDATE SKIP LOCKED),"
     f" up AS (UPDATE runs SET state = 'queued', updated_at = {NOW_US}, queued_at = {NOW_US},"
     f" published_at = NULL FROM due WHERE runs.id = due.id"
-    f" RETURNING {c.RUN_COLUMNS}, due.state AS source),"
+    f" RETURNING {shared.RUN_COLUMNS}, due.state AS source),"
     f" ev AS (INSERT INTO events ({EVENT_FIELDS}) SELECT updated_at, id, job, source, 'queued',"
     " 'due', attempt, $2::text FROM up)"
     f" SELECT up.*, {_notify_queued('up')} FROM up ORDER BY coalesce(not_before, created_at), id"
@@ -147,8 +151,8 @@ CLAIM = (
     " claimed AS (UPDATE runs SET state = 'running', attempt = runs.attempt + 1,"
     " started_at = clock.us, worker_id = $2::text, lease_until = clock.us + $3::bigint,"
     f" updated_at = clock.us FROM locked, clock WHERE runs.id = locked.id"
-    f" RETURNING {c.RUN_COLUMNS}),"
-    f" att AS (INSERT INTO attempts ({c.ATTEMPT_COLUMNS}) SELECT id, attempt, $2::text,"
+    f" RETURNING {shared.RUN_COLUMNS}),"
+    f" att AS (INSERT INTO attempts ({shared.ATTEMPT_COLUMNS}) SELECT id, attempt, $2::text,"
     " 'running', started_at, NULL, NULL, NULL, '', '' FROM claimed),"
     f" ev AS (INSERT INTO events ({EVENT_FIELDS}) SELECT started_at, id, job, 'queued',"
     " 'running', NULL, attempt, $2::text FROM claimed)"
@@ -169,9 +173,31 @@ HEARTBEAT = (
     " SELECT held.id FROM held WHERE held.id NOT IN (SELECT id FROM kept)"
 )
 
+
+class FinishSelected(NamedTuple):
+    """A row of ``FINISH_SELECT``: a :class:`~tss.store.sql.rows.FinishRow`, the run's pool
+    and the store's now."""
+
+    id: str
+    state: str
+    attempt: int
+    lease_until: int | None
+    job: str
+    not_before: int | None
+    queued_at: int | None
+    published_at: int | None
+    flow_id: str | None
+    pool: str
+    now_us: int
+
+    @property
+    def current(self) -> FinishRow:
+        return FinishRow._make(self[: len(FinishRow._fields)])
+
+
 #: what plan_finish reads, locked in id order, then the pool and the store's now
 FINISH_SELECT = (
-    f"SELECT {c.FINISH_COLUMNS}, pool, {NOW_US} FROM runs WHERE id = ANY($1::text[])"
+    f"SELECT {shared.FINISH_COLUMNS}, pool, {NOW_US} FROM runs WHERE id = ANY($1::text[])"
     " ORDER BY id FOR UPDATE"
 )
 FINISH_RUN_TYPES = ("text",) + ("bigint",) * 5 + ("text",) * 3 + ("int", "text")
@@ -215,7 +241,7 @@ FAIL_QUEUED = (
 )
 
 #: fires of job ``$1`` made ahead of their time as of ``$2``, locked
-AHEAD = numbered(f"{c.AHEAD} FOR UPDATE")
+AHEAD = numbered(f"{shared.AHEAD} FOR UPDATE")
 #: a job's active runs, locked (concurrency: replace)
 ACTIVE_RUNS = f"{RUNS} WHERE {ACTIVE} AND job = $1 ORDER BY id FOR UPDATE"
 
@@ -283,3 +309,83 @@ THROUGHPUT = (
     "SELECT finished_at / $1::bigint AS slot, state, count(*) FROM runs"
     " WHERE finished_at >= $2 GROUP BY slot, state ORDER BY slot, state"
 )
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+#: a job's edges (``job_deps``), inserted when the job row was written (``{1}``): parents in
+#: the array ``${0}``, the child ``$1`` (create) or ``$7`` (update)
+_EDGES_INSERT = (
+    "INSERT INTO job_deps (parent, child) SELECT p, (SELECT name FROM {1})"
+    " FROM unnest(${0}::text[]) AS p WHERE EXISTS (SELECT 1 FROM {1}) ON CONFLICT DO NOTHING"
+)
+
+
+def wake_if_scheduled(alias: str) -> str:
+    """A column that wakes the schedulers when the job row ``alias`` has a next fire."""
+    return (
+        f"CASE WHEN {alias}.next_fire_at IS NOT NULL AND NOT {alias}.paused"
+        f" THEN pg_notify('{WAKE_CHANNEL}', '') END"
+    )
+
+
+JOB_INSERT = (
+    "WITH ins AS (INSERT INTO jobs (name, spec, type, pool, tags, paused, next_fire_at,"
+    f" created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, {NOW_US},"
+    f" {NOW_US}, 1) RETURNING name, created_at, next_fire_at, paused),"
+    f" e AS ({_EDGES_INSERT.format(8, 'ins')})"
+    f" SELECT created_at, {wake_if_scheduled('ins')} FROM ins"
+)
+JOB_UPDATE = (
+    "WITH up AS (UPDATE jobs SET spec = $1, type = $2, pool = $3, tags = $4, paused = $5,"
+    f" next_fire_at = $6, updated_at = {NOW_US}, version = version + 1"
+    " WHERE name = $7 RETURNING name, created_at, updated_at, version, next_fire_at,"
+    " paused),"
+    " d AS (DELETE FROM job_deps WHERE child = $7 AND EXISTS (SELECT 1 FROM up)"
+    " AND parent <> ALL($8::text[])),"
+    f" e AS ({_EDGES_INSERT.format(8, 'up')})"
+    f" SELECT created_at, updated_at, version, {wake_if_scheduled('up')} FROM up"
+)
+JOB_PAUSE = (
+    f"UPDATE jobs SET spec = $1, paused = $2, updated_at = {NOW_US}, next_fire_at = $4"
+    f" WHERE name = $3 RETURNING updated_at, {wake_if_scheduled('jobs')}"
+)
+JOB_LOCK = f"{JOBS} WHERE name = $1 FOR UPDATE"
+JOBS_NAMED = f"{JOBS} WHERE name = ANY($1::text[])"
+FREE_FIRES = "UPDATE runs SET scheduled_for = NULL WHERE id = ANY($1::text[])"
+
+# -- runs, workers, events, tokens -----------------------------------------------------------
+
+RUNS_LOCK = f"{RUNS} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+QUEUED_LOCK = f"{RUNS} WHERE id = ANY($1::text[]) AND state = 'queued' FOR UPDATE"
+ATTEMPTS = f"SELECT {shared.ATTEMPT_COLUMNS} FROM attempts WHERE run_id = $1 ORDER BY number"
+LOGS = (
+    "SELECT stdout, stderr FROM attempts WHERE run_id = $1"
+    " AND ($2::int IS NULL OR number = $2::int) ORDER BY number DESC LIMIT 1"
+)
+WORKER_UPSERT = numbered(shared.WORKER_UPSERT)
+WORKER_STATE = "UPDATE workers SET state = $1 WHERE id = $2 RETURNING id"
+WORKERS = f"SELECT {shared.WORKER_COLUMNS} FROM workers ORDER BY id"
+MARK_DEAD = (
+    "UPDATE workers SET state = 'dead' WHERE state IN ('up', 'draining')"
+    " AND (coalesce(last_heartbeat, started_at) IS NULL"
+    f" OR coalesce(last_heartbeat, started_at) <= {NOW_US} - $1::bigint) RETURNING id"
+)
+LAST_EVENT = "SELECT max(id) FROM events"
+EVENTS = (
+    f"SELECT {shared.EVENT_COLUMNS} FROM events WHERE id > $1"
+    " AND ($2::text IS NULL OR run_id = $2::text) ORDER BY id LIMIT $3"
+)
+TOKEN_INSERT = numbered(shared.TOKEN_INSERT)
+REVOKE = (
+    f"UPDATE tokens SET revoked_at = {NOW_US} WHERE (id = $1 OR name = $1)"
+    f" AND revoked_at IS NULL RETURNING {shared.TOKEN_COLUMNS}"
+)
+TOKEN_NAMED = "SELECT 1 FROM tokens WHERE id = $1 OR name = $1"
+TOUCH = f"UPDATE tokens SET last_used_at = {NOW_US} WHERE id = $1"
+#: one statement: expired sessions go as the new one comes
+SESSION_INSERT = numbered(
+    f"WITH purged AS ({shared.SESSION_PURGE.format(now=NOW_US)}) {shared.SESSION_INSERT}"
+)
+SESSION_SELECT = numbered(shared.SESSION_SELECT)
+SESSION_DELETE = numbered(shared.SESSION_DELETE)

@@ -1,6 +1,6 @@
 """Alembic environment for the TSS SQL stores.
 
-TSS runs its migrations programmatically (:mod:`tss.store.migrate`): the caller opens the
+TSS runs its migrations programmatically (:mod:`tss.store.sql.migrate`): the caller opens the
 connection, begins the transaction (``BEGIN IMMEDIATE`` on SQLite, so concurrent upgraders
 serialise) and passes the connection in ``config.attributes["connection"]``. Every migration
 then runs inside that one transaction. Without a connection, ``sqlalchemy.url`` from the
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from tss.store.schema import metadata
+from tss.store.sql.schema import metadata
 
 
 def _run(connection: Connection) -> None:
@@ -40,7 +40,7 @@ def _main() -> None:
     if connection is not None:
         _run(connection)
         return
-    from tss.store.migrate import create_engine
+    from tss.store.sql.migrate import create_engine
 
     url = context.config.get_main_option("sqlalchemy.url")
     if not url:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from tss._urls import mask_url
 from tss.errors import ConfigError, StoreError, TSSError
+from tss.store.sql.migrate import POSTGRES_SCHEMES
 
 log = logging.getLogger("tss.store.postgres")
 T = TypeVar("T")
@@ -24,10 +25,8 @@ T = TypeVar("T")
 #: (``now()``), so every time one transaction writes is the same instant and a transaction
 #: that waited on a lock errs on the early side (a lease looks less expired, not more)
 NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
-#: NOTIFY channels: runs were queued (payload: the pool); something became due sooner
 #: how many times a transaction that lost a deadlock or a serialization race is tried
 _TX_TRIES = 5
-_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
 
 
 def asyncpg_module() -> Any:
@@ -57,7 +56,7 @@ def dsn_of(url: str) -> str:
         raise ConfigError(
             f"{mask_url(url)!r} is not a store URL: {exc}", field="store.url"
         ) from exc
-    if parts.scheme.lower() not in _SCHEMES:
+    if parts.scheme.lower() not in POSTGRES_SCHEMES:
         raise ConfigError(
             f"{mask_url(url)!r} is not a PostgreSQL URL"
             " (postgresql://user:password@host:5432/database)",
@@ -206,6 +205,37 @@ class Pool:
                         continue
                 raise store_error(exc, self.url) from exc
 
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one read; tried once more if the connection had died (a server restart)."""
+        found: list[Any] = await self.run(lambda conn: conn.fetch(sql, *args), retry_lost=True)
+        return found
+
+    async def write(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one statement that writes (its own transaction)."""
+        found: list[Any] = await self.run(lambda conn: conn.fetch(sql, *args))
+        return found
+
+    async def tx(self, body: Callable[[Any], Awaitable[T]]) -> T:
+        """``await body(connection)`` in one transaction."""
+        return await self.run(body, tx=True)
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int, text: Sequence[int] = ()) -> list[list[Any]]:
+    """``rows`` as ``width`` column lists (the arrays ``unnest`` takes). In the ``text``
+    columns (free text: logs, reasons) a NUL, which PostgreSQL text cannot hold, becomes
+    U+FFFD instead of failing the whole batch."""
+    cols = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    for i in text:
+        col = cols[i]
+        if "\x00" in "".join(v for v in col if v):
+            cols[i] = [v.replace("\x00", "\ufffd") if v else v for v in col]
+    return cols
+
+
+def clean(text: str | None) -> str | None:
+    """One free-text value made storable (see :func:`columns`)."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
+
 
 # -- notices ---------------------------------------------------------------------------------
 
@@ -300,3 +330,24 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._subscribers.clear()
+
+
+# -- what the store asks of a database before using it ---------------------------------------
+
+
+async def schema_revision(conn: Any) -> str | None:
+    """The schema revision recorded in the database; None for one without TSS's schema."""
+    if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+        return None
+    value = await conn.fetchval("SELECT version_num FROM alembic_version")
+    return None if value is None else str(value)
+
+
+async def orders_by_code_point(conn: Any) -> bool:
+    """Whether the database's collation sorts text by code point, as the other stores do
+    (``C``, ``POSIX``, glibc's ``C.UTF-8``); if not, names are compared ``COLLATE "C"``."""
+    row = await conn.fetchrow("SELECT * FROM pg_database WHERE datname = current_database()")
+    if row.get("datlocprovider", "c") != "c":
+        return False
+    collate = str(row["datcollate"])
+    return collate in ("C", "POSIX") or collate.startswith("C.")

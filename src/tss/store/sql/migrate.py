@@ -11,20 +11,17 @@ driver the store URL names.
 from __future__ import annotations
 
 import functools
-import random
-import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tss._urls import mask_url
 from tss.errors import StoreError
+from tss.store.sqlite.connection import BEGIN_KEY, configure_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: the newest revision the package ships. Kept here so that opening a store whose schema is
@@ -32,15 +29,12 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 #: against the migration scripts.
 HEAD = "0004"
 
-#: milliseconds SQLite waits for a lock held by another connection before failing
-BUSY_TIMEOUT_MS = 10_000
-#: key in ``Connection.info`` holding the statement that opens the next transaction
-BEGIN_KEY = "tss_begin"
 #: Alembic's ``context`` is module-global: one upgrade at a time in this process.
 _ALEMBIC_LOCK = threading.Lock()
 #: the PostgreSQL advisory lock key upgraders serialise on (any constant; "tss:migrate")
 PG_LOCK_KEY = 0x7473_733A_6D69_67
-_PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
+#: the URL schemes of a PostgreSQL store
+POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"})
 
 
 def sync_url(url: str) -> str:
@@ -48,57 +42,9 @@ def sync_url(url: str) -> str:
     (``postgres://``, ``postgresql://``, ``postgresql+asyncpg://``) use psycopg 3; anything
     else is returned as it is."""
     scheme, sep, rest = url.partition("://")
-    if sep and scheme.lower() in _PG_SCHEMES:
+    if sep and scheme.lower() in POSTGRES_SCHEMES:
         return f"postgresql+psycopg://{rest}"
     return url
-
-
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Take transactions out of pysqlite's hands: the "begin" hook below emits them.
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _wal(cur)
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cur.close()
-
-
-def _wal(cur: Any) -> None:
-    """Switch the file to WAL (a setting kept in the file). Switching needs the file to
-    itself and SQLite does not wait for that, so when another process holds it (two that
-    open a new file at once), retry until the busy timeout."""
-    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() in ("wal", "memory"):
-        return
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode = WAL").fetchall()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01 + random.random() * 0.02)
-
-
-def _on_sqlite_begin(conn: Connection) -> None:
-    # Writers take the write lock up front (no deadlock-prone lock upgrade); readers don't.
-    conn.exec_driver_sql(conn.info.get(BEGIN_KEY, "BEGIN IMMEDIATE"))
-
-
-def create_engine(url: str) -> Engine:
-    """An engine for ``url``; on SQLite with TSS's pragmas and explicit transactions
-    (``BEGIN IMMEDIATE`` unless ``conn.info[BEGIN_KEY]`` says otherwise)."""
-    try:
-        engine = sa.create_engine(sync_url(url))
-    except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise StoreError(f"cannot use the store URL {mask_url(url)!r}: {exc}") from exc
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _on_sqlite_connect)
-        event.listen(engine, "begin", _on_sqlite_begin)
-    return engine
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
@@ -196,3 +142,18 @@ def current_revision(url: str) -> str | None:
         raise StoreError(f"cannot read the schema revision at {mask_url(url)!r}: {exc}") from exc
     finally:
         engine.dispose()
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url`` (PostgreSQL on psycopg 3); on SQLite set up as the SQLite store
+    sets up its own (:func:`tss.store.sqlite.connection.configure_engine`).
+
+    :raises StoreError: the URL cannot be used.
+    """
+    try:
+        engine = sa.create_engine(sync_url(url))
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise StoreError(f"cannot use the store URL {mask_url(url)!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        configure_engine(engine)
+    return engine

@@ -1,0 +1,141 @@
+"""The PostgreSQL store's hot path: firing, promoting, creating, publishing, claiming,
+leases, finishing and cancelling runs (:class:`~tss.store.roles.RunStore`)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tss.core.firing import Planner
+from tss.core.models import ErrorInfo, NewRun, Outcome, Run
+from tss.core.states import check_transition
+from tss.core.timeutil import from_micros
+from tss.core.workers import Room
+from tss.store.encoding import RunRow, run_of, seconds_us
+from tss.store.postgres import queries, writes
+from tss.store.postgres.connection import Pool, columns
+from tss.store.roles import RunStore
+
+Conn = Any  # an asyncpg connection (asyncpg ships no type information)
+
+
+class PostgresRuns(RunStore):
+    """The :class:`~tss.store.roles.RunStore` methods of the PostgreSQL store."""
+
+    @property
+    @abstractmethod
+    def pool(self) -> Pool:
+        """The store's pool (:class:`~tss.store.postgres.PostgresStore` opens it)."""
+
+    async def fire_due_jobs(
+        self, planner: Planner, *, limit: int, actor: str, horizon: float = 0.0
+    ) -> tuple[list[Run], int]:
+        return await self.pool.tx(
+            lambda cn: writes.fire_due_jobs(cn, planner, limit, actor, horizon)
+        )
+
+    async def promote_due_runs(self, *, limit: int, actor: str, ahead: float = 0.0) -> list[Run]:
+        found = await self.pool.write(queries.PROMOTE, max(limit, 0), actor, seconds_us(ahead))
+        return [run_of(row[: len(RunRow._fields)]) for row in found]
+
+    async def next_wakeup(self, *, horizon: float = 0.0, ahead: float = 0.0) -> datetime | None:
+        [found] = await self.pool.fetch(queries.NEXT_WAKEUP, seconds_us(horizon), seconds_us(ahead))
+        times = [t for t in found if t is not None]
+        return from_micros(min(times)) if times else None
+
+    async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
+        for new in runs:  # all or nothing: check every run first
+            check_transition(None, new.state)
+        if not runs:
+            return []
+
+        async def body(conn: Conn) -> list[tuple[Run, bool]]:
+            now_us = await conn.fetchval(queries.CLOCK)
+            return await writes.insert_with_flows(conn, list(runs), actor, now_us)
+
+        return await self.pool.tx(body)
+
+    async def mark_published(self, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            await self.pool.write(queries.MARK_PUBLISHED, list(set(run_ids)))
+
+    async def find_unpublished(
+        self, *, older_than: float, republish_after: float, limit: int
+    ) -> list[Run]:
+        fresh, stale = seconds_us(older_than), seconds_us(republish_after)
+        found = await self.pool.fetch(queries.FIND_UNPUBLISHED, fresh, stale, max(limit, 0))
+        return [run_of(row) for row in found]
+
+    async def fetch_queued(self, pools: Sequence[str], *, limit: int) -> list[Run]:
+        pools = list(dict.fromkeys(pools))
+        if not pools or limit <= 0:
+            return []
+        return [run_of(row) for row in await self.pool.fetch(queries.FETCH_QUEUED, pools, limit)]
+
+    async def claim_runs(
+        self, run_ids: Sequence[str], *, worker_id: str, lease: float
+    ) -> list[Run]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        found = await self.pool.write(queries.CLAIM, ids, worker_id, seconds_us(lease))
+        claimed = {run.id: run for run in map(run_of, found)}
+        return [claimed[run_id] for run_id in ids if run_id in claimed]
+
+    async def claim_next(
+        self, pools: Sequence[str], *, limit: int, worker_id: str, lease: float, room: Room
+    ) -> list[Run]:
+        pools = list(dict.fromkeys(pools))
+        if not pools or limit <= 0:
+            return []
+        return await self.pool.tx(
+            lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
+        )
+
+    async def heartbeat(
+        self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
+    ) -> list[str]:
+        ids, attempts = [i for i, _ in held], [n for _, n in held]
+        args = (worker_id, len(held), ids, attempts, seconds_us(lease))
+        return [run_id for (run_id,) in await self.pool.write(queries.HEARTBEAT, *args)]
+
+    async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
+        outcomes = list(outcomes)
+        if not outcomes:
+            return []
+        return await self.pool.tx(lambda cn: writes.finish(cn, outcomes, actor))
+
+    async def expired_runs(self, *, limit: int) -> list[Run]:
+        return [run_of(row) for row in await self.pool.fetch(queries.EXPIRED, max(limit, 0))]
+
+    async def overdue_runs(self, *, grace: float, limit: int) -> list[Run]:
+        found = await self.pool.fetch(queries.OVERDUE, float(grace), max(limit, 0))
+        return [run_of(row) for row in found]
+
+    async def cancel_runs(self, run_ids: Sequence[str], *, actor: str, reason: str) -> list[Run]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+
+        async def body(conn: Conn) -> list[Run]:
+            found = {run.id: run for run in map(run_of, await conn.fetch(queries.RUNS_LOCK, ids))}
+            runs = [found[run_id] for run_id in ids if run_id in found]
+            return await writes.cancel(
+                conn, runs, actor, reason, await conn.fetchval(queries.CLOCK)
+            )
+
+        return await self.pool.tx(body)
+
+    async def fail_queued_runs(
+        self, run_ids: Sequence[str], *, actor: str, error: ErrorInfo
+    ) -> list[Run]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        return await self.pool.tx(lambda cn: writes.fail_queued(cn, ids, actor, error))
+
+    async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
+        if logs:
+            await self.pool.write(queries.SAVE_LOGS, *columns(logs, 4, text=(2, 3)))

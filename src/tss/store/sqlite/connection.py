@@ -1,0 +1,266 @@
+"""The SQLite store's plumbing: one thread and one connection per store, transactions opened
+with ``BEGIN IMMEDIATE`` for writes (plain ``BEGIN`` for reads), the pragmas (WAL, busy
+timeout), a WAL checkpointer of its own, and driver errors turned into TSS errors.
+
+All database work of one store runs on its one thread; the async side hands a function
+over (:meth:`SQLiteConnection.write`, :meth:`SQLiteConnection.read`) and awaits it.
+Writes take the write lock up front, so processes sharing the file (server, CLI, a second
+scheduler) queue on SQLite's lock instead of failing a lock upgrade; reads use deferred
+transactions and never block writers (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from tss.errors import ConfigError, StoreError, TSSError
+from tss.store.encoding import chunks
+from tss.store.sql.queries import placeholders
+
+T = TypeVar("T")
+#: milliseconds SQLite waits for a lock held by another connection before failing
+BUSY_TIMEOUT_MS = 10_000
+#: key in ``Connection.info`` holding the statement that opens the next transaction
+BEGIN_KEY = "tss_begin"
+
+
+def database_of(url: str) -> str:
+    """The database file of a SQLite store URL (``:memory:`` for none).
+
+    :raises ConfigError: not a SQLite URL.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"{url!r} is not a store URL: {exc}", field="store.url") from exc
+    if parsed.get_backend_name() != "sqlite":
+        raise ConfigError(f"{url!r} is not a SQLite URL (sqlite:///path.db)", field="store.url")
+    return parsed.database or ":memory:"
+
+
+def why(exc: BaseException) -> str:
+    """The driver's words for ``exc``."""
+    return str(getattr(exc, "orig", None) or exc)
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Take transactions out of pysqlite's hands: the "begin" hook below emits them.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _wal(cur)
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cur.close()
+
+
+def _wal(cur: Any) -> None:
+    """Switch the file to WAL (a setting kept in the file). Switching needs the file to
+    itself and SQLite does not wait for that, so when another process holds it (two that
+    open a new file at once), retry until the busy timeout."""
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() in ("wal", "memory"):
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01 + random.random() * 0.02)
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front (no deadlock-prone lock upgrade); readers don't.
+    conn.exec_driver_sql(conn.info.get(BEGIN_KEY, "BEGIN IMMEDIATE"))
+
+
+def configure_engine(engine: Engine) -> None:
+    """Give a SQLite engine TSS's pragmas and explicit transactions (``BEGIN IMMEDIATE``
+    unless ``conn.info[BEGIN_KEY]`` says otherwise)."""
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+
+
+# -- statements on a connection (called on the store's thread, inside a transaction) ---------
+
+
+def rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """The rows of one statement (none for a statement that returns none)."""
+    result = conn.exec_driver_sql(sql, tuple(params))
+    return list(result.fetchall()) if result.returns_rows else []
+
+
+def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
+    """Run one statement; how many rows it changed."""
+    return int(conn.exec_driver_sql(sql, tuple(params)).rowcount)
+
+
+def many(conn: Connection, sql: str, params: Sequence[Sequence[Any]]) -> None:
+    """Run one statement once per parameter row (``executemany``)."""
+    if params:
+        # Plain tuples: sqlite3 binds a tuple subclass (a named row) by the slower
+        # sequence protocol.
+        conn.exec_driver_sql(sql, list(map(tuple, params)))
+
+
+def rows_in(conn: Connection, sql: str, ids: Sequence[Any], *before: Any) -> list[Any]:
+    """Run ``sql`` (which has ``{}`` where the ``IN`` list goes) over ``ids`` in chunks."""
+    found: list[Any] = []
+    for part in chunks(list(dict.fromkeys(ids))):
+        found += rows(conn, sql.format(placeholders(len(part))), (*before, *part))
+    return found
+
+
+def changes(conn: Connection) -> int:
+    """How many rows this connection has changed since it opened (``total_changes``)."""
+    raw = conn.connection.driver_connection
+    return int(getattr(raw, "total_changes", 0))
+
+
+# -- the store's thread and connection -------------------------------------------------------
+
+
+class Checkpointer:
+    """Copies the WAL back into the database every ``every`` seconds on a connection and a
+    thread of its own (``PASSIVE``: it never blocks readers or writers)."""
+
+    def __init__(self, database: str, every: float = 1.0) -> None:
+        self._database = database
+        self._every = every
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tss-sqlite-wal", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self._database, timeout=0.1, isolation_level=None)
+        try:
+            while not self._stopped.wait(self._every):
+                with contextlib.suppress(sqlite3.Error):  # busy: the next turn will do
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+
+
+class SQLiteConnection:
+    """One thread and one connection to one SQLite database, migrated when opened."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.database = database_of(url)
+        self._executor: ThreadPoolExecutor | None = None
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
+        self._checkpointer: Checkpointer | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._executor is not None
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise StoreError(f"the SQLite store {self.database} is not started (or is closed)")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _tx(self, begin: str, fn: Callable[[Connection], T]) -> T:
+        if self._conn is None:
+            raise StoreError(f"the SQLite store {self.database} is not started (or is closed)")
+        try:
+            self._conn.info[BEGIN_KEY] = begin
+            with self._conn.begin():
+                return fn(self._conn)
+        except TSSError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"SQLite store {self.database}: {why(exc)}") from exc
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(connection)`` in a write transaction (``BEGIN IMMEDIATE``) on the thread.
+
+        :raises StoreError: the database failed.
+        """
+        return await self._run(lambda: self._tx("BEGIN IMMEDIATE", fn))
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(connection)`` in a read transaction on the thread.
+
+        :raises StoreError: the database failed.
+        """
+        return await self._run(lambda: self._tx("BEGIN", fn))
+
+    async def open(self, upgrade: Callable[[Connection], None]) -> None:
+        """Start the thread, connect, and bring the schema up to date with ``upgrade``."""
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="tss-sqlite")
+        try:
+            await self._run(lambda: self._open(upgrade))
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
+
+    def _open(self, upgrade: Callable[[Connection], None]) -> None:
+        engine = sa.create_engine(self.url)
+        configure_engine(engine)
+        try:
+            conn = engine.connect()
+            try:
+                upgrade(conn)
+            except BaseException:
+                conn.close()
+                raise
+        except (SQLAlchemyError, StoreError) as exc:
+            engine.dispose()
+            cause = why(exc.__cause__ or exc) if isinstance(exc, StoreError) else why(exc)
+            raise StoreError(f"cannot open the SQLite database {self.database}: {cause}") from exc
+        self._engine, self._conn = engine, conn
+        if self.database != ":memory:":
+            # SQLite checkpoints the WAL inside whichever COMMIT crosses 1,000 pages: on a
+            # slow disk that one commit takes hundreds of ms on the store's only thread.
+            # Checkpoint from a thread of its own instead.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA wal_autocheckpoint = 0")  # outside SQLAlchemy's transaction
+            self._checkpointer = Checkpointer(self.database)
+
+    def _shut(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        conn, engine, self._conn, self._engine = self._conn, self._engine, None, None
+        if conn is not None:
+            conn.close()
+        if engine is not None:
+            engine.dispose()
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread. Idempotent."""
+        executor = self._executor
+        if executor is None:
+            return
+        try:
+            await self._run(self._shut)
+        finally:
+            self._executor = None
+            executor.shutdown(wait=True)

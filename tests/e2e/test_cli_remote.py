@@ -188,7 +188,9 @@ def test_apply_create_delete_through_the_env_vars(remote: Remote) -> None:
     created = project.tss("job", "create", "-f", "remote-jobs.yaml", env=env)
     assert created.code == 2, created
     assert "exists already" in created.err and "remote-jobs.yaml" in created.err
-    project.write("bad-remote.yaml", "- {name: rocket, type: rocket}\n")
+    # One batch, checked whole on the server: the good job before the bad one is not stored.
+    project.write("bad-remote.yaml", "- {name: r-fine, type: noop}\n"
+                  "- {name: rocket, type: rocket}\n")  # fmt: skip
     bad = project.tss("job", "apply", "-f", "bad-remote.yaml", env=env)
     assert bad.code == 2, bad
     assert bad.err.startswith("error: bad-remote.yaml: job 'rocket': type: ")

@@ -9,8 +9,8 @@ import typer
 import yaml
 
 from tss._urls import mask_url
-from tss.cli.app import run_async, run_local, searched, settings_of
-from tss.cli.data import worker_data
+from tss.cli.context import run_async, run_local, searched, settings_of
+from tss.cli.json_out import worker_data
 from tss.cli.output import (
     JSON,
     console,
@@ -23,8 +23,8 @@ from tss.cli.output import (
 from tss.core.models import WorkerInfo
 
 if TYPE_CHECKING:
-    from tss.app import TSSApp
-    from tss.cli.backend import Backend
+    from tss.cli.backends.base import Backend
+    from tss.service import TSSApp
 
 config_app = typer.Typer(no_args_is_help=True)
 db_app = typer.Typer(no_args_is_help=True)
@@ -81,8 +81,8 @@ def show_config(ctx: typer.Context, as_json: bool = JSON) -> None:
 @config_app.command("check")
 def check_config(ctx: typer.Context) -> None:
     """Load the config and validate every job it declares, without touching the store."""
-    from tss.app import TSSApp
     from tss.definitions import check_jobs
+    from tss.service import TSSApp
 
     settings = settings_of(ctx)
     tss = TSSApp(settings)  # refuses unknown store and broker URLs; does not connect

@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from tss.api.schemas import FlowSummaryOut
-from tss.cli.app import run_async, searched
-from tss.cli.data import run_data
+from tss.cli.context import run_async, searched
+from tss.cli.json_out import run_data
 from tss.cli.output import JSON, console, fmt_time, new_table, print_json, state_text
 from tss.core import flows
 from tss.core.flows import FlowGraph, FlowSummary
@@ -19,7 +19,7 @@ from tss.core.states import RunState
 from tss.errors import ValidationError
 
 if TYPE_CHECKING:
-    from tss.cli.backend import Backend
+    from tss.cli.backends.base import Backend
 
 app = typer.Typer(no_args_is_help=True)
 

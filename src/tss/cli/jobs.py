@@ -10,8 +10,8 @@ import typer
 import yaml
 from rich.markup import escape
 
-from tss.cli.app import run_async, searched
-from tss.cli.data import job_data, run_data
+from tss.cli.context import run_async, searched
+from tss.cli.json_out import job_data, run_data
 from tss.cli.output import (
     JSON,
     console,
@@ -28,7 +28,7 @@ from tss.definitions import load_job_file
 from tss.errors import Conflict
 
 if TYPE_CHECKING:
-    from tss.cli.backend import Backend
+    from tss.cli.backends.base import Backend
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import typer
@@ -31,6 +31,8 @@ from tss.errors import (
     Unauthorized,
     ValidationError,
 )
+
+E = TypeVar("E", bound=TSSError)
 
 #: stdout, for tables and data; soft wrap keeps long values on one line, and a pipe or a
 #: file gets wide tables rather than Rich's 80 columns
@@ -86,12 +88,13 @@ def report_error(exc: BaseException) -> int:
     return code
 
 
-def in_source(source: object, exc: ValidationError) -> ValidationError:
-    """``exc`` naming the file it came from. Checks over a whole batch of jobs (task types,
-    duplicates, cycles) do not know the file; the command that read it does."""
+def in_source(source: object, exc: E) -> E:
+    """``exc`` naming the file it came from. The server checks a batch of jobs (task types,
+    duplicates, cycles, names taken) without knowing the file; the command that read it
+    does."""
     if not source or exc.message.startswith(f"{source}:"):
         return exc
-    return ValidationError(f"{source}: {exc.message}", field=exc.field)
+    return type(exc)(f"{source}: {exc.message}", field=exc.field)
 
 
 def print_error(message: str) -> None:

@@ -10,8 +10,8 @@ import orjson
 import typer
 from rich.markup import escape
 
-from tss.cli.app import run_async, searched
-from tss.cli.data import attempt_data, run_data
+from tss.cli.context import run_async, searched
+from tss.cli.json_out import attempt_data, run_data
 from tss.cli.output import (
     JSON,
     console,
@@ -30,7 +30,7 @@ from tss.core.waiting import why_waiting
 from tss.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
-    from tss.cli.backend import Backend
+    from tss.cli.backends.base import Backend
 
 app = typer.Typer(no_args_is_help=True)
 RUN_ID = typer.Argument(..., help="The run's id.")

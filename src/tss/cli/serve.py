@@ -21,7 +21,7 @@ import typer
 from tss import __version__
 from tss._aio import wait_first
 from tss._urls import mask_url
-from tss.cli.app import settings_of
+from tss.cli.context import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
 from tss.errors import BrokerError, ConfigError, StoreError, Unavailable
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from typing import Any
 
-    from tss.app import TSSApp
+    from tss.service import TSSApp
 
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def forget_tss_environ() -> list[str]:
 async def _serve(
     settings: Settings, *, scheduler: bool, worker: bool, apply_jobs: bool, http: bool
 ) -> None:
-    from tss.app import TSSApp
+    from tss.service import TSSApp
 
     forget_tss_environ()
 
@@ -177,8 +177,6 @@ async def _serve(
         await tss.close()
 
 
-#: stores in this process or a local file: a failure to open them is not an outage
-_LOCAL_STORES = frozenset({"sqlite", "memory"})
 #: seconds between tries to reach the store and broker at start
 _RETRY_EVERY = 0.5
 #: seconds between repeats of the same reason while they stay unreachable
@@ -206,7 +204,7 @@ async def _start(tss: TSSApp, stop: asyncio.Event, url: str | None) -> bool:
             break
         except (StoreError, BrokerError) as exc:
             await tss.close()
-            if tss.store.name in _LOCAL_STORES and isinstance(exc, StoreError):
+            if not tss.store_is_remote and isinstance(exc, StoreError):
                 raise  # a file that cannot be opened will not open by waiting
             if not isinstance(tss.not_ready, StoreError | BrokerError) and url is not None:
                 status_console.print(

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tss.cli.app import run_async, searched
-from tss.cli.data import token_data
+from tss.cli.context import run_async, searched
+from tss.cli.json_out import token_data
 from tss.cli.output import JSON, console, fmt_time, new_table, print_json, status_console
 from tss.core.models import NAME_PATTERN, ROLES, Role, Token
 from tss.core.timeutil import parse_duration
 from tss.errors import ValidationError
 
 if TYPE_CHECKING:
-    from tss.cli.backend import Backend
+    from tss.cli.backends.base import Backend
 
 app = typer.Typer(no_args_is_help=True)
 

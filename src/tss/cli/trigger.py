@@ -20,8 +20,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from tss.cli.app import run_async
-from tss.cli.data import run_data
+from tss.cli.context import run_async
+from tss.cli.json_out import run_data
 from tss.cli.output import (
     FAILURE,
     console,
@@ -39,7 +39,7 @@ from tss.core.waiting import why_waiting
 from tss.errors import ValidationError
 
 if TYPE_CHECKING:
-    from tss.cli.backend import Backend
+    from tss.cli.backends.base import Backend
 
 PARAM = typer.Option(
     [],

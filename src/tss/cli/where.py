@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 from tss._urls import mask_url
 from tss.config import CONFIG_CANDIDATES, Settings
 from tss.errors import NotFound
-from tss.store.base import Store
 
 #: what a user can run to create a store (the commands that do)
 HOW_TO_CREATE = "`tss job apply -f FILE`, `tss db upgrade` or `tss server`"
@@ -53,18 +52,11 @@ def where(settings: Settings) -> str:
     return f"{store_text(settings)} ({config_text(settings)})"
 
 
-async def require_store(settings: Settings, store: Store) -> None:
-    """Refuse to go on when the store was never created (opening it would create it: a
-    SQLite file, PostgreSQL's tables, the Redis layout mark).
-
-    :raises NotFound: naming the store, the config used (or that none was found) and how to
-        fix it.
-    :raises StoreError: the store's server cannot be reached.
-    """
-    if await store.exists():
-        return
-    await store.close()  # what looking opened (a Redis connection)
-    raise NotFound(
+def missing_store(settings: Settings) -> NotFound:
+    """Why a command that only reads refuses a store that was never created (opening it
+    would create it: a SQLite file, PostgreSQL's tables, the Redis layout mark): naming the
+    store, the config used (or that none was found) and how to fix it."""
+    return NotFound(
         f"no store at {store_text(settings)} ({config_text(settings)}): this command "
         "works on an existing store and does not create one. Run it from the project "
         f"folder, pass --config FILE, or set store.url; to start a new store use {HOW_TO_CREATE}",

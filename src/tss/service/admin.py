@@ -103,6 +103,13 @@ class Admin:
         """
         await self._store.now()
 
+    async def store_exists(self) -> bool:
+        """Whether the store was ever created (a reading command must not create one).
+
+        :raises StoreError: the store's server cannot be reached.
+        """
+        return await self._store.exists()
+
     async def ping_broker(self) -> None:
         """Returns once the broker answers.
 

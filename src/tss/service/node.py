@@ -65,6 +65,12 @@ class TSSApp:
         """Whether :meth:`start` has connected the store and the broker."""
         return self._started
 
+    @property
+    def store_is_remote(self) -> bool:
+        """Whether the store is a server (PostgreSQL, Redis) that may come back: a local one
+        (SQLite, memory) that cannot be opened will not open by waiting."""
+        return self.store.remote
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -2,9 +2,10 @@
 the REST API through :class:`~tss.client.AsyncClient` and turns its answers back into the
 core records the commands print, so the output is the same as against the local store.
 
-Differences that remain: ``tss job apply`` sends the jobs one by one (the server checks
-each; a refused job stops the rest, but those sent before it stay), and ``tss execute-job``
-queues the run for the server's workers instead of running it in this process.
+Each operation is one request (a listing one per page): ``tss job apply`` sends the file's
+jobs as one batch, which the server checks whole before it stores any, and ``tss job run
+--count N`` asks for N runs at once. One difference remains: ``tss execute-job`` queues
+the run for the server's workers instead of running it in this process.
 """
 
 from __future__ import annotations
@@ -13,29 +14,24 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from graphlib import TopologicalSorter
 from typing import Any
 from urllib.parse import urlsplit
 
-from tss.cli.backend import Applied, Backend
-from tss.cli.output import in_source, status_console
-from tss.cli.wire import (
+from tss.cli.backends.base import Applied, Backend
+from tss.cli.backends.wire import (
     attempt_of,
     flow_summary_of,
     graph_of,
     job_of,
-    run_of,
     token_of,
-    worker_of,
 )
+from tss.cli.output import in_source, status_console
 from tss.client import AsyncClient
 from tss.core.flows import FlowGraph, FlowSummary
-from tss.core.graph import find_cycle
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.errors import (
     Conflict,
     Forbidden,
-    NotFound,
     TSSError,
     Unauthorized,
     Unavailable,
@@ -47,8 +43,6 @@ from tss.store.paging import collect
 PAGE = 500
 #: seconds between two looks at a run that is being waited for
 POLL = 0.3
-#: manual runs created at once by ``tss job run --count N``
-TRIGGERS_AT_ONCE = 16
 
 
 def server_url(url: str) -> str:
@@ -64,25 +58,6 @@ def server_url(url: str) -> str:
             f"--url: {url!r} is not a server URL (e.g. http://127.0.0.1:8000)", field="url"
         )
     return text
-
-
-def _parents_first(specs: list[JobSpec], where: str) -> list[JobSpec]:
-    """``specs`` ordered so that a job comes after the jobs of the file it depends on (the
-    server refuses a parent it does not know yet). Duplicates and cycles are refused with
-    the messages a local apply gives."""
-    prefix = f"{where}: " if where else ""
-    by_name: dict[str, JobSpec] = {}
-    for spec in specs:
-        if spec.name in by_name:
-            raise ValidationError(f"{prefix}job {spec.name!r}: name: defined twice", field="name")
-        by_name[spec.name] = spec
-    graph = {s.name: [d.job for d in s.depends_on if d.job in by_name] for s in specs}
-    cycle = find_cycle(graph)
-    if cycle:
-        raise ValidationError(
-            f"{prefix}depends_on: dependency cycle {' -> '.join(cycle)}", field="depends_on"
-        )
-    return [by_name[name] for name in TopologicalSorter(graph).static_order()]
 
 
 class RemoteBackend(Backend):
@@ -156,39 +131,13 @@ class RemoteBackend(Backend):
     async def next_fires(self, name: str, n: int) -> list[datetime]:
         return await self.client.next_fires(name, n)
 
-    async def _stored(self, names: list[str]) -> dict[str, Job]:
-        found: dict[str, Job] = {}
-        for name in names:
-            try:
-                found[name] = await self.get_job(name)
-            except NotFound:
-                continue
-        return found
-
     async def apply(
         self, specs: list[JobSpec], *, where: str, create_only: bool = False
     ) -> Applied:
-        ordered = _parents_first(specs, where)
-        stored = await self._stored([s.name for s in specs])
-        if create_only and stored:
-            name = next(s.name for s in specs if s.name in stored)
-            prefix = f"{where}: " if where else ""
-            raise Conflict(
-                f"{prefix}job {name!r}: name: a job named {name!r} exists already", field="name"
-            )
-        done: dict[str, str] = {}
-        for spec in ordered:
-            old = stored.get(spec.name)
-            try:
-                if old is None:
-                    await self.client.create_job(spec)
-                    done[spec.name] = "created"
-                    continue
-                new = await self.client.replace_job(spec, expected_version=old.version)
-            except ValidationError as exc:
-                raise in_source(where, exc) from exc
-            done[spec.name] = "unchanged" if new.version == old.version else "updated"
-        return [(s.name, done[s.name]) for s in specs]
+        try:
+            return await self.client.apply_jobs(specs, create_only=create_only)
+        except (ValidationError, Conflict) as exc:
+            raise in_source(where, exc) from exc
 
     async def delete_job(self, name: str, *, force: bool) -> None:
         await self.client.delete_job(name, force=force)
@@ -198,14 +147,7 @@ class RemoteBackend(Backend):
         return job_of(await (client.pause_job(name) if paused else client.resume_job(name)))
 
     async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
-        runs: list[Run] = []
-        while len(runs) < count:
-            batch = min(count - len(runs), TRIGGERS_AT_ONCE)
-            made = await asyncio.gather(
-                *(self.client.trigger(name, params=params) for _ in range(batch))
-            )
-            runs.extend(run_of(r) for r in made)
-        return runs
+        return list(await self.client.trigger_many(name, count, params=params))
 
     async def execute(self, name: str, *, params: dict[str, Any] | None) -> Run:
         (run,) = await self.trigger(name, params=params, count=1)
@@ -227,16 +169,16 @@ class RemoteBackend(Backend):
                 limit=size,
                 cursor=cursor,
             )
-            return Page([run_of(r) for r in page.items], page.next_cursor, page.total)
+            return Page(list(page.items), page.next_cursor, page.total)
 
         return await collect(fetch, limit, page_size=PAGE)
 
     async def get_run(self, run_id: str) -> Run:
-        return run_of(await self.client.get_run(run_id))
+        return await self.client.get_run(run_id)
 
     async def get_run_attempts(self, run_id: str) -> tuple[Run, list[Attempt]]:
         out = await self.client.get_run(run_id)
-        return run_of(out), [attempt_of(out.id, a) for a in out.attempts or []]
+        return out, [attempt_of(out.id, a) for a in out.attempts or []]
 
     async def get_logs(
         self, run_id: str, attempt: int, *, stdout_offset: int = 0, stderr_offset: int = 0
@@ -247,10 +189,10 @@ class RemoteBackend(Backend):
         return logs.stdout, logs.stderr
 
     async def cancel_run(self, run_id: str) -> Run:
-        return run_of(await self.client.cancel_run(run_id))
+        return await self.client.cancel_run(run_id)
 
     async def retry_run(self, run_id: str) -> Run:
-        return run_of(await self.client.retry_run(run_id))
+        return await self.client.retry_run(run_id)
 
     # -- workers and tokens ---------------------------------------------------------------
 
@@ -258,7 +200,7 @@ class RemoteBackend(Backend):
         return graph_of(await self.client.job_flow(name))
 
     async def flow_runs(self, flow_id: str) -> list[Run]:
-        return [run_of(r) for r in (await self.client.get_flow(flow_id)).runs]
+        return list((await self.client.get_flow(flow_id)).runs)
 
     async def list_flows(self, *, limit: int) -> list[FlowSummary]:
         async def fetch(size: int, cursor: str | None) -> Page:
@@ -270,7 +212,7 @@ class RemoteBackend(Backend):
     async def list_workers(self) -> list[WorkerInfo]:
         async def fetch(size: int, cursor: str | None) -> Page:
             page = await self.client.list_workers(limit=size, cursor=cursor)
-            return Page([worker_of(w) for w in page.items], page.next_cursor, page.total)
+            return Page(list(page.items), page.next_cursor, page.total)
 
         return await collect(fetch, None, page_size=PAGE)
 

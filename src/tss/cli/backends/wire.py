@@ -1,5 +1,7 @@
 """The REST API's shapes (:mod:`tss.api.schemas`) turned back into the core records the
-CLI prints, so that ``--url`` shows exactly what the local store shows."""
+CLI prints, so that ``--url`` shows exactly what the local store shows. Runs and workers
+need no turning back: :class:`~tss.api.schemas.RunOut` is a :class:`~tss.core.models.Run`
+and :class:`~tss.api.schemas.WorkerOut` a :class:`~tss.core.models.WorkerInfo`."""
 
 from __future__ import annotations
 
@@ -9,12 +11,10 @@ from tss.api.schemas import (
     FlowGraphOut,
     FlowSummaryOut,
     JobOut,
-    RunOut,
     TokenOut,
-    WorkerOut,
 )
 from tss.core.flows import Edge, FlowGraph, FlowSummary
-from tss.core.models import Attempt, ErrorInfo, Job, Run, Token, WorkerInfo
+from tss.core.models import Attempt, ErrorInfo, Job, Token
 
 
 def job_of(out: JobOut) -> Job:
@@ -31,36 +31,6 @@ def error_of(out: ErrorInfoOut | None) -> ErrorInfo | None:
     return ErrorInfo(out.type, out.message, out.traceback, out.exit_code) if out else None
 
 
-def run_of(out: RunOut) -> Run:
-    return Run(
-        id=out.id,
-        job=out.job,
-        state=out.state,
-        trigger=out.trigger,
-        params=out.params,
-        priority=out.priority,
-        pool=out.pool,
-        policy=out.policy,
-        attempt=out.attempt,
-        created_at=out.created_at,
-        updated_at=out.updated_at,
-        scheduled_for=out.scheduled_for,
-        not_before=out.not_before,
-        queued_at=out.queued_at,
-        started_at=out.started_at,
-        finished_at=out.finished_at,
-        lease_until=out.lease_until,
-        worker_id=out.worker_id,
-        idempotency_key=out.idempotency_key,
-        result=out.result,
-        error=out.error,
-        reason=out.reason,
-        retry_of=out.retry_of,
-        flow_id=out.flow_id,
-        handbacks=out.handbacks,
-    )
-
-
 def attempt_of(run_id: str, out: AttemptOut) -> Attempt:
     return Attempt(
         run_id=run_id,
@@ -71,24 +41,6 @@ def attempt_of(run_id: str, out: AttemptOut) -> Attempt:
         finished_at=out.finished_at,
         error=error_of(out.error),
         result=out.result,
-    )
-
-
-def worker_of(out: WorkerOut) -> WorkerInfo:
-    return WorkerInfo(
-        id=out.id,
-        hostname=out.hostname,
-        pid=out.pid,
-        pools=out.pools,
-        task_types=out.task_types,
-        concurrency=out.concurrency,
-        cores=out.cores,
-        memory=out.memory,
-        version=out.version,
-        state=out.state,
-        started_at=out.started_at,
-        last_heartbeat=out.last_heartbeat,
-        running=out.running,
     )
 
 

@@ -1,0 +1,152 @@
+"""The protocol of the ``job``, ``run``, ``flow``, ``workers``, ``execute-job`` and
+``token`` commands: what they need, in the core records the printing code shows
+(:class:`~tss.core.models.Job`, :class:`~tss.core.models.Run`, ...), so a command reads and
+prints the same way in both modes.
+
+Two adapters: :class:`~tss.cli.backends.local.LocalBackend` (the config's store, through
+:class:`~tss.service.TSSApp`) and :class:`~tss.cli.backends.remote.RemoteBackend` (a server's
+REST API, through :class:`~tss.client.AsyncClient`). :func:`tss.cli.context.run_async`
+picks one per command.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tss.core.flows import FlowGraph, FlowSummary
+from tss.core.models import Attempt, Job, JobSpec, Role, Run, RunFilter, Token, WorkerInfo
+
+if TYPE_CHECKING:
+    pass
+
+#: what ``tss job apply`` reports for each job
+Applied = list[tuple[str, str]]
+
+
+class Backend(ABC):
+    """The operations of the commands that work locally or remotely."""
+
+    #: where the commands look, for messages: the server, or the store and config file
+    where: str = ""
+
+    @abstractmethod
+    def session(self) -> AbstractAsyncContextManager[None]:
+        """Open the store or the connection for one command, and close it after."""
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_jobs(
+        self,
+        *,
+        limit: int,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+    ) -> list[Job]:
+        """Up to ``limit`` jobs by name."""
+
+    @abstractmethod
+    async def get_job(self, name: str) -> Job:
+        """:raises NotFound: no such job."""
+
+    @abstractmethod
+    async def next_fires(self, name: str, n: int) -> list[datetime]:
+        """The next ``n`` fire times of a job."""
+
+    @abstractmethod
+    async def apply(
+        self, specs: list[JobSpec], *, where: str, create_only: bool = False
+    ) -> Applied:
+        """Create or update jobs; ``(name, "created" | "updated" | "unchanged")`` for each,
+        in the order given. ``where`` (a file name) prefixes error messages.
+
+        :raises Conflict: ``create_only`` and a name is taken (nothing is stored).
+        """
+
+    @abstractmethod
+    async def delete_job(self, name: str, *, force: bool) -> None: ...
+
+    @abstractmethod
+    async def set_paused(self, name: str, paused: bool) -> Job: ...
+
+    @abstractmethod
+    async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
+        """Queue ``count`` manual runs now (``params`` merged over the job's)."""
+
+    @abstractmethod
+    async def execute(self, name: str, *, params: dict[str, Any] | None) -> Run:
+        """Run a job now, retries included, and return the ended run."""
+
+    # -- runs -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_runs(self, run_filter: RunFilter, *, limit: int) -> list[Run]:
+        """Up to ``limit`` runs, newest first."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> Run:
+        """:raises NotFound: no such run."""
+
+    @abstractmethod
+    async def get_run_attempts(self, run_id: str) -> tuple[Run, list[Attempt]]:
+        """A run and its attempts, oldest first."""
+
+    @abstractmethod
+    async def get_logs(
+        self, run_id: str, attempt: int, *, stdout_offset: int = 0, stderr_offset: int = 0
+    ) -> tuple[str, str]:
+        """What an attempt wrote, ``(stdout, stderr)``, each from its offset on.
+
+        :raises NotFound: no such run, or it has no such attempt (yet).
+        """
+
+    @abstractmethod
+    async def cancel_run(self, run_id: str) -> Run: ...
+
+    @abstractmethod
+    async def retry_run(self, run_id: str) -> Run: ...
+
+    # -- flows ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def flow_graph(self, name: str) -> FlowGraph:
+        """The flow a run of ``name`` starts.
+
+        :raises NotFound: no such job.
+        """
+
+    @abstractmethod
+    async def flow_runs(self, flow_id: str) -> list[Run]:
+        """Every run of a flow, oldest first.
+
+        :raises NotFound: no such flow.
+        """
+
+    @abstractmethod
+    async def list_flows(self, *, limit: int) -> list[FlowSummary]:
+        """Up to ``limit`` flow runs, newest first."""
+
+    # -- workers and tokens ---------------------------------------------------------------
+
+    @abstractmethod
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, by id."""
+
+    @abstractmethod
+    async def create_token(
+        self, name: str, role: Role, *, expires_at: datetime | None
+    ) -> tuple[Token, str]:
+        """A new API token and its text (the only time the text exists)."""
+
+    @abstractmethod
+    async def list_tokens(self) -> list[Token]:
+        """Every token, revoked ones included, oldest first."""
+
+    @abstractmethod
+    async def revoke_token(self, id_or_name: str) -> None:
+        """:raises NotFound: no token has that id or name."""

@@ -1,0 +1,151 @@
+"""The CLI on the config's own store: :class:`LocalBackend` turns each operation into a call
+of the node's services (:mod:`tss.service`), opened for the command; it never reads the
+store itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tss.cli.backends.base import Applied, Backend
+from tss.cli.where import missing_store, where
+from tss.core.flows import FlowGraph, FlowSummary
+from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
+from tss.definitions import check_imports
+from tss.store.paging import collect
+
+if TYPE_CHECKING:
+    from tss.config import Settings
+    from tss.service import TSSApp
+
+
+class LocalBackend(Backend):
+    """The store of the config, through a :class:`TSSApp` opened for the command. Unless
+    ``create``, a store that was never created is refused, not created."""
+
+    def __init__(self, settings: Settings, *, create: bool = False) -> None:
+        from tss.service import TSSApp
+
+        self.tss: TSSApp = TSSApp(settings)
+        self.create = create
+        self.where = where(settings)
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[None]:
+        if not self.create and not await self.tss.admin.store_exists():
+            await self.tss.close()  # what looking opened (a Redis connection)
+            raise missing_store(self.tss.settings)
+        await self.tss.start()
+        try:
+            yield
+        finally:
+            await self.tss.close()
+
+    def session(self) -> AbstractAsyncContextManager[None]:
+        return self._session()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        *,
+        limit: int,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        paused: bool | None = None,
+    ) -> list[Job]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page, _ = await self.tss.reports.list_jobs(
+                prefix=prefix, tag=tag, pool=pool, paused=paused, limit=size, cursor=cursor
+            )
+            return page
+
+        return await collect(fetch, limit)
+
+    async def get_job(self, name: str) -> Job:
+        return await self.tss.reports.get_job(name)
+
+    async def next_fires(self, name: str, n: int) -> list[datetime]:
+        return await self.tss.jobs.next_fires(name, n)
+
+    async def apply(
+        self, specs: list[JobSpec], *, where: str, create_only: bool = False
+    ) -> Applied:
+        # Here, in the user's own process, a python job's function is imported before
+        # anything is stored, so a typo fails now; the API process never imports one.
+        check_imports(specs, where=f"{where}: " if where else "")
+        return list(await self.tss.jobs.apply(specs, where=where, create_only=create_only))
+
+    async def delete_job(self, name: str, *, force: bool) -> None:
+        await self.tss.jobs.delete(name, force=force)
+
+    async def set_paused(self, name: str, paused: bool) -> Job:
+        return await self.tss.jobs.set_paused(name, paused)
+
+    async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
+        return [run for run, _ in await self.tss.runs.trigger(name, params=params, count=count)]
+
+    async def execute(self, name: str, *, params: dict[str, Any] | None) -> Run:
+        return await self.tss.runs.execute_now(name, params=params)
+
+    # -- runs -----------------------------------------------------------------------------
+
+    async def list_runs(self, run_filter: RunFilter, *, limit: int) -> list[Run]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page, _ = await self.tss.reports.list_runs(run_filter, limit=size, cursor=cursor)
+            return page
+
+        return await collect(fetch, limit)
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self.tss.reports.get_run(run_id)
+
+    async def get_run_attempts(self, run_id: str) -> tuple[Run, list[Attempt]]:
+        run, attempts, _ = await self.tss.reports.run_detail(run_id)
+        return run, attempts
+
+    async def get_logs(
+        self, run_id: str, attempt: int, *, stdout_offset: int = 0, stderr_offset: int = 0
+    ) -> tuple[str, str]:
+        logs = await self.tss.reports.logs(
+            run_id, attempt, stdout_from=stdout_offset, stderr_from=stderr_offset
+        )
+        return logs.stdout, logs.stderr
+
+    async def cancel_run(self, run_id: str) -> Run:
+        return await self.tss.runs.cancel(run_id)
+
+    async def retry_run(self, run_id: str) -> Run:
+        return await self.tss.runs.retry(run_id)
+
+    # -- flows ----------------------------------------------------------------------------
+
+    async def flow_graph(self, name: str) -> FlowGraph:
+        return await self.tss.jobs.flow_graph(name)
+
+    async def flow_runs(self, flow_id: str) -> list[Run]:
+        return await self.tss.runs.flow_runs(flow_id)
+
+    async def list_flows(self, *, limit: int) -> list[FlowSummary]:
+        return await collect(
+            lambda size, cursor: self.tss.reports.list_flows(limit=size, cursor=cursor), limit
+        )
+
+    # -- workers and tokens ---------------------------------------------------------------
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        return await self.tss.admin.list_workers()
+
+    async def create_token(
+        self, name: str, role: Role, *, expires_at: datetime | None
+    ) -> tuple[Token, str]:
+        return await self.tss.admin.create_token(name, role, expires_at=expires_at)
+
+    async def list_tokens(self) -> list[Token]:
+        return await self.tss.admin.list_tokens()
+
+    async def revoke_token(self, id_or_name: str) -> None:
+        await self.tss.admin.revoke_tokens(id_or_name)

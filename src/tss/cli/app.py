@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import typer
 
-from tss import __version__
+from tss._version import __version__
 from tss.cli import admin, flows, jobs, runs, serve, tokens, trigger
 from tss.cli.context import CLIState
 from tss.cli.output import BAD_INPUT, print_error, report_error

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tss import __version__
 from tss._aio import wait_first
 from tss._urls import mask_url
+from tss._version import __version__
 from tss.cli.context import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings

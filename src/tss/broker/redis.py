@@ -66,7 +66,7 @@ except ConfigError as exc:  # pragma: no cover - the dev extra installs the driv
     raise ConfigError(f"broker.url: {exc}", field="broker.url") from exc
 
 import redis.asyncio as aioredis
-from redis import exceptions as rx
+from redis import exceptions as redis_errors
 
 from tss.broker._redis_streams import (
     DEAD_MAXLEN,
@@ -162,7 +162,7 @@ class RedisBroker(Broker):
             self._held.clear()
         if self._client is not None:
             client, self._client = self._client, None
-            with contextlib.suppress(rx.RedisError, OSError):
+            with contextlib.suppress(redis_errors.RedisError, OSError):
                 await client.aclose()
 
     async def ping(self) -> None:
@@ -256,7 +256,7 @@ class RedisBroker(Broker):
         is already held, and must reach the caller even if this fails."""
         try:
             return await self._read(keys, count)
-        except (rx.RedisError, OSError) as exc:
+        except (redis_errors.RedisError, OSError) as exc:
             log.debug("redis broker: no more entries after the first: %s", exc)
             return []
 
@@ -269,7 +269,7 @@ class RedisBroker(Broker):
                 count=1,
                 block=max(1, int(seconds * 1000)),
             )
-        except rx.ResponseError as exc:
+        except redis_errors.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             return []  # the streams are gone (a restart): the next read creates them
@@ -305,7 +305,7 @@ class RedisBroker(Broker):
         if bad or gone:
             try:
                 await self._bury(bad, gone)
-            except (rx.RedisError, OSError) as exc:
+            except (redis_errors.RedisError, OSError) as exc:
                 # They stay pending here, not renewed: the next reclaim tries them again.
                 log.warning("redis broker: could not move malformed entries aside: %s", exc)
         return out
@@ -353,7 +353,7 @@ class RedisBroker(Broker):
                             stream, GROUP, self.consumer, 0, cast(list[Any], ids), justid=True
                         )
                     await pipe.execute(raise_on_error=False)
-            except (rx.RedisError, OSError) as exc:
+            except (redis_errors.RedisError, OSError) as exc:
                 log.debug("redis broker: could not renew held entries: %s", exc)
 
     # -- errors ---------------------------------------------------------------------------
@@ -364,19 +364,19 @@ class RedisBroker(Broker):
         after a connection error says the server is back."""
         try:
             yield
-        except rx.AuthenticationError as exc:
+        except redis_errors.AuthenticationError as exc:
             raise BrokerError(
                 f"redis broker at {self._shown} refused the credentials ({one_line(exc)}): "
                 "check the user and password in broker.url"
             ) from exc
-        except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             self._reachable = False
             raise BrokerError(
                 f"redis broker at {self._shown} cannot be reached ({one_line(exc)}): check that "
                 "Redis is running there and that broker.url's host, port, password and TLS "
                 "(rediss://) are right"
             ) from exc
-        except rx.RedisError as exc:
+        except redis_errors.RedisError as exc:
             raise BrokerError(
                 f"redis broker at {self._shown}: {doing} failed: {one_line(exc)}"
             ) from exc

@@ -90,7 +90,7 @@ def job_name(i: int) -> str:
 async def prepare(db: Path, jobs: int) -> tuple[int, float]:
     """Make ``db`` hold ``jobs`` no-op jobs and the cron jobs; (jobs created, seconds).
 
-    Uses the store's own API: ``TSSApp.apply`` for the cron jobs (their first fire is
+    Uses the store's own API: ``app.jobs.apply`` for the cron jobs (their first fire is
     computed there) and one ``Store.create_job`` (its own transaction) per bulk job,
     many in flight at once so the store thread never waits for the event loop.
     """
@@ -104,7 +104,7 @@ async def prepare(db: Path, jobs: int) -> tuple[int, float]:
                 f"{db} holds {have:,} bench jobs, not {jobs:,}: use another --keep folder"
             )
         if not await app.store.get_jobs(CRON_JOBS):
-            await app.apply(
+            await app.jobs.apply(
                 [{"name": n, "type": "noop", "schedule": {"every": "10s"}} for n in CRON_JOBS]
             )
         if have == jobs:

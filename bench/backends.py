@@ -175,7 +175,7 @@ async def throughput(args: argparse.Namespace, folder: Path) -> dict[str, float]
         await app.start()
         fleet = Fleet(config, folder, args.workers)
         try:
-            await app.apply([{"name": "noop", "type": "noop"}])
+            await app.jobs.apply([{"name": "noop", "type": "noop"}])
             policy = RunPolicy.of((await app.store.get_job("noop")).spec)
             fleet.start(scheduler=True)
             await asyncio.sleep(3)  # processes up and connected
@@ -228,10 +228,10 @@ async def lateness(args: argparse.Namespace, folder: Path) -> dict[str, float]:
                     spec["schedule"] = {"at": due_at.isoformat()}
                 specs.append(spec)
                 if len(specs) == 5000:
-                    await app.apply(specs, create_only=True)
+                    await app.jobs.apply(specs, create_only=True)
                     specs = []
             if specs:
-                await app.apply(specs, create_only=True)
+                await app.jobs.apply(specs, create_only=True)
             setup = time.perf_counter() - began
             left = (due_at - await app.store.now()).total_seconds()
             if left < 2:

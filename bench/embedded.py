@@ -49,7 +49,7 @@ async def _serve(app: TSSApp) -> tuple[asyncio.Event, asyncio.Task[None]]:
 async def throughput(n: int, concurrency: int, folder: Path) -> dict[str, float]:
     app = TSSApp(_settings(folder / "tss.db", concurrency))
     await app.start()
-    await app.apply([{"name": "noop", "type": "noop"}])
+    await app.jobs.apply([{"name": "noop", "type": "noop"}])
     policy = RunPolicy.of((await app.store.get_job("noop")).spec)
     stop, task = await _serve(app)
     assert app.scheduler is not None and app.worker is not None
@@ -85,7 +85,7 @@ async def lateness(k: int, concurrency: int, folder: Path) -> dict[str, float]:
     app = TSSApp(_settings(folder / "tss.db", concurrency))
     await app.start()
     due = (await app.store.now()).replace(microsecond=0) + timedelta(seconds=3)
-    await app.apply(
+    await app.jobs.apply(
         [
             {"name": f"job-{i}", "type": "noop", "schedule": {"at": due.isoformat()}}
             for i in range(k)

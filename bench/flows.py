@@ -76,9 +76,9 @@ async def flow(width: int, concurrency: int, folder: Path) -> dict[str, float]:
     jobs = [{"name": "root", "type": "noop"}]
     jobs += [{"name": m, "type": "noop", "depends_on": ["root"]} for m in middles]
     jobs.append({"name": "join", "type": "noop", "depends_on": middles})
-    await app.apply(jobs)
+    await app.jobs.apply(jobs)
     stop, task = await _serve(app)
-    [(root, _)] = await app.trigger("root")
+    [(root, _)] = await app.runs.trigger("root")
     total = width + 2
     while True:
         runs = await _runs(app, RunFilter(flow_id=root.id))
@@ -108,7 +108,7 @@ async def flow(width: int, concurrency: int, folder: Path) -> dict[str, float]:
 async def baseline(n: int, concurrency: int, folder: Path) -> float:
     app = TSSApp(_settings(folder / "base.db", concurrency))
     await app.start()
-    await app.apply([{"name": "noop", "type": "noop"}])
+    await app.jobs.apply([{"name": "noop", "type": "noop"}])
     policy = RunPolicy.of((await app.store.get_job("noop")).spec)
     stop, task = await _serve(app)
     assert app.scheduler is not None

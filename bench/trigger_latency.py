@@ -152,7 +152,7 @@ async def measure(kind: str, n: int, pause: float, folder: Path) -> Result:
         await app.start()
         deployment = Deployment(config, folder)
         try:
-            await app.apply([{"name": "noop", "type": "noop"}])
+            await app.jobs.apply([{"name": "noop", "type": "noop"}])
             url = deployment.start()
             while not [w for w in await app.store.list_workers() if w.state == "up"]:
                 deployment.check(time.monotonic() + 1)

@@ -6,8 +6,9 @@ The public names are re-exported here and load on first use, so ``import tss`` s
     from tss import TSSApp, load_config
 
     async with TSSApp(load_config("config.yaml")) as app:
-        await app.apply([{"name": "hello", "type": "shell", "params": {"argv": ["echo", "hi"]}}])
-        run = await app.execute_now("hello")
+        hello = {"name": "hello", "type": "shell", "params": {"argv": ["echo", "hi"]}}
+        await app.jobs.apply([hello])
+        run = await app.runs.execute_now("hello")
 """
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ def test_expired_token_is_refused(node: LiveAPI) -> None:
             "gone", "admin", now=now - timedelta(hours=2), expires_at=now - timedelta(hours=1)
         )
         await node.tss.store.create_token(record)
-        _record, valid = await node.tss.create_token(
+        _record, valid = await node.tss.admin.create_token(
             "tomorrow", "admin", expires_at=now + timedelta(days=1)
         )
         return expired, valid

@@ -15,8 +15,8 @@ def test_triggered_and_retried_runs_are_published_at_once() -> None:
         app = TSSApp(Settings(store={"url": "memory://"}, broker={"url": broker}))
         await app.start()
         try:
-            await app.apply([{"name": "hello", "type": "noop"}])
-            ((run, _),) = await app.trigger("hello")
+            await app.jobs.apply([{"name": "hello", "type": "noop"}])
+            ((run, _),) = await app.runs.trigger("hello")
             unpublished = await app.store.find_unpublished(
                 older_than=0, republish_after=3600, limit=10
             )
@@ -25,7 +25,7 @@ def test_triggered_and_retried_runs_are_published_at_once() -> None:
             assert [d.message.run_id for d in delivered] == [run.id]
             await app.broker.ack(delivered)
             await app.store.cancel_runs([run.id], actor="test", reason="ended by the test")
-            again = await app.retry_run(run.id)
+            again = await app.runs.retry(run.id)
             delivered = await app.broker.get(["default"], 10, 1.0)
             assert [d.message.run_id for d in delivered] == [again.id]
         finally:
@@ -42,8 +42,8 @@ def test_a_broker_that_cannot_take_the_runs_does_not_fail_the_trigger() -> None:
         app = TSSApp(Settings(store={"url": "memory://"}, broker={"url": broker}))
         await app.start()
         try:
-            await app.apply([{"name": "hello", "type": "noop"}])
-            ((run, created),) = await app.trigger("hello")
+            await app.jobs.apply([{"name": "hello", "type": "noop"}])
+            ((run, created),) = await app.runs.trigger("hello")
             assert created and run.state.value == "queued"
             left = await app.store.find_unpublished(older_than=0, republish_after=3600, limit=10)
             assert [r.id for r in left] == [run.id], "the reconciler would not find it"

@@ -36,14 +36,14 @@ def test_concurrent_applies_create_each_job_once_and_neither_fails(store_url: st
         for app in apps:
             await app.start()
         try:
-            first = await asyncio.gather(*(app.apply(specs("1h")) for app in apps))
+            first = await asyncio.gather(*(app.jobs.apply(specs("1h")) for app in apps))
             created = Counter(
                 name for done in first for name, action in done if action == "created"
             )
             assert sorted(created) == [f"job-{n:02d}" for n in range(JOBS)]
             assert set(created.values()) == {1}, "a job was created twice"
             # Both change every job at once: one updates each, the other finds it done.
-            second = await asyncio.gather(*(app.apply(specs("2h")) for app in apps))
+            second = await asyncio.gather(*(app.jobs.apply(specs("2h")) for app in apps))
             updated = Counter(
                 name for done in second for name, action in done if action == "updated"
             )

@@ -42,11 +42,11 @@ def test_a_chain_and_its_failure_branch_move_on_without_the_reconciler(
         ]  # fmt: skip
         async with serving(settings, jobs) as app:
             began = asyncio.get_running_loop().time()
-            ((root, _),) = await app.trigger("extract")
+            ((root, _),) = await app.runs.trigger("extract")
             flow = root.flow_id or root.id
 
             async def ended() -> dict[str, RunState]:
-                runs = await app.flow_runs(flow)
+                runs = await app.runs.flow_runs(flow)
                 return {r.job: r.state for r in runs}
 
             states: dict[str, RunState] = {}

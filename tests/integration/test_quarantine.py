@@ -34,12 +34,12 @@ def test_a_damaged_run_is_failed_with_its_reason_and_the_server_goes_on(tmp_path
     async def body() -> None:
         async with serving(settings, jobs) as app:
             now = await app.store.now()
-            ((later, _),) = await app.trigger("later", run_at=now + timedelta(seconds=1.5))
+            ((later, _),) = await app.runs.trigger("later", run_at=now + timedelta(seconds=1.5))
             with sqlite3.connect(db) as conn:
                 conn.execute("UPDATE runs SET policy = ? WHERE id = ?", (DAMAGED_POLICY, later.id))
             listed = await app.store.get_run(later.id)  # reading it never raises
             assert listed.policy.malformed is not None
-            (done,) = await app.wait([later.id], timeout=20, poll=0.05)
+            (done,) = await app.runs.wait([later.id], timeout=20, poll=0.05)
             assert done.state is RunState.FAILED
             assert done.error is not None and done.error.type == "MalformedRecord"
             assert "policy is malformed" in done.error.message

@@ -122,7 +122,7 @@ async def stream(
     run_ids: list[str] = []
     try:
         await app.start()
-        await app.apply(
+        await app.jobs.apply(
             [
                 {
                     "name": "mark",
@@ -141,13 +141,13 @@ async def stream(
         with caplog.at_level(logging.WARNING, logger="tss.broker.rabbitmq"):
             while len(run_ids) < RUNS or pending:
                 assert loop.time() - began < 60, f"disruptions left: {pending}"
-                created = await app.trigger("mark", count=6)
+                created = await app.runs.trigger("mark", count=6)
                 run_ids += [run.id for run, _ in created]
                 if pending and loop.time() - began >= pending[0] and await up(app):
                     pending.pop(0)
                     await DISRUPTIONS[disruption](proxy, prefix)
                 await asyncio.sleep(0.1)
-            runs = await app.wait(run_ids, timeout=45, poll=0.2)
+            runs = await app.runs.wait(run_ids, timeout=45, poll=0.2)
         stop.set()
         await serving
         lost = [r for r in caplog.records if "lost the connection" in r.getMessage()]

@@ -49,7 +49,7 @@ JOB = {"name": "nap", "params": {"function": "tasks_for_tests:sleep_for", "args"
 async def serving(settings: Settings) -> AsyncIterator[TSSApp]:
     app = TSSApp(settings)
     await app.start()
-    await app.apply([JOB])
+    await app.jobs.apply([JOB])
     stop = asyncio.Event()
     task = asyncio.create_task(app.serve(stop))
     try:
@@ -63,14 +63,14 @@ async def serving(settings: Settings) -> AsyncIterator[TSSApp]:
 async def stream_of_runs(app: TSSApp, midway: Callable[[], Any]) -> None:
     """Trigger RUNS runs, call ``midway`` once a few have ended, then check that each run
     ended exactly once, on its first attempt."""
-    created = [run_ for run_, _ in await app.trigger("nap", count=RUNS)]
+    created = [run_ for run_, _ in await app.runs.trigger("nap", count=RUNS)]
     run_ids = [r.id for r in created]
     deadline = time.monotonic() + 20
     while sum(r.state.terminal for r in [await app.store.get_run(i) for i in run_ids]) < 5:
         assert time.monotonic() < deadline, "the first runs did not end"
         await asyncio.sleep(0.02)
     await midway()
-    done = await app.wait(run_ids, timeout=30, poll=0.05)
+    done = await app.runs.wait(run_ids, timeout=30, poll=0.05)
     assert [r.state for r in done] == [RunState.SUCCEEDED] * RUNS
     assert {r.attempt for r in done} == {1}
     for run_id in run_ids:
@@ -181,12 +181,12 @@ def test_a_node_started_without_redis_waits_for_it(
 ) -> None:
     async def body() -> None:
         async with serving(settings_for(tmp_path, private_redis.url)) as app:
-            created = [r for r, _ in await app.trigger("nap", count=5)]
+            created = [r for r, _ in await app.runs.trigger("nap", count=5)]
             await asyncio.sleep(1.0)  # the worker and the scheduler retry, nobody dies
             with pytest.raises(BrokerError, match="cannot be reached"):
                 await app.broker.ping()  # what /readyz reports
             await asyncio.to_thread(private_redis.start)
-            done = await app.wait([r.id for r in created], timeout=20, poll=0.05)
+            done = await app.runs.wait([r.id for r in created], timeout=20, poll=0.05)
             assert [r.state for r in done] == [RunState.SUCCEEDED] * 5
 
     run(body(), timeout=60)

@@ -45,7 +45,7 @@ def alive(pid: int) -> bool:
 async def serving(settings: Settings, jobs: list[dict[str, Any]]) -> AsyncIterator[TSSApp]:
     app = TSSApp(settings)
     await app.start()
-    await app.apply(jobs)
+    await app.jobs.apply(jobs)
     stop = asyncio.Event()
     task = asyncio.create_task(app.serve(stop))
     try:
@@ -57,8 +57,8 @@ async def serving(settings: Settings, jobs: list[dict[str, Any]]) -> AsyncIterat
 
 
 async def one(app: TSSApp, job: str, timeout: float = 20, **kw: Any) -> Run:
-    ((created, _),) = await app.trigger(job, **kw)
-    (done,) = await app.wait([created.id], timeout=timeout, poll=0.05)
+    ((created, _),) = await app.runs.trigger(job, **kw)
+    (done,) = await app.runs.wait([created.id], timeout=timeout, poll=0.05)
     return done
 
 
@@ -265,15 +265,16 @@ def test_cancel_a_running_shell_run_kills_it(settings: Settings, tmp_path: Path)
             }
         ]
         async with serving(settings, jobs) as app:
-            ((created, _),) = await app.trigger("hang")
+            ((created, _),) = await app.runs.trigger("hang")
 
             async def running() -> bool:
                 return (
-                    pid_file.exists() and (await app.get_run(created.id)).state is RunState.RUNNING
+                    pid_file.exists()
+                    and (await app.reports.get_run(created.id)).state is RunState.RUNNING
                 )
 
             await until(running)
-            cancelled = await app.cancel_run(created.id)
+            cancelled = await app.runs.cancel(created.id)
             assert cancelled.state is RunState.CANCELLED
             pid = int(pid_file.read_text())
 
@@ -281,7 +282,7 @@ def test_cancel_a_running_shell_run_kills_it(settings: Settings, tmp_path: Path)
                 return not alive(pid)
 
             await until(gone, timeout=5)
-            assert (await app.get_run(created.id)).state is RunState.CANCELLED
+            assert (await app.reports.get_run(created.id)).state is RunState.CANCELLED
 
     run(body())
 
@@ -315,7 +316,7 @@ def test_graceful_shutdown_hands_back_what_outlives_the_grace(settings: Settings
     async def body() -> None:
         app = TSSApp(settings)
         await app.start()
-        await app.apply(
+        await app.jobs.apply(
             [
                 {"name": "slow", "type": "shell", "params": {"argv": ["sleep", "30"]}},
                 {"name": "quick", "type": "shell", "params": {"argv": ["sleep", "0.5"]}},
@@ -323,18 +324,18 @@ def test_graceful_shutdown_hands_back_what_outlives_the_grace(settings: Settings
         )
         stop = asyncio.Event()
         task = asyncio.create_task(app.serve(stop))
-        ((slow, _),) = await app.trigger("slow")
-        ((quick, _),) = await app.trigger("quick")
+        ((slow, _),) = await app.runs.trigger("slow")
+        ((quick, _),) = await app.runs.trigger("quick")
 
         async def both_running() -> bool:
-            states = {(await app.get_run(r.id)).state for r in (slow, quick)}
+            states = {(await app.reports.get_run(r.id)).state for r in (slow, quick)}
             return states == {RunState.RUNNING}
 
         await until(both_running)
         stop.set()
         await asyncio.wait_for(task, 10)
-        assert (await app.get_run(quick.id)).state is RunState.SUCCEEDED
-        handed = await app.get_run(slow.id)
+        assert (await app.reports.get_run(quick.id)).state is RunState.SUCCEEDED
+        handed = await app.reports.get_run(slow.id)
         assert handed.state is RunState.QUEUED
         assert handed.reason and "handed back" in handed.reason
         workers = await app.store.list_workers()
@@ -404,9 +405,11 @@ def test_a_worker_only_takes_runs_it_has_room_for(settings: Settings) -> None:
             {"name": "light", "type": "noop", "resources": {"cores": 0}},
         ]
         async with serving(settings, jobs) as app:
-            created = await app.trigger("heavy", count=2)
-            ((light, _),) = await app.trigger("light")
-            done = await app.wait([r.id for r, _ in created] + [light.id], timeout=20, poll=0.05)
+            created = await app.runs.trigger("heavy", count=2)
+            ((light, _),) = await app.runs.trigger("light")
+            done = await app.runs.wait(
+                [r.id for r, _ in created] + [light.id], timeout=20, poll=0.05
+            )
         first, second = sorted(done[:2], key=lambda r: r.started_at or r.created_at)
         assert all(r.state is RunState.SUCCEEDED for r in done)
         assert first.finished_at is not None and second.started_at is not None
@@ -431,12 +434,12 @@ def test_a_run_larger_than_the_worker_is_left_for_a_larger_one(
             {"name": "fits", "type": "noop", "resources": {"cores": 2, "memory": 1024}},
         ]
         async with serving(settings, jobs) as app:
-            ((huge, _),) = await app.trigger("huge")
-            ((hungry, _),) = await app.trigger("hungry")
-            ((fits, _),) = await app.trigger("fits")
-            (done,) = await app.wait([fits.id], timeout=20, poll=0.05)
+            ((huge, _),) = await app.runs.trigger("huge")
+            ((hungry, _),) = await app.runs.trigger("hungry")
+            ((fits, _),) = await app.runs.trigger("fits")
+            (done,) = await app.runs.wait([fits.id], timeout=20, poll=0.05)
             await asyncio.sleep(0.3)
-            left = [await app.get_run(r.id) for r in (huge, hungry)]
+            left = [await app.reports.get_run(r.id) for r in (huge, hungry)]
         assert done.state is RunState.SUCCEEDED  # the largest run that fits still runs
         assert [r.state for r in left] == [RunState.QUEUED, RunState.QUEUED]
         assert all(r.attempt == 0 for r in left)  # never claimed here
@@ -451,10 +454,10 @@ def test_logs_of_a_running_run_can_be_read_before_it_ends(settings: Settings) ->
         script = "echo started; echo warming up >&2; sleep 3; echo finished"
         jobs = [{"name": "chatty", "type": "shell", "params": {"argv": ["sh", "-c", script]}}]
         async with serving(settings, jobs) as app:
-            ((created, _),) = await app.trigger("chatty")
+            ((created, _),) = await app.runs.trigger("chatty")
 
             async def partial_logs_visible() -> bool:
-                run_now = await app.get_run(created.id)
+                run_now = await app.reports.get_run(created.id)
                 if run_now.state is not RunState.RUNNING:
                     return False
                 try:
@@ -463,7 +466,7 @@ def test_logs_of_a_running_run_can_be_read_before_it_ends(settings: Settings) ->
                     return False
 
             await until(partial_logs_visible, timeout=2.5)
-            (done,) = await app.wait([created.id], timeout=10, poll=0.05)
+            (done,) = await app.runs.wait([created.id], timeout=10, poll=0.05)
             assert done.state is RunState.SUCCEEDED
             assert await app.store.get_logs(created.id) == ("started\nfinished\n", "warming up\n")
 

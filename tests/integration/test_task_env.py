@@ -169,7 +169,7 @@ def test_env_shapes_are_checked_at_the_door(
         async with serving(settings, []) as app:
             job = {"name": "bad", "type": "shell", "params": {"argv": ["true"], **params}}
             with pytest.raises(ValidationError) as info:
-                await app.apply([job])
+                await app.jobs.apply([job])
             assert info.value.field == field
             assert words in info.value.message
             assert f"{field}: " in info.value.message

@@ -86,7 +86,7 @@ def check_config(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     tss = TSSApp(settings)  # refuses unknown store and broker URLs; does not connect
-    specs = tss.config_jobs()
+    specs = tss.jobs.config_jobs()
     tss.add_python_path()
     where = f"{settings.source}: " if settings.source else ""
     check_jobs(specs, tss.registry, where=where)

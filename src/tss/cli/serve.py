@@ -130,7 +130,7 @@ async def _serve(
             )
         sock = bind(settings.server.host, settings.server.port)
     tss = TSSApp(settings)
-    specs = tss.config_jobs() if apply_jobs else []
+    specs = tss.jobs.config_jobs() if apply_jobs else []
     stop = asyncio.Event()
     # Signals first: Ctrl+C also ends the wait for a store that is down.
     _install_signals(stop)
@@ -149,7 +149,7 @@ async def _serve(
             # Several schedulers may start at once on one config: apply is an upsert that
             # tolerates another one creating or updating the same jobs meanwhile.
             tss.not_ready = Unavailable("applying the config's jobs")
-            applied = list(await tss.apply(specs, where=settings.source or ""))
+            applied = list(await tss.jobs.apply(specs, where=settings.source or ""))
             tss.not_ready = None
             log.info("%s", applied_summary(settings, applied))
         if scheduler or worker:

@@ -87,7 +87,7 @@ def with_params(base: dict[str, Any], assignments: list[Assignment]) -> dict[str
 
 
 def _params_for(items: list[str]) -> dict[str, Any] | None:
-    """The run's params over the job's (TSSApp.trigger merges them key by key)."""
+    """The run's params over the job's (Runs.trigger merges them key by key)."""
     assignments = parse_params(items)
     return with_params({}, assignments) if assignments else None
 

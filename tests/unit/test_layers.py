@@ -23,7 +23,6 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("tss.client", 4),
     ("tss.calls", 4),
     ("tss.service", 3),
-    ("tss.app", 3),
     ("tss.scheduler", 2),
     ("tss.worker", 2),
     ("tss.outbox", 2),

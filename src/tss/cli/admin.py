@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import typer
 import yaml
 
-from tss._urls import mask_url
-from tss.cli.context import run_async, run_local, searched, settings_of
+from tss.cli.context import run_async, searched, settings_of
 from tss.cli.json_out import worker_data
 from tss.cli.output import (
     JSON,
@@ -24,7 +23,6 @@ from tss.core.models import WorkerInfo
 
 if TYPE_CHECKING:
     from tss.cli.backends.base import Backend
-    from tss.service import TSSApp
 
 config_app = typer.Typer(no_args_is_help=True)
 db_app = typer.Typer(no_args_is_help=True)
@@ -96,23 +94,8 @@ def check_config(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Bring the store's schema up to date (safe to run again, or from several hosts)."""
+    from tss.service.backends import upgrade_store
+
     settings = settings_of(ctx)
-    url = settings.store.url
-    shown = mask_url(url)
-    scheme = urlsplit(url).scheme.split("+")[0]
-    if scheme == "memory":
-        console.print(f"{shown} keeps no schema: nothing to upgrade", markup=False)
-        return
-    if scheme == "sqlite":
-        from tss.store.sql import migrate
-
-        migrate.upgrade(url)
-        revision = migrate.current_revision(url)
-        console.print(f"{shown} is at revision {revision}", markup=False)
-        return
-
-    async def body(tss: TSSApp) -> None:
-        return None  # starting the store applies its migrations
-
-    run_local(ctx, body)
-    console.print(f"{shown} is up to date", markup=False)
+    said = asyncio.run(upgrade_store(settings.store.url))
+    console.print(said, markup=False)

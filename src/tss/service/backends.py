@@ -7,6 +7,7 @@ driver; a driver that is not installed is reported with the ``pip install`` that
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -97,3 +98,29 @@ def open_broker(url: str, store: Store) -> Broker:
         raise _unsupported("broker.url", scheme, url, "local, store, amqp, redis")
     broker: Broker = _build(backend, "broker.url", url, store)
     return broker
+
+
+async def upgrade_store(url: str) -> str:
+    """Bring the schema of the store at ``url`` up to date (safe to run again, or from several
+    hosts at once) and say where it stands, in a line for the operator.
+
+    SQLite and PostgreSQL run their Alembic migrations (a store starting does the same); a
+    Redis store checks and writes its schema version when it starts; memory keeps none.
+
+    :raises ConfigError: an unknown scheme, or its driver is not installed.
+    :raises StoreError: the store cannot be reached or migrated.
+    """
+    shown = mask_url(url)
+    scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme == "memory":
+        return f"{shown} keeps no schema: nothing to upgrade"
+    if scheme == "sqlite":
+        from tss.store.sql import migrate
+
+        await asyncio.to_thread(migrate.upgrade, url)
+        revision = await asyncio.to_thread(migrate.current_revision, url)
+        return f"{shown} is at revision {revision}"
+    store = open_store(url)
+    await store.start()  # starting the store applies its migrations
+    await store.close()
+    return f"{shown} is up to date"

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tss.core.models import Role, Token, WorkerInfo
-from tss.store.base import Store
+from tss.service.base import NodeService
 from tss.tokens import (
     Principal,
     authenticate,
@@ -19,18 +19,11 @@ from tss.tokens import (
 )
 
 if TYPE_CHECKING:
-    from tss.service.node import TSSApp
+    pass
 
 
-class Admin:
+class Admin(NodeService):
     """A node's workers, tokens and sessions."""
-
-    def __init__(self, node: TSSApp) -> None:
-        self._node = node
-
-    @property
-    def _store(self) -> Store:
-        return self._node.store
 
     @property
     def _admin_token(self) -> str | None:

@@ -19,10 +19,10 @@ from tss.core.models import Job, JobSpec
 from tss.core.schedules import first_fire, next_fire_times
 from tss.definitions import check_jobs, load_job_file, parse_job
 from tss.errors import Conflict, ValidationError
-from tss.store.base import Store
+from tss.service.base import NodeService
 
 if TYPE_CHECKING:
-    from tss.service.node import TSSApp
+    pass
 
 Action = Literal["created", "updated", "unchanged"]
 #: how often :meth:`Jobs.apply` re-reads a job that another process changed under it
@@ -41,15 +41,8 @@ def _first_fire(spec: JobSpec, now: datetime) -> datetime | None:
     return first_fire(spec.schedule, created_at=now) if spec.schedule else None
 
 
-class Jobs:
+class Jobs(NodeService):
     """What a node does with job definitions."""
-
-    def __init__(self, node: TSSApp) -> None:
-        self._node = node
-
-    @property
-    def _store(self) -> Store:
-        return self._node.store
 
     def config_jobs(self) -> list[JobSpec]:
         """Jobs declared in the config (``jobs:`` and ``job_files:``), validated.

@@ -28,10 +28,10 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.states import RunState
-from tss.store.base import Store
+from tss.service.base import NodeService
 
 if TYPE_CHECKING:
-    from tss.service.node import TSSApp
+    pass
 
 #: queued runs counted per pool; beyond it the count says "at least"
 QUEUE_CAP = 10_000
@@ -111,15 +111,8 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class Reports:
+class Reports(NodeService):
     """Reads over a node's store: nothing here changes anything."""
-
-    def __init__(self, node: TSSApp) -> None:
-        self._node = node
-
-    @property
-    def _store(self) -> Store:
-        return self._node.store
 
     # -- jobs -----------------------------------------------------------------------------
 

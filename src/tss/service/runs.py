@@ -18,26 +18,19 @@ from tss.core.models import NewRun, Run, RunFilter, RunPolicy
 from tss.core.overrides import check_overrides
 from tss.core.states import RunState
 from tss.errors import Conflict, NotFound, ValidationError
-from tss.store.base import Store
+from tss.service.base import NodeService
 from tss.store.paging import collect
 from tss.worker.inline import execute_inline
 
 if TYPE_CHECKING:
-    from tss.service.node import TSSApp
+    pass
 
 #: the most runs one trigger makes
 MAX_COUNT = 10000
 
 
-class Runs:
+class Runs(NodeService):
     """What a node does to runs."""
-
-    def __init__(self, node: TSSApp) -> None:
-        self._node = node
-
-    @property
-    def _store(self) -> Store:
-        return self._node.store
 
     async def trigger(
         self,

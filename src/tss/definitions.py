@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +12,8 @@ from tss.config import read_yaml
 from tss.core.graph import find_cycle
 from tss.core.models import JobSpec
 from tss.core.overrides import check_overridable
-from tss.errors import ConfigError, TSSError, ValidationError
+from tss.errors import ConfigError, TSSError, ValidationError, field_path
 from tss.tasks.registry import TaskRegistry
-
-
-def _loc(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {"function-after", "function-before", "function-wrap"}:
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def parse_job(data: Any, *, where: str = "") -> JobSpec:
@@ -44,7 +32,7 @@ def parse_job(data: Any, *, where: str = "") -> JobSpec:
         return JobSpec.model_validate(dict(data))
     except PydanticValidationError as exc:
         err = exc.errors()[0]
-        field = _loc(err["loc"]) or "job"
+        field = field_path(err["loc"]) or "job"
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

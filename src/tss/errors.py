@@ -30,7 +30,7 @@ so every store says it in the same words, with the same ``field``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Self
+from typing import Any, Self
 
 
 class TSSError(Exception):
@@ -207,6 +207,20 @@ class Unavailable(TSSError):
     """The API server could not be reached, or its store or broker is not ready."""
 
     code = "unavailable"
+
+
+def field_path(loc: Iterable[Any]) -> str:
+    """A pydantic error location as the field name TSS shows: ``jobs[1].schedule.cron``
+    (list positions in brackets; pydantic's validator steps left out)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"function-after", "function-before", "function-wrap"}:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 def _subclasses(cls: type[TSSError]) -> list[type[TSSError]]:

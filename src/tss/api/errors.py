@@ -28,6 +28,7 @@ from tss.errors import (
     TSSError,
     Unauthorized,
     ValidationError,
+    field_path,
 )
 
 log = logging.getLogger(__name__)
@@ -87,18 +88,12 @@ def error_response(
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    """The field a request error names: its location without the request part it came in
+    (``body``, ``query``...), or ``body`` for the whole body."""
     parts = list(loc)
     if parts and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:] or parts
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {"function-after", "function-before", "function-wrap"}:
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
+    return field_path(parts) or "body"
 
 
 def _depth(value: Any) -> int:

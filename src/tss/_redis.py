@@ -14,10 +14,11 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tss._urls import mask_url
-from tss.errors import ConfigError
+from tss.errors import ConfigError, TSSError
 
 try:
     import redis.asyncio as aioredis
+    from redis import exceptions as redis_errors
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialWithJitterBackoff
     from redis.connection import URL_QUERY_ARGUMENT_PARSERS
@@ -96,3 +97,38 @@ def connect(url: str, *, field: str, shown: str, **options: Any) -> aioredis.Red
         return aioredis.Redis.from_url(url, retry=retry_policy(), **settings)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{field}: {shown}: {exc}", field=field) from exc
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver error's text on one line (its type's name when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the server could not be reached (rather than refused)."""
+    return isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError | OSError) and (
+        not isinstance(exc, redis_errors.AuthenticationError)
+    )
+
+
+def translated(
+    exc: BaseException, error: type[TSSError], subject: str, key: str, *, doing: str = ""
+) -> TSSError:
+    """A Redis driver error (or ``OSError``) as ``error``, in the words the store and the
+    broker share: what happened to ``subject`` ("the Redis store at ...") and what to check
+    in the config ``key``."""
+    if isinstance(exc, redis_errors.AuthenticationError):
+        return error(
+            f"{subject} refused the credentials ({one_line(exc)}): check the user and"
+            f" password in {key}"
+        )
+    if unreachable(exc):
+        return error(
+            f"{subject} cannot be reached ({one_line(exc)}): check that Redis is running"
+            f" there and that {key}'s host, port, password and TLS (rediss://) are right"
+        )
+    return error(
+        f"{subject}: {doing} failed: {one_line(exc)}"
+        if doing
+        else f"{subject} failed: {one_line(exc)}"
+    )

@@ -94,7 +94,3 @@ def fields_of(raw: Any) -> dict[bytes, bytes]:
 
 def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -79,7 +79,6 @@ from tss.broker._redis_streams import (
     as_text,
     fields_of,
     ids_by_stream,
-    one_line,
     parse_url,
     priority_of,
     queue_removal,
@@ -364,25 +363,15 @@ class RedisBroker(Broker):
         after a connection error says the server is back."""
         try:
             yield
-        except redis_errors.AuthenticationError as exc:
-            raise BrokerError(
-                f"redis broker at {self._shown} refused the credentials ({one_line(exc)}): "
-                "check the user and password in broker.url"
-            ) from exc
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            self._reachable = False
-            raise BrokerError(
-                f"redis broker at {self._shown} cannot be reached ({one_line(exc)}): check that "
-                "Redis is running there and that broker.url's host, port, password and TLS "
-                "(rediss://) are right"
-            ) from exc
-        except redis_errors.RedisError as exc:
-            raise BrokerError(
-                f"redis broker at {self._shown}: {doing} failed: {one_line(exc)}"
+        except (redis_errors.RedisError, OSError) as exc:
+            if _redis.unreachable(exc):
+                self._reachable = False
+            raise _redis.translated(
+                exc, BrokerError, f"the Redis broker at {self._shown}", "broker.url", doing=doing
             ) from exc
         if not self._reachable:
             self._reachable = True
-            log.info("redis broker at %s is reachable again", self._shown)
+            log.info("the Redis broker at %s is reachable again", self._shown)
 
 
 __all__ = ["GROUP", "PRIORITIES", "RedisBroker"]

@@ -32,10 +32,6 @@ BATCH = 500
 OWN_OPTIONS = {"prefix": "tss"}
 
 
-def _line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 class RedisConnection:
     """One client on the store's server, and the key prefix of the store's data."""
 
@@ -71,19 +67,10 @@ class RedisConnection:
         """Redis errors become one-line `StoreError`s that say what to check."""
         try:
             yield
-        except redis_errors.AuthenticationError as exc:
-            raise StoreError(
-                f"the Redis store at {self.shown} refused the credentials ({_line(exc)}):"
-                " check the user and password in store.url"
+        except (redis_errors.RedisError, OSError) as exc:
+            raise _redis.translated(
+                exc, StoreError, f"the Redis store at {self.shown}", "store.url"
             ) from exc
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise StoreError(
-                f"the Redis store at {self.shown} cannot be reached ({_line(exc)}): check that"
-                " Redis is running there and that store.url's host, port, password and TLS"
-                " (rediss://) are right"
-            ) from exc
-        except redis_errors.RedisError as exc:
-            raise StoreError(f"the Redis store at {self.shown} failed: {_line(exc)}") from exc
 
     async def eval(self, source: str, *args: Any) -> Any:
         """Run one of the :mod:`~tss.store.redis.scripts` (EVALSHA, loading it when Redis lacks it);

@@ -109,6 +109,37 @@ def test_no_import_points_upwards() -> None:
     assert not upwards, "imports that point upwards:\n" + "\n".join(upwards)
 
 
+#: the packages of one backend each; a backend imports its port and the shared code, never
+#: another backend, and the shared code imports no backend
+BACKENDS = (
+    "tss.store.memory",
+    "tss.store.sqlite",
+    "tss.store.postgres",
+    "tss.store.redis",
+    "tss.broker.local",
+    "tss.broker.store",
+    "tss.broker.rabbitmq",
+    "tss.broker.redis",
+)
+
+
+def _backend(module: str) -> str | None:
+    return next((b for b in BACKENDS if module == b or module.startswith(b + ".")), None)
+
+
+def test_no_backend_imports_another_and_the_shared_code_imports_none() -> None:
+    crossing = []
+    for module, path in sorted(MODULES.items()):
+        if not module.startswith(("tss.store", "tss.broker")):
+            continue
+        own = _backend(module)
+        for target in sorted(_imports(path, at_import_time=False)):
+            other = _backend(target)
+            if other is not None and other != own:
+                crossing.append(f"{module} -> {target}")
+    assert not crossing, "store/broker modules that import another backend:\n" + "\n".join(crossing)
+
+
 def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The import circles of ``graph`` (module -> modules it imports): its strongly
     connected components of more than one module (Tarjan's algorithm, iteratively)."""

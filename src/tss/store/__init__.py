@@ -8,9 +8,10 @@ Laid out by backend, with the same file names in each::
     encoding.py    records <-> stored text and numbers; RunRow (SQL and Redis share it)
     memory/        MemoryStore: state.py (data, shared moves), runs.py (RunStore), store.py
     sql/           what SQLite and PostgreSQL share: schema.py, migrate.py, migrations/,
-                   rows.py (named rows), queries.py (named statements), plans.py
-    sqlite/        SQLiteStore: connection.py (thread, connection, BEGIN IMMEDIATE, pragmas,
-                   WAL), queries.py, writes.py (transaction bodies), store.py, watch.py
+                   engine.py (SQLite pragmas, BEGIN IMMEDIATE), rows.py (named rows),
+                   queries.py (named statements), plans.py
+    sqlite/        SQLiteStore: connection.py (thread, connection, WAL checkpoints),
+                   queries.py, writes.py (transaction bodies), store.py, watch.py
     postgres/      PostgresStore: connection.py (pool, listener, errors), queries.py,
                    writes.py (transaction bodies), runs.py (RunStore), store.py
     redis/         RedisStore: connection.py (URL, client, errors), codec.py, listing.py,

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tss._urls import mask_url
 from tss.errors import StoreError
-from tss.store.sqlite.connection import BEGIN_KEY, configure_engine
+from tss.store.sql.engine import BEGIN_KEY, configure_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: the newest revision the package ships. Kept here so that opening a store whose schema is
@@ -146,7 +146,7 @@ def current_revision(url: str) -> str | None:
 
 def create_engine(url: str) -> Engine:
     """An engine for ``url`` (PostgreSQL on psycopg 3); on SQLite set up as the SQLite store
-    sets up its own (:func:`tss.store.sqlite.connection.configure_engine`).
+    sets up its own (:func:`tss.store.sql.engine.configure_engine`).
 
     :raises StoreError: the URL cannot be used.
     """

@@ -13,28 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tss.errors import ConfigError, StoreError, TSSError
 from tss.store.encoding import chunks
+from tss.store.sql.engine import BEGIN_KEY, configure_engine
 from tss.store.sql.queries import placeholders
 
 T = TypeVar("T")
-#: milliseconds SQLite waits for a lock held by another connection before failing
-BUSY_TIMEOUT_MS = 10_000
-#: key in ``Connection.info`` holding the statement that opens the next transaction
-BEGIN_KEY = "tss_begin"
 
 
 def database_of(url: str) -> str:
@@ -54,48 +48,6 @@ def database_of(url: str) -> str:
 def why(exc: BaseException) -> str:
     """The driver's words for ``exc``."""
     return str(getattr(exc, "orig", None) or exc)
-
-
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Take transactions out of pysqlite's hands: the "begin" hook below emits them.
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _wal(cur)
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cur.close()
-
-
-def _wal(cur: Any) -> None:
-    """Switch the file to WAL (a setting kept in the file). Switching needs the file to
-    itself and SQLite does not wait for that, so when another process holds it (two that
-    open a new file at once), retry until the busy timeout."""
-    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() in ("wal", "memory"):
-        return
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode = WAL").fetchall()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01 + random.random() * 0.02)
-
-
-def _on_sqlite_begin(conn: Connection) -> None:
-    # Writers take the write lock up front (no deadlock-prone lock upgrade); readers don't.
-    conn.exec_driver_sql(conn.info.get(BEGIN_KEY, "BEGIN IMMEDIATE"))
-
-
-def configure_engine(engine: Engine) -> None:
-    """Give a SQLite engine TSS's pragmas and explicit transactions (``BEGIN IMMEDIATE``
-    unless ``conn.info[BEGIN_KEY]`` says otherwise)."""
-    event.listen(engine, "connect", _on_sqlite_connect)
-    event.listen(engine, "begin", _on_sqlite_begin)
 
 
 # -- statements on a connection (called on the store's thread, inside a transaction) ---------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tss.core import flows
 from tss.core.ids import new_id
@@ -120,18 +120,8 @@ class Runs(NodeService):
                 field="state",
             )
         again = await self._rearmed(old) if old.flow_id is not None else []
-        new = NewRun(
-            id=new_id(),
-            job=old.job,
-            state=RunState.QUEUED,
-            trigger="retry",
-            params=old.params,
-            priority=old.priority,
-            pool=old.pool,
-            policy=old.policy,
-            reason=f"retry of run {old.id}",
-            retry_of=old.id,
-            flow_id=old.flow_id,
+        new = _run_again(
+            old, state=RunState.QUEUED, trigger="retry", reason=f"retry of run {old.id}"
         )
         (run, _), *_ = await self._store.create_runs([new, *again], actor=actor)
         await self._node.publish([run])
@@ -150,20 +140,12 @@ class Runs(NodeService):
         by_id = {r.id: r for r in members}
         again: list[NewRun] = []
         for skipped in flows.rearm(list(current.values()), current[old.job]):
-            prior = by_id[skipped.id]
             again.append(
-                NewRun(
-                    id=new_id(),
-                    job=prior.job,
+                _run_again(
+                    by_id[skipped.id],
                     state=RunState.WAITING,
                     trigger="flow",
-                    params=prior.params,
-                    priority=prior.priority,
-                    pool=prior.pool,
-                    policy=prior.policy,
                     reason=f"waits again: run {old.id} is re-run",
-                    retry_of=prior.id,
-                    flow_id=old.flow_id,
                 )
             )
         return again
@@ -222,3 +204,23 @@ class Runs(NodeService):
             log_limit=worker.log_limit,
             result_limit=worker.result_limit,
         )
+
+
+def _run_again(
+    prior: Run, *, state: RunState, trigger: Literal["retry", "flow"], reason: str
+) -> NewRun:
+    """A new run of what ``prior`` ran (job, params, priority, pool, policy), linked to it by
+    ``retry_of`` and in its flow."""
+    return NewRun(
+        id=new_id(),
+        job=prior.job,
+        state=state,
+        trigger=trigger,
+        params=prior.params,
+        priority=prior.priority,
+        pool=prior.pool,
+        policy=prior.policy,
+        reason=reason,
+        retry_of=prior.id,
+        flow_id=prior.flow_id,
+    )

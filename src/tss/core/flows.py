@@ -31,16 +31,14 @@ from typing import Any
 
 from tss.core.ids import new_id
 from tss.core.models import JobSpec, NewRun, Run, RunPolicy
-from tss.core.states import RunState
+from tss.core.states import FAILURE_STATES, RunState
 
-S = RunState
 #: the parent states that meet each condition of ``depends_on``
 SATISFIES: dict[str, frozenset[RunState]] = {
-    "success": frozenset({S.SUCCEEDED}),
-    "failure": frozenset({S.FAILED, S.TIMED_OUT}),
-    "completion": frozenset({S.SUCCEEDED, S.FAILED, S.TIMED_OUT}),
+    "success": frozenset({RunState.SUCCEEDED}),
+    "failure": FAILURE_STATES,
+    "completion": FAILURE_STATES | {RunState.SUCCEEDED},
 }
-del S
 #: the reason a run of a paused job is skipped when its flow starts
 PAUSED = "job is paused"
 
@@ -314,7 +312,7 @@ def flow_state(runs: Iterable[FlowRun]) -> str:
         return "running"
     if RunState.CANCELLED in states:
         return "cancelled"
-    if states & {RunState.FAILED, RunState.TIMED_OUT}:
+    if states & FAILURE_STATES:
         return "failed"
     return "succeeded"
 

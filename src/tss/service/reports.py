@@ -27,7 +27,7 @@ from tss.core.models import (
     RunFilter,
     WorkerInfo,
 )
-from tss.core.states import RunState
+from tss.core.states import FAILURE_STATES, RunState
 from tss.service.base import NodeService
 
 if TYPE_CHECKING:
@@ -41,9 +41,8 @@ LATENESS_SAMPLE = 1000
 LATENESS_RETRIED = 100
 #: newest runs of a job its health is computed from
 HEALTH_RUNS = 20
-_FAILED = (RunState.FAILED, RunState.TIMED_OUT)
 #: the ends that say how a job is doing (cancelled and skipped runs say nothing)
-_ENDED = (RunState.SUCCEEDED, *_FAILED)
+_ENDED = FAILURE_STATES | {RunState.SUCCEEDED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +293,7 @@ class Reports(NodeService):
                     runs=len(page.items),
                     ended=len(ended),
                     succeeded=good,
-                    failed=sum(r.state in _FAILED for r in ended),
+                    failed=sum(r.state in FAILURE_STATES for r in ended),
                     success_rate=round(good / len(ended), 4) if ended else None,
                     mean_duration=round(sum(timed) / len(timed), 4) if timed else None,
                 )

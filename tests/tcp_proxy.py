@@ -21,10 +21,27 @@ DEFAULT_PORTS = {"postgresql": 5432, "redis": 6379, "amqp": 5672}
 
 
 def free_port() -> int:
+    """A port nothing listens on now. Only for "nothing listens there": a server told to
+    use it may find it taken by then (tests run side by side); let a server bind port 0
+    and say its address instead, or hold the port with :func:`held_port`."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def held_port(port: int = 0) -> socket.socket:
+    """A socket bound to ``127.0.0.1:port`` (a free one for 0) and not listening: a
+    connection to it is refused, as to a stopped server, and no other process can take the
+    port meanwhile."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class TcpProxy:
@@ -36,7 +53,10 @@ class TcpProxy:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = free_port()
+        # The port is held from the start and through every down(): while a test has it
+        # down, no other process (a server on port 0 in another test) can take it.
+        self._held: socket.socket | None = held_port()
+        self.port: int = self._held.getsockname()[1]
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -78,6 +98,9 @@ class TcpProxy:
     def close(self) -> None:
         self.down()
         self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         self._thread.join(10)
         self._loop.close()
 
@@ -87,12 +110,17 @@ class TcpProxy:
     async def _up(self) -> None:
         self._flowing.set()
         if self._server is None:
-            self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+            sock, self._held = self._held, None
+            assert sock is not None
+            sock.listen(128)
+            sock.setblocking(False)
+            self._server = await asyncio.start_server(self._link, sock=sock)
 
     async def _down(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            server.close()  # closes the listening socket: hold the port again at once
+            self._held = held_port(self.port)
         await self._cut()
 
     async def _cut(self) -> None:

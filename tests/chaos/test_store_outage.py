@@ -7,6 +7,7 @@ and restores, or to a port that accepts connections and never answers.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,9 +27,13 @@ from tests.servers import (
     redis_prefix,
     require_server,
 )
-from tests.tcp_proxy import TcpProxy, black_hole, free_port, proxy_for
+from tests.tcp_proxy import TcpProxy, black_hole, proxy_for
 
 pytestmark = pytest.mark.slow
+
+#: where a serving process says its address: in its banner once started ("api  URL/api/v1"),
+#: or once a first try to reach the store fails or is slow ("api URL: /readyz answers 503 ...")
+_URL = re.compile(r"\bapi\s+(http://127\.0\.0\.1:\d+)")
 
 AUTH_OFF = {"api": {"auth": False}, "logging": {"level": "WARNING"}}
 
@@ -56,26 +61,44 @@ class Node:
     def __init__(
         self, tmp_path: Path, command: str, store_url: str, broker_url: str = "store://"
     ) -> None:
-        self.port = free_port()
         sections: dict[str, Any] = {
             **AUTH_OFF,
             "store": {"url": store_url},
             "broker": {"url": broker_url},
-            "server": {"port": self.port},
+            "server": {"port": 0},  # its own free port, read from its log (_URL)
             "scheduler": {"max_sleep": 0.2},
         }
         config = write_config(tmp_path, [], **sections)
         self.log = tmp_path / "server.log"
         self.proc = start_server(config, self.log, (command,))
-        self.base = f"http://127.0.0.1:{self.port}"
+        self._base: str | None = None
+
+    @property
+    def base(self) -> str:
+        """The server's URL, as it printed it (fails until it has)."""
+        if self._base is None:
+            found = _URL.search(self.log.read_text(errors="replace"))
+            assert found is not None, f"no URL in the server's log yet: {self.log.read_text()}"
+            self._base = found[1]
+        return self._base
 
     def get(self, path: str) -> tuple[int, Any, float]:
         """Status, JSON body and seconds taken (fails past 5 s: the check must be bounded)."""
         started = time.monotonic()
-        answer = httpx.get(self.base + path, timeout=5)
+        try:
+            answer = httpx.get(self.base + path, timeout=5)
+        except httpx.TransportError as exc:
+            code = self.proc.poll()
+            state = "still running" if code is None else f"exited with {code}"
+            tail = self.log.read_text()[-4000:] if self.log.exists() else ""
+            raise AssertionError(
+                f"GET {path}: {exc!r}; the server {state}\n--- server log ---\n{tail}"
+            ) from exc
         return answer.status_code, answer.json(), time.monotonic() - started
 
     def serving(self) -> bool:
+        if self._base is None and not _URL.search(self.log.read_text(errors="replace")):
+            return False
         try:
             httpx.get(self.base + "/healthz", timeout=1)
         except httpx.HTTPError:
@@ -208,7 +231,8 @@ def test_store_that_never_answers(tmp_path: Path, nodes: list[Node]) -> None:
     with black_hole() as port:
         node = Node(tmp_path, "api", f"postgresql://postgres@127.0.0.1:{port}/test")
         nodes.append(node)
-        wait_for(node.serving, 20, "the health route", node.log)
+        # The address is said a second into a connect that hangs, not after its timeout.
+        wait_for(node.serving, 6, "the health route", node.log)
         assert node.get("/healthz")[0] == 200
         body, _ = node.ready_within(503, 1)
         assert body["checks"]["store"] != "ok"

@@ -181,6 +181,8 @@ async def _serve(
 _RETRY_EVERY = 0.5
 #: seconds between repeats of the same reason while they stay unreachable
 _SAY_AGAIN = 30.0
+#: seconds of a first connect that has not answered after which the API's address is said
+_SLOW_START = 1.0
 
 
 async def _start(tss: TSSApp, stop: asyncio.Event, url: str | None) -> bool:
@@ -196,26 +198,39 @@ async def _start(tss: TSSApp, stop: asyncio.Event, url: str | None) -> bool:
     loop = asyncio.get_running_loop()
     said, said_at = "", float("-inf")
     tss.not_ready = Unavailable("connecting to the store and the broker")
-    while not stop.is_set():
-        try:
-            if await _unless_stopped(tss.start(), stop):
-                tss.not_ready = None
-                return True
-            break
-        except (StoreError, BrokerError) as exc:
-            await tss.close()
-            if not tss.store_is_remote and isinstance(exc, StoreError):
-                raise  # a file that cannot be opened will not open by waiting
-            if not isinstance(tss.not_ready, StoreError | BrokerError) and url is not None:
-                status_console.print(
-                    f"api {url}: /readyz answers 503 until the store and broker are reached",
-                    markup=False,
-                )
-            tss.not_ready = exc
-            if str(exc) != said or loop.time() - said_at >= _SAY_AGAIN:
-                said, said_at = str(exc), loop.time()
-                status_console.print(f"{exc}; retrying every {_RETRY_EVERY:g}s", markup=False)
-            await wait_first(stop, timeout=_RETRY_EVERY)
+    announced = False
+
+    def announce() -> None:
+        # Where the API is, as soon as the store is slow to answer or refuses (not after a
+        # connect timeout): the banner comes only once it is reached.
+        nonlocal announced
+        if not announced and url is not None:
+            announced = True
+            status_console.print(
+                f"api {url}: /readyz answers 503 until the store and broker are reached",
+                markup=False,
+            )
+
+    slow = loop.call_later(_SLOW_START, announce)
+    try:
+        while not stop.is_set():
+            try:
+                if await _unless_stopped(tss.start(), stop):
+                    tss.not_ready = None
+                    return True
+                break
+            except (StoreError, BrokerError) as exc:
+                await tss.close()
+                if not tss.store_is_remote and isinstance(exc, StoreError):
+                    raise  # a file that cannot be opened will not open by waiting
+                announce()
+                tss.not_ready = exc
+                if str(exc) != said or loop.time() - said_at >= _SAY_AGAIN:
+                    said, said_at = str(exc), loop.time()
+                    status_console.print(f"{exc}; retrying every {_RETRY_EVERY:g}s", markup=False)
+                await wait_first(stop, timeout=_RETRY_EVERY)
+    finally:
+        slow.cancel()
     await tss.close()
     return False
 

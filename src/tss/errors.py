@@ -29,6 +29,7 @@ so every store says it in the same words, with the same ``field``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any, Self
 
@@ -236,3 +237,13 @@ def error_for_code(code: str) -> type[TSSError]:
         if cls.code == code:
             return cls
     return TSSError
+
+
+def log_failure(logger: logging.Logger, exc: BaseException, where: str, then: str = "") -> None:
+    """Log that ``where`` failed and will go on (``then``: "; retrying in 1s"). A TSS error
+    (an outage, a refusal) is one line with its reason; anything else is a bug, logged with
+    its traceback; either way the loop that caught it keeps the process up."""
+    if isinstance(exc, TSSError):
+        logger.warning("%s: %s%s", where, exc, then)
+    else:
+        logger.error("%s: unexpected error%s", where, then, exc_info=exc)

@@ -24,7 +24,7 @@ from tss.core.retry import (
     lost_outcome,
 )
 from tss.core.states import RunState
-from tss.errors import BrokerError, TSSError
+from tss.errors import BrokerError, TSSError, log_failure
 from tss.metrics import Metrics
 from tss.scheduler.unrunnable import UnrunnableRuns
 from tss.store.base import WAKE_CHANNEL, Notifying, Store
@@ -83,8 +83,8 @@ class Scheduler:
             try:
                 delay = await self.tick()
                 backoff = 0.5
-            except TSSError as exc:
-                log.warning("scheduler %s: %s; retrying in %.1fs", self.id, exc, backoff)
+            except Exception as exc:  # an outage or a bug: the process stays up
+                log_failure(log, exc, f"scheduler {self.id}", f"; retrying in {backoff:.1f}s")
                 delay, backoff = backoff, min(backoff * 2, 30.0)
             await self._sleep(stop, delay)
         log.info("scheduler %s stopped", self.id)

@@ -20,7 +20,7 @@ from tss.config import WorkerConfig
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.states import RunState
 from tss.core.workers import Room
-from tss.errors import TSSError
+from tss.errors import TSSError, log_failure
 from tss.metrics import Metrics
 from tss.store.base import Store
 from tss.tasks.output import LogBuffer
@@ -164,8 +164,8 @@ class Worker:
                     if deliveries:
                         await self._claim(deliveries)
                 backoff = 0.5
-            except TSSError as exc:
-                log.warning("worker %s: %s; retrying in %.1fs", self.id, exc, backoff)
+            except Exception as exc:  # an outage or a bug: unstarted claims are reaped
+                log_failure(log, exc, f"worker {self.id}", f"; retrying in {backoff:.1f}s")
                 await wait_first(stop, timeout=backoff)
                 backoff = min(backoff * 2, 30.0)
         if self._parked or self._early:
@@ -300,10 +300,10 @@ class Worker:
                     [o for o, _ in batch], actor=f"worker:{self.id}"
                 )
                 break
-            except TSSError as exc:
+            except Exception as exc:  # an outage or a bug: the outcomes are kept
                 # Keep the outcomes and try again: if the lease runs out meanwhile, the reaper
                 # decides instead and these will be refused by fencing. Nothing is lost.
-                log.warning("worker %s could not record outcomes: %s", self.id, exc)
+                log_failure(log, exc, f"worker {self.id} could not record outcomes")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         for (outcome, delivery), ok in zip(batch, accepted, strict=True):
@@ -338,8 +338,8 @@ class Worker:
             held = [(h.run.id, h.run.attempt) for h in self._held.values()]
             try:
                 lost = await self.store.heartbeat(self.id, held, lease=self.settings.lease)
-            except TSSError as exc:
-                log.warning("worker %s heartbeat failed: %s", self.id, exc)
+            except Exception as exc:  # an outage or a bug: the next beat tries again
+                log_failure(log, exc, f"worker {self.id} heartbeat failed")
                 continue
             for run_id in lost:
                 if (item := self._held.get(run_id)) is not None and item.task is not None:

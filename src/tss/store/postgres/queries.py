@@ -143,14 +143,20 @@ PROMOTE = (
 )
 
 #: claim ``$1`` (ids) for worker ``$2`` with a lease of ``$3`` microseconds: rows are locked
-#: in id order (no deadlock between claimers) and only those still queued are taken
+#: in id order (no deadlock between claimers) and only those still queued are taken.
+#:
+#: Rows are found by primary key alone and their state tested once locked (a locked row is
+#: its latest version): with ``AND state = 'queued'`` in the lookup, a planner with stale
+#: statistics (a queue filled since the last ANALYZE) reads every queued run through the
+#: partial outbox index instead (10,000 queued: 6 ms per claim against 0.1 ms).
 CLAIM = (
     f"WITH clock AS ({CLOCK} AS us),"
-    f" locked AS (SELECT id FROM runs WHERE id = ANY($1::text[]) AND {QUEUED}"
+    " locked AS (SELECT id, state FROM runs WHERE id = ANY($1::text[])"
     " ORDER BY id FOR UPDATE),"
     " claimed AS (UPDATE runs SET state = 'running', attempt = runs.attempt + 1,"
     " started_at = clock.us, worker_id = $2::text, lease_until = clock.us + $3::bigint,"
-    f" updated_at = clock.us FROM locked, clock WHERE runs.id = locked.id"
+    " updated_at = clock.us FROM locked, clock"
+    " WHERE runs.id = locked.id AND locked.state = 'queued'"
     f" RETURNING {shared.RUN_COLUMNS}),"
     f" att AS (INSERT INTO attempts ({shared.ATTEMPT_COLUMNS}) SELECT id, attempt, $2::text,"
     " 'running', started_at, NULL, NULL, NULL, '', '' FROM claimed),"
@@ -273,11 +279,19 @@ FETCH_QUEUED = (
 #: the next ``$2`` queued runs of pools ``$1`` with what each needs, locked for this
 #: transaction; rows another claimer holds are skipped, so concurrent claimers take
 #: disjoint runs instead of waiting on each other
+#:
+#: Each pool is read on its own, in the order of ``ix_runs_queued`` (pool, priority DESC,
+#: queued_at, id): the first ``$2`` rows of each, then the best ``$2`` of those. A filter
+#: ``pool = ANY(...)`` instead reads and sorts every queued run of the pools (10,000 queued:
+#: 190 ms per claim against 0.1 ms). Rows of another pool that lose the final cut stay
+#: locked until this short transaction ends.
 CLAIM_NEXT_LOCK = (
-    "SELECT id, coalesce((policy::jsonb ->> 'cores')::float8, 0),"
-    " coalesce((policy::jsonb ->> 'memory')::int, 0)"
-    f" FROM runs WHERE {QUEUED} AND pool = ANY($1::text[])"
-    " ORDER BY priority DESC, queued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    "SELECT r.id, r.cores, r.memory FROM unnest($1::text[]) AS p(pool) CROSS JOIN LATERAL"
+    " (SELECT id, priority, queued_at, coalesce((policy::jsonb ->> 'cores')::float8, 0) AS cores,"
+    " coalesce((policy::jsonb ->> 'memory')::int, 0) AS memory"
+    f" FROM runs WHERE {QUEUED} AND runs.pool = p.pool"
+    " ORDER BY priority DESC, queued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS r"
+    " ORDER BY r.priority DESC, r.queued_at, r.id LIMIT $2"
 )
 
 EXPIRED = (

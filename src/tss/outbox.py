@@ -9,11 +9,16 @@ claim in the store drops them.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 
 from tss.broker.base import Broker, RunMessage
 from tss.core.models import Run
+from tss.errors import log_failure
 from tss.store.base import Store
+
+log = logging.getLogger(__name__)
 
 #: a flow run found unpublished this long after it was published is left to the reconciler
 _FLOW_REPUBLISH_AFTER = 3600.0
@@ -45,3 +50,39 @@ async def publish_flow_runs(store: Store, broker: Broker, *, limit: int) -> int:
     ready = [run for run in found if run.flow_id is not None]
     await publish(store, broker, ready)
     return len(ready)
+
+
+class Marks:
+    """Records runs published in the background, many at a time: a producer that triggers
+    one run per call publishes it at once and goes on, without waiting for a second round
+    trip to the store. A mark lost with the process (or refused by a store that is down)
+    costs a second message for the run when the reconciler publishes it again, which the
+    claim drops: marks can be late, never wrong."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._ids: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, run_ids: Sequence[str]) -> None:
+        """Mark these runs published soon (they were just published)."""
+        self._ids.extend(run_ids)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush(), name="tss-marks")
+
+    async def _flush(self) -> None:
+        while self._ids:
+            batch, self._ids = self._ids, []
+            try:
+                await self._store.mark_published(batch)
+            except Exception as exc:  # an outage or a bug: the reconciler publishes them again
+                log_failure(log, exc, f"could not record {len(batch)} runs published")
+
+    async def close(self, timeout: float) -> None:
+        """Record what is pending, waiting at most ``timeout`` seconds."""
+        task = self._task
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout)
+            except TimeoutError:
+                task.cancel()

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from tss import outbox
+from tss.broker.base import RunMessage
 from tss.config import Settings
 from tss.core.models import Run
 from tss.core.states import RunState
@@ -47,6 +48,7 @@ class TSSApp:
         self.scheduler: Scheduler | None = None
         self.worker: Worker | None = None
         self.metrics = Metrics()
+        self._marks = outbox.Marks(self.store)
         self._started = False
         #: why this node is not ready yet, as /readyz reports it: set by a serving process
         #: while it connects (the last failure) and applies the config's jobs
@@ -87,6 +89,7 @@ class TSSApp:
                 sys.path.insert(0, path)
 
     async def close(self) -> None:
+        await self._marks.close(PUBLISH_WITHIN)
         await self.broker.close()
         await self.store.close()
         self._started = False
@@ -155,10 +158,13 @@ class TSSApp:
             return
         try:
             async with asyncio.timeout(PUBLISH_WITHIN):
-                await outbox.publish(self.store, self.broker, queued)
+                await self.broker.publish([RunMessage.of(r) for r in queued])
         except (BrokerError, StoreError, TimeoutError) as exc:
             log.warning(
                 "could not publish %d queued runs (a scheduler's reconciler will): %s",
                 len(queued),
                 str(exc) or f"no answer within {PUBLISH_WITHIN:g}s",
             )
+            return
+        if not self.broker.reads_store:
+            self._marks.add([r.id for r in queued])

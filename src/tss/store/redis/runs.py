@@ -124,13 +124,21 @@ class RedisRuns(RedisPart, RunStore):
             check_transition(None, new.state)
         if not runs:
             return []
-        specs = await downstream_specs(
-            self._conn, [new.job for new in runs if flows.starts_flow(new)]
-        )
-        runs = flows.with_flows(runs, specs)
+        # Most jobs have nothing downstream: send the runs as if so, and the script checks
+        # it in the same step (one round trip); read the flow only when it says otherwise.
+        roots = sorted({new.job for new in runs if flows.starts_flow(new)})
+        specs: dict[str, dict[str, JobSpec]] = {}
+        sent = flows.with_flows(runs, specs)
         reply = await self._conn.eval(
-            scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(runs, specs))
+            scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(sent, specs)), *roots
         )
+        if reply[0] == "downstream":
+            specs = await downstream_specs(self._conn, roots)
+            sent = flows.with_flows(runs, specs)
+            reply = await self._conn.eval(
+                scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(sent, specs))
+            )
+        runs = sent
         if reply[0] == "conflict":
             raise Conflict.run_exists(reply[1])
         now_us, out = int(reply[1]), list[tuple[Run, bool]]()

@@ -4,10 +4,17 @@
 -- (lib.lua, flows.lua), then its body.
 
 -- script: create_runs (head, runs, flows)
--- ARGV: prefix, actor, JSON list of new runs ({id, job, state, ikey?, fire?, reason?, f}).
--- Returns {'conflict', id} before any write, or {'ok', now, {{id, 1} | {id, 0, row}...}}.
+-- ARGV: prefix, actor, JSON list of new runs ({id, job, state, ikey?, fire?, reason?, f}),
+-- then the jobs to check: runs of theirs were sent without a flow, on the guess that they
+-- have no job downstream.
+-- Returns {'downstream'} before any write when one of those jobs has (the caller reads
+-- the flow and sends the runs again), {'conflict', id} before any write, or
+-- {'ok', now, {{id, 1} | {id, 0, row}...}}.
 do
   local actor, news = ARGV[2], cjson.decode(ARGV[3])
+  for i = 4, #ARGV do
+    if redis.call('SISMEMBER', P .. 'parents', ARGV[i]) == 1 then return {'downstream'} end
+  end
   local bad = taken(news)
   if bad then return {'conflict', bad} end
   local now = us(clock())

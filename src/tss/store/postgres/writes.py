@@ -115,9 +115,19 @@ async def insert_runs(
     inserted = {run_id for run_id, _notice in await conn.fetch(sql, *args)}
     if len(inserted) == len(rows):
         return out
-    # Someone else holds some of those keys or fires (they committed since we planned).
+    return await with_holders(conn, news, out, [row.id for row in rows if row.id not in inserted])
+
+
+async def with_holders(
+    conn: Conn, news: list[NewRun], out: list[tuple[Run, bool]], lost_ids: list[str]
+) -> list[tuple[Run, bool]]:
+    """``out`` with each run of ``lost_ids`` (planned, then not inserted: someone else
+    committed its idempotency key or fire since) replaced by the stored run that holds it.
+
+    :raises Conflict: a run was not inserted and nothing holds its key (its id was taken).
+    """
     by_id = {new.id: new for new in news}
-    lost = [by_id[row.id] for row in rows if row.id not in inserted]
+    lost = [by_id[run_id] for run_id in lost_ids]
     keyed = [(n.job, n.idempotency_key) for n in lost if n.idempotency_key is not None]
     fires = [fk for n in lost if (fk := fire_key(n))]
     args = [*columns(keyed, 2), *columns(fires, 2)]

@@ -1,6 +1,6 @@
 """The task body of bench/peers/throughput.py for TSS: one Redis ``INCR`` on the run's counter.
 
-A ``python`` job calls ``tss_task:incr`` with ``kwargs: {key: <counter key>}``; the config puts
+A ``python`` job calls ``tss_task:incr`` with ``kwargs: {key: <counter key>, url: <Redis URL>}``; the config puts
 this folder on ``python_path``. The function is sync, so TSS runs it in a thread (its default
 for a sync function). One Redis client per worker process, made on the first call (the peers'
 task modules do the same).
@@ -13,17 +13,16 @@ import threading
 import redis
 
 _lock = threading.Lock()
-_client: redis.Redis | None = None
+_clients: dict[str, redis.Redis] = {}
 
 
-def _redis() -> redis.Redis:
-    global _client
-    if _client is None:
+def _redis(url: str) -> redis.Redis:
+    client = _clients.get(url)
+    if client is None:
         with _lock:
-            if _client is None:
-                _client = redis.Redis(host="127.0.0.1", port=6379, db=0)
-    return _client
+            client = _clients.setdefault(url, redis.Redis.from_url(url))
+    return client
 
 
-def incr(key: str) -> int:
-    return int(_redis().incr(key))
+def incr(key: str, url: str = "redis://127.0.0.1:6379/13") -> int:
+    return int(_redis(url).incr(key))

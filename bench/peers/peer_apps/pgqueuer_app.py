@@ -1,0 +1,19 @@
+import psycopg
+import redis.asyncio as aioredis
+from pgqueuer import PgQueuer
+from pgqueuer.db import PsycopgDriver
+from pgqueuer.models import Job
+
+from peer_apps import KEY, PG, REDIS
+
+
+async def main() -> PgQueuer:
+    connection = await psycopg.AsyncConnection.connect(PG, autocommit=True)
+    pgq = PgQueuer(PsycopgDriver(connection))
+    r = aioredis.from_url(REDIS)
+
+    @pgq.entrypoint("incr")
+    async def incr(job: Job) -> None:
+        await r.incr(KEY)
+
+    return pgq

@@ -23,6 +23,6 @@ dramatiq.set_broker(broker)
 _r = redis.Redis.from_url(REDIS)
 
 
-@dramatiq.actor(queue_name=NS, store_results=STORE)
+@dramatiq.actor(queue_name=NS, **({"store_results": True} if STORE else {}))
 def incr():
     return _r.incr(KEY)

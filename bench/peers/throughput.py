@@ -569,8 +569,10 @@ class PgQueuer(System):
         run_checked([str(BIN / "pgq"), "--pg-dsn", PG + self.database, "install"], self.env)
 
     def workers(self) -> list[tuple[str, list[str]]]:
-        return [(f"pgq{i}", [str(BIN / "pgq"), "--pg-dsn", PG + self.database, "run",
-                             "peer_apps.pgqueuer_app:main"]) for i in range(2)]  # fmt: skip
+        # peer_apps.pgq_cli is `pgq` with its run --log-level bug fixed (see there).
+        return [(f"pgq{i}", [str(BIN / "python"), "-m", "peer_apps.pgq_cli", "--pg-dsn",
+                             PG + self.database, "run", "peer_apps.pgqueuer_app:main"])
+                for i in range(2)]  # fmt: skip
 
 
 class Oban(System):

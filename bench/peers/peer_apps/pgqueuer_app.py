@@ -1,3 +1,5 @@
+from contextlib import asynccontextmanager
+
 import psycopg
 import redis.asyncio as aioredis
 from pgqueuer import PgQueuer
@@ -7,7 +9,9 @@ from pgqueuer.models import Job
 from peer_apps import KEY, PG, REDIS
 
 
-async def main() -> PgQueuer:
+@asynccontextmanager
+async def main():
+    """The factory of ``pgq run`` (PgQueuer 1.6 wants an async context manager)."""
     connection = await psycopg.AsyncConnection.connect(PG, autocommit=True)
     pgq = PgQueuer(PsycopgDriver(connection))
     r = aioredis.from_url(REDIS)
@@ -16,4 +20,8 @@ async def main() -> PgQueuer:
     async def incr(job: Job) -> None:
         await r.incr(KEY)
 
-    return pgq
+    try:
+        yield pgq
+    finally:
+        await r.aclose()
+        await connection.close()

@@ -584,10 +584,13 @@ class Oban(System):
         if not Path(self.python).exists():
             raise Failed(f"skipped: {self.python} is missing (bench/peers/setup.sh builds it "
                          "with Python 3.12)")  # fmt: skip
-        run_checked([self.python, "-m", "peer_apps.oban_app", "install"], self.env)
+        self.oban = str(Path(self.python).parent / "oban")
+        run_checked([self.oban, "install", "--dsn", PG + self.database], self.env)
 
     def workers(self) -> list[tuple[str, list[str]]]:
-        return [(f"oban{i}", [self.python, "-m", "peer_apps.oban_app", "work"]) for i in range(2)]
+        return [(f"oban{i}", [self.oban, "start", "--dsn", PG + self.database, "--queues",
+                              "default:10", "--cron-modules", "peer_apps.oban_app"])
+                for i in range(2)]  # fmt: skip
 
 
 CLASSES: dict[str, type[System]] = {

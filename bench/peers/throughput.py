@@ -820,6 +820,10 @@ def main() -> None:
     parser.add_argument("--tss-python", default=str(REPO / ".venv" / "bin" / "python"),
                         help="the project's venv python (TSS runs from there)")  # fmt: skip
     ARGS = args = parser.parse_args()
+    # Ctrl+C, and SIGTERM too, end the run through the same cleanup (even when started in the
+    # background of a shell that ignores SIGINT).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.redis_db == 0:
         parser.error("--redis-db 0 is shared: pick a db of the bench's own")
     import redis
@@ -843,8 +847,8 @@ def main() -> None:
             ratios = report(backend, results)
             everything["backends"][backend] = {"systems": results, "ratios": ratios}
     except KeyboardInterrupt:
-        print("\ninterrupted: stopping processes", flush=True)
-        raise
+        print("\ninterrupted: processes stopped, namespaces removed", flush=True)
+        sys.exit(130)
     finally:
         stop(list(PROCS), grace=5)
         if args.json:

@@ -438,6 +438,7 @@ class TSS(System):
         self.config = self.folder / f"tss-{self.tag}.yaml"
         self.env["BENCH_TSS_CONFIG"] = str(self.config)
         self.rabbit_queues = [f"{self.ns}.pool.default", f"{self.ns}.dead-letter"]
+        self.rabbit_exchanges = [f"{self.ns}.dead-letter"]
 
     def urls(self) -> dict[str, Any]:
         prefixed = f"{self.redis_url}?prefix={self.ns}"

@@ -130,10 +130,10 @@ class Procs:
                 proc.wait()
 
 
-def run_helper(argv: list[str], timeout: float, cwd: Path = HERE) -> str:
+def run_helper(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
     """A helper to its end; its output, or Failed with it."""
-    done = subprocess.run(["nice", *argv], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    done = subprocess.run(["nice", *argv], cwd=HERE, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})  # fmt: skip
     if done.returncode != 0:
         raise Failed(f"{' '.join(argv[:3])} failed:\n    " + "\n    ".join(
             (done.stdout + done.stderr).strip().splitlines()[-8:]))  # fmt: skip
@@ -334,10 +334,10 @@ class Bench:
                             env=beat_env, cwd=folder)  # fmt: skip
                 # Beat logs nothing at its default level: alive at T - 1 s is what is known.
                 wait_for("T - 1s", lambda: time.time() > due - 1, due, procs)
-                margin = float("nan")
+                margin: float | None = None
             else:
                 run_helper([sys.executable, "precision_tasks.py", "celery-eta", repr(due),
-                            str(k), key], timeout=self.args.lead)  # fmt: skip
+                            str(k), key], timeout=self.args.lead, env=env)  # fmt: skip
                 margin = self.margin_ok(due, time.time())
             result = self.collect(key, due, k, procs)
             return {**result, "stored": k, "margin_s": margin}

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 _client = None
@@ -44,8 +45,6 @@ def record(key: str, job: str) -> None:
 # --- Celery (workers, beat, producer): configured from the environment ------------------
 
 if os.environ.get("PRECISION_BROKER"):
-    from datetime import datetime, timezone
-
     from celery import Celery
     from celery.schedules import schedstate
     from celery.schedules import schedule as _schedule
@@ -98,8 +97,6 @@ def _celery_eta(due: float, k: int, key: str) -> None:
 
 
 def _aps(kind: str, due: float, k: int, key: str) -> None:
-    from datetime import datetime, timezone
-
     from apscheduler.triggers.date import DateTrigger
 
     at = datetime.fromtimestamp(due, tz=timezone.utc)
@@ -155,8 +152,6 @@ def _tss_apply(store: str, due_iso: str, k: int, m: int, key: str) -> None:
         try:
             # The M-K jobs that are not due: a one-shot a day later (so they sit in the
             # scheduler's index like any stored schedule), then the K due ones.
-            from datetime import datetime, timedelta
-
             far = (datetime.fromisoformat(due_iso) + timedelta(days=1)).isoformat()
             specs = []
             for i in range(m):
@@ -190,6 +185,11 @@ def _rabbit_clean(prefix: str) -> None:
                 await channel.queue_delete(f"{prefix}.{name}")
             except Exception:  # noqa: BLE001 - absent queue: nothing to remove
                 pass
+        channel = await conn.channel()
+        try:  # the dead-letter exchange the queue is bound to
+            await channel.exchange_delete(f"{prefix}.dead-letter")
+        except Exception:  # noqa: BLE001
+            pass
         await conn.close()
 
     asyncio.run(main())

@@ -407,6 +407,7 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # even when started with SIGINT ignored
     bench = Bench(args)
     rows: list[dict[str, Any]] = []
     try:

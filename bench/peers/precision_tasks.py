@@ -14,11 +14,12 @@ Redis namespace), its first statement being the clock read. Run as a script it i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 _client = None
@@ -57,7 +58,7 @@ if os.environ.get("PRECISION_BROKER"):
     def crecord(key: str, job: str) -> None:
         record(key, job)
 
-    class once(_schedule):  # noqa: N801 - read as a schedule, like crontab/solar
+    class once(_schedule):
         """A beat schedule due once, at ``due`` (epoch seconds): ``run_every`` is the time
         to ``due``, and after the fire (``last_run_at`` past ``due``) it is never due again."""
 
@@ -87,7 +88,7 @@ if os.environ.get("PRECISION_BROKER"):
 
 
 def _celery_eta(due: float, k: int, key: str) -> None:
-    eta = datetime.fromtimestamp(due, tz=timezone.utc)
+    eta = datetime.fromtimestamp(due, tz=UTC)
     for i in range(k):
         crecord.apply_async((key, f"e{i:06d}"), eta=eta)
     print(f"sent {k}, {due - time.time():.2f}s before due", flush=True)
@@ -99,7 +100,7 @@ def _celery_eta(due: float, k: int, key: str) -> None:
 def _aps(kind: str, due: float, k: int, key: str) -> None:
     from apscheduler.triggers.date import DateTrigger
 
-    at = datetime.fromtimestamp(due, tz=timezone.utc)
+    at = datetime.fromtimestamp(due, tz=UTC)
 
     def add_all(sched) -> None:  # type: ignore[no-untyped-def]
         for i in range(k):
@@ -150,8 +151,8 @@ def _tss_apply(store: str, due_iso: str, k: int, m: int, key: str) -> None:
         app = TSSApp(Settings(store={"url": store}, logging={"level": "WARNING"}))
         await app.start()
         try:
-            # The M-K jobs that are not due: a one-shot a day later (so they sit in the
-            # scheduler's index like any stored schedule), then the K due ones.
+            # The first K jobs are due at due_iso; the other M-K are one-shots a day later
+            # (precision.py passes 2100 for them), sitting in the schedule like any job.
             far = (datetime.fromisoformat(due_iso) + timedelta(days=1)).isoformat()
             specs = []
             for i in range(m):
@@ -181,15 +182,11 @@ def _rabbit_clean(prefix: str) -> None:
         conn = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
         for name in ("pool.default", "dead-letter"):
             channel = await conn.channel()
-            try:
+            with contextlib.suppress(Exception):
                 await channel.queue_delete(f"{prefix}.{name}")
-            except Exception:  # noqa: BLE001 - absent queue: nothing to remove
-                pass
         channel = await conn.channel()
-        try:  # the dead-letter exchange the queue is bound to
+        with contextlib.suppress(Exception):  # the dead-letter exchange
             await channel.exchange_delete(f"{prefix}.dead-letter")
-        except Exception:  # noqa: BLE001
-            pass
         await conn.close()
 
     asyncio.run(main())

@@ -74,6 +74,13 @@ def test_a_claim_reads_a_batch_not_the_queue(url: str) -> None:
                     plan = json.loads(found)[0]
                     # Each run by its key: the lookup, the row to update, the update.
                     assert _rows_read(plan) <= 3 * LIMIT, plan
+                    # The one-statement claim: a batch per pool, then each claimed by key.
+                    [(found,)] = await conn.fetch(
+                        "EXPLAIN (ANALYZE, FORMAT JSON) " + queries.CLAIM_NEXT,
+                        pools, LIMIT, "w2", 10**7,
+                    )  # fmt: skip
+                    plan = json.loads(found)[0]
+                    assert _rows_read(plan) <= LIMIT * len(pools) + 3 * LIMIT, plan
                 finally:
                     await tx.rollback()  # the queue stays as it was for the next claim
         finally:

@@ -120,6 +120,12 @@ class PostgresRuns(RunStore):
         pools = list(dict.fromkeys(pools))
         if not pools or limit <= 0:
             return []
+        found = await self.pool.write(
+            queries.CLAIM_NEXT, pools, limit, worker_id, seconds_us(lease)
+        )
+        if found[0][0]:  # none asked for cores or memory: claimed in that one statement
+            runs = [run_of(tuple(row)[1:]) for row in found if row[1] is not None]
+            return sorted(runs, key=lambda r: (-r.priority, r.queued_at or r.created_at, r.id))
         return await self.pool.tx(
             lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
         )

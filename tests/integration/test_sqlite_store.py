@@ -189,7 +189,7 @@ def test_the_wal_is_checkpointed_off_the_store_thread(tmp_path: Path) -> None:
         sizes = []
         try:
             own = await store._read(
-                lambda conn: conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+                lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             )
             assert own == 0
             policy = RunPolicy.of(JobSpec(name="w", type="noop"))

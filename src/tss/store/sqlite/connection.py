@@ -20,12 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tss.errors import ConfigError, StoreError, TSSError
 from tss.store.encoding import chunks
-from tss.store.sql.engine import BEGIN_KEY, configure_engine
+from tss.store.sql.engine import configure_engine
 from tss.store.sql.queries import placeholders
 
 T = TypeVar("T")
@@ -52,16 +52,21 @@ def why(exc: BaseException) -> str:
 
 # -- statements on a connection (called on the store's thread, inside a transaction) ---------
 
+#: what the store's statements run on: the driver's own connection. SQLAlchemy opens it,
+#: migrates and configures it; the store's transactions then go to sqlite3 directly, as
+#: SQLAlchemy's layer per statement and per transaction cost more than the statements
+#: (``tss server`` on SQLite spends most of its time on the store's one thread).
+Connection = sqlite3.Connection
+
 
 def rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """The rows of one statement (none for a statement that returns none)."""
-    result = conn.exec_driver_sql(sql, tuple(params))
-    return list(result.fetchall()) if result.returns_rows else []
+    return conn.execute(sql, tuple(params)).fetchall()
 
 
 def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
     """Run one statement; how many rows it changed."""
-    return int(conn.exec_driver_sql(sql, tuple(params)).rowcount)
+    return conn.execute(sql, tuple(params)).rowcount
 
 
 def many(conn: Connection, sql: str, params: Sequence[Sequence[Any]]) -> None:
@@ -69,7 +74,7 @@ def many(conn: Connection, sql: str, params: Sequence[Sequence[Any]]) -> None:
     if params:
         # Plain tuples: sqlite3 binds a tuple subclass (a named row) by the slower
         # sequence protocol.
-        conn.exec_driver_sql(sql, list(map(tuple, params)))
+        conn.executemany(sql, list(map(tuple, params)))
 
 
 def rows_in(conn: Connection, sql: str, ids: Sequence[Any], *before: Any) -> list[Any]:
@@ -82,8 +87,7 @@ def rows_in(conn: Connection, sql: str, ids: Sequence[Any], *before: Any) -> lis
 
 def changes(conn: Connection) -> int:
     """How many rows this connection has changed since it opened (``total_changes``)."""
-    raw = conn.connection.driver_connection
-    return int(getattr(raw, "total_changes", 0))
+    return conn.total_changes
 
 
 # -- the store's thread and connection -------------------------------------------------------
@@ -122,7 +126,8 @@ class SQLiteConnection:
         self.database = database_of(url)
         self._executor: ThreadPoolExecutor | None = None
         self._engine: Engine | None = None
-        self._conn: Connection | None = None
+        self._conn: sa.engine.Connection | None = None  # SQLAlchemy's: it migrates
+        self._raw: Connection | None = None  # the driver's under it: the store's work
         self._checkpointer: Checkpointer | None = None
 
     @property
@@ -135,16 +140,25 @@ class SQLiteConnection:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     def _tx(self, begin: str, fn: Callable[[Connection], T]) -> T:
-        if self._conn is None:
+        raw = self._raw
+        if raw is None:
             raise StoreError(f"the SQLite store {self.database} is not started (or is closed)")
         try:
-            self._conn.info[BEGIN_KEY] = begin
-            with self._conn.begin():
-                return fn(self._conn)
+            raw.execute(begin)
+            try:
+                found = fn(raw)
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+            raw.execute("COMMIT")
+            return found
         except TSSError:
             raise
-        except SQLAlchemyError as exc:
-            raise StoreError(f"SQLite store {self.database}: {why(exc)}") from exc
+        except sqlite3.Error as exc:
+            if raw.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    raw.execute("ROLLBACK")
+            raise StoreError(f"SQLite store {self.database}: {exc}") from exc
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """``fn(connection)`` in a write transaction (``BEGIN IMMEDIATE``) on the thread.
@@ -160,7 +174,7 @@ class SQLiteConnection:
         """
         return await self._run(lambda: self._tx("BEGIN", fn))
 
-    async def open(self, upgrade: Callable[[Connection], None]) -> None:
+    async def open(self, upgrade: Callable[[sa.engine.Connection], None]) -> None:
         """Start the thread, connect, and bring the schema up to date with ``upgrade``."""
         if self._executor is not None:
             return
@@ -172,7 +186,7 @@ class SQLiteConnection:
             self._executor = None
             raise
 
-    def _open(self, upgrade: Callable[[Connection], None]) -> None:
+    def _open(self, upgrade: Callable[[sa.engine.Connection], None]) -> None:
         engine = sa.create_engine(self.url)
         configure_engine(engine)
         try:
@@ -186,14 +200,14 @@ class SQLiteConnection:
             engine.dispose()
             cause = why(exc.__cause__ or exc) if isinstance(exc, StoreError) else why(exc)
             raise StoreError(f"cannot open the SQLite database {self.database}: {cause}") from exc
-        self._engine, self._conn = engine, conn
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection) and raw.isolation_level is None
+        self._engine, self._conn, self._raw = engine, conn, raw
         if self.database != ":memory:":
             # SQLite checkpoints the WAL inside whichever COMMIT crosses 1,000 pages: on a
             # slow disk that one commit takes hundreds of ms on the store's only thread.
             # Checkpoint from a thread of its own instead.
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            raw.execute("PRAGMA wal_autocheckpoint = 0")  # outside SQLAlchemy's transaction
+            raw.execute("PRAGMA wal_autocheckpoint = 0")  # outside any transaction
             self._checkpointer = Checkpointer(self.database)
 
     def _shut(self) -> None:
@@ -201,6 +215,7 @@ class SQLiteConnection:
             self._checkpointer.stop()
             self._checkpointer = None
         conn, engine, self._conn, self._engine = self._conn, self._engine, None, None
+        self._raw = None
         if conn is not None:
             conn.close()
         if engine is not None:

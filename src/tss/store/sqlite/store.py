@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy.engine import Connection
-
 from tss.core.models import (
     Attempt,
     ErrorInfo,
@@ -41,7 +39,7 @@ from tss.store.paging import JobOrder, bucket_us, check_offset
 from tss.store.sql import migrate, plans, rows
 from tss.store.sql import queries as shared
 from tss.store.sqlite import queries, writes
-from tss.store.sqlite.connection import SQLiteConnection, execute, many, rows_in
+from tss.store.sqlite.connection import Connection, SQLiteConnection, execute, many, rows_in
 from tss.store.sqlite.connection import rows as fetch
 from tss.store.sqlite.watch import CommitWatcher
 

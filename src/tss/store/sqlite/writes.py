@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from sqlite3 import IntegrityError
 from typing import Any
-
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from tss.core import flows
 from tss.core.fencing import holds
@@ -38,7 +36,7 @@ from tss.store.paging import JobOrder
 from tss.store.sql import plans, rows
 from tss.store.sql import queries as shared
 from tss.store.sqlite import queries
-from tss.store.sqlite.connection import changes, execute, many, rows_in
+from tss.store.sqlite.connection import Connection, changes, execute, many, rows_in
 from tss.store.sqlite.connection import rows as fetch
 
 # -- jobs ------------------------------------------------------------------------------------

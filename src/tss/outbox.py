@@ -52,34 +52,44 @@ async def publish_flow_runs(store: Store, broker: Broker, *, limit: int) -> int:
     return len(ready)
 
 
-class Marks:
-    """Records runs published in the background, many at a time: a producer that triggers
-    one run per call publishes it at once and goes on, without waiting for a second round
-    trip to the store. A mark lost with the process (or refused by a store that is down)
-    costs a second message for the run when the reconciler publishes it again, which the
-    claim drops: marks can be late, never wrong."""
+class Sender:
+    """Publishes the runs a node queued and records them published, in the background and
+    many at a time: a producer that triggers one run per call has its run committed when
+    the call returns, and the broker has it a moment later, without the call waiting for the
+    broker's confirm (a durable broker's is a disk write) or for a second round trip to the
+    store. Whatever is lost with the process, or refused by a broker or store that is down,
+    is still unpublished in the store: the reconciler publishes it (a run sent twice is
+    dropped at claim). Marks can be late, never wrong: a run is recorded published only once
+    the broker has it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, broker: Broker, within: float) -> None:
         self._store = store
-        self._ids: list[str] = []
+        self._broker = broker
+        self._within = within
+        self._runs: list[Run] = []
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, run_ids: Sequence[str]) -> None:
-        """Mark these runs published soon (they were just published)."""
-        self._ids.extend(run_ids)
+    def send(self, runs: Sequence[Run]) -> None:
+        """Publish these queued runs soon (they were just committed)."""
+        self._runs.extend(runs)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._flush(), name="tss-marks")
+            self._task = asyncio.get_running_loop().create_task(self._flush(), name="tss-send")
 
     async def _flush(self) -> None:
-        while self._ids:
-            batch, self._ids = self._ids, []
+        while self._runs:
+            batch, self._runs = self._runs, []
             try:
-                await self._store.mark_published(batch)
-            except Exception as exc:  # an outage or a bug: the reconciler publishes them again
-                log_failure(log, exc, f"could not record {len(batch)} runs published")
+                async with asyncio.timeout(self._within):
+                    await publish(self._store, self._broker, batch)
+            except Exception as exc:  # an outage or a bug: the reconciler publishes them
+                why = "" if str(exc) else f" (no answer within {self._within:g}s)"
+                log_failure(
+                    log, exc, f"could not publish {len(batch)} queued runs{why}",
+                    "; a scheduler's reconciler will",
+                )  # fmt: skip
 
     async def close(self, timeout: float) -> None:
-        """Record what is pending, waiting at most ``timeout`` seconds."""
+        """Send what is pending, waiting at most ``timeout`` seconds."""
         task = self._task
         if task is not None and not task.done():
             try:

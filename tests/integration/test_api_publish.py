@@ -7,6 +7,7 @@ import asyncio
 
 from tests.servers import REDIS_URL, redis_prefix, run
 from tss import outbox
+from tss.broker.local import LocalBroker
 from tss.config import Settings
 from tss.core.ids import new_id
 from tss.core.models import JobSpec, NewRun, RetryPolicy, RunPolicy
@@ -22,9 +23,9 @@ def test_triggered_and_retried_runs_are_published_at_once() -> None:
         try:
             await app.jobs.apply([{"name": "hello", "type": "noop"}])
             ((run, _),) = await app.runs.trigger("hello")
-            # In the broker when the trigger returns; recorded published in the background
-            # (a moment later, many at a time), so the reconciler does not send it again.
-            delivered = await app.broker.get(["default"], 10, 0)
+            # Sent in the background as the trigger returns (the trigger does not wait for
+            # the broker), then recorded published, so the reconciler does not send it again.
+            delivered = await app.broker.get(["default"], 10, 1.0)
             assert [d.message.run_id for d in delivered] == [run.id]
             for _ in range(100):
                 unpublished = await app.store.find_unpublished(
@@ -87,19 +88,22 @@ def test_closing_records_what_was_published(tmp_path: object) -> None:
         run(body(f"{REDIS_URL}?prefix={prefix}"), 30)
 
 
-def test_marks_pending_at_close_are_written() -> None:
+def test_runs_pending_at_close_are_sent_and_recorded() -> None:
     async def body() -> None:
-        store = MemoryStore()
+        store, broker = MemoryStore(), LocalBroker()
         await store.start()
+        await broker.start()
         await store.create_job(JobSpec(name="j", type="noop"), None)
         policy = RunPolicy("noop", None, "auto", RetryPolicy(max=0))
         news = [
             NewRun(new_id(), "j", RunState.QUEUED, "manual", {}, 0, "p", policy) for _ in range(3)
         ]
-        await store.create_runs(news, actor="test")
-        marks = outbox.Marks(store)
-        marks.add([n.id for n in news])
-        await marks.close(1.0)
+        created = await store.create_runs(news, actor="test")
+        sender = outbox.Sender(store, broker, 2.0)
+        sender.send([run for run, _ in created])
+        await sender.close(1.0)
         assert await store.find_unpublished(older_than=0, republish_after=3600, limit=9) == []
+        delivered = await broker.get(["p"], 10, 0)
+        assert sorted(d.message.run_id for d in delivered) == sorted(n.id for n in news)
 
     asyncio.run(body())

@@ -16,11 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from tss import outbox
-from tss.broker.base import RunMessage
 from tss.config import Settings
 from tss.core.models import Run
 from tss.core.states import RunState
-from tss.errors import BrokerError, ConfigError, StoreError, TSSError
+from tss.errors import ConfigError, TSSError
 from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler
 from tss.service.admin import Admin
@@ -48,7 +47,7 @@ class TSSApp:
         self.scheduler: Scheduler | None = None
         self.worker: Worker | None = None
         self.metrics = Metrics()
-        self._marks = outbox.Marks(self.store)
+        self._sender = outbox.Sender(self.store, self.broker, PUBLISH_WITHIN)
         self._started = False
         #: why this node is not ready yet, as /readyz reports it: set by a serving process
         #: while it connects (the last failure) and applies the config's jobs
@@ -89,7 +88,7 @@ class TSSApp:
                 sys.path.insert(0, path)
 
     async def close(self) -> None:
-        await self._marks.close(PUBLISH_WITHIN)
+        await self._sender.close(PUBLISH_WITHIN)
         await self.broker.close()
         await self.store.close()
         self._started = False
@@ -146,25 +145,15 @@ class TSSApp:
 
     async def publish(self, runs: Sequence[Run]) -> None:
         """Publish the queued runs this process just committed: whoever commits a queued run
-        publishes it, so a worker in any process starts it at once. A broker that fails or
-        hangs is logged, never raised (the request that queued them succeeded): the runs
-        stay unpublished, and a scheduler's reconciler publishes them."""
+        publishes it, so a worker in any process starts it at once. Without a scheduler here
+        that happens in the background (:class:`tss.outbox.Sender`): the caller does not wait
+        for the broker. A broker that fails or hangs is logged, never raised (the request that
+        queued them succeeded): the runs stay unpublished, and a scheduler's reconciler
+        publishes them."""
         queued = [r for r in runs if r.state is RunState.QUEUED]
         if self.scheduler is not None:
             await self.scheduler.publish(queued)
             self.scheduler.wake()
             return
-        if not queued or not self._publishes:
-            return
-        try:
-            async with asyncio.timeout(PUBLISH_WITHIN):
-                await self.broker.publish([RunMessage.of(r) for r in queued])
-        except (BrokerError, StoreError, TimeoutError) as exc:
-            log.warning(
-                "could not publish %d queued runs (a scheduler's reconciler will): %s",
-                len(queued),
-                str(exc) or f"no answer within {PUBLISH_WITHIN:g}s",
-            )
-            return
-        if not self.broker.reads_store:
-            self._marks.add([r.id for r in queued])
+        if queued and self._publishes:
+            self._sender.send(queued)

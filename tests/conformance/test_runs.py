@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tss.core.models import RunFilter
 from tss.core.states import RunState
 from tss.errors import Conflict, NotFound
 from tss.store.base import Store
 
-from .support import ACTOR, new_run, outcome, queued, running, seconds
+from .support import ACTOR, new_run, outcome, queued, running, seconds, spec
 
 
 async def test_created_run_reads_back(store: Store) -> None:
@@ -123,3 +124,30 @@ async def test_cancel_skips_terminal_and_unknown_runs(store: Store) -> None:
     assert [run.id for run in cancelled] == [live.id]
     assert (await store.get_run(done.id)).state is RunState.SUCCEEDED
     assert await store.cancel_runs([live.id], actor=ACTOR, reason="again") == []
+
+
+async def test_runs_of_a_job_as_read_only_while_it_is_that_definition(store: Store) -> None:
+    """``create_runs_of``: the runs of a job read earlier are made only if the stored job is
+    still that definition; a changed one is a version conflict and a job deleted and made
+    again under its name is another definition; nothing is written either way."""
+    read = await store.create_job(spec("kept"), None)
+    [(made, fresh)] = await store.create_runs_of(read, [new_run("kept")], actor=ACTOR)
+    assert fresh and made.job == "kept"
+
+    await store.update_job(spec("kept", priority=5), None)
+    with pytest.raises(Conflict) as changed:
+        await store.create_runs_of(read, [new_run("kept")], actor=ACTOR)
+    assert changed.value.field == "version"
+
+    current = await store.get_job("kept")
+    await store.delete_job("kept")
+    with pytest.raises(NotFound):
+        await store.create_runs_of(current, [new_run("kept")], actor=ACTOR)
+    await store.create_job(spec("kept", priority=5), None)
+    again = await store.get_job("kept")
+    if (again.version, again.created_at) == (current.version, current.created_at):
+        pytest.fail("a job made again under a name must not read as the deleted one")
+    with pytest.raises(Conflict):
+        await store.create_runs_of(current, [new_run("kept")], actor=ACTOR)
+    runs = (await store.list_runs(RunFilter(job="kept"))).items
+    assert [r.id for r in runs] == [made.id]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tss.core import flows
 from tss.core.ids import new_id
 from tss.core.merge import deep_merge
-from tss.core.models import NewRun, Run, RunFilter, RunPolicy
+from tss.core.models import Job, NewRun, Run, RunFilter, RunPolicy
 from tss.core.overrides import check_overrides
 from tss.core.states import RunState
 from tss.errors import Conflict, NotFound, ValidationError
@@ -23,14 +23,36 @@ from tss.store.paging import collect
 from tss.worker.inline import execute_inline
 
 if TYPE_CHECKING:
-    pass
+    from tss.service.node import TSSApp
 
 #: the most runs one trigger makes
 MAX_COUNT = 10000
 
 
+#: how many job definitions a node keeps to trigger from (each checked by the store when
+#: the runs are made, so a kept one is never used once changed)
+KEPT_JOBS = 4096
+
+
 class Runs(NodeService):
     """What a node does to runs."""
+
+    def __init__(self, node: TSSApp) -> None:
+        super().__init__(node)
+        #: the jobs this node triggered, as read: a trigger makes its runs from the kept
+        #: definition and the store checks, in the same step, that it is still the stored
+        #: one (:meth:`~tss.store.roles.RunStore.create_runs_of`): one round trip fewer
+        self._jobs: dict[str, Job] = {}
+
+    async def _job(self, name: str, *, fresh: bool = False) -> Job:
+        job = None if fresh else self._jobs.get(name)
+        if job is None:
+            self._jobs.pop(name, None)
+            job = await self._store.get_job(name)
+            if len(self._jobs) >= KEPT_JOBS:
+                self._jobs.pop(next(iter(self._jobs)))
+            self._jobs[name] = job
+        return job
 
     async def trigger(
         self,
@@ -56,39 +78,49 @@ class Runs(NodeService):
         :raises NotFound: no such job.
         :raises ValidationError: ``count``, ``priority`` or ``params`` out of bounds.
         """
-        job = await self._store.get_job(name)
-        flow = not job.spec.depends_on if with_descendants is None else with_descendants
         if count < 1 or count > MAX_COUNT:
             raise ValidationError(f"count must be between 1 and {MAX_COUNT}", field="count")
         if priority is not None and not 0 <= priority <= 9:
             raise ValidationError("priority must be between 0 and 9", field="priority")
-        merged = job.spec.params
-        if params:
-            check_overrides(params, job.spec.overridable, job=name)
-            merged = deep_merge(job.spec.params, params)
-            merged = self._node.registry.get(job.spec.type).validate(merged)
         # The store's clock only when a time is given (a round trip saved on every other).
         later = run_at is not None and run_at > await self._store.now()
-        policy = RunPolicy.of(job.spec)
-        ids = [new_id() for _ in range(count)]
-        runs = [
-            NewRun(
-                id=run_id,
-                job=name,
-                state=RunState.SCHEDULED if later else RunState.QUEUED,
-                trigger="manual",
-                params=merged,
-                priority=job.spec.priority if priority is None else priority,
-                pool=job.spec.pool,
-                policy=policy,
-                not_before=run_at if later else None,
-                idempotency_key=idempotency_key if count == 1 else None,
-                reason="triggered by hand",
-                flow_id=run_id if flow else None,
-            )
-            for run_id in ids
-        ]
-        created = await self._store.create_runs(runs, actor=actor)
+
+        def runs_of(job: Job) -> list[NewRun]:
+            flow = not job.spec.depends_on if with_descendants is None else with_descendants
+            merged = job.spec.params
+            if params:
+                check_overrides(params, job.spec.overridable, job=name)
+                merged = deep_merge(job.spec.params, params)
+                merged = self._node.registry.get(job.spec.type).validate(merged)
+            policy = RunPolicy.of(job.spec)
+            return [
+                NewRun(
+                    id=run_id,
+                    job=name,
+                    state=RunState.SCHEDULED if later else RunState.QUEUED,
+                    trigger="manual",
+                    params=merged,
+                    priority=job.spec.priority if priority is None else priority,
+                    pool=job.spec.pool,
+                    policy=policy,
+                    not_before=run_at if later else None,
+                    idempotency_key=idempotency_key if count == 1 else None,
+                    reason="triggered by hand",
+                    flow_id=run_id if flow else None,
+                )
+                for run_id in (new_id() for _ in range(count))
+            ]
+
+        kept = name in self._jobs
+        job = await self._job(name)
+        try:
+            created = await self._store.create_runs_of(job, runs_of(job), actor=actor)
+        except (NotFound, Conflict) as exc:
+            if not kept or (isinstance(exc, Conflict) and exc.field != "version"):
+                raise
+            # The kept definition changed or went: read it again, once.
+            job = await self._job(name, fresh=True)
+            created = await self._store.create_runs_of(job, runs_of(job), actor=actor)
         if publish:
             await self._node.publish([r for r, new in created if new])
         return created

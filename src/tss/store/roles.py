@@ -31,6 +31,7 @@ from tss.core.models import (
 )
 from tss.core.states import RunState
 from tss.core.workers import Room
+from tss.errors import Conflict
 
 
 class JobStore(ABC):
@@ -161,6 +162,31 @@ class RunStore(ABC):
         ``(job, scheduled_for)`` exists already is not inserted: the existing run is
         returned with ``False``.
         """
+
+    @abstractmethod
+    async def get_job(self, name: str) -> Job:
+        """The job named ``name`` (:meth:`JobStore.get_job`: runs are made from jobs).
+
+        :raises NotFound: no such job.
+        """
+
+    async def create_runs_of(
+        self, job: Job, runs: Sequence[NewRun], *, actor: str
+    ) -> list[tuple[Run, bool]]:
+        """:meth:`create_runs` for runs built from ``job`` as it was read earlier: only if
+        it is still that definition (the same version of the same job, not one deleted and
+        made again under its name), so a caller may keep the jobs it read.
+
+        This default reads the job first; a store that can check it in the same step as
+        the insert does so (PostgreSQL: one round trip for a trigger).
+
+        :raises NotFound: the job is gone.
+        :raises Conflict: the job changed (``field="version"``); nothing was written.
+        """
+        stored = await self.get_job(job.name)
+        if (stored.version, stored.created_at) != (job.version, job.created_at):
+            raise Conflict.stale_version(job.name, stored.version, job.version)
+        return await self.create_runs(runs, actor=actor)
 
     @abstractmethod
     async def mark_published(self, run_ids: Sequence[str]) -> None:

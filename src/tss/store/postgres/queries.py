@@ -107,22 +107,29 @@ def _insert_runs_now() -> str:
         f"WITH clock AS ({CLOCK} AS us),"
         " edge AS (SELECT EXISTS (SELECT 1 FROM job_deps"
         f" WHERE parent = ANY(${n + 2}::text[])) AS yes),"
+        f" fresh AS (SELECT ${n + 3}::text IS NULL OR EXISTS (SELECT 1 FROM jobs"
+        f" WHERE name = ${n + 3}::text AND version = ${n + 4}::bigint"
+        f" AND created_at = ${n + 5}::bigint) AS yes),"
         f" ins AS (INSERT INTO runs ({shared.RUN_FIELDS}) SELECT {values}"
-        f" FROM {unnest(RUN_TYPES)} AS u({', '.join(cols)}), clock, edge WHERE NOT edge.yes"
+        f" FROM {unnest(RUN_TYPES)} AS u({', '.join(cols)}), clock, edge, fresh"
+        " WHERE fresh.yes AND NOT edge.yes"
         " ON CONFLICT DO NOTHING RETURNING id, job, state, reason, pool, not_before, created_at),"
         f" ev AS (INSERT INTO events ({EVENT_FIELDS}) SELECT created_at, id, job, NULL, state,"
         f" reason, 0, ${n + 1}::text FROM ins),"
         f" sent AS (SELECT ins.id, CASE WHEN ins.state = 'queued' THEN {_notify_queued('ins')}"
         f" WHEN ins.not_before IS NOT NULL THEN {_WAKE} END FROM ins)"
-        " SELECT clock.us, edge.yes, (SELECT array_agg(id) FROM sent) FROM clock, edge"
+        " SELECT clock.us, edge.yes, (SELECT array_agg(id) FROM sent), fresh.yes"
+        " FROM clock, edge, fresh"
     )
 
 
 #: runs made by hand that join no flow under way, in one statement (no transaction around
 #: it: one round trip instead of five): the RUN_TYPES arrays with their times as offsets
-#: (``_MADE_AT``), the actor ``$26``, and ``$27`` the jobs whose runs were sent as starting
-#: no flow. Returns the store's now, whether one of those jobs has a job downstream (then
-#: nothing was written: the caller takes the full path) and the ids inserted.
+#: (``_MADE_AT``), the actor ``$26``, ``$27`` the jobs whose runs were sent as starting
+#: no flow, and the definition they were built from (``$28`` job, ``$29`` version, ``$30``
+#: created_at; NULLs for none). Returns the store's now, whether one of those jobs has a job
+#: downstream, the ids inserted, and whether the job is still that definition (when either
+#: says no, nothing was written).
 INSERT_RUNS_NOW = _insert_runs_now()
 
 

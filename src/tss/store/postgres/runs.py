@@ -10,11 +10,11 @@ from typing import Any
 
 from tss.core import flows
 from tss.core.firing import Planner
-from tss.core.models import ErrorInfo, NewRun, Outcome, Run
+from tss.core.models import ErrorInfo, Job, NewRun, Outcome, Run
 from tss.core.states import check_transition
 from tss.core.timeutil import from_micros
 from tss.core.workers import Room
-from tss.store.encoding import RunRow, run_of, seconds_us
+from tss.store.encoding import RunRow, micros, run_of, seconds_us
 from tss.store.postgres import queries, writes
 from tss.store.postgres.connection import Pool, columns
 from tss.store.roles import RunStore
@@ -55,7 +55,7 @@ class PostgresRuns(RunStore):
 
         runs = list(runs)
         if all(new.flow_id in (None, new.id) for new in runs):  # none joins a flow under way
-            made = await self._create_at_once(runs, actor)
+            made = await self._create_at_once(runs, actor, None)
             if made is not None:
                 return made
 
@@ -65,20 +65,36 @@ class PostgresRuns(RunStore):
 
         return await self.pool.tx(body)
 
+    async def create_runs_of(
+        self, job: Job, runs: Sequence[NewRun], *, actor: str
+    ) -> list[tuple[Run, bool]]:
+        runs = list(runs)
+        for new in runs:  # all or nothing: check every run first
+            check_transition(None, new.state)
+        if runs and all(new.flow_id in (None, new.id) for new in runs):
+            made = await self._create_at_once(runs, actor, job)
+            if made is not None:
+                return made
+        return await super().create_runs_of(job, runs, actor=actor)
+
     async def _create_at_once(
-        self, runs: list[NewRun], actor: str
+        self, runs: list[NewRun], actor: str, job: Job | None
     ) -> list[tuple[Run, bool]] | None:
         """``create_runs`` in one statement, on the guess that no run starts a flow (their
         jobs have nothing downstream, as most jobs); None, having written nothing, when
-        the guess was wrong."""
+        the guess was wrong or ``job`` is no longer the stored definition (the full path
+        then says which)."""
         roots = sorted({new.job for new in runs if flows.starts_flow(new)})
         sent = flows.with_flows(runs, {})
         _, rows, _ = plans.plan_inserts(sent, {}, {}, 0, actor)  # times as offsets from now
         args = columns(rows, len(queries.RUN_TYPES), text=queries.RUN_TEXT)
-        [(now_us, downstream, ids)] = await self.pool.write(
-            queries.INSERT_RUNS_NOW, *args, actor, roots
+        definition: tuple[str | None, int | None, int | None] = (None, None, None)
+        if job is not None:
+            definition = (job.name, job.version, micros(job.created_at))
+        [(now_us, downstream, ids, fresh)] = await self.pool.write(
+            queries.INSERT_RUNS_NOW, *args, actor, roots, *definition
         )
-        if downstream:
+        if downstream or not fresh:
             return None
         out, _, _ = plans.plan_inserts(sent, {}, {}, now_us, actor)
         inserted = set(ids or ())

@@ -10,16 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import PgDatabases
+from tests.servers import REDIS_START, REDIS_URL, PgDatabases, redis_prefix, require_server
 from tss.config import Settings
 from tss.errors import NotFound
 from tss.service import TSSApp
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'tss.db'}"
+        return
+    if request.param == "redis":
+        require_server("Redis", REDIS_URL, REDIS_START)
+        with redis_prefix("tss-kept") as prefix:
+            yield f"{REDIS_URL}?prefix={prefix}"
         return
     databases = PgDatabases.shared(request.config)
     url = databases.create()

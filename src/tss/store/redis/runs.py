@@ -11,7 +11,7 @@ import orjson
 
 from tss.core import flows
 from tss.core.firing import REPLACED, Planner
-from tss.core.models import ErrorInfo, JobSpec, NewRun, Outcome, Run
+from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, Run
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros
 from tss.errors import Conflict
@@ -120,6 +120,25 @@ class RedisRuns(RedisPart, RunStore):
     # -- runs ------------------------------------------------------------------------------
 
     async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
+        made = await self._create(runs, actor, "")
+        assert made is not None  # only a definition to check makes it None
+        return made
+
+    async def create_runs_of(
+        self, job: Job, runs: Sequence[NewRun], *, actor: str
+    ) -> list[tuple[Run, bool]]:
+        definition = [job.name, str(job.version), str(encoding.micros(job.created_at))]
+        made = await self._create(runs, actor, orjson.dumps(definition).decode())
+        if made is None:  # no longer that definition: the read says how (or it is again)
+            return await super().create_runs_of(job, runs, actor=actor)
+        return made
+
+    async def _create(
+        self, runs: Sequence[NewRun], actor: str, definition: str
+    ) -> list[tuple[Run, bool]] | None:
+        """Create ``runs`` in one script (two when a job has a flow downstream); None,
+        having written nothing, when ``definition`` (JSON ``[job, version, created]``, or
+        empty for none) is no longer the stored job."""
         for new in runs:  # all or nothing: check every run first
             check_transition(None, new.state)
         if not runs:
@@ -130,19 +149,21 @@ class RedisRuns(RedisPart, RunStore):
         specs: dict[str, dict[str, JobSpec]] = {}
         sent = flows.with_flows(runs, specs)
         reply = await self._conn.eval(
-            scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(sent, specs)), *roots
-        )
+            scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(sent, specs)), definition,
+            *roots,
+        )  # fmt: skip
         if reply[0] == "downstream":
             specs = await downstream_specs(self._conn, roots)
             sent = flows.with_flows(runs, specs)
             reply = await self._conn.eval(
-                scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(sent, specs))
+                scripts.CREATE_RUNS, actor, orjson.dumps(new_run_items(sent, specs)), definition
             )
-        runs = sent
+        if reply[0] == "stale":
+            return None
         if reply[0] == "conflict":
             raise Conflict.run_exists(reply[1])
         now_us, out = int(reply[1]), list[tuple[Run, bool]]()
-        for new, item in zip(runs, reply[2], strict=True):
+        for new, item in zip(sent, reply[2], strict=True):
             if item[1] == 1:
                 out.append((encoding.created_run(new, now_us), True))
             else:

@@ -174,6 +174,13 @@ class SQLiteStore(Store):
             check_transition(None, new.state)
         return await self._write(writes.insert_runs, list(runs), actor)
 
+    async def create_runs_of(
+        self, job: Job, runs: Sequence[NewRun], *, actor: str
+    ) -> list[tuple[Run, bool]]:
+        for new in runs:  # all or nothing: check every run first
+            check_transition(None, new.state)
+        return await self._write(writes.insert_runs_of, job, list(runs), actor)
+
     async def get_run(self, run_id: str) -> Run:
         return await self._read(writes.get_run, run_id)
 

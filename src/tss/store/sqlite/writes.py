@@ -180,6 +180,21 @@ def promote(conn: Connection, now_us: int, limit: int, actor: str, ahead: float)
 # -- runs ------------------------------------------------------------------------------------
 
 
+def insert_runs_of(
+    conn: Connection, now_us: int, job: Job, news: list[NewRun], actor: str
+) -> list[tuple[Run, bool]]:
+    """:func:`insert_runs` if ``job`` is still the stored definition (read under the write
+    lock, so it cannot change before the insert).
+
+    :raises NotFound: the job is gone.
+    :raises Conflict: it changed, or was deleted and made again (``field="version"``).
+    """
+    stored = get_job(conn, job.name)
+    if (stored.version, stored.created_at) != (job.version, job.created_at):
+        raise Conflict.stale_version(job.name, stored.version, job.version)
+    return insert_runs(conn, now_us, news, actor)
+
+
 def insert_runs(
     conn: Connection, now_us: int, news: list[NewRun], actor: str
 ) -> list[tuple[Run, bool]]:

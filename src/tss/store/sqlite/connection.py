@@ -101,6 +101,8 @@ class Checkpointer:
         self._database = database
         self._every = every
         self._stopped = threading.Event()
+        #: checkpoints that copied the whole WAL back (the next write starts it over)
+        self.completed = 0
         self._thread = threading.Thread(target=self._loop, name="tss-sqlite-wal", daemon=True)
         self._thread.start()
 
@@ -109,7 +111,9 @@ class Checkpointer:
         try:
             while not self._stopped.wait(self._every):
                 with contextlib.suppress(sqlite3.Error):  # busy: the next turn will do
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if not busy and frames == copied:
+                        self.completed += 1
         finally:
             conn.close()
 

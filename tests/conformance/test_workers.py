@@ -97,11 +97,14 @@ async def test_silent_workers_are_marked_dead(
         await store.register_worker(worker(name))
     await store.set_worker_state("draining", "draining")
     await store.set_worker_state("stopped", "down")
-    advance(0.3)
+    # On a real clock (PostgreSQL, Redis) "alive" must stay fresher than ``silent`` through
+    # the calls below, and the others silent longer: a second apart, for a loaded machine.
+    silent = 1.0
+    advance(silent + 0.2)
     await store.heartbeat("alive", [], lease=30)
     assert await store.mark_dead_workers(dead_after=60) == []
-    dead = await store.mark_dead_workers(dead_after=0.2)
+    dead = await store.mark_dead_workers(dead_after=silent)
     assert sorted(dead) == ["draining", "quiet"]
     states = {w.id: w.state for w in await store.list_workers()}
     assert states == {"quiet": "dead", "alive": "up", "draining": "dead", "stopped": "down"}
-    assert await store.mark_dead_workers(dead_after=0.2) == []  # already dead
+    assert await store.mark_dead_workers(dead_after=silent) == []  # already dead

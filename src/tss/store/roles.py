@@ -120,6 +120,16 @@ class JobStore(ABC):
         """
 
 
+def check_definition(stored: Job, kept: Job) -> None:
+    """That ``kept`` (a job as read earlier) is still the ``stored`` one: the same version of
+    the same job, not one deleted and made again under its name.
+
+    :raises Conflict: it is not (``field="version"``).
+    """
+    if (stored.version, stored.created_at) != (kept.version, kept.created_at):
+        raise Conflict.stale_version(kept.name, stored.version, kept.version)
+
+
 class RunStore(ABC):
     """The hot path of runs, used by the scheduler and the worker: firing, promoting,
     creating, publishing (the outbox), claiming, leases, finishing, cancelling."""
@@ -183,9 +193,7 @@ class RunStore(ABC):
         :raises NotFound: the job is gone.
         :raises Conflict: the job changed (``field="version"``); nothing was written.
         """
-        stored = await self.get_job(job.name)
-        if (stored.version, stored.created_at) != (job.version, job.created_at):
-            raise Conflict.stale_version(job.name, stored.version, job.version)
+        check_definition(await self.get_job(job.name), job)
         return await self.create_runs(runs, actor=actor)
 
     @abstractmethod

@@ -96,13 +96,13 @@ def insert_runs(advance: bool) -> str:
 
 #: the columns of a new run that hold the time it was made: sent as offsets from it (0 or
 #: NULL) by :data:`INSERT_RUNS_NOW`, which adds the store's clock
-_MADE_AT = frozenset({"created_at", "updated_at", "queued_at", "finished_at"})
+MADE_AT = frozenset({"created_at", "updated_at", "queued_at", "finished_at"})
 
 
 def _insert_runs_now() -> str:
     n = len(RUN_TYPES)
     cols = RunRow._fields
-    values = ", ".join(f"u.{c} + clock.us" if c in _MADE_AT else f"u.{c}" for c in cols)
+    values = ", ".join(f"u.{c} + clock.us" if c in MADE_AT else f"u.{c}" for c in cols)
     return (
         f"WITH clock AS ({CLOCK} AS us),"
         " edge AS (SELECT EXISTS (SELECT 1 FROM job_deps"
@@ -125,7 +125,7 @@ def _insert_runs_now() -> str:
 
 #: runs made by hand that join no flow under way, in one statement (no transaction around
 #: it: one round trip instead of five): the RUN_TYPES arrays with their times as offsets
-#: (``_MADE_AT``), the actor ``$26``, ``$27`` the jobs whose runs were sent as starting
+#: (``MADE_AT``), the actor ``$26``, ``$27`` the jobs whose runs were sent as starting
 #: no flow, and the definition they were built from (``$28`` job, ``$29`` version, ``$30``
 #: created_at; NULLs for none). Returns the store's now, whether one of those jobs has a job
 #: downstream, the ids inserted, and whether the job is still that definition (when either

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -86,7 +87,7 @@ class PostgresRuns(RunStore):
         then says which)."""
         roots = sorted({new.job for new in runs if flows.starts_flow(new)})
         sent = flows.with_flows(runs, {})
-        _, rows, _ = plans.plan_inserts(sent, {}, {}, 0, actor)  # times as offsets from now
+        planned, rows, _ = plans.plan_inserts(sent, {}, {}, 0, actor)  # times: offsets
         args = columns(rows, len(queries.RUN_TYPES), text=queries.RUN_TEXT)
         definition: tuple[str | None, int | None, int | None] = (None, None, None)
         if job is not None:
@@ -96,7 +97,10 @@ class PostgresRuns(RunStore):
         )
         if downstream or not fresh:
             return None
-        out, _, _ = plans.plan_inserts(sent, {}, {}, now_us, actor)
+        # Every run planned here is one of ``sent`` (nothing stored was consulted): its
+        # times were offsets from the store's now, which is now known.
+        now = from_micros(now_us)
+        out = [(made_at(run, now), fresh) for run, fresh in planned]
         inserted = set(ids or ())
         if len(inserted) == len(rows):
             return out
@@ -191,3 +195,15 @@ class PostgresRuns(RunStore):
     async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
         if logs:
             await self.pool.write(queries.SAVE_LOGS, *columns(logs, 4, text=(2, 3)))
+
+
+def made_at(run: Run, now: datetime) -> Run:
+    """``run``, planned with its times (``queries.MADE_AT``) as offsets from 0, made at
+    ``now``."""
+    return replace(
+        run,
+        created_at=now,
+        updated_at=now,
+        queued_at=None if run.queued_at is None else now,
+        finished_at=None if run.finished_at is None else now,
+    )

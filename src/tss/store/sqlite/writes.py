@@ -33,6 +33,7 @@ from tss.store.encoding import (
 )
 from tss.store.encoding import when as time_of
 from tss.store.paging import JobOrder
+from tss.store.roles import check_definition
 from tss.store.sql import plans, rows
 from tss.store.sql import queries as shared
 from tss.store.sqlite import queries
@@ -189,9 +190,7 @@ def insert_runs_of(
     :raises NotFound: the job is gone.
     :raises Conflict: it changed, or was deleted and made again (``field="version"``).
     """
-    stored = get_job(conn, job.name)
-    if (stored.version, stored.created_at) != (job.version, job.created_at):
-        raise Conflict.stale_version(job.name, stored.version, job.version)
+    check_definition(get_job(conn, job.name), job)
     return insert_runs(conn, now_us, news, actor)
 
 

@@ -64,6 +64,10 @@ class Metrics:
         self.worker_busy = Gauge(
             "tss_worker_busy", "Runs executing on workers that are up", registry=r
         )
+        # The labelled series the hot path touches, found once (``labels()`` costs a lock,
+        # a validation and a lookup per call). No larger than the metrics' own series.
+        self._durations: dict[str, Histogram] = {}
+        self._ended: dict[tuple[str, RunState], Counter] = {}
 
     # -- hooks for the scheduler and worker (cheap: called on the hot path) ---------------
 
@@ -76,11 +80,17 @@ class Metrics:
 
     def attempt_ran(self, pool: str, seconds: float) -> None:
         """A worker finished executing an attempt from ``pool`` after ``seconds``."""
-        self.run_duration.labels(pool).observe(seconds)
+        series = self._durations.get(pool)
+        if series is None:
+            series = self._durations[pool] = self.run_duration.labels(pool)
+        series.observe(seconds)
 
     def recorded(self, job: str, state: RunState) -> None:
         """An attempt's outcome was accepted by the store; ``state`` is where its run went."""
-        self.runs_ended.labels(job, state.value).inc()
+        series = self._ended.get((job, state))
+        if series is None:
+            series = self._ended[job, state] = self.runs_ended.labels(job, state.value)
+        series.inc()
 
     # -- scrape ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tss.tasks.output import current_stderr, current_stdout
 
 log = logging.getLogger(__name__)
 _KEYS = {"function", "args", "kwargs"}
+_KEPT_TARGETS = 1024
 
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -97,6 +99,15 @@ def context_parameter(func: Callable[..., Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What calling a ``module:function`` needs, worked out once per process."""
+
+    func: Callable[..., Any]
+    context: str | None
+    coroutine: bool
+
+
 class PythonTask(TaskType):
     """Calls a function. Async functions run on the worker's event loop, plain ones in a
     thread; ``isolation: process`` runs either in a child process that a timeout kills."""
@@ -107,6 +118,19 @@ class PythonTask(TaskType):
     def __init__(self, threads: int = 32) -> None:
         self._threads = threads
         self._executor: ThreadPoolExecutor | None = None
+        #: resolved targets: importing and inspecting a function is done once, not per run
+        #: (a target that does not import is tried again at its next run)
+        self._targets: dict[str, _Target] = {}
+
+    def _target(self, name: str) -> _Target:
+        target = self._targets.get(name)
+        if target is None:
+            func = resolve(name)
+            target = _Target(func, context_parameter(func), inspect.iscoroutinefunction(func))
+            if len(self._targets) >= _KEPT_TARGETS:
+                self._targets.clear()
+            self._targets[name] = target
+        return target
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - _KEYS
@@ -131,15 +155,16 @@ class PythonTask(TaskType):
     async def execute(self, ctx: ExecutionContext) -> Any:
         if ctx.isolation == "process":
             return await self._in_process(ctx)
-        func = resolve(ctx.params["function"])
+        target = self._target(ctx.params["function"])
+        func = target.func
         args = list(ctx.params.get("args") or [])
         kwargs = dict(ctx.params.get("kwargs") or {})
-        if (name := context_parameter(func)) is not None:
-            kwargs[name] = ctx.task
+        if target.context is not None:
+            kwargs[target.context] = ctx.task
         out_token = current_stdout.set(ctx.stdout)
         err_token = current_stderr.set(ctx.stderr)
         try:
-            if inspect.iscoroutinefunction(func) or ctx.isolation == "loop":
+            if target.coroutine or ctx.isolation == "loop":
                 async with asyncio.timeout(ctx.timeout):
                     result = func(*args, **kwargs)
                     if inspect.isawaitable(result):
@@ -157,8 +182,12 @@ class PythonTask(TaskType):
             self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="tss-task")
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
         future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        if ctx.timeout is None:
+            return await future
         try:
-            return await asyncio.wait_for(asyncio.shield(future), ctx.timeout)
+            async with asyncio.timeout(ctx.timeout):
+                # shielded: a timeout abandons the thread; it does not cancel its future
+                return await asyncio.shield(future)
         except TimeoutError:
             # A thread cannot be killed: it is abandoned. isolation: process kills for real.
             log.warning(

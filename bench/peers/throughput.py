@@ -88,7 +88,7 @@ AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 TOKEN = "bench-peers-admin-token-0123456789"
 
 BACKENDS = {
-    "redis": ["tss", "huey", "dramatiq", "rq", "celery", "arq", "taskiq"],
+    "redis": ["tss", "tss-store", "huey", "dramatiq", "rq", "celery", "arq", "taskiq"],
     "rabbitmq": ["tss", "dramatiq", "celery"],
     "postgres": ["tss", "procrastinate", "pgqueuer", "oban"],
     "sqlite": ["tss-server", "tss"],
@@ -97,6 +97,7 @@ BACKENDS = {
 KEEPS = {
     "tss": "every run, its attempt (worker, times, result, stdout/stderr) and its events",
     "tss-server": "every run, its attempt (worker, times, result, stdout/stderr) and its events",
+    "tss-store": "every run, its attempt (worker, times, result, stdout/stderr) and its events",
     "huey": "the return value (Redis, until read); no history",
     "dramatiq": "redis: the return value (Results middleware, 10 min); rabbitmq: nothing",
     "rq": "the job hash and result (Redis, result_ttl 500 s); no event history",
@@ -232,7 +233,7 @@ async def _produce_oban(n: int) -> dict[str, float]:
 
 def produce(system: str, n: int) -> dict[str, float]:
     sys.path.insert(0, str(HERE))
-    if system == "tss":
+    if system in ("tss", "tss-store"):
         return asyncio.run(_produce_tss(n))
     if system == "tss-server":
         return _produce_tss_server(n)
@@ -472,6 +473,15 @@ class TSS(System):
         return run_json([self.python, __file__, "_verify-tss", str(n)], self.env, 600)
 
 
+class TSSStore(TSS):
+    """TSS on Redis with the store broker: workers claim from the Redis store in one script,
+    woken by its notices, instead of reading the Redis broker's streams."""
+
+    def urls(self) -> dict[str, Any]:
+        return {"store": {"url": f"{self.redis_url}?prefix={self.ns}"},
+                "broker": {"url": "store://"}}  # fmt: skip
+
+
 class TSSServer(TSS):
     def prepare(self) -> None:
         self.port = free_port()
@@ -592,7 +602,8 @@ class Oban(System):
 
 
 CLASSES: dict[str, type[System]] = {
-    "tss": TSS, "tss-server": TSSServer, "huey": Huey, "dramatiq": Dramatiq, "rq": RQ,
+    "tss": TSS, "tss-store": TSSStore, "tss-server": TSSServer, "huey": Huey,
+    "dramatiq": Dramatiq, "rq": RQ,
     "celery": Celery, "arq": Arq, "taskiq": Taskiq, "procrastinate": Procrastinate,
     "pgqueuer": PgQueuer, "oban": Oban,
 }  # fmt: skip
@@ -774,15 +785,18 @@ def report(backend: str, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
               f"{fmt(r.get('p99_ms'), '.2f'):>7} {fmt(r.get('e2e')):>8} "
               f"{fmt(r.get('drain')):>8} {fmt(r.get('drain_first')):>9}")  # fmt: skip
     ratios: dict[str, Any] = {}
-    tss = results.get("tss", {})
     peers = {k: v for k, v in results.items() if not k.startswith("tss") and "error" not in v}
-    for metric in ("e2e", "drain"):
-        best = max(peers.items(), key=lambda kv: kv[1].get(metric, 0), default=None)
-        if best and isinstance(tss.get(metric), float) and best[1].get(metric):
-            ratios[metric] = {"best": best[0], "ratio": tss[metric] / best[1][metric]}
-    if ratios:
-        print("TSS / best peer: " + ", ".join(
-            f"{m} {v['ratio']:.2f} (best {v['best']})" for m, v in ratios.items()))  # fmt: skip
+    for name, tss in results.items():
+        if not name.startswith("tss"):
+            continue
+        for metric in ("e2e", "drain"):
+            best = max(peers.items(), key=lambda kv: kv[1].get(metric, 0), default=None)
+            if best and isinstance(tss.get(metric), float) and best[1].get(metric):
+                ratio = {"best": best[0], "ratio": tss[metric] / best[1][metric]}
+                ratios.setdefault(name, {})[metric] = ratio
+    for name, by_metric in ratios.items():
+        print(f"{name} / best peer: " + ", ".join(
+            f"{m} {v['ratio']:.2f} (best {v['best']})" for m, v in by_metric.items()))  # fmt: skip
     for name, r in results.items():
         v = r.get("verify")
         if v:

@@ -43,12 +43,15 @@ WAKE_CHANNEL = "tss_wake"
 
 @runtime_checkable
 class Notifying(Protocol):
-    """A store that announces changes (PostgreSQL's LISTEN/NOTIFY), so schedulers and the
-    store broker wait for a notice instead of polling."""
+    """A store that announces changes (PostgreSQL's LISTEN/NOTIFY; Redis's PUBLISH of queued
+    pools), so schedulers and the store broker wait for a notice instead of polling."""
 
-    async def listen(self, channel: str, payloads: Collection[str] | None = None) -> asyncio.Event:
+    async def listen(
+        self, channel: str, payloads: Collection[str] | None = None
+    ) -> asyncio.Event | None:
         """An event set whenever a notice on ``channel`` (with one of ``payloads``, if
-        given) arrives; the caller clears it before reading the store."""
+        given) arrives; the caller clears it before reading the store. None: this store
+        sends no notices on that channel (the caller polls)."""
         ...
 
 

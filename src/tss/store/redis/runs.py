@@ -14,6 +14,7 @@ from tss.core.firing import REPLACED, Planner
 from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, Run
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros
+from tss.core.workers import Room
 from tss.errors import Conflict
 from tss.store import encoding
 from tss.store.redis import codec, scripts
@@ -203,6 +204,23 @@ class RedisRuns(RedisPart, RunStore):
             return []
         lease_us = str(encoding.seconds_us(lease))
         found = await self._conn.eval(scripts.CLAIM, worker_id, lease_us, *dict.fromkeys(run_ids))
+        return codec.runs_of(found)
+
+    async def claim_next(
+        self, pools: Sequence[str], *, limit: int, worker_id: str, lease: float, room: Room
+    ) -> list[Run]:
+        # One script: read the heads of the queues, fit them in the room, claim (claim.lua).
+        pools = list(dict.fromkeys(pools))
+        if not pools or limit <= 0:
+            return []
+        args = (worker_id, str(encoding.seconds_us(lease)), str(limit))
+        found = await self._conn.eval(
+            scripts.CLAIM_NEXT,
+            *args,
+            repr(min(float(room.cores), 1e15)),
+            str(int(room.memory)),
+            *pools,
+        )
         return codec.runs_of(found)
 
     async def heartbeat(

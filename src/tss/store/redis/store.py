@@ -27,6 +27,9 @@ Keys (``K`` is ``<prefix>:store:``; times are microseconds since the epoch):
 ``K fires:<job>``     hash scheduled_for -> run id: one run per fire
 ``K keys:<job>``      hash idempotency key -> run id
 ``K queue:<pool>``    zset of queued runs: score -priority, member ``<queued_at:017>:<id>``
+``K armed:<pool>``    set by a claim that found the pool's queue short; the next script that
+                      queues a run there deletes it and publishes the pool on ``K queued``
+                      (:mod:`.notices`: the store broker's wake-up)
 ``K unpub``, ``pub``  zsets of queued runs never published (by queued_at) / published (by
                       published_at): the outbox
 ``K pending``         zset scheduled and retrying runs -> not_before (or created)
@@ -73,15 +76,18 @@ finds the first).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Collection
 from datetime import datetime
 
 from tss.core.timeutil import from_micros
 from tss.errors import StoreError
-from tss.store.base import Store
+from tss.store.base import RUNS_CHANNEL, Store
 from tss.store.redis.admin import RedisAdmin
 from tss.store.redis.connection import RedisConnection
 from tss.store.redis.history import RedisHistory
 from tss.store.redis.jobs import RedisJobs
+from tss.store.redis.notices import Listener
 from tss.store.redis.runs import RedisRuns
 
 #: the version of the key layout this module writes
@@ -100,6 +106,7 @@ class RedisStore(RedisJobs, RedisRuns, RedisHistory, RedisAdmin, Store):
         self.prefix = self._conn.prefix
         #: the start of every key of this store
         self.keys = self._conn.keys
+        self._listener: Listener | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -128,7 +135,22 @@ class RedisStore(RedisJobs, RedisRuns, RedisHistory, RedisAdmin, Store):
             raise
 
     async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
         await self._conn.close()
+
+    async def listen(
+        self, channel: str, payloads: Collection[str] | None = None
+    ) -> asyncio.Event | None:
+        """An event set when runs are queued in one of ``payloads`` (pools) after a claimer
+        found their queue short (:mod:`tss.store.redis.notices`); None for any other channel:
+        this store announces nothing else (the scheduler's wake-ups poll)."""
+        if channel != RUNS_CHANNEL:
+            return None
+        if self._listener is None:
+            self._listener = Listener(self._conn)
+        return await self._listener.subscribe(payloads)
 
     async def now(self) -> datetime:
         with self._conn.errors():

@@ -3,25 +3,79 @@
 -- Each script is put together by tss/store/redis/scripts.py: the parts named after it
 -- (lib.lua, flows.lua), then its body.
 
--- script: claim (head, runs, flows)
+-- part: claiming
+-- Claim one queued run r for worker: attempt + 1 is the fencing token; a lease and an
+-- open attempt.
+local function claim_run(r, worker, now, lease)
+  local n = us(tonumber(r.attempt) + 1)
+  move(r, 'running', worker, false, now,
+       {attempt = n, started = now, worker = worker, lease = lease})
+  redis.call('HSET', P .. 'attempt:' .. r.id .. ':' .. n, 'number', n, 'worker', worker,
+             'state', 'running', 'started', now)
+  return row(r.id)
+end
+
+-- script: claim (head, runs, flows, claiming)
 -- ARGV: prefix, worker id, lease (us), run ids (distinct). Each run still queued goes to
--- running with attempt + 1 (the fencing token), a lease and an open attempt; the others are
--- left alone (a duplicate delivery). Returns the claimed runs' rows.
+-- running (claim_run); the others are left alone (a duplicate delivery). Returns the
+-- claimed runs' rows.
 do
   local worker = ARGV[2]
   local clock_now = clock()
   local now, lease = us(clock_now), us(clock_now + tonumber(ARGV[3]))
   local out = {}
   for i = 4, #ARGV do
-    local id = ARGV[i]
-    local r = load(id)
+    local r = load(ARGV[i])
+    if r and r.state == 'queued' then out[#out + 1] = claim_run(r, worker, now, lease) end
+  end
+  return out
+end
+
+-- script: claim_next (head, runs, flows, claiming)
+-- ARGV: prefix, worker id, lease (us), limit, free cores, free memory (MB), pools
+-- (distinct). Store.claim_next in one step: the first limit queued runs of the pools
+-- (highest priority, then oldest, then lowest id, as fetch_queued), of which those whose
+-- resources fit together in the free room are claimed, in that order (tss.core.workers.
+-- Room.fit, restated: a run that does not fit is passed over; one asking for no memory
+-- fits any memory). When fewer than limit were queued, the pools are armed: the next run
+-- queued in one of them publishes a notice (index() in lib.lua). Returns the claimed rows.
+do
+  local worker, limit = ARGV[2], tonumber(ARGV[4])
+  local cores, memory = tonumber(ARGV[5]) + 1e-9, tonumber(ARGV[6])
+  local all = {}
+  for i = 7, #ARGV do
+    local got = redis.call('ZRANGE', P .. 'queue:' .. ARGV[i], '0', string.format('%d', limit - 1),
+                           'WITHSCORES')
+    for j = 1, #got, 2 do all[#all + 1] = {tonumber(got[j + 1]), got[j]} end
+  end
+  table.sort(all, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  if #all < limit then
+    for i = 7, #ARGV do redis.call('SET', P .. 'armed:' .. ARGV[i], '1') end
+  end
+  local clock_now = clock()
+  local now, lease = us(clock_now), us(clock_now + tonumber(ARGV[3]))
+  local needs = {}  -- policy text -> {cores, memory}: the runs of a job share their policy
+  local out = {}
+  for i = 1, math.min(limit, #all) do
+    local r = load(string.sub(all[i][2], 19))
     if r and r.state == 'queued' then
-      local n = us(tonumber(r.attempt) + 1)
-      move(r, 'running', worker, false, now,
-           {attempt = n, started = now, worker = worker, lease = lease})
-      redis.call('HSET', P .. 'attempt:' .. id .. ':' .. n, 'number', n, 'worker', worker,
-                 'state', 'running', 'started', now)
-      out[#out + 1] = row(id)
+      local text = redis.call('HGET', P .. 'run:' .. r.id, 'policy') or ''
+      local need = needs[text]
+      if not need then
+        -- an unreadable policy asks for nothing here: the worker quarantines the run
+        local ok, policy = pcall(cjson.decode, text)
+        if not ok or type(policy) ~= 'table' then policy = {} end
+        local c, m = tonumber(policy.cores) or 0, tonumber(policy.memory) or 0
+        need = {c, m}
+        needs[text] = need
+      end
+      if need[1] <= cores and (need[2] == 0 or need[2] <= memory) then
+        cores, memory = cores - need[1], memory - need[2]
+        out[#out + 1] = claim_run(r, worker, now, lease)
+      end
     end
   end
   return out

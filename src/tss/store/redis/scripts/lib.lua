@@ -50,6 +50,10 @@ local function index(r, on)
   elseif s == 'queued' then
     local member = string.format('%017.0f', tonumber(r.queued)) .. ':' .. id
     zset(on, P .. 'queue:' .. r.pool, us(-tonumber(r.prio)), member)
+    -- A claimer that found the pool's queue short armed it (claim_next): wake it, once.
+    if on and redis.call('DEL', P .. 'armed:' .. r.pool) == 1 then
+      redis.call('PUBLISH', P .. 'queued', r.pool)
+    end
     if not on then
       redis.call('ZREM', P .. 'unpub', id)
       redis.call('ZREM', P .. 'pub', id)

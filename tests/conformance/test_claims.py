@@ -217,3 +217,49 @@ async def test_concurrent_claim_next_callers_take_disjoint_runs(
     # whatever was left is still there for the next call
     more = await store.claim_next(["default"], limit=100, worker_id="w9", lease=30, room=ROOMY)
     assert sorted(claimed + [r.id for r in more]) == sorted(r.id for r in runs)
+
+
+async def test_finish_and_claim_records_the_outcomes_then_claims_what_fits(
+    store: Store, advance: Callable[[float], None]
+) -> None:
+    """A worker's combined step: the outcomes are fenced and recorded as by finish_runs, then
+    the head of the queue is claimed as by claim_next, whatever the outcomes were."""
+    done = await running(store, worker="w1")
+    stale = await running(store, worker="w1")
+    await store.finish_runs([outcome(stale, RunState.FAILED)], actor="w1")  # it ended already
+    advance(0.01)
+    big = (await queued(store, cores=3.0))[0]
+    advance(0.01)
+    first = (await queued(store))[0]
+    advance(0.01)
+    second = (await queued(store))[0]
+    accepted, claimed = await store.finish_and_claim(
+        [outcome(done), outcome(stale)], actor="worker:w2", pools=["default"], limit=2,
+        worker_id="w2", lease=30, room=Room(cores=2.0, memory=1024),
+    )  # fmt: skip
+    assert accepted == [True, False]  # the second attempt no longer holds its run
+    assert (await store.get_run(done.id)).state is RunState.SUCCEEDED
+    assert (await store.get_run(stale.id)).state is RunState.FAILED
+    # limit 2 reads the big run and the first small one; the big one does not fit
+    assert [r.id for r in claimed] == [first.id]
+    assert (claimed[0].state, claimed[0].worker_id, claimed[0].attempt) == (
+        RunState.RUNNING, "w2", 1,
+    )  # fmt: skip
+    assert (await store.get_run(big.id)).state is RunState.QUEUED
+    assert (await store.get_run(second.id)).state is RunState.QUEUED
+    # a run that asks for nothing fits any room; then nothing is left to claim, and the
+    # outcomes are recorded all the same
+    again = await running(store, worker="w2")
+    accepted, claimed = await store.finish_and_claim(
+        [outcome(again)], actor="worker:w2", pools=["default"], limit=5, worker_id="w2",
+        lease=30, room=Room(cores=0.5, memory=0),
+    )  # fmt: skip
+    assert accepted == [True]
+    assert [r.id for r in claimed] == [second.id]
+    assert (await store.get_run(again.id)).state is RunState.SUCCEEDED
+    accepted, claimed = await store.finish_and_claim(
+        [outcome(claimed[0])], actor="worker:w2", pools=["default"], limit=5, worker_id="w2",
+        lease=30, room=Room(cores=0.5, memory=0),
+    )  # fmt: skip
+    assert (accepted, claimed) == ([True], [])
+    assert (await store.get_run(second.id)).state is RunState.SUCCEEDED

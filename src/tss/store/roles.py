@@ -244,6 +244,27 @@ class RunStore(ABC):
         chosen = room.fit([(r.id, r.policy.cores, r.policy.memory) for r in runs])
         return await self.claim_runs(chosen, worker_id=worker_id, lease=lease)
 
+    async def finish_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        actor: str,
+        pools: Sequence[str],
+        limit: int,
+        worker_id: str,
+        lease: float,
+        room: Room,
+    ) -> tuple[list[bool], list[Run]]:
+        """:meth:`finish_runs` then :meth:`claim_next`: a worker reports the attempts that
+        ended and takes the runs it now has room for. A store that can do both in one round
+        trip overrides this (Redis: one script); the outcomes are recorded whatever the
+        claim finds."""
+        accepted = await self.finish_runs(outcomes, actor=actor)
+        claimed = await self.claim_next(
+            pools, limit=limit, worker_id=worker_id, lease=lease, room=room
+        )
+        return accepted, claimed
+
     @abstractmethod
     async def heartbeat(
         self,

@@ -75,6 +75,10 @@ class Worker:
         self.memory = settings.memory if settings.memory is not None else _total_memory_mb()
         self._held: dict[str, _Held] = {}
         self._outcomes: asyncio.Queue[tuple[Outcome, Delivery]] = asyncio.Queue()
+        #: whether the fetch loop is recording outcomes with a claim (store brokers), and
+        #: the event set when that step is over
+        self._in_step = False
+        self._step_over = asyncio.Event()
         self._room = asyncio.Event()
         self._parked: list[Delivery] = []
         #: deliveries of runs announced ahead of their time, held until then
@@ -150,11 +154,16 @@ class Worker:
                     await self._wait_room(stop)
                     continue
                 if self.broker.reads_store:
-                    # The store broker claims in one step (disjoint between workers).
-                    runs = await self.broker.claim(
-                        self.settings.pools, free, 0.5,
-                        worker_id=self.id, lease=self.settings.lease, room=self._free_room(),
-                    )  # fmt: skip
+                    # The store broker claims in one step (disjoint between workers); with
+                    # outcomes waiting, they are recorded in that same step.
+                    ended = self._take_outcomes()
+                    if ended:
+                        runs = await self._finish_and_claim(ended, free)
+                    else:
+                        runs = await self.broker.claim(
+                            self.settings.pools, free, 0.5,
+                            worker_id=self.id, lease=self.settings.lease, room=self._free_room(),
+                        )  # fmt: skip
                     self._start(runs, {r.id: Delivery(RunMessage.of(r)) for r in runs})
                 else:
                     wait = min(0.5, self._early.until_next())
@@ -285,12 +294,56 @@ class Worker:
     async def _finish_loop(self) -> None:
         while True:
             first = await self._outcomes.get()
+            if self._in_step:
+                # The fetch loop is in a step that records outcomes with its claim, and takes
+                # those waiting when it comes back: leave this one to it (one round trip for
+                # both). Else (no room, or waiting for runs) the finisher records it.
+                self._outcomes.put_nowait(first)
+                self._outcomes.task_done()
+                await self._step_over.wait()
+                continue
             batch = [first]
             while len(batch) < 500 and not self._outcomes.empty():
                 batch.append(self._outcomes.get_nowait())
             await self._record(batch)
             for _ in batch:
                 self._outcomes.task_done()
+
+    def _take_outcomes(self) -> list[tuple[Outcome, Delivery]]:
+        """The outcomes waiting to be recorded, taken from the finisher (without waiting)."""
+        taken: list[tuple[Outcome, Delivery]] = []
+        while len(taken) < 500 and not self._outcomes.empty():
+            taken.append(self._outcomes.get_nowait())
+        return taken
+
+    async def _finish_and_claim(
+        self, batch: list[tuple[Outcome, Delivery]], free: int
+    ) -> list[Run]:
+        """Record ``batch`` and claim up to ``free`` runs in one step of the store. On a
+        failure the outcomes go back to the finisher, which keeps trying; the error is
+        raised to the fetch loop."""
+        self._in_step = True
+        self._step_over.clear()
+        try:
+            accepted, claimed = await self.store.finish_and_claim(
+                [o for o, _ in batch], actor=f"worker:{self.id}",
+                pools=self.settings.pools, limit=free, worker_id=self.id,
+                lease=self.settings.lease, room=self._free_room(),
+            )  # fmt: skip
+        except BaseException:
+            for item in batch:
+                self._outcomes.put_nowait(item)
+                self._outcomes.task_done()  # counted once, when the finisher records it
+            raise
+        finally:
+            self._in_step = False
+            self._step_over.set()
+        try:
+            await self._recorded(batch, accepted)
+        finally:
+            for _ in batch:
+                self._outcomes.task_done()
+        return claimed
 
     async def _record(self, batch: list[tuple[Outcome, Delivery]]) -> None:
         delay = 0.2
@@ -306,6 +359,10 @@ class Worker:
                 log_failure(log, exc, f"worker {self.id} could not record outcomes")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        await self._recorded(batch, accepted)
+
+    async def _recorded(self, batch: list[tuple[Outcome, Delivery]], accepted: list[bool]) -> None:
+        """What follows the store's answer to outcomes: metrics, acks, flows."""
         for (outcome, delivery), ok in zip(batch, accepted, strict=True):
             if ok and self.metrics is not None:
                 self.metrics.recorded(delivery.message.job, outcome.target)

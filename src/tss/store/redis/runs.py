@@ -213,15 +213,31 @@ class RedisRuns(RedisPart, RunStore):
         pools = list(dict.fromkeys(pools))
         if not pools or limit <= 0:
             return []
-        args = (worker_id, str(encoding.seconds_us(lease)), str(limit))
-        found = await self._conn.eval(
-            scripts.CLAIM_NEXT,
-            *args,
-            repr(min(float(room.cores), 1e15)),
-            str(int(room.memory)),
-            *pools,
+        args = _claim_args(pools, limit, worker_id, lease, room)
+        return codec.runs_of(await self._conn.eval(scripts.CLAIM_NEXT, *args))
+
+    async def finish_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        actor: str,
+        pools: Sequence[str],
+        limit: int,
+        worker_id: str,
+        lease: float,
+        room: Room,
+    ) -> tuple[list[bool], list[Run]]:
+        pools = list(dict.fromkeys(pools))
+        legal = [can_transition(RunState.RUNNING, out.target) for out in outcomes]
+        items = [codec.outcome_item(out) for out, ok in zip(outcomes, legal, strict=True) if ok]
+        if not pools or limit <= 0:
+            return await self.finish_runs(outcomes, actor=actor), []
+        args = _claim_args(pools, limit, worker_id, lease, room)
+        replies, found = await self._conn.eval(
+            scripts.FINISH_CLAIM, actor, orjson.dumps(items), *args
         )
-        return codec.runs_of(found)
+        accepted = iter(replies)
+        return [ok and next(accepted) == 1 for ok in legal], codec.runs_of(found)
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
@@ -279,3 +295,12 @@ class RedisRuns(RedisPart, RunStore):
         if logs:
             quads = [p for run_id, n, out, err in logs for p in (run_id, str(n), out, err)]
             await self._conn.eval(scripts.SAVE_LOGS, *quads)
+
+
+def _claim_args(
+    pools: Sequence[str], limit: int, worker_id: str, lease: float, room: Room
+) -> list[str]:
+    """The claim_heads arguments of the claim scripts (claim.lua), from the worker id on."""
+    cores = repr(min(float(room.cores), 1e15))
+    lease_us = str(encoding.seconds_us(lease))
+    return [worker_id, lease_us, str(limit), cores, str(int(room.memory)), *pools]

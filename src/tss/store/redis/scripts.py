@@ -20,7 +20,8 @@ Conventions shared by every script:
   fields) and once to put it back (new fields), so they cannot drift apart.
 
 How a file becomes scripts: a line ``-- part: <name>`` starts a shared part (``lib.lua``:
-``head``, ``runs``; ``flows.lua``: ``flows``, ``edges``; ``fencing.lua``: ``fencing``); a line
+``head``, ``runs``; ``flows.lua``: ``flows``, ``edges``; ``fencing.lua``: ``fencing``;
+``claim.lua``: ``claiming``; ``finish.lua``: ``finishing``); a line
 ``-- script: <name> (<parts>)`` starts a script, a ``do ... end`` block run after the parts
 it names, in that order. Before a part, Python writes in what Lua cannot read from TSS
 itself, so no table of its rules is copied into Lua by hand:
@@ -148,6 +149,7 @@ PROMOTE = _SCRIPTS["promote"]
 MARK_PUBLISHED = _SCRIPTS["mark_published"]
 CLAIM = _SCRIPTS["claim"]
 CLAIM_NEXT = _SCRIPTS["claim_next"]
+FINISH_CLAIM = _SCRIPTS["finish_claim"]
 HEARTBEAT = _SCRIPTS["heartbeat"]
 FINISH = _SCRIPTS["finish"]
 SAVE_LOGS = _SCRIPTS["save_logs"]

@@ -1,4 +1,4 @@
--- A worker claims queued runs (Store.claim_runs): attempt + 1 is the fencing token.
+-- Claims (Store.claim_runs, claim_next, finish_and_claim): attempt + 1 is the fencing token.
 --
 -- Each script is put together by tss/store/redis/scripts.py: the parts named after it
 -- (lib.lua, flows.lua), then its body.
@@ -13,6 +13,53 @@ local function claim_run(r, worker, now, lease)
   redis.call('HSET', P .. 'attempt:' .. r.id .. ':' .. n, 'number', n, 'worker', worker,
              'state', 'running', 'started', now)
   return row(r.id)
+end
+
+-- The heads of queues, claimed (Store.claim_next): the first limit queued runs of the pools
+-- (highest priority, then oldest, then lowest id, as fetch_queued), of which those whose
+-- resources fit together in the free room (cores, memory in MB) are claimed, in that order
+-- (tss.core.workers.Room.fit, restated: a run that does not fit is passed over; one asking
+-- for no memory fits any memory). When fewer than limit were queued, the pools are armed:
+-- the next run queued in one of them publishes a notice (index() in lib.lua). Returns the
+-- claimed rows.
+local function claim_heads(worker, lease_us, limit, cores, memory, pools)
+  cores = cores + 1e-9
+  local all = {}
+  for _, pool in ipairs(pools) do
+    local got = redis.call('ZRANGE', P .. 'queue:' .. pool, '0', string.format('%d', limit - 1),
+                           'WITHSCORES')
+    for j = 1, #got, 2 do all[#all + 1] = {tonumber(got[j + 1]), got[j]} end
+  end
+  table.sort(all, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  if #all < limit then
+    for _, pool in ipairs(pools) do redis.call('SET', P .. 'armed:' .. pool, '1') end
+  end
+  local clock_now = clock()
+  local now, lease = us(clock_now), us(clock_now + lease_us)
+  local needs = {}  -- policy text -> {cores, memory}: the runs of a job share their policy
+  local out = {}
+  for i = 1, math.min(limit, #all) do
+    local r = load(string.sub(all[i][2], 19))
+    if r and r.state == 'queued' then
+      local text = redis.call('HGET', P .. 'run:' .. r.id, 'policy') or ''
+      local need = needs[text]
+      if not need then
+        -- an unreadable policy asks for nothing here: the worker quarantines the run
+        local ok, policy = pcall(cjson.decode, text)
+        if not ok or type(policy) ~= 'table' then policy = {} end
+        need = {tonumber(policy.cores) or 0, tonumber(policy.memory) or 0}
+        needs[text] = need
+      end
+      if need[1] <= cores and (need[2] == 0 or need[2] <= memory) then
+        cores, memory = cores - need[1], memory - need[2]
+        out[#out + 1] = claim_run(r, worker, now, lease)
+      end
+    end
+  end
+  return out
 end
 
 -- script: claim (head, runs, flows, claiming)
@@ -33,50 +80,22 @@ end
 
 -- script: claim_next (head, runs, flows, claiming)
 -- ARGV: prefix, worker id, lease (us), limit, free cores, free memory (MB), pools
--- (distinct). Store.claim_next in one step: the first limit queued runs of the pools
--- (highest priority, then oldest, then lowest id, as fetch_queued), of which those whose
--- resources fit together in the free room are claimed, in that order (tss.core.workers.
--- Room.fit, restated: a run that does not fit is passed over; one asking for no memory
--- fits any memory). When fewer than limit were queued, the pools are armed: the next run
--- queued in one of them publishes a notice (index() in lib.lua). Returns the claimed rows.
+-- (distinct). Store.claim_next in one step (claim_heads). Returns the claimed rows.
 do
-  local worker, limit = ARGV[2], tonumber(ARGV[4])
-  local cores, memory = tonumber(ARGV[5]) + 1e-9, tonumber(ARGV[6])
-  local all = {}
-  for i = 7, #ARGV do
-    local got = redis.call('ZRANGE', P .. 'queue:' .. ARGV[i], '0', string.format('%d', limit - 1),
-                           'WITHSCORES')
-    for j = 1, #got, 2 do all[#all + 1] = {tonumber(got[j + 1]), got[j]} end
-  end
-  table.sort(all, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
-  if #all < limit then
-    for i = 7, #ARGV do redis.call('SET', P .. 'armed:' .. ARGV[i], '1') end
-  end
-  local clock_now = clock()
-  local now, lease = us(clock_now), us(clock_now + tonumber(ARGV[3]))
-  local needs = {}  -- policy text -> {cores, memory}: the runs of a job share their policy
-  local out = {}
-  for i = 1, math.min(limit, #all) do
-    local r = load(string.sub(all[i][2], 19))
-    if r and r.state == 'queued' then
-      local text = redis.call('HGET', P .. 'run:' .. r.id, 'policy') or ''
-      local need = needs[text]
-      if not need then
-        -- an unreadable policy asks for nothing here: the worker quarantines the run
-        local ok, policy = pcall(cjson.decode, text)
-        if not ok or type(policy) ~= 'table' then policy = {} end
-        local c, m = tonumber(policy.cores) or 0, tonumber(policy.memory) or 0
-        need = {c, m}
-        needs[text] = need
-      end
-      if need[1] <= cores and (need[2] == 0 or need[2] <= memory) then
-        cores, memory = cores - need[1], memory - need[2]
-        out[#out + 1] = claim_run(r, worker, now, lease)
-      end
-    end
-  end
-  return out
+  local pools = {}
+  for i = 7, #ARGV do pools[#pools + 1] = ARGV[i] end
+  return claim_heads(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+                     tonumber(ARGV[6]), pools)
+end
+
+-- script: finish_claim (head, runs, flows, fencing, finishing, claiming)
+-- ARGV: prefix, actor, JSON list of outcomes (finish_all), then as claim_next from the
+-- worker id on. Store.finish_and_claim: a worker reports what ended and takes what it now
+-- has room for, in one step. Returns {accepted (1 or 0 per outcome), claimed rows}.
+do
+  local accepted = finish_all(ARGV[2], cjson.decode(ARGV[3]))
+  local pools = {}
+  for i = 9, #ARGV do pools[#pools + 1] = ARGV[i] end
+  return {accepted, claim_heads(ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+                                tonumber(ARGV[8]), pools)}
 end

@@ -4,13 +4,13 @@
 -- Each script is put together by tss/store/redis/scripts.py: the parts named after it
 -- (lib.lua, flows.lua, fencing.lua), then its body.
 
--- script: finish (head, runs, flows, fencing)
--- ARGV: prefix, actor, JSON list of outcomes ({id, n, target, expired, astate, delay, out,
--- err, reason?, result?, error?}); targets were checked against the state machine. An
--- outcome is accepted only when may_finish (fencing.lua): its run is running with exactly
--- attempt n and, with expired, its lease has run out. Returns 1 or 0 per outcome.
-do
-  local actor, outcomes = ARGV[2], cjson.decode(ARGV[3])
+-- part: finishing
+-- The end of attempts: outcomes is the decoded JSON list ({id, n, target, expired, astate,
+-- delay, out, err, reason?, result?, error?}); targets were checked against the state
+-- machine. An outcome is accepted only when may_finish (fencing.lua): its run is running
+-- with exactly attempt n and, with expired, its lease has run out. Returns 1 or 0 per
+-- outcome.
+local function finish_all(actor, outcomes)
   local clock_now = clock()
   local now = us(clock_now)
   local accepted = {}
@@ -36,6 +36,12 @@ do
   end
   settle_touched(actor, now)
   return accepted
+end
+
+-- script: finish (head, runs, flows, fencing, finishing)
+-- ARGV: prefix, actor, JSON list of outcomes (finish_all). Returns 1 or 0 per outcome.
+do
+  return finish_all(ARGV[2], cjson.decode(ARGV[3]))
 end
 
 -- script: save_logs

@@ -300,3 +300,53 @@ def test_a_sleeping_scheduler_wakes_on_a_job_made_elsewhere(pg_url: str) -> None
             await other.close()
 
     asyncio.run(body())
+
+
+def test_the_one_statement_finishes_announce_what_they_queue_or_retry(pg_url: str) -> None:
+    """A hand-back queues its run again and a retry waits for its time: the statements that
+    finish runs outside flows (finish_runs, and finish_and_claim with its claim) NOTIFY the
+    workers of the pool and wake the schedulers, as the transaction does."""
+    from tss.core.workers import Room
+
+    async def body() -> None:
+        store, other = PostgresStore(pg_url), PostgresStore(pg_url)
+        await store.start()
+        await other.start()
+        try:
+            runs_notice = await store.listen("tss_runs", ["default"])
+            wake = await store.listen("tss_wake")
+
+            async def heard(event: asyncio.Event) -> bool:
+                try:
+                    await asyncio.wait_for(event.wait(), 2)
+                except TimeoutError:
+                    return False
+                event.clear()
+                return True
+
+            created = await other.create_runs([_queued() for _ in range(3)], actor="t")
+            held = await other.claim_runs([r.id for r, _ in created], worker_id="w", lease=30)
+            runs_notice.clear()
+            wake.clear()
+            back = Outcome(held[0].id, 1, RunState.QUEUED, reason="handed back")
+            assert await other.finish_runs([back], actor="w") == [True]
+            assert await heard(runs_notice)
+            assert (await other.get_run(held[0].id)).handbacks == 1
+            retry = Outcome(held[1].id, 1, RunState.RETRYING, retry_delay=5)
+            back = Outcome(held[2].id, 1, RunState.QUEUED, reason="handed back")
+            accepted, claimed = await other.finish_and_claim(
+                [retry, back], actor="w", pools=["default"], limit=1, worker_id="w2",
+                lease=30, room=Room(cores=1.0, memory=0),
+            )  # fmt: skip
+            assert accepted == [True, True]
+            assert await heard(wake)
+            assert await heard(runs_notice)
+            # the claim saw the queue as it was when the statement began: the first hand-back
+            assert [r.id for r in claimed] == [held[0].id]
+            assert (await other.get_run(held[1].id)).state is RunState.RETRYING
+            assert (await other.get_run(held[2].id)).state is RunState.QUEUED
+        finally:
+            await other.close()
+            await store.close()
+
+    asyncio.run(body())

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from tss.core.states import TERMINAL_STATES
 from tss.store.base import RUNS_CHANNEL, WAKE_CHANNEL
 from tss.store.encoding import RunRow
 from tss.store.postgres.connection import NOW_US
@@ -277,6 +278,47 @@ FINISH_WRITE = (
     f" WHEN 'retrying' THEN {_WAKE} END FROM r"
 )
 
+#: outcomes, one array each: run id, attempt, target, attempt state, retry delay (µs, NULL:
+#: no retry), error, result, reason, stdout, stderr, require_expired
+FINISH_NOW_TYPES = ("text", "int", "text", "text", "bigint") + ("text",) * 5 + ("bool",)
+_TERMINAL = ", ".join(f"'{state.value}'" for state in sorted(TERMINAL_STATES))
+#: :data:`FINISH_SELECT`, ``plan_finish`` and :data:`FINISH_WRITE` in one statement, for
+#: runs outside flows (a flow's run, whose end may decide its waiting runs, goes through the
+#: transaction that settles them): the fencing of ``tss.core.fencing.may_finish`` is in the
+#: ``WHERE`` (the row lock an ``UPDATE`` takes re-checks it against a concurrent change), and
+#: the changes of ``finish_change`` are in the ``SET``. Actor ``$12``. Returns the id of each
+#: run it finished: a run not returned was refused, or is in a flow.
+_FINISH_CTES = (
+    f"WITH u AS (SELECT * FROM {unnest(FINISH_NOW_TYPES)} AS u(id, n, target, astate, delay,"
+    f" error, result, reason, stdout, stderr, expired)), t AS (SELECT {NOW_US} AS now),"
+    " r AS (UPDATE runs SET state = u.target, updated_at = t.now,"
+    f" finished_at = CASE WHEN u.target IN ({_TERMINAL}) THEN t.now END,"
+    " not_before = CASE WHEN u.delay IS NULL THEN runs.not_before ELSE t.now + u.delay END,"
+    " queued_at = CASE WHEN u.target = 'queued' THEN t.now ELSE runs.queued_at END,"
+    " published_at = CASE WHEN u.target = 'queued' THEN NULL ELSE runs.published_at END,"
+    " lease_until = NULL, error = u.error, result = u.result, reason = u.reason,"
+    " handbacks = runs.handbacks + (u.target = 'queued')::int"
+    " FROM u, t WHERE runs.id = u.id AND runs.state = 'running' AND runs.attempt = u.n"
+    " AND runs.flow_id IS NULL"
+    " AND NOT (u.expired AND runs.lease_until IS NOT NULL AND runs.lease_until > t.now)"
+    " RETURNING runs.id, runs.job, runs.state, runs.pool, runs.attempt, t.now, u.astate,"
+    " u.error, u.result, u.reason, u.stdout, u.stderr),"
+    " a AS (UPDATE attempts SET state = r.astate, finished_at = r.now, error = r.error,"
+    " result = r.result, stdout = r.stdout, stderr = r.stderr FROM r"
+    " WHERE attempts.run_id = r.id AND attempts.number = r.attempt),"
+    f" e AS (INSERT INTO events ({EVENT_FIELDS}) SELECT r.now, r.id, r.job, 'running', r.state,"
+    " r.reason, r.attempt, $12::text FROM r),"
+    " n AS (SELECT r.id, CASE r.state WHEN 'queued' THEN"
+    f" {_notify_queued('r')} WHEN 'retrying' THEN {_WAKE} END AS note FROM r)"
+)
+FINISH_NOW = f"{_FINISH_CTES} SELECT id, note FROM n"
+
+
+def _shifted(sql: str, by: int) -> str:
+    """``sql`` with each ``$n`` placeholder made ``$(n + by)``."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + by}", sql)
+
+
 #: cancel: at ``$1``, reason ``$2``, runs ``$3``; running attempts ``$4``/``$5``; events $6..
 CANCEL = (
     "WITH r AS (UPDATE runs SET state = 'cancelled', updated_at = $1::bigint,"
@@ -353,6 +395,18 @@ _PLAIN = "NOT EXISTS (SELECT 1 FROM locked WHERE locked.cores <> 0 OR locked.mem
 CLAIM_NEXT = (
     _claim(CLAIM_NEXT_LOCK, _PLAIN, "$3::text", "$4::bigint")
     + f" SELECT {_PLAIN}, claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
+)
+
+#: :data:`FINISH_NOW` and :data:`CLAIM_NEXT` in one statement ($1..$12 as the first, then
+#: the second's from $13): a worker of the store broker reports what ended and takes what
+#: it has room for in one round trip. The finished rows are running and the claimed ones
+#: queued, so no row is written twice. One row: the ids finished, whether the claim was
+#: plain (as CLAIM_NEXT), then a claimed run (NULLs when none was); more rows, one per run.
+FINISH_CLAIM = (
+    f"{_FINISH_CTES}, "
+    + _shifted(_claim(CLAIM_NEXT_LOCK, _PLAIN, "$3::text", "$4::bigint"), 12).removeprefix("WITH ")
+    + f" SELECT (SELECT array_agg(n.id) FROM n), {_PLAIN}, claimed.*"
+    " FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
 )
 
 EXPIRED = (

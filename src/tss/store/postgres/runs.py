@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from tss.core import flows
+from tss.core.fencing import finish_change
 from tss.core.firing import Planner
 from tss.core.models import ErrorInfo, Job, NewRun, Outcome, Run
-from tss.core.states import check_transition
+from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros
 from tss.core.workers import Room
-from tss.store.encoding import RunRow, micros, run_of, seconds_us
+from tss.store.encoding import RunRow, dumps_or_none, error_text, micros, run_of, seconds_us
 from tss.store.postgres import queries, writes
 from tss.store.postgres.connection import Pool, columns
 from tss.store.roles import RunStore
@@ -144,11 +145,49 @@ class PostgresRuns(RunStore):
             queries.CLAIM_NEXT, pools, limit, worker_id, seconds_us(lease)
         )
         if found[0][0]:  # none asked for cores or memory: claimed in that one statement
-            runs = [run_of(tuple(row)[1:]) for row in found if row[1] is not None]
-            return sorted(runs, key=lambda r: (-r.priority, r.queued_at or r.created_at, r.id))
+            return _claimed(found, 1)
         return await self.pool.tx(
             lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
         )
+
+    async def finish_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        actor: str,
+        pools: Sequence[str],
+        limit: int,
+        worker_id: str,
+        lease: float,
+        room: Room,
+    ) -> tuple[list[bool], list[Run]]:
+        outcomes = list(outcomes)
+        pools = list(dict.fromkeys(pools))
+        legal = [o for o in outcomes if can_transition(RunState.RUNNING, o.target)]
+        if (
+            not legal
+            or not pools
+            or limit <= 0
+            or len({o.run_id for o in outcomes}) < len(outcomes)
+        ):
+            return await super().finish_and_claim(
+                outcomes, actor=actor, pools=pools, limit=limit, worker_id=worker_id,
+                lease=lease, room=room,
+            )  # fmt: skip
+        args = (*_finish_now_args(legal), actor, pools, limit, worker_id, seconds_us(lease))
+        found = await self.pool.write(queries.FINISH_CLAIM, *args)
+        done = set(found[0][0] or ())
+        left = [o for o in legal if o.run_id not in done]
+        if left:  # in a flow, or refused: the transaction settles flows and refuses again
+            rest = await self.pool.tx(lambda cn: writes.finish(cn, left, actor))
+            done.update(o.run_id for o, ok in zip(left, rest, strict=True) if ok)
+        if found[0][1]:  # none asked for cores or memory: claimed in that statement
+            claimed = _claimed(found, 2)
+        else:
+            claimed = await self.pool.tx(
+                lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
+            )
+        return [o.run_id in done for o in outcomes], claimed
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
@@ -161,7 +200,22 @@ class PostgresRuns(RunStore):
         outcomes = list(outcomes)
         if not outcomes:
             return []
-        return await self.pool.tx(lambda cn: writes.finish(cn, outcomes, actor))
+        if len({o.run_id for o in outcomes}) < len(outcomes):  # the first of two may win
+            return await self.pool.tx(lambda cn: writes.finish(cn, outcomes, actor))
+        # One statement for the runs outside flows (most); what it did not finish (a run in
+        # a flow, or one it refused) goes through the transaction, which settles flows and
+        # refuses again what fencing refuses.
+        legal = [o for o in outcomes if can_transition(RunState.RUNNING, o.target)]
+        done: set[str] = set()
+        if legal:
+            found = await self.pool.write(queries.FINISH_NOW, *_finish_now_args(legal), actor)
+            done = {run_id for run_id, _ in found}
+        left = [o for o in legal if o.run_id not in done]
+        if left:
+            rest = await self.pool.tx(lambda cn: writes.finish(cn, left, actor))
+            done.update(o.run_id for o, ok in zip(left, rest, strict=True) if ok)
+        # done holds only legal outcomes' runs, and each run has one outcome here
+        return [o.run_id in done for o in outcomes]
 
     async def expired_runs(self, *, limit: int) -> list[Run]:
         return [run_of(row) for row in await self.pool.fetch(queries.EXPIRED, max(limit, 0))]
@@ -207,3 +261,24 @@ def made_at(run: Run, now: datetime) -> Run:
         queued_at=None if run.queued_at is None else now,
         finished_at=None if run.finished_at is None else now,
     )
+
+
+def _finish_now_args(outcomes: Sequence[Outcome]) -> list[list[Any]]:
+    """``FINISH_NOW``'s arrays ($1..$11), one row per outcome (``finish_change``'s rules)."""
+    rows = []
+    for out in outcomes:
+        change = finish_change(out)
+        delay = None if change.retry_delay is None else seconds_us(change.retry_delay)
+        rows.append((
+            out.run_id, out.attempt, change.target.value, change.attempt_state.value, delay,
+            error_text(out.error), dumps_or_none(out.result), out.reason, out.stdout,
+            out.stderr, out.require_expired,
+        ))  # fmt: skip
+    return columns(rows, 11, text=(5, 6, 7, 8, 9))
+
+
+def _claimed(found: Sequence[Any], start: int) -> list[Run]:
+    """The runs a one-statement claim returned (a run row from column ``start``; NULLs when
+    none was claimed), in the order it chose them: ``UPDATE ... RETURNING`` has none."""
+    runs = [run_of(tuple(row)[start:]) for row in found if row[start] is not None]
+    return sorted(runs, key=lambda r: (-r.priority, r.queued_at or r.created_at, r.id))

@@ -20,6 +20,7 @@ from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, Page, Run,
 from tss.core.records import DashboardSession
 from tss.core.states import RunState, can_transition
 from tss.core.timeutil import from_micros
+from tss.core.workers import Room
 from tss.errors import Conflict, NotFound
 from tss.store.encoding import (
     RunRow,
@@ -288,6 +289,39 @@ def claim(
     ]
     many(conn, shared.EVENT_INSERT, events)
     return runs
+
+
+def claim_next(
+    conn: Connection,
+    now_us: int,
+    pools: list[str],
+    limit: int,
+    worker_id: str,
+    lease: float,
+    room: Room,
+) -> list[Run]:
+    """The head of the pools' queues, fitted to ``room``, claimed: in the write transaction,
+    so no other writer takes them in between (SQLite has one writer at a time)."""
+    sql = queries.FETCH_QUEUED.format(shared.placeholders(len(pools)))
+    heads = [run_of(row) for row in fetch(conn, sql, (*pools, limit))]
+    chosen = room.fit([(r.id, r.policy.cores, r.policy.memory) for r in heads])
+    return claim(conn, now_us, chosen, worker_id, lease)
+
+
+def finish_and_claim(
+    conn: Connection,
+    now_us: int,
+    outcomes: list[Outcome],
+    actor: str,
+    pools: list[str],
+    limit: int,
+    worker_id: str,
+    lease: float,
+    room: Room,
+) -> tuple[list[bool], list[Run]]:
+    """:func:`finish` then :func:`claim_next`, in one transaction."""
+    accepted = finish(conn, now_us, outcomes, actor)
+    return accepted, claim_next(conn, now_us, pools, limit, worker_id, lease, room)
 
 
 def heartbeat(

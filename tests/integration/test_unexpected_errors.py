@@ -77,3 +77,47 @@ def test_scheduler_and_worker_survive_a_bug_in_one_pass(caplog: pytest.LogCaptur
 
     with caplog.at_level(logging.WARNING):
         asyncio.run(body())
+
+
+def test_outcomes_of_a_failed_finish_and_claim_are_recorded_by_the_finisher() -> None:
+    """With the store broker a worker records outcomes with its next claim; when that step
+    fails, the outcomes go back to the finisher, which records them: nothing is lost, and
+    no attempt is made twice."""
+
+    class SlowFinish(FailingOnce):
+        """A store that takes 50 ms to record outcomes (injected latency): while the
+        finisher waits on it, the next outcomes wait for the worker's next claim."""
+
+        async def finish_runs(self, *args: Any, **kwargs: Any) -> list[bool]:
+            await asyncio.sleep(0.05)
+            return await super().finish_runs(*args, **kwargs)
+
+    async def body() -> None:
+        store = SlowFinish("finish_and_claim")
+        await store.start()
+        spec = JobSpec.model_validate({"name": "j", "type": "noop"})
+        await store.create_job(spec, None)
+        from tests.conformance.support import new_run
+
+        runs = [new_run("j") for _ in range(40)]
+        await store.create_runs(runs, actor="t")
+        worker = Worker(
+            store, StoreBroker(store), TaskRegistry.default(), WorkerConfig(concurrency=2)
+        )
+        stop = asyncio.Event()
+        serving = asyncio.create_task(worker.run(stop))
+        try:
+            for _ in range(200):
+                found = (await store.list_runs(limit=100)).items
+                if all(r.state is RunState.SUCCEEDED for r in found):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(serving, 10)
+        assert store.failed == ["finish_and_claim"]
+        found = (await store.list_runs(limit=100)).items
+        assert [r.state for r in found] == [RunState.SUCCEEDED] * 40
+        assert {r.attempt for r in found} == {1}
+
+    asyncio.run(body())

@@ -30,6 +30,8 @@ from tss.worker.capture import install_routing
 from tss.worker.early import EarlyDeliveries
 
 log = logging.getLogger(__name__)
+#: the most outcomes recorded in one step
+_BATCH = 500
 
 
 def _total_memory_mb() -> int:
@@ -302,17 +304,15 @@ class Worker:
                 self._outcomes.task_done()
                 await self._step_over.wait()
                 continue
-            batch = [first]
-            while len(batch) < 500 and not self._outcomes.empty():
-                batch.append(self._outcomes.get_nowait())
+            batch = [first, *self._take_outcomes(_BATCH - 1)]
             await self._record(batch)
             for _ in batch:
                 self._outcomes.task_done()
 
-    def _take_outcomes(self) -> list[tuple[Outcome, Delivery]]:
-        """The outcomes waiting to be recorded, taken from the finisher (without waiting)."""
+    def _take_outcomes(self, limit: int = _BATCH) -> list[tuple[Outcome, Delivery]]:
+        """Up to ``limit`` outcomes waiting to be recorded, taken without waiting."""
         taken: list[tuple[Outcome, Delivery]] = []
-        while len(taken) < 500 and not self._outcomes.empty():
+        while len(taken) < limit and not self._outcomes.empty():
             taken.append(self._outcomes.get_nowait())
         return taken
 

@@ -32,6 +32,8 @@ from tss.worker.early import EarlyDeliveries
 log = logging.getLogger(__name__)
 #: the most outcomes recorded in one step
 _BATCH = 500
+#: seconds the finisher leaves an outcome to the fetch loop's next claim (store brokers)
+_HANDOFF = 0.05
 
 
 def _total_memory_mb() -> int:
@@ -81,6 +83,8 @@ class Worker:
         #: the event set when that step is over
         self._in_step = False
         self._step_over = asyncio.Event()
+        #: whether the fetch loop waits for a slot to free up (then claims at once)
+        self._awaiting_room = False
         self._room = asyncio.Event()
         self._parked: list[Delivery] = []
         #: deliveries of runs announced ahead of their time, held until then
@@ -189,7 +193,11 @@ class Worker:
 
     async def _wait_room(self, stop: asyncio.Event) -> None:
         self._room.clear()
-        await wait_first(self._room, stop, timeout=self._early.until_next())
+        self._awaiting_room = True
+        try:
+            await wait_first(self._room, stop, timeout=self._early.until_next())
+        finally:
+            self._awaiting_room = False
 
     async def _claim(self, deliveries: list[Delivery]) -> None:
         """Claim the runs that fit the free resources now; park the others (they keep their
@@ -296,13 +304,20 @@ class Worker:
     async def _finish_loop(self) -> None:
         while True:
             first = await self._outcomes.get()
-            if self._in_step:
-                # The fetch loop is in a step that records outcomes with its claim, and takes
-                # those waiting when it comes back: leave this one to it (one round trip for
-                # both). Else (no room, or waiting for runs) the finisher records it.
+            if self.broker.reads_store and (self._in_step or self._awaiting_room):
+                # The fetch loop is claiming, or is about to (a run just freed its slot): give
+                # it a moment to take this outcome with its claim (one round trip for both);
+                # what it has not taken by then is recorded here.
                 self._outcomes.put_nowait(first)
                 self._outcomes.task_done()
-                await self._step_over.wait()
+                if not self._in_step:
+                    self._step_over.clear()
+                await wait_first(self._step_over, timeout=_HANDOFF)
+                batch = self._take_outcomes()
+                if batch:
+                    await self._record(batch)
+                    for _ in batch:
+                        self._outcomes.task_done()
                 continue
             batch = [first, *self._take_outcomes(_BATCH - 1)]
             await self._record(batch)

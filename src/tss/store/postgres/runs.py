@@ -176,11 +176,7 @@ class PostgresRuns(RunStore):
             )  # fmt: skip
         args = (*_finish_now_args(legal), actor, pools, limit, worker_id, seconds_us(lease))
         found = await self.pool.write(queries.FINISH_CLAIM, *args)
-        done = set(found[0][0] or ())
-        left = [o for o in legal if o.run_id not in done]
-        if left:  # in a flow, or refused: the transaction settles flows and refuses again
-            rest = await self.pool.tx(lambda cn: writes.finish(cn, left, actor))
-            done.update(o.run_id for o, ok in zip(left, rest, strict=True) if ok)
+        done = await self._finish_rest(legal, set(found[0][0] or ()), actor)
         if found[0][1]:  # none asked for cores or memory: claimed in that statement
             claimed = _claimed(found, 2)
         else:
@@ -188,6 +184,16 @@ class PostgresRuns(RunStore):
                 lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
             )
         return [o.run_id in done for o in outcomes], claimed
+
+    async def _finish_rest(self, legal: list[Outcome], done: set[str], actor: str) -> set[str]:
+        """After a one-statement finish that finished the runs ``done``: the other outcomes
+        (a run in a flow, or one the statement refused) through the transaction, which
+        settles flows and refuses again what fencing refuses. Returns every run finished."""
+        left = [o for o in legal if o.run_id not in done]
+        if left:
+            rest = await self.pool.tx(lambda cn: writes.finish(cn, left, actor))
+            done |= {o.run_id for o, ok in zip(left, rest, strict=True) if ok}
+        return done
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
@@ -210,10 +216,7 @@ class PostgresRuns(RunStore):
         if legal:
             found = await self.pool.write(queries.FINISH_NOW, *_finish_now_args(legal), actor)
             done = {run_id for run_id, _ in found}
-        left = [o for o in legal if o.run_id not in done]
-        if left:
-            rest = await self.pool.tx(lambda cn: writes.finish(cn, left, actor))
-            done.update(o.run_id for o, ok in zip(left, rest, strict=True) if ok)
+        done = await self._finish_rest(legal, done, actor)
         # done holds only legal outcomes' runs, and each run has one outcome here
         return [o.run_id in done for o in outcomes]
 

@@ -228,16 +228,14 @@ class RedisRuns(RedisPart, RunStore):
         room: Room,
     ) -> tuple[list[bool], list[Run]]:
         pools = list(dict.fromkeys(pools))
-        legal = [can_transition(RunState.RUNNING, out.target) for out in outcomes]
-        items = [codec.outcome_item(out) for out, ok in zip(outcomes, legal, strict=True) if ok]
         if not pools or limit <= 0:
             return await self.finish_runs(outcomes, actor=actor), []
+        legal, items = _finish_items(outcomes)
         args = _claim_args(pools, limit, worker_id, lease, room)
         replies, found = await self._conn.eval(
             scripts.FINISH_CLAIM, actor, orjson.dumps(items), *args
         )
-        accepted = iter(replies)
-        return [ok and next(accepted) == 1 for ok in legal], codec.runs_of(found)
+        return _accepted(legal, replies), codec.runs_of(found)
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
@@ -250,12 +248,9 @@ class RedisRuns(RedisPart, RunStore):
         return lost
 
     async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
-        legal = [can_transition(RunState.RUNNING, out.target) for out in outcomes]
-        items = [codec.outcome_item(out) for out, ok in zip(outcomes, legal, strict=True) if ok]
-        replies = iter(
-            await self._conn.eval(scripts.FINISH, actor, orjson.dumps(items)) if items else []
-        )
-        return [ok and next(replies) == 1 for ok in legal]
+        legal, items = _finish_items(outcomes)
+        replies = await self._conn.eval(scripts.FINISH, actor, orjson.dumps(items)) if items else []
+        return _accepted(legal, replies)
 
     async def expired_runs(self, *, limit: int) -> list[Run]:
         if limit <= 0:
@@ -304,3 +299,17 @@ def _claim_args(
     cores = repr(min(float(room.cores), 1e15))
     lease_us = str(encoding.seconds_us(lease))
     return [worker_id, lease_us, str(limit), cores, str(int(room.memory)), *pools]
+
+
+def _finish_items(outcomes: Sequence[Outcome]) -> tuple[list[bool], list[dict[str, Any]]]:
+    """Whether each outcome's target is a legal move from running, and the finish script's
+    items for the legal ones (the script answers 1 or 0 for each of those, in order)."""
+    legal = [can_transition(RunState.RUNNING, out.target) for out in outcomes]
+    items = [codec.outcome_item(out) for out, ok in zip(outcomes, legal, strict=True) if ok]
+    return legal, items
+
+
+def _accepted(legal: list[bool], replies: Sequence[int]) -> list[bool]:
+    """Per outcome: legal, and accepted by the script."""
+    answers = iter(replies)
+    return [ok and next(answers) == 1 for ok in legal]

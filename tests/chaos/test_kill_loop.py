@@ -159,9 +159,16 @@ def test_kill_any_process_every_two_seconds(
             applied.kill()
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            proc.wait(20)
+        stuck = []
+        for name, proc in procs.items():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:  # killed here, so that none outlives the test
+                stuck.append(name)
+                proc.kill()
+                proc.wait(10)
 
+    assert not stuck, f"{stuck} did not stop within 20 s of SIGTERM:\n{log.read_text()[-4000:]}"
     assert kills >= shape.min_kills
     runs = where.runs()
     per_fire = Counter((r.job, r.scheduled_for) for r in runs)

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 _BATCH = 500
 #: seconds the finisher leaves an outcome to the fetch loop's next claim (store brokers)
 _HANDOFF = 0.05
+#: seconds a stopping worker waits for its cancelled runs, then for its last outcomes
+_LAST_OUTCOMES = 5.0
 
 
 def _total_memory_mb() -> int:
@@ -127,7 +129,17 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self.store.set_worker_state(self.id, "draining")
             await self._drain()
-            await self._outcomes.join()
+            try:
+                async with asyncio.timeout(_LAST_OUTCOMES):
+                    await self._outcomes.join()
+            except TimeoutError:
+                # The store does not take them (down, or refusing): stop anyway. Their runs'
+                # leases run out and the reaper hands them back, without spending a try.
+                log.warning(
+                    "worker %s: %d outcomes not recorded within %.0fs of stopping; the "
+                    "reaper repairs their runs when their leases run out",
+                    self.id, self._outcomes.qsize(), _LAST_OUTCOMES,
+                )  # fmt: skip
             finisher.cancel()
             beater.cancel()
             await asyncio.gather(finisher, beater, return_exceptions=True)
@@ -440,4 +452,10 @@ class Worker:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending)
+            _, stuck = await asyncio.wait(pending, timeout=_LAST_OUTCOMES)
+            if stuck:  # a task that does not end when cancelled must not hold the worker
+                log.warning(
+                    "worker %s: %d runs did not stop within %.0fs of being cancelled: %s",
+                    self.id, len(stuck), _LAST_OUTCOMES,
+                    ", ".join(sorted(t.get_name() for t in stuck)),
+                )  # fmt: skip

@@ -61,7 +61,8 @@ def server_cpu(backend: str) -> float:
 
 def urls(backend: str, folder: Path) -> dict[str, dict[str, str]]:
     if backend == "redis":
-        return {"store": {"url": f"{REDIS}?prefix={NS}"}, "broker": {"url": f"{REDIS}?prefix={NS}"}}
+        prefixed = f"{REDIS}?prefix={NS}"
+        return {"store": {"url": prefixed}, "broker": {"url": prefixed}}
     if backend == "redis-store":
         return {"store": {"url": f"{REDIS}?prefix={NS}"}, "broker": {"url": "store://"}}
     if backend == "postgres":
@@ -105,8 +106,8 @@ asyncio.run(main())
 
 def one(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     reset(args.backend)
-    job = {"name": "incr", "type": "python",
-           "params": {"function": "tss_task:incr", "kwargs": {"key": KEY, "url": REDIS}}}  # fmt: skip
+    params = {"function": "tss_task:incr", "kwargs": {"key": KEY, "url": REDIS}}
+    job = {"name": "incr", "type": "python", "params": params}
     config = {**urls(args.backend, folder), "python_path": [str(HERE)], "jobs": [job]}
     if args.concurrency:
         config["worker"] = {"concurrency": args.concurrency}
@@ -119,9 +120,11 @@ def one(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     counter.delete(KEY)
     tss = str(Path(args.tss_python).parent / "tss")
     server_before = server_cpu(args.backend)
+    command = [tss, "--config", str(path), "worker", "--worker-id"]
     workers = [
-        subprocess.Popen([tss, "--config", str(path), "worker", "--worker-id", f"cost-w{i}"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.Popen(
+            [*command, f"cost-w{i}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         for i in range(args.workers)
     ]
     began = time.perf_counter()
@@ -149,11 +152,13 @@ def one(args: argparse.Namespace, folder: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", default="postgres",
-                        choices=["redis", "redis-store", "postgres", "rabbitmq", "sqlite"])  # fmt: skip
+    backends = ["redis", "redis-store", "postgres", "rabbitmq", "sqlite"]
+    parser.add_argument("--backend", default="postgres", choices=backends)
     parser.add_argument("-n", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=0, help="worker.concurrency (0: default)")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="worker.concurrency (0: the default)"
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--tss-python", default=str(HERE.parent.parent / ".venv/bin/python"))
     args = parser.parse_args()
@@ -162,16 +167,21 @@ def main() -> None:
         for _ in range(args.rounds):
             results.append(one(args, Path(tmp)))
             r = results[-1]
-            print(f"{args.backend}: {r['rate']:,.0f} runs/s, worker CPU {r['worker_us']:.0f} us/run,"
-                  f" server CPU {r['server_us']:.0f} us/run", flush=True)  # fmt: skip
+            print(
+                f"{args.backend}: {r['rate']:,.0f} runs/s, worker CPU {r['worker_us']:.0f}"
+                f" us/run, server CPU {r['server_us']:.0f} us/run",
+                flush=True,
+            )
     reset(args.backend)
     if args.backend in ("postgres", "rabbitmq"):
         drop = f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'
         subprocess.run(["psql", PG + "postgres", "-qc", drop], check=True, capture_output=True)
     if len(results) > 1:
         medians = {k: statistics.median(r[k] for r in results) for k in results[0]}
-        print(f"median of {len(results)}: {medians['rate']:,.0f} runs/s, worker CPU"
-              f" {medians['worker_us']:.0f} us/run, server CPU {medians['server_us']:.0f} us/run")  # fmt: skip
+        print(
+            f"median of {len(results)}: {medians['rate']:,.0f} runs/s, worker CPU"
+            f" {medians['worker_us']:.0f} us/run, server CPU {medians['server_us']:.0f} us/run"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from tss.core.firing import Planner
 from tss.core.models import (
@@ -130,6 +131,19 @@ def check_definition(stored: Job, kept: Job) -> None:
         raise Conflict.stale_version(kept.name, stored.version, kept.version)
 
 
+class Claim(NamedTuple):
+    """What a worker claims with (:meth:`RunStore.claim_next`): up to ``limit`` queued runs
+    of its distinct ``pools``, for ``worker_id`` with a lease of ``lease`` seconds, whose
+    resources fit together in ``room``. In this order, the stores' own claim functions take
+    the same arguments."""
+
+    pools: list[str]
+    limit: int
+    worker_id: str
+    lease: float
+    room: Room
+
+
 class RunStore(ABC):
     """The hot path of runs, used by the scheduler and the worker: firing, promoting,
     creating, publishing (the outbox), claiming, leases, finishing, cancelling."""
@@ -235,14 +249,19 @@ class RunStore(ABC):
         that does not fit is passed over, not waited for). Claims as :meth:`claim_runs`.
 
         Concurrent callers take disjoint runs where the store can lock rows (PostgreSQL:
-        ``SKIP LOCKED``), so two workers never queue up on the same head of the queue. This
-        default reads then claims; a run another worker takes in between is simply not
-        returned."""
-        if limit <= 0:
+        ``SKIP LOCKED``), so two workers never queue up on the same head of the queue. A
+        store does the work in :meth:`_claim_next`."""
+        claim = Claim(list(dict.fromkeys(pools)), limit, worker_id, lease, room)
+        if not claim.pools or limit <= 0:
             return []
-        runs = await self.fetch_queued(pools, limit=limit)
-        chosen = room.fit([(r.id, r.policy.cores, r.policy.memory) for r in runs])
-        return await self.claim_runs(chosen, worker_id=worker_id, lease=lease)
+        return await self._claim_next(claim)
+
+    async def _claim_next(self, claim: Claim) -> list[Run]:
+        """:meth:`claim_next` of a claim with pools and a positive limit. This default reads
+        then claims; a run another worker takes in between is simply not returned."""
+        runs = await self.fetch_queued(claim.pools, limit=claim.limit)
+        chosen = claim.room.fit([(r.id, r.policy.cores, r.policy.memory) for r in runs])
+        return await self.claim_runs(chosen, worker_id=claim.worker_id, lease=claim.lease)
 
     async def finish_and_claim(
         self,
@@ -256,14 +275,21 @@ class RunStore(ABC):
         room: Room,
     ) -> tuple[list[bool], list[Run]]:
         """:meth:`finish_runs` then :meth:`claim_next`: a worker reports the attempts that
-        ended and takes the runs it now has room for. A store that can do both in one round
-        trip overrides this (Redis: one script); the outcomes are recorded whatever the
-        claim finds."""
+        ended and takes the runs it now has room for; the outcomes are recorded whatever the
+        claim finds. A store does the work in :meth:`_finish_and_claim`."""
+        claim = Claim(list(dict.fromkeys(pools)), limit, worker_id, lease, room)
+        if not claim.pools or limit <= 0:
+            return await self.finish_runs(outcomes, actor=actor), []
+        return await self._finish_and_claim(list(outcomes), actor, claim)
+
+    async def _finish_and_claim(
+        self, outcomes: list[Outcome], actor: str, claim: Claim
+    ) -> tuple[list[bool], list[Run]]:
+        """:meth:`finish_and_claim` of a claim with pools and a positive limit. This default
+        takes two steps; a store that can do both in one round trip overrides it (Redis: one
+        script; PostgreSQL: one statement; SQLite: one transaction)."""
         accepted = await self.finish_runs(outcomes, actor=actor)
-        claimed = await self.claim_next(
-            pools, limit=limit, worker_id=worker_id, lease=lease, room=room
-        )
-        return accepted, claimed
+        return accepted, await self._claim_next(claim)
 
     @abstractmethod
     async def heartbeat(

@@ -15,11 +15,10 @@ from tss.core.firing import Planner
 from tss.core.models import ErrorInfo, Job, NewRun, Outcome, Run
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros
-from tss.core.workers import Room
 from tss.store.encoding import RunRow, dumps_or_none, error_text, micros, run_of, seconds_us
 from tss.store.postgres import queries, writes
 from tss.store.postgres.connection import Pool, columns
-from tss.store.roles import RunStore
+from tss.store.roles import Claim, RunStore
 from tss.store.sql import plans
 
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
@@ -135,54 +134,29 @@ class PostgresRuns(RunStore):
         claimed = {run.id: run for run in map(run_of, found)}
         return [claimed[run_id] for run_id in ids if run_id in claimed]
 
-    async def claim_next(
-        self, pools: Sequence[str], *, limit: int, worker_id: str, lease: float, room: Room
-    ) -> list[Run]:
-        pools = list(dict.fromkeys(pools))
-        if not pools or limit <= 0:
-            return []
-        found = await self.pool.write(
-            queries.CLAIM_NEXT, pools, limit, worker_id, seconds_us(lease)
-        )
+    async def _claim_next(self, claim: Claim) -> list[Run]:
+        found = await self.pool.write(queries.CLAIM_NEXT, *_claim_params(claim))
         if found[0][0]:  # none asked for cores or memory: claimed in that one statement
             return _claimed(found, 1)
-        return await self.pool.tx(
-            lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
-        )
+        return await self._claim_fitting(claim)
 
-    async def finish_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        *,
-        actor: str,
-        pools: Sequence[str],
-        limit: int,
-        worker_id: str,
-        lease: float,
-        room: Room,
+    async def _claim_fitting(self, claim: Claim) -> list[Run]:
+        """The claim as a transaction that fits runs asking for cores or memory to the room."""
+        return await self.pool.tx(lambda cn: writes.claim_next(cn, *claim))
+
+    async def _finish_and_claim(
+        self, outcomes: list[Outcome], actor: str, claim: Claim
     ) -> tuple[list[bool], list[Run]]:
-        outcomes = list(outcomes)
-        pools = list(dict.fromkeys(pools))
         legal = [o for o in outcomes if can_transition(RunState.RUNNING, o.target)]
-        if (
-            not legal
-            or not pools
-            or limit <= 0
-            or len({o.run_id for o in outcomes}) < len(outcomes)
-        ):
-            return await super().finish_and_claim(
-                outcomes, actor=actor, pools=pools, limit=limit, worker_id=worker_id,
-                lease=lease, room=room,
-            )  # fmt: skip
-        args = (*_finish_now_args(legal), actor, pools, limit, worker_id, seconds_us(lease))
+        if not legal or len({o.run_id for o in outcomes}) < len(outcomes):
+            return await super()._finish_and_claim(outcomes, actor, claim)
+        args = (*_finish_now_args(legal), actor, *_claim_params(claim))
         found = await self.pool.write(queries.FINISH_CLAIM, *args)
         done = await self._finish_rest(legal, set(found[0][0] or ()), actor)
         if found[0][1]:  # none asked for cores or memory: claimed in that statement
             claimed = _claimed(found, 2)
         else:
-            claimed = await self.pool.tx(
-                lambda cn: writes.claim_next(cn, pools, limit, worker_id, lease, room)
-            )
+            claimed = await self._claim_fitting(claim)
         return [o.run_id in done for o in outcomes], claimed
 
     async def _finish_rest(self, legal: list[Outcome], done: set[str], actor: str) -> set[str]:
@@ -285,3 +259,8 @@ def _claimed(found: Sequence[Any], start: int) -> list[Run]:
     none was claimed), in the order it chose them: ``UPDATE ... RETURNING`` has none."""
     runs = [run_of(tuple(row)[start:]) for row in found if row[start] is not None]
     return sorted(runs, key=lambda r: (-r.priority, r.queued_at or r.created_at, r.id))
+
+
+def _claim_params(claim: Claim) -> tuple[list[str], int, str, int]:
+    """``CLAIM_NEXT``'s parameters (``FINISH_CLAIM``'s from ``$13``)."""
+    return claim.pools, claim.limit, claim.worker_id, seconds_us(claim.lease)

@@ -14,13 +14,12 @@ from tss.core.firing import REPLACED, Planner
 from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, Run
 from tss.core.states import RunState, can_transition, check_transition
 from tss.core.timeutil import from_micros, to_micros
-from tss.core.workers import Room
 from tss.errors import Conflict
 from tss.store import encoding
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import BATCH, RedisPart
 from tss.store.redis.jobs import downstream_specs
-from tss.store.roles import RunStore
+from tss.store.roles import Claim, RunStore
 
 #: reads and plans of one fire_due_jobs call; jobs still contended after them wait a tick
 FIRE_TRIES = 4
@@ -206,34 +205,16 @@ class RedisRuns(RedisPart, RunStore):
         found = await self._conn.eval(scripts.CLAIM, worker_id, lease_us, *dict.fromkeys(run_ids))
         return codec.runs_of(found)
 
-    async def claim_next(
-        self, pools: Sequence[str], *, limit: int, worker_id: str, lease: float, room: Room
-    ) -> list[Run]:
+    async def _claim_next(self, claim: Claim) -> list[Run]:
         # One script: read the heads of the queues, fit them in the room, claim (claim.lua).
-        pools = list(dict.fromkeys(pools))
-        if not pools or limit <= 0:
-            return []
-        args = _claim_args(pools, limit, worker_id, lease, room)
-        return codec.runs_of(await self._conn.eval(scripts.CLAIM_NEXT, *args))
+        return codec.runs_of(await self._conn.eval(scripts.CLAIM_NEXT, *_claim_args(claim)))
 
-    async def finish_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        *,
-        actor: str,
-        pools: Sequence[str],
-        limit: int,
-        worker_id: str,
-        lease: float,
-        room: Room,
+    async def _finish_and_claim(
+        self, outcomes: list[Outcome], actor: str, claim: Claim
     ) -> tuple[list[bool], list[Run]]:
-        pools = list(dict.fromkeys(pools))
-        if not pools or limit <= 0:
-            return await self.finish_runs(outcomes, actor=actor), []
         legal, items = _finish_items(outcomes)
-        args = _claim_args(pools, limit, worker_id, lease, room)
         replies, found = await self._conn.eval(
-            scripts.FINISH_CLAIM, actor, orjson.dumps(items), *args
+            scripts.FINISH_CLAIM, actor, orjson.dumps(items), *_claim_args(claim)
         )
         return _accepted(legal, replies), codec.runs_of(found)
 
@@ -292,13 +273,12 @@ class RedisRuns(RedisPart, RunStore):
             await self._conn.eval(scripts.SAVE_LOGS, *quads)
 
 
-def _claim_args(
-    pools: Sequence[str], limit: int, worker_id: str, lease: float, room: Room
-) -> list[str]:
+def _claim_args(claim: Claim) -> list[str]:
     """The claim_heads arguments of the claim scripts (claim.lua), from the worker id on."""
-    cores = repr(min(float(room.cores), 1e15))
-    lease_us = str(encoding.seconds_us(lease))
-    return [worker_id, lease_us, str(limit), cores, str(int(room.memory)), *pools]
+    cores = repr(min(float(claim.room.cores), 1e15))
+    lease_us = str(encoding.seconds_us(claim.lease))
+    memory = str(int(claim.room.memory))
+    return [claim.worker_id, lease_us, str(claim.limit), cores, memory, *claim.pools]
 
 
 def _finish_items(outcomes: Sequence[Outcome]) -> tuple[list[bool], list[dict[str, Any]]]:

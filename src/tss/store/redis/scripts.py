@@ -21,7 +21,8 @@ Conventions shared by every script:
 
 How a file becomes scripts: a line ``-- part: <name>`` starts a shared part (``lib.lua``:
 ``head``, ``runs``; ``flows.lua``: ``flows``, ``edges``; ``fencing.lua``: ``fencing``;
-``claim.lua``: ``claiming``; ``finish.lua``: ``finishing``); a line
+``claim.lua``: ``claiming``; ``finish.lua``: ``finishing``; ``reads.lua``: ``queues``); a
+line
 ``-- script: <name> (<parts>)`` starts a script, a ``do ... end`` block run after the parts
 it names, in that order. Before a part, Python writes in what Lua cannot read from TSS
 itself, so no table of its rules is copied into Lua by hand:

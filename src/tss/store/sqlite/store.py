@@ -31,11 +31,12 @@ from tss.core.models import (
 )
 from tss.core.states import RunState, check_transition
 from tss.core.timeutil import from_micros, to_micros, to_utc, utcnow
-from tss.core.workers import Room, worker_state
+from tss.core.workers import worker_state
 from tss.errors import NotFound
 from tss.store import encoding
 from tss.store.base import DashboardSession, Planner, Store
 from tss.store.paging import JobOrder, bucket_us, check_offset
+from tss.store.roles import Claim
 from tss.store.sql import migrate, plans, rows
 from tss.store.sql import queries as shared
 from tss.store.sqlite import queries, writes
@@ -256,31 +257,13 @@ class SQLiteStore(Store):
     ) -> list[Run]:
         return await self._write(writes.claim, run_ids, worker_id, lease)
 
-    async def claim_next(
-        self, pools: Sequence[str], *, limit: int, worker_id: str, lease: float, room: Room
-    ) -> list[Run]:
-        pools = list(dict.fromkeys(pools))
-        if not pools or limit <= 0:
-            return []
-        return await self._write(writes.claim_next, pools, limit, worker_id, lease, room)
+    async def _claim_next(self, claim: Claim) -> list[Run]:
+        return await self._write(writes.claim_next, *claim)
 
-    async def finish_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        *,
-        actor: str,
-        pools: Sequence[str],
-        limit: int,
-        worker_id: str,
-        lease: float,
-        room: Room,
+    async def _finish_and_claim(
+        self, outcomes: list[Outcome], actor: str, claim: Claim
     ) -> tuple[list[bool], list[Run]]:
-        pools = list(dict.fromkeys(pools))
-        if not pools or limit <= 0:
-            return await self.finish_runs(outcomes, actor=actor), []
-        return await self._write(
-            writes.finish_and_claim, list(outcomes), actor, pools, limit, worker_id, lease, room
-        )
+        return await self._write(writes.finish_and_claim, outcomes, actor, *claim)
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float

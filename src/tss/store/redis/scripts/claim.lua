@@ -16,7 +16,7 @@ local function claim_run(r, worker, now, lease)
 end
 
 -- The heads of queues, claimed (Store.claim_next): the first limit queued runs of the pools
--- (highest priority, then oldest, then lowest id, as fetch_queued), of which those whose
+-- (queue_heads in reads.lua), of which those whose
 -- resources fit together in the free room (cores, memory in MB) are claimed, in that order
 -- (tss.core.workers.Room.fit, restated: a run that does not fit is passed over; one asking
 -- for no memory fits any memory). When fewer than limit were queued, the pools are armed:
@@ -24,16 +24,7 @@ end
 -- claimed rows.
 local function claim_heads(worker, lease_us, limit, cores, memory, pools)
   cores = cores + 1e-9
-  local all = {}
-  for _, pool in ipairs(pools) do
-    local got = redis.call('ZRANGE', P .. 'queue:' .. pool, '0', string.format('%d', limit - 1),
-                           'WITHSCORES')
-    for j = 1, #got, 2 do all[#all + 1] = {tonumber(got[j + 1]), got[j]} end
-  end
-  table.sort(all, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
+  local all = queue_heads(pools, limit)
   if #all < limit then
     for _, pool in ipairs(pools) do redis.call('SET', P .. 'armed:' .. pool, '1') end
   end
@@ -62,7 +53,7 @@ local function claim_heads(worker, lease_us, limit, cores, memory, pools)
   return out
 end
 
--- script: claim (head, runs, flows, claiming)
+-- script: claim (head, runs, flows, queues, claiming)
 -- ARGV: prefix, worker id, lease (us), run ids (distinct). Each run still queued goes to
 -- running (claim_run); the others are left alone (a duplicate delivery). Returns the
 -- claimed runs' rows.
@@ -78,7 +69,7 @@ do
   return out
 end
 
--- script: claim_next (head, runs, flows, claiming)
+-- script: claim_next (head, runs, flows, queues, claiming)
 -- ARGV: prefix, worker id, lease (us), limit, free cores, free memory (MB), pools
 -- (distinct). Store.claim_next in one step (claim_heads). Returns the claimed rows.
 do
@@ -88,7 +79,7 @@ do
                      tonumber(ARGV[6]), pools)
 end
 
--- script: finish_claim (head, runs, flows, fencing, finishing, claiming)
+-- script: finish_claim (head, runs, flows, fencing, finishing, queues, claiming)
 -- ARGV: prefix, actor, JSON list of outcomes (finish_all), then as claim_next from the
 -- worker id on. Store.finish_and_claim: a worker reports what ended and takes what it now
 -- has room for, in one step. Returns {accepted (1 or 0 per outcome), claimed rows}.

@@ -21,14 +21,14 @@ do
   return out
 end
 
--- script: fetch_queued (head)
--- ARGV: prefix, limit, pools. Read only. The first limit queued runs of the pools, highest
--- priority, then oldest, then lowest id first.
-do
-  local limit = tonumber(ARGV[2])
+-- part: queues
+-- The first limit queued runs of pools, as {score, member} of their queue:<pool> zsets
+-- (score -priority, member <queued_at:017>:<id>): highest priority, then oldest, then
+-- lowest id first. string.sub(member, 19) is the run's id.
+local function queue_heads(pools, limit)
   local all = {}
-  for i = 3, #ARGV do
-    local got = redis.call('ZRANGE', P .. 'queue:' .. ARGV[i], '0', string.format('%d', limit - 1),
+  for _, pool in ipairs(pools) do
+    local got = redis.call('ZRANGE', P .. 'queue:' .. pool, '0', string.format('%d', limit - 1),
                            'WITHSCORES')
     for j = 1, #got, 2 do all[#all + 1] = {tonumber(got[j + 1]), got[j]} end
   end
@@ -36,6 +36,17 @@ do
     if a[1] ~= b[1] then return a[1] < b[1] end
     return a[2] < b[2]
   end)
+  return all
+end
+
+-- script: fetch_queued (head, queues)
+-- ARGV: prefix, limit, pools. Read only. The first limit queued runs of the pools
+-- (queue_heads).
+do
+  local limit = tonumber(ARGV[2])
+  local pools = {}
+  for i = 3, #ARGV do pools[#pools + 1] = ARGV[i] end
+  local all = queue_heads(pools, limit)
   local out = {}
   for i = 1, math.min(limit, #all) do
     out[i] = row(string.sub(all[i][2], 19))

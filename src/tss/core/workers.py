@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tss.errors import ValidationError
+
+if TYPE_CHECKING:
+    from tss.core.models import Run
 
 #: the state of a worker: as stored, as shown, and as the API and metrics write it
 WorkerState = Literal["up", "draining", "down", "dead"]
@@ -44,3 +47,7 @@ class Room:
                 cores -= need_cores
                 memory -= need_memory
         return chosen
+
+    def fit_runs(self, runs: Iterable[Run]) -> list[str]:
+        """:meth:`fit` of ``runs``, by the cores and memory their policies ask for."""
+        return self.fit((r.id, r.policy.cores, r.policy.memory) for r in runs)

@@ -260,7 +260,7 @@ class RunStore(ABC):
         """:meth:`claim_next` of a claim with pools and a positive limit. This default reads
         then claims; a run another worker takes in between is simply not returned."""
         runs = await self.fetch_queued(claim.pools, limit=claim.limit)
-        chosen = claim.room.fit([(r.id, r.policy.cores, r.policy.memory) for r in runs])
+        chosen = claim.room.fit_runs(runs)
         return await self.claim_runs(chosen, worker_id=claim.worker_id, lease=claim.lease)
 
     async def finish_and_claim(

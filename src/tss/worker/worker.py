@@ -326,15 +326,12 @@ class Worker:
                     self._step_over.clear()
                 await wait_first(self._step_over, timeout=_HANDOFF)
                 batch = self._take_outcomes()
-                if batch:
-                    await self._record(batch)
-                    for _ in batch:
-                        self._outcomes.task_done()
-                continue
-            batch = [first, *self._take_outcomes(_BATCH - 1)]
-            await self._record(batch)
-            for _ in batch:
-                self._outcomes.task_done()
+            else:
+                batch = [first, *self._take_outcomes(_BATCH - 1)]
+            if batch:
+                await self._record(batch)
+                for _ in batch:
+                    self._outcomes.task_done()
 
     def _take_outcomes(self, limit: int = _BATCH) -> list[tuple[Outcome, Delivery]]:
         """Up to ``limit`` outcomes waiting to be recorded, taken without waiting."""

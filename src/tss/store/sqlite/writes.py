@@ -304,7 +304,7 @@ def claim_next(
     so no other writer takes them in between (SQLite has one writer at a time)."""
     sql = queries.FETCH_QUEUED.format(shared.placeholders(len(pools)))
     heads = [run_of(row) for row in fetch(conn, sql, (*pools, limit))]
-    chosen = room.fit([(r.id, r.policy.cores, r.policy.memory) for r in heads])
+    chosen = room.fit_runs(heads)
     return claim(conn, now_us, chosen, worker_id, lease)
 
 

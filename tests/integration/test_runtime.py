@@ -7,6 +7,7 @@ import itertools
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +374,38 @@ def test_scheduled_jobs_fire_on_time(settings: Settings) -> None:
             assert 0 <= (r.started_at - r.scheduled_for).total_seconds() < 0.5
         fires = sorted(r.scheduled_for for r in started if r.scheduled_for)
         assert all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(fires))
+
+    run(body())
+
+
+def test_a_run_triggered_for_later_wakes_the_scheduler_and_one_for_now_does_not(
+    settings: Settings,
+) -> None:
+    """A run due later moves the in-process scheduler's next wake-up, so it is woken to plan
+    again; a run queued now goes to the workers and leaves the scheduler asleep (a pass of it
+    per trigger cost three store transactions and most of ``tss server``'s time)."""
+
+    async def body() -> None:
+        slow = settings.model_copy(
+            update={"scheduler": settings.scheduler.model_copy(update={"max_sleep": 30.0})}
+        )
+        async with serving(slow, [{"name": "n", "type": "noop"}]) as app:
+            while app.scheduler is None or app.scheduler.ticks == 0:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # the start-up passes are over: it sleeps for 30 s
+            asleep = app.scheduler.ticks
+            for _ in range(20):
+                assert (await one(app, "n")).state is RunState.SUCCEEDED
+            assert app.scheduler.ticks == asleep
+            now = await app.store.now()
+            ((later, _),) = await app.runs.trigger("n", run_at=now + timedelta(seconds=0.5))
+            assert later.state is RunState.SCHEDULED
+            (done,) = await app.runs.wait([later.id], timeout=10, poll=0.05)
+            assert done.state is RunState.SUCCEEDED
+            assert done.started_at is not None and done.started_at - later.not_before < timedelta(
+                seconds=3
+            )
+            assert app.scheduler.ticks > asleep
 
     run(body())
 

@@ -47,6 +47,8 @@ class Scheduler:
         self._last_reap = float("-inf")
         self._last_reconcile = float("-inf")
         self.fired = 0
+        #: passes made (each one reads the store: due jobs, due runs, the next wake-up)
+        self.ticks = 0
         self._planner = functools.partial(fire_job, lookahead=settings.lookahead)
         self.metrics: Metrics | None = None
         #: set by a notifying store when something became due sooner (another process)
@@ -104,6 +106,7 @@ class Scheduler:
 
     async def tick(self) -> float:
         """One pass. Returns how many seconds to sleep before the next."""
+        self.ticks += 1
         loop = asyncio.get_running_loop()
         size = self.settings.batch_size
         while True:

@@ -153,7 +153,8 @@ class TSSApp:
         queued = [r for r in runs if r.state is RunState.QUEUED]
         if self.scheduler is not None:
             await self.scheduler.publish(queued)
-            self.scheduler.wake()
+            if len(queued) < len(runs):  # one due later: the scheduler's next wake-up moved
+                self.scheduler.wake()
             return
         if queued and self._publishes:
             self._sender.send(queued)

@@ -4,6 +4,7 @@ persistence across a close, and driver errors turned into ``StoreError``."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import sqlite3
 import traceback
@@ -220,3 +221,38 @@ def test_the_wal_is_checkpointed_off_the_store_thread(tmp_path: Path) -> None:
     assert auto == 1000  # other connections keep SQLite's default
     # ~3.5 MB written per round: without checkpoints the WAL would pass 12 MB by the end.
     assert sizes[-1] < 8_000_000, sizes
+
+
+def test_the_wal_is_truncated_under_writes_that_never_pause(tmp_path: Path) -> None:
+    """A passive checkpoint copies the WAL back but SQLite starts the file over only when a
+    write begins after a checkpoint that caught up, which never happens while writes keep
+    coming: the file grew without end (~140 KB per run on tss server). Past the limit, the
+    store's thread truncates it between two transactions; nothing written is lost."""
+
+    async def body() -> tuple[list[int], int, int, int]:
+        store = SQLiteStore(_url(tmp_path / "busy.db"))
+        store._db.wal_limit = 256 * 1024
+        await store.start()
+        sizes, written = [], 0
+        try:
+            policy = RunPolicy.of(JobSpec(name="w", type="noop"))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while store._db.truncated < 2 and loop.time() < deadline:
+                runs = [
+                    NewRun(new_id(), "w", RunState.QUEUED, "manual", {"pad": "x" * 2000}, 0,
+                           "default", policy)
+                    for _ in range(20)
+                ]  # fmt: skip
+                await store.create_runs(runs, actor="test")
+                written += len(runs)
+                sizes.append((tmp_path / "busy.db-wal").stat().st_size)
+            counts = await store.count_runs()
+            return sizes, store._db.truncated, written, counts[RunState.QUEUED]
+        finally:
+            await store.close()
+
+    sizes, truncated, written, queued = asyncio.run(body())
+    assert truncated >= 2
+    assert any(later < earlier for earlier, later in itertools.pairwise(sizes)), "never shrank"
+    assert queued == written

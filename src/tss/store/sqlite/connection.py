@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -25,10 +26,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tss.errors import ConfigError, StoreError, TSSError
 from tss.store.encoding import chunks
-from tss.store.sql.engine import configure_engine
+from tss.store.sql.engine import BUSY_TIMEOUT_MS, configure_engine
 from tss.store.sql.queries import placeholders
 
 T = TypeVar("T")
+
+#: bytes of WAL past which the store's thread checkpoints and truncates it (see
+#: :class:`Checkpointer`)
+WAL_LIMIT = 32 * 1024 * 1024
+#: milliseconds that truncating checkpoint waits for another process's reader or writer
+#: before leaving it to the next turn (the store's thread waits meanwhile)
+_TRUNCATE_WAIT_MS = 100
 
 
 def database_of(url: str) -> str:
@@ -95,11 +103,28 @@ def changes(conn: Connection) -> int:
 
 class Checkpointer:
     """Copies the WAL back into the database every ``every`` seconds on a connection and a
-    thread of its own (``PASSIVE``: it never blocks readers or writers)."""
+    thread of its own (``PASSIVE``: it never blocks readers or writers).
 
-    def __init__(self, database: str, every: float = 1.0) -> None:
+    SQLite starts the WAL over only when a write begins after a checkpoint that copied all
+    of it; under a steady stream of writes a passive checkpoint never gets there (frames are
+    appended while it copies), so the file grows without end (~140 KB per run on ``tss
+    server``). When the WAL file is past ``limit`` bytes, ``truncate`` is called: the store's
+    own thread then checkpoints between two of its transactions, where its writer cannot be
+    in the way, and truncates the file (the passive copy has done most of the work).
+    """
+
+    def __init__(
+        self,
+        database: str,
+        every: float = 1.0,
+        *,
+        limit: int = 0,
+        truncate: Callable[[], None] | None = None,
+    ) -> None:
         self._database = database
         self._every = every
+        self._limit = limit
+        self._truncate = truncate
         self._stopped = threading.Event()
         #: checkpoints that copied the whole WAL back (the next write starts it over)
         self.completed = 0
@@ -114,8 +139,16 @@ class Checkpointer:
                     busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if not busy and frames == copied:
                         self.completed += 1
+                if self._truncate is not None and self._wal_size() > self._limit:
+                    self._truncate()
         finally:
             conn.close()
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(self._database + "-wal").st_size
+        except OSError:
+            return 0
 
     def stop(self) -> None:
         self._stopped.set()
@@ -133,6 +166,10 @@ class SQLiteConnection:
         self._conn: sa.engine.Connection | None = None  # SQLAlchemy's: it migrates
         self._raw: Connection | None = None  # the driver's under it: the store's work
         self._checkpointer: Checkpointer | None = None
+        #: bytes of WAL past which it is truncated (:data:`WAL_LIMIT`; tests lower it)
+        self.wal_limit = WAL_LIMIT
+        #: truncating checkpoints done on the store's thread
+        self.truncated = 0
 
     @property
     def started(self) -> bool:
@@ -212,7 +249,31 @@ class SQLiteConnection:
             # slow disk that one commit takes hundreds of ms on the store's only thread.
             # Checkpoint from a thread of its own instead.
             raw.execute("PRAGMA wal_autocheckpoint = 0")  # outside any transaction
-            self._checkpointer = Checkpointer(self.database)
+            self._checkpointer = Checkpointer(
+                self.database, limit=self.wal_limit, truncate=self._truncate_soon
+            )
+
+    def _truncate_soon(self) -> None:
+        """Queue :meth:`_truncate` on the store's thread (called from the checkpointer's)."""
+        executor = self._executor
+        if executor is not None:
+            with contextlib.suppress(RuntimeError):  # shut down meanwhile
+                executor.submit(self._truncate)
+
+    def _truncate(self) -> None:
+        """Checkpoint the whole WAL and truncate it, between two of the store's transactions;
+        another process's reader or writer in the way leaves it to the next turn."""
+        raw = self._raw
+        if raw is None or raw.in_transaction:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            raw.execute(f"PRAGMA busy_timeout = {_TRUNCATE_WAIT_MS}")
+            try:
+                busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not busy:
+                self.truncated += 1
 
     def _shut(self) -> None:
         if self._checkpointer is not None:

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import multiprocessing
 import sqlite3
+import threading
 import traceback
 from collections import Counter
 from datetime import timedelta
@@ -21,7 +22,8 @@ from tss.core.models import JobSpec, NewRun, Outcome, RunPolicy, WorkerInfo
 from tss.core.states import RunState
 from tss.core.timeutil import utcnow
 from tss.errors import StoreError
-from tss.store.sqlite import SQLiteStore
+from tss.store.sqlite import SQLiteStore, writes
+from tss.store.sqlite import store as sqlite_store
 
 JOBS = 100
 PROCESSES = 3
@@ -256,3 +258,77 @@ def test_the_wal_is_truncated_under_writes_that_never_pause(tmp_path: Path) -> N
     assert truncated >= 2
     assert any(later < earlier for earlier, later in itertools.pairwise(sizes)), "never shrank"
     assert queued == written
+
+
+def _queued(n: int) -> list[NewRun]:
+    policy = RunPolicy.of(JobSpec(name="w", type="noop"))
+    return [
+        NewRun(new_id(), "w", RunState.QUEUED, "manual", {}, 0, "default", policy) for _ in range(n)
+    ]
+
+
+def test_a_short_write_runs_on_the_loop_thread_when_the_connection_is_free(
+    tmp_path: Path,
+) -> None:
+    """A trigger, a claim or a batch of outcomes skips the hand-over to the store's thread
+    (about as much CPU as the transaction) when nothing else holds the connection; a large
+    write still goes to the store's thread, so the event loop never waits on it."""
+
+    async def body() -> None:
+        store = SQLiteStore(_url(tmp_path / "here.db"))
+        await store.start()
+        try:
+            loop_thread = threading.get_ident()
+            seen: list[int] = []
+            original = writes.insert_runs
+
+            def spy(conn: Any, now_us: int, news: list[NewRun], actor: str) -> Any:
+                seen.append(threading.get_ident())
+                return original(conn, now_us, news, actor)
+
+            writes.insert_runs = spy  # type: ignore[assignment]
+            try:
+                await store.create_runs(_queued(1), actor="test")
+                await store.create_runs(_queued(sqlite_store.SMALL + 1), actor="test")
+            finally:
+                writes.insert_runs = original  # type: ignore[assignment]
+            assert seen[0] == loop_thread
+            assert seen[1] != loop_thread
+            counts = await store.count_runs()
+            assert counts[RunState.QUEUED] == sqlite_store.SMALL + 2
+        finally:
+            await store.close()
+
+    asyncio.run(body())
+
+
+def test_a_short_write_waits_off_the_loop_while_another_process_writes(tmp_path: Path) -> None:
+    """When another connection holds the write lock, the short write does not wait on the
+    event loop's thread (the loop keeps turning); it waits on the store's thread, then
+    commits once the lock is free."""
+
+    async def body() -> tuple[int, float]:
+        path = tmp_path / "locked.db"
+        store = SQLiteStore(_url(path))
+        await store.start()
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            loop = asyncio.get_running_loop()
+            writing = asyncio.ensure_future(store.create_runs(_queued(1), actor="test"))
+            turns, started = 0, loop.time()
+            while loop.time() - started < 0.5:
+                await asyncio.sleep(0.01)
+                turns += 1
+            assert not writing.done()  # still waiting for the lock
+            other.execute("COMMIT")
+            ((run, created),) = await asyncio.wait_for(writing, 10)
+            assert created and run.state is RunState.QUEUED
+            return turns, loop.time() - started
+        finally:
+            other.close()
+            await store.close()
+
+    turns, took = asyncio.run(body())
+    assert turns >= 20, f"the event loop turned {turns} times in 0.5 s"
+    assert took < 10

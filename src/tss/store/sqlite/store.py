@@ -48,6 +48,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+#: the most runs (or outcomes) a write may touch and still run on the event loop's thread
+#: when the connection is free (:meth:`SQLiteStore._write_sized`)
+SMALL = 64
+
+
 class SQLiteStore(Store):
     """A store in one SQLite file; several instances and processes may share the file.
 
@@ -70,6 +75,19 @@ class SQLiteStore(Store):
     ) -> T:
         """``fn(connection, now_us, ...)`` in a write transaction, now read inside it."""
         return await self._db.write(lambda conn: fn(conn, self._now_us(), *a, **k))
+
+    async def _write_sized(
+        self,
+        size: int,
+        fn: Callable[Concatenate[Connection, int, P], T],
+        *a: P.args,
+        **k: P.kwargs,
+    ) -> T:
+        """:meth:`_write` of a transaction on ``size`` runs (or outcomes): one of at most
+        :data:`SMALL` (a trigger, a claim, a batch of outcomes) runs on the event loop's
+        thread when the connection is free at once (:meth:`SQLiteConnection.write`)."""
+        write = lambda conn: fn(conn, self._now_us(), *a, **k)  # noqa: E731
+        return await self._db.write(write, here=size <= SMALL)
 
     async def _read(
         self, fn: Callable[Concatenate[Connection, P], T], *a: P.args, **k: P.kwargs
@@ -173,14 +191,14 @@ class SQLiteStore(Store):
     async def create_runs(self, runs: Sequence[NewRun], *, actor: str) -> list[tuple[Run, bool]]:
         for new in runs:  # all or nothing: check every run first
             check_transition(None, new.state)
-        return await self._write(writes.insert_runs, list(runs), actor)
+        return await self._write_sized(len(runs), writes.insert_runs, list(runs), actor)
 
     async def create_runs_of(
         self, job: Job, runs: Sequence[NewRun], *, actor: str
     ) -> list[tuple[Run, bool]]:
         for new in runs:  # all or nothing: check every run first
             check_transition(None, new.state)
-        return await self._write(writes.insert_runs_of, job, list(runs), actor)
+        return await self._write_sized(len(runs), writes.insert_runs_of, job, list(runs), actor)
 
     async def get_run(self, run_id: str) -> Run:
         return await self._read(writes.get_run, run_id)
@@ -233,7 +251,11 @@ class SQLiteStore(Store):
 
     async def mark_published(self, run_ids: Sequence[str]) -> None:
         sql = "UPDATE runs SET published_at = ? WHERE id IN ({})"
-        await self._write(lambda conn, now_us: rows_in(conn, sql, run_ids, now_us))
+
+        def mark(conn: Connection, now_us: int) -> None:
+            rows_in(conn, sql, run_ids, now_us)
+
+        await self._write_sized(len(run_ids), mark)
 
     async def find_unpublished(
         self, *, older_than: float, republish_after: float, limit: int
@@ -255,23 +277,24 @@ class SQLiteStore(Store):
     async def claim_runs(
         self, run_ids: Sequence[str], *, worker_id: str, lease: float
     ) -> list[Run]:
-        return await self._write(writes.claim, run_ids, worker_id, lease)
+        return await self._write_sized(len(run_ids), writes.claim, run_ids, worker_id, lease)
 
     async def _claim_next(self, claim: Claim) -> list[Run]:
-        return await self._write(writes.claim_next, *claim)
+        return await self._write_sized(claim.limit, writes.claim_next, *claim)
 
     async def _finish_and_claim(
         self, outcomes: list[Outcome], actor: str, claim: Claim
     ) -> tuple[list[bool], list[Run]]:
-        return await self._write(writes.finish_and_claim, outcomes, actor, *claim)
+        size = max(len(outcomes), claim.limit)
+        return await self._write_sized(size, writes.finish_and_claim, outcomes, actor, *claim)
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float
     ) -> list[str]:
-        return await self._write(writes.heartbeat, worker_id, list(held), lease)
+        return await self._write_sized(len(held), writes.heartbeat, worker_id, list(held), lease)
 
     async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
-        return await self._write(writes.finish, list(outcomes), actor)
+        return await self._write_sized(len(outcomes), writes.finish, list(outcomes), actor)
 
     async def expired_runs(self, *, limit: int) -> list[Run]:
         found = await self._read(fetch, queries.EXPIRED, (self._now_us(), max(limit, 0)))

@@ -1,7 +1,15 @@
 """TSS: a job scheduler and task execution platform.
 
 The public names are re-exported here and load on first use, so ``import tss`` stays cheap
-(a child process running one task imports it too)::
+(a child process running one task imports it too). The library (:mod:`tss.library`)::
+
+    from tss import TaskScheduler, Task
+
+    with TaskScheduler() as scheduler:
+        scheduler.add_task(Task("hello", lambda: print("hi"), every="10s"))
+        ...
+
+A node, as the CLI and the API use it::
 
     from tss import TSSApp, load_config
 
@@ -19,6 +27,12 @@ from typing import TYPE_CHECKING, Any
 from tss._version import __version__
 
 _EXPORTS = {
+    "TaskScheduler": "tss.library",
+    "AsyncTaskScheduler": "tss.library",
+    "Task": "tss.library",
+    "Config": "tss.library",
+    "RunHandle": "tss.library",
+    "AsyncRunHandle": "tss.library",
     "TSSApp": "tss.service",
     "Client": "tss.client",
     "AsyncClient": "tss.client",
@@ -48,10 +62,13 @@ _EXPORTS = {
 
 __all__ = [
     "AsyncClient",
+    "AsyncRunHandle",
+    "AsyncTaskScheduler",
     "Attempt",
     "BadRequest",
     "BrokerError",
     "Client",
+    "Config",
     "ConfigError",
     "Conflict",
     "Forbidden",
@@ -59,14 +76,17 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "Run",
+    "RunHandle",
     "RunState",
     "ScheduleSpec",
     "Settings",
     "StoreError",
     "TSSApp",
     "TSSError",
+    "Task",
     "TaskContext",
     "TaskError",
+    "TaskScheduler",
     "TaskType",
     "Unauthorized",
     "Unavailable",
@@ -95,6 +115,14 @@ if TYPE_CHECKING:
         Unauthorized,
         Unavailable,
         ValidationError,
+    )
+    from tss.library import (
+        AsyncRunHandle,
+        AsyncTaskScheduler,
+        Config,
+        RunHandle,
+        Task,
+        TaskScheduler,
     )
     from tss.service import TSSApp
     from tss.tasks.base import TaskContext, TaskType

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from tss import local
 from tss.errors import TaskFailure, ValidationError
 from tss.tasks._env import base_environ
 from tss.tasks._process import run_process
@@ -30,6 +31,7 @@ from tss.tasks.output import current_stderr, current_stdout
 log = logging.getLogger(__name__)
 _KEYS = {"function", "args", "kwargs"}
 _KEPT_TARGETS = 1024
+_LOCAL = local.MODULE + ":"
 
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -77,9 +79,12 @@ def resolve(target: str) -> Callable[..., Any]:
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
-        except AttributeError:
+        except AttributeError as exc:
+            # tss.local says why its function is not in this process
+            why = str(exc) if module_name == local.MODULE else ""
             raise ValidationError(
-                f"module {module_name!r} has no attribute {attr!r}", field="params.function"
+                why or f"module {module_name!r} has no attribute {attr!r}",
+                field="params.function",
             ) from None
     if not callable(obj):
         raise ValidationError(f"{target!r} is not callable", field="params.function")
@@ -124,6 +129,9 @@ class PythonTask(TaskType):
 
     def _target(self, name: str) -> _Target:
         target = self._targets.get(name)
+        # A function registered in this process may be replaced under the same name.
+        if target is not None and name.startswith(_LOCAL) and resolve(name) is not target.func:
+            target = None
         if target is None:
             func = resolve(name)
             target = _Target(func, context_parameter(func), inspect.iscoroutinefunction(func))

@@ -33,6 +33,7 @@ import concurrent.futures
 import contextlib
 import functools
 import hashlib
+import os
 import signal
 import socket
 import sys
@@ -40,19 +41,21 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 import yaml
+from pydantic import ValidationError as PydanticValidationError
 
 from tss import local
-from tss.config import Settings, load_config
+from tss.config import Settings, environment_layer, load_config, seeds, validate_settings
 from tss.core.filters import RunFilter
 from tss.core.jobspec import JobSpec
+from tss.core.merge import deep_merge
 from tss.core.models import Run
 from tss.core.states import RunState
 from tss.definitions import parse_job
-from tss.errors import ConfigError, TaskError, ValidationError
+from tss.errors import ConfigError, Conflict, TaskError, ValidationError
 
 T = TypeVar("T")
 
@@ -77,31 +80,36 @@ _POLL = 0.05
 class Config(Settings):
     """TSS's settings under the name the STS document gives them.
 
-    ``Config()`` is the defaults, then ``configs/default.yaml`` when there is one (relative
-    to the working directory), then ``TSS_*`` variables; ``Config(**keys)`` takes keys as
-    written in a config file; :meth:`from_yaml` reads a file (and ``override.yaml`` beside
-    it); :meth:`save_config` writes one that loads back to an equal config.
+    ``Config()`` reads the files ``tss`` reads in the working directory
+    (``configs/default.yaml``, ``configs/<TSS_ENVIRONMENT>.yaml``, ``config.yaml``,
+    ``override.yaml``: :func:`tss.config.config_files`), then the environment;
+    ``Config(**keys)`` takes keys as written in a config file (the seeds' spellings too:
+    :mod:`tss.config.seeds`), then the environment; :meth:`from_yaml` reads a file;
+    :meth:`save_config` writes one that loads back to an equal config.
+
+    :raises ConfigError: naming a key that is wrong (and the nearest known one).
     """
 
-    #: the file ``Config()`` reads when it exists
-    DEFAULT_FILE: ClassVar[str] = "configs/default.yaml"
-
     def __init__(self, **values: Any) -> None:
-        if not values and Path(self.DEFAULT_FILE).is_file():
-            values = self._file_values(Path(self.DEFAULT_FILE))
-        super().__init__(**values)
-
-    @staticmethod
-    def _file_values(path: Path) -> dict[str, Any]:
-        return load_config(str(path)).model_dump(exclude_unset=True)
+        if not values:
+            values = load_config().model_dump(exclude_unset=True)
+        else:
+            urls = {"store": os.environ.get("TSS_DATABASE_URL"), "redis": None}
+            values = deep_merge(seeds.translate(values, urls=urls), environment_layer())
+        try:
+            super().__init__(**values)
+        except PydanticValidationError as exc:
+            validate_settings(Settings, values)  # the same error, as a ConfigError
+            raise ConfigError(str(exc)) from exc  # pragma: no cover - Settings refused it too
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Config:
-        """The config in ``path`` (and ``override.yaml`` beside it), then the environment.
+        """The config in ``path`` (the files beside it, as ``--config`` reads them: see
+        :func:`tss.config.config_files`), then the environment.
 
         :raises ConfigError: the file is missing or malformed, or a key is invalid (named).
         """
-        return cls(**cls._file_values(Path(path)))
+        return cls(**load_config(str(path)).model_dump(exclude_unset=True))
 
     def save_config(self, path: str | Path) -> Path:
         """Write the keys that differ from the defaults to ``path`` as YAML; loading it gives
@@ -295,7 +303,7 @@ class AsyncRunHandle:
 
     async def refresh(self) -> Run:
         """Read the run again."""
-        self.run = await self._scheduler.app.store.get_run(self.id)
+        self.run = await self._scheduler.app.reports.get_run(self.id)
         return self.run
 
     async def wait(self, timeout: float | None = None) -> Run:
@@ -473,21 +481,21 @@ class AsyncTaskScheduler:
         name = _name(task)
         await self.remove_task(name, force=force)
         waiting = (RunState.SCHEDULED, RunState.WAITING, RunState.QUEUED, RunState.RETRYING)
-        ids: list[str] = []
+        found: list[Run] = []
         cursor: str | None = None
         while True:
-            page = await self.app.store.list_runs(
+            page, _ = await self.app.reports.list_runs(
                 RunFilter(job=name, states=waiting), limit=500, cursor=cursor
             )
-            ids += [r.id for r in page.items]
+            found += page.items
             cursor = page.next_cursor
             if cursor is None:
                 break
-        if not ids:
-            return []
-        return await self.app.store.cancel_runs(
-            ids, actor="library", reason=f"task {name!r} cancelled"
-        )
+        cancelled = []
+        for run in found:
+            with contextlib.suppress(Conflict):  # it started or ended meanwhile
+                cancelled.append(await self.app.runs.cancel(run.id, actor="library"))
+        return cancelled
 
     async def delete_task(self, task: Task | str) -> None:
         """Delete the task even when other tasks depend on it (:meth:`remove_task` with
@@ -554,18 +562,14 @@ class AsyncTaskScheduler:
         """
         self._check_started()
         await self._settle()
-        if run_at is not None and delay is not None:
-            raise ValidationError("give run_at or delay, not both", field="delay")
-        if delay is not None:
-            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-            run_at = await self.app.store.now() + timedelta(seconds=seconds)
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
         override = dict(params or {})
         if args is not None:
             override["args"] = list(args)
         if kwargs is not None:
             override["kwargs"] = dict(kwargs)
         ((run, _),) = await self.app.runs.trigger(
-            _name(task), params=override or None, run_at=run_at, actor="library"
+            _name(task), params=override or None, run_at=run_at, delay=seconds, actor="library"
         )
         return AsyncRunHandle(self, run)
 

@@ -281,3 +281,16 @@ def test_the_sync_scheduler_refuses_calls_from_its_own_loop() -> None:
 
         scheduler.add_task(Task("inside", inside))
         assert "use an AsyncTaskScheduler" in scheduler.submit("inside").result(timeout=20)
+
+
+def test_task_timeout_bounds_a_task_that_sets_none() -> None:
+    config = Config(store={"url": "memory://"}, task_timeout=0.5, **FAST)
+    with TaskScheduler(config) as scheduler:
+        scheduler.add_task(Task("sleepy", time.sleep, args=[5]))
+        scheduler.add_task(Task("patient", time.sleep, args=[1], timeout=3))
+        sleepy = scheduler.submit("sleepy")
+        patient = scheduler.submit("patient")
+        ended = sleepy.wait(timeout=20)
+        assert ended.state is RunState.TIMED_OUT
+        assert ended.error is not None and "timeout of 0.5s" in ended.error.message
+        assert patient.wait(timeout=20).state is RunState.SUCCEEDED

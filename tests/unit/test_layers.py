@@ -17,6 +17,7 @@ SRC = Path(tss.__file__).parent
 #: module prefix -> layer, most specific first; a module imports layers <= its own
 LAYERS: tuple[tuple[str, int], ...] = (
     ("tss.cli", 6),
+    ("tss.library", 4),
     ("tss.web", 5),
     ("tss.api", 4),
     ("tss.dashboard", 4),
@@ -34,6 +35,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("tss.broker", 1),
     ("tss._redis", 1),
     ("tss.core", 0),
+    ("tss.local", 0),
     ("tss.errors", 0),
     ("tss.config", 0),
     ("tss._version", 0),

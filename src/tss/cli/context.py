@@ -15,13 +15,14 @@ import logging
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import typer
 
 from tss.config import Settings, load_config
-from tss.errors import NotFound
+from tss.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
     from tss.cli.backends.base import Backend
@@ -42,10 +43,12 @@ class CLIState:
     token: str | None = None
 
 
-def settings_of(ctx: typer.Context, *, serving: bool = False) -> Settings:
+def settings_of(ctx: typer.Context, *, serving: str | None = None) -> Settings:
     """The effective settings (read once per command), with logging set up from them.
 
-    One-shot commands log warnings and errors only; servers log at the configured level.
+    One-shot commands log warnings and errors only; a serving process (``serving`` names
+    it: ``server``, ``api``, ``scheduler``, ``worker``) logs at the configured level, to its
+    own file when ``logging.file`` is set.
     """
     state = ctx.find_object(CLIState) or CLIState()
     if state.settings is None:
@@ -67,25 +70,61 @@ class _JSONFormatter(logging.Formatter):
         return orjson.dumps(data, default=str).decode()
 
 
-def setup_logging(settings: Settings | None, *, serving: bool = False) -> None:
-    """Log to stderr in the configured format (without settings: warnings, as text)."""
+#: marks the log handlers :func:`setup_logging` made (it closes them when it replaces them)
+_OURS = "_tss_handler"
+
+
+def setup_logging(settings: Settings | None, *, serving: str | None = None) -> None:
+    """Log in the configured format to stderr, stdout or the component's file (without
+    settings: warnings, as text, to stderr).
+
+    :raises ConfigError: the log file cannot be opened (``logging.file``).
+    """
     if settings is None:
         level, json_format = logging.WARNING, False
     else:
         level = logging.getLevelName(settings.logging.level)
         json_format = settings.logging.format == "json"
-    if not serving:
+    if serving is None:
         level = max(level, logging.WARNING)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _log_handler(settings, serving)
     if json_format:
         handler.setFormatter(_JSONFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
+    for old in root.handlers:
+        if getattr(old, _OURS, False):
+            old.close()  # a file we opened (closing a stream handler leaves the stream)
+    setattr(handler, _OURS, True)
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Alembic announces every migration step at INFO; that is noise on each command.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+
+
+def _log_handler(settings: Settings | None, serving: str | None) -> logging.Handler:
+    config = settings.logging if settings is not None else None
+    output = None if config is None else config.output or ("file" if config.file else None)
+    if output == "stdout":
+        return logging.StreamHandler(sys.stdout)
+    if output != "file" or serving is None or settings is None:
+        return logging.StreamHandler(sys.stderr)  # one-shot commands: their own stderr
+    if not settings.logging.file:
+        raise ConfigError("logging.output is file: give logging.file", field="logging.file")
+    path = component_log(settings.base_dir() / settings.logging.file, serving)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"logging.file: cannot write {path}: {exc.strerror or exc}", field="logging.file"
+        ) from exc
+
+
+def component_log(path: Path, component: str) -> Path:
+    """The log file of one component: ``tss.log`` -> ``tss-worker.log``."""
+    return path.with_name(f"{path.stem}-{component}{path.suffix or '.log'}")
 
 
 def backend_of(ctx: typer.Context, *, creates: bool = False) -> Backend:

@@ -271,7 +271,7 @@ def server(
     port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Port to listen on."),
 ) -> None:
     """Run the API, a scheduler and a worker in one process, after applying the config's jobs."""
-    settings = settings_of(ctx, serving=True)
+    settings = settings_of(ctx, serving="server")
     _listen_on(settings, host, port)
     scheduler, worker = settings.scheduler.enabled, settings.worker.enabled
     if not scheduler and not worker:
@@ -290,7 +290,7 @@ def api(
 
     It does not apply the config's jobs: the schedule belongs to the schedulers (which
     apply them), and API replicas deployed apart from them may carry a stale config."""
-    settings = settings_of(ctx, serving=True)
+    settings = settings_of(ctx, serving="api")
     _listen_on(settings, host, port)
     _run(_serve(settings, scheduler=False, worker=False, apply_jobs=False, http=True))
 
@@ -304,7 +304,7 @@ def _listen_on(settings: Settings, host: str | None, port: int | None) -> None:
 def scheduler(ctx: typer.Context) -> None:
     """Run a scheduler only, after applying the config's jobs (workers run elsewhere; needs
     a shared broker such as store://)."""
-    settings = settings_of(ctx, serving=True)
+    settings = settings_of(ctx, serving="scheduler")
     _run(_serve(settings, scheduler=True, worker=False, apply_jobs=True, http=False))
 
 
@@ -319,7 +319,7 @@ def worker(
     ),
 ) -> None:
     """Run a worker only (a scheduler runs elsewhere; needs a shared broker such as store://)."""
-    settings = settings_of(ctx, serving=True)
+    settings = settings_of(ctx, serving="worker")
     changes: dict[str, object] = {}
     if worker_id:
         changes["id"] = worker_id

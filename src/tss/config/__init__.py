@@ -13,9 +13,12 @@ stops with the key and the reason.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import Field
@@ -23,6 +26,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tss._yaml import MAX_YAML_BYTES, AliasError, load_yaml
+from tss.config import seeds
 from tss.config.dashboard import (
     DASHBOARD_PAGES,
     JOB_COLUMNS,
@@ -52,9 +56,12 @@ __all__ = [
     "StoreConfig",
     "ThemeConfig",
     "WorkerConfig",
+    "config_files",
+    "environment_layer",
     "find_config",
     "load_config",
     "read_yaml",
+    "validate_settings",
 ]
 
 CONFIG_CANDIDATES = ("config.yaml", "configs/config.yaml")
@@ -177,27 +184,122 @@ def _mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_config(explicit: str | None = None, *, environ: dict[str, str] | None = None) -> Settings:
-    """Read the configuration from its files and the environment.
+#: variables that name an environment whose file (``configs/<name>.yaml``) is a layer
+ENVIRONMENT_VARIABLES = ("TSS_ENVIRONMENT", "TME_ENVIRONMENT")
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
-    :raises ConfigError: a file is missing or malformed, or a key is invalid (named).
+
+def config_files(
+    explicit: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> tuple[list[Path], Path | None]:
+    """The files a config is read from, first to last (a later one wins), and the one it
+    is said to come from (relative paths in it are taken from its folder).
+
+    The configs folder is ``configs/`` in the working directory, or the folder of the file
+    ``--config`` (or ``TSS_CONFIG``) names. In order: ``<folder>/default.yaml``;
+    ``<folder>/<environment>.yaml`` when ``TSS_ENVIRONMENT`` (or ``TME_ENVIRONMENT``) is
+    set; the config file (:func:`find_config`); ``override.yaml`` beside it (or in the
+    folder when there is none).
+
+    :raises ConfigError: a named file or environment file does not exist, or the
+        environment's name is not a plain name.
     """
     env = os.environ if environ is None else environ
     path = find_config(explicit)
-    data: dict[str, Any] = {}
+    named = bool(explicit or env.get("TSS_CONFIG"))
+    folder = path.parent if (path is not None and named) else Path("configs")
+    files: list[Path] = []
+
+    def add(candidate: Path) -> None:
+        if candidate.is_file() and all(not candidate.samefile(f) for f in files):
+            files.append(candidate)
+
+    add(folder / "default.yaml")
+    for variable in ENVIRONMENT_VARIABLES:
+        name = env.get(variable)
+        if name:
+            if not _ENVIRONMENT_NAME.fullmatch(name):
+                raise ConfigError(
+                    f"{variable}: {name[:64]!r} is not an environment name (letters, digits, "
+                    "'.', '_', '-')",
+                    field=variable,
+                )
+            layer = folder / f"{name}.yaml"
+            if not layer.is_file():
+                raise ConfigError(
+                    f"{variable}={name}: the file {layer} does not exist", field=variable
+                )
+            add(layer)
+            break
     if path is not None:
-        data = _mapping(path)
-        override = path.parent / "override.yaml"
-        if override.is_file():
-            data = deep_merge(data, _mapping(override))
-    for var, (section, key) in _ALIASES.items():
+        add(path)
+    add((path.parent if path is not None else folder) / "override.yaml")
+    return files, path if path is not None else (files[0] if files else None)
+
+
+def environment_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The keys the alias variables give (``TSS_DATABASE_URL``, ``WORKER_COUNT``...); the
+    ``TSS_SECTION__KEY`` variables are read by the settings themselves."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    for var, (section, key) in {**_ALIASES, **seeds.ENVIRONMENT}.items():
         if env.get(var):
             data = deep_merge(data, {section: {key: env[var]}})
-    data["source"] = str(path) if path else None
+    return data
+
+
+def load_config(
+    explicit: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the configuration from its files (:func:`config_files`) and the environment,
+    the seeds' spellings turned into TSS's keys (:mod:`tss.config.seeds`).
+
+    :raises ConfigError: a file is missing or malformed, or a key is invalid (named, with
+        the nearest known key when it does not exist).
+    """
+    env = os.environ if environ is None else environ
+    files, source = config_files(explicit, environ=env)
+    data: dict[str, Any] = {}
+    urls = {"store": env.get("TSS_DATABASE_URL"), "redis": env.get("TSS_REDIS_URL")}
+    for file in files:
+        try:
+            layer = seeds.translate(_mapping(file), urls=urls)
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc.message}", field=exc.field) from exc
+        data = deep_merge(data, layer)
+    data = deep_merge(data, environment_layer(env))
+    data["source"] = str(source) if source else None
+    return validate_settings(Settings, data, where=f"{source}: " if source else "")
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def validate_settings(cls: type[S], data: dict[str, Any], *, where: str = "") -> S:
+    """``cls(**data)``, its first error as a :class:`ConfigError` naming the key (and, for a
+    key that does not exist, the nearest one that does)."""
     try:
-        return Settings(**data)
+        return cls(**data)
     except PydanticValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}{key}: {err['msg']}", field=key) from exc
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key" + _nearest(err["loc"])
+        raise ConfigError(f"{where}{key}: {message}", field=key) from exc
+
+
+def _nearest(loc: tuple[Any, ...]) -> str:
+    """``"; did you mean 'x'?"`` for the last part of ``loc`` among the keys beside it."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
+        model = field.annotation if field is not None else None
+        if model is None or not hasattr(model, "model_fields"):
+            return ""
+    names = [n for n, f in model.model_fields.items() if not (f.json_schema_extra or {})
+             .get("internal")]  # fmt: skip
+    if model is Settings:
+        names += list(seeds.TOP_LEVEL)
+    found = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return f"; did you mean {found[0]!r}?" if found else ""

@@ -204,6 +204,13 @@ class WorkerConfig(Section):
         "stopped and handed back",
         json_schema_extra=SECONDS,
     )
+    default_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="seconds an attempt may run when its job sets no `timeout` (none: no "
+        "limit); the seeds' `task_timeout`",
+        json_schema_extra=SECONDS,
+    )
     log_limit: int = Field(
         1 << 20,
         ge=1024,
@@ -236,6 +243,6 @@ class WorkerConfig(Section):
         "runs published at once after outcomes are recorded",
     )
 
-    _durations = field_validator("lease", "heartbeat_interval", "grace_period", mode="before")(
-        seconds
-    )
+    _durations = field_validator(
+        "lease", "heartbeat_interval", "grace_period", "default_timeout", mode="before"
+    )(seconds)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from tss.config.values import BYTES, SECONDS, Section, byte_size, seconds
+from tss.config.values import BYTES, SECONDS, Section, byte_size, seconds, shown
 
 
 class LoggingConfig(Section):
@@ -17,6 +17,18 @@ class LoggingConfig(Section):
     )
     format: Literal["text", "json"] = Field(
         "text", description="`text` or `json` (one JSON object per line)"
+    )
+    output: Literal["stderr", "stdout", "file"] | None = Field(
+        None,
+        description="`stderr`, `stdout` or `file` (default: `file` when `file` is set, else "
+        "`stderr`)",
+        json_schema_extra=shown("stderr, or file"),
+    )
+    file: str | None = Field(
+        None,
+        description="the log file of a serving process, relative to the config file; each "
+        "component writes its own beside it (`tss.log`: `tss-server.log`, "
+        "`tss-scheduler.log`, `tss-worker.log`, `tss-api.log`); the seeds' `log_file`",
     )
 
     @field_validator("level", mode="before")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from tss.core import flows
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 #: the most runs one trigger makes
 MAX_COUNT = 10000
+#: the longest ``delay`` a trigger takes (seconds: ten years)
+MAX_DELAY = 10 * 365 * 86400.0
 
 
 #: how many job definitions a node keeps to trigger from (each checked by the store when
@@ -61,14 +63,16 @@ class Runs(NodeService):
         params: dict[str, Any] | None = None,
         count: int = 1,
         run_at: datetime | None = None,
+        delay: float | None = None,
         priority: int | None = None,
         idempotency_key: str | None = None,
         actor: str = "user",
         with_descendants: bool | None = None,
         publish: bool = True,
     ) -> list[tuple[Run, bool]]:
-        """Create ``count`` manual runs of a job now (or at ``run_at``); True when created,
-        False when ``idempotency_key`` found an existing run.
+        """Create ``count`` manual runs of a job now (or at ``run_at``, or ``delay`` seconds
+        from now by the store's clock); True when created, False when ``idempotency_key``
+        found an existing run.
 
         A run of a job that depends on none starts a flow (its dependants wait for it); a
         job that depends on others runs alone unless ``with_descendants`` (which may also be
@@ -76,12 +80,21 @@ class Runs(NodeService):
         unless ``publish`` is False (the caller takes them itself).
 
         :raises NotFound: no such job.
-        :raises ValidationError: ``count``, ``priority`` or ``params`` out of bounds.
+        :raises ValidationError: ``count``, ``priority``, ``delay`` or ``params`` out of
+            bounds, or both ``run_at`` and ``delay``.
         """
         if count < 1 or count > MAX_COUNT:
             raise ValidationError(f"count must be between 1 and {MAX_COUNT}", field="count")
         if priority is not None and not 0 <= priority <= 9:
             raise ValidationError("priority must be between 0 and 9", field="priority")
+        if delay is not None:
+            if run_at is not None:
+                raise ValidationError("give run_at or delay, not both", field="delay")
+            if not 0 <= delay <= MAX_DELAY:
+                raise ValidationError(
+                    f"delay must be between 0 and {MAX_DELAY:g} seconds", field="delay"
+                )
+            run_at = await self._store.now() + timedelta(seconds=delay)
         # The store's clock only when a time is given (a round trip saved on every other).
         later = run_at is not None and run_at > await self._store.now()
 
@@ -235,6 +248,7 @@ class Runs(NodeService):
             run,
             log_limit=worker.log_limit,
             result_limit=worker.result_limit,
+            default_timeout=worker.default_timeout,
         )
 
 

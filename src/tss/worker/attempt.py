@@ -71,14 +71,17 @@ async def run_attempt(
     result_limit: int,
     rng: random.Random,
     output: tuple[LogBuffer, LogBuffer] | None = None,
+    default_timeout: float | None = None,
 ) -> Outcome:
     """Execute ``run``'s current attempt and decide its outcome with the run's policy.
-    ``output`` is where stdout and stderr go (the caller may read them while it runs).
+    ``output`` is where stdout and stderr go (the caller may read them while it runs);
+    ``default_timeout`` bounds a run whose job sets no timeout (``worker.default_timeout``).
 
     Cancellation (the run was cancelled or reaped) propagates: no outcome is reported.
     """
     stdout, stderr = output or (LogBuffer(log_limit), LogBuffer(log_limit))
     policy = run.policy
+    timeout = policy.timeout if policy.timeout is not None else default_timeout
     ctx = ExecutionContext(
         task=TaskContext(
             run_id=run.id,
@@ -90,7 +93,7 @@ async def run_attempt(
             logger_factory=lambda: run_logger(run.job, stderr),
         ),
         params=run.params,
-        timeout=policy.timeout,
+        timeout=timeout,
         isolation=policy.isolation,
         stdout=stdout,
         stderr=stderr,
@@ -106,9 +109,9 @@ async def run_attempt(
         raise
     except TimeoutError as exc:
         elapsed = time.monotonic() - started
-        if policy.timeout is not None and elapsed >= policy.timeout * 0.99:
+        if timeout is not None and elapsed >= timeout * 0.99:
             timed_out = True
-            error = ErrorInfo(TIMEOUT_ERROR, f"exceeded its timeout of {policy.timeout:g}s")
+            error = ErrorInfo(TIMEOUT_ERROR, f"exceeded its timeout of {timeout:g}s")
         else:
             error = _error_info(exc)
     except BaseException as exc:  # the task's own failure, whatever it is

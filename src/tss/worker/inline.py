@@ -23,10 +23,16 @@ LEASE = 3600
 
 
 async def execute_inline(
-    store: Store, registry: TaskRegistry, run: Run, *, log_limit: int, result_limit: int
+    store: Store,
+    registry: TaskRegistry,
+    run: Run,
+    *,
+    log_limit: int,
+    result_limit: int,
+    default_timeout: float | None = None,
 ) -> Run:
     """Claim and execute ``run`` (created queued and not published) until it ends, its
-    retries included; return it as it ended."""
+    retries included; return it as it ended. ``default_timeout`` as in :func:`run_attempt`."""
     install_routing()
     worker_id = f"execute-{os.getpid()}"
     rng = random.Random()
@@ -41,6 +47,7 @@ async def execute_inline(
                 log_limit=log_limit,
                 result_limit=result_limit,
                 rng=rng,
+                default_timeout=default_timeout,
             )
             await store.finish_runs([outcome], actor=f"worker:{worker_id}")
         current = await store.get_run(run.id)

@@ -280,6 +280,7 @@ class Worker:
                 result_limit=self.settings.result_limit,
                 rng=self._rng,
                 output=(held.stdout, held.stderr),
+                default_timeout=self.settings.default_timeout,
             )
             if self.metrics is not None:
                 self.metrics.attempt_ran(run.pool, time.monotonic() - began)

@@ -24,7 +24,7 @@ from tss._version import __version__
 from tss.cli.context import settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
-from tss.errors import BrokerError, ConfigError, StoreError, Unavailable
+from tss.errors import BrokerError, ConfigError, StoreError, Unavailable, ValidationError
 from tss.tasks._env import is_tss_name
 
 if TYPE_CHECKING:
@@ -111,7 +111,13 @@ def forget_tss_environ() -> list[str]:
 
 
 async def _serve(
-    settings: Settings, *, scheduler: bool, worker: bool, apply_jobs: bool, http: bool
+    settings: Settings,
+    *,
+    scheduler: bool,
+    worker: bool,
+    apply_jobs: bool,
+    http: bool,
+    dummies: tuple[str, int] | None = None,
 ) -> None:
     from tss.service import TSSApp
 
@@ -152,6 +158,10 @@ async def _serve(
             applied = list(await tss.jobs.apply(specs, where=settings.source or ""))
             tss.not_ready = None
             log.info("%s", applied_summary(settings, applied))
+        if dummies is not None:
+            job, count = dummies
+            made = await tss.runs.trigger(job, count=count, actor="cli:worker -d")
+            status_console.print(f"queued {len(made)} runs of {job} for this worker (-d)")
         if scheduler or worker:
             tasks.append(asyncio.create_task(tss.serve(stop, scheduler=scheduler, worker=worker)))
         # One turn of the loop runs each up to its first await: a refused setup (the
@@ -317,6 +327,14 @@ def worker(
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, max=10000, help="Runs at once."
     ),
+    dummy: tuple[str, int] | None = typer.Option(
+        None,
+        "-d",
+        "--dummy",
+        help="TASK N: queue N runs of the job TASK when the worker starts, to try it out "
+        "(TSSv5's `worker.py -d`).",
+        metavar="TASK N",
+    ),
 ) -> None:
     """Run a worker only (a scheduler runs elsewhere; needs a shared broker such as store://)."""
     settings = settings_of(ctx, serving="worker")
@@ -329,4 +347,11 @@ def worker(
         changes["concurrency"] = concurrency
     if changes:
         settings.worker = settings.worker.model_copy(update=changes)
-    _run(_serve(settings, scheduler=False, worker=True, apply_jobs=False, http=False))
+    if dummy is not None:
+        from tss.service.runs import MAX_COUNT
+
+        if not 1 <= dummy[1] <= MAX_COUNT:
+            raise ValidationError(f"-d TASK N: N must be between 1 and {MAX_COUNT}", field="N")
+    _run(
+        _serve(settings, scheduler=False, worker=True, apply_jobs=False, http=False, dummies=dummy)
+    )

@@ -77,6 +77,9 @@ class MemoryState:
         self._clock = clock or utcnow
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        #: job name -> the jobs that depend on it; None after a definition changed (built
+        #: again on the next read: a fire or trigger no longer walks every job)
+        self._children: dict[str, set[str]] | None = None
         self._runs: dict[str, Run] = {}
         self._published: dict[str, datetime | None] = {}  # the outbox: run id -> published at
         self._attempts: dict[str, list[Attempt]] = {}
@@ -159,10 +162,13 @@ class MemoryState:
         """The specs of the jobs downstream of each of ``roots`` that has any."""
         if not roots:
             return {}
-        children: dict[str, set[str]] = {}
-        for job in self._jobs.values():
-            for dep in job.spec.depends_on:
-                children.setdefault(dep.job, set()).add(job.name)
+        children = self._children
+        if children is None:
+            children = {}
+            for job in self._jobs.values():
+                for dep in job.spec.depends_on:
+                    children.setdefault(dep.job, set()).add(job.name)
+            self._children = children
         out = {}
         for root in roots:
             names = flows.downstream(root, lambda name: children.get(name, ()))

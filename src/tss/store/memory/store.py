@@ -65,6 +65,7 @@ class MemoryStore(MemoryRuns, Store):
                 raise Conflict.job_exists(spec.name)
             now = self._now()
             job = self._jobs[spec.name] = Job(spec, now, now, utc(next_fire_at), 1)
+            self._children = None
             return job
 
     async def update_job(
@@ -79,6 +80,7 @@ class MemoryStore(MemoryRuns, Store):
                 next_fire_at = rewound(next_fire_at, withdrawn)
             job = Job(spec, old.created_at, self._now(), utc(next_fire_at), old.version + 1)
             self._jobs[spec.name] = job
+            self._children = None
             return job
 
     async def get_job(self, name: str) -> Job:
@@ -116,6 +118,7 @@ class MemoryStore(MemoryRuns, Store):
         with self._lock:
             self._job(name)
             del self._jobs[name]
+            self._children = None
             self._cancel_ahead(name, "job deleted")
 
     async def set_paused(self, name: str, paused: bool) -> Job:

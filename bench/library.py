@@ -67,9 +67,8 @@ def _wait(check: Any, timeout: float) -> bool:
 # -- one system, in its own process ------------------------------------------------------
 
 
-def run_tss(store: str, k: int, n: int, lead: float, within: float) -> dict[str, Any]:
-    from tss import Config, Task, TaskScheduler
-
+def _recorder() -> tuple[list[float], Any]:
+    """A list, and the task function: its first statement reads the clock into the list."""
     started: list[float] = []
     lock = threading.Lock()
 
@@ -77,6 +76,14 @@ def run_tss(store: str, k: int, n: int, lead: float, within: float) -> dict[str,
         now = time.time()
         with lock:
             started.append(now)
+
+    return started, body
+
+
+def run_tss(store: str, k: int, n: int, lead: float, within: float) -> dict[str, Any]:
+    from tss import Config, Task, TaskScheduler
+
+    started, body = _recorder()
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -114,13 +121,7 @@ def run_aps(kind: str, k: int, n: int, lead: float, within: float) -> dict[str, 
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.date import DateTrigger
 
-    started: list[float] = []
-    lock = threading.Lock()
-
-    def body() -> None:
-        now = time.time()
-        with lock:
-            started.append(now)
+    started, body = _recorder()
 
     out: dict[str, Any] = {}
     due = int(time.time() + lead)

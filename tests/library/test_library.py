@@ -15,7 +15,7 @@ from tests.library import lib_tasks
 from tests.servers import REDIS_URL, redis_prefix
 from tss import AsyncTaskScheduler, Config, RunState, Task, TaskScheduler
 from tss.core.filters import RunFilter
-from tss.errors import ConfigError, NotFound, TaskError, ValidationError
+from tss.errors import ConfigError, Conflict, NotFound, TaskError, ValidationError
 from tss.library import local_pool
 from tss.tasks.python import resolve
 
@@ -294,3 +294,13 @@ def test_task_timeout_bounds_a_task_that_sets_none() -> None:
         assert ended.state is RunState.TIMED_OUT
         assert ended.error is not None and "timeout of 0.5s" in ended.error.message
         assert patient.wait(timeout=20).state is RunState.SUCCEEDED
+
+
+def test_removing_a_task_others_depend_on_says_which_and_how() -> None:
+    with TaskScheduler(Config(store={"url": "memory://"}, **FAST)) as scheduler:
+        parent = scheduler.add_task(Task("parent", lib_tasks.add, args=[1, 1]))
+        scheduler.add_task(Task("child", lib_tasks.add, args=[2, 2], parent_tasks=[parent]))
+        with pytest.raises(Conflict, match=r"child depends on it .*force"):
+            scheduler.remove_task(parent)
+        scheduler.remove_task(parent, force=True)
+        assert "parent" not in scheduler.tasks

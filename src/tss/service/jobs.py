@@ -199,9 +199,10 @@ class Jobs(NodeService):
         below = await self._store.downstream(name)
         dependants = [j for j, s in below.items() if any(d.job == name for d in s.depends_on)]
         if dependants and not force:
+            verb = "depends" if len(dependants) == 1 else "depend"
             raise Conflict(
-                f"job {name!r} cannot be deleted: {', '.join(sorted(dependants))} depend on it "
-                "(use force to delete anyway)",
+                f"job {name!r} cannot be deleted: {', '.join(sorted(dependants))} {verb} on it "
+                "(--force, or force=true, deletes it anyway)",
                 field="name",
             )
         await self._store.delete_job(name)

@@ -434,6 +434,13 @@ class AsyncTaskScheduler:
                 "top level of a module, or give it as 'package.module:function'",
                 field="function",
             )
+        if task.spec.isolation == "process":
+            raise ValidationError(
+                f"task {task.name!r}: {_describe(function)} cannot be imported by the child "
+                "process isolation: process starts; make it importable (a top-level function "
+                "of a module) or leave isolation out",
+                field="isolation",
+            )
         if "pool" in task.options:
             raise ValidationError(
                 f"task {task.name!r}: {_describe(function)} runs only in this process, in its "

@@ -212,6 +212,12 @@ def test_bad_tasks_are_refused_naming_the_key_and_nothing_is_stored(tmp_path: Pa
         with pytest.raises(ValidationError) as caught:
             scheduler.add_task(Task("lam", lambda: 1, pool="gpu"))
         assert caught.value.field == "pool"
+        with pytest.raises(ValidationError) as caught:
+            scheduler.add_task(Task("lam", lambda: 1, isolation="process"))
+        assert caught.value.field == "isolation"
+        # an importable function runs in a child process
+        scheduler.add_task(Task("child", lib_tasks.add, args=[3, 4], isolation="process"))
+        assert scheduler.submit("child").result(timeout=30) == 7
 
 
 def test_submit_before_start_says_to_start() -> None:

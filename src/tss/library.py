@@ -113,11 +113,15 @@ class Config(Settings):
 
     def save_config(self, path: str | Path) -> Path:
         """Write the keys that differ from the defaults to ``path`` as YAML; loading it gives
-        an equal config. Returns the path."""
+        an equal config. Returns the path. The admin token is never written; a password in
+        a URL is, so the file is made readable by its owner only (mode 0600)."""
         data = self.model_dump(mode="json", exclude_defaults=True, exclude=_NOT_SAVED)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(yaml.safe_dump(data, sort_keys=False))
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(yaml.safe_dump(data, sort_keys=False))
+        target.chmod(0o600)  # a file that existed keeps its mode through O_CREAT
         return target
 
     def __eq__(self, other: object) -> bool:

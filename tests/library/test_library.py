@@ -235,8 +235,11 @@ def test_config_round_trips_through_a_file_and_reads_configs_default(
 ) -> None:
     config = Config(store={"url": f"sqlite:///{tmp_path}/c.db"}, worker={"concurrency": 3})
     saved = config.save_config(tmp_path / "out" / "task.yaml")
+    assert saved.stat().st_mode & 0o777 == 0o600
     again = Config.from_yaml(saved)
     assert again == config
+    secret = Config(store={"url": "memory://"}, api={"admin_token": "x" * 32})
+    assert "admin_token" not in secret.save_config(tmp_path / "s.yaml").read_text()
     assert again.worker.concurrency == 3
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").mkdir()

@@ -77,6 +77,9 @@ class MemoryState:
         self._clock = clock or utcnow
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        #: the runs in each state (the same objects as ``_runs``): a claim, a tick or the
+        #: reaper reads the runs of a state, not every run ever made
+        self._by_state: dict[RunState, dict[str, Run]] = {}
         #: job name -> the jobs that depend on it; None after a definition changed (built
         #: again on the next read: a fire or trigger no longer walks every job)
         self._children: dict[str, set[str]] | None = None
@@ -110,6 +113,8 @@ class MemoryState:
         source = run.state
         check_transition(source, target)
         run.state, run.updated_at = target, now
+        self._by_state[source].pop(run.id, None)
+        self._by_state.setdefault(target, {})[run.id] = run
         if target is RunState.QUEUED:
             run.queued_at = now
             self._published[run.id] = None
@@ -142,6 +147,7 @@ class MemoryState:
             finished_at=now if new.state.terminal else None,
         )  # fmt: skip
         self._runs[run.id] = run
+        self._by_state.setdefault(run.state, {})[run.id] = run
         self._published[run.id] = None
         self._attempts[run.id] = []
         self._job_runs.setdefault(run.job, []).append(run.id)
@@ -207,7 +213,7 @@ class MemoryState:
         return job
 
     def _in_states(self, *states: RunState) -> list[Run]:
-        return [run for run in self._runs.values() if run.state in states]
+        return [run for state in states for run in self._by_state.get(state, {}).values()]
 
     def _attempt(self, run_id: str, number: int) -> Attempt | None:
         return next((a for a in self._attempts[run_id] if a.number == number), None)

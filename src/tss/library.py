@@ -49,13 +49,12 @@ from pydantic import ValidationError as PydanticValidationError
 
 from tss import local
 from tss.config import Settings, environment_layer, load_config, seeds, validate_settings
-from tss.core.filters import RunFilter
 from tss.core.jobspec import JobSpec
 from tss.core.merge import deep_merge
 from tss.core.models import Run
 from tss.core.states import RunState
 from tss.definitions import parse_job
-from tss.errors import ConfigError, Conflict, TaskError, ValidationError
+from tss.errors import ConfigError, TaskError, ValidationError
 
 T = TypeVar("T")
 
@@ -491,22 +490,7 @@ class AsyncTaskScheduler:
         """
         name = _name(task)
         await self.remove_task(name, force=force)
-        waiting = (RunState.SCHEDULED, RunState.WAITING, RunState.QUEUED, RunState.RETRYING)
-        found: list[Run] = []
-        cursor: str | None = None
-        while True:
-            page, _ = await self.app.reports.list_runs(
-                RunFilter(job=name, states=waiting), limit=500, cursor=cursor
-            )
-            found += page.items
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        cancelled = []
-        for run in found:
-            with contextlib.suppress(Conflict):  # it started or ended meanwhile
-                cancelled.append(await self.app.runs.cancel(run.id, actor="library"))
-        return cancelled
+        return await self.app.runs.cancel_not_started(name, actor="library")
 
     async def delete_task(self, task: Task | str) -> None:
         """Delete the task even when other tasks depend on it (:meth:`remove_task` with

@@ -17,7 +17,8 @@ import pytest
 from tests.library import lib_tasks
 from tests.servers import REDIS_URL, redis_prefix
 from tss import Config, Run, RunState, Task, TaskScheduler, TSSApp
-from tss.core.filters import RunFilter
+from tss.core.filters import Page, RunFilter
+from tss.store.paging import collect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,26 +48,16 @@ def shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
 async def _stored_runs(url: str, job: str) -> list[Run]:
     """Every run of ``job`` in the store at ``url``, read without serving it."""
     async with TSSApp(Config(store={"url": url})) as app:
-        runs: list[Run] = []
-        cursor = None
-        while True:
-            page, _ = await app.reports.list_runs(RunFilter(job=job), limit=500, cursor=cursor)
-            runs += page.items
-            cursor = page.next_cursor
-            if cursor is None:
-                return runs
+        return await collect(lambda size, cursor: _page(app, job, size, cursor))
+
+
+async def _page(app: TSSApp, job: str, size: int, cursor: str | None) -> Page:
+    page, _ = await app.reports.list_runs(RunFilter(job=job), limit=size, cursor=cursor)
+    return page
 
 
 def _all_runs(scheduler: TaskScheduler, job: str) -> list[Run]:
-    runs, cursor = [], None
-    while True:
-        page = scheduler.call(
-            scheduler.app.store.list_runs, RunFilter(job=job), limit=500, cursor=cursor
-        )
-        runs += page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            return runs
+    return scheduler.call(collect, lambda size, cursor: _page(scheduler.app, job, size, cursor))
 
 
 def test_three_processes_of_one_program_fire_each_run_once(shared_url: str, tmp_path: Path) -> None:

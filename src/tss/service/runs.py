@@ -223,6 +223,21 @@ class Runs(NodeService):
             live, actor=actor, reason=f"flow {flow_id} cancelled by {actor}"
         )
 
+    async def cancel_not_started(self, job: str, *, actor: str = "user") -> list[Run]:
+        """Cancel the runs of ``job`` that have not started (scheduled, waiting, queued,
+        retrying) in one step; returns the runs cancelled."""
+        waiting = (RunState.SCHEDULED, RunState.WAITING, RunState.QUEUED, RunState.RETRYING)
+        runs: list[Run] = await collect(
+            lambda size, cursor: self._store.list_runs(
+                RunFilter(job=job, states=waiting), limit=size, cursor=cursor
+            )
+        )
+        if not runs:
+            return []
+        return await self._store.cancel_runs(
+            [r.id for r in runs], actor=actor, reason=f"job {job!r} cancelled by {actor}"
+        )
+
     async def wait(
         self, run_ids: Sequence[str], *, timeout: float | None = None, poll: float = 0.2
     ) -> list[Run]:

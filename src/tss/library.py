@@ -48,7 +48,7 @@ import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from tss import local
-from tss.config import Settings, environment_layer, load_config, seeds, validate_settings
+from tss.config import Settings, config_error, environment_layer, keys_of, load_config
 from tss.core.jobspec import JobSpec
 from tss.core.merge import deep_merge
 from tss.core.models import Run
@@ -93,13 +93,11 @@ class Config(Settings):
         if not values:
             values = load_config().model_dump(exclude_unset=True)
         else:
-            urls = {"store": os.environ.get("TSS_DATABASE_URL"), "redis": None}
-            values = deep_merge(seeds.translate(values, urls=urls), environment_layer())
+            values = deep_merge(keys_of(values), environment_layer())
         try:
             super().__init__(**values)
         except PydanticValidationError as exc:
-            validate_settings(Settings, values)  # the same error, as a ConfigError
-            raise ConfigError(str(exc)) from exc  # pragma: no cover - Settings refused it too
+            raise config_error(exc) from exc
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Config:

@@ -56,9 +56,11 @@ __all__ = [
     "StoreConfig",
     "ThemeConfig",
     "WorkerConfig",
+    "config_error",
     "config_files",
     "environment_layer",
     "find_config",
+    "keys_of",
     "load_config",
     "read_yaml",
     "validate_settings",
@@ -237,6 +239,18 @@ def config_files(
     return files, path if path is not None else (files[0] if files else None)
 
 
+def keys_of(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``values`` (keys as in a config file, the seeds' spellings too) with the alias
+    variables over them: what :func:`load_config` does to each file, and the library's
+    ``Config(**keys)`` to its keys.
+
+    :raises ConfigError: a seed spelling that cannot be used (:func:`seeds.translate`).
+    """
+    env = os.environ if environ is None else environ
+    urls = {"store": env.get("TSS_DATABASE_URL"), "redis": env.get("TSS_REDIS_URL")}
+    return seeds.translate(values, urls=urls)
+
+
 def environment_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The keys the alias variables give (``TSS_DATABASE_URL``, ``WORKER_COUNT``...); the
     ``TSS_SECTION__KEY`` variables are read by the settings themselves."""
@@ -260,10 +274,9 @@ def load_config(
     env = os.environ if environ is None else environ
     files, source = config_files(explicit, environ=env)
     data: dict[str, Any] = {}
-    urls = {"store": env.get("TSS_DATABASE_URL"), "redis": env.get("TSS_REDIS_URL")}
     for file in files:
         try:
-            layer = seeds.translate(_mapping(file), urls=urls)
+            layer = keys_of(_mapping(file), env)
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc.message}", field=exc.field) from exc
         data = deep_merge(data, layer)
@@ -281,12 +294,18 @@ def validate_settings(cls: type[S], data: dict[str, Any], *, where: str = "") ->
     try:
         return cls(**data)
     except PydanticValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown key" + _nearest(err["loc"])
-        raise ConfigError(f"{where}{key}: {message}", field=key) from exc
+        raise config_error(exc, where=where) from exc
+
+
+def config_error(exc: PydanticValidationError, *, where: str = "") -> ConfigError:
+    """The first error of a settings validation, naming the key (and, for a key that does
+    not exist, the nearest one that does)."""
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key" + _nearest(err["loc"])
+    return ConfigError(f"{where}{key}: {message}", field=key)
 
 
 def _nearest(loc: tuple[Any, ...]) -> str:

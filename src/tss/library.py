@@ -509,14 +509,7 @@ class AsyncTaskScheduler:
         def add(func: Callable[..., T]) -> Callable[..., T]:
             task = Task(name or func.__name__, func, **options)
             self._add_now_or_later(task)
-
-            async def submit(**kw: Any) -> AsyncRunHandle:
-                return await self.submit(task, **kw)
-
-            async def delay(*args: Any, **kwargs: Any) -> AsyncRunHandle:
-                return await self.submit(task, args=list(args), kwargs=kwargs)
-
-            _attach(func, task, submit, delay)
+            _attach(func, task, functools.partial(self.submit, task))
             return func
 
         return add
@@ -747,14 +740,7 @@ class TaskScheduler:
         def add(func: Callable[..., T]) -> Callable[..., T]:
             task = Task(name or func.__name__, func, **options)
             self.add_task(task)
-
-            def submit(**kw: Any) -> RunHandle:
-                return self.submit(task, **kw)
-
-            def delay(*args: Any, **kwargs: Any) -> RunHandle:
-                return self.submit(task, args=list(args), kwargs=kwargs)
-
-            _attach(func, task, submit, delay)
+            _attach(func, task, functools.partial(self.submit, task))
             return func
 
         return add
@@ -849,7 +835,13 @@ def _name(task: Task | str) -> str:
     return task.name if isinstance(task, Task) else task
 
 
-def _attach(func: Any, task: Task, submit: Callable[..., Any], delay: Callable[..., Any]) -> None:
+def _attach(func: Any, task: Task, submit: Callable[..., Any]) -> None:
+    """Give a decorated function its task, ``submit(...)`` (the scheduler's, for this task)
+    and ``delay(*args, **kwargs)`` (a submit with those arguments)."""
+
+    def delay(*args: Any, **kwargs: Any) -> Any:
+        return submit(args=list(args), kwargs=kwargs)
+
     try:
         func.task = task
         func.submit = submit

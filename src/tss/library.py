@@ -208,6 +208,8 @@ class Task:
                 ) from exc
         self.options = dict(options)
         self.options["overridable"] = list(overridable)
+        if every is not None and interval is not None:
+            raise ValidationError("every and interval are the same key: give one", field="interval")
         when = _schedule(schedule, cron, every if every is not None else interval, at, delay)
         if timezone is not None:
             if when is None:
@@ -222,7 +224,7 @@ class Task:
 
     def _check(self) -> JobSpec:
         """The job this task is, with a placeholder function when it is a callable."""
-        name = self.function if isinstance(self.function, str) else "tss.local:placeholder"
+        name = self.function if isinstance(self.function, str) else f"{local.MODULE}:placeholder"
         return parse_job(self.definition(name), where=f"task {self.name!r}: ")
 
     def definition(self, function: str) -> dict[str, Any]:
@@ -242,7 +244,8 @@ class Task:
 def _schedule(
     schedule: Any, cron: str | None, every: Any, at: Any, delay: Any
 ) -> dict[str, Any] | None:
-    given = {k: v for k, v in (("cron", cron), ("every", every), ("at", at), ("delay", delay)) if v}
+    pairs = (("cron", cron), ("every", every), ("at", at), ("delay", delay))
+    given = {k: v for k, v in pairs if v is not None}
     if schedule is not None and given:
         first = next(iter(given))
         raise ValidationError(f"give schedule or {first}, not both", field=first)

@@ -195,6 +195,14 @@ def test_bad_tasks_are_refused_naming_the_key_and_nothing_is_stored(tmp_path: Pa
     with pytest.raises(ValidationError) as caught:
         Task("x", lib_tasks.add, colour="red")
     assert caught.value.field == "colour"
+    with pytest.raises(ValidationError) as caught:
+        Task("x", lib_tasks.add, every=5, interval=10)
+    assert caught.value.field == "interval"
+    with pytest.raises(ValidationError) as caught:
+        Task("x", lib_tasks.add, every=0)  # refused, not taken for "no schedule"
+    assert caught.value.field is not None and caught.value.field.startswith("schedule")
+    now = Task("x", lib_tasks.add, delay=0)
+    assert now.spec.schedule is not None and now.spec.schedule.delay == 0
     config = Config(store={"url": f"sqlite:///{tmp_path}/bad.db"}, **FAST)
     memory = Config(store={"url": "memory://"}, broker={"url": "store://"})
     for alone, field in ((config, "broker.url"), (memory, "store.url")):

@@ -46,12 +46,20 @@ def test_one_scheduler_and_two_workers_run_every_fire_once(tmp_path: Path) -> No
     tss_ok(config, "job", "apply", "-f", str(config))
     db = tmp_path / "tss.db"
     log = tmp_path / "processes.log"
+    # The workers first: the one-shots are due at once, and a worker that started
+    # seconds after the other (a loaded machine) would find them all taken.
     procs = [
-        start_server(config, log, ("scheduler",)),
         start_server(config, log, ("worker", "--worker-id", "w1")),
         start_server(config, log, ("worker", "--worker-id", "w2")),
     ]
     try:
+        wait_for(
+            lambda: all(f"worker {w} serving" in log.read_text() for w in ("w1", "w2")),
+            30,
+            "both workers to serve",
+            log,
+        )
+        procs.insert(0, start_server(config, log, ("scheduler",)))
 
         def settled() -> bool:
             runs = read_runs(db)

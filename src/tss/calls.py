@@ -141,8 +141,9 @@ class Calls:
         )  # fmt: skip
 
     @staticmethod
-    def delete_job(name: str, force: bool = False) -> Call[None]:
-        return Call("DELETE", f"{API}/jobs/{_seg(name)}", _nothing, params={"force": force})
+    def delete_job(name: str, force: bool = False, history: bool = False) -> Call[None]:
+        params = {"force": force, "history": history}
+        return Call("DELETE", f"{API}/jobs/{_seg(name)}", _nothing, params=params)
 
     @staticmethod
     def set_paused(name: str, paused: bool) -> Call[JobOut]:

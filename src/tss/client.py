@@ -109,8 +109,8 @@ class AsyncClient:
     ) -> JobOut:
         return await self.send(Calls.patch_job(name, changes, expected_version))
 
-    async def delete_job(self, name: str, *, force: bool = False) -> None:
-        await self.send(Calls.delete_job(name, force))
+    async def delete_job(self, name: str, *, force: bool = False, history: bool = False) -> None:
+        await self.send(Calls.delete_job(name, force, history))
 
     async def pause_job(self, name: str) -> JobOut:
         return await self.send(Calls.set_paused(name, True))
@@ -267,8 +267,8 @@ class Client:
     ) -> JobOut:
         return self.send(Calls.patch_job(name, changes, expected_version))
 
-    def delete_job(self, name: str, *, force: bool = False) -> None:
-        self.send(Calls.delete_job(name, force))
+    def delete_job(self, name: str, *, force: bool = False, history: bool = False) -> None:
+        self.send(Calls.delete_job(name, force, history))
 
     def pause_job(self, name: str) -> JobOut:
         return self.send(Calls.set_paused(name, True))

@@ -493,10 +493,18 @@ class AsyncTaskScheduler:
         await self.remove_task(name, force=force)
         return await self.app.runs.cancel_not_started(name, actor="library")
 
-    async def delete_task(self, task: Task | str) -> None:
+    async def delete_task(self, task: Task | str, *, history: bool = False) -> int:
         """Delete the task even when other tasks depend on it (:meth:`remove_task` with
-        ``force``); its runs and their history stay."""
-        await self.remove_task(task, force=True)
+        ``force``). Its runs and their history stay, unless ``history``: then its runs not
+        started are cancelled and every ended run is deleted with its attempts, logs and
+        events (a run still going ends and stays). Returns how many runs were deleted.
+
+        :raises NotFound: there is no such task.
+        """
+        name = _name(task)
+        deleted = await self.app.jobs.delete(name, force=True, history=history, actor="library")
+        self._forget(name)
+        return deleted
 
     def _forget(self, name: str) -> None:
         self._tasks.pop(name, None)
@@ -731,8 +739,8 @@ class TaskScheduler:
     def cancel_task(self, task: Task | str, *, force: bool = False) -> list[Run]:
         return self._portal.call(self._async.cancel_task, task, force=force)
 
-    def delete_task(self, task: Task | str) -> None:
-        self._portal.call(self._async.delete_task, task)
+    def delete_task(self, task: Task | str, *, history: bool = False) -> int:
+        return self._portal.call(self._async.delete_task, task, history=history)
 
     def task(
         self, name: str | None = None, **options: Any

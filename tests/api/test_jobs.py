@@ -103,6 +103,31 @@ def test_delete_refused_while_depended_on(admin: httpx.Client) -> None:
     assert admin.delete(f"{J}/dep-parent", params={"force": "true"}).status_code == 204
 
 
+def test_delete_with_history_takes_its_runs_and_only_an_admin_may(
+    api: LiveAPI, admin: httpx.Client, tokens: dict[str, str]
+) -> None:
+    make(admin, "hist-a")
+    make(admin, "hist-b")
+    ended = wait_run(admin, admin.post(f"{J}/hist-a/runs", json={}).json()["id"])
+    later = datetime.now(UTC) + timedelta(hours=1)
+    waiting = admin.post(f"{J}/hist-a/runs", json={"run_at": later.isoformat()}).json()
+    other = wait_run(admin, admin.post(f"{J}/hist-b/runs", json={}).json()["id"])
+    for role in ("viewer", "operator"):
+        with api.client(tokens[role]) as client:
+            refused = client.delete(f"{J}/hist-a", params={"history": "true"})
+            assert refused.status_code == 403, refused.text
+    assert admin.get(f"/api/v1/runs/{ended['id']}").status_code == 200
+    assert admin.delete(f"{J}/hist-a", params={"history": "true"}).status_code == 204
+    for run_id in (ended["id"], waiting["id"]):
+        assert admin.get(f"/api/v1/runs/{run_id}").status_code == 404
+    assert admin.get(f"/api/v1/runs/{other['id']}").json()["state"] == "succeeded"
+    # without history, the runs stay
+    assert admin.delete(f"{J}/hist-b").status_code == 204
+    assert admin.get(f"/api/v1/runs/{other['id']}").status_code == 200
+    bad = admin.delete(f"{J}/hist-b", params={"history": "maybe"})
+    assert bad.status_code == 422 and "history" in bad.text, bad.text
+
+
 def test_list_filters_sort_and_both_paginations(admin: httpx.Client) -> None:
     for i in range(7):
         make(admin, f"page-{i}", tags=["even" if i % 2 == 0 else "odd"], priority=i % 3)

@@ -40,6 +40,8 @@ jobs:
     schedule: {every: 1h}
   - name: doomed
     type: noop
+  - name: forgotten
+    type: noop
   - name: greet
     type: python
     params: {function: "e2e_tasks:greet", kwargs: {who: world}}
@@ -129,6 +131,18 @@ def run_id_of(execute_output: str) -> str:
     first = execute_output.splitlines()[0]
     assert first.startswith("run "), execute_output
     return first.split()[1].rstrip(":")
+
+
+def test_delete_with_history_deletes_its_runs(shared: Project) -> None:
+    done = shared.tss("execute-job", "forgotten")
+    assert done.code == 0, done
+    ran = run_id_of(done.out)
+    assert shared.json("run", "show", ran)["state"] == "succeeded"
+    out = shared.ok("job", "delete", "forgotten", "--history").out.strip()
+    assert out == "deleted forgotten and its history"
+    gone = shared.tss("run", "show", ran)
+    assert gone.code == 2 and "no run" in gone.err, gone
+    assert shared.json("run", "list", "--job", "forgotten") == []
 
 
 def test_execute_job_then_inspect_its_runs(shared: Project) -> None:

@@ -162,6 +162,40 @@ def test_remove_task_keeps_its_history(config: Config) -> None:
         assert kept.state is RunState.SUCCEEDED
 
 
+def test_delete_task_with_history_leaves_nothing_of_it_but_a_run_still_going(
+    config: Config,
+) -> None:
+    release = threading.Event()
+
+    def slow() -> str:
+        release.wait(20)
+        return "late"
+
+    with TaskScheduler(config) as scheduler:
+        scheduler.add_task(Task("gone", lib_tasks.add, args=[2, 2]))
+        scheduler.add_task(Task("slow", slow))
+        scheduler.add_task(Task("kept", lib_tasks.add, args=[1, 1]))
+        ended = [scheduler.submit("gone").wait(timeout=20) for _ in range(3)]
+        waiting = scheduler.submit("gone", delay=60)
+        other = scheduler.submit("kept").wait(timeout=20)
+        going = scheduler.submit("slow")
+        deadline = time.monotonic() + 20
+        while going.state is not RunState.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert scheduler.delete_task("gone", history=True) == 4  # 3 ended, 1 cancelled
+        assert scheduler.delete_task("slow", history=True) == 0  # its one run is going
+        for run_id in [*(r.id for r in ended), waiting.id]:
+            with pytest.raises(NotFound):
+                scheduler.call(scheduler.app.store.get_run, run_id)
+            assert scheduler.call(scheduler.app.store.list_events, run_id=run_id) == []
+        assert scheduler.call(scheduler.app.store.get_run, other.id).state is RunState.SUCCEEDED
+        release.set()
+        assert going.result(timeout=20) == "late"  # it ended, and stays as history
+        assert "gone" not in scheduler.tasks and "slow" not in scheduler.tasks
+        with pytest.raises(NotFound):
+            scheduler.delete_task("gone", history=True)
+
+
 def test_a_durable_store_continues_where_it_was(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/durable.db"
     with TaskScheduler(Config(store={"url": url}, **FAST)) as first:

@@ -129,9 +129,14 @@ async def patch_job(
 
 
 @router.delete("/jobs/{name}", status_code=204, responses=ERRORS, **needs("admin"))
-async def delete_job(request: Request, name: str, force: bool = False) -> Response:
-    """Delete a job; its runs stay as history. Refused while others depend on it."""
-    await node_of(request).jobs.delete(name, force=force)
+async def delete_job(
+    request: Request, name: str, force: bool = False, history: bool = False
+) -> Response:
+    """Delete a job. Refused while others depend on it, unless ``force``. Its runs stay as
+    history unless ``history``: then its runs not started are cancelled and every ended
+    run is deleted with its attempts, logs and events (a run still going ends and stays)."""
+    actor = principal_of(request).actor
+    await node_of(request).jobs.delete(name, force=force, history=history, actor=actor)
     return Response(status_code=204)
 
 

@@ -158,14 +158,20 @@ def delete_job(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The job's name."),
     force: bool = typer.Option(False, "--force", help="Delete even if other jobs depend on it."),
+    history: bool = typer.Option(
+        False,
+        "--history",
+        help="Also cancel its runs not started and delete its ended runs, with their "
+        "attempts, logs and events (a run still going ends and stays).",
+    ),
 ) -> None:
-    """Delete a job (its runs stay as history)."""
+    """Delete a job (its runs stay as history, unless --history)."""
 
     async def body(tss: Backend) -> None:
-        await tss.delete_job(name, force=force)
+        await tss.delete_job(name, force=force, history=history)
 
     run_async(ctx, body)
-    console.print(f"deleted {name}", markup=False)
+    console.print(f"deleted {name}{' and its history' if history else ''}", markup=False)
 
 
 def _set_paused(ctx: typer.Context, name: str, paused: bool) -> None:

@@ -189,8 +189,13 @@ class Jobs(NodeService):
         merged = merge_patch({**current, "name": name}, patch)
         return await self.replace(merged, expected_version=expected_version)
 
-    async def delete(self, name: str, *, force: bool = False) -> None:
-        """Delete a job; refused while others depend on it unless ``force``.
+    async def delete(
+        self, name: str, *, force: bool = False, history: bool = False, actor: str = "user"
+    ) -> int:
+        """Delete a job; refused while others depend on it unless ``force``. Its runs stay
+        as history, and those not started yet still run; with ``history`` those are
+        cancelled and every ended run goes, with its attempts, logs and events (a run
+        still going ends and stays). Returns how many runs were deleted.
 
         :raises NotFound: no such job.
         :raises Conflict: others depend on it and not ``force``.
@@ -206,6 +211,10 @@ class Jobs(NodeService):
                 field="name",
             )
         await self._store.delete_job(name)
+        if not history:
+            return 0
+        await self._node.runs.cancel_not_started(name, actor=actor)
+        return await self._node.runs.delete_history(name)
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         """Pause a job (it stops firing) or resume it.

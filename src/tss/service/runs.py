@@ -34,6 +34,8 @@ MAX_DELAY = 10 * 365 * 86400.0
 #: how many job definitions a node keeps to trigger from (each checked by the store when
 #: the runs are made, so a kept one is never used once changed)
 KEPT_JOBS = 4096
+#: runs deleted in one step of the store by delete_history
+HISTORY_BATCH = 500
 
 
 class Runs(NodeService):
@@ -237,6 +239,20 @@ class Runs(NodeService):
         return await self._store.cancel_runs(
             [r.id for r in runs], actor=actor, reason=f"job {job!r} cancelled by {actor}"
         )
+
+    async def delete_history(self, job: str, *, ended_before: datetime | None = None) -> int:
+        """Delete the ended runs of ``job`` (that ended before ``ended_before``) with their
+        attempts, logs and events, in short steps of :data:`HISTORY_BATCH` runs, so that
+        firing and claiming go on in between; returns how many. Runs of a flow still going
+        stay (:meth:`~tss.store.roles.HistoryStore.delete_ended_runs`)."""
+        deleted = 0
+        while True:
+            step = await self._store.delete_ended_runs(
+                job, limit=HISTORY_BATCH, ended_before=ended_before
+            )
+            deleted += step
+            if step < HISTORY_BATCH:
+                return deleted
 
     async def wait(
         self, run_ids: Sequence[str], *, timeout: float | None = None, poll: float = 0.2

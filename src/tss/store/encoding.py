@@ -41,6 +41,11 @@ def micros(value: datetime | None) -> int | None:
     return None if value is None else to_micros(value)
 
 
+def before_us(value: datetime | None) -> int:
+    """An upper bound in microseconds: ``value``'s, or after every time when None."""
+    return 2**62 if value is None else to_micros(value)
+
+
 def when(value: int | None) -> datetime | None:
     return None if value is None else from_micros(value)
 

@@ -386,6 +386,16 @@ class HistoryStore(ABC):
         to the epoch) and final state: ``(bucket start, state, count)``, oldest first."""
 
     @abstractmethod
+    async def delete_ended_runs(
+        self, job: str, *, limit: int, ended_before: datetime | None = None
+    ) -> int:
+        """Delete up to ``limit`` runs of ``job`` that have ended (before ``ended_before``
+        when given), oldest first, with their attempts, logs and events; returns how many.
+        A run of a flow that still has a run going stays (its flow needs it). A deleted
+        run's fire and idempotency key are free again; event ids are never reused. Call
+        again until it returns 0: each call is one short transaction."""
+
+    @abstractmethod
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         """The attempts of a run, first first.
 

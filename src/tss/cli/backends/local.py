@@ -79,8 +79,8 @@ class LocalBackend(Backend):
         check_imports(specs, where=f"{where}: " if where else "")
         return list(await self.tss.jobs.apply(specs, where=where, create_only=create_only))
 
-    async def delete_job(self, name: str, *, force: bool) -> None:
-        await self.tss.jobs.delete(name, force=force)
+    async def delete_job(self, name: str, *, force: bool, history: bool = False) -> None:
+        await self.tss.jobs.delete(name, force=force, history=history, actor="cli")
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         return await self.tss.jobs.set_paused(name, paused)

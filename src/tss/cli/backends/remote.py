@@ -139,8 +139,8 @@ class RemoteBackend(Backend):
         except (ValidationError, Conflict) as exc:
             raise in_source(where, exc) from exc
 
-    async def delete_job(self, name: str, *, force: bool) -> None:
-        await self.client.delete_job(name, force=force)
+    async def delete_job(self, name: str, *, force: bool, history: bool = False) -> None:
+        await self.client.delete_job(name, force=force, history=history)
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         client = self.client

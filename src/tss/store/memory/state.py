@@ -8,6 +8,7 @@ never change stored state behind the store's back.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -91,7 +92,10 @@ class MemoryState:
         self._by_key: dict[tuple[str, str], str] = {}
         self._flows: dict[str, list[str]] = {}  # flow id -> its run ids
         self._workers: dict[str, WorkerInfo] = {}
+        #: every event, in id order; ids come from ``_event_id`` (history deleted with
+        #: :meth:`_forget_runs` leaves gaps, never a reused id)
         self._events: list[Event] = []
+        self._event_id = 0
         self._tokens: dict[str, Token] = {}  # frozen records: handed out as they are
         self._sessions: dict[str, DashboardSession] = {}  # by id hash; frozen records
 
@@ -99,12 +103,66 @@ class MemoryState:
         return to_utc(self._clock())
 
     def _event(self, run: Run, source: RunState | None, actor: str, reason: str | None) -> None:
+        self._event_id += 1
         self._events.append(
             Event(
-                len(self._events) + 1, run.updated_at, run.id, run.job, source, run.state,
+                self._event_id, run.updated_at, run.id, run.job, source, run.state,
                 actor, reason, run.attempt,
             )
         )  # fmt: skip
+
+    def _events_after(self, after: int) -> list[Event]:
+        """The events with an id greater than ``after``, oldest first."""
+        return self._events[bisect.bisect_right(self._events, after, key=lambda e: e.id) :]
+
+    def _deletable(self, name: str, before: datetime | None, limit: int) -> list[Run]:
+        """Up to ``limit`` ended runs of job ``name`` (that ended before ``before``), oldest
+        first, none of them in a flow that has a run still going."""
+        found: list[Run] = []
+        for run_id in sorted(self._job_runs.get(name, ())):
+            if len(found) >= limit:
+                break
+            run = self._runs[run_id]
+            if not run.state.terminal or run.finished_at is None:
+                continue
+            if before is not None and run.finished_at >= before:
+                continue
+            if run.flow_id is not None and any(
+                not self._runs[m].state.terminal for m in self._flows.get(run.flow_id, ())
+            ):
+                continue
+            found.append(run)
+        return found
+
+    def _forget_runs(self, runs: Sequence[Run]) -> None:
+        """Delete ended runs with their attempts, logs, events and index entries."""
+        gone = {run.id for run in runs}
+        for run in runs:
+            del self._runs[run.id]
+            self._by_state.get(run.state, {}).pop(run.id, None)
+            self._published.pop(run.id, None)
+            self._attempts.pop(run.id, None)
+            if run.scheduled_for is not None and run.trigger == "schedule":
+                fire = (run.job, run.scheduled_for)
+                if self._by_fire.get(fire) == run.id:
+                    del self._by_fire[fire]
+            if run.idempotency_key is not None:
+                key = (run.job, run.idempotency_key)
+                if self._by_key.get(key) == run.id:
+                    del self._by_key[key]
+            if run.flow_id is not None:
+                members = self._flows.get(run.flow_id)
+                if members is not None:
+                    members[:] = [m for m in members if m != run.id]
+                    if not members:
+                        del self._flows[run.flow_id]
+        for job in {run.job for run in runs}:
+            left = [i for i in self._job_runs.get(job, ()) if i not in gone]
+            if left:
+                self._job_runs[job] = left
+            else:
+                self._job_runs.pop(job, None)
+        self._events = [event for event in self._events if event.run_id not in gone]
 
     def _move(
         self, run: Run, target: RunState, actor: str, reason: str | None, now: datetime

@@ -193,6 +193,14 @@ class MemoryStore(MemoryRuns, Store):
             for (start, state), count in sorted(counts.items())
         ]
 
+    async def delete_ended_runs(
+        self, job: str, *, limit: int, ended_before: datetime | None = None
+    ) -> int:
+        with self._lock:
+            runs = self._deletable(job, utc(ended_before), max(limit, 0))
+            self._forget_runs(runs)
+            return len(runs)
+
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         with self._lock:
             if run_id not in self._attempts:
@@ -241,13 +249,13 @@ class MemoryStore(MemoryRuns, Store):
 
     async def last_event_id(self) -> int:
         with self._lock:
-            return len(self._events)  # ids are 1-based positions in the list
+            return self._event_id
 
     async def list_events(
         self, *, after: int = 0, limit: int = 100, run_id: str | None = None
     ) -> list[Event]:
         with self._lock:
-            events = self._events[max(after, 0) :]  # ids are 1-based positions in the list
+            events = self._events_after(after)
             if run_id is not None:
                 events = [event for event in events if event.run_id == run_id]
             return events[: max(limit, 0)]

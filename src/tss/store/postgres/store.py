@@ -36,7 +36,7 @@ from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import worker_state
 from tss.errors import Conflict, NotFound, StoreError
 from tss.store.base import DashboardSession, Store
-from tss.store.encoding import STATES, RunRow, micros, run_of, seconds_us, when
+from tss.store.encoding import STATES, RunRow, before_us, micros, run_of, seconds_us, when
 from tss.store.paging import JobOrder, bucket_us, check_offset
 from tss.store.postgres import queries, writes
 from tss.store.postgres.connection import (
@@ -263,6 +263,13 @@ class PostgresStore(PostgresRuns, Store):
         width = bucket_us(bucket)
         found = await self.pool.fetch(queries.THROUGHPUT, width, to_micros(since))
         return [(from_micros(slot * width), STATES[state], n) for slot, state, n in found]
+
+    async def delete_ended_runs(
+        self, job: str, *, limit: int, ended_before: datetime | None = None
+    ) -> int:
+        before = before_us(ended_before)
+        limit = max(limit, 0)
+        return await self.pool.tx(lambda cn: writes.delete_ended_runs(cn, job, before, limit))
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         found = await self.pool.fetch(queries.ATTEMPTS, run_id)

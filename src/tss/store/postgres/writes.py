@@ -219,6 +219,15 @@ async def delete_job(conn: Conn, name: str) -> None:
     await cancel_ahead(conn, name, "job deleted")
 
 
+async def delete_ended_runs(conn: Conn, job: str, before_us: int, limit: int) -> int:
+    found = await conn.fetch(numbered(shared.DELETABLE), job, before_us, limit)
+    ids = [row[0] for row in found]
+    if ids:
+        for sql in shared.FORGET:
+            await conn.execute(sql.format("SELECT unnest($1::text[])"), ids)
+    return len(ids)
+
+
 async def cancel_ahead(conn: Conn, name: str, why: str) -> list[datetime | None]:
     """Withdraw the fires of a job made ahead of their time (:func:`tss.core.firing.made_ahead`):
     cancel them and free their fire (clear ``scheduled_for``), so that the same fire can be

@@ -161,6 +161,7 @@ CREATE_JOB = _SCRIPTS["create_job"]
 UPDATE_JOB = _SCRIPTS["update_job"]
 SET_PAUSED = _SCRIPTS["set_paused"]
 DELETE_JOB = _SCRIPTS["delete_job"]
+DELETE_ENDED = _SCRIPTS["delete_ended"]
 # -- reads.lua --
 FIND_UNPUBLISHED = _SCRIPTS["find_unpublished"]
 FETCH_QUEUED = _SCRIPTS["fetch_queued"]

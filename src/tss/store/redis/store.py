@@ -66,7 +66,8 @@ tag, pool, paused or last-state filter reads every job in the prefix range and s
 Listing runs newest first reads one page when unfiltered or filtered by only a job or only
 one state; other filters read the matching index newest first and filter here until the
 page is full. Counting runs by state is one ZCARD per state unless filtered by more than
-states. Nothing is ever trimmed: runs, attempts and events stay, as in the SQL stores.
+states. Nothing is trimmed unless asked: ``delete_ended_runs`` (the ``delete_ended``
+script) deletes a job's ended runs with their attempts, events and index entries.
 
 Errors: connection and server errors become one-line `StoreError`s naming the URL (password
 hidden). redis-py retries a command three times on a dropped connection; every script is

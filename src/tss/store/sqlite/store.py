@@ -241,6 +241,12 @@ class SQLiteStore(Store):
         found = await self._read(fetch, queries.THROUGHPUT, (width, to_micros(since)))
         return [(from_micros(slot * width), encoding.STATES[state], n) for slot, state, n in found]
 
+    async def delete_ended_runs(
+        self, job: str, *, limit: int, ended_before: datetime | None = None
+    ) -> int:
+        before = encoding.before_us(ended_before)
+        return await self._write(writes.delete_ended_runs, job, before, max(limit, 0))
+
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         def read(conn: Connection) -> list[Attempt]:
             writes.get_run(conn, run_id)

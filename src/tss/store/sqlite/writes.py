@@ -115,6 +115,13 @@ def delete_job(conn: Connection, now_us: int, name: str) -> None:
     cancel_ahead(conn, now_us, name, "job deleted")
 
 
+def delete_ended_runs(conn: Connection, now_us: int, job: str, before_us: int, limit: int) -> int:
+    ids = [row[0] for row in fetch(conn, shared.DELETABLE, (job, before_us, limit))]
+    for sql in shared.FORGET:
+        rows_in(conn, sql, ids)
+    return len(ids)
+
+
 def cancel_ahead(conn: Connection, now_us: int, name: str, why: str) -> list[datetime | None]:
     """Withdraw the fires of a job made ahead of their time (:func:`tss.core.firing.made_ahead`):
     cancel them and free their fire (clear ``scheduled_for``), so that the same fire can be

@@ -95,3 +95,59 @@ do
   settle_touched('user', now)
   return 1
 end
+
+-- script: delete_ended (head, runs)
+-- ARGV: prefix, job, ended before (microseconds), limit. Deletes up to limit runs of the
+-- job that have ended before that time, oldest first, with their attempts, events and
+-- index entries, none of a flow that has a run still going. Returns how many.
+do
+  local job, before, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+  local function flow_over(flow)
+    for _, m in ipairs(redis.call('SMEMBERS', P .. 'flow:' .. flow)) do
+      local s = redis.call('HGET', P .. 'run:' .. m, 'state')
+      if s and not TERMINAL[s] then return false end
+    end
+    return true
+  end
+  local chosen, rank = {}, 0
+  while #chosen < limit do
+    local ids = redis.call('ZRANGE', P .. 'job-runs:' .. job, rank, rank + 199)
+    if #ids == 0 then break end
+    rank = rank + #ids
+    for _, id in ipairs(ids) do
+      local r = load(id)
+      if r and TERMINAL[r.state] and r.finished and tonumber(r.finished) < before then
+        local more = redis.call('HMGET', P .. 'run:' .. id, 'sched', 'ikey', 'flow')
+        r.sched, r.ikey, r.flow = more[1], more[2], more[3]
+        if not r.flow or flow_over(r.flow) then chosen[#chosen + 1] = r end
+      end
+      if #chosen >= limit then break end
+    end
+  end
+  for _, r in ipairs(chosen) do
+    local id = r.id
+    index(r, false)
+    redis.call('ZREM', P .. 'runs', id)
+    redis.call('ZREM', P .. 'job-runs:' .. job, id)
+    if r.sched and redis.call('HGET', P .. 'fires:' .. job, r.sched) == id then
+      redis.call('HDEL', P .. 'fires:' .. job, r.sched)
+    end
+    if r.ikey and redis.call('HGET', P .. 'keys:' .. job, r.ikey) == id then
+      redis.call('HDEL', P .. 'keys:' .. job, r.ikey)
+    end
+    if r.flow then
+      redis.call('SREM', P .. 'flow:' .. r.flow, id)
+      if r.flow == id then redis.call('ZREM', P .. 'flows', id) end
+    end
+    for n = 1, tonumber(r.attempt or '0') do
+      redis.call('DEL', P .. 'attempt:' .. id .. ':' .. n)
+    end
+    local eids = redis.call('LRANGE', P .. 'run-events:' .. id, 0, -1)
+    for i, eid in ipairs(eids) do eids[i] = eid .. '-0' end
+    for i = 1, #eids, 500 do
+      redis.call('XDEL', P .. 'events', unpack(eids, i, math.min(i + 499, #eids)))
+    end
+    redis.call('DEL', P .. 'run-events:' .. id, P .. 'run:' .. id)
+  end
+  return #chosen
+end

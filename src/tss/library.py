@@ -69,6 +69,9 @@ __all__ = [
 
 #: what a library task lets a run change unless told otherwise: its arguments
 DEFAULT_OVERRIDABLE = ("args", "kwargs")
+#: how many runs the library's own worker runs at once unless ``worker.concurrency`` says:
+#: its tasks are functions of this program, most in threads, as a thread pool runs them
+LIBRARY_CONCURRENCY = 32
 #: seconds between two reads of a run that is being waited for
 _POLL = 0.05
 
@@ -396,11 +399,15 @@ class AsyncTaskScheduler:
         if not worker:
             _check_shared(settings)
         self.pool = local_pool()
-        if worker and self.pool not in settings.worker.pools:
-            pools = [*settings.worker.pools, self.pool]
-            settings = settings.model_copy(
-                update={"worker": settings.worker.model_copy(update={"pools": pools})}
-            )
+        if worker:
+            update: dict[str, Any] = {}
+            if self.pool not in settings.worker.pools:
+                update["pools"] = [*settings.worker.pools, self.pool]
+            if "concurrency" not in settings.worker.model_fields_set:
+                update["concurrency"] = LIBRARY_CONCURRENCY
+            if update:
+                worker_settings = settings.worker.model_copy(update=update)
+                settings = settings.model_copy(update={"worker": worker_settings})
         self.config = settings
         self.app = TSSApp(settings)
         self._worker = worker

@@ -60,9 +60,7 @@ async def test_ended_runs_go_with_their_history_and_the_rest_stays(store: Store)
     # what is left, through every listing and index
     assert sorted(await _all_runs(store, RunFilter(job="job-a"))) == sorted([waiting.id, going.id])
     assert set(await _all_runs(store)) == {waiting.id, going.id, other}
-    assert await _all_runs(store, RunFilter(states=(S.SUCCEEDED, S.FAILED, S.CANCELLED))) == [
-        other
-    ]
+    assert await _all_runs(store, RunFilter(states=(S.SUCCEEDED, S.FAILED, S.CANCELLED))) == [other]
     counts = await store.count_runs(RunFilter(job="job-a"))
     assert {s: n for s, n in counts.items() if n} == {S.QUEUED: 1, S.RUNNING: 1}
     assert (await store.last_runs(["job-a"]))["job-a"].id in (waiting.id, going.id)

@@ -14,7 +14,6 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tss.tasks._env import base_environ
 from tss.tasks._process import run_process
 from tss.tasks.base import ExecutionContext, TaskContext, TaskType
 from tss.tasks.output import current_stderr, current_stdout
+from tss.tasks.threads import ThreadRunner
 
 log = logging.getLogger(__name__)
 _KEYS = {"function", "args", "kwargs"}
@@ -121,8 +121,7 @@ class PythonTask(TaskType):
     executes = frozenset({"function"})
 
     def __init__(self, threads: int = 32) -> None:
-        self._threads = threads
-        self._executor: ThreadPoolExecutor | None = None
+        self._runner = ThreadRunner(threads)
         #: resolved targets: importing and inspecting a function is done once, not per run
         #: (a target that does not import is tried again at its next run)
         self._targets: dict[str, _Target] = {}
@@ -186,10 +185,8 @@ class PythonTask(TaskType):
     async def _in_thread(
         self, ctx: ExecutionContext, func: Callable[..., Any], args: list[Any], kwargs: Any
     ) -> Any:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="tss-task")
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
-        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        future = self._runner.call(call)
         if ctx.timeout is None:
             return await future
         try:

@@ -355,3 +355,12 @@ def test_removing_a_task_others_depend_on_says_which_and_how() -> None:
             scheduler.remove_task(parent)
         scheduler.remove_task(parent, force=True)
         assert "parent" not in scheduler.tasks
+
+
+def test_its_own_worker_runs_32_at_once_unless_the_config_says() -> None:
+    default = AsyncTaskScheduler(Config(store={"url": "memory://"}))
+    assert default.config.worker.concurrency == 32
+    chosen = Config(store={"url": "memory://"}, worker={"concurrency": 3})
+    scheduler = AsyncTaskScheduler(chosen)
+    assert scheduler.config.worker.concurrency == 3
+    assert scheduler.config.worker.pools == ["default", local_pool()]

@@ -183,7 +183,12 @@ class WorkerConfig(Section):
     pools: list[str] = Field(
         default_factory=lambda: ["default"], min_length=1, description="pools served"
     )
-    concurrency: int = Field(8, ge=1, le=10000, description="runs at once")
+    concurrency: int = Field(
+        8,
+        ge=1,
+        le=10000,
+        description="runs at once (the Python library's own worker: 32 unless set)",
+    )
     lease: float = Field(
         30.0,
         gt=0,

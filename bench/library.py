@@ -58,6 +58,11 @@ def _percentiles(values: list[float], expected: int) -> dict[str, float]:
     return {"p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": values[-1] * 1000}
 
 
+def _lateness(started: list[float], due: float, k: int) -> dict[str, float]:
+    """Lateness percentiles of the K fires due at ``due``, and how many ran."""
+    return {**_percentiles([s - due for s in started], k), "ran": len(started)}
+
+
 def _ms(value: float) -> str:
     return "never" if value == float("inf") else f"{value:.0f}"
 
@@ -103,7 +108,7 @@ def run_tss(store: str, k: int, n: int, lead: float, within: float) -> dict[str,
         scheduler.start()
         out["margin_s"] = due - time.time()
         _wait(lambda: len(started) >= k, due + within - time.time())
-        out["lateness"] = {**_percentiles([s - due for s in started], k), "ran": len(started)}
+        out["lateness"] = _lateness(started, due, k)
         started.clear()
         scheduler.add_task(Task("noop", body))
         begin = time.perf_counter()
@@ -142,7 +147,7 @@ def run_aps(kind: str, k: int, n: int, lead: float, within: float) -> dict[str, 
         scheduler.start()
         out["margin_s"] = due - time.time()
         _wait(lambda: len(started) >= k, due + within - time.time())
-        out["lateness"] = {**_percentiles([s - due for s in started], k), "ran": len(started)}
+        out["lateness"] = _lateness(started, due, k)
         started.clear()
         begin = time.perf_counter()
         for _ in range(n):
@@ -164,7 +169,7 @@ def run_aps(kind: str, k: int, n: int, lead: float, within: float) -> dict[str, 
             deadline = due + within
             while len(started) < k and time.time() < deadline:
                 await asyncio.sleep(0.01)
-            out["lateness"] = {**_percentiles([s - due for s in started], k), "ran": len(started)}
+            out["lateness"] = _lateness(started, due, k)
             started.clear()
             begin = time.perf_counter()
             for _ in range(n):

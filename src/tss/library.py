@@ -485,9 +485,7 @@ class AsyncTaskScheduler:
         :raises NotFound: there is no such task.
         :raises Conflict: others depend on it and not ``force``.
         """
-        name = _name(task)
-        await self.app.jobs.delete(name, force=force)
-        self._forget(name)
+        await self._delete(task, force=force, history=False)
 
     async def cancel_task(self, task: Task | str, *, force: bool = False) -> list[Run]:
         """Delete the task (no more fires) and cancel its runs that have not started;
@@ -508,14 +506,16 @@ class AsyncTaskScheduler:
 
         :raises NotFound: there is no such task.
         """
-        name = _name(task)
-        deleted = await self.app.jobs.delete(name, force=True, history=history, actor="library")
-        self._forget(name)
-        return deleted
+        return await self._delete(task, force=True, history=history)
 
-    def _forget(self, name: str) -> None:
+    async def _delete(self, task: Task | str, *, force: bool, history: bool) -> int:
+        """Delete the task's job (:meth:`tss.service.jobs.Jobs.delete`), then forget it
+        here: no longer listed, its local function no longer registered."""
+        name = _name(task)
+        deleted = await self.app.jobs.delete(name, force=force, history=history, actor="library")
         self._tasks.pop(name, None)
         local.unregister(name)
+        return deleted
 
     def task(
         self, name: str | None = None, **options: Any

@@ -195,14 +195,8 @@ def test_the_wal_is_checkpointed_off_the_store_thread(tmp_path: Path) -> None:
                 lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             )
             assert own == 0
-            policy = RunPolicy.of(JobSpec(name="w", type="noop"))
             for _ in range(4):
-                runs = [
-                    NewRun(new_id(), "w", RunState.QUEUED, "manual", {"pad": "x" * 2000}, 0,
-                           "default", policy)
-                    for _ in range(1500)
-                ]  # fmt: skip
-                await store.create_runs(runs, actor="test")
+                await store.create_runs(_queued(1500, _PADDED), actor="test")
                 sizes.append((tmp_path / "wal.db-wal").stat().st_size)
                 # The checkpointer's turn (every second; on a loaded machine, later).
                 checkpointer = store._db._checkpointer
@@ -237,15 +231,10 @@ def test_the_wal_is_truncated_under_writes_that_never_pause(tmp_path: Path) -> N
         await store.start()
         sizes, written = [], 0
         try:
-            policy = RunPolicy.of(JobSpec(name="w", type="noop"))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 30
             while store._db.truncated < 2 and loop.time() < deadline:
-                runs = [
-                    NewRun(new_id(), "w", RunState.QUEUED, "manual", {"pad": "x" * 2000}, 0,
-                           "default", policy)
-                    for _ in range(20)
-                ]  # fmt: skip
+                runs = _queued(20, _PADDED)
                 await store.create_runs(runs, actor="test")
                 written += len(runs)
                 sizes.append((tmp_path / "busy.db-wal").stat().st_size)
@@ -260,11 +249,17 @@ def test_the_wal_is_truncated_under_writes_that_never_pause(tmp_path: Path) -> N
     assert queued == written
 
 
-def _queued(n: int) -> list[NewRun]:
+def _queued(n: int, params: dict[str, Any] | None = None) -> list[NewRun]:
+    """``n`` new queued runs of job ``w`` with ``params`` (none by default)."""
     policy = RunPolicy.of(JobSpec(name="w", type="noop"))
     return [
-        NewRun(new_id(), "w", RunState.QUEUED, "manual", {}, 0, "default", policy) for _ in range(n)
+        NewRun(new_id(), "w", RunState.QUEUED, "manual", dict(params or {}), 0, "default", policy)
+        for _ in range(n)
     ]
+
+
+#: params that make a run's row ~2 KB: the WAL grows fast
+_PADDED = {"pad": "x" * 2000}
 
 
 def test_a_short_write_runs_on_the_loop_thread_when_the_connection_is_free(

@@ -184,12 +184,27 @@ class TaskError(TSSError):
 class TaskFailure(TaskError):
     """A task ended badly in a way that is not a Python exception of its own (a non-zero
     exit code, a child that died, an environment reference that is missing). Task types
-    raise it; ``error_type`` is what ``retry_on`` matches and what the run's error shows."""
+    raise it; ``error_type`` is what ``retry_on`` matches and what the run's error shows.
 
-    def __init__(self, error_type: str, message: str, *, exit_code: int | None = None) -> None:
+    ``final``: trying again cannot help (an HTTP 404), so the job's retries are not spent
+    on it unless its ``retry_on`` names ``error_type``. ``retry_after``: the least seconds
+    to wait before the next attempt (an HTTP ``Retry-After``), capped by the job's
+    ``retries.max_delay``."""
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        exit_code: int | None = None,
+        final: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.exit_code = exit_code
+        self.final = final
+        self.retry_after = retry_after
 
 
 class Unauthorized(TSSError):
@@ -210,6 +225,12 @@ class Unavailable(TSSError):
     code = "unavailable"
 
 
+#: steps pydantic adds to an error's location that are not fields
+_VALIDATOR_STEPS = frozenset(
+    {"function-after", "function-before", "function-wrap", "float", "int", "str", "bool", "none"}
+)
+
+
 def field_path(loc: Iterable[Any]) -> str:
     """A pydantic error location as the field name TSS shows: ``jobs[1].schedule.cron``
     (list positions in brackets; pydantic's validator steps left out)."""
@@ -217,7 +238,9 @@ def field_path(loc: Iterable[Any]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"function-after", "function-before", "function-wrap"}:
+        elif part in _VALIDATOR_STEPS or "[" in str(part):
+            # a validator or the member of a union that was tried (``cores.float``,
+            # ``function-after[check(), str]``): the field is the part before it
             continue
         else:
             out += f".{part}" if out else str(part)

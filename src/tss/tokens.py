@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tss.core.models import ROLES, Role, Token
+from tss.core.models import ROLES, Role, Token, allows
 from tss.errors import Forbidden, NotFound, ValidationError
 from tss.store.base import DashboardSession, Store
 
@@ -45,7 +45,7 @@ class Principal:
 
     def require(self, role: Role) -> None:
         """:raises Forbidden: this principal's role is below ``role``."""
-        if ROLES.index(self.role) < ROLES.index(role):
+        if not allows(self.role, role):
             raise Forbidden(
                 f"this needs the {role} role; the token {self.name!r} has {self.role}",
                 field="role",

@@ -19,7 +19,16 @@ import httpx
 from tests.api.live import ADMIN, LiveAPI, live_api
 from tss.tokens import new_token
 
-ROLES = ("viewer", "operator", "admin")
+ROLES = ("viewer", "operator", "admin", "worker")
+#: the people's roles, each with what the ones before it have; ``worker`` reaches only the
+#: worker protocol, which an admin reaches too
+RANKS = ("viewer", "operator", "admin")
+
+
+def allowed(who: str, needed: str) -> bool:
+    if needed == "worker":
+        return who in ("worker", "admin")
+    return who != "worker" and RANKS.index(who) >= RANKS.index(needed)
 _n = itertools.count()
 Sample = Callable[[httpx.Client], tuple[str, Any]]
 
@@ -52,6 +61,17 @@ def flow_run(admin: httpx.Client) -> str:
     at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     run_id: str = admin.post(f"/api/v1/jobs/{root}/runs", json={"run_at": at}).json()["id"]
     return run_id
+
+
+def fresh_worker(admin: httpx.Client) -> str:
+    worker = f"w-{next(_n)}"
+    body = {"id": worker, "pools": ["nobody"], "task_types": ["noop"]}
+    assert admin.post("/api/v1/workers", json=body).status_code == 201
+    return worker
+
+
+def _worker_path(template: str, body: Any = None) -> Sample:
+    return lambda a: (template.format(worker=fresh_worker(a)), body)
 
 
 def fresh_token(admin: httpx.Client) -> str:
@@ -107,6 +127,23 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         {"name": f"tok-{next(_n)}", "role": "viewer"},
     ),
     ("DELETE", "/api/v1/tokens/{id_or_name}"): lambda a: (f"/api/v1/tokens/{fresh_token(a)}", None),
+    ("POST", "/api/v1/workers"): lambda a: (
+        "/api/v1/workers",
+        {"id": f"w-{next(_n)}", "pools": ["nobody"], "task_types": ["noop"]},
+    ),
+    ("POST", "/api/v1/workers/{worker_id}/claim"): _worker_path(
+        "/api/v1/workers/{worker}/claim", {"limit": 0}
+    ),
+    ("POST", "/api/v1/workers/{worker_id}/heartbeat"): _worker_path(
+        "/api/v1/workers/{worker}/heartbeat", {"runs": []}
+    ),
+    ("POST", "/api/v1/workers/{worker_id}/outcomes"): _worker_path(
+        "/api/v1/workers/{worker}/outcomes",
+        {"outcomes": [{"run_id": "nope", "attempt": 1, "status": "succeeded"}]},
+    ),
+    ("PATCH", "/api/v1/workers/{worker_id}"): _worker_path(
+        "/api/v1/workers/{worker}", {"state": "up"}
+    ),
     ("GET", "/tasks/"): lambda a: ("/tasks/", None),
     ("POST", "/tasks/create"): lambda a: (
         "/tasks/create",
@@ -169,8 +206,7 @@ def test_matrix(node: LiveAPI) -> None:
                 if needed == "none":
                     want = "2xx"
                 elif who in ROLES:
-                    allowed = ROLES.index(who) >= ROLES.index(needed)
-                    want = "2xx" if allowed else "403"
+                    want = "2xx" if allowed(who, needed) else "403"
                 else:
                     want = "401"
                 ok = 200 <= status < 300 if want == "2xx" else status == int(want)

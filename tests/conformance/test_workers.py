@@ -49,6 +49,16 @@ async def test_register_and_list(store: Store) -> None:
     assert workers["w2"].pools == ["gpu"]
 
 
+async def test_labels_are_kept(store: Store) -> None:
+    await store.register_worker(worker("w1", labels=["gpu", "region=eu"]))
+    await store.register_worker(worker("w2"))
+    workers = await by_id(store)
+    assert workers["w1"].labels == ["gpu", "region=eu"]
+    assert workers["w2"].labels == []
+    await store.register_worker(worker("w1", labels=["cpu"]))
+    assert (await by_id(store))["w1"].labels == ["cpu"]
+
+
 async def test_registering_again_replaces(store: Store) -> None:
     await store.register_worker(worker("w1", pid=1))
     await store.set_worker_state("w1", "dead")

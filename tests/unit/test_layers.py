@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("tss.dashboard", 4),
     ("tss.client", 4),
     ("tss.calls", 4),
+    ("tss.worker_client", 4),
     ("tss.service", 3),
     ("tss.scheduler", 2),
     ("tss.worker", 2),
@@ -43,6 +44,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("tss._yaml", 0),
     ("tss._aio", 0),
     ("tss._secrets", 0),
+    ("tss.net", 0),
 )
 
 

@@ -19,7 +19,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tss._version import __version__
-from tss.api import routes_admin, routes_flows, routes_jobs, routes_runs, routes_stats
+from tss.api import (
+    routes_admin,
+    routes_flows,
+    routes_jobs,
+    routes_runs,
+    routes_stats,
+    routes_workers,
+)
 from tss.api.auth import needs, sees_internals
 from tss.api.errors import BodyLimit, TSSRoute, install_handlers
 from tss.api.headers import ApiHeaders
@@ -73,6 +80,7 @@ def create_api(tss: TSSApp, *, mounts: Sequence[Callable[[FastAPI], None]] = ())
     app.include_router(routes_flows.router, prefix=PREFIX)
     app.include_router(routes_stats.router, prefix=PREFIX)
     app.include_router(routes_admin.tokens, prefix=PREFIX)
+    app.include_router(routes_workers.router, prefix=PREFIX)
     app.include_router(routes_admin.seed)
     _health(app)
     _openapi(app)

@@ -8,7 +8,7 @@ Messages are JSON (never pickle) and are schema-checked on receipt.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -196,9 +196,12 @@ class Broker(ABC):
         worker_id: str,
         lease: float,
         room: Room,
+        types: Collection[str] | None = None,
+        labels: Collection[str] = (),
     ) -> list[Run]:
         """Only for a broker that :attr:`reads_store`: claim up to ``max_count`` runs that fit
-        in ``room`` for ``worker_id`` straight from the store (see
+        in ``room``, of task ``types`` (None: any) and requiring no label beyond ``labels``,
+        for ``worker_id`` straight from the store (see
         :meth:`tss.store.base.Store.claim_next`), waiting up to ``timeout`` seconds for the
         first. The claimed runs need no ack.
         """

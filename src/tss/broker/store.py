@@ -12,7 +12,7 @@ first and backing off to ``_MAX_POLL``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from tss._aio import wait_first
 from tss.broker.base import Broker, Delivery, RunMessage
@@ -69,11 +69,14 @@ class StoreBroker(Broker):
         worker_id: str,
         lease: float,
         room: Room,
+        types: Collection[str] | None = None,
+        labels: Collection[str] = (),
     ) -> list[Run]:
         async def read() -> list[Run]:
             return await self._store.claim_next(
-                pools, limit=max_count, worker_id=worker_id, lease=lease, room=room
-            )
+                pools, limit=max_count, worker_id=worker_id, lease=lease, room=room,
+                types=types, labels=labels,
+            )  # fmt: skip
 
         return await self._wait_for(pools, max_count, timeout, read)
 

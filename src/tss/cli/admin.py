@@ -30,7 +30,7 @@ _WORKER_STYLES = {"up": "green", "draining": "yellow", "down": "dim", "dead": "r
 
 
 def workers(ctx: typer.Context, as_json: bool = JSON) -> None:
-    """List the workers that registered, with their pools, load and last heartbeat."""
+    """List the workers that registered, with their pools, labels, load and last heartbeat."""
 
     async def body(tss: Backend) -> list[WorkerInfo]:
         return await tss.list_workers()
@@ -40,8 +40,9 @@ def workers(ctx: typer.Context, as_json: bool = JSON) -> None:
         print_json([worker_data(w) for w in found])
         return
     table = new_table(
-        "id", "state", "host", "pid", "pools", "running", "last heartbeat", "started", "version"
-    )
+        "id", "state", "host", "pid", "pools", "labels", "running", "last heartbeat", "started",
+        "version",
+    )  # fmt: skip
     for w in found:
         table.add_row(
             w.id,
@@ -49,6 +50,7 @@ def workers(ctx: typer.Context, as_json: bool = JSON) -> None:
             w.hostname,
             str(w.pid),
             ", ".join(w.pools),
+            ", ".join(w.labels),
             f"{w.running}/{w.concurrency}",
             fmt_relative(w.last_heartbeat),
             fmt_time(w.started_at),

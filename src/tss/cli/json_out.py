@@ -81,6 +81,7 @@ def worker_data(worker: WorkerInfo) -> dict[str, Any]:
         "pid": worker.pid,
         "pools": worker.pools,
         "task_types": worker.task_types,
+        "labels": worker.labels,
         "concurrency": worker.concurrency,
         "running": worker.running,
         "cores": worker.cores,

@@ -21,9 +21,10 @@ import typer
 from tss._aio import wait_first
 from tss._urls import mask_url
 from tss._version import __version__
-from tss.cli.context import settings_of
+from tss.cli.context import CLIState, settings_of
 from tss.cli.output import console, status_console
 from tss.config import Settings
+from tss.core.workers import check_labels
 from tss.errors import BrokerError, ConfigError, StoreError, Unavailable, ValidationError
 from tss.tasks._env import is_tss_name
 
@@ -187,6 +188,29 @@ async def _serve(
         await tss.close()
 
 
+async def _serve_remote(settings: Settings, url: str, token: str | None) -> None:
+    """A worker that takes and reports runs through the server's API at ``url`` (the worker
+    protocol): no store or broker credentials on this host."""
+    from tss.tasks.plugins import load_task_types
+    from tss.worker_client import serve_remote
+
+    forget_tss_environ()
+    registry = load_task_types(settings)
+    stop = asyncio.Event()
+    _install_signals(stop)
+    w = settings.worker
+    console.print(f"[bold]TSS {__version__}[/] worker")
+    console.print(f"  server  {mask_url(url)} (the worker protocol)", markup=False)
+    console.print(
+        f"  worker  {w.id or '(id from host and pid)'}: pools {', '.join(w.pools)}; "
+        f"task types {', '.join(registry.names())}; concurrency {w.concurrency}",
+        markup=False,
+    )
+    console.print("  press Ctrl+C to stop", style="dim")
+    await serve_remote(w, registry, url, token, stop)
+    status_console.print("stopped")
+
+
 #: seconds between tries to reach the store and broker at start
 _RETRY_EVERY = 0.5
 #: seconds between repeats of the same reason while they stay unreachable
@@ -327,6 +351,12 @@ def worker(
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, max=10000, help="Runs at once."
     ),
+    label: list[str] = typer.Option(
+        [],
+        "--label",
+        help="A label this worker offers, `gpu` or `region=eu` (repeatable; replaces the "
+        "config's worker.labels).",
+    ),
     dummy: tuple[str, int] | None = typer.Option(
         None,
         "-d",
@@ -336,7 +366,9 @@ def worker(
         metavar="TASK N",
     ),
 ) -> None:
-    """Run a worker only (a scheduler runs elsewhere; needs a shared broker such as store://)."""
+    """Run a worker only (a scheduler runs elsewhere; needs a shared broker such as store://).
+    With --url and a worker token it takes and reports runs through that server's API
+    instead (no store or broker credentials here; see docs/workers.md)."""
     settings = settings_of(ctx, serving="worker")
     changes: dict[str, object] = {}
     if worker_id:
@@ -345,8 +377,21 @@ def worker(
         changes["pools"] = list(dict.fromkeys(pool))
     if concurrency is not None:
         changes["concurrency"] = concurrency
+    if label:
+        try:
+            changes["labels"] = check_labels(label)
+        except ValueError as exc:
+            raise ValidationError(f"--label: {exc}", field="--label") from None
     if changes:
         settings.worker = settings.worker.model_copy(update=changes)
+    state = ctx.find_object(CLIState) or CLIState()
+    if state.url:
+        if dummy is not None:
+            raise ValidationError(
+                "-d TASK N needs the store: it cannot be used with --url", field="--dummy"
+            )
+        _run(_serve_remote(settings, state.url, state.token))
+        return
     if dummy is not None:
         from tss.service.runs import MAX_COUNT
 

@@ -2,8 +2,8 @@
 
 Each key is a pydantic field whose ``description`` is its meaning, the one source of the
 table in ``docs/configuration.md`` (``scripts/config_docs.py`` writes it). The sections live
-in ``runtime.py`` (store, broker, scheduler, worker), ``serving.py`` (server, api, logging)
-and ``dashboard.py``.
+in ``runtime.py`` (store, broker, scheduler, worker), ``http.py`` (the ``http`` task type),
+``serving.py`` (server, api, logging) and ``dashboard.py``.
 
 Nested keys in the environment use ``__`` (``TSS_WORKER__CONCURRENCY=16``). The aliases
 ``TSS_DATABASE_URL`` (store.url), ``TSS_RABBITMQ_URL`` (broker.url), ``TSS_REDIS_URL``
@@ -34,11 +34,13 @@ from tss.config.dashboard import (
     DashboardConfig,
     ThemeConfig,
 )
+from tss.config.http import HttpConfig
+from tss.config.plugins import TaskPluginConfig
 from tss.config.runtime import BrokerConfig, RedisConfig, SchedulerConfig, StoreConfig, WorkerConfig
 from tss.config.serving import ApiConfig, LoggingConfig, ServerConfig
 from tss.config.values import shown
 from tss.core.merge import deep_merge
-from tss.errors import ConfigError
+from tss.errors import ConfigError, field_path
 
 __all__ = [
     "CONFIG_CANDIDATES",
@@ -48,12 +50,14 @@ __all__ = [
     "ApiConfig",
     "BrokerConfig",
     "DashboardConfig",
+    "HttpConfig",
     "LoggingConfig",
     "RedisConfig",
     "SchedulerConfig",
     "ServerConfig",
     "Settings",
     "StoreConfig",
+    "TaskPluginConfig",
     "ThemeConfig",
     "WorkerConfig",
     "config_error",
@@ -87,6 +91,7 @@ class Settings(BaseSettings):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
@@ -99,6 +104,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="folders added to `sys.path` for `python` jobs (the working directory "
         "always is)",
+    )
+    task_plugins: list[TaskPluginConfig] = Field(
+        default_factory=list,
+        description="task types loaded beside the built-in and installed ones: a class by "
+        "module path (`mypkg.tasks:EmailTask`), or `{class: ..., config: {...}}`, or "
+        "`{entry_point: name, config: {...}}`; one that cannot be loaded stops the start "
+        "([plugins.md](plugins.md))",
     )
     jobs: list[dict[str, Any]] = Field(default_factory=list, description="job definitions")
     job_files: list[str] = Field(
@@ -301,8 +313,8 @@ def config_error(exc: PydanticValidationError, *, where: str = "") -> ConfigErro
     """The first error of a settings validation, naming the key (and, for a key that does
     not exist, the nearest one that does)."""
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    message = err["msg"]
+    key = field_path(err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key" + _nearest(err["loc"])
     return ConfigError(f"{where}{key}: {message}", field=key)

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from tss.config.values import SECONDS, Section, seconds, shown
 from tss.core.retry import DEFAULT_MAX_LOST
+from tss.core.workers import check_labels
 
 
 class StoreConfig(Section):
@@ -183,6 +184,12 @@ class WorkerConfig(Section):
     pools: list[str] = Field(
         default_factory=lambda: ["default"], min_length=1, description="pools served"
     )
+    labels: list[str] = Field(
+        default_factory=list,
+        description="what this worker offers beyond its task types, as names (`gpu`) or "
+        "`name=value` pairs (`region=eu`); it takes only runs whose job `requires` labels it "
+        "all has (also `tss worker --label`)",
+    )
     concurrency: int = Field(
         8,
         ge=1,
@@ -251,3 +258,8 @@ class WorkerConfig(Section):
     _durations = field_validator(
         "lease", "heartbeat_interval", "grace_period", "default_timeout", mode="before"
     )(seconds)
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: list[str]) -> list[str]:
+        return check_labels(value)

@@ -16,6 +16,7 @@ from pydantic import (
 
 from tss.core.schedules import ScheduleSpec
 from tss.core.timeutil import parse_duration
+from tss.core.workers import check_labels
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 #: an entry of a job's ``overridable``: dotted keys into its params (``kwargs.day``)
@@ -99,6 +100,11 @@ class JobSpec(BaseModel):
     pool: str = "default"
     tags: list[str] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
+    requires: list[str] = Field(
+        default_factory=list,
+        description="labels a worker must have to take this job's runs (`gpu`, `region=eu`);"
+        " none by default: any worker of the pool with the task type",
+    )
     concurrency: Literal["allow", "forbid", "replace"] = "allow"
     max_active_runs: int | None = Field(None, ge=1, le=1_000_000)
     paused: bool = False
@@ -112,6 +118,11 @@ class JobSpec(BaseModel):
     )
 
     _timeout = field_validator("timeout", mode="before")(_duration)
+
+    @field_validator("requires")
+    @classmethod
+    def _check_requires(cls, value: list[str]) -> list[str]:
+        return check_labels(value)
 
     @field_validator("overridable")
     @classmethod

@@ -14,6 +14,7 @@ from tss.core.jobspec import (
     RetryPolicy,
 )
 from tss.core.records import (
+    RANKS,
     ROLES,
     Attempt,
     DashboardSession,
@@ -27,12 +28,14 @@ from tss.core.records import (
     RunPolicy,
     Token,
     WorkerInfo,
+    allows,
 )
 
 __all__ = [
     "JOB_SORTS",
     "NAME_PATTERN",
     "OVERRIDE_PATH",
+    "RANKS",
     "ROLES",
     "Attempt",
     "DashboardSession",
@@ -53,4 +56,5 @@ __all__ = [
     "RunPolicy",
     "Token",
     "WorkerInfo",
+    "allows",
 ]

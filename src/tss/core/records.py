@@ -6,7 +6,7 @@ definition is a :class:`~tss.core.jobspec.JobSpec`, validated once at the door.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -46,6 +46,8 @@ class RunPolicy:
     #: lost leases re-queued for free before a loss counts as a failed try (None: the
     #: scheduler's setting)
     max_lost: int | None = None
+    #: the labels a worker must have to take the run (the job's ``requires``), sorted
+    requires: tuple[str, ...] = ()
     #: why the stored policy could not be read (the store quarantines such a run: a worker
     #: fails its attempt with this reason instead of running it); never stored
     malformed: str | None = None
@@ -72,6 +74,8 @@ class RunPolicy:
             out["trigger_rule"] = self.trigger_rule
         if self.max_lost is not None:
             out["max_lost"] = self.max_lost
+        if self.requires:
+            out["requires"] = list(self.requires)
         return out
 
     @classmethod
@@ -86,6 +90,7 @@ class RunPolicy:
             depends_on=tuple((job, on) for job, on in data.get("depends_on") or ()),
             trigger_rule=data.get("trigger_rule", "all"),
             max_lost=_optional_count(data.get("max_lost")),
+            requires=_labels(data.get("requires")),
         )
 
     @classmethod
@@ -105,6 +110,7 @@ class RunPolicy:
             depends_on=tuple((dep.job, dep.on) for dep in spec.depends_on),
             trigger_rule=spec.trigger_rule,
             max_lost=spec.max_lost,
+            requires=tuple(sorted(spec.requires)),
         )
         if len(_POLICIES) >= 4096:
             _POLICIES.clear()
@@ -113,6 +119,14 @@ class RunPolicy:
 
 
 _POLICIES: dict[int, tuple[JobSpec, RunPolicy]] = {}
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(label, str) for label in value):
+        raise ValueError(f"requires must be a list of labels, not {value!r}")
+    return tuple(sorted(value))
 
 
 def _optional_count(value: Any) -> int | None:
@@ -272,11 +286,25 @@ class WorkerInfo:
     started_at: datetime | None = None
     last_heartbeat: datetime | None = None
     running: int = 0
+    #: what the worker offers beyond its task types (``gpu``, ``region=eu``): a run whose
+    #: job ``requires`` labels goes only to a worker that has all of them
+    labels: list[str] = field(default_factory=list)
 
 
-Role = Literal["viewer", "operator", "admin"]
-#: each role can do what the roles before it can
-ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
+Role = Literal["viewer", "operator", "admin", "worker"]
+#: the roles people hold: each can do what the ones before it can
+RANKS: tuple[Role, ...] = ("viewer", "operator", "admin")
+#: every role: the ranks, then ``worker``, which may only take runs, heartbeat and report
+#: outcomes (the worker protocol) and nothing else, not even read
+ROLES: tuple[Role, ...] = (*RANKS, "worker")
+
+
+def allows(held: Role, needed: Role) -> bool:
+    """Whether a caller holding ``held`` may call a route that needs ``needed``. A worker
+    token reaches only the worker protocol; an admin reaches everything, that included."""
+    if needed == "worker":
+        return held in ("worker", "admin")
+    return held != "worker" and RANKS.index(held) >= RANKS.index(needed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,11 @@ def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = N
     return delay
 
 
-def is_retryable(policy: RetryPolicy, error: ErrorInfo | None) -> bool:
-    """Whether ``error`` is one the policy retries (any error when ``retry_on`` is empty)."""
+def is_retryable(policy: RetryPolicy, error: ErrorInfo | None, *, final: bool = False) -> bool:
+    """Whether ``error`` is one the policy retries: any error when ``retry_on`` is empty,
+    but a ``final`` one (the task says trying again cannot help) only when named."""
     if not policy.retry_on:
-        return True
+        return not final
     if error is None:
         return False
     names = {error.type, error.type.rsplit(".", 1)[-1]}
@@ -67,22 +68,36 @@ def decide_failure(
     timed_out: bool = False,
     rng: random.Random | None = None,
     handbacks: int = 0,
+    final: bool = False,
+    retry_after: float | None = None,
 ) -> FailureDecision:
     """Decide what a failed (or timed-out) attempt number ``attempt`` does to its run.
-    Attempts that were handed back (``handbacks``) are not counted as tries."""
+    Attempts that were handed back (``handbacks``) are not counted as tries. ``final`` and
+    ``retry_after`` are the task's hints (:class:`~tss.errors.TaskFailure`): a final error
+    is retried only when ``retry_on`` names it; the next attempt waits at least
+    ``retry_after`` seconds (what the server asked), at most ``max_delay``."""
     attempt_state = RunState.TIMED_OUT if timed_out else RunState.FAILED
     tries = policy.max + 1
     attempt -= handbacks
-    if attempt < tries and is_retryable(policy, error):
+    if attempt < tries and is_retryable(policy, error, final=final):
         delay = retry_delay(policy, attempt, rng)
+        asked = ""
+        if retry_after is not None and min(retry_after, policy.max_delay) > delay:
+            delay = min(retry_after, policy.max_delay)
+            asked = " (as the task asked)"
         return FailureDecision(
             RunState.RETRYING,
             attempt_state,
             delay,
             f"attempt {attempt} of {tries} {attempt_state.value} ({error.type}); "
-            f"retrying in {delay:.1f}s",
+            f"retrying in {delay:.1f}s{asked}",
         )
-    why = "no tries left" if attempt >= tries else f"{error.type} is not in retry_on"
+    if attempt >= tries:
+        why = "no tries left"
+    elif final and not policy.retry_on:
+        why = f"{error.type} is final: trying again cannot help (retry_on may name it)"
+    else:
+        why = f"{error.type} is not in retry_on"
     return FailureDecision(
         attempt_state,
         attempt_state,
@@ -100,10 +115,13 @@ def failure_outcome(
     stdout: str = "",
     stderr: str = "",
     require_expired: bool = False,
+    final: bool = False,
+    retry_after: float | None = None,
 ) -> Outcome:
     """The outcome of ``run``'s current attempt failing with ``error``, by the run's policy.
-    One decision for the worker (a task's failure) and the reaper (a lost lease, a timeout
-    its worker missed)."""
+    One decision for the worker (a task's failure, with its ``final`` and ``retry_after``
+    hints, see :func:`decide_failure`) and the reaper (a lost lease, a timeout its worker
+    missed)."""
     decision = decide_failure(
         run.policy.retries,
         run.attempt,
@@ -111,6 +129,8 @@ def failure_outcome(
         timed_out=timed_out,
         rng=rng,
         handbacks=run.handbacks,
+        final=final,
+        retry_after=retry_after,
     )
     return Outcome(
         run.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from tss.errors import ValidationError
 
 if TYPE_CHECKING:
-    from tss.core.models import Run
+    from tss.core.models import Run, RunPolicy
 
 #: the state of a worker: as stored, as shown, and as the API and metrics write it
 WorkerState = Literal["up", "draining", "down", "dead"]
@@ -27,6 +28,42 @@ def worker_state(value: str) -> WorkerState:
     if value not in WORKER_STATES:
         raise ValidationError.worker_state(value, WORKER_STATES)
     return value
+
+
+#: a worker label or a job's required label: a name (``gpu``) or ``name=value``
+#: (``region=eu``); matched exactly, case and all
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(=[A-Za-z0-9_.:/+-]{1,128})?")
+#: the most labels a worker may offer or a job may require
+MAX_LABELS = 64
+
+
+def check_labels(values: Iterable[str]) -> list[str]:
+    """``values`` as labels, in order, without repeats.
+
+    :raises ValueError: one is not a label (:data:`LABEL_PATTERN`), or there are more than
+        :data:`MAX_LABELS`; pydantic reports it under the field it validates.
+    """
+    labels = list(dict.fromkeys(values))
+    for label in labels:
+        if not isinstance(label, str) or not LABEL_PATTERN.fullmatch(label):
+            raise ValueError(
+                f"{label!r} is not a label: write a name such as 'gpu' or a name=value pair "
+                "such as 'region=eu' (letters, digits, '_', '.', '-'; a value may also hold "
+                "':', '/', '+')"
+            )
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"{len(labels)} labels: at most {MAX_LABELS} are allowed")
+    return labels
+
+
+def can_take(policy: RunPolicy, types: frozenset[str] | None, labels: frozenset[str]) -> bool:
+    """Whether a worker that runs task ``types`` (None: any) and has ``labels`` may take a
+    run with ``policy``: it has the run's task type and every label the run requires. A run
+    whose stored policy is unreadable is taken by anyone: its worker fails it with the
+    reason (the store quarantines it)."""
+    if policy.malformed is not None:
+        return True
+    return (types is None or policy.type in types) and labels.issuperset(policy.requires)
 
 
 @dataclass(frozen=True, slots=True)

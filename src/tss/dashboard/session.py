@@ -75,6 +75,12 @@ async def login(request: Request, response: Response, body: LoginIn) -> SessionO
             "`tss token create --name me --role viewer`",
             field="token",
         )
+    if principal.role == "worker":
+        raise Forbidden(
+            "a worker token only takes and reports runs; log in with a viewer, operator or "
+            "admin token",
+            field="token",
+        )
     ttl = settings.dashboard.session_ttl
     # A session already in this browser ends: a login never adopts or extends one.
     old = request.cookies.get(SESSION_COOKIE)

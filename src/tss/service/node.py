@@ -3,16 +3,15 @@ scheduler and a worker.
 
 The faces (API, dashboard, CLI) call the services a node exposes, and nothing else:
 :attr:`TSSApp.jobs` (definitions), :attr:`TSSApp.runs` (triggering and steering runs),
-:attr:`TSSApp.reports` (listings and statistics) and :attr:`TSSApp.admin` (workers,
-tokens, sessions, health). The node itself only composes them and runs the loops.
+:attr:`TSSApp.reports` (listings and statistics), :attr:`TSSApp.admin` (workers,
+tokens, sessions, health) and :attr:`TSSApp.workers` (the worker protocol, for workers
+outside the server). The node itself only composes them and runs the loops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 from collections.abc import Sequence
 
 from tss import outbox
@@ -27,6 +26,8 @@ from tss.service.backends import open_broker, open_store
 from tss.service.jobs import Jobs
 from tss.service.reports import Reports
 from tss.service.runs import Runs
+from tss.service.workers import RemoteWorkers
+from tss.tasks.plugins import add_python_path, load_task_types
 from tss.tasks.registry import TaskRegistry
 from tss.worker.worker import Worker
 
@@ -41,7 +42,8 @@ class TSSApp:
 
     def __init__(self, settings: Settings, *, registry: TaskRegistry | None = None) -> None:
         self.settings = settings
-        self.registry = registry or TaskRegistry.default()
+        # The config's task_plugins too: one that cannot be loaded stops the node here.
+        self.registry = registry or load_task_types(settings)
         self.store = open_store(settings.store.url)
         self.broker = open_broker(settings.broker.url, self.store)
         self.scheduler: Scheduler | None = None
@@ -56,6 +58,7 @@ class TSSApp:
         self.runs = Runs(self)
         self.reports = Reports(self)
         self.admin = Admin(self)
+        self.workers = RemoteWorkers(self)
 
     @property
     def started(self) -> bool:
@@ -82,13 +85,11 @@ class TSSApp:
     def add_python_path(self) -> None:
         """Make ``python`` jobs importable: the working directory and ``python_path``
         (relative to the config file) go on ``sys.path``. Idempotent."""
-        for entry in [os.getcwd(), *self.settings.python_path]:
-            path = str((self.settings.base_dir() / entry).resolve())
-            if path not in sys.path:
-                sys.path.insert(0, path)
+        add_python_path(self.settings)
 
     async def close(self) -> None:
         await self._sender.close(PUBLISH_WITHIN)
+        await self.registry.aclose()  # the http task type's kept-alive connections
         await self.broker.close()
         await self.store.close()
         self._started = False

@@ -9,7 +9,7 @@ changes run state writes one event per transition in the same transaction.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -31,7 +31,7 @@ from tss.core.models import (
     WorkerInfo,
 )
 from tss.core.states import RunState
-from tss.core.workers import Room
+from tss.core.workers import Room, can_take
 from tss.errors import Conflict
 
 
@@ -134,14 +134,39 @@ def check_definition(stored: Job, kept: Job) -> None:
 class Claim(NamedTuple):
     """What a worker claims with (:meth:`RunStore.claim_next`): up to ``limit`` queued runs
     of its distinct ``pools``, for ``worker_id`` with a lease of ``lease`` seconds, whose
-    resources fit together in ``room``. In this order, the stores' own claim functions take
-    the same arguments."""
+    resources fit together in ``room``, whose task type is one of ``types`` (None: any) and
+    whose required labels are all among ``labels`` (:func:`tss.core.workers.can_take`). In
+    this order, the stores' own claim functions take the same arguments."""
 
     pools: list[str]
     limit: int
     worker_id: str
     lease: float
     room: Room
+    types: frozenset[str] | None = None
+    labels: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        pools: Sequence[str],
+        limit: int,
+        worker_id: str,
+        lease: float,
+        room: Room,
+        types: Collection[str] | None,
+        labels: Collection[str],
+    ) -> Claim:
+        """A claim with its pools made distinct and its types and labels made sets."""
+        return cls(
+            list(dict.fromkeys(pools)), limit, worker_id, lease, room,
+            None if types is None else frozenset(types), frozenset(labels),
+        )  # fmt: skip
+
+    def takes(self, run: Run) -> bool:
+        """Whether this claim may take ``run`` by its task type and required labels (its
+        resources are :attr:`room`'s concern)."""
+        return can_take(run.policy, self.types, self.labels)
 
 
 class RunStore(ABC):
@@ -243,24 +268,33 @@ class RunStore(ABC):
         worker_id: str,
         lease: float,
         room: Room,
+        types: Collection[str] | None = None,
+        labels: Collection[str] = (),
     ) -> list[Run]:
         """Claim up to ``limit`` queued runs of ``pools`` for a worker, highest priority then
         oldest first, taking only runs whose resources fit together in ``room`` (a run
-        that does not fit is passed over, not waited for). Claims as :meth:`claim_runs`.
+        that does not fit is passed over, not waited for), whose task type is among
+        ``types`` (None: any type) and whose job's ``requires`` labels are all among
+        ``labels`` (a worker with none takes only runs that require none). Claims as
+        :meth:`claim_runs`.
 
+        A run the worker cannot take by type or labels is passed over inside the store's
+        claim, however many of them are ahead: it never blocks the runs behind it.
         Concurrent callers take disjoint runs where the store can lock rows (PostgreSQL:
         ``SKIP LOCKED``), so two workers never queue up on the same head of the queue. A
         store does the work in :meth:`_claim_next`."""
-        claim = Claim(list(dict.fromkeys(pools)), limit, worker_id, lease, room)
+        claim = Claim.of(pools, limit, worker_id, lease, room, types, labels)
         if not claim.pools or limit <= 0:
             return []
         return await self._claim_next(claim)
 
     async def _claim_next(self, claim: Claim) -> list[Run]:
         """:meth:`claim_next` of a claim with pools and a positive limit. This default reads
-        then claims; a run another worker takes in between is simply not returned."""
+        then claims; a run another worker takes in between is simply not returned. It
+        filters by type and labels after reading, so runs it cannot take ahead in the queue
+        hold back the ones behind them: every store of TSS overrides it."""
         runs = await self.fetch_queued(claim.pools, limit=claim.limit)
-        chosen = claim.room.fit_runs(runs)
+        chosen = claim.room.fit_runs(run for run in runs if claim.takes(run))
         return await self.claim_runs(chosen, worker_id=claim.worker_id, lease=claim.lease)
 
     async def finish_and_claim(
@@ -273,11 +307,14 @@ class RunStore(ABC):
         worker_id: str,
         lease: float,
         room: Room,
+        types: Collection[str] | None = None,
+        labels: Collection[str] = (),
     ) -> tuple[list[bool], list[Run]]:
         """:meth:`finish_runs` then :meth:`claim_next`: a worker reports the attempts that
-        ended and takes the runs it now has room for; the outcomes are recorded whatever the
-        claim finds. A store does the work in :meth:`_finish_and_claim`."""
-        claim = Claim(list(dict.fromkeys(pools)), limit, worker_id, lease, room)
+        ended and takes the runs it now has room for (and the types and labels for); the
+        outcomes are recorded whatever the claim finds. A store does the work in
+        :meth:`_finish_and_claim`."""
+        claim = Claim.of(pools, limit, worker_id, lease, room, types, labels)
         if not claim.pools or limit <= 0:
             return await self.finish_runs(outcomes, actor=actor), []
         return await self._finish_and_claim(list(outcomes), actor, claim)

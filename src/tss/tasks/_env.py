@@ -100,7 +100,7 @@ def check_env(env: Any) -> dict[str, Any]:
         if not name or "=" in name or "\0" in name:
             raise ValidationError(f"{name!r} is not a variable name", field=field)
         if isinstance(value, dict):
-            _check_reference(value, field)
+            check_reference(value, field)
         elif not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ValidationError(
                 "an env value is a string, a number, {from_env: NAME} or {from_file: /path}",
@@ -111,7 +111,11 @@ def check_env(env: Any) -> dict[str, Any]:
     return env
 
 
-def _check_reference(value: dict[Any, Any], field: str) -> None:
+def check_reference(value: dict[Any, Any], field: str) -> None:
+    """Check a secret reference's shape at the door.
+
+    :raises ValidationError: naming ``field`` (or ``field.from_env``/``field.from_file``).
+    """
     if len(value) != 1 or next(iter(value)) not in REFERENCE_KEYS:
         raise ValidationError(
             "a reference is {from_env: NAME} or {from_file: /path}, with nothing else",
@@ -146,44 +150,51 @@ def resolve_env(env: Mapping[str, Any]) -> dict[str, str]:
     :raises TaskFailure: ``EnvReferenceError`` naming the variable and what is missing
         (never a value).
     """
-    out: dict[str, str] = {}
-    for name, value in env.items():
-        if not isinstance(value, Mapping):
-            out[name] = str(value)
-            continue
-        if "from_env" in value:
-            var = str(value["from_env"])
-            if is_tss_name(var):  # checked at the door; stored definitions predate it
-                raise _missing(name, f"from_env may not read {var}")
-            found = os.environ.get(var)
-            if found is None:
-                raise _missing(name, f"the worker has no variable {var}")
-            out[name] = found
-        else:
-            out[name] = _read_secret(name, str(value.get("from_file")))
-    return out
+    return {
+        name: resolve_value(value, f"params.env.{name}", "EnvReferenceError")
+        for name, value in env.items()
+    }
 
 
-def _read_secret(name: str, target: str) -> str:
+def resolve_value(value: Any, field: str, error_type: str) -> str:
+    """A literal (as text) or a reference read now, on the worker.
+
+    :raises TaskFailure: ``error_type``, naming ``field`` and what is missing (never a
+        value).
+    """
+    if not isinstance(value, Mapping):
+        return str(value)
+    if "from_env" in value:
+        var = str(value["from_env"])
+        if is_tss_name(var):  # checked at the door; stored definitions predate it
+            raise TaskFailure(error_type, f"{field}: from_env may not read {var}")
+        found = os.environ.get(var)
+        if found is None:
+            raise TaskFailure(error_type, f"{field}: the worker has no variable {var}")
+        return found
+    try:
+        return _read_secret(str(value.get("from_file")))
+    except ValueError as exc:
+        raise TaskFailure(error_type, f"{field}: {exc}") from None
+
+
+def _read_secret(target: str) -> str:
+    """:raises ValueError: why ``target`` cannot be read, in words."""
     path = Path(target)
     try:
         real = path.resolve(strict=True)
         if not path.is_absolute() or _forbidden(real):
-            raise _missing(name, f"from_file may not read {target}")
+            raise ValueError(f"from_file may not read {target}")
         with real.open("rb") as handle:
             raw = handle.read(MAX_SECRET_FILE + 1)
     except OSError as exc:
-        raise _missing(name, f"cannot read {target}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot read {target}: {exc.strerror or exc}") from None
     if len(raw) > MAX_SECRET_FILE:
-        raise _missing(name, f"{target} is larger than {MAX_SECRET_FILE >> 10} KiB")
+        raise ValueError(f"{target} is larger than {MAX_SECRET_FILE >> 10} KiB")
     try:
         text = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        raise _missing(name, f"{target} is not UTF-8 text") from None
+        raise ValueError(f"{target} is not UTF-8 text") from None
     if "\0" in text:
-        raise _missing(name, f"{target} contains a NUL byte")
+        raise ValueError(f"{target} contains a NUL byte")
     return text
-
-
-def _missing(name: str, why: str) -> TaskFailure:
-    return TaskFailure("EnvReferenceError", f"params.env.{name}: {why}")

@@ -79,3 +79,7 @@ class TaskType(ABC):
         Raises on failure; honours ``ctx.timeout`` by raising :class:`TimeoutError`; stops
         what it started (child processes) when cancelled.
         """
+
+    async def aclose(self) -> None:  # noqa: B027 - a hook most types do not need
+        """Release what this type keeps on the running event loop (open connections);
+        called when the node or worker that used it stops. It may be used again after."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from tss.errors import ValidationError
 from tss.tasks.base import TaskType
+
+if TYPE_CHECKING:
+    from tss.config.http import HttpConfig
 
 log = logging.getLogger(__name__)
 GROUP = "tss.task_types"
@@ -21,24 +24,34 @@ class TaskRegistry:
             self.add(task_type)
 
     @classmethod
-    def default(cls) -> TaskRegistry:
-        """The built-in types plus every plugin in the ``tss.task_types`` entry-point group."""
+    def default(cls, *, installed: bool = True, http: HttpConfig | None = None) -> TaskRegistry:
+        """The built-in types plus (when ``installed``) every plugin in the
+        ``tss.task_types`` entry-point group. A node's types, with the config's
+        ``task_plugins``, come from :func:`tss.tasks.plugins.load_task_types`. ``http`` is
+        the config's ``http:`` section (default: private addresses refused)."""
+        from tss.tasks.http import HttpTask
         from tss.tasks.noop import NoopTask
         from tss.tasks.python import PythonTask
         from tss.tasks.shell import ShellTask
 
-        registry = cls([PythonTask(), ShellTask(), NoopTask()])
-        for ep in entry_points(group=GROUP):
-            if ep.name in registry._types:
-                continue
-            try:
-                registry.add(ep.load()())
-            except Exception:  # a broken plugin must not stop the others
-                log.exception("could not load task type plugin %r", ep.name)
+        registry = cls([PythonTask(), ShellTask(), HttpTask(http), NoopTask()])
+        if installed:
+            from tss.tasks.plugins import add_installed
+
+            add_installed(registry)
         return registry
 
     def add(self, task_type: TaskType) -> None:
         self._types[task_type.name] = task_type
+
+    async def aclose(self) -> None:
+        """Let every type release what it keeps on this loop (:meth:`TaskType.aclose`); a
+        type that fails to is logged, and the others still close."""
+        for task_type in self._types.values():
+            try:
+                await task_type.aclose()
+            except Exception:
+                log.exception("task type %r did not close cleanly", task_type.name)
 
     def names(self) -> list[str]:
         return sorted(self._types)

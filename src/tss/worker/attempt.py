@@ -101,6 +101,7 @@ async def run_attempt(
     started = time.monotonic()
     error: ErrorInfo
     timed_out = False
+    hints: dict[str, Any] = {}
     try:
         if policy.malformed is not None:  # quarantined by the store: never executed
             raise TaskFailure(MALFORMED_ERROR, policy.malformed)
@@ -116,6 +117,8 @@ async def run_attempt(
             error = _error_info(exc)
     except BaseException as exc:  # the task's own failure, whatever it is
         error = _error_info(exc)
+        if isinstance(exc, TaskFailure):
+            hints = {"final": exc.final, "retry_after": exc.retry_after}
     else:
         try:
             encoded = encode_result(result, result_limit)
@@ -138,6 +141,7 @@ async def run_attempt(
         rng=rng,
         stdout=stdout.getvalue(),
         stderr=stderr.getvalue(),
+        **hints,
     )
 
 

@@ -114,6 +114,7 @@ class Worker:
             cores=self.cores,
             memory=self.memory,
             version=__version__,
+            labels=list(self.settings.labels),
         )
 
     async def run(self, stop: asyncio.Event) -> None:

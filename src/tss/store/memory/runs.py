@@ -3,6 +3,7 @@ finishing and cancelling runs (:class:`~tss.store.roles.RunStore`)."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from tss.core.firing import REPLACED, Planner
 from tss.core.models import Attempt, ErrorInfo, NewRun, Outcome, Run
 from tss.core.states import ACTIVE_STATES, RunState, can_transition, check_transition
 from tss.store.memory.state import PENDING, MemoryState, copy_run, first
-from tss.store.roles import RunStore
+from tss.store.roles import Claim, RunStore
 
 
 class MemoryRuns(MemoryState, RunStore):
@@ -111,20 +112,39 @@ class MemoryRuns(MemoryState, RunStore):
         self, run_ids: Sequence[str], *, worker_id: str, lease: float
     ) -> list[Run]:
         with self._lock:
-            now = self._now()
-            claimed = []
-            for run_id in dict.fromkeys(run_ids):
-                run = self._runs.get(run_id)
-                if run is None or run.state is not RunState.QUEUED:
-                    continue  # a duplicate delivery, or cancelled meanwhile: dropped
-                run.attempt += 1
-                run.started_at, run.worker_id = now, worker_id
-                self._move(run, RunState.RUNNING, worker_id, None, now)
-                run.lease_until = now + timedelta(seconds=lease)
-                attempt = Attempt(run.id, run.attempt, worker_id, RunState.RUNNING, now)
-                self._attempts[run.id].append(attempt)
-                claimed.append(copy_run(run))
-            return claimed
+            return self._claim(run_ids, worker_id, lease)
+
+    async def _claim_next(self, claim: Claim) -> list[Run]:
+        # Runs the worker cannot take by type or labels are left out before the cut to
+        # ``limit``, so they never hold back the runs behind them.
+        with self._lock:
+            runs = (
+                r
+                for r in self._in_states(RunState.QUEUED)
+                if r.pool in claim.pools and claim.takes(r)
+            )
+            heads = heapq.nsmallest(
+                claim.limit, runs, key=lambda r: (-r.priority, r.queued_at or r.created_at, r.id)
+            )
+            chosen = claim.room.fit_runs(heads)
+            return self._claim(chosen, claim.worker_id, claim.lease)
+
+    def _claim(self, run_ids: Sequence[str], worker_id: str, lease: float) -> list[Run]:
+        """:meth:`claim_runs`, under the lock."""
+        now = self._now()
+        claimed = []
+        for run_id in dict.fromkeys(run_ids):
+            run = self._runs.get(run_id)
+            if run is None or run.state is not RunState.QUEUED:
+                continue  # a duplicate delivery, or cancelled meanwhile: dropped
+            run.attempt += 1
+            run.started_at, run.worker_id = now, worker_id
+            self._move(run, RunState.RUNNING, worker_id, None, now)
+            run.lease_until = now + timedelta(seconds=lease)
+            attempt = Attempt(run.id, run.attempt, worker_id, RunState.RUNNING, now)
+            self._attempts[run.id].append(attempt)
+            claimed.append(copy_run(run))
+        return claimed
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[str, int]], *, lease: float

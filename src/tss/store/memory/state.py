@@ -61,7 +61,10 @@ def utc_token(token: Token) -> Token:
 
 
 def copy_worker(worker: WorkerInfo) -> WorkerInfo:
-    return replace(worker, pools=list(worker.pools), task_types=list(worker.task_types))
+    return replace(
+        worker, pools=list(worker.pools), task_types=list(worker.task_types),
+        labels=list(worker.labels),
+    )  # fmt: skip
 
 
 def first(runs: list[Run], key: Callable[[Run], Any], limit: int) -> list[Run]:

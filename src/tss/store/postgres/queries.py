@@ -369,31 +369,50 @@ FETCH_QUEUED = (
     " ORDER BY priority DESC, queued_at, id LIMIT $2"
 )
 
-#: the next ``$2`` queued runs of pools ``$1`` with what each needs, locked for this
-#: transaction; rows another claimer holds are skipped, so concurrent claimers take
-#: disjoint runs instead of waiting on each other
-#:
-#: Each pool is read on its own, in the order of ``ix_runs_queued`` (pool, priority DESC,
-#: queued_at, id): the first ``$2`` rows of each, then the best ``$2`` of those. A filter
-#: ``pool = ANY(...)`` instead reads and sorts every queued run of the pools (10,000 queued:
-#: 190 ms per claim against 0.1 ms). Rows of another pool that lose the final cut stay
-#: locked until this short transaction ends.
-CLAIM_NEXT_LOCK = (
-    "SELECT r.id, r.cores, r.memory FROM unnest($1::text[]) AS p(pool) CROSS JOIN LATERAL"
-    " (SELECT id, priority, queued_at, coalesce((policy::jsonb ->> 'cores')::float8, 0) AS cores,"
-    " coalesce((policy::jsonb ->> 'memory')::int, 0) AS memory"
-    f" FROM runs WHERE {QUEUED} AND runs.pool = p.pool"
-    " ORDER BY priority DESC, queued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS r"
-    " ORDER BY r.priority DESC, r.queued_at, r.id LIMIT $2"
-)
+#: a run that requires no labels, told without parsing its policy: orjson writes the
+#: policy's ``requires`` key only when the job has some (the text can be elsewhere too, as
+#: a ``retry_on`` entry: then the exact test decides)
+_NO_LABELS = "strpos(policy, '\"requires\"') = 0"
 
-#: the next ``$2`` queued runs of pools ``$1`` claimed for worker ``$3`` (lease ``$4`` µs) in
-#: one statement, when none of them asks for cores or memory (most runs): one round trip
-#: instead of four. Rows: whether they all fit that way, then the claimed run (NULLs when
-#: none was); when they do not, nothing is claimed and the caller fits them to its room.
+
+def _claim_next_lock(types: str, labels: str) -> str:
+    """The next ``$2`` queued runs of pools ``$1`` that a worker with task ``types``
+    (``text[]``, NULL: any) and ``labels`` (a ``jsonb`` array) can take, with what each
+    needs, locked for this transaction; rows another claimer holds are skipped, so
+    concurrent claimers take disjoint runs instead of waiting on each other.
+
+    Each pool is read on its own, in the order of ``ix_runs_queued`` (pool, priority DESC,
+    queued_at, id): the first ``$2`` rows of each that pass the filter, then the best ``$2``
+    of those. The filter is applied as the index is read, so runs of other types, or
+    requiring a label the worker lacks, are passed over and never hold back the runs behind
+    them. A filter ``pool = ANY(...)`` instead reads and sorts every queued run of the
+    pools (10,000 queued: 190 ms per claim against 0.1 ms). Rows of another pool that lose
+    the final cut stay locked until this short transaction ends."""
+    return (
+        "SELECT r.id, r.cores, r.memory FROM unnest($1::text[]) AS p(pool) CROSS JOIN LATERAL"
+        " (SELECT id, priority, queued_at,"
+        " coalesce((policy::jsonb ->> 'cores')::float8, 0) AS cores,"
+        " coalesce((policy::jsonb ->> 'memory')::int, 0) AS memory"
+        f" FROM runs WHERE {QUEUED} AND runs.pool = p.pool"
+        f" AND ({types}::text[] IS NULL OR policy::jsonb ->> 'type' = ANY({types}::text[]))"
+        f" AND ({_NO_LABELS}"
+        f" OR coalesce(policy::jsonb -> 'requires', '[]'::jsonb) <@ {labels}::jsonb)"
+        " ORDER BY priority DESC, queued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS r"
+        " ORDER BY r.priority DESC, r.queued_at, r.id LIMIT $2"
+    )
+
+
+#: :func:`_claim_next_lock` with the types ``$3`` and the labels ``$4``
+CLAIM_NEXT_LOCK = _claim_next_lock("$3", "$4")
+
+#: the next ``$2`` queued runs of pools ``$1`` for task types ``$3`` and labels ``$4`` (as
+#: :data:`CLAIM_NEXT_LOCK`) claimed for worker ``$5`` (lease ``$6`` µs) in one statement,
+#: when none of them asks for cores or memory (most runs): one round trip instead of four.
+#: Rows: whether they all fit that way, then the claimed run (NULLs when none was); when
+#: they do not, nothing is claimed and the caller fits them to its room.
 _PLAIN = "NOT EXISTS (SELECT 1 FROM locked WHERE locked.cores <> 0 OR locked.memory <> 0)"
 CLAIM_NEXT = (
-    _claim(CLAIM_NEXT_LOCK, _PLAIN, "$3::text", "$4::bigint")
+    _claim(CLAIM_NEXT_LOCK, _PLAIN, "$5::text", "$6::bigint")
     + f" SELECT {_PLAIN}, claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
 )
 
@@ -404,7 +423,7 @@ CLAIM_NEXT = (
 #: plain (as CLAIM_NEXT), then a claimed run (NULLs when none was); more rows, one per run.
 FINISH_CLAIM = (
     f"{_FINISH_CTES}, "
-    + _shifted(_claim(CLAIM_NEXT_LOCK, _PLAIN, "$3::text", "$4::bigint"), 12).removeprefix("WITH ")
+    + _shifted(_claim(CLAIM_NEXT_LOCK, _PLAIN, "$5::text", "$6::bigint"), 12).removeprefix("WITH ")
     + f" SELECT (SELECT array_agg(n.id) FROM n), {_PLAIN}, claimed.*"
     " FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
 )

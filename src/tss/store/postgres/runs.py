@@ -261,6 +261,7 @@ def _claimed(found: Sequence[Any], start: int) -> list[Run]:
     return sorted(runs, key=lambda r: (-r.priority, r.queued_at or r.created_at, r.id))
 
 
-def _claim_params(claim: Claim) -> tuple[list[str], int, str, int]:
+def _claim_params(claim: Claim) -> tuple[list[str], int, list[str] | None, str, str, int]:
     """``CLAIM_NEXT``'s parameters (``FINISH_CLAIM``'s from ``$13``)."""
-    return claim.pools, claim.limit, claim.worker_id, seconds_us(claim.lease)
+    types, labels = writes.claim_filter(claim.types, claim.labels)
+    return claim.pools, claim.limit, types, labels, claim.worker_id, seconds_us(claim.lease)

@@ -18,7 +18,16 @@ from tss.core.timeutil import from_micros
 from tss.core.workers import Room
 from tss.errors import Conflict, NotFound
 from tss.store.base import RUNS_CHANNEL
-from tss.store.encoding import error_text, fire_key, micros, run_of, seconds_us, spec_text, when
+from tss.store.encoding import (
+    dumps,
+    error_text,
+    fire_key,
+    micros,
+    run_of,
+    seconds_us,
+    spec_text,
+    when,
+)
 from tss.store.postgres import queries
 from tss.store.postgres.connection import clean, columns
 from tss.store.postgres.queries import numbered
@@ -265,10 +274,27 @@ async def fire_due_jobs(
     return [run for run, fresh in created if fresh and run.state is R.QUEUED], len(due)
 
 
+def claim_filter(
+    types: frozenset[str] | None, labels: frozenset[str]
+) -> tuple[list[str] | None, str]:
+    """The task types and labels of a claim as ``CLAIM_NEXT_LOCK`` takes them: a ``text[]``
+    (None: any type) and a ``jsonb`` array."""
+    return None if types is None else sorted(types), dumps(sorted(labels))
+
+
 async def claim_next(
-    conn: Conn, pools: list[str], limit: int, worker_id: str, lease: float, room: Room
+    conn: Conn,
+    pools: list[str],
+    limit: int,
+    worker_id: str,
+    lease: float,
+    room: Room,
+    types: frozenset[str] | None,
+    labels: frozenset[str],
 ) -> list[Run]:
-    candidates = await conn.fetch(queries.CLAIM_NEXT_LOCK, pools, limit)
+    candidates = await conn.fetch(
+        queries.CLAIM_NEXT_LOCK, pools, limit, *claim_filter(types, labels)
+    )
     chosen = room.fit((run_id, cores, memory) for run_id, cores, memory in candidates)
     if not chosen:
         return []

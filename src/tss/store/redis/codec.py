@@ -223,6 +223,7 @@ def worker_fields(info: WorkerInfo) -> list[str]:
         ),
         *("concurrency", str(info.concurrency), "cores", repr(float(info.cores))),
         *("memory", str(info.memory), "version", info.version, "running", str(info.running)),
+        *("labels", encoding.dumps(list(info.labels))),
     ]
     if info.started_at is not None:
         fields += ["started", str(to_micros(info.started_at))]
@@ -244,6 +245,8 @@ def worker_of(worker_id: str, h: Hash) -> WorkerInfo:
         started_at=_when(h, "started"),
         last_heartbeat=_when(h, "heartbeat"),
         running=int(h.get("running", "0")),
+        # A worker registered before labels existed has none.
+        labels=orjson.loads(h.get("labels", "[]")),
     )
 
 

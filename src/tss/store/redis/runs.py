@@ -278,7 +278,10 @@ def _claim_args(claim: Claim) -> list[str]:
     cores = repr(min(float(claim.room.cores), 1e15))
     lease_us = str(encoding.seconds_us(claim.lease))
     memory = str(int(claim.room.memory))
-    return [claim.worker_id, lease_us, str(claim.limit), cores, memory, *claim.pools]
+    types = encoding.dumps(None if claim.types is None else sorted(claim.types))
+    labels = encoding.dumps(sorted(claim.labels))
+    return [claim.worker_id, lease_us, str(claim.limit), cores, memory, types, labels,
+            *claim.pools]  # fmt: skip
 
 
 def _finish_items(outcomes: Sequence[Outcome]) -> tuple[list[bool], list[dict[str, Any]]]:

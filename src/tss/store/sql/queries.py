@@ -152,7 +152,8 @@ EVENT_INSERT = (
 )
 WORKER_COLUMNS = columns(rows.WorkerRow)
 WORKER_UPSERT = (
-    f"INSERT INTO workers ({WORKER_COLUMNS}) VALUES ({placeholders(13)})"
+    f"INSERT INTO workers ({WORKER_COLUMNS})"
+    f" VALUES ({placeholders(len(rows.WorkerRow._fields))})"
     " ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in rows.WorkerRow._fields[1:])
 )

@@ -203,6 +203,7 @@ class WorkerRow(NamedTuple):
     started_at: int | None
     last_heartbeat: int | None
     running: int
+    labels: str
 
 
 def worker_values(info: WorkerInfo, started_us: int, now_us: int) -> WorkerRow:
@@ -212,6 +213,7 @@ def worker_values(info: WorkerInfo, started_us: int, now_us: int) -> WorkerRow:
         task_types=dumps(list(info.task_types)), concurrency=info.concurrency,
         cores=float(info.cores), memory=info.memory, version=info.version, state="up",
         started_at=started_us, last_heartbeat=now_us, running=info.running,
+        labels=dumps(list(info.labels)),
     )  # fmt: skip
 
 
@@ -231,6 +233,7 @@ def worker_of(values: Sequence[Any]) -> WorkerInfo:
         started_at=when(r.started_at),
         last_heartbeat=when(r.last_heartbeat),
         running=r.running,
+        labels=orjson.loads(r.labels),
     )
 
 

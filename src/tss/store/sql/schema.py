@@ -207,6 +207,7 @@ workers = sa.Table(
     sa.Column("started_at", MICROS, nullable=True),
     sa.Column("last_heartbeat", MICROS, nullable=True),
     sa.Column("running", sa.Integer(), nullable=False),
+    sa.Column("labels", sa.Text(), nullable=False, server_default="[]"),
 )
 
 # API tokens: only a hash of each secret is kept.

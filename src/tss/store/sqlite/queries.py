@@ -7,7 +7,16 @@ state; the partial indexes made for these queries are far smaller, so name them.
 
 from __future__ import annotations
 
-from tss.store.sql.queries import ATTEMPT_COLUMNS, JOBS, LIVE_WORKER, RUN_FIELDS, RUNS
+import functools
+
+from tss.store.sql.queries import (
+    ATTEMPT_COLUMNS,
+    JOBS,
+    LIVE_WORKER,
+    RUN_FIELDS,
+    RUNS,
+    placeholders,
+)
 from tss.store.sql.schema import ACTIVE, QUEUED, RUNNING, WAITING
 
 QUEUED_RUNS = f"{RUNS} INDEXED BY ix_runs_queued WHERE {QUEUED}"
@@ -24,6 +33,29 @@ UNIQUE_WHERE = {
 }
 
 FETCH_QUEUED = f"{QUEUED_RUNS} AND pool IN ({{}}) ORDER BY priority DESC, queued_at, id LIMIT ?"
+#: a run that requires no labels, told without parsing its policy: orjson writes the
+#: policy's ``requires`` key only when the job has some (the text can be elsewhere too, as
+#: a ``retry_on`` entry: then the exact test below decides)
+_NO_LABELS = "instr(policy, '\"requires\"') = 0"
+
+
+@functools.lru_cache(maxsize=256)
+def claim_heads(pools: int, types: int | None, labels: int) -> str:
+    """:data:`FETCH_QUEUED` of ``pools`` pools for a worker that has ``types`` task types
+    (None: any) and ``labels`` labels: runs of other types, or requiring a label it does not
+    have, are passed over in the query, so they never hold back the runs behind them.
+    Parameters: the pools, the types, the labels, the limit."""
+    where = [f"pool IN ({placeholders(pools)})"]
+    if types is not None:
+        where.append(f"json_extract(policy, '$.type') IN ({placeholders(types)})")
+    # Every required label is among the worker's (with none: the run requires none).
+    where.append(
+        f"({_NO_LABELS} OR NOT EXISTS (SELECT 1 FROM json_each(policy, '$.requires')"
+        f" WHERE value NOT IN ({placeholders(labels)})))"
+    )
+    return f"{QUEUED_RUNS} AND {' AND '.join(where)} ORDER BY priority DESC, queued_at, id LIMIT ?"
+
+
 FIND_UNPUBLISHED = (
     f"SELECT * FROM ({OUTBOX} AND published_at IS NULL AND queued_at <= ?"
     f" UNION ALL {OUTBOX} AND published_at <= ?) ORDER BY queued_at, id LIMIT ?"

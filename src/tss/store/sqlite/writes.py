@@ -306,11 +306,16 @@ def claim_next(
     worker_id: str,
     lease: float,
     room: Room,
+    types: frozenset[str] | None,
+    labels: frozenset[str],
 ) -> list[Run]:
-    """The head of the pools' queues, fitted to ``room``, claimed: in the write transaction,
-    so no other writer takes them in between (SQLite has one writer at a time)."""
-    sql = queries.FETCH_QUEUED.format(shared.placeholders(len(pools)))
-    heads = [run_of(row) for row in fetch(conn, sql, (*pools, limit))]
+    """The head of the pools' queues, of the runs this worker can take (``types``,
+    ``labels``: :func:`queries.claim_heads`), fitted to ``room``, claimed: in the write
+    transaction, so no other writer takes them in between (SQLite has one writer at a
+    time)."""
+    kinds = None if types is None else sorted(types)
+    sql = queries.claim_heads(len(pools), None if kinds is None else len(kinds), len(labels))
+    heads = [run_of(row) for row in fetch(conn, sql, (*pools, *(kinds or ()), *labels, limit))]
     chosen = room.fit_runs(heads)
     return claim(conn, now_us, chosen, worker_id, lease)
 
@@ -325,10 +330,13 @@ def finish_and_claim(
     worker_id: str,
     lease: float,
     room: Room,
+    types: frozenset[str] | None,
+    labels: frozenset[str],
 ) -> tuple[list[bool], list[Run]]:
     """:func:`finish` then :func:`claim_next`, in one transaction."""
     accepted = finish(conn, now_us, outcomes, actor)
-    return accepted, claim_next(conn, now_us, pools, limit, worker_id, lease, room)
+    claimed = claim_next(conn, now_us, pools, limit, worker_id, lease, room, types, labels)
+    return accepted, claimed
 
 
 def heartbeat(

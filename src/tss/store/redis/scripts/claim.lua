@@ -15,42 +15,84 @@ local function claim_run(r, worker, now, lease)
   return row(r.id)
 end
 
--- The heads of queues, claimed (Store.claim_next): the first limit queued runs of the pools
--- (queue_heads in reads.lua), of which those whose
--- resources fit together in the free room (cores, memory in MB) are claimed, in that order
--- (tss.core.workers.Room.fit, restated: a run that does not fit is passed over; one asking
--- for no memory fits any memory). When fewer than limit were queued, the pools are armed:
--- the next run queued in one of them publishes a notice (index() in lib.lua). Returns the
--- claimed rows.
-local function claim_heads(worker, lease_us, limit, cores, memory, pools)
-  cores = cores + 1e-9
-  local all = queue_heads(pools, limit)
-  if #all < limit then
-    for _, pool in ipairs(pools) do redis.call('SET', P .. 'armed:' .. pool, '1') end
-  end
-  local clock_now = clock()
-  local now, lease = us(clock_now), us(clock_now + lease_us)
-  local needs = {}  -- policy text -> {cores, memory}: the runs of a job share their policy
-  local out = {}
-  for i = 1, math.min(limit, #all) do
-    local r = load(string.sub(all[i][2], 19))
-    if r and r.state == 'queued' then
-      local text = redis.call('HGET', P .. 'run:' .. r.id, 'policy') or ''
-      local need = needs[text]
-      if not need then
-        -- an unreadable policy asks for nothing here: the worker quarantines the run
-        local ok, policy = pcall(cjson.decode, text)
-        if not ok or type(policy) ~= 'table' then policy = {} end
-        need = {tonumber(policy.cores) or 0, tonumber(policy.memory) or 0}
-        needs[text] = need
-      end
-      if need[1] <= cores and (need[2] == 0 or need[2] <= memory) then
-        cores, memory = cores - need[1], memory - need[2]
-        out[#out + 1] = claim_run(r, worker, now, lease)
-      end
+-- The most queued runs one claim looks at: runs of other task types, or requiring labels
+-- the worker lacks, are passed over, up to this many (so one script stays short).
+local MAX_SCAN = 10000
+
+-- Whether a run with this policy text needs {cores, memory} and may be taken by a worker
+-- with task types (a set, or false: any) and labels (a set): {cores, memory, may}. An
+-- unreadable policy asks for nothing and may be taken by anyone: the worker quarantines it.
+local function need_of(text, types, labels)
+  local ok, policy = pcall(cjson.decode, text)
+  if not ok or type(policy) ~= 'table' then return {0, 0, true} end
+  local may = not types or types[policy.type] == true
+  local requires = policy.requires
+  if may and type(requires) == 'table' then
+    for _, label in ipairs(requires) do
+      if not labels[label] then may = false break end
     end
   end
+  return {tonumber(policy.cores) or 0, tonumber(policy.memory) or 0, may}
+end
+
+-- The heads of queues, claimed (Store.claim_next): the first limit queued runs of the pools
+-- (queue_heads in reads.lua) that the worker may take by task type and labels (need_of:
+-- the others are passed over, so they never hold back the runs behind them), of which
+-- those whose resources fit together in the free room (cores, memory in MB) are claimed,
+-- in that order (tss.core.workers.Room.fit, restated: a run that does not fit is passed
+-- over; one asking for no memory fits any memory). The heads are read in windows that grow
+-- while runs are passed over. When fewer than limit runs it may take were queued, the
+-- pools are armed: the next run queued in one of them publishes a notice (index() in
+-- lib.lua). Returns the claimed rows.
+local function claim_heads(worker, lease_us, limit, cores, memory, types, labels, pools)
+  cores = cores + 1e-9
+  local clock_now = clock()
+  local now, lease = us(clock_now), us(clock_now + lease_us)
+  local needs = {}  -- policy text -> need_of: the runs of a job share their policy
+  local seen, out = {}, {}
+  local found, window = 0, limit
+  while true do
+    local queued = 0  -- before this window's claims
+    for _, pool in ipairs(pools) do queued = queued + redis.call('ZCARD', P .. 'queue:' .. pool) end
+    local all = queue_heads(pools, window)
+    for i = 1, math.min(window, #all) do
+      local id = string.sub(all[i][2], 19)
+      if not seen[id] then
+        seen[id] = true
+        local text = redis.call('HGET', P .. 'run:' .. id, 'policy') or ''
+        local need = needs[text]
+        if not need then
+          need = need_of(text, types, labels)
+          needs[text] = need
+        end
+        local r = need[3] and load(id)
+        if r and r.state == 'queued' then
+          found = found + 1
+          if need[1] <= cores and (need[2] == 0 or need[2] <= memory) then
+            cores, memory = cores - need[1], memory - need[2]
+            out[#out + 1] = claim_run(r, worker, now, lease)
+          end
+          if found >= limit then break end
+        end
+      end
+    end
+    -- Done when enough were found, every queued run was looked at, or the bound is hit.
+    if found >= limit or window >= queued or window >= MAX_SCAN then break end
+    window = math.min(window * 4, MAX_SCAN)
+  end
+  if found < limit then
+    for _, pool in ipairs(pools) do redis.call('SET', P .. 'armed:' .. pool, '1') end
+  end
   return out
+end
+
+-- A set of the JSON list text (task types or labels); false for 'null' (any task type).
+local function set_of(text)
+  local list = cjson.decode(text)
+  if type(list) ~= 'table' then return false end
+  local set = {}
+  for _, name in ipairs(list) do set[name] = true end
+  return set
 end
 
 -- script: claim (head, runs, flows, queues, claiming)
@@ -70,13 +112,14 @@ do
 end
 
 -- script: claim_next (head, runs, flows, queues, claiming)
--- ARGV: prefix, worker id, lease (us), limit, free cores, free memory (MB), pools
--- (distinct). Store.claim_next in one step (claim_heads). Returns the claimed rows.
+-- ARGV: prefix, worker id, lease (us), limit, free cores, free memory (MB), task types (a
+-- JSON list, or null: any), labels (a JSON list), pools (distinct). Store.claim_next in
+-- one step (claim_heads). Returns the claimed rows.
 do
   local pools = {}
-  for i = 7, #ARGV do pools[#pools + 1] = ARGV[i] end
+  for i = 9, #ARGV do pools[#pools + 1] = ARGV[i] end
   return claim_heads(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
-                     tonumber(ARGV[6]), pools)
+                     tonumber(ARGV[6]), set_of(ARGV[7]), set_of(ARGV[8]) or {}, pools)
 end
 
 -- script: finish_claim (head, runs, flows, fencing, finishing, queues, claiming)
@@ -86,7 +129,8 @@ end
 do
   local accepted = finish_all(ARGV[2], cjson.decode(ARGV[3]))
   local pools = {}
-  for i = 9, #ARGV do pools[#pools + 1] = ARGV[i] end
+  for i = 11, #ARGV do pools[#pools + 1] = ARGV[i] end
   return {accepted, claim_heads(ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
-                                tonumber(ARGV[8]), pools)}
+                                tonumber(ARGV[8]), set_of(ARGV[9]), set_of(ARGV[10]) or {},
+                                pools)}
 end

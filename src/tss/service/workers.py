@@ -1,0 +1,257 @@
+"""Workers outside the server, over the API: they register, claim runs (waiting for them
+if asked), heartbeat and report outcomes, and get exactly what a worker inside the server
+gets: the same claims (routed by pool, task type and labels), leases, fencing, retries and
+flows. The store does the work; this service only turns the wire's words into its calls.
+
+A claim reads the store whatever the broker is (the store is the truth; the broker's
+message for a run claimed here is dropped by the worker that receives it, at its claim).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tss import outbox
+from tss.broker.store import StoreBroker
+from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
+from tss.core.retry import failure_outcome
+from tss.core.states import RunState
+from tss.core.waiting import EXTERNAL_PREFIX
+from tss.core.workers import Room
+from tss.errors import NotFound, TSSError, ValidationError
+from tss.service.base import NodeService
+from tss.worker.attempt import encode_result
+
+if TYPE_CHECKING:
+    from tss.service.node import TSSApp
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Report:
+    """One attempt's end as a worker reports it (the wire's ``OutcomeIn``)."""
+
+    run_id: str
+    attempt: int
+    status: str  # succeeded, failed, timed_out, handed_back
+    result: Any = None
+    error: ErrorInfo | None = None
+    stdout: str = ""
+    stderr: str = ""
+    retry_after: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Held:
+    """A run a worker holds, with its output so far (None: unchanged)."""
+
+    run_id: str
+    attempt: int
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+def _capped(text: str, limit: int) -> str:
+    """The head and tail of ``text`` within ``limit`` characters, marking the cut (as a
+    worker's own log buffer keeps them)."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return text[:half] + "\n[... output truncated ...]\n" + text[-(limit - half) :]
+
+
+class RemoteWorkers(NodeService):
+    """The worker protocol's side in the server (``/api/v1/workers``)."""
+
+    def __init__(self, node: TSSApp) -> None:
+        super().__init__(node)
+        #: workers registered through this process (others are read from the store)
+        self._known: dict[str, WorkerInfo] = {}
+        self._broker: StoreBroker | None = None
+        self._rng = random.Random()
+
+    @property
+    def lease(self) -> float:
+        return self._node.settings.worker.lease
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self._node.settings.worker.heartbeat_interval
+
+    def _claims(self) -> StoreBroker:
+        if self._broker is None:
+            self._broker = StoreBroker(self._store)
+        return self._broker
+
+    async def register(self, info: WorkerInfo) -> WorkerInfo:
+        """Record a worker (again, after a restart: its state goes back to ``up``)."""
+        if info.id.startswith(EXTERNAL_PREFIX):  # names cannot hold ':'; a guard all the same
+            raise ValidationError("a worker id cannot start with 'ext:'", field="id")
+        await self._store.register_worker(info)
+        self._known[info.id] = info
+        return info
+
+    async def worker(self, worker_id: str) -> WorkerInfo:
+        """The registered worker ``worker_id``.
+
+        :raises NotFound: no such worker (it must register first).
+        """
+        info = self._known.get(worker_id)
+        if info is None:
+            found = {w.id: w for w in await self._store.list_workers()}
+            info = found.get(worker_id)
+            if info is None or worker_id.startswith(EXTERNAL_PREFIX):
+                raise NotFound(
+                    f"worker {worker_id!r} is not registered: register it first "
+                    "(POST /api/v1/workers)",
+                    field="worker_id",
+                )
+            self._known[worker_id] = info
+        return info
+
+    async def claim(
+        self,
+        worker_id: str,
+        *,
+        limit: int,
+        wait: float,
+        reports: Sequence[Report] = (),
+        cores: float | None = None,
+        memory: int | None = None,
+    ) -> tuple[list[bool], list[Run]]:
+        """Record ``reports`` and claim up to ``limit`` runs in one step of the store; with
+        none to take, wait up to ``wait`` seconds for some. Returns whether each report was
+        accepted, and the claimed runs."""
+        info = await self.worker(worker_id)
+        room = Room(
+            info.cores if cores is None else min(cores, info.cores),
+            info.memory if memory is None else min(memory, info.memory),
+        )
+        actor = f"worker:{worker_id}"
+        accepted: list[bool] = []
+        runs: list[Run] = []
+        if reports:
+            outcomes, known = await self._outcomes(worker_id, reports)
+            recorded, runs = await self._store.finish_and_claim(
+                outcomes, actor=actor, pools=info.pools, limit=limit, worker_id=worker_id,
+                lease=self.lease, room=room, types=info.task_types, labels=info.labels,
+            )  # fmt: skip
+            accepted = self._merge(known, recorded)
+            await self._announce_flows()
+        if not runs and limit > 0 and (wait > 0 or not reports):
+            runs = await self._claims().claim(
+                info.pools, limit, wait, worker_id=worker_id, lease=self.lease, room=room,
+                types=info.task_types, labels=info.labels,
+            )  # fmt: skip
+        return accepted, runs
+
+    async def report(self, worker_id: str, reports: Sequence[Report]) -> list[bool]:
+        """Record what became of attempts; whether each was accepted (fencing)."""
+        await self.worker(worker_id)
+        outcomes, known = await self._outcomes(worker_id, reports)
+        recorded = await self._store.finish_runs(outcomes, actor=f"worker:{worker_id}")
+        await self._announce_flows()
+        return self._merge(known, recorded)
+
+    async def heartbeat(self, worker_id: str, held: Sequence[Held]) -> list[str]:
+        """Keep the worker alive and its runs leased, save their output so far; the runs
+        it must stop (cancelled, reaped, or no longer its attempt)."""
+        await self.worker(worker_id)
+        lost = await self._store.heartbeat(
+            worker_id, [(h.run_id, h.attempt) for h in held], lease=self.lease
+        )
+        limit = self._node.settings.worker.log_limit
+        gone = set(lost)
+        output = [
+            (h.run_id, h.attempt, _capped(h.stdout or "", limit), _capped(h.stderr or "", limit))
+            for h in held
+            if h.run_id not in gone and (h.stdout is not None or h.stderr is not None)
+        ]
+        if output:
+            await self._store.save_logs(output)
+        return lost
+
+    async def set_state(self, worker_id: str, state: str) -> WorkerInfo:
+        """``draining`` (takes no more runs), ``down`` (stopped), or ``up`` again."""
+        info = await self.worker(worker_id)
+        await self._store.set_worker_state(worker_id, state)
+        if state == "down":
+            self._known.pop(worker_id, None)
+        return dataclasses.replace(info, state=state)  # type: ignore[arg-type]
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    async def _outcomes(
+        self, worker_id: str, reports: Sequence[Report]
+    ) -> tuple[list[Outcome], list[bool]]:
+        """The outcomes to record, and per report whether it made one (a failure of a run
+        that is gone or on another attempt is refused here, as fencing would)."""
+        settings = self._node.settings.worker
+        outcomes: list[Outcome] = []
+        known: list[bool] = []
+        for report in reports:
+            outcome = await self._outcome(
+                worker_id, report, settings.log_limit, settings.result_limit
+            )
+            known.append(outcome is not None)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes, known
+
+    async def _outcome(
+        self, worker_id: str, r: Report, log_limit: int, result_limit: int
+    ) -> Outcome | None:
+        stdout, stderr = _capped(r.stdout, log_limit), _capped(r.stderr, log_limit)
+        if r.status == "succeeded":
+            try:
+                result = encode_result(r.result, result_limit)
+            except (TypeError, ValueError) as exc:  # cannot happen with JSON; say so if it does
+                raise ValidationError(f"the result is not JSON: {exc}", field="result") from exc
+            return Outcome(r.run_id, r.attempt, RunState.SUCCEEDED, reason="succeeded",
+                           result=result, stdout=stdout, stderr=stderr)  # fmt: skip
+        if r.status == "handed_back":
+            return Outcome(
+                r.run_id, r.attempt, RunState.QUEUED,
+                reason=f"handed back by worker {worker_id} shutting down",
+                attempt_state=RunState.CANCELLED, stdout=stdout, stderr=stderr,
+            )  # fmt: skip
+        # A failure: what follows is the job's retry policy, decided here with the run.
+        try:
+            run = await self._store.get_run(r.run_id)
+        except NotFound:
+            return None
+        if run.attempt != r.attempt or run.state is not RunState.RUNNING:
+            return None
+        error = r.error or ErrorInfo("Error", "the worker reported a failure without an error")
+        outcome = failure_outcome(
+            run, error, timed_out=r.status == "timed_out", rng=self._rng,
+            stdout=stdout, stderr=stderr,
+        )  # fmt: skip
+        if r.retry_after is not None and outcome.target is RunState.RETRYING:
+            outcome = dataclasses.replace(
+                outcome, retry_delay=max(outcome.retry_delay or 0.0, r.retry_after)
+            )
+        return outcome
+
+    @staticmethod
+    def _merge(known: list[bool], recorded: list[bool]) -> list[bool]:
+        answers = iter(recorded)
+        return [next(answers) if made else False for made in known]
+
+    async def _announce_flows(self) -> None:
+        """Runs of flows whose parents just ended may be queued now: with a broker that is
+        not the store, publish them at once (else the reconciler would, later)."""
+        node = self._node
+        if node.broker.reads_store or not node.started:
+            return
+        try:
+            await outbox.publish_flow_runs(
+                self._store, node.broker, limit=node.settings.worker.batch_size
+            )
+        except TSSError as exc:
+            log.warning("could not publish the flow runs queued by a report: %s", exc)

@@ -1,0 +1,257 @@
+"""The worker protocol over HTTP, as a worker in another language speaks it: register,
+claim (waiting for runs), heartbeat, report; fencing, retries, flows and hand-backs behave
+as for the server's own workers. On SQLite and PostgreSQL (the ``api`` fixture)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.live import LiveAPI
+from tests.api.test_jobs import make, wait_run
+
+W = "/api/v1/workers"
+_n = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def worker_token(admin: httpx.Client) -> str:
+    made = admin.post("/api/v1/tokens", json={"name": "proto-worker", "role": "worker"})
+    assert made.status_code == 201, made.text
+    token: str = made.json()["token"]
+    return token
+
+
+@pytest.fixture
+def w(api: LiveAPI, worker_token: str) -> Iterator[httpx.Client]:
+    with api.client(worker_token) as client:
+        yield client
+
+
+def register(w: httpx.Client, pool: str, **extra: Any) -> str:
+    worker = f"ext-{next(_n)}"
+    body = {"id": worker, "pools": [pool], "task_types": ["noop", "shell"], **extra}
+    made = w.post(W, json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["lease"] > 0
+    return worker
+
+
+def claim(w: httpx.Client, worker: str, **body: Any) -> dict[str, Any]:
+    answer = w.post(f"{W}/{worker}/claim", json={"limit": 10, **body})
+    assert answer.status_code == 200, answer.text
+    out: dict[str, Any] = answer.json()
+    return out
+
+
+def claim_one(w: httpx.Client, worker: str, **body: Any) -> dict[str, Any]:
+    runs = claim(w, worker, wait=10, **body)["runs"]
+    assert len(runs) == 1, runs
+    run: dict[str, Any] = runs[0]
+    return run
+
+
+def trigger(admin: httpx.Client, job: str) -> str:
+    made = admin.post(f"/api/v1/jobs/{job}/runs", json={})
+    assert made.status_code == 201, made.text
+    run_id: str = made.json()["id"]
+    return run_id
+
+
+def test_a_run_taken_run_and_reported_over_http(admin: httpx.Client, w: httpx.Client) -> None:
+    make(admin, "proto-ok", type="noop", pool="proto-ok", params={"result": 7})
+    worker = register(w, "proto-ok", labels=["gpu", "region=eu"])
+    listed = {x["id"]: x for x in admin.get(W).json()["items"]}
+    assert listed[worker]["task_types"] == ["noop", "shell"]
+    assert listed[worker]["state"] == "up"
+
+    run_id = trigger(admin, "proto-ok")
+    run = claim_one(w, worker)
+    assert (run["id"], run["attempt"], run["type"]) == (run_id, 1, "noop")
+    assert run["params"] == {"result": 7}
+    assert run["lease_until"] is not None
+
+    # Output sent with a heartbeat is readable while the run goes on.
+    beat = w.post(
+        f"{W}/{worker}/heartbeat",
+        json={"runs": [{"run_id": run_id, "attempt": 1, "stdout": "step 1\n"}]},
+    )
+    assert beat.json() == {"lost": []}
+    assert admin.get(f"/api/v1/runs/{run_id}/logs").json()["stdout"] == "step 1\n"
+    assert admin.get(f"/api/v1/runs/{run_id}").json()["state"] == "running"
+
+    done = {"run_id": run_id, "attempt": 1, "status": "succeeded", "result": {"rows": 3}}
+    reported = w.post(f"{W}/{worker}/outcomes", json={"outcomes": [{**done, "stdout": "ok\n"}]})
+    assert reported.json() == {"accepted": [True]}
+    ended = wait_run(admin, run_id)
+    assert (ended["state"], ended["result"]) == ("succeeded", {"rows": 3})
+    assert ended["worker_id"] == worker
+    assert admin.get(f"/api/v1/runs/{run_id}/logs").json()["stdout"] == "ok\n"
+    # Said again, the same outcome is refused: the attempt has ended (fencing).
+    assert w.post(f"{W}/{worker}/outcomes", json={"outcomes": [done]}).json() == {
+        "accepted": [False]
+    }
+
+
+def test_a_claim_waits_for_a_run_and_returns_as_soon_as_one_is_queued(
+    admin: httpx.Client, w: httpx.Client
+) -> None:
+    make(admin, "proto-wait", type="noop", pool="proto-wait")
+    worker = register(w, "proto-wait")
+    began = time.monotonic()
+    assert claim(w, worker, wait=0.5)["runs"] == []
+    assert time.monotonic() - began >= 0.45  # it waited
+
+    timer = threading.Timer(0.5, trigger, (admin, "proto-wait"))
+    timer.start()
+    began = time.monotonic()
+    runs = claim(w, worker, wait=20)["runs"]
+    took = time.monotonic() - began
+    timer.join()
+    assert len(runs) == 1
+    assert took < 10, f"the claim came back {took:.1f}s after it was sent"
+
+
+def test_failures_follow_the_jobs_retry_policy(admin: httpx.Client, w: httpx.Client) -> None:
+    make(admin, "proto-fail", type="noop", pool="proto-fail", retries={"max": 1, "delay": 0})
+    worker = register(w, "proto-fail")
+    run_id = trigger(admin, "proto-fail")
+    first = claim_one(w, worker)
+    failure = {
+        "run_id": run_id, "attempt": first["attempt"], "status": "failed", "exit_code": 3,
+        "error": {"type": "DiskFull", "message": "no space left on /data"},
+    }  # fmt: skip
+    # Reported in the claim that takes the next run: the retry comes back at once.
+    again = claim(w, worker, wait=10, outcomes=[failure])
+    assert again["accepted"] == [True]
+    runs = again["runs"] or claim(w, worker, wait=10)["runs"]
+    assert [(r["id"], r["attempt"]) for r in runs] == [(run_id, 2)]
+    last = {**failure, "attempt": 2, "status": "timed_out", "error": None, "exit_code": None}
+    assert claim(w, worker, outcomes=[last])["accepted"] == [True]
+    ended = wait_run(admin, run_id)
+    assert ended["state"] == "timed_out"
+    assert [a["state"] for a in ended["attempts"]] == ["failed", "timed_out"]
+    assert ended["attempts"][0]["error"]["message"] == "no space left on /data"
+    assert ended["attempts"][0]["error"]["exit_code"] == 3
+
+
+def test_a_cancelled_run_is_lost_to_its_worker_and_its_outcome_refused(
+    admin: httpx.Client, w: httpx.Client
+) -> None:
+    make(admin, "proto-cancel", type="noop", pool="proto-cancel")
+    worker = register(w, "proto-cancel")
+    run_id = trigger(admin, "proto-cancel")
+    run = claim_one(w, worker)
+    assert admin.post(f"/api/v1/runs/{run_id}/cancel").status_code == 200
+    held = {"run_id": run_id, "attempt": run["attempt"]}
+    assert w.post(f"{W}/{worker}/heartbeat", json={"runs": [held]}).json() == {"lost": [run_id]}
+    late = {**held, "status": "succeeded"}
+    assert w.post(f"{W}/{worker}/outcomes", json={"outcomes": [late]}).json() == {
+        "accepted": [False]
+    }
+    assert admin.get(f"/api/v1/runs/{run_id}").json()["state"] == "cancelled"
+
+
+def test_a_run_handed_back_goes_to_the_next_worker_without_spending_a_try(
+    admin: httpx.Client, w: httpx.Client
+) -> None:
+    make(admin, "proto-back", type="noop", pool="proto-back")
+    leaving, staying = register(w, "proto-back"), register(w, "proto-back")
+    run_id = trigger(admin, "proto-back")
+    run = claim_one(w, leaving)
+    back = {"run_id": run_id, "attempt": run["attempt"], "status": "handed_back"}
+    assert w.post(f"{W}/{leaving}/outcomes", json={"outcomes": [back]}).json() == {
+        "accepted": [True]
+    }
+    assert w.patch(f"{W}/{leaving}", json={"state": "down"}).json()["state"] == "down"
+    again = claim_one(w, staying)
+    assert (again["id"], again["attempt"]) == (run_id, 2)
+    done = {"run_id": run_id, "attempt": 2, "status": "succeeded"}
+    assert claim(w, staying, outcomes=[done])["accepted"] == [True]
+    ended = wait_run(admin, run_id)
+    assert ended["state"] == "succeeded"
+    assert ended["handbacks"] == 1
+
+
+def test_a_flow_moves_on_as_its_worker_reports(admin: httpx.Client, w: httpx.Client) -> None:
+    make(admin, "proto-extract", type="noop", pool="proto-flow")
+    make(admin, "proto-load", type="noop", pool="proto-flow", depends_on=["proto-extract"])
+    worker = register(w, "proto-flow")
+    trigger(admin, "proto-extract")
+    first = claim_one(w, worker)
+    assert first["job"] == "proto-extract"
+    assert first["flow_id"] is not None
+    done = {"run_id": first["id"], "attempt": first["attempt"], "status": "succeeded"}
+    after = claim(w, worker, wait=10, outcomes=[done])
+    runs = after["runs"] or claim(w, worker, wait=10)["runs"]
+    assert [r["job"] for r in runs] == ["proto-load"]
+    assert runs[0]["flow_id"] == first["flow_id"]
+
+
+def test_a_worker_gets_only_runs_of_its_pools(admin: httpx.Client, w: httpx.Client) -> None:
+    make(admin, "proto-mine", type="noop", pool="proto-mine")
+    make(admin, "proto-theirs", type="noop", pool="proto-theirs")
+    worker = register(w, "proto-mine")
+    theirs = trigger(admin, "proto-theirs")
+    mine = trigger(admin, "proto-mine")
+    assert [r["id"] for r in claim(w, worker, wait=5)["runs"]] == [mine]
+    assert admin.get(f"/api/v1/runs/{theirs}").json()["state"] == "queued"
+    admin.post(f"/api/v1/runs/{theirs}/cancel")
+
+
+def test_a_worker_token_reaches_only_the_worker_protocol(api: LiveAPI, w: httpx.Client) -> None:
+    for method, path in [
+        ("GET", "/api/v1/jobs"),
+        ("GET", "/api/v1/runs"),
+        ("GET", "/api/v1/workers"),
+        ("POST", "/api/v1/jobs"),
+        ("GET", "/api/v1/tokens"),
+    ]:
+        answer = w.request(method, path, json={} if method == "POST" else None)
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert answer.json()["error"]["field"] == "role"
+    login = w.post("/dashboard/login", json={"token": w.headers["Authorization"][7:]})
+    assert login.status_code == 403
+    assert login.json()["error"]["field"] == "token"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("", {"id": "bad id", "task_types": ["noop"]}, "id"),
+        ("", {"id": "ok-id", "task_types": []}, "task_types"),
+        ("", {"id": "ok-id", "task_types": ["noop"], "cores": "many"}, "cores"),
+        ("", {"id": "ok-id", "task_types": ["noop"], "labels": ["a b"]}, "labels[0]"),
+        ("", {"id": "ok-id", "task_types": ["noop"], "colour": "red"}, "colour"),
+        ("/{w}/claim", {"limit": 501}, "limit"),
+        ("/{w}/claim", {"wait": 31}, "wait"),
+        ("/{w}/claim", {"wait": "soon"}, "wait"),
+        ("/{w}/claim", {"outcomes": [{"run_id": "x", "attempt": 1, "status": "ok"}]},
+         "outcomes[0].status"),  # fmt: skip
+        ("/{w}/claim", {"outcomes": [{"run_id": "x", "attempt": 0, "status": "failed"}]},
+         "outcomes[0].attempt"),  # fmt: skip
+        ("/{w}/heartbeat", {"runs": [{"run_id": "x"}]}, "runs[0].attempt"),
+        ("/{w}/outcomes", {"outcomes": []}, "outcomes"),
+    ],
+)
+def test_bad_requests_are_refused_naming_the_field(
+    w: httpx.Client, path: str, body: dict[str, Any], field: str
+) -> None:
+    worker = register(w, "proto-bad")
+    answer = w.post(W + path.format(w=worker), json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == field
+
+
+def test_an_unregistered_worker_is_told_to_register(w: httpx.Client) -> None:
+    answer = w.post(f"{W}/never-registered/claim", json={"limit": 1})
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert error["field"] == "worker_id"
+    assert "register it first" in error["message"]

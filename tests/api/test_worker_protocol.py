@@ -221,6 +221,10 @@ def test_a_worker_token_reaches_only_the_worker_protocol(api: LiveAPI, w: httpx.
     assert login.json()["error"]["field"] == "token"
 
 
+def _outcome(**changes: Any) -> dict[str, Any]:
+    return {"run_id": "x", "attempt": 1, "status": "failed", **changes}
+
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
@@ -232,10 +236,8 @@ def test_a_worker_token_reaches_only_the_worker_protocol(api: LiveAPI, w: httpx.
         ("/{w}/claim", {"limit": 501}, "limit"),
         ("/{w}/claim", {"wait": 31}, "wait"),
         ("/{w}/claim", {"wait": "soon"}, "wait"),
-        ("/{w}/claim", {"outcomes": [{"run_id": "x", "attempt": 1, "status": "ok"}]},
-         "outcomes[0].status"),  # fmt: skip
-        ("/{w}/claim", {"outcomes": [{"run_id": "x", "attempt": 0, "status": "failed"}]},
-         "outcomes[0].attempt"),  # fmt: skip
+        ("/{w}/claim", {"outcomes": [_outcome(status="ok")]}, "outcomes[0].status"),
+        ("/{w}/claim", {"outcomes": [_outcome(attempt=0)]}, "outcomes[0].attempt"),
         ("/{w}/heartbeat", {"runs": [{"run_id": "x"}]}, "runs[0].attempt"),
         ("/{w}/outcomes", {"outcomes": []}, "outcomes"),
     ],

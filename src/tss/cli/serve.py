@@ -191,10 +191,13 @@ async def _serve(
 async def _serve_remote(settings: Settings, url: str, token: str | None) -> None:
     """A worker that takes and reports runs through the server's API at ``url`` (the worker
     protocol): no store or broker credentials on this host."""
-    from tss.tasks.plugins import load_task_types
+    from tss.tasks.plugins import add_python_path, load_task_types
     from tss.worker_client import serve_remote
 
     forget_tss_environ()
+    # One line per request to the server would drown the worker's own log.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    add_python_path(settings)  # python jobs import from here, as under tss server
     registry = load_task_types(settings)
     stop = asyncio.Event()
     _install_signals(stop)

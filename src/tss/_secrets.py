@@ -1,10 +1,12 @@
 """Secrets in a job's params: what an env reference is, and what a caller may read.
 
-Only an admin sees ``env`` values.
+Only an admin sees ``env`` and ``headers`` values.
 
-Every other role gets each literal value of ``params.env`` as :data:`MASK`. A secret
-reference (``{"from_env": "VAR"}`` or ``{"from_file": "/path"}``) names where the value
-comes from, not the value, so it is shown as written. Other params (a python job's
+Every other role gets each literal value of ``params.env`` (shell and python jobs) and
+``params.headers`` (http jobs: any header may carry a credential) as :data:`MASK`, and
+``params.url`` with its password and secret query values masked (:func:`tss._urls.mask_url`).
+A secret reference (``{"from_env": "VAR"}`` or ``{"from_file": "/path"}``) names where the
+value comes from, not the value, so it is shown as written. Other params (a python job's
 ``kwargs``, a shell job's ``argv``) are not secret in TSS's model and pass unchanged.
 
 The output models (:mod:`tss.api.schemas`) call :func:`mask_params` in their ``of``
@@ -17,6 +19,8 @@ client imports the schemas.
 from __future__ import annotations
 
 from typing import Any
+
+from tss._urls import mask_url
 
 #: what a masked value reads as
 MASK = "***"
@@ -48,7 +52,14 @@ def mask_env(env: Any) -> Any:
 
 
 def mask_params(params: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
-    """``params`` as a caller who may (``reveal``) or may not read env values sees them."""
-    if reveal or "env" not in params:
+    """``params`` as a caller who may (``reveal``) or may not read secret values sees them:
+    ``env`` and ``headers`` literals masked, ``url`` credentials masked."""
+    if reveal or not params.keys() & {"env", "headers", "url"}:
         return params
-    return {**params, "env": mask_env(params["env"])}
+    out = dict(params)
+    for key in ("env", "headers"):
+        if key in out:
+            out[key] = mask_env(out[key])
+    if isinstance(out.get("url"), str):
+        out["url"] = mask_url(out["url"])
+    return out

@@ -29,6 +29,8 @@ def allowed(who: str, needed: str) -> bool:
     if needed == "worker":
         return who in ("worker", "admin")
     return who != "worker" and RANKS.index(who) >= RANKS.index(needed)
+
+
 _n = itertools.count()
 Sample = Callable[[httpx.Client], tuple[str, Any]]
 
@@ -61,6 +63,19 @@ def flow_run(admin: httpx.Client) -> str:
     at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     run_id: str = admin.post(f"/api/v1/jobs/{root}/runs", json={"run_at": at}).json()["id"]
     return run_id
+
+
+def _report_path(template: str) -> Sample:
+    """A TME report (``status``) on a job with a run queued where no worker takes it."""
+
+    def sample(admin: httpx.Client) -> tuple[str, Any]:
+        name = f"m-{next(_n)}"
+        made = admin.post("/api/v1/jobs", json={"name": name, "type": "noop", "pool": "nobody"})
+        assert made.status_code == 201
+        assert admin.post(f"/api/v1/jobs/{name}/runs", json={}).status_code == 201
+        return template.format(name=name), {"status": "started", "log": "begun\n"}
+
+    return sample
 
 
 def fresh_worker(admin: httpx.Client) -> str:
@@ -150,9 +165,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         {"name": f"m-{next(_n)}", "type": "noop"},
     ),
     ("GET", "/task/{task_id}"): _job_path("/task/{name}"),
-    ("PUT", "/task/{task_id}"): _job_path("/task/{name}", {"type": "noop"}),
-    ("PUT", "/task/{task_id}/"): _job_path("/task/{name}/", {"type": "noop"}),
-    ("PATCH", "/task/{task_id}/"): _job_path("/task/{name}/", {"priority": 2}),
+    # These take a job definition from an admin, and a TME report from a worker too.
+    ("PUT", "/task/{task_id}"): _report_path("/task/{name}"),
+    ("PUT", "/task/{task_id}/"): _report_path("/task/{name}/"),
+    ("PATCH", "/task/{task_id}/"): _report_path("/task/{name}/"),
     ("DELETE", "/task/{task_id}/"): _job_path("/task/{name}/"),
     ("POST", "/v1/queue"): lambda a: ("/v1/queue", {"worker_id": f"w-{next(_n)}"}),
     ("GET", "/healthz"): lambda a: ("/healthz", None),

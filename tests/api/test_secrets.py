@@ -18,6 +18,11 @@ SECRET = "hunter2-literal-env-value"
 REF = {"from_env": "SOME_VAR"}
 FILE_REF = {"from_file": "/run/secrets/db"}
 ROLES = ("viewer", "operator", "admin")
+HOOK_SECRET = "header-literal-secret"
+HOOK_PARAMS = {
+    "url": "https://hooks.example/x?token=url-query-secret&page=1",
+    "headers": {"Authorization": f"Bearer {HOOK_SECRET}", "X-Ref": REF},
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +43,13 @@ def world(node: LiveAPI) -> dict[str, str]:
         }
         made = admin.post("/api/v1/jobs", json=python)
         assert made.status_code == 201, made.text
+        hook = {"name": "hook-job", "type": "http", "params": HOOK_PARAMS}
+        assert admin.post("/api/v1/jobs", json=hook).status_code == 201
         at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         run = admin.post("/api/v1/jobs/env-job/runs", json={"run_at": at})
         assert run.status_code == 201, run.text
+        hook_run = admin.post("/api/v1/jobs/hook-job/runs", json={"run_at": at})
+        assert hook_run.status_code == 201, hook_run.text
         out["run"] = run.json()["id"]
         for role in ROLES:
             token = admin.post("/api/v1/tokens", json={"name": f"sec-{role}", "role": role})
@@ -151,3 +160,23 @@ def test_the_dashboard_session_of_a_viewer_reads_masked_env(
         assert job.status_code == 200
         assert _env_of_job(job.json())["PASSWORD"] == "***"
         assert SECRET not in browser.get(f"/api/v1/runs/{world['run']}").text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_http_jobs_mask_header_values_and_url_secrets_by_role(
+    node: LiveAPI, world: dict[str, str], role: str
+) -> None:
+    with node.client(world[role]) as client:
+        job = client.get("/api/v1/jobs/hook-job")
+        listed = client.get("/api/v1/jobs", params={"prefix": "hook-job"})
+        runs = client.get("/api/v1/runs", params={"job": "hook-job"})
+    params = job.json()["spec"]["params"]
+    (run,) = runs.json()["items"]
+    if role == "admin":
+        assert params == HOOK_PARAMS and run["params"] == HOOK_PARAMS
+        return
+    assert params["headers"] == {"Authorization": "***", "X-Ref": REF}
+    assert params["url"] == "https://hooks.example/x?token=***&page=1"
+    assert run["params"] == params
+    for answer in (job, listed, runs):
+        assert HOOK_SECRET not in answer.text and "url-query-secret" not in answer.text

@@ -257,3 +257,52 @@ def test_an_unregistered_worker_is_told_to_register(w: httpx.Client) -> None:
     error = answer.json()["error"]
     assert error["field"] == "worker_id"
     assert "register it first" in error["message"]
+
+
+def test_tme_reports_a_jobs_run_started_then_complete_with_its_log(
+    admin: httpx.Client, w: httpx.Client
+) -> None:
+    make(admin, "tme-report", type="noop", pool="tme-nobody", retries={"max": 1, "delay": 0})
+    run_id = trigger(admin, "tme-report")
+    started = w.put("/task/tme-report/", json={"status": "started", "log": "step 1\n"})
+    assert started.status_code == 200, started.text
+    assert (started.json()["id"], started.json()["state"]) == (run_id, "running")
+    assert started.json()["worker_id"] == "proto-worker"  # the token's name
+    assert admin.get(f"/api/v1/runs/{run_id}/logs").json()["stdout"] == "step 1\n"
+    # The first try fails; the job's retry policy queues another; it completes.
+    failed = w.patch("/task/tme-report/", json={"status": "fail", "details": "disk full"})
+    assert failed.json()["state"] == "retrying"
+    assert failed.json()["error"]["message"] == "disk full"
+    wait_state = time.monotonic() + 10
+    while admin.get(f"/api/v1/runs/{run_id}").json()["state"] != "queued":
+        assert time.monotonic() < wait_state
+        time.sleep(0.05)
+    assert w.patch("/task/tme-report/", json={"status": "started"}).json()["attempt"] == 2
+    done = w.put(
+        f"/task/{run_id}/", json={"status": "complete", "log": "all done\n", "details": {"n": 1}}
+    )
+    assert (done.json()["state"], done.json()["result"]) == ("succeeded", {"n": 1})
+    assert admin.get(f"/api/v1/runs/{run_id}/logs").json()["stdout"] == "all done\n"
+
+
+def test_tme_reports_are_refused_clearly_and_job_edits_stay_admin_only(
+    api: LiveAPI, admin: httpx.Client, w: httpx.Client, tokens: dict[str, str]
+) -> None:
+    make(admin, "tme-edit", type="noop", pool="tme-nobody")
+    nothing = w.patch("/task/tme-edit/", json={"status": "complete"})
+    assert nothing.status_code == 404
+    assert nothing.json()["error"]["field"] == "task_id"
+    bad = w.patch("/task/tme-edit/", json={"status": "exploded"})
+    assert (bad.status_code, bad.json()["error"]["field"]) == (422, "status")
+    extra = w.patch("/task/tme-edit/", json={"status": "started", "colour": "red"})
+    assert (extra.status_code, extra.json()["error"]["field"]) == (422, "colour")
+    assert w.patch("/task/no-such-job/", json={"status": "started"}).status_code == 404
+    # A definition changes what runs: a worker or an operator may not send one.
+    for token in (w.headers["Authorization"][7:], tokens["operator"]):
+        with api.client(token) as client:
+            for method in ("PUT", "PATCH"):
+                edit = client.request(method, "/task/tme-edit/", json={"type": "shell"})
+                assert edit.status_code == 403, edit.text
+                assert edit.json()["error"]["field"] == "role"
+    assert admin.get("/api/v1/jobs/tme-edit").json()["spec"]["type"] == "noop"
+    assert admin.patch("/task/tme-edit/", json={"priority": 3}).status_code == 200

@@ -37,10 +37,13 @@ def new_run(
     cores: float = 0.0,
     memory: int = 0,
     max_lost: int | None = None,
+    task_type: str = "noop",
+    requires: tuple[str, ...] = (),
+    retry_on: tuple[str, ...] = (),
 ) -> NewRun:
     policy = RunPolicy(
-        "noop", timeout, "auto", RetryPolicy(max=retries), cores, memory,
-        max_lost=max_lost,
+        task_type, timeout, "auto", RetryPolicy(max=retries, retry_on=list(retry_on)), cores,
+        memory, max_lost=max_lost, requires=tuple(sorted(requires)),
     )  # fmt: skip
     return NewRun(
         id=new_id(),

@@ -120,7 +120,7 @@ def receiving(host: str = "127.0.0.1", port: int = 0) -> Iterator[Receiver]:
     until the block ends."""
     server = _Server((host, port), _Handler)
     server.receiver = Receiver(host, server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server.receiver

@@ -51,7 +51,12 @@ def call(
     checked = task.validate(params)
     stdout = LogBuffer()
     ctx = ExecutionContext(
-        TaskContext("run-1", 1, "hook", None, checked), checked, timeout, "auto", stdout, LogBuffer()
+        TaskContext("run-1", 1, "hook", None, checked),
+        checked,
+        timeout,
+        "auto",
+        stdout,
+        LogBuffer(),
     )
 
     async def body() -> Any:
@@ -130,7 +135,8 @@ def test_a_slow_answer_fails_at_the_request_timeout_and_the_job_timeout_stays_it
 def test_a_redirect_chain_is_followed_hop_by_hop_within_max_redirects(hook: Receiver) -> None:
     result, stdout = call({"url": hook.url("/redirect/3")})
     assert result["status"] == 200 and result["url"] == hook.url("/json")
-    assert [s.path for s in hook.seen] == ["/redirect/3", "/redirect/2", "/redirect/1", "/redirect/0", "/json"]  # fmt: skip
+    hops = ["/redirect/3", "/redirect/2", "/redirect/1", "/redirect/0", "/json"]
+    assert [s.path for s in hook.seen] == hops
     assert stdout.count("redirected to") == 4
     too_many = failure({"url": hook.url("/redirect/3"), "max_redirects": 2})
     assert too_many.error_type == "HttpTooManyRedirects" and too_many.final

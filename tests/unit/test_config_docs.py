@@ -57,6 +57,7 @@ def test_the_example_config_shows_every_key() -> None:
         "broker",
         "scheduler",
         "worker",
+        "http",
         "logging",
         "server",
         "api",

@@ -116,7 +116,7 @@ def test_a_class_on_python_path_is_loaded_with_its_config(plugins: tuple[str, Pa
     assert greet.config == {"greeting": "bonjour"}
 
 
-def test_a_node_and_its_cli_commands_use_the_plugins(plugins: tuple[str, Path]) -> None:
+def test_a_node_loads_them(plugins: tuple[str, Path]) -> None:
     module, folder = plugins
     config = settings(folder, f"{module}:NoConfig").model_copy(
         update={"store": Settings().store.model_copy(update={"url": "memory://"})}

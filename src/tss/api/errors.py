@@ -14,6 +14,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -230,7 +231,9 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(status_of(exc), exc.code, message, exc.field)
 
     async def on_validation(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
+        # FastAPI's check of the request, or a body part a route validates itself (a
+        # shape chosen by what the body holds): either way the caller's input, named.
+        assert isinstance(exc, RequestValidationError | PydanticValidationError)
         err = exc.errors()[0]
         if err.get("type") == "json_invalid":
             return error_response(400, BadRequest.code, "the request body is not valid JSON")
@@ -258,5 +261,6 @@ def install_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(TSSError, on_tss)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(PydanticValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)

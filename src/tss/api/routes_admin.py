@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
+from pydantic import Field
 
 from tss.api import routes_jobs as jobs
-from tss.api.auth import needs
+from tss.api.auth import needs, principal_of, reveals
 from tss.api.errors import TSSRoute
 from tss.api.params import ERRORS, Cursor, Limit, PageNumber, node_of, page_of
 from tss.api.schemas import (
     JobOut,
     JobPage,
+    RunOut,
+    StrictIn,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -26,6 +29,7 @@ from tss.api.schemas import (
 )
 from tss.core.models import JobSpec, WorkerInfo
 from tss.core.waiting import EXTERNAL_PREFIX
+from tss.errors import ValidationError
 
 tokens = APIRouter(route_class=TSSRoute, tags=["tokens"])
 seed = APIRouter(route_class=TSSRoute, tags=["seed routes"])
@@ -97,32 +101,87 @@ async def seed_get(request: Request, response: Response, task_id: str) -> JobOut
     return await jobs.get_job(request, response, task_id)
 
 
-_Whole = Annotated[dict[str, Any], Body(description="a whole job definition")]
-_Partial = Annotated[dict[str, Any], Body(description="keys to change; null resets a key")]
+_Whole = Annotated[
+    dict[str, Any],
+    Body(description="a whole job definition; or a report with `status` (see TaskReportIn)"),
+]
+_Partial = Annotated[
+    dict[str, Any],
+    Body(description="keys to change; null resets a key; or a report with `status`"),
+]
+#: what TME executors say of a task, as the run's next step
+_STATUS = {
+    "started": "started",
+    "complete": "complete",
+    "completed": "complete",
+    "succeeded": "complete",
+    "fail": "fail",
+    "failed": "fail",
+}
 
 
-@seed.put("/task/{task_id}", response_model=JobOut, responses=ERRORS, **needs("admin"))
-@seed.put("/task/{task_id}/", response_model=JobOut, responses=ERRORS, **needs("admin"))
+class TaskReportIn(StrictIn):
+    """TME's state report: ``PUT|PATCH /task/<id>/`` with ``status`` (started, complete or
+    fail), the log output and details. ``<id>`` is the job (its oldest queued run, or the
+    run the caller holds) or a run id. Needs the worker role (or admin)."""
+
+    status: str = Field(description="started, complete or fail")
+    log: str | None = Field(None, max_length=16 * 1024 * 1024, description="the output so far")
+    details: Any = Field(None, description="complete: the result; fail: what went wrong")
+
+
+async def _report(request: Request, task_id: str, body: dict[str, Any]) -> RunOut:
+    report = TaskReportIn.model_validate(body)
+    status = _STATUS.get(report.status.lower())
+    if status is None:
+        raise ValidationError(
+            f"status must be started, complete or fail, not {report.status!r}", field="status"
+        )
+    details = report.details
+    run = await node_of(request).workers.report_task(
+        task_id, status, reporter=principal_of(request).name, log=report.log,
+        result=details if status == "complete" else None,
+        message=None if details is None or status != "fail" else str(details)[:64 * 1024],
+    )  # fmt: skip
+    return RunOut.of(run, reveal=reveals(request))
+
+
+def _job_edit(request: Request) -> None:
+    """A job definition changes what runs: only an admin (the route also lets workers in,
+    for their reports)."""
+    principal_of(request).require("admin")
+
+
+@seed.put("/task/{task_id}", response_model=JobOut | RunOut, responses=ERRORS, **needs("worker"))
+@seed.put("/task/{task_id}/", response_model=JobOut | RunOut, responses=ERRORS, **needs("worker"))
 async def seed_replace(
     request: Request,
     response: Response,
     task_id: str,
     body: _Whole,
     if_match: Annotated[str | None, Header()] = None,
-) -> JobOut:
-    """Replace a job's definition (as ``PUT /api/v1/jobs/{name}``)."""
+) -> JobOut | RunOut:
+    """Replace a job's definition (as ``PUT /api/v1/jobs/{name}``; admin only), or, with a
+    ``status`` in the body, report on the job's run (TME; worker or admin role)."""
+    if "status" in body:
+        return await _report(request, task_id, body)
+    _job_edit(request)
     return await jobs.replace_job(request, response, task_id, body, if_match)
 
 
-@seed.patch("/task/{task_id}/", response_model=JobOut, responses=ERRORS, **needs("admin"))
+@seed.patch("/task/{task_id}/", response_model=JobOut | RunOut, responses=ERRORS, **needs("worker"))
 async def seed_patch(
     request: Request,
     response: Response,
     task_id: str,
     body: _Partial,
     if_match: Annotated[str | None, Header()] = None,
-) -> JobOut:
-    """Change some keys of a job (as ``PATCH /api/v1/jobs/{name}``)."""
+) -> JobOut | RunOut:
+    """Change some keys of a job (as ``PATCH /api/v1/jobs/{name}``; admin only), or, with
+    a ``status`` in the body, report on the job's run (TME; worker or admin role)."""
+    if "status" in body:
+        return await _report(request, task_id, body)
+    _job_edit(request)
     return await jobs.patch_job(request, response, task_id, body, if_match)
 
 

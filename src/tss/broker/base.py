@@ -35,13 +35,20 @@ class RunMessage:
     #: the run may not start before this (Unix time, store clock): a run announced ahead of
     #: its time is held by the worker until then
     not_before: float | None = None
+    #: the run's task type and the labels it requires: a worker without them declines the
+    #: delivery. None and empty in a message of an older version: the claim decides
+    task_type: str | None = None
+    requires: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, run: Run) -> RunMessage:
         """The message that announces the queued ``run``."""
+        policy = run.policy
         return cls(
-            run.id, run.job, run.pool, run.priority, run.policy.cores, run.policy.memory,
+            run.id, run.job, run.pool, run.priority, policy.cores, policy.memory,
             run.not_before.timestamp() if run.not_before is not None else None,
+            # A run whose stored policy is unreadable goes to any worker, which fails it.
+            None if policy.malformed is not None else policy.type, policy.requires,
         )  # fmt: skip
 
     def _fields(self) -> dict[str, Any]:
@@ -56,6 +63,10 @@ class RunMessage:
         }
         if self.not_before is not None:
             fields["not_before"] = self.not_before
+        if self.task_type is not None:
+            fields["type"] = self.task_type
+        if self.requires:
+            fields["requires"] = list(self.requires)
         return fields
 
     def to_json(self) -> bytes:
@@ -106,6 +117,8 @@ class RunMessage:
                 not_before=(
                     float(_typed(raw, "not_before", (int, float))) if "not_before" in raw else None
                 ),
+                task_type=_typed(raw, "type", str) if "type" in raw else None,
+                requires=_labels(raw["requires"]) if "requires" in raw else (),
             )
         except KeyError as exc:
             raise BrokerError(f"broker message lacks field {exc.args[0]!r}") from exc
@@ -124,6 +137,12 @@ def _typed(raw: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise BrokerError(f"broker message field {key!r} has the wrong type")
     return value
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(label, str) for label in value):
+        raise BrokerError("broker message field 'requires' is not a list of labels")
+    return tuple(value)
 
 
 @dataclass(frozen=True, slots=True)

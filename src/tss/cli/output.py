@@ -143,13 +143,14 @@ def is_secret_key(key: object) -> bool:
 
 def mask_secrets(data: Any) -> Any:
     """``data`` with secrets masked: the password of every URL in it, the value of every key
-    that looks secret, and every literal value of an ``env`` mapping (a job's environment).
+    that looks secret, and every literal value of an ``env`` mapping (a job's environment)
+    or a ``headers`` mapping (an http job's headers).
     References (``{from_env: NAME}``, ``{from_file: PATH}``) name where a secret is, not
     the secret: they stay as written."""
     if isinstance(data, Mapping):
         out: dict[Any, Any] = {}
         for key, value in data.items():
-            if key == "env" and isinstance(value, Mapping):
+            if key in ("env", "headers") and isinstance(value, Mapping):
                 out[key] = mask_env(value)
             elif is_secret_key(key) and _is_scalar(value) and value not in ("", None):
                 out[key] = MASK

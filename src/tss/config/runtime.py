@@ -145,8 +145,9 @@ class SchedulerConfig(Section):
         600.0,
         ge=0,
         description="a queued run that no live worker can ever take (a pool nobody serves, "
-        "a task type no worker has, more cores or memory than the largest worker of its "
-        "pool) is failed after this long, with error type `Unrunnable` and the reason (the "
+        "a task type no worker has, `requires` labels no worker with its type has, more cores "
+        "or memory than the largest worker of its pool) is failed after this long, with error "
+        "type `Unrunnable` and the reason (the "
         "run's `waiting_because`); `0` or `null`: such runs wait forever. The time counts "
         "only while the condition holds, from the first check that finds it (checks every "
         "quarter of the bound, 1-15 s): a worker that comes back in time stops it, and "

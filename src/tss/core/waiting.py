@@ -2,8 +2,9 @@
 share. Pure: it reads a run and the registered workers, nothing else.
 
 A run can wait for good reasons (every worker that could take it is busy) or because no
-live worker can ever take it: nobody serves its pool, nobody has its task type, or it
-asks for more cores or memory than any of them has. Only the second kind is explained
+live worker can ever take it: nobody serves its pool, nobody has its task type, nobody
+that has it also has every label the run requires, or it asks for more cores or memory
+than any of them has. Only the second kind is explained
 here; the scheduler fails such a run after ``scheduler.unrunnable_after`` seconds.
 """
 
@@ -41,8 +42,9 @@ def why_waiting(run: Run, workers: Sequence[WorkerInfo]) -> Waiting | None:
     workers outside TSS that only report their status take no runs), or None when it is
     not queued or some live worker could take it (when it has room).
 
-    A worker could take a run when it serves the run's pool, has its task type, and has at
-    least the cores and memory the run declares (a run asking for no memory fits any, as
+    A worker could take a run when it serves the run's pool, has its task type and every
+    label the run requires (its job's ``requires``), and has at least the cores and memory
+    the run declares (a run asking for no memory fits any, as
     in :class:`tss.core.workers.Room`).
     """
     if run.state is not RunState.QUEUED:
@@ -58,6 +60,17 @@ def why_waiting(run: Run, workers: Sequence[WorkerInfo]) -> Waiting | None:
     typed = [w for w in serving if task_type in w.task_types]
     if not typed:
         return Waiting(f"no live worker in pool {pool!r} has task type {task_type!r}")
+    requires = run.policy.requires
+    if requires:
+        typed = [w for w in typed if set(requires).issubset(w.labels)]
+        if not typed:
+            labels = f"labels [{', '.join(requires)}]"
+            if any(set(requires).issubset(w.labels) for w in serving):
+                # Some have the labels, but not the task type: say both.
+                return Waiting(
+                    f"no live worker in pool {pool!r} has {labels} and task type {task_type!r}"
+                )
+            return Waiting(f"no live worker in pool {pool!r} has {labels}")
     cores, memory = run.policy.cores, run.policy.memory
     most_cores = max(w.cores for w in typed)
     if cores > most_cores + 1e-9:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tss import outbox
 from tss.broker.store import StoreBroker
+from tss.core.filters import RunFilter
 from tss.core.models import ErrorInfo, Outcome, Run, WorkerInfo
 from tss.core.retry import failure_outcome
 from tss.core.states import RunState
@@ -183,6 +184,78 @@ class RemoteWorkers(NodeService):
         if state == "down":
             self._known.pop(worker_id, None)
         return dataclasses.replace(info, state=state)  # type: ignore[arg-type]
+
+    # -- TME's reports: PUT|PATCH /task/<id>/ with a status --------------------------------
+
+    async def report_task(
+        self, task_id: str, status: str, *, reporter: str, log: str | None = None,
+        result: Any = None, message: str | None = None,
+    ) -> Run:  # fmt: skip
+        """An executor outside TSS says what it did with a job's run (TME's ``status``):
+        ``started`` takes the job's oldest queued run (or the run ``task_id`` names) for
+        ``reporter``, or keeps one it holds leased (a heartbeat); ``complete`` and ``fail``
+        end the run it holds, ``fail`` by the job's retry policy. ``log`` is the output so
+        far. Returns the run as it is now.
+
+        :raises NotFound: no such job or run, or nothing queued or held to report on.
+        """
+        actor = f"worker:{reporter}"
+        run = await self._task_run(task_id, reporter, queued=status == "started")
+        if status == "started":
+            if run.state is RunState.QUEUED:
+                # Such an executor does not heartbeat: lease for the run's timeout (or an
+                # hour), and each "started" again renews it.
+                claimed = await self._store.claim_runs(
+                    [run.id], worker_id=reporter, lease=self._task_lease(run)
+                )
+                if not claimed:
+                    raise NotFound(f"run {run.id} was taken meanwhile", field="task_id")
+                run = claimed[0]
+            else:
+                await self._store.heartbeat(
+                    reporter, [(run.id, run.attempt)], lease=self._task_lease(run)
+                )
+            if log is not None:
+                await self._store.save_logs([(run.id, run.attempt, log, "")])
+            return await self._store.get_run(run.id)
+        report = Report(
+            run.id, run.attempt, "succeeded" if status == "complete" else "failed", result,
+            None if status == "complete" else ErrorInfo("TaskFailed", message or "reported failed"),
+            log or "",
+        )  # fmt: skip
+        outcomes, _ = await self._outcomes(reporter, [report])
+        await self._store.finish_runs(outcomes, actor=actor)
+        await self._announce_flows()
+        return await self._store.get_run(run.id)
+
+    def _task_lease(self, run: Run) -> float:
+        timeout = run.policy.timeout or self._node.settings.worker.default_timeout
+        return max(self.lease, timeout or 3600.0)
+
+    async def _task_run(self, task_id: str, reporter: str, *, queued: bool) -> Run:
+        """The run a report is about: the run ``task_id`` names, else the job's oldest
+        queued run (``queued``) or the newest run ``reporter`` holds."""
+        try:
+            return await self._store.get_run(task_id)
+        except NotFound:
+            pass
+        job = (await self._store.get_job(task_id)).name  # NotFound names the job
+        if queued:
+            page = await self._store.list_runs(
+                RunFilter(job=job, states=(RunState.QUEUED,)), limit=500
+            )
+            queued_runs: list[Run] = page.items
+            if queued_runs:
+                return queued_runs[-1]  # newest first: the last is the oldest
+        page = await self._store.list_runs(
+            RunFilter(job=job, states=(RunState.RUNNING,)), limit=500
+        )
+        running: list[Run] = page.items
+        held = [r for r in running if r.worker_id == reporter]
+        if held:
+            return held[0]
+        what = "queued or held by" if queued else "held by"
+        raise NotFound(f"job {job!r} has no run {what} {reporter!r} to report on", field="task_id")
 
     # -- outcomes -------------------------------------------------------------------------
 

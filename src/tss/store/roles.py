@@ -163,6 +163,12 @@ class Claim(NamedTuple):
             None if types is None else frozenset(types), frozenset(labels),
         )  # fmt: skip
 
+    @property
+    def wants(self) -> bool:
+        """Whether this claim can take anything: it has pools, a positive limit and, if it
+        names task types, at least one."""
+        return bool(self.pools) and self.limit > 0 and self.types != frozenset()
+
     def takes(self, run: Run) -> bool:
         """Whether this claim may take ``run`` by its task type and required labels (its
         resources are :attr:`room`'s concern)."""
@@ -284,12 +290,12 @@ class RunStore(ABC):
         ``SKIP LOCKED``), so two workers never queue up on the same head of the queue. A
         store does the work in :meth:`_claim_next`."""
         claim = Claim.of(pools, limit, worker_id, lease, room, types, labels)
-        if not claim.pools or limit <= 0:
+        if not claim.wants:
             return []
         return await self._claim_next(claim)
 
     async def _claim_next(self, claim: Claim) -> list[Run]:
-        """:meth:`claim_next` of a claim with pools and a positive limit. This default reads
+        """:meth:`claim_next` of a claim that :attr:`~Claim.wants` something. This default reads
         then claims; a run another worker takes in between is simply not returned. It
         filters by type and labels after reading, so runs it cannot take ahead in the queue
         hold back the ones behind them: every store of TSS overrides it."""
@@ -315,14 +321,14 @@ class RunStore(ABC):
         outcomes are recorded whatever the claim finds. A store does the work in
         :meth:`_finish_and_claim`."""
         claim = Claim.of(pools, limit, worker_id, lease, room, types, labels)
-        if not claim.pools or limit <= 0:
+        if not claim.wants:
             return await self.finish_runs(outcomes, actor=actor), []
         return await self._finish_and_claim(list(outcomes), actor, claim)
 
     async def _finish_and_claim(
         self, outcomes: list[Outcome], actor: str, claim: Claim
     ) -> tuple[list[bool], list[Run]]:
-        """:meth:`finish_and_claim` of a claim with pools and a positive limit. This default
+        """:meth:`finish_and_claim` of a claim that :attr:`~Claim.wants` something. This default
         takes two steps; a store that can do both in one round trip overrides it (Redis: one
         script; PostgreSQL: one statement; SQLite: one transaction)."""
         accepted = await self.finish_runs(outcomes, actor=actor)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tss._urls import mask_url
+from tss._urls import SECRET_QUERY_KEYS, mask_url
 from tss._version import __version__
 from tss.config.http import HttpConfig
 from tss.errors import TaskFailure
@@ -100,6 +100,7 @@ class HttpTask(TaskType):
             body["content"] = str(params["body"]).encode()
         method = params.get("method") or ("POST" if body else "GET")
         url = httpx.URL(params["url"])
+        secrets += [v for k, v in url.params.multi_items() if k.lower() in SECRET_QUERY_KEYS]
         timeout = float(params.get("timeout", p.DEFAULT_TIMEOUT))
         hops = params.get("max_redirects", p.DEFAULT_MAX_REDIRECTS)
         follow = params.get("follow_redirects", True)

@@ -79,6 +79,8 @@ class Worker:
         self.id = settings.id or f"{socket.gethostname()}-{os.getpid()}"
         self.cores = settings.cores if settings.cores is not None else float(os.cpu_count() or 1)
         self.memory = settings.memory if settings.memory is not None else _total_memory_mb()
+        #: a run goes to this worker only if it requires no label beyond these
+        self._labels = frozenset(settings.labels)
         self._held: dict[str, _Held] = {}
         self._outcomes: asyncio.Queue[tuple[Outcome, Delivery]] = asyncio.Queue()
         #: whether the fetch loop is recording outcomes with a claim (store brokers), and
@@ -182,6 +184,7 @@ class Worker:
                         runs = await self.broker.claim(
                             self.settings.pools, free, 0.5,
                             worker_id=self.id, lease=self.settings.lease, room=self._free_room(),
+                            types=self._types(), labels=self._labels,
                         )  # fmt: skip
                     self._start(runs, {r.id: Delivery(RunMessage.of(r)) for r in runs})
                 else:
@@ -217,11 +220,24 @@ class Worker:
         place here and are tried again when a run ends), so a large run never blocks a
         small one behind it."""
         whole = Room(self.cores, self.memory)  # what this worker has when it is idle
-        too_big: list[Delivery] = []
+        types = self._types()
+        declined: list[Delivery] = []
         candidates: list[Delivery] = []
         for delivery in deliveries:
-            need = ("", delivery.message.cores, delivery.message.memory)
-            (candidates if whole.fit([need]) else too_big).append(delivery)
+            message = delivery.message
+            why = self._cannot_run(message, types)
+            if why is None and not whole.fit([("", message.cores, message.memory)]):
+                why = (
+                    f"needs {message.cores} cores and {message.memory} MB; worker {self.id} "
+                    f"has {self.cores} and {self.memory}: leaving it to a larger worker"
+                )
+            if why is None:
+                candidates.append(delivery)
+            else:
+                declined.append(delivery)
+                if message.run_id not in self._warned:  # once per run: it may come back
+                    self._warned.add(message.run_id)
+                    log.warning("run %s of job %s %s", message.run_id, message.job, why)
         chosen = set(
             self._free_room().fit(
                 (str(i), d.message.cores, d.message.memory) for i, d in enumerate(candidates)
@@ -229,17 +245,9 @@ class Worker:
         )
         fitting = [d for i, d in enumerate(candidates) if str(i) in chosen]
         self._parked += [d for i, d in enumerate(candidates) if str(i) not in chosen]
-        if too_big:
-            for delivery in too_big:
-                if delivery.message.run_id not in self._warned:
-                    self._warned.add(delivery.message.run_id)
-                    log.warning(
-                        "run %s of job %s needs %s cores and %s MB; worker %s has %s and %s: "
-                        "leaving it to a larger worker",
-                        delivery.message.run_id, delivery.message.job, delivery.message.cores,
-                        delivery.message.memory, self.id, self.cores, self.memory,
-                    )  # fmt: skip
-            await self.broker.nack(too_big)
+        if declined:
+            # Not taken, not failed: back to the queue for a worker that can run it.
+            await self.broker.nack(declined)
             await asyncio.sleep(0.5)  # it may come straight back: do not spin on it
         if not fitting:
             return
@@ -251,6 +259,26 @@ class Worker:
         if by_id:
             # Duplicate or stale deliveries: someone else has these runs (or they ended).
             await self.broker.ack(list(by_id.values()))
+
+    def _types(self) -> frozenset[str]:
+        """The task types this worker runs (read each time: a registry may gain some)."""
+        return frozenset(self.registry.names())
+
+    def _cannot_run(self, message: RunMessage, types: frozenset[str]) -> str | None:
+        """Why this worker cannot run the announced run, by its task type and required
+        labels; None when it can (or the message, from an older version, does not say)."""
+        if message.task_type is not None and message.task_type not in types:
+            return (
+                f"has task type {message.task_type!r}, which worker {self.id} does not run: "
+                "leaving it to a worker that does"
+            )
+        missing = [label for label in message.requires if label not in self._labels]
+        if missing:
+            return (
+                f"requires labels {missing} that worker {self.id} lacks: leaving it to a "
+                "worker that has them"
+            )
+        return None
 
     def _start(self, claimed: list[Run], by_id: dict[str, Delivery]) -> None:
         """Execute the claimed runs; their deliveries leave ``by_id``."""
@@ -355,6 +383,7 @@ class Worker:
                 [o for o, _ in batch], actor=f"worker:{self.id}",
                 pools=self.settings.pools, limit=free, worker_id=self.id,
                 lease=self.settings.lease, room=self._free_room(),
+                types=self._types(), labels=self._labels,
             )  # fmt: skip
         except BaseException:
             for item in batch:

@@ -38,10 +38,12 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job, last: Run | None = None, *, reveal: bool) -> JobOut:
-        """The job as a caller sees it: env values masked unless ``reveal`` (admin)."""
+        """The job as a caller sees it: env and header values, URL credentials masked
+        unless ``reveal`` (admin)."""
         spec = job.spec
-        if not reveal and "env" in spec.params:
-            spec = spec.model_copy(update={"params": mask_params(spec.params, reveal=False)})
+        masked = mask_params(spec.params, reveal=reveal)
+        if masked is not spec.params:
+            spec = spec.model_copy(update={"params": masked})
         return cls(
             name=spec.name,
             spec=spec,

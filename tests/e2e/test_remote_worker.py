@@ -83,29 +83,23 @@ def served(tmp_path: Path) -> Iterator[tuple[Project, str, httpx.Client]]:
         project.close()
 
 
-def start_worker(project: Project, url: str, token: str, name: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    project: Project, url: str, token: str, name: str, *, seed_env: bool = False
+) -> subprocess.Popen[bytes]:
+    """``tss worker --url URL --token T``, or (``seed_env``) the same told by TSSv5's
+    variable ``TSS_WORKER_STATUS_REGISTRY`` and ``TSS_TOKEN``."""
     log = project.root / f"{name}.log"
+    where = ["--url", url, "--token", token]
+    env = {}
+    if seed_env:
+        where, env = [], {"TSS_WORKER_STATUS_REGISTRY": url, "TSS_TOKEN": token}
     with log.open("ab") as handle:
         proc = subprocess.Popen(
-            [
-                TSS,
-                "worker",
-                "--url",
-                url,
-                "--token",
-                token,
-                "--pool",
-                "remote",
-                "--worker-id",
-                name,
-                "--concurrency",
-                "4",
-            ],
-            cwd=project.root / "worker",
-            env=project.environ(),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+            [TSS, "worker", *where, "--pool", "remote", "--worker-id", name,
+             "--concurrency", "4"],
+            cwd=project.root / "worker", env=project.environ(env),
+            stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     project.servers.append(proc)
     return proc
 
@@ -149,7 +143,7 @@ def test_a_flow_and_a_kill_mid_run_through_the_python_worker_over_http(
     first.send_signal(signal.SIGKILL)
     first.wait(10)
 
-    second = start_worker(project, url, token, "py-worker-2")
+    second = start_worker(project, url, token, "py-worker-2", seed_env=True)
     ended = wait_state(admin, slow, {"succeeded", "failed", "timed_out", "cancelled"}, 60)
     assert ended["state"] == "succeeded", ended
     assert ended["result"] == "done"

@@ -39,7 +39,8 @@ function runCommand(params, ctx) {
     const [command, ...args] = params.argv.map(String);
     // No shell; its own process group, so a stop kills what it started too.
     const child = spawn(command, args, {
-      cwd: params.cwd, env: taskEnv(params, ctx.run), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: params.cwd, env: taskEnv(params, ctx.run), detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const kill = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone already */ } };
     ctx.signal.addEventListener('abort', kill, { once: true });
@@ -61,7 +62,8 @@ function runCommand(params, ctx) {
 }
 
 // A task starts from a clean environment: never the worker's TSS_* variables (its token).
-const BASE_NAMES = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR']);
+const BASE_NAMES = new Set(
+  ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR']);
 const isTss = (name) => /^tss_/i.test(name);
 
 function taskEnv(params, run) {
@@ -69,7 +71,8 @@ function taskEnv(params, run) {
   const extra = new Set(Array.isArray(inherit) ? inherit : []);
   const env = {};
   for (const [name, value] of Object.entries(inherit === false ? {} : process.env)) {
-    if (!isTss(name) && (BASE_NAMES.has(name) || name.startsWith('LC_') || extra.has(name))) env[name] = value;
+    const passed = BASE_NAMES.has(name) || name.startsWith('LC_') || extra.has(name);
+    if (passed && !isTss(name)) env[name] = value;
   }
   for (const [name, value] of Object.entries(params.env ?? {})) env[name] = secret(name, value);
   return { ...env, TSS_RUN_ID: run.id, TSS_ATTEMPT: String(run.attempt), TSS_JOB: run.job };
@@ -83,9 +86,13 @@ function secret(name, value) {
     }
     return process.env[value.from_env];
   }
-  const real = fs.realpathSync(value.from_file);
-  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw failure('SecretError', `env.${name}: ${real} may not be read`);
-  return fs.readFileSync(real, 'utf8').replace(/\n+$/, '');
+  try {
+    const real = fs.realpathSync(value.from_file);
+    if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new Error('a kernel or device path');
+    return fs.readFileSync(real, 'utf8').replace(/\n+$/, '');
+  } catch (err) {
+    throw failure('SecretError', `env.${name}: cannot read ${value.from_file}: ${err.message}`);
+  }
 }
 
 // ---- configuration -------------------------------------------------------------------------
@@ -101,7 +108,8 @@ const env = process.env;
 const cfg = {
   url: (flags.url ?? env.TSS_URL ?? 'http://127.0.0.1:8000').replace(/\/+$/, ''),
   token: flags.token ?? env.TSS_TOKEN ?? '',
-  id: flags.id ?? env.TSS_WORKER_ID ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-'),
+  id: flags.id ?? env.TSS_WORKER_ID
+    ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-'),
   pools: flags.pool ?? list(env.TSS_POOLS ?? 'default'),
   labels: flags.label ?? list(env.TSS_LABELS),
   concurrency: Number(flags.concurrency ?? env.TSS_CONCURRENCY ?? 4),
@@ -115,7 +123,8 @@ const log = (message) => console.error(`${new Date().toISOString()} worker ${cfg
 // ---- talking to the server -----------------------------------------------------------------
 class HttpError extends Error {
   constructor(status, error) {
-    super(`${status} ${error.code}: ${error.message}${error.field ? ` (field ${error.field})` : ''}`);
+    const field = error.field ? ` (field ${error.field})` : '';
+    super(`${status} ${error.code}: ${error.message}${field}`);
     Object.assign(this, { status, code: error.code, field: error.field });
   }
 }
@@ -138,10 +147,12 @@ async function api(method, path, body, timeout = 30) {
 
 // A server that is down, or answers 5xx or 429, is tried again; any other 4xx will not change.
 const retryable = (err) => !(err instanceof HttpError) || err.status >= 500 || err.status === 429;
-const unregistered = (err) => err instanceof HttpError && err.status === 404 && err.field === 'worker_id';
+const unregistered = (err) => err instanceof HttpError && err.status === 404
+  && err.field === 'worker_id'; // the server forgot this worker: register again
 
 async function backOff(err, what, failures) {
-  const seconds = (retryable(err) ? Math.min(30, 0.5 * 2 ** failures) : 30) * (0.5 + Math.random() / 2);
+  const bound = retryable(err) ? Math.min(30, 0.5 * 2 ** failures) : 30;
+  const seconds = bound * (0.5 + Math.random() / 2);
   log(`${what} failed (${err.cause?.code ?? err.message}); trying again in ${seconds.toFixed(1)}s`);
   await delay(seconds * 1000, null, { signal: stopped.signal }).catch(() => {});
 }
@@ -153,6 +164,8 @@ const stopped = new AbortController(); // aborted on SIGTERM/SIGINT
 let session = null; // what registration returned: lease, heartbeat_interval, max_batch...
 let polling = false; // a claim is waiting on the server
 let wake = () => {}; // wakes the claim loop when a slot frees
+let stopAt = 0; // when SIGTERM/SIGINT came
+let draining = null; // the request that says so to the server
 
 class Output {
   // Keeps the head and the tail of what a run printed, marking the cut (as the server does).
@@ -160,7 +173,7 @@ class Output {
   write(text) {
     this.changed = true;
     if (!this.cut && this.head.length + text.length <= LOG_LIMIT) { this.head += text; return; }
-    if (!this.cut) { this.rest = this.head.slice(LOG_LIMIT / 2); this.head = this.head.slice(0, LOG_LIMIT / 2); }
+    if (!this.cut) [this.head, this.rest] = [this.head.slice(0, LOG_LIMIT / 2), this.head.slice(LOG_LIMIT / 2)];
     this.cut = true;
     this.rest = (this.rest + text).slice(-LOG_LIMIT / 2);
   }
@@ -176,7 +189,7 @@ async function register() {
   for (let failures = 1; !stopped.signal.aborted; failures++) {
     try {
       session = await api('POST', '', body);
-      log(`registered with ${cfg.url}: pools ${cfg.pools}, types ${body.task_types}, labels [${cfg.labels}]`);
+      log(`registered at ${cfg.url}: pools ${cfg.pools}; types ${body.task_types}; labels ${cfg.labels}`);
       return true;
     } catch (err) {
       await backOff(err, 'registering', failures);
@@ -199,9 +212,9 @@ function takeOutcomes() {
 
 function settle(sent, accepted, err) {
   if (err && retryable(err)) { outcomes.unshift(...sent); return; } // sent again with the next call
-  if (err) log(`${sent.length} outcomes refused and dropped (the server re-runs them): ${err.message}`);
+  if (err) log(`${sent.length} outcomes refused, dropped (their runs are re-run): ${err.message}`);
   sent.forEach((o, i) => {
-    if (accepted && !accepted[i]) log(`run ${o.run_id} attempt ${o.attempt}: outcome not accepted (fenced off)`);
+    if (accepted && !accepted[i]) log(`run ${o.run_id} attempt ${o.attempt}: outcome refused (fenced off)`);
   });
 }
 
@@ -228,7 +241,10 @@ async function flush() {
 async function claimLoop() {
   for (let failures = 0; !stopped.signal.aborted;) {
     const free = cfg.concurrency - running.size;
-    if (free <= 0 && !outcomes.length) { await new Promise((resolve) => { wake = resolve; }); continue; }
+    if (free <= 0 && !outcomes.length) {
+      await new Promise((resolve) => { wake = resolve; }); // until a run ends
+      continue;
+    }
     const sent = takeOutcomes();
     const held = [...running.values()].map((r) => r.task.policy);
     const body = {
@@ -272,7 +288,7 @@ function start(task) {
 async function execute({ task, controller, stdout, stderr }) {
   const { signal } = controller;
   const stop = new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
-  stop.catch(() => {});
+  stop.catch(() => {}); // raced below; never unhandled
   let timer;
   try {
     const handler = handlers[task.type];
@@ -281,7 +297,8 @@ async function execute({ task, controller, stdout, stderr }) {
     if (early > 0) await Promise.race([delay(early), stop]);
     if (task.timeout != null) timer = setTimeout(() => controller.abort('timeout'), task.timeout * 1000);
     // A handler that does not stop when told is left behind: its slot is free again.
-    const result = await Promise.race([handler(task.params, { run: task, signal, stdout, stderr }), stop]);
+    const ctx = { run: task, signal, stdout, stderr };
+    const result = await Promise.race([handler(task.params, ctx), stop]);
     return { run_id: task.id, attempt: task.attempt, status: 'succeeded', result: result ?? null,
       stdout: stdout.text(), stderr: stderr.text() };
   } catch (err) {
@@ -290,11 +307,15 @@ async function execute({ task, controller, stdout, stderr }) {
     const base = { run_id: task.id, attempt: task.attempt, stdout: stdout.text(), stderr: stderr.text() };
     if (why === 'shutdown') return { ...base, status: 'handed_back' };
     if (why === 'timeout') {
-      return { ...base, status: 'timed_out', error: { type: 'TimeoutError', message: `exceeded its timeout of ${task.timeout}s` } };
+      const message = `exceeded its timeout of ${task.timeout}s`;
+      return { ...base, status: 'timed_out', error: { type: 'TimeoutError', message } };
     }
+    // A failure() says what went wrong; any other error is a bug worth its stack.
     const error = { type: String(err?.type ?? err?.name ?? 'Error').slice(0, 200),
-      message: String(err?.message ?? err).slice(0, 60000), traceback: err?.stack?.slice(0, 200000) ?? null };
-    return { ...base, status: 'failed', error, ...(Number.isInteger(err?.exitCode) ? { exit_code: err.exitCode } : {}) };
+      message: String(err?.message ?? err).slice(0, 60000),
+      traceback: err?.type ? null : err?.stack?.slice(0, 200000) ?? null };
+    const exit = Number.isInteger(err?.exitCode) ? { exit_code: err.exitCode } : {};
+    return { ...base, status: 'failed', error, ...exit };
   } finally {
     clearTimeout(timer);
   }
@@ -317,7 +338,7 @@ async function heartbeats(done) {
       return beat;
     });
     try {
-      const { lost } = await api('POST', `/${cfg.id}/heartbeat`, { runs: beats });
+      const { lost } = await api('POST', `/${cfg.id}/heartbeat`, { runs: beats }, session.lease);
       for (const id of lost) running.get(id)?.controller.abort('lost');
     } catch (err) {
       for (const beat of beats) {
@@ -332,10 +353,8 @@ async function heartbeats(done) {
 
 // SIGTERM/SIGINT: no more claims; running runs get `grace` seconds, then are handed back.
 async function shutdown() {
-  log(`stopping: ${running.size} runs may finish within ${cfg.grace}s`);
-  await api('PATCH', `/${cfg.id}`, { state: 'draining' }).catch((err) => log(`draining: ${err.message}`));
-  const deadline = Date.now() + cfg.grace * 1000;
-  while (running.size && Date.now() < deadline) await delay(100);
+  await draining;
+  while (running.size && Date.now() < stopAt + cfg.grace * 1000) await delay(100);
   for (const run of running.values()) run.controller.abort('shutdown');
   while (running.size) await delay(10);
   for (let tries = 0; outcomes.length && tries < 5; tries++) { // the server may be briefly away
@@ -350,8 +369,10 @@ async function main() {
   for (const name of ['SIGTERM', 'SIGINT']) {
     process.on(name, () => {
       if (stopped.signal.aborted) { cfg.grace = 0; return; } // a second signal: hand back now
-      log(`${name}: stopping`);
+      log(`${name}: stopping; ${running.size} runs may finish within ${cfg.grace}s`);
+      stopAt = Date.now();
       stopped.abort();
+      if (session) draining = api('PATCH', `/${cfg.id}`, { state: 'draining' }).catch(() => {});
       wake();
     });
   }

@@ -388,12 +388,13 @@ def worker(
     if changes:
         settings.worker = settings.worker.model_copy(update=changes)
     state = ctx.find_object(CLIState) or CLIState()
-    if state.url:
+    server = state.url or settings.worker.status_registry
+    if server:
         if dummy is not None:
             raise ValidationError(
                 "-d TASK N needs the store: it cannot be used with --url", field="--dummy"
             )
-        _run(_serve_remote(settings, state.url, state.token))
+        _run(_serve_remote(settings, server, state.token))
         return
     if dummy is not None:
         from tss.service.runs import MAX_COUNT

@@ -7,7 +7,8 @@ in ``runtime.py`` (store, broker, scheduler, worker), ``http.py`` (the ``http`` 
 
 Nested keys in the environment use ``__`` (``TSS_WORKER__CONCURRENCY=16``). The aliases
 ``TSS_DATABASE_URL`` (store.url), ``TSS_RABBITMQ_URL`` (broker.url), ``TSS_REDIS_URL``
-(redis.url) and ``TSS_ADMIN_TOKEN`` (api.admin_token) are honoured. An invalid config
+(redis.url), ``TSS_ADMIN_TOKEN`` (api.admin_token) and ``TSS_WORKER_STATUS_REGISTRY``
+(worker.status_registry) are honoured. An invalid config
 stops with the key and the reason.
 """
 
@@ -76,6 +77,7 @@ _ALIASES = {
     "TSS_RABBITMQ_URL": ("broker", "url"),
     "TSS_REDIS_URL": ("redis", "url"),
     "TSS_ADMIN_TOKEN": ("api", "admin_token"),
+    "TSS_WORKER_STATUS_REGISTRY": ("worker", "status_registry"),
 }
 
 

@@ -255,6 +255,21 @@ class WorkerConfig(Section):
         description="the most runs taken from the broker in one fetch, and the most flow "
         "runs published at once after outcomes are recorded",
     )
+    status_registry: str | None = Field(
+        None,
+        description="a TSS server's URL (`http://host:8000`): `tss worker` then takes runs, "
+        "reports them and posts its status through that server's API (the worker protocol, "
+        "docs/workers.md) instead of the store and broker, with the worker token in "
+        "`TSS_TOKEN`; TSSv5's `TSS_WORKER_STATUS_REGISTRY` (also `tss worker --url`)",
+        json_schema_extra=shown("none: the store and broker"),
+    )
+
+    @field_validator("status_registry")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value
 
     _durations = field_validator(
         "lease", "heartbeat_interval", "grace_period", "default_timeout", mode="before"

@@ -90,6 +90,9 @@ def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
         ("scheduler: {unrunnable_after: -1}\n", "scheduler.unrunnable_after"),
         ("worker: {batch_size: 0}\n", "worker.batch_size"),
         ("worker: {batch_size: 10001}\n", "worker.batch_size"),
+        ("worker: {labels: ['gpu', 'has space']}\n", "worker.labels"),
+        ("worker: {labels: ['=eu']}\n", "worker.labels"),
+        ("worker: {labels: gpu}\n", "worker.labels"),
     ],
 )
 def test_an_invalid_key_is_named(tmp_path: Path, text: str, names: str) -> None:

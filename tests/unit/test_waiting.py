@@ -16,10 +16,10 @@ NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 def run(
     *, pool: str = "default", type: str = "noop", cores: float = 0.0, memory: int = 0,
-    state: RunState = RunState.QUEUED,
+    state: RunState = RunState.QUEUED, requires: tuple[str, ...] = (),
 ) -> Run:  # fmt: skip
     policy = RunPolicy(type=type, timeout=None, isolation="auto", retries=RetryPolicy(),
-                       cores=cores, memory=memory)  # fmt: skip
+                       cores=cores, memory=memory, requires=requires)  # fmt: skip
     return Run(id="r1", job="j", state=state, trigger="manual", params={}, priority=0,
                pool=pool, policy=policy, attempt=0, created_at=NOW, updated_at=NOW)  # fmt: skip
 
@@ -89,3 +89,33 @@ def test_cores_and_memory_must_be_on_one_worker() -> None:
         "has both"
     )
     assert why_waiting(run(cores=4, memory=1024), workers) is None
+
+
+def test_labels_no_live_worker_of_the_pool_has() -> None:
+    gpu_elsewhere = worker("w2", pools=["other"], labels=["gpu", "region=eu"])
+    dead = worker("w3", labels=["gpu", "region=eu"], state="dead")
+    only_gpu = worker("w4", labels=["gpu"])
+    found = why_waiting(
+        run(requires=("gpu", "region=eu")), [worker(), gpu_elsewhere, dead, only_gpu]
+    )
+    assert found == Waiting("no live worker in pool 'default' has labels [gpu, region=eu]")
+
+
+def test_labels_only_workers_without_the_task_type_have() -> None:
+    labelled = worker("w2", labels=["gpu"], task_types=["python"])
+    found = why_waiting(run(requires=("gpu",)), [worker(), labelled])
+    assert found == Waiting(
+        "no live worker in pool 'default' has labels [gpu] and task type 'noop'"
+    )
+
+
+def test_a_worker_with_the_labels_and_more_can_take_the_run() -> None:
+    assert why_waiting(run(requires=("gpu",)), [worker(labels=["ssd", "gpu"])]) is None
+    assert why_waiting(run(), [worker(labels=["gpu"])]) is None  # none required: any worker
+
+
+def test_resources_are_weighed_among_the_workers_with_the_labels() -> None:
+    big = worker("big", cores=16.0)  # no labels: cannot take the run at all
+    small = worker("small", cores=2.0, labels=["gpu"])
+    found = why_waiting(run(requires=("gpu",), cores=8), [big, small])
+    assert found == Waiting("needs 8 cores but the largest live worker in pool 'default' has 2")

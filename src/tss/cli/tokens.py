@@ -71,7 +71,9 @@ def expiry(text: str | None, now: datetime) -> datetime | None:
 def create_token(
     ctx: typer.Context,
     name: str = typer.Option(..., "--name", help="What the token is for (e.g. ci-deploy)."),
-    role: str = typer.Option(..., "--role", help="viewer, operator or admin."),
+    role: str = typer.Option(
+        ..., "--role", help="viewer, operator, admin, or worker (the worker protocol only)."
+    ),
     expires: str | None = typer.Option(
         None, "--expires", metavar="DURATION", help="Lifetime, e.g. 30d or 12h (default: none)."
     ),

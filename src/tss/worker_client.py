@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
+import orjson
 
 from tss._aio import wait_first
 from tss.api.schemas.workers import (
@@ -79,6 +80,46 @@ def outcome_wire(outcome: Outcome) -> dict[str, Any]:
     return wire
 
 
+def _cut(text: str, limit: int) -> str:
+    """Head and tail of ``text`` within about ``limit`` bytes, the cut marked."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    half = max(limit // 2, 0)
+    head = data[:half].decode("utf-8", "ignore")
+    tail = data[len(data) - half :].decode("utf-8", "ignore")
+    return f"{head}\n[... output truncated to fit the server's max_body ...]\n{tail}"
+
+
+def fitted(wires: Sequence[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
+    """``wires`` in batches whose JSON each stays within ``budget`` bytes (the server's
+    ``api.max_body`` with room to spare): an outcome too large alone has its output cut
+    (head and tail kept), never dropped, so a run that printed a lot still ends."""
+    batches: list[list[dict[str, Any]]] = [[]]
+    used = 0
+    for wire in wires:
+        size = len(orjson.dumps(wire))
+        if size > budget:
+            keep = max((budget - (size - len(wire["stdout"]) - len(wire["stderr"]))) // 2, 1024)
+            wire = {
+                **wire,
+                "stdout": _cut(wire["stdout"], keep),
+                "stderr": _cut(wire["stderr"], keep),
+            }
+            if "error" in wire and wire["error"].get("traceback"):
+                wire["error"] = {
+                    **wire["error"],
+                    "traceback": _cut(wire["error"]["traceback"], keep),
+                }
+            size = len(orjson.dumps(wire))
+        if batches[-1] and (used + size > budget or len(batches[-1]) >= MAX_BATCH):
+            batches.append([])
+            used = 0
+        batches[-1].append(wire)
+        used += size
+    return [b for b in batches if b]
+
+
 def run_of(task: RunTask) -> Run:
     """A claimed run as the worker loop knows runs."""
     now = datetime.now(UTC)
@@ -125,6 +166,12 @@ class ProtocolStore:
         self._p = protocol
         self.session: WorkerSession | None = None
 
+    @property
+    def budget(self) -> int:
+        """The bytes of outcomes one request carries: the server's limit, less room for
+        the rest of the body."""
+        return (self.session.max_body if self.session else 1 << 20) * 3 // 4
+
     async def start(self) -> None:
         return None
 
@@ -154,21 +201,20 @@ class ProtocolStore:
         return out.lost
 
     async def save_logs(self, logs: Sequence[tuple[str, int, str, str]]) -> None:
-        body = {
-            "runs": [
-                {"run_id": r, "attempt": a, "stdout": out, "stderr": err}
-                for r, a, out, err in logs[:MAX_BATCH]
-            ]
-        }
-        await self._p.send("POST", f"/{self._p.worker_id}/heartbeat", body, lambda _: None)
+        held = [
+            {"run_id": r, "attempt": a, "stdout": out, "stderr": err} for r, a, out, err in logs
+        ]
+        for batch in fitted(held, self.budget):
+            body = {"runs": batch}
+            await self._p.send("POST", f"/{self._p.worker_id}/heartbeat", body, lambda _: None)
 
     async def finish_runs(self, outcomes: Sequence[Outcome], *, actor: str) -> list[bool]:
         accepted: list[bool] = []
-        for start in range(0, len(outcomes), MAX_BATCH):
-            body = {"outcomes": [outcome_wire(o) for o in outcomes[start : start + MAX_BATCH]]}
+        for batch in fitted([outcome_wire(o) for o in outcomes], self.budget):
             out: OutcomesOut = await self._p.send(
-                "POST", f"/{self._p.worker_id}/outcomes", body, OutcomesOut.model_validate
-            )
+                "POST", f"/{self._p.worker_id}/outcomes", {"outcomes": batch},
+                OutcomesOut.model_validate,
+            )  # fmt: skip
             accepted += out.accepted
         return accepted
 
@@ -184,9 +230,11 @@ class ProtocolStore:
         room: Room,
         **_ignored: Any,
     ) -> tuple[list[bool], list[Run]]:
-        if len(outcomes) > MAX_BATCH:
+        wires = [outcome_wire(o) for o in outcomes]
+        batches = fitted(wires, self.budget)
+        if len(batches) > 1:  # too many, or too much output, for one request
             return await self.finish_runs(outcomes, actor=actor), []
-        return await claim(self._p, worker_id, limit, 0.0, room, outcomes)
+        return await claim(self._p, worker_id, limit, 0.0, room, batches[0] if batches else [])
 
     async def claim_runs(
         self, run_ids: Sequence[str], *, worker_id: str, lease: float
@@ -200,12 +248,13 @@ async def claim(
     limit: int,
     wait: float,
     room: Room,
-    outcomes: Sequence[Outcome] = (),
+    outcomes: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[bool], list[Run]]:
-    """``POST /workers/{id}/claim``: report ``outcomes`` and take up to ``limit`` runs."""
+    """``POST /workers/{id}/claim``: report ``outcomes`` (as the wire has them) and take up
+    to ``limit`` runs."""
     body: dict[str, Any] = {"limit": min(max(limit, 0), MAX_BATCH), "wait": wait}
     if outcomes:
-        body["outcomes"] = [outcome_wire(o) for o in outcomes]
+        body["outcomes"] = list(outcomes)
     if room.cores < 1e6:
         body["cores"] = max(room.cores, 0.0)
     if 0 <= room.memory <= 2**53:

@@ -33,6 +33,12 @@ def slow_once(marker):
     return "done"
 
 
+def loud(lines):
+    for i in range(lines):
+        print(f"line {i:07d} " + "x" * 100)
+    return lines
+
+
 def step(name):
     print(f"step {name}")
     return {"step": name, "pid": os.getpid()}
@@ -130,6 +136,8 @@ def test_a_flow_and_a_kill_mid_run_through_the_python_worker_over_http(
         job("r-slow", "slow_once", {"marker": marker}),
         job("r-extract", "step", {"name": "extract"}),
         job("r-load", "step", {"name": "load"}, depends_on=["r-extract"]),
+        # More output than one request to the server may carry (api.max_body, 1 MB).
+        job("r-loud", "loud", {"lines": 30000}),
     ]
     for spec in jobs:
         made = admin.post("/api/v1/jobs", json=spec)
@@ -167,6 +175,14 @@ def test_a_flow_and_a_kill_mid_run_through_the_python_worker_over_http(
     assert load_run()[0]["result"]["step"] == "load"
     logs = admin.get(f"/api/v1/runs/{load_run()[0]['id']}/logs").json()
     assert logs["stdout"] == "step load\n"
+
+    loud = admin.post("/api/v1/jobs/r-loud/runs", json={}).json()["id"]
+    ended = wait_state(admin, loud, {"succeeded", "failed", "timed_out", "cancelled"}, 30)
+    assert (ended["state"], ended["result"]) == ("succeeded", 30000)
+    stdout = admin.get(f"/api/v1/runs/{loud}/logs").json()["stdout"]
+    assert stdout.startswith("line 0000000 ")
+    assert stdout.rstrip().endswith("x" * 100)
+    assert "truncated" in stdout
 
     listed = {w["id"]: w for w in admin.get("/api/v1/workers").json()["items"]}
     assert listed["py-worker-2"]["state"] == "up"

@@ -72,6 +72,7 @@ async def register_worker(request: Request, body: WorkerIn) -> WorkerSession:
     return WorkerSession(
         id=info.id, lease=workers.lease, heartbeat_interval=workers.heartbeat_interval,
         max_wait=MAX_WAIT, max_batch=MAX_BATCH,
+        max_body=node_of(request).settings.api.max_body,
     )  # fmt: skip
 
 

@@ -58,6 +58,7 @@ class WorkerSession(BaseModel):
     heartbeat_interval: float = Field(description="seconds between heartbeats")
     max_wait: float = Field(description="the longest `wait` a claim takes")
     max_batch: int = Field(description="the most runs a claim takes, and outcomes a call carries")
+    max_body: int = Field(description="bytes a request body may hold (more gets 413)")
 
 
 class ErrorIn(StrictIn):

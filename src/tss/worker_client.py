@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import httpx
 import orjson
 
 from tss._aio import wait_first
@@ -29,7 +28,8 @@ from tss.api.schemas.workers import (
     WorkerSession,
 )
 from tss.broker.base import Broker, Delivery, RunMessage
-from tss.calls import API, Call, auth_headers, read, unreachable
+from tss.calls import API, Call
+from tss.client import AsyncClient
 from tss.core.models import Outcome, Run, RunPolicy, WorkerInfo
 from tss.core.retry import TIMEOUT_ERROR
 from tss.core.states import RunState
@@ -138,23 +138,18 @@ class Protocol:
     def __init__(
         self, url: str, token: str | None, *, verify: bool | str = True, timeout: float = 30.0
     ) -> None:
-        self.url = url.rstrip("/")
         self.worker_id = ""
-        self._http = httpx.AsyncClient(
-            base_url=self.url, headers=auth_headers(token), timeout=timeout + IDLE_WAIT,
-            verify=verify,
-        )  # fmt: skip
+        self._client = AsyncClient(url, token, timeout=timeout + IDLE_WAIT, verify=verify)
 
     async def send(self, method: str, path: str, body: Any, parse: Any) -> Any:
-        call: Call[Any] = Call(method, f"{API}/workers{path}", parse, body=body)
-        try:
-            response = await self._http.send(call.request(self._http))
-        except httpx.TransportError as exc:
-            raise unreachable(self.url, exc) from exc
-        return read(call, response)
+        """``METHOD /api/v1/workers<path>`` with ``body``; its answer read by ``parse``.
+
+        :raises Unavailable: the server cannot be reached (or answers 5xx).
+        """
+        return await self._client.send(Call(method, f"{API}/workers{path}", parse, body=body))
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._client.aclose()
 
 
 class ProtocolStore:

@@ -55,12 +55,15 @@ def test_runs_no_worker_can_take_say_why_then_fail(short: LiveAPI) -> None:
         cores = worker["cores"]
         make(admin, "gpu-job", type="noop", pool="gpu")
         make(admin, "huge-job", type="noop", resources={"cores": cores + 1})
+        make(admin, "label-job", type="noop", requires=["region=eu", "gpu"])
         gpu = admin.post("/api/v1/jobs/gpu-job/runs", json={}).json()["id"]
         huge = admin.post("/api/v1/jobs/huge-job/runs", json={}).json()["id"]
+        labelled = admin.post("/api/v1/jobs/label-job/runs", json={}).json()["id"]
         whys = {
             gpu: "no live worker serves pool 'gpu'",
             huge: f"needs {cores + 1:g} cores but the largest live worker in pool 'default' "
             f"has {cores:g}",
+            labelled: "no live worker in pool 'default' has labels [gpu, region=eu]",
         }
         for run_id, why in whys.items():
             run = admin.get(f"{R}/{run_id}").json()

@@ -73,6 +73,6 @@ def test_a_worker_is_written_as_before() -> None:
         "id": "w1", "hostname": "host", "pid": 42, "pools": ["default"], "task_types": ["shell"],
         "concurrency": 4, "running": 1, "load": 0.25, "cores": 2.0, "memory": 512,
         "version": "0.1.0", "state": "up", "started_at": "2026-11-23T10:00:00Z",
-        "last_heartbeat": "2026-11-23T10:00:00Z",
+        "last_heartbeat": "2026-11-23T10:00:00Z", "labels": [],
     }  # fmt: skip
     assert WORKER_OUT.validate_python(data) == WorkerOut.of(worker)

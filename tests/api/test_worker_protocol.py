@@ -271,7 +271,7 @@ def test_tme_reports_a_jobs_run_started_then_complete_with_its_log(
     assert admin.get(f"/api/v1/runs/{run_id}/logs").json()["stdout"] == "step 1\n"
     # The first try fails; the job's retry policy queues another; it completes.
     failed = w.patch("/task/tme-report/", json={"status": "fail", "details": "disk full"})
-    assert failed.json()["state"] == "retrying"
+    assert failed.json()["state"] in ("retrying", "queued")  # delay 0: promoted at once
     assert failed.json()["error"]["message"] == "disk full"
     wait_state = time.monotonic() + 10
     while admin.get(f"/api/v1/runs/{run_id}").json()["state"] != "queued":
@@ -306,3 +306,39 @@ def test_tme_reports_are_refused_clearly_and_job_edits_stay_admin_only(
                 assert edit.json()["error"]["field"] == "role"
     assert admin.get("/api/v1/jobs/tme-edit").json()["spec"]["type"] == "noop"
     assert admin.patch("/task/tme-edit/", json={"priority": 3}).status_code == 200
+
+
+def test_a_worker_that_hangs_up_on_a_waiting_claim_gets_no_run(
+    api: LiveAPI, admin: httpx.Client, w: httpx.Client, worker_token: str
+) -> None:
+    make(admin, "proto-gone", type="noop", pool="proto-gone")
+    gone, staying = register(w, "proto-gone"), register(w, "proto-gone")
+    with api.client(worker_token) as impatient:
+        with pytest.raises(httpx.TimeoutException):
+            impatient.post(f"{W}/{gone}/claim", json={"limit": 1, "wait": 20}, timeout=0.3)
+    time.sleep(1.5)  # the server notices within a second that nobody waits any more
+    run_id = trigger(admin, "proto-gone")
+    run = claim_one(w, staying)
+    assert (run["id"], run["attempt"]) == (run_id, 1)
+
+
+def test_a_heartbeat_keeps_the_stream_it_leaves_out(admin: httpx.Client, w: httpx.Client) -> None:
+    make(admin, "proto-logs", type="noop", pool="proto-logs")
+    worker = register(w, "proto-logs")
+    run_id = trigger(admin, "proto-logs")
+    run = claim_one(w, worker)
+    held = {"run_id": run_id, "attempt": run["attempt"]}
+    w.post(f"{W}/{worker}/heartbeat", json={"runs": [{**held, "stdout": "o1\n", "stderr": "e1\n"}]})
+    w.post(f"{W}/{worker}/heartbeat", json={"runs": [{**held, "stdout": "o1\no2\n"}]})
+    logs = admin.get(f"/api/v1/runs/{run_id}/logs").json()
+    assert (logs["stdout"], logs["stderr"]) == ("o1\no2\n", "e1\n")
+
+
+def test_a_worker_listed_down_that_heartbeats_is_up_again(
+    admin: httpx.Client, w: httpx.Client
+) -> None:
+    worker = register(w, "proto-back-up")
+    assert w.patch(f"{W}/{worker}", json={"state": "down"}).json()["state"] == "down"
+    assert w.post(f"{W}/{worker}/heartbeat", json={"runs": []}).status_code == 200
+    listed = {x["id"]: x["state"] for x in admin.get(W).json()["items"]}
+    assert listed[worker] == "up"

@@ -71,3 +71,34 @@ def test_a_damaged_job_definition_is_a_paused_placeholder() -> None:
     spec = encoding.spec_of('{"name": "j", "retries": {"delay": null}}', "j")
     assert spec.name == "j" and spec.paused
     assert spec.description.startswith("quarantined: ")
+
+
+def test_a_policy_that_is_not_json_does_not_stop_a_filtered_claim(tmp_path: Path) -> None:
+    """SQLite filters claims by task type and labels inside its query: a policy that is no
+    JSON at all must not make that query fail for the whole pool. The run is claimed, and
+    its worker fails it with the reason."""
+    from tests.conformance.support import ACTOR, new_run
+    from tss.core.workers import Room
+    from tss.store.sqlite import SQLiteStore
+
+    db = tmp_path / "tss.db"
+
+    async def body() -> None:
+        store = SQLiteStore(f"sqlite:///{db}")
+        await store.start()
+        try:
+            created = await store.create_runs([new_run(), new_run()], actor=ACTOR)
+            damaged, fine = (run_ for run_, _ in created)
+            with sqlite3.connect(db) as conn:
+                conn.execute("UPDATE runs SET policy = '{not json' WHERE id = ?", (damaged.id,))
+            claimed = await store.claim_next(
+                ["default"], limit=10, worker_id="w1", lease=30, room=Room(4, 1024),
+                types=["noop"], labels=[],
+            )  # fmt: skip
+            assert sorted(r.id for r in claimed) == sorted([damaged.id, fine.id])
+            [quarantined] = [r for r in claimed if r.id == damaged.id]
+            assert quarantined.policy.malformed is not None
+        finally:
+            await store.close()
+
+    run(body())

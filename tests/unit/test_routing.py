@@ -90,3 +90,12 @@ def test_a_message_with_a_bad_type_or_labels_is_refused(extra: bytes, words: str
     body = b'{"v":1,"run_id":"r","job":"j","pool":"p","priority":0,"cores":0,"memory":0,' + extra
     with pytest.raises(BrokerError, match=words):
         RunMessage.from_json(body + b"}")
+
+
+def test_a_stored_policy_starts_with_its_type() -> None:
+    """The PostgreSQL claim reads a run's type from the start of its policy's text, without
+    parsing it (``tss.store.postgres.queries._TYPE``): the type must come first."""
+    from tss.store.encoding import policy_text
+
+    spec = JobSpec(name="j", type="shell", requires=["gpu"], retries={"max": 2}, timeout=5)
+    assert policy_text(RunPolicy.of(spec)).startswith('{"type":"shell",')

@@ -14,7 +14,6 @@ const { parseArgs } = require('node:util');
 const VERSION = 'tss-node-worker/0.1';
 const POLL_WAIT = 5; // seconds an idle claim waits on the server for runs
 const LOG_LIMIT = 64 * 1024; // characters of stdout and of stderr kept per run (head + tail)
-const BODY_BUDGET = 512 * 1024; // keep requests well under the server's api.max_body (1 MiB)
 
 // ---- task types ----------------------------------------------------------------------------
 // One handler per task type; the worker offers exactly these. A handler gets the run's params
@@ -166,6 +165,8 @@ let polling = false; // a claim is waiting on the server
 let wake = () => {}; // wakes the claim loop when a slot frees
 let stopAt = 0; // when SIGTERM/SIGINT came
 let draining = null; // the request that says so to the server
+const budget = () => (session.max_body ?? 1 << 20) / 2; // bytes a request may carry, with room
+const bytes = (value) => Buffer.byteLength(JSON.stringify(value));
 
 class Output {
   // Keeps the head and the tail of what a run printed, marking the cut (as the server does).
@@ -173,9 +174,10 @@ class Output {
   write(text) {
     this.changed = true;
     if (!this.cut && this.head.length + text.length <= LOG_LIMIT) { this.head += text; return; }
-    if (!this.cut) [this.head, this.rest] = [this.head.slice(0, LOG_LIMIT / 2), this.head.slice(LOG_LIMIT / 2)];
+    const half = LOG_LIMIT / 2;
+    if (!this.cut) [this.head, this.rest] = [this.head.slice(0, half), this.head.slice(half)];
     this.cut = true;
-    this.rest = (this.rest + text).slice(-LOG_LIMIT / 2);
+    this.rest = (this.rest + text).slice(-half);
   }
   text() { return this.cut ? `${this.head}\n[... output truncated ...]\n${this.rest}` : this.head; }
 }
@@ -198,13 +200,21 @@ async function register() {
   return false;
 }
 
-// Ended attempts to send, within one request's size (the rest go with the next one).
+// Ended attempts to send, within one request's size (the rest go with the next one); one too
+// large alone has its output cut, or the server would refuse it (413) again and again.
 function takeOutcomes() {
   let size = 0;
   let count = 0;
   while (count < outcomes.length && count < session.max_batch) {
-    size += JSON.stringify(outcomes[count]).length;
-    if (count > 0 && size > BODY_BUDGET) break;
+    if (bytes(outcomes[count]) > budget()) {
+      const keep = Math.floor(budget() / 16); // characters per stream, even escaped
+      for (const key of ['stdout', 'stderr']) {
+        const text = outcomes[count][key] ?? '';
+        if (text.length > keep) outcomes[count][key] = `[... output truncated ...]\n${text.slice(-keep)}`;
+      }
+    }
+    size += bytes(outcomes[count]);
+    if (count > 0 && size > budget()) break;
     count += 1;
   }
   return outcomes.splice(0, count);
@@ -330,7 +340,7 @@ async function heartbeats(done) {
     const beats = [...running.values()].slice(0, session.max_batch).map((r) => {
       const beat = { run_id: r.task.id, attempt: r.task.attempt };
       const changed = r.stdout.changed || r.stderr.changed;
-      if (changed && (size += r.stdout.text().length + r.stderr.text().length) <= BODY_BUDGET) {
+      if (changed && (size += bytes([r.stdout.text(), r.stderr.text()])) <= budget()) {
         // Both streams, always: the server saves "" for one left out.
         Object.assign(beat, { stdout: r.stdout.text(), stderr: r.stderr.text() });
         r.stdout.changed = r.stderr.changed = false;

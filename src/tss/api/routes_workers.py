@@ -87,6 +87,7 @@ async def claim_runs(request: Request, worker_id: WorkerId, body: ClaimIn) -> Cl
     accepted, runs = await node.workers.claim(
         worker_id, limit=body.limit, wait=float(body.wait),
         reports=[_report(o) for o in body.outcomes], cores=body.cores, memory=body.memory,
+        gone=request.is_disconnected,
     )  # fmt: skip
     timeout = node.settings.worker.default_timeout
     return ClaimOut(accepted=accepted, runs=[RunTask.of(r, timeout) for r in runs])

@@ -9,10 +9,11 @@ message for a run claimed here is dropped by the worker that receives it, at its
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tss import outbox
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from tss.service.node import TSSApp
 
 log = logging.getLogger(__name__)
+#: the longest a waiting claim goes without asking whether its worker is still there
+_STEP = 1.0
+#: says whether the worker that asked has gone (its connection closed)
+Gone = Callable[[], Awaitable[bool]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,7 +78,10 @@ class RemoteWorkers(NodeService):
         super().__init__(node)
         #: workers registered through this process (others are read from the store)
         self._known: dict[str, WorkerInfo] = {}
-        self._broker: StoreBroker | None = None
+        #: claims wait on the store's notices through a broker per kind of worker (pools,
+        #: task types, labels): a waiter reads with its own filters, so one that cannot
+        #: take a run must not consume the notice another could act on
+        self._brokers: dict[tuple[tuple[str, ...], ...], StoreBroker] = {}
         self._rng = random.Random()
 
     @property
@@ -84,10 +92,12 @@ class RemoteWorkers(NodeService):
     def heartbeat_interval(self) -> float:
         return self._node.settings.worker.heartbeat_interval
 
-    def _claims(self) -> StoreBroker:
-        if self._broker is None:
-            self._broker = StoreBroker(self._store)
-        return self._broker
+    def _claims(self, info: WorkerInfo) -> StoreBroker:
+        kind = (tuple(sorted(info.pools)), tuple(sorted(info.task_types)), tuple(info.labels))
+        broker = self._brokers.get(kind)
+        if broker is None:
+            broker = self._brokers[kind] = StoreBroker(self._store)
+        return broker
 
     async def register(self, info: WorkerInfo) -> WorkerInfo:
         """Record a worker (again, after a restart: its state goes back to ``up``)."""
@@ -124,9 +134,11 @@ class RemoteWorkers(NodeService):
         reports: Sequence[Report] = (),
         cores: float | None = None,
         memory: int | None = None,
+        gone: Gone | None = None,
     ) -> tuple[list[bool], list[Run]]:
         """Record ``reports`` and claim up to ``limit`` runs in one step of the store; with
-        none to take, wait up to ``wait`` seconds for some. Returns whether each report was
+        none to take, wait up to ``wait`` seconds for some (``gone()`` says whether the
+        worker has gone meanwhile: its connection closed). Returns whether each report was
         accepted, and the claimed runs."""
         info = await self.worker(worker_id)
         room = Room(
@@ -145,11 +157,41 @@ class RemoteWorkers(NodeService):
             accepted = self._merge(known, recorded)
             await self._announce_flows()
         if not runs and limit > 0 and (wait > 0 or not reports):
-            runs = await self._claims().claim(
-                info.pools, limit, wait, worker_id=worker_id, lease=self.lease, room=room,
+            runs = await self._wait_claim(info, limit, wait, room, gone)
+        return accepted, runs
+
+    async def _wait_claim(
+        self, info: WorkerInfo, limit: int, wait: float, room: Room, gone: Gone | None
+    ) -> list[Run]:
+        """Claim for ``info``, waiting up to ``wait`` seconds for runs, in steps of at most
+        :data:`_STEP` between which ``gone()`` is asked: a worker whose connection closed
+        gets nothing, and runs claimed for it as it went are handed back at once (else they
+        would wait for their lease to end)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        broker = self._claims(info)
+        while True:
+            step = min(_STEP, max(deadline - loop.time(), 0.0))
+            runs = await broker.claim(
+                info.pools, limit, step, worker_id=info.id, lease=self.lease, room=room,
                 types=info.task_types, labels=info.labels,
             )  # fmt: skip
-        return accepted, runs
+            if runs:
+                if gone is not None and await gone():
+                    await self._hand_back(info.id, runs)
+                    return []
+                return runs
+            if loop.time() >= deadline or (gone is not None and await gone()):
+                return []
+
+    async def _hand_back(self, worker_id: str, runs: Sequence[Run]) -> None:
+        reason = f"worker {worker_id} went before the runs claimed for it reached it"
+        log.info("%s: handing back %d runs", reason, len(runs))
+        back = [
+            Outcome(r.id, r.attempt, RunState.QUEUED, reason, attempt_state=RunState.CANCELLED)
+            for r in runs
+        ]
+        await self._store.finish_runs(back, actor=f"worker:{worker_id}")
 
     async def report(self, worker_id: str, reports: Sequence[Report]) -> list[bool]:
         """Record what became of attempts; whether each was accepted (fencing)."""
@@ -166,16 +208,32 @@ class RemoteWorkers(NodeService):
         lost = await self._store.heartbeat(
             worker_id, [(h.run_id, h.attempt) for h in held], lease=self.lease
         )
+        await self._revive(worker_id)
         limit = self._node.settings.worker.log_limit
         gone = set(lost)
-        output = [
-            (h.run_id, h.attempt, _capped(h.stdout or "", limit), _capped(h.stderr or "", limit))
-            for h in held
-            if h.run_id not in gone and (h.stdout is not None or h.stderr is not None)
-        ]
+        output = []
+        for h in held:
+            if h.run_id in gone or (h.stdout is None and h.stderr is None):
+                continue
+            stdout, stderr = h.stdout, h.stderr
+            if stdout is None or stderr is None:  # one stream left out: it is unchanged
+                saved = await self._store.get_logs(h.run_id, h.attempt)
+                stdout, stderr = stdout or saved[0], stderr or saved[1]
+            output.append((h.run_id, h.attempt, _capped(stdout, limit), _capped(stderr, limit)))
         if output:
             await self._store.save_logs(output)
         return lost
+
+    async def _revive(self, worker_id: str) -> None:
+        """A worker the scheduler marked dead (or that said it was down) heartbeats: it is
+        back, and is listed up again, so runs wait for it (``waiting_because``)."""
+        stored = await self._stored(worker_id)
+        if stored is not None and stored.state in ("dead", "down"):
+            log.info("worker %s (%s) heartbeats again: up", worker_id, stored.state)
+            await self._store.set_worker_state(worker_id, "up")
+
+    async def _stored(self, worker_id: str) -> WorkerInfo | None:
+        return next((w for w in await self._store.list_workers() if w.id == worker_id), None)
 
     async def set_state(self, worker_id: str, state: str) -> WorkerInfo:
         """``draining`` (takes no more runs), ``down`` (stopped), or ``up`` again."""
@@ -183,7 +241,7 @@ class RemoteWorkers(NodeService):
         await self._store.set_worker_state(worker_id, state)
         if state == "down":
             self._known.pop(worker_id, None)
-        return dataclasses.replace(info, state=state)  # type: ignore[arg-type]
+        return await self._stored(worker_id) or info
 
     # -- TME's reports: PUT|PATCH /task/<id>/ with a status --------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import re
 import time
 import weakref
@@ -99,8 +100,8 @@ class HttpTask(TaskType):
         elif "body" in params:
             body["content"] = str(params["body"]).encode()
         method = params.get("method") or ("POST" if body else "GET")
-        url = httpx.URL(params["url"])
-        secrets += [v for k, v in url.params.multi_items() if k.lower() in SECRET_QUERY_KEYS]
+        url, in_query = _parse(params["url"])
+        secrets += in_query
         timeout = float(params.get("timeout", p.DEFAULT_TIMEOUT))
         hops = params.get("max_redirects", p.DEFAULT_MAX_REDIRECTS)
         follow = params.get("follow_redirects", True)
@@ -240,6 +241,15 @@ def _scrub(text: str, secrets: list[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(url: str) -> tuple[httpx.URL, tuple[str, ...]]:
+    """A job's URL parsed, and the values of its secret query keys (a job calls the same
+    URL run after run: parsed once)."""
+    parsed = httpx.URL(url)
+    found = tuple(v for k, v in parsed.params.multi_items() if k.lower() in SECRET_QUERY_KEYS)
+    return parsed, found
 
 
 def _shown(url: httpx.URL) -> str:

@@ -33,10 +33,6 @@ UNIQUE_WHERE = {
 }
 
 FETCH_QUEUED = f"{QUEUED_RUNS} AND pool IN ({{}}) ORDER BY priority DESC, queued_at, id LIMIT ?"
-#: a run that requires no labels, told without parsing its policy: orjson writes the
-#: policy's ``requires`` key only when the job has some (the text can be elsewhere too, as
-#: a ``retry_on`` entry: then the exact test below decides)
-_NO_LABELS = "instr(policy, '\"requires\"') = 0"
 
 
 @functools.lru_cache(maxsize=256)
@@ -44,15 +40,21 @@ def claim_heads(pools: int, types: int | None, labels: int) -> str:
     """:data:`FETCH_QUEUED` of ``pools`` pools for a worker that has ``types`` task types
     (None: any) and ``labels`` labels: runs of other types, or requiring a label it does not
     have, are passed over in the query, so they never hold back the runs behind them.
-    Parameters: the pools, the types, the labels, the limit."""
-    where = [f"pool IN ({placeholders(pools)})"]
+    Parameters: the pools, the types, the labels, the limit.
+
+    ``json_extract`` costs about 0.15 µs a row here (an ``instr`` on the text, twice that);
+    the correlated ``json_each`` only runs for the rare run that requires labels. A policy
+    that is not JSON at all passes (``json_valid``): the worker that claims it fails it
+    with the reason, as for any unreadable policy, instead of the query failing."""
+    may = []
     if types is not None:
-        where.append(f"json_extract(policy, '$.type') IN ({placeholders(types)})")
-    # Every required label is among the worker's (with none: the run requires none).
-    where.append(
-        f"({_NO_LABELS} OR NOT EXISTS (SELECT 1 FROM json_each(policy, '$.requires')"
-        f" WHERE value NOT IN ({placeholders(labels)})))"
+        may.append(f"json_extract(policy, '$.type') IN ({placeholders(types)})")
+    # Every required label is among the worker's (with none: the run must require none).
+    may.append(
+        "(json_extract(policy, '$.requires') IS NULL OR NOT EXISTS (SELECT 1 FROM"
+        f" json_each(policy, '$.requires') WHERE value NOT IN ({placeholders(labels)})))"
     )
+    where = [f"pool IN ({placeholders(pools)})", f"(NOT json_valid(policy) OR {' AND '.join(may)})"]
     return f"{QUEUED_RUNS} AND {' AND '.join(where)} ORDER BY priority DESC, queued_at, id LIMIT ?"
 
 

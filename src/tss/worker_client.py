@@ -77,6 +77,11 @@ def outcome_wire(outcome: Outcome) -> dict[str, Any]:
             wire["exit_code"] = e.exit_code
     if outcome.target is RunState.RETRYING and outcome.retry_delay:
         wire["retry_after"] = min(outcome.retry_delay, 86400.0)
+    if outcome.target is RunState.FAILED:
+        # This worker decided by the run's own policy that there is no next try (its
+        # retries are spent, or the error is final, as an HTTP 404): the server, deciding
+        # again with the same policy, must not retry where this worker would not.
+        wire["final"] = True
     return wire
 
 

@@ -8,6 +8,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -313,9 +314,8 @@ def test_a_worker_that_hangs_up_on_a_waiting_claim_gets_no_run(
 ) -> None:
     make(admin, "proto-gone", type="noop", pool="proto-gone")
     gone, staying = register(w, "proto-gone"), register(w, "proto-gone")
-    with api.client(worker_token) as impatient:
-        with pytest.raises(httpx.TimeoutException):
-            impatient.post(f"{W}/{gone}/claim", json={"limit": 1, "wait": 20}, timeout=0.3)
+    with api.client(worker_token) as impatient, pytest.raises(httpx.TimeoutException):
+        impatient.post(f"{W}/{gone}/claim", json={"limit": 1, "wait": 20}, timeout=0.3)
     time.sleep(1.5)  # the server notices within a second that nobody waits any more
     run_id = trigger(admin, "proto-gone")
     run = claim_one(w, staying)
@@ -342,3 +342,60 @@ def test_a_worker_listed_down_that_heartbeats_is_up_again(
     assert w.post(f"{W}/{worker}/heartbeat", json={"runs": []}).status_code == 200
     listed = {x["id"]: x["state"] for x in admin.get(W).json()["items"]}
     assert listed[worker] == "up"
+
+
+def test_a_run_needing_a_label_goes_at_once_to_the_worker_that_has_it(
+    api: LiveAPI, admin: httpx.Client, w: httpx.Client, worker_token: str
+) -> None:
+    """Two workers wait on one pool, one with the label: the run goes to it at once, though
+    the other may hear of the run first (each kind of worker has its own notices)."""
+    make(admin, "proto-gpu", type="noop", pool="proto-mixed", requires=["gpu"])
+    plain = register(w, "proto-mixed")
+    gpu = register(w, "proto-mixed", labels=["gpu"])
+    got: dict[str, list[Any]] = {}
+
+    def wait_on(worker: str) -> None:
+        with api.client(worker_token) as client:
+            answer = client.post(f"{W}/{worker}/claim", json={"limit": 1, "wait": 4})
+            got[worker] = answer.json()["runs"]
+
+    for attempt in range(2):
+        got.clear()
+        threads = [threading.Thread(target=wait_on, args=(x,)) for x in (plain, gpu)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        queued = time.monotonic()
+        run_id = trigger(admin, "proto-gpu")
+        threads[1].join(10)
+        took = time.monotonic() - queued
+        assert [r["id"] for r in got[gpu]] == [run_id], got
+        assert took < 3, f"try {attempt}: the labelled worker got the run after {took:.1f}s"
+        threads[0].join(10)
+        assert got[plain] == []
+        done = {"run_id": run_id, "attempt": 1, "status": "succeeded"}
+        assert w.post(f"{W}/{gpu}/outcomes", json={"outcomes": [done]}).json()["accepted"] == [True]
+
+
+def test_a_final_failure_spends_no_retries_and_retry_after_delays_the_next(
+    admin: httpx.Client, w: httpx.Client
+) -> None:
+    make(admin, "proto-final", type="noop", pool="proto-final", retries={"max": 3, "delay": 0})
+    worker = register(w, "proto-final")
+    first = trigger(admin, "proto-final")
+    run = claim_one(w, worker)
+    slow_down = {"run_id": first, "attempt": 1, "status": "failed", "retry_after": 30}
+    assert claim(w, worker, outcomes=[slow_down])["accepted"] == [True]
+    later = admin.get(f"/api/v1/runs/{first}").json()
+    assert later["state"] == "retrying"
+    wait = datetime.fromisoformat(later["not_before"]) - datetime.fromisoformat(later["updated_at"])
+    assert 25 <= wait.total_seconds() <= 31
+    admin.post(f"/api/v1/runs/{first}/cancel")
+
+    second = trigger(admin, "proto-final")
+    run = claim_one(w, worker)
+    gone = {"run_id": second, "attempt": run["attempt"], "status": "failed", "final": True,
+            "error": {"type": "HttpStatus", "message": "answered 404 Not Found"}}  # fmt: skip
+    assert claim(w, worker, outcomes=[gone])["accepted"] == [True]
+    ended = wait_run(admin, second)
+    assert (ended["state"], ended["attempt"]) == ("failed", 1)

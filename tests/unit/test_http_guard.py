@@ -167,3 +167,16 @@ def test_a_final_error_spends_no_retry_and_retry_after_stretches_the_delay() -> 
 def test_an_invalid_http_section_names_its_key() -> None:
     with pytest.raises(ConfigError, match=r"http\.max_connections"):
         validate_settings(Settings, {"http": {"max_connections": 0}})
+
+
+def test_config_show_masks_http_job_headers() -> None:
+    from tss.cli.output import mask_secrets
+
+    jobs = [{"name": "h", "type": "http", "params": {"url": "https://u:pw@h/x", "headers": {
+        "Authorization": "Bearer abc", "X-Ref": {"from_file": "/run/secrets/k"}}}}]  # fmt: skip
+    (shown,) = mask_secrets({"jobs": jobs})["jobs"]
+    assert shown["params"]["headers"] == {
+        "Authorization": "***",
+        "X-Ref": {"from_file": "/run/secrets/k"},
+    }
+    assert shown["params"]["url"] == "https://u:***@h/x"

@@ -51,7 +51,7 @@ def _report(o: OutcomeIn) -> Report:
             o.exit_code,
         )
     return Report(o.run_id, o.attempt, o.status, o.result, error, o.stdout, o.stderr,
-                  o.retry_after)  # fmt: skip
+                  o.retry_after, o.final)  # fmt: skip
 
 
 @router.post(

@@ -50,6 +50,7 @@ class Report:
     stdout: str = ""
     stderr: str = ""
     retry_after: float | None = None
+    final: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -359,15 +360,10 @@ class RemoteWorkers(NodeService):
         if run.attempt != r.attempt or run.state is not RunState.RUNNING:
             return None
         error = r.error or ErrorInfo("Error", "the worker reported a failure without an error")
-        outcome = failure_outcome(
+        return failure_outcome(
             run, error, timed_out=r.status == "timed_out", rng=self._rng,
-            stdout=stdout, stderr=stderr,
+            stdout=stdout, stderr=stderr, final=r.final, retry_after=r.retry_after,
         )  # fmt: skip
-        if r.retry_after is not None and outcome.target is RunState.RETRYING:
-            outcome = dataclasses.replace(
-                outcome, retry_delay=max(outcome.retry_delay or 0.0, r.retry_after)
-            )
-        return outcome
 
     @staticmethod
     def _merge(known: list[bool], recorded: list[bool]) -> list[bool]:

@@ -218,7 +218,9 @@ class Worker:
     async def _claim(self, deliveries: list[Delivery]) -> None:
         """Claim the runs that fit the free resources now; park the others (they keep their
         place here and are tried again when a run ends), so a large run never blocks a
-        small one behind it."""
+        small one behind it. Runs this worker can never run (another task type, a label it
+        lacks, larger than the whole worker) are declined: returned to the broker for
+        another worker, neither claimed nor failed, and logged once per run."""
         whole = Room(self.cores, self.memory)  # what this worker has when it is idle
         types = self._types()
         declined: list[Delivery] = []

@@ -85,6 +85,11 @@ class OutcomeIn(StrictIn):
     retry_after: Seconds | None = Field(
         None, le=86400, description="for a failure: wait at least this long before retrying"
     )
+    final: bool = Field(
+        False,
+        description="for a failure: trying again cannot help (an HTTP 404), so the job's "
+        "retries are not spent on it unless its `retries.retry_on` names the error type",
+    )
 
 
 class ClaimIn(StrictIn):

@@ -68,7 +68,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Project, str, httpx.Client]]:
     project = Project(tmp_path)
     project.write("config.yaml", yaml.safe_dump(config))
     # The worker's host has its own config: only what the worker itself needs.
-    project.write("worker/config.yaml", yaml.safe_dump({"python_path": ["."]}))
+    worker_config = {"python_path": ["."], "http": {"allow": ["127.0.0.1/32"]}}
+    project.write("worker/config.yaml", yaml.safe_dump(worker_config))
     project.write("worker/remote_tasks.py", TASKS)
     project.start("server")
     url = f"http://127.0.0.1:{port}"
@@ -183,6 +184,24 @@ def test_a_flow_and_a_kill_mid_run_through_the_python_worker_over_http(
     assert stdout.startswith("line 0000000 ")
     assert stdout.rstrip().endswith("x" * 100)
     assert "truncated" in stdout
+
+    # Webhooks from the worker's host, by its own http config: a 404 is final, so the
+    # job's retries are not spent on it (the worker says so; the server decides the same).
+    hooks = [
+        {"name": "r-hook", "type": "http", "pool": "remote",
+         "params": {"url": f"{url}/healthz"}},
+        {"name": "r-hook-404", "type": "http", "pool": "remote", "retries": 2,
+         "params": {"url": f"{url}/no-such-page"}},
+    ]  # fmt: skip
+    for spec in hooks:
+        assert admin.post("/api/v1/jobs", json=spec).status_code == 201
+    hook = admin.post("/api/v1/jobs/r-hook/runs", json={}).json()["id"]
+    ended = wait_state(admin, hook, {"succeeded", "failed", "timed_out", "cancelled"}, 30)
+    assert (ended["state"], ended["result"]["status"]) == ("succeeded", 200), ended
+    missing = admin.post("/api/v1/jobs/r-hook-404/runs", json={}).json()["id"]
+    ended = wait_state(admin, missing, {"succeeded", "failed", "timed_out", "cancelled"}, 30)
+    assert (ended["state"], ended["attempt"]) == ("failed", 1), ended
+    assert "404" in ended["error"]["message"]
 
     listed = {w["id"]: w for w in admin.get("/api/v1/workers").json()["items"]}
     assert listed["py-worker-2"]["state"] == "up"

@@ -116,7 +116,8 @@ def _as_httpx() -> Iterator[None]:
 
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport whose every connection goes through a :class:`GuardedBackend`,
-    kept alive and reused per origin (scheme, host, port).
+    kept alive and reused per origin (scheme, host, port). Proxies are not supported: a
+    proxy would make the connection, out of the guard's sight.
 
     It keeps httpcore's HTTP/1.1 connections itself rather than in httpcore's pool: that
     pool scans every connection, asking each socket whether it is readable, for every
@@ -248,21 +249,3 @@ class _Body(httpx.AsyncByteStream):
             finally:
                 await self._transport._give_back(self._origin, self._connection)
 
-
-def guarded_transport(
-    policy: AddressPolicy,
-    *,
-    resolver: Resolver | None = None,
-    max_connections: int = 100,
-    keepalive_expiry: float = 5.0,
-    ssl_context: ssl.SSLContext | None = None,
-) -> GuardedTransport:
-    """A :class:`GuardedTransport`. Proxies are not supported: a proxy would make the
-    connection, out of the guard's sight."""
-    return GuardedTransport(
-        policy,
-        resolver=resolver,
-        max_connections=max_connections,
-        keepalive_expiry=keepalive_expiry,
-        ssl_context=ssl_context,
-    )

@@ -27,7 +27,7 @@ from tss._version import __version__
 from tss.config.http import HttpConfig
 from tss.errors import TaskFailure
 from tss.net.guard import AddressPolicy, AddressRefused, Resolver
-from tss.net.transport import guarded_transport
+from tss.net.transport import GuardedTransport
 from tss.tasks import _http_params as p
 from tss.tasks._env import resolve_value
 from tss.tasks.base import ExecutionContext, TaskType
@@ -67,7 +67,7 @@ class HttpTask(TaskType):
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
-            pool = self._pools[loop] = guarded_transport(
+            pool = self._pools[loop] = GuardedTransport(
                 self.policy,
                 resolver=self._resolver,
                 max_connections=self.config.max_connections,

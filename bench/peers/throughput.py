@@ -295,7 +295,9 @@ async def verify_tss(n: int) -> dict[str, Any]:
             events += len(trail)
             logs += sum(1 for a in tries if a.stdout or a.stderr)
             if run.state != RunState.SUCCEEDED or run.attempt != 1 or len(tries) != 1:
-                bad.append(f"{run.id}: {run.state.value}, attempt {run.attempt}, {len(tries)} tries")
+                bad.append(
+                    f"{run.id}: {run.state.value}, attempt {run.attempt}, {len(tries)} tries"
+                )
             elif not trail or trail[-1].target != RunState.SUCCEEDED:
                 bad.append(f"{run.id}: events end in {trail[-1].target.value if trail else None}")
         return {"runs": len(runs), "states": states, "attempts": attempts, "events": events,

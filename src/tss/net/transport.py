@@ -248,4 +248,3 @@ class _Body(httpx.AsyncByteStream):
                 await self._answer.aclose()
             finally:
                 await self._transport._give_back(self._origin, self._connection)
-

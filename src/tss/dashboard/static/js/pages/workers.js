@@ -1,4 +1,4 @@
-// Workers: id, host, pools, capacity and load, running runs, last heartbeat, state.
+// Workers: id, host, pools, labels, capacity and load, running runs, last heartbeat, state.
 
 import { api, v1 } from "../api.js";
 import { base, count, h, link, percent, put, table, when } from "../dom.js";
@@ -20,6 +20,7 @@ export async function render(ctx) {
       { label: "Worker", cell: (w) => w.id },
       { label: "Host", cell: (w) => `${w.hostname} (pid ${w.pid})` },
       { label: "Pools", cell: (w) => w.pools.join(", ") },
+      { label: "Labels", cell: (w) => (w.labels || []).join(", ") || "—" },
       { label: "Capacity", cell: (w) => `${count(w.concurrency)} slots, ${w.cores} cores, ${memory(w.memory)}` },
       { label: "Load", cell: (w) => h("span", { class: "load" },
         h("meter", { min: 0, max: 1, value: w.load, "aria-label": "load" }), ` ${percent(w.load)}`) },

@@ -250,7 +250,11 @@ class Worker:
         if declined:
             # Not taken, not failed: back to the queue for a worker that can run it.
             await self.broker.nack(declined)
-            await asyncio.sleep(0.5)  # it may come straight back: do not spin on it
+            # It may come straight back: do not spin on it. A random pause: two workers
+            # declining each other's runs at a fixed pace can lock in step with a broker
+            # that deals its queue round-robin, each always dealt the other's run (seen on
+            # RabbitMQ: a run declined for a minute while its worker waited).
+            await asyncio.sleep(self._rng.uniform(0.25, 0.75))
         if not fitting:
             return
         by_id = {d.message.run_id: d for d in fitting}

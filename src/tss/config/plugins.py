@@ -17,7 +17,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from tss.config.values import Section
 
@@ -70,6 +76,11 @@ class TaskPluginConfig(Section):
         if self.entry_point is not None and not self.entry_point.strip():
             raise ValueError("entry_point: give the entry point's name")
         return self
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Shown (``tss config show``) as a user writes it: the keys given, no nulls.
+        return {k: v for k, v in handler(self).items() if v is not None}
 
     @property
     def label(self) -> str:

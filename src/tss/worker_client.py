@@ -36,6 +36,7 @@ from tss.core.states import RunState
 from tss.core.workers import Room
 from tss.errors import TSSError, Unavailable
 from tss.store.base import Store
+from tss.tasks.output import keep_ends
 from tss.worker.worker import Worker
 
 if TYPE_CHECKING:
@@ -85,17 +86,6 @@ def outcome_wire(outcome: Outcome) -> dict[str, Any]:
     return wire
 
 
-def _cut(text: str, limit: int) -> str:
-    """Head and tail of ``text`` within about ``limit`` bytes, the cut marked."""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= limit:
-        return text
-    half = max(limit // 2, 0)
-    head = data[:half].decode("utf-8", "ignore")
-    tail = data[len(data) - half :].decode("utf-8", "ignore")
-    return f"{head}\n[... output truncated to fit the server's max_body ...]\n{tail}"
-
-
 def fitted(wires: Sequence[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
     """``wires`` in batches whose JSON each stays within ``budget`` bytes (the server's
     ``api.max_body`` with room to spare): an outcome too large alone has its output cut
@@ -108,13 +98,13 @@ def fitted(wires: Sequence[dict[str, Any]], budget: int) -> list[list[dict[str, 
             keep = max((budget - (size - len(wire["stdout"]) - len(wire["stderr"]))) // 2, 1024)
             wire = {
                 **wire,
-                "stdout": _cut(wire["stdout"], keep),
-                "stderr": _cut(wire["stderr"], keep),
+                "stdout": keep_ends(wire["stdout"], keep),
+                "stderr": keep_ends(wire["stderr"], keep),
             }
             if "error" in wire and wire["error"].get("traceback"):
                 wire["error"] = {
                     **wire["error"],
-                    "traceback": _cut(wire["error"]["traceback"], keep),
+                    "traceback": keep_ends(wire["error"]["traceback"], keep),
                 }
             size = len(orjson.dumps(wire))
         if batches[-1] and (used + size > budget or len(batches[-1]) >= MAX_BATCH):

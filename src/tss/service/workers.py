@@ -26,6 +26,7 @@ from tss.core.waiting import EXTERNAL_PREFIX
 from tss.core.workers import Room
 from tss.errors import NotFound, TSSError, ValidationError
 from tss.service.base import NodeService
+from tss.tasks.output import keep_ends
 from tss.worker.attempt import encode_result
 
 if TYPE_CHECKING:
@@ -61,15 +62,6 @@ class Held:
     attempt: int
     stdout: str | None = None
     stderr: str | None = None
-
-
-def _capped(text: str, limit: int) -> str:
-    """The head and tail of ``text`` within ``limit`` characters, marking the cut (as a
-    worker's own log buffer keeps them)."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return text[:half] + "\n[... output truncated ...]\n" + text[-(limit - half) :]
 
 
 class RemoteWorkers(NodeService):
@@ -220,7 +212,7 @@ class RemoteWorkers(NodeService):
             if stdout is None or stderr is None:  # one stream left out: it is unchanged
                 saved = await self._store.get_logs(h.run_id, h.attempt)
                 stdout, stderr = stdout or saved[0], stderr or saved[1]
-            output.append((h.run_id, h.attempt, _capped(stdout, limit), _capped(stderr, limit)))
+            output.append((h.run_id, h.attempt, keep_ends(stdout, limit), keep_ends(stderr, limit)))
         if output:
             await self._store.save_logs(output)
         return lost
@@ -338,7 +330,7 @@ class RemoteWorkers(NodeService):
     async def _outcome(
         self, worker_id: str, r: Report, log_limit: int, result_limit: int
     ) -> Outcome | None:
-        stdout, stderr = _capped(r.stdout, log_limit), _capped(r.stderr, log_limit)
+        stdout, stderr = keep_ends(r.stdout, log_limit), keep_ends(r.stderr, log_limit)
         if r.status == "succeeded":
             try:
                 result = encode_result(r.result, result_limit)

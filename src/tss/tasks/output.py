@@ -67,3 +67,11 @@ class LogBuffer:
                 return head + self._tail.decode("utf-8", "replace")
             tail = self._tail.decode("utf-8", "replace")
             return f"{head}\n[... {self._dropped} bytes truncated by TSS ...]\n{tail}"
+
+
+def keep_ends(text: str, limit: int) -> str:
+    """``text`` as a :class:`LogBuffer` of ``limit`` bytes keeps it: whole when it fits,
+    else its head and tail with the cut marked."""
+    buffer = LogBuffer(limit)
+    buffer.write(text)
+    return buffer.getvalue()

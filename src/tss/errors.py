@@ -104,6 +104,11 @@ class NotFound(TSSError):
         return cls(f"no worker with id {worker_id!r}", field="worker_id")
 
     @classmethod
+    def alert(cls, alert_id: str) -> Self:
+        """No alert has the id ``alert_id``."""
+        return cls(f"no alert with id {alert_id!r}", field="alert_id")
+
+    @classmethod
     def token(cls, token_id: str) -> Self:
         """No token has the id ``token_id``."""
         return cls(f"no token with id {token_id!r}", field="token_id")

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from tss.core.alerts import JobAlerts
 from tss.core.schedules import ScheduleSpec
 from tss.core.timeutil import parse_duration
 from tss.core.workers import check_labels
@@ -115,6 +116,10 @@ class JobSpec(BaseModel):
         default_factory=list,
         max_length=100,
         description="params a run may override, as dotted paths (kwargs.day); none by default",
+    )
+    alerts: JobAlerts | None = Field(
+        None,
+        description="alert rules of this job, added to the global ones (docs/alerts.md)",
     )
 
     _timeout = field_validator("timeout", mode="before")(_duration)

@@ -19,12 +19,13 @@ from typing import Protocol, runtime_checkable
 
 from tss.core.firing import Planner
 from tss.core.records import DashboardSession
-from tss.store.roles import AdminStore, HistoryStore, JobStore, RunStore
+from tss.store.roles import AdminStore, AlertStore, HistoryStore, JobStore, RunStore
 
 __all__ = [
     "RUNS_CHANNEL",
     "WAKE_CHANNEL",
     "AdminStore",
+    "AlertStore",
     "DashboardSession",
     "HistoryStore",
     "JobStore",
@@ -67,7 +68,7 @@ class Watching(Protocol):
         ...
 
 
-class Store(JobStore, RunStore, HistoryStore, AdminStore):
+class Store(JobStore, RunStore, HistoryStore, AdminStore, AlertStore):
     """The source of truth. One instance per process; safe to share between tasks."""
 
     #: backend name, as in the store URL scheme

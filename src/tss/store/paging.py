@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from tss.core.alerts import ALERT_STATES
 from tss.core.models import JOB_SORTS, Job, Page
 from tss.core.timeutil import to_micros
 from tss.errors import ValidationError
@@ -26,6 +27,8 @@ NULL_LAST = 2**63 - 1
 RUNS = "runs"
 #: the ``kind`` of flow listing cursors (newest first, keyed by flow id)
 FLOWS = "flows"
+#: the ``kind`` of alert listing cursors (newest first: created_at in microseconds, then id)
+ALERTS = "alerts"
 
 
 def encode_cursor(kind: str, *key: Any) -> str:
@@ -192,6 +195,32 @@ def run_after(cursor: str | None, kind: str = RUNS) -> str | None:
         return None
     value: str = decode_cursor(cursor, kind, (str,))[0]
     return value
+
+
+def alert_cursor(created_us: int, alert_id: str) -> str:
+    """The cursor of an alert listing page that ends with this alert."""
+    return encode_cursor(ALERTS, created_us, alert_id)
+
+
+def alert_after(cursor: str | None) -> tuple[int, str] | None:
+    """``(created_us, id)`` of the alert a page starts after; None without a cursor.
+
+    :raises ValidationError: a malformed cursor, or one made for another listing.
+    """
+    if cursor is None:
+        return None
+    created_us, alert_id = decode_cursor(cursor, ALERTS, (int, str))
+    return created_us, alert_id
+
+
+def check_alert_listing(limit: int, state: str | None) -> None:
+    """:raises ValidationError: ``limit`` outside 1..1000, or an unknown ``state``."""
+    if not 1 <= limit <= 1000:
+        raise ValidationError(f"limit must be 1 to 1000, not {limit}", field="limit")
+    if state is not None and state not in ALERT_STATES:
+        raise ValidationError(
+            f"state must be one of {', '.join(ALERT_STATES)}, not {state!r}", field="state"
+        )
 
 
 def prefix_end(prefix: str) -> str | None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from tss.core.alerts import Alert, AlertUpdate, Silence
 from tss.core.firing import Planner
 from tss.core.models import (
     Attempt,
@@ -529,3 +530,68 @@ class AdminStore(ABC):
     @abstractmethod
     async def delete_session(self, id_hash: str) -> None:
         """End a session. An unknown ``id_hash`` is ignored."""
+
+
+class AlertStore(ABC):
+    """Alerts: the messages to deliver (their outbox), the alert keeper's lease with its saved
+    state, and silences. The cause of an alert is an event the store wrote in the
+    transaction of the change (the event log is the outbox of alerts); an alert's id is
+    made from its cause, so raising one twice stores it once."""
+
+    @abstractmethod
+    async def add_alerts(self, alerts: Sequence[Alert]) -> list[bool]:
+        """Store new alerts in one transaction: True for each stored, False for each whose
+        id is stored already (that one is left as it is)."""
+
+    @abstractmethod
+    async def due_alerts(self, *, limit: int) -> list[Alert]:
+        """Up to ``limit`` ``pending`` alerts whose ``next_at`` has come (store clock),
+        oldest ``next_at`` first."""
+
+    @abstractmethod
+    async def settle_alerts(self, updates: Sequence[AlertUpdate]) -> None:
+        """Record the end of delivery attempts (state, attempts, next_at, error, sent_at);
+        updates of unknown ids are ignored. A ``next_at`` of None leaves it as it is."""
+
+    @abstractmethod
+    async def list_alerts(
+        self,
+        *,
+        job: str | None = None,
+        state: str | None = None,
+        channel: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Alerts, newest ``created_at`` first (ties by id), ``limit`` at a time; the cursor
+        is opaque (:mod:`tss.store.paging`, kind ``alerts``).
+
+        :raises ValidationError: a malformed cursor or a limit outside 1..1000.
+        """
+
+    @abstractmethod
+    async def get_alert(self, alert_id: str) -> Alert:
+        """:raises NotFound: no such alert."""
+
+    @abstractmethod
+    async def take_lease(self, name: str, holder: str, ttl: float) -> dict[str, Any] | None:
+        """Hold the lease ``name`` for ``ttl`` seconds from now (store clock) if nobody
+        else holds it (free, expired, or ``holder`` holds it already) and return the state
+        last saved with it (``{}`` at first); None when another holder has it."""
+
+    @abstractmethod
+    async def save_lease(self, name: str, holder: str, state: dict[str, Any]) -> bool:
+        """Save ``state`` with the lease, if ``holder`` still holds it (an expired lease
+        not yet taken by another counts as held); False otherwise (nothing saved)."""
+
+    @abstractmethod
+    async def put_silence(self, silence: Silence) -> None:
+        """Silence a job until ``silence.until``, replacing its silence if it has one."""
+
+    @abstractmethod
+    async def delete_silence(self, job: str) -> bool:
+        """End a job's silence; False when it had none."""
+
+    @abstractmethod
+    async def list_silences(self) -> list[Silence]:
+        """Silences not yet over (``until`` after now, store clock), by job name."""

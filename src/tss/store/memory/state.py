@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tss.core import flows
+from tss.core.alerts import Alert, Silence
 from tss.core.firing import made_ahead
 from tss.core.models import (
     Attempt,
@@ -108,6 +109,10 @@ class MemoryState:
         self._event_id = 0
         self._tokens: dict[str, Token] = {}  # frozen records: handed out as they are
         self._sessions: dict[str, DashboardSession] = {}  # by id hash; frozen records
+        self._alerts: dict[str, Alert] = {}  # frozen records
+        #: lease name -> (holder, expires at, saved state)
+        self._leases: dict[str, tuple[str, datetime, dict[str, Any]]] = {}
+        self._silences: dict[str, Silence] = {}  # by job; frozen records
 
     def _now(self) -> datetime:
         return to_utc(self._clock())

@@ -30,12 +30,13 @@ from tss.core.timeutil import from_micros, to_micros, to_utc
 from tss.core.workers import LIVE_WORKER_STATES, worker_state
 from tss.errors import Conflict, NotFound
 from tss.store.base import Store
+from tss.store.memory.alerts import MemoryAlerts
 from tss.store.memory.runs import MemoryRuns
 from tss.store.memory.state import copy_run, copy_worker, page_of, utc, utc_token
 from tss.store.paging import FLOWS, JobOrder, bucket_us, check_offset, run_after, run_cursor
 
 
-class MemoryStore(MemoryRuns, Store):
+class MemoryStore(MemoryRuns, MemoryAlerts, Store):
     """A store that keeps everything in this process; lost when the process ends.
 
     ``clock`` is the store's clock (default: the system's, in UTC)."""

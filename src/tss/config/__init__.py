@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tss._yaml import MAX_YAML_BYTES, AliasError, load_yaml
 from tss.config import seeds
+from tss.config.alerts import AlertsConfig
 from tss.config.dashboard import (
     DASHBOARD_PAGES,
     JOB_COLUMNS,
@@ -44,6 +45,7 @@ from tss.core.merge import deep_merge
 from tss.errors import ConfigError, field_path
 
 __all__ = [
+    "AlertsConfig",
     "CONFIG_CANDIDATES",
     "DASHBOARD_PAGES",
     "JOB_COLUMNS",
@@ -94,6 +96,13 @@ class Settings(BaseSettings):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig,
+        validation_alias=AliasChoices("alerts", "notifications"),
+        description="alerts: channels, rules, grouping and limits (`notifications:` is the "
+        "same key; [alerts.md](alerts.md))",
+        json_schema_extra=shown("see Alerts below"),
+    )
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)

@@ -18,6 +18,8 @@ from tss.core.states import ACTIVE_STATES, RunState
 from tss.core.workers import WORKER_STATES
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from tss.core.models import Run
     from tss.store.base import Store
 
@@ -64,6 +66,32 @@ class Metrics:
         self.worker_busy = Gauge(
             "tss_worker_busy", "Runs executing on workers that are up", registry=r
         )
+        # What the alert keeper sees (exported by the scheduler holding the alert lease;
+        # take the max over instances): for the user's own alerting rules.
+        self.job_last_success = Gauge(
+            "tss_job_last_success_timestamp_seconds",
+            "When a run of the job last succeeded (Unix time)", ["job"], registry=r,
+        )  # fmt: skip
+        self.job_last_failure = Gauge(
+            "tss_job_last_failure_timestamp_seconds",
+            "When a run of the job last failed for good (Unix time)", ["job"], registry=r,
+        )  # fmt: skip
+        self.job_consecutive_failures = Gauge(
+            "tss_job_consecutive_failures",
+            "Runs of the job that failed in a row (0 after a success)", ["job"], registry=r,
+        )  # fmt: skip
+        self.missed_fires = Counter(
+            "tss_missed_fires",
+            "Fires a schedule intended that did not happen in time (alert rule missed)",
+            ["job"], registry=r,
+        )  # fmt: skip
+        self.alerts_sent = Counter(
+            "tss_alerts_sent", "Alerts delivered, by channel", ["channel"], registry=r
+        )
+        self.alerts_failed = Counter(
+            "tss_alerts_failed", "Alerts given up on after their retries, by channel",
+            ["channel"], registry=r,
+        )  # fmt: skip
         # The labelled series the hot path touches, found once (``labels()`` costs a lock,
         # a validation and a lookup per call). No larger than the metrics' own series.
         self._durations: dict[str, Histogram] = {}
@@ -91,6 +119,26 @@ class Metrics:
         if series is None:
             series = self._ended[job, state] = self.runs_ended.labels(job, state.value)
         series.inc()
+
+    # -- hooks for the alert keeper -------------------------------------------------------
+
+    def job_succeeded(self, job: str, at: datetime) -> None:
+        """A run of ``job`` succeeded at ``at``."""
+        self.job_last_success.labels(job).set(at.timestamp())
+        self.job_consecutive_failures.labels(job).set(0)
+
+    def job_failed(self, job: str, at: datetime, streak: int) -> None:
+        """A run of ``job`` failed for good at ``at``, the ``streak``-th in a row."""
+        self.job_last_failure.labels(job).set(at.timestamp())
+        self.job_consecutive_failures.labels(job).set(streak)
+
+    def missed(self, job: str) -> None:
+        """A fire of ``job`` was found missed."""
+        self.missed_fires.labels(job).inc()
+
+    def alert_sent(self, channel: str, delivered: bool) -> None:
+        """An alert to ``channel`` was delivered, or given up on."""
+        (self.alerts_sent if delivered else self.alerts_failed).labels(channel).inc()
 
     # -- scrape ---------------------------------------------------------------------------
 

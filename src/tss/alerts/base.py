@@ -39,6 +39,8 @@ class Channel(ABC):
 
         :raises DeliveryError: it cannot be reached.
         """
+        return None  # most channels have nothing to check
 
     async def aclose(self) -> None:
         """Release connections."""
+        return None  # most channels hold none

@@ -20,6 +20,8 @@ from tss.net.guard import parse_allow
 #: an email address as a mail header may carry it (no display name, no line breaks)
 EMAIL = re.compile(r"[^@\s<>,;\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})\.[A-Za-z]{2,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
+#: headers of a webhook's request that TSS sets (as do all ``X-TSS-*``): not configurable
+_OWN_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding"})
 
 
 class SecretRef(BaseModel):
@@ -114,9 +116,16 @@ class WebhookChannel(Section):
     @field_validator("headers")
     @classmethod
     def _check_headers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        seen: set[str] = set()
         for name in value:
             if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}", name):
                 raise ValueError(f"{name!r} is not a header name")
+            lower = name.lower()
+            if lower in _OWN_HEADERS or lower.startswith("x-tss-"):
+                raise ValueError(f"{name!r} is set by TSS itself: it cannot be configured")
+            if lower in seen:
+                raise ValueError(f"{name!r} is given twice (header names ignore case)")
+            seen.add(lower)
         return value
 
 

@@ -8,11 +8,13 @@ and a field that is ``None`` is simply absent.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from typing import Any, cast
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import orjson
 
+from tss.core.alerts import Alert, Silence
 from tss.core.models import (
     Attempt,
     Event,
@@ -29,6 +31,8 @@ from tss.core.workers import WorkerState
 from tss.store import encoding
 
 Hash = dict[str, str]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: A run's hash fields, each with the SQL stores' column it holds, in the order of
 #: :class:`~tss.store.encoding.RunRow` (a test holds it): the scripts' ``row()`` gives a
@@ -274,3 +278,141 @@ def token_of(h: Hash) -> Token:
         revoked_at=_when(h, "revoked"),
         last_used_at=_when(h, "used"),
     )
+
+
+# -- alerts and silences -----------------------------------------------------------------------
+
+#: added to an alert's ``created_at`` (microseconds) in its listing member, so that every
+#: datetime gives 19 digits and the members sort as the times do (see :func:`alert_member`)
+_CREATED_OFFSET = 2**62
+_CREATED_DIGITS = 19
+
+
+def alert_member(created_us: int, alert_id: str) -> str:
+    """An alert's member in the listing indexes (zsets of score 0, read by lex range):
+    its ``created_at`` as 19 fixed-width digits, ``:``, its id. The members sort as the
+    ``(created_us, id)`` keys of the listing (UTF-8 sorts as code points)."""
+    return f"{created_us + _CREATED_OFFSET:0{_CREATED_DIGITS}d}:{alert_id}"
+
+
+def alert_key(member: str) -> tuple[int, str]:
+    """``(created_us, id)`` of a listing member (:func:`alert_member`)."""
+    return int(member[:_CREATED_DIGITS]) - _CREATED_OFFSET, member[_CREATED_DIGITS + 1 :]
+
+
+def alert_fields(alert: Alert) -> list[str]:
+    """An alert's hash as field/value pairs (absent: the fields that are None)."""
+    fields = [
+        *("id", alert.id, "channel", alert.channel, "kind", alert.kind),
+        *("subject", alert.subject, "text", alert.text),
+        *("created", str(to_micros(alert.created_at)), "next", str(to_micros(alert.next_at))),
+        *("details", encoding.dumps(alert.details), "state", alert.state),
+        *("attempts", str(alert.attempts)),
+    ]
+    optional = {
+        "job": alert.job,
+        "run": alert.run_id,
+        "error": alert.error,
+        "sent": micros_text(alert.sent_at),
+    }
+    fields += [
+        part for key, value in optional.items() if value is not None for part in (key, value)
+    ]
+    return fields
+
+
+def alert_of(h: Hash, alert_id: str = "") -> Alert:
+    """An alert from its hash. A damaged hash never makes this raise (one bad record must
+    not stop a listing or the keeper): what can be read comes back, with the reason under
+    ``details["malformed"]``."""
+    try:
+        return _alert_of(h)
+    except Exception as exc:  # any damage at all
+        return _salvaged_alert(h, alert_id, exc)
+
+
+def _details(text: str) -> dict[str, Any]:
+    details = orjson.loads(text)
+    if not isinstance(details, dict):
+        raise TypeError(f"details are a {type(details).__name__}, not an object")
+    return details
+
+
+def _alert_of(h: Hash) -> Alert:
+    return Alert(
+        id=h["id"],
+        channel=h["channel"],
+        kind=h["kind"],
+        subject=h["subject"],
+        text=h["text"],
+        created_at=from_micros(int(h["created"])),
+        next_at=from_micros(int(h["next"])),
+        job=h.get("job"),
+        run_id=h.get("run"),
+        details=_details(h["details"]),
+        state=h["state"],
+        attempts=int(h["attempts"]),
+        error=h.get("error"),
+        sent_at=_when(h, "sent"),
+    )
+
+
+def _salvaged_alert(h: Hash, alert_id: str, exc: BaseException) -> Alert:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    reason = f"the stored alert is malformed ({type(exc).__name__}: {first})"
+    alert_id = h.get("id", alert_id)
+    log.warning("alert %r: %s", alert_id, reason)
+
+    def get(field: str, decode: Callable[[str], T], default: T) -> T:
+        try:
+            value = h.get(field)
+            return default if value is None else decode(value)
+        except Exception:
+            return default
+
+    epoch = from_micros(0)
+    created = get("created", lambda v: from_micros(int(v)), epoch)
+    return Alert(
+        id=alert_id,
+        channel=h.get("channel", ""),
+        kind=h.get("kind", ""),
+        subject=h.get("subject", ""),
+        text=h.get("text", ""),
+        created_at=created,
+        next_at=get("next", lambda v: from_micros(int(v)), created),
+        job=h.get("job"),
+        run_id=h.get("run"),
+        details={**get("details", _details, {}), "malformed": reason},
+        state=h.get("state", "failed"),
+        attempts=get("attempts", int, 0),
+        error=h.get("error"),
+        sent_at=get("sent", lambda v: from_micros(int(v)), None),
+    )
+
+
+def silence_text(silence: Silence) -> str:
+    """A silence as stored (the value under its job in the silences hash)."""
+    return encoding.dumps(
+        {
+            "until": to_micros(silence.until),
+            "note": silence.note,
+            "by": silence.by,
+            "created": to_micros(silence.created_at),
+        }
+    )
+
+
+def silence_of(job: str, text: str) -> Silence | None:
+    """A silence from its stored text; None (logged) when it cannot be read."""
+    try:
+        value = orjson.loads(text)
+        return Silence(
+            job=job,
+            until=from_micros(int(value["until"])),
+            note=str(value["note"]),
+            by=str(value["by"]),
+            created_at=from_micros(int(value["created"])),
+        )
+    except Exception as exc:  # any damage at all: the other silences still list
+        log.warning("the silence of job %r is malformed and was left out: %r", job, exc)
+        return None

@@ -1,8 +1,9 @@
 """The Redis store: the scheduling data in Redis, every multi-key step one Lua script.
 
-The store is one class made of four parts, one module each: :mod:`.jobs` (definitions),
+The store is one class made of five parts, one module each: :mod:`.jobs` (definitions),
 :mod:`.runs` (the hot path: fire, claim, finish...), :mod:`.history` (reads of runs, flows
-and events) and :mod:`.admin` (workers, tokens, sessions), over one
+and events), :mod:`.admin` (workers, tokens, sessions) and :mod:`.alerts` (alerts, the
+alert keeper's lease, silences), over one
 :class:`~.connection.RedisConnection`; :mod:`.scripts` loads the Lua from ``scripts/``,
 :mod:`.codec` turns hashes and rows into records, :mod:`.listing` walks the run indexes.
 
@@ -45,6 +46,9 @@ Keys (``K`` is ``<prefix>:store:``; times are microseconds since the epoch):
 ``K token:<id>``      hash, ``K tokens`` zset id -> created_at
 ``K session:<hash>``  hash: a dashboard session (token_id, created_at, expires_at); it
                       expires in Redis at its ``expires_at``
+``K alert:<id>``      hash: an alert; its indexes ``K alerts``, ``K job-alerts:<job>``,
+                      ``K alerts-due``; the keeper's ``K lease:<name>``; ``K silences``
+                      (:mod:`.alerts` lists these keys)
 ``K schema``          the layout's version
 ====================  ====================================================================
 
@@ -85,6 +89,7 @@ from tss.core.timeutil import from_micros
 from tss.errors import StoreError
 from tss.store.base import RUNS_CHANNEL, Store
 from tss.store.redis.admin import RedisAdmin
+from tss.store.redis.alerts import RedisAlerts
 from tss.store.redis.connection import RedisConnection
 from tss.store.redis.history import RedisHistory
 from tss.store.redis.jobs import RedisJobs
@@ -95,7 +100,7 @@ from tss.store.redis.runs import RedisRuns
 SCHEMA = "1"
 
 
-class RedisStore(RedisJobs, RedisRuns, RedisHistory, RedisAdmin, Store):
+class RedisStore(RedisJobs, RedisRuns, RedisHistory, RedisAdmin, RedisAlerts, Store):
     """A store in Redis; any number of instances and processes may share it."""
 
     name = "redis"

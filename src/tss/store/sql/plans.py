@@ -27,14 +27,16 @@ from tss.store.encoding import (
     seconds_us,
     spec_of,
 )
-from tss.store.paging import FLOWS, run_cursor
+from tss.store.paging import FLOWS, alert_cursor, run_cursor
 from tss.store.sql.rows import (
+    AlertRow,
     FinishedAttempt,
     FinishedRun,
     FinishRow,
     FlowRow,
     MemberRow,
     NewEvent,
+    alert_of,
     new_run_row,
 )
 
@@ -195,3 +197,12 @@ def run_page(rows: Sequence[Any], limit: int) -> Page:
     limit = max(limit, 0)
     runs = [run_of(row) for row in rows[:limit]]
     return Page(runs, run_cursor(runs[-1].id) if len(rows) > limit and runs else None)
+
+
+def alert_page(rows: Sequence[Any], limit: int) -> Page:
+    """The page that ``alert_page_query``'s rows make."""
+    alerts = [alert_of(row) for row in rows[:limit]]
+    if len(rows) <= limit or not alerts:
+        return Page(alerts, None)
+    last = AlertRow._make(rows[limit - 1])
+    return Page(alerts, alert_cursor(last.created_at, last.id))

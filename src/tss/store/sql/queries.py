@@ -13,8 +13,16 @@ from tss.core.states import TERMINAL_STATES, RunState
 from tss.core.timeutil import to_micros
 from tss.core.workers import LIVE_WORKER_STATES
 from tss.store.encoding import RunRow
-from tss.store.paging import FLOWS, check_offset, prefix_end, run_after
+from tss.store.paging import (
+    FLOWS,
+    alert_after,
+    check_alert_listing,
+    check_offset,
+    prefix_end,
+    run_after,
+)
 from tss.store.sql import rows
+from tss.store.sql.schema import PENDING
 
 #: a worker expected to heartbeat (one silent too long is marked dead), from core.workers
 LIVE_WORKER = "state IN ({})".format(", ".join(f"'{s}'" for s in LIVE_WORKER_STATES))
@@ -167,6 +175,75 @@ SESSION_INSERT = f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?)"
 SESSION_PURGE = "DELETE FROM sessions WHERE expires_at <= {now}"
 SESSION_SELECT = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = ?"
 SESSION_DELETE = "DELETE FROM sessions WHERE id_hash = ?"
+
+# -- alerts, leases, silences ----------------------------------------------------------------
+
+ALERT_COLUMNS = columns(rows.AlertRow)
+ALERTS = f"SELECT {ALERT_COLUMNS} FROM alerts"
+#: a new alert; one whose id is stored already is left as it is
+ALERT_INSERT = (
+    f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ({placeholders(len(rows.AlertRow._fields))})"
+    " ON CONFLICT (id) DO NOTHING"
+)
+#: pending alerts due by ``{now}``, oldest first, then by id (compared as ``{ident}``), up
+#: to ``?`` (``ix_alerts_due``)
+DUE_ALERTS = f"{ALERTS} WHERE {PENDING} AND next_at <= {{now}} ORDER BY next_at, {{ident}} LIMIT ?"
+#: AlertUpdateRow parameters; a NULL next_at keeps the stored one
+ALERT_SETTLE = (
+    "UPDATE alerts SET state = ?, attempts = ?, next_at = coalesce(?, next_at), error = ?,"
+    " sent_at = ? WHERE id = ?"
+)
+#: take the lease ``?`` for holder ``?`` until ``{now}`` plus ``?`` microseconds (a new one
+#: with the state ``?``) unless another holder has it and it has not expired by ``{now}``;
+#: returns the saved state, or no row when another holder has it
+LEASE_TAKE = (
+    "INSERT INTO leases (name, holder, expires_at, state) VALUES (?, ?, {now} + ?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+    " expires_at = excluded.expires_at"
+    " WHERE leases.holder = excluded.holder OR leases.expires_at <= {now} RETURNING state"
+)
+#: save the state ``?`` with the lease ``?`` if holder ``?`` has it
+LEASE_SAVE = "UPDATE leases SET state = ? WHERE name = ? AND holder = ?"
+SILENCE_COLUMNS = columns(rows.SilenceRow)
+SILENCE_UPSERT = (
+    f"INSERT INTO silences ({SILENCE_COLUMNS})"
+    f" VALUES ({placeholders(len(rows.SilenceRow._fields))})"
+    " ON CONFLICT (job) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in rows.SilenceRow._fields[1:])
+)
+#: silences not over by ``{now}``, by job (compared as ``{job}``)
+SILENCES = f"SELECT {SILENCE_COLUMNS} FROM silences WHERE until > {{now}} ORDER BY {{job}}"
+SILENCE_DELETE = "DELETE FROM silences WHERE job = ?"
+
+
+def alert_page_query(
+    job: str | None,
+    state: str | None,
+    channel: str | None,
+    limit: int,
+    cursor: str | None,
+    *,
+    ident: str = "id",
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of one page of ``list_alerts``: newest ``created_at`` first,
+    then highest id (compared as ``ident``, e.g. ``id COLLATE "C"``), one row more than
+    ``limit`` to tell whether another page follows.
+
+    :raises ValidationError: a malformed cursor, a limit outside 1..1000, an unknown state.
+    """
+    check_alert_listing(limit, state)
+    after = alert_after(cursor)
+    where, params = ["1 = 1"], list[Any]()
+    for column, value in (("job", job), ("state", state), ("channel", channel)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if after is not None:
+        where.append(f"(created_at, {ident}) < (?, ?)")
+        params += after
+    order = f"created_at DESC, {ident} DESC"
+    return f"{ALERTS} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?", [*params, limit + 1]
+
 
 # -- flows -----------------------------------------------------------------------------------
 

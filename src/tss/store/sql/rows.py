@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 
+from tss.core.alerts import Alert, AlertUpdate, Silence
 from tss.core.models import Attempt, Event, Job, JobSpec, NewRun, Role, Run, Token, WorkerInfo
 from tss.core.records import DashboardSession
 from tss.core.states import RunState
@@ -294,6 +295,99 @@ def session_of(values: Sequence[Any]) -> DashboardSession:
         token_id=r.token_id,
         created_at=from_micros(r.created_at),
         expires_at=from_micros(r.expires_at),
+    )
+
+
+class AlertRow(NamedTuple):
+    """An alert as stored (``ALERT_COLUMNS``); ``details`` is JSON text."""
+
+    id: str
+    channel: str
+    kind: str
+    subject: str
+    text: str
+    job: str | None
+    run_id: str | None
+    details: str
+    state: str
+    attempts: int
+    error: str | None
+    created_at: int
+    next_at: int
+    sent_at: int | None
+
+
+def alert_values(alert: Alert) -> AlertRow:
+    """An alert row, in ``ALERT_COLUMNS`` order."""
+    return AlertRow(
+        alert.id, alert.channel, alert.kind, alert.subject, alert.text, alert.job,
+        alert.run_id, dumps(alert.details), alert.state, alert.attempts, alert.error,
+        to_micros(alert.created_at), to_micros(alert.next_at), micros(alert.sent_at),
+    )  # fmt: skip
+
+
+def alert_of(values: Sequence[Any]) -> Alert:
+    r = AlertRow._make(values)
+    return Alert(
+        id=r.id,
+        channel=r.channel,
+        kind=r.kind,
+        subject=r.subject,
+        text=r.text,
+        created_at=from_micros(r.created_at),
+        next_at=from_micros(r.next_at),
+        job=r.job,
+        run_id=r.run_id,
+        details=orjson.loads(r.details),
+        state=r.state,
+        attempts=r.attempts,
+        error=r.error,
+        sent_at=when(r.sent_at),
+    )
+
+
+class AlertUpdateRow(NamedTuple):
+    """``ALERT_SETTLE`` parameters: the end of one delivery attempt (``next_at`` None: kept)."""
+
+    state: str
+    attempts: int
+    next_at: int | None
+    error: str | None
+    sent_at: int | None
+    id: str
+
+
+def alert_update_values(update: AlertUpdate) -> AlertUpdateRow:
+    return AlertUpdateRow(
+        update.state, update.attempts, micros(update.next_at), update.error,
+        micros(update.sent_at), update.id,
+    )  # fmt: skip
+
+
+class SilenceRow(NamedTuple):
+    job: str
+    until: int
+    note: str
+    by_actor: str
+    created_at: int
+
+
+def silence_values(silence: Silence) -> SilenceRow:
+    """A silence row, in ``SILENCE_COLUMNS`` order."""
+    return SilenceRow(
+        silence.job, to_micros(silence.until), silence.note, silence.by,
+        to_micros(silence.created_at),
+    )  # fmt: skip
+
+
+def silence_of(values: Sequence[Any]) -> Silence:
+    r = SilenceRow._make(values)
+    return Silence(
+        job=r.job,
+        until=from_micros(r.until),
+        note=r.note,
+        by=r.by_actor,
+        created_at=from_micros(r.created_at),
     )
 
 

@@ -30,6 +30,8 @@ QUEUED = "state = 'queued'"
 RUNNING = "state = 'running'"
 WAITING = "state IN ('scheduled', 'retrying')"
 ACTIVE = "state IN ('queued', 'retrying', 'running', 'scheduled')"
+#: an alert still to be delivered
+PENDING = "state = 'pending'"
 
 
 def _where(predicate: str) -> dict[str, Any]:
@@ -237,3 +239,50 @@ sessions = sa.Table(
 )
 #: expired sessions are purged by expiry
 sa.Index("ix_sessions_expires_at", sessions.c.expires_at)
+
+# Alerts: one message to one channel each (the outbox of alerts); the id is made from the
+# alert's cause, so raising one twice stores it once. ``details`` is a JSON object.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Text(), primary_key=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.Text(), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("job", NAME, nullable=True),
+    sa.Column("run_id", RUN_ID, nullable=True),
+    sa.Column("details", sa.Text(), nullable=False),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("created_at", MICROS, nullable=False),
+    sa.Column("next_at", MICROS, nullable=False),
+    sa.Column("sent_at", MICROS, nullable=True),
+)
+#: due_alerts: pending alerts by when they are next tried; delivered ones stay out.
+sa.Index("ix_alerts_due", alerts.c.next_at, alerts.c.id, **_where(PENDING))
+#: list_alerts: newest first (the index read backwards), and a job's alerts newest first.
+sa.Index("ix_alerts_created_at", alerts.c.created_at, alerts.c.id)
+sa.Index("ix_alerts_job", alerts.c.job, alerts.c.created_at, alerts.c.id)
+
+# Leases by name (the alert keeper's), each with the state its holder saved (JSON object).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", NAME, primary_key=True),
+    sa.Column("holder", NAME, nullable=False),
+    sa.Column("expires_at", MICROS, nullable=False),
+    sa.Column("state", sa.Text(), nullable=False),
+)
+
+# Silenced jobs: no alert is sent for ``job`` until ``until``.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("job", NAME, primary_key=True),
+    sa.Column("until", MICROS, nullable=False),
+    sa.Column("note", sa.Text(), nullable=False),
+    sa.Column("by_actor", NAME, nullable=False),
+    sa.Column("created_at", MICROS, nullable=False),
+)

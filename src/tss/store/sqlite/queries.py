@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from tss.store.sql import queries as shared
 from tss.store.sql.queries import (
     ATTEMPT_COLUMNS,
     JOBS,
@@ -139,3 +140,12 @@ MARK_DEAD = (
     " AND (coalesce(last_heartbeat, started_at) IS NULL"
     " OR coalesce(last_heartbeat, started_at) <= ?) RETURNING id"
 )
+
+# -- alerts, leases, silences: the shared statements with the store's now as a parameter -----
+
+#: parameters: now, limit
+DUE_ALERTS = shared.DUE_ALERTS.format(now="?", ident="id")
+#: parameters: name, holder, now, ttl (microseconds), new state, now
+LEASE_TAKE = shared.LEASE_TAKE.format(now="?")
+#: parameters: now
+SILENCES = shared.SILENCES.format(now="?", job="job")

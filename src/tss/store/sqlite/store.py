@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from tss.core.alerts import Alert, AlertUpdate, Silence
 from tss.core.models import (
     Attempt,
     ErrorInfo,
@@ -400,3 +401,54 @@ class SQLiteStore(Store):
 
     async def delete_session(self, id_hash: str) -> None:
         await self._db.write(lambda conn: execute(conn, shared.SESSION_DELETE, (id_hash,)))
+
+    # -- alerts, leases, silences ----------------------------------------------------------
+
+    async def add_alerts(self, alerts: Sequence[Alert]) -> list[bool]:
+        return await self._db.write(lambda conn: writes.add_alerts(conn, list(alerts)))
+
+    async def due_alerts(self, *, limit: int) -> list[Alert]:
+        params = (self._now_us(), max(limit, 0))
+        found = await self._read(fetch, queries.DUE_ALERTS, params)
+        return [rows.alert_of(row) for row in found]
+
+    async def settle_alerts(self, updates: Sequence[AlertUpdate]) -> None:
+        params = [rows.alert_update_values(update) for update in updates]
+        await self._db.write(lambda conn: many(conn, shared.ALERT_SETTLE, params))
+
+    async def list_alerts(
+        self,
+        *,
+        job: str | None = None,
+        state: str | None = None,
+        channel: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        sql, params = shared.alert_page_query(job, state, channel, limit, cursor)
+        return plans.alert_page(await self._read(fetch, sql, params), limit)
+
+    async def get_alert(self, alert_id: str) -> Alert:
+        found = await self._read(fetch, f"{shared.ALERTS} WHERE id = ?", (alert_id,))
+        if not found:
+            raise NotFound.alert(alert_id)
+        return rows.alert_of(found[0])
+
+    async def take_lease(self, name: str, holder: str, ttl: float) -> dict[str, Any] | None:
+        return await self._write(writes.take_lease, name, holder, ttl)
+
+    async def save_lease(self, name: str, holder: str, state: dict[str, Any]) -> bool:
+        params = (encoding.dumps(state), name, holder)
+        return bool(await self._db.write(lambda conn: execute(conn, shared.LEASE_SAVE, params)))
+
+    async def put_silence(self, silence: Silence) -> None:
+        params = rows.silence_values(silence)
+        await self._db.write(lambda conn: execute(conn, shared.SILENCE_UPSERT, params))
+
+    async def delete_silence(self, job: str) -> bool:
+        sql = shared.SILENCE_DELETE
+        return bool(await self._db.write(lambda conn: execute(conn, sql, (job,))))
+
+    async def list_silences(self) -> list[Silence]:
+        found = await self._read(fetch, queries.SILENCES, (self._now_us(),))
+        return [rows.silence_of(row) for row in found]

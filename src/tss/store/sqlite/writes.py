@@ -13,7 +13,10 @@ from datetime import datetime
 from sqlite3 import IntegrityError
 from typing import Any
 
+import orjson
+
 from tss.core import flows
+from tss.core.alerts import Alert
 from tss.core.fencing import holds
 from tss.core.firing import REPLACED, refires_withdrawn, rewound
 from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, Page, Run, Token
@@ -453,3 +456,31 @@ def create_session(conn: Connection, now_us: int, session: DashboardSession) -> 
         execute(conn, shared.SESSION_INSERT, rows.session_values(session))
     except IntegrityError as exc:
         raise Conflict.session_exists() from exc
+
+
+# -- alerts and leases -----------------------------------------------------------------------
+
+
+def add_alerts(conn: Connection, alerts: list[Alert]) -> list[bool]:
+    """Insert the alerts whose id is not stored (nor earlier in ``alerts``): the write lock
+    is held, so what the look-up finds cannot change before the insert."""
+    sql = "SELECT id FROM alerts WHERE id IN ({})"
+    stored = {row[0] for row in rows_in(conn, sql, [alert.id for alert in alerts])}
+    added: list[bool] = []
+    for alert in alerts:
+        added.append(alert.id not in stored)
+        stored.add(alert.id)
+    fresh = [rows.alert_values(alert) for alert, new in zip(alerts, added, strict=True) if new]
+    many(conn, shared.ALERT_INSERT, fresh)
+    return added
+
+
+def take_lease(
+    conn: Connection, now_us: int, name: str, holder: str, ttl: float
+) -> dict[str, Any] | None:
+    params = (name, holder, now_us, seconds_us(ttl), "{}", now_us)
+    found = fetch(conn, queries.LEASE_TAKE, params)
+    if not found:
+        return None
+    state: dict[str, Any] = orjson.loads(found[0][0])
+    return state

@@ -1,0 +1,645 @@
+"""The alert keeper: raises alerts from the event log and the schedules, and delivers them.
+
+One keeper works at a time, whatever the number of schedulers: the one holding the store
+lease ``alerts`` (:meth:`~tss.store.roles.AlertStore.take_lease`). Its state (how far it
+read the event log, which conditions are open) is saved with the lease, so another
+scheduler takes over where it stopped when it dies.
+
+*Nothing is lost.* Every run transition writes an event in the transaction of the change;
+the event log is the outbox of alerts. The keeper reads it in id order, stores the alerts
+an event causes, and only then saves how far it read. A keeper killed in between reads
+those events again and raises the same alerts with the same ids, which the store keeps
+once. Ids a transaction took but has not committed yet (PostgreSQL hands out ids before
+commit) are waited for up to :data:`GAP_WAIT` seconds before the read moves past them.
+
+*Nothing is repeated beyond its id.* An alert is marked delivered after its channel took
+it; a keeper killed in between sends it again with the same id, which receivers drop
+(webhook ``id``, ``X-TSS-Alert-Id``, the mail's ``Message-ID``).
+
+*Grouping.* One alert per job (or pool) per condition until the condition ends, again
+every ``repeat_after`` while it lasts. *Rate limits.* A channel is sent ``rate_limit``
+alerts a minute; the rest are kept with state ``held`` and summed up in one message.
+*Silences.* A silenced job's alerts are kept with state ``silenced``, not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import copy
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from tss.alerts import messages
+from tss.alerts.base import Channel, DeliveryError
+from tss.config.alerts import AlertsConfig
+from tss.core.alerts import FAILURE_KINDS, Alert, AlertRule, AlertUpdate, alert_id, rules_for
+from tss.core.models import Event, Job, JobFilter, Run, RunFilter
+from tss.core.retry import TIMEOUT_ERROR
+from tss.core.states import RunState
+from tss.core.timeutil import from_micros, to_micros
+from tss.errors import NotFound, TSSError, log_failure
+from tss.metrics import Metrics
+from tss.store.base import Store
+
+log = logging.getLogger(__name__)
+
+#: the lease the keeper holds
+LEASE = "alerts"
+#: seconds an id gap in the event log is waited for (a transaction still committing)
+GAP_WAIT = 10.0
+#: events read per store call
+EVENT_BATCH = 500
+#: batches read per pass at most (the rest waits for the next pass)
+MAX_BATCHES = 20
+#: seconds between the checks of schedules (missed) and pools (backlog, no_workers)
+CHECK_EVERY = 5.0
+#: alerts delivered per pass at most
+DELIVER_BATCH = 200
+#: successful runs a ``slow: {factor}`` rule needs before it judges
+SLOW_SAMPLE_MIN = 5
+SLOW_SAMPLE = 20
+#: the failure states an event can end a run in
+_FINAL_FAILURES = frozenset({RunState.FAILED, RunState.TIMED_OUT})
+_FAILURES = _FINAL_FAILURES | {RunState.RETRYING}
+
+
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile (nearest rank) of ``values`` (not empty)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+class Keeper:
+    """Raises and delivers alerts while it holds the ``alerts`` lease. ``holder`` names this
+    process (a scheduler's id); ``channels`` are built from the same config."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: AlertsConfig,
+        channels: dict[str, Channel],
+        *,
+        holder: str,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.channels = channels
+        self.holder = holder
+        self.metrics = metrics
+        self.ttl = max(10.0, 5 * config.interval)
+        #: the state saved with the lease; None while another process holds it
+        self._state: dict[str, Any] | None = None
+        #: event id -> its time (us), for the ids read above the saved cursor
+        self._seen: dict[int, int] = {}
+        #: pool conditions -> since when (us) they hold, this keeper's own view
+        self._since: dict[str, int] = {}
+        self._last_check = float("-inf")
+        self._sent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._held: dict[str, collections.Counter[str]] = collections.defaultdict(
+            collections.Counter
+        )
+        self._held_since: dict[str, int] = {}
+        self._sending: dict[str, asyncio.Task[None]] = {}
+        self._silenced: dict[str, datetime] = {}
+
+    @property
+    def holding(self) -> bool:
+        """Whether this keeper held the lease at its last pass."""
+        return self._state is not None
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pass every ``interval`` seconds until ``stop`` is set; a failure is logged and
+        the next pass tries again."""
+        backoff = self.config.interval
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                    backoff = self.config.interval
+                except Exception as exc:  # an outage or a bug: the process stays up
+                    self._state = None  # read the saved state again
+                    log_failure(log, exc, "alert keeper", f"; retrying in {backoff:.1f}s")
+                    backoff = min(backoff * 2, 30.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+        finally:
+            await self.drain()
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let deliveries under way end (for up to ``timeout`` seconds), then stop them:
+        one stopped is delivered again by the next keeper, with the same id."""
+        tasks = [t for t in self._sending.values() if not t.done()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def tick(self) -> bool:
+        """One pass: hold the lease, raise what the new events and the checks say, save,
+        deliver. Returns whether this keeper holds the lease."""
+        saved = await self.store.take_lease(LEASE, self.holder, self.ttl)
+        if saved is None:
+            self._state = None
+            return False
+        if self._state is None:  # just took it (or took it back): start from what was saved
+            self._state = _normal(saved)
+            if "cursor" not in saved:  # the first keeper ever: from now on, not the history
+                self._state["cursor"] = await self.store.last_event_id()
+            self._seen = {}
+            self._since = {}
+        before = copy.deepcopy(self._state)
+        try:
+            now = await self.store.now()
+            alerts = await self._read_events(now)
+            mono = time.monotonic()
+            if mono - self._last_check >= CHECK_EVERY:
+                self._last_check = mono
+                alerts += await self._check_schedules(now)
+                alerts += await self._check_pools(now)
+            if alerts:
+                await self.store.add_alerts(await self._mark_silenced(alerts, now))
+        except BaseException:
+            self._state, self._seen = before, {}
+            raise
+        if not await self.store.save_lease(LEASE, self.holder, self._state):
+            self._state = None
+            return False
+        await self._deliver()
+        return True
+
+    # -- the event log --------------------------------------------------------------------
+
+    async def _read_events(self, now: datetime) -> list[Alert]:
+        assert self._state is not None
+        alerts: list[Alert] = []
+        for _ in range(MAX_BATCHES):
+            cursor = self._state["cursor"]
+            events = await self.store.list_events(after=cursor, limit=EVENT_BATCH)
+            fresh = [e for e in events if e.id not in self._seen]
+            if fresh:
+                alerts += await self._handle(fresh, now)
+                for event in fresh:
+                    self._seen[event.id] = to_micros(event.at)
+            self._advance(now)
+            if len(events) < EVENT_BATCH or self._state["cursor"] == cursor:
+                break
+        return alerts
+
+    def _advance(self, now: datetime) -> None:
+        """Move the cursor over every id read, and over gaps older than GAP_WAIT."""
+        assert self._state is not None
+        cursor = self._state["cursor"]
+        settled = to_micros(now) - int(GAP_WAIT * 1e6)
+        for event_id in sorted(self._seen):
+            if event_id != cursor + 1 and self._seen[event_id] > settled:
+                break  # an id below this one may still commit
+            cursor = event_id
+        self._state["cursor"] = cursor
+        self._seen = {i: at for i, at in self._seen.items() if i > cursor}
+
+    async def _handle(self, events: Sequence[Event], now: datetime) -> list[Alert]:
+        names = sorted({e.job for e in events})
+        jobs = await self.store.get_jobs(names)
+        alerts: list[Alert] = []
+        for event in events:
+            try:
+                job = jobs.get(event.job)
+                rules = rules_for(event.job, job.spec.alerts if job else None, self.config.rules)
+                alerts += await self._on_event(event, rules, now)
+            except (TSSError, ValueError, KeyError, TypeError) as exc:
+                # one odd event (a run deleted since, a malformed row) never stops the keeper
+                log.warning(
+                    "alert keeper: skipped event %d of run %s: %s", event.id, event.run_id, exc
+                )
+        return alerts
+
+    async def _on_event(self, event: Event, rules: list[AlertRule], now: datetime) -> list[Alert]:
+        state = self._state
+        assert state is not None
+        job = event.job
+        kinds: set[str] = {rule.on for rule in rules}
+        if event.target in _FAILURES and event.source in (RunState.RUNNING, RunState.QUEUED):
+            return await self._on_failure(event, rules, kinds, now)
+        if event.target is RunState.SUCCEEDED:
+            state["streak"].pop(job, None)
+            if self.metrics is not None:
+                self.metrics.job_succeeded(job, event.at)
+            alerts: list[Alert] = []
+            failures = [self._close(kind, job) for kind in FAILURE_KINDS]
+            opened = [c for c in failures if c is not None and c.get("sent") is not None]
+            run: Run | None = None
+            if opened and "recovered" in kinds:
+                run = await self._attempt_view(event)
+                count = sum(c["count"] for c in opened)
+                since = messages.when(from_micros(min(c["since"] for c in opened)))
+                message = messages.recovered(run, since, count, self.config.link)
+                alerts += self._raise("recovered", job, str(event.id), rules, message, now, run)
+                self._close("recovered", job)  # announced: not a lasting condition
+            if "slow" in kinds:
+                run = run or await self._attempt_view(event)
+                alerts += await self._check_slow(run, rules, event, now)
+            return alerts
+        if event.target is RunState.RUNNING and event.attempt == 1 and "late" in kinds:
+            run = await self.store.get_run(event.run_id)
+            if run.scheduled_for is None:
+                return []
+            lateness = (event.at - run.scheduled_for).total_seconds()
+            late = [r for r in rules if r.on == "late" and lateness > r.setting("after")]
+            if not late:
+                self._close("late", job)
+                return []
+            bound = min(r.setting("after") for r in late)
+            run = replace(run, started_at=event.at)
+            message = messages.late(run, lateness, bound, self.config.link)
+            return self._raise("late", job, str(event.id), late, message, now, run)
+        return []
+
+    async def _on_failure(
+        self, event: Event, rules: list[AlertRule], kinds: set[str], now: datetime
+    ) -> list[Alert]:
+        assert self._state is not None
+        job = event.job
+        final = event.target in _FINAL_FAILURES
+        streak = self._state["streak"]
+        if final:
+            streak[job] = streak.get(job, 0) + 1
+            if self.metrics is not None:
+                self.metrics.job_failed(job, event.at, streak[job])
+        if not kinds & FAILURE_KINDS:
+            return []
+        run = await self._attempt_view(event)
+        timed = run.error is not None and run.error.type == TIMEOUT_ERROR
+        link = self.config.link
+        cause = str(event.id)
+        alerts: list[Alert] = []
+        if "failed" in kinds:
+            message = messages.failed(run, link, final=final)
+            alerts += self._raise("failed", job, cause, _of(rules, "failed"), message, now, run)
+        if "timed_out" in kinds and timed:
+            message = messages.failed(run, link, final=final)
+            alerts += self._raise(
+                "timed_out", job, cause, _of(rules, "timed_out"), message, now, run
+            )
+        if "dead" in kinds and final:
+            message = messages.failed(run, link, final=True)
+            alerts += self._raise("dead", job, cause, _of(rules, "dead"), message, now, run)
+        if final:
+            hit = [
+                r for r in _of(rules, "consecutive_failures") if streak[job] >= r.setting("count")
+            ]
+            if hit:
+                message = messages.consecutive(run, streak[job], link)
+                alerts += self._raise("consecutive_failures", job, cause, hit, message, now, run)
+        return alerts
+
+    async def _attempt_view(self, event: Event) -> Run:
+        """The run as it was when ``event`` happened: the attempt's error and times (a
+        retried run has moved on to its next attempt since)."""
+        run = await self.store.get_run(event.run_id)
+        if event.attempt <= 0:
+            return replace(run, state=event.target)
+        if run.attempt == event.attempt and run.state is event.target:
+            return run
+        try:
+            attempts = await self.store.list_attempts(event.run_id)
+        except NotFound:
+            attempts = []
+        mine = next((a for a in attempts if a.number == event.attempt), None)
+        if mine is None:
+            return replace(run, state=event.target, attempt=event.attempt)
+        return replace(
+            run,
+            state=event.target,
+            attempt=event.attempt,
+            error=mine.error,
+            started_at=mine.started_at,
+            finished_at=mine.finished_at or event.at,
+        )
+
+    async def _check_slow(
+        self, run: Run, rules: list[AlertRule], event: Event, now: datetime
+    ) -> list[Alert]:
+        if run.started_at is None or run.finished_at is None:
+            return []
+        took = (run.finished_at - run.started_at).total_seconds()
+        slow: list[tuple[AlertRule, float, str]] = []
+        recent: list[float] | None = None
+        for rule in _of(rules, "slow"):
+            if rule.seconds is not None and took > rule.seconds:
+                slow.append((rule, rule.seconds, "its bound"))
+            if rule.factor is not None:
+                if recent is None:
+                    recent = await self._durations(run)
+                if len(recent) >= SLOW_SAMPLE_MIN:
+                    bound = rule.factor * p95(recent)
+                    if took > bound:
+                        slow.append((rule, bound, f"{rule.factor:g} times its recent p95"))
+        if not slow:
+            self._close("slow", run.job)
+            return []
+        _, bound, why = min(slow, key=lambda s: s[1])
+        message = messages.slow(run, took, bound, why, self.config.link)
+        return self._raise("slow", run.job, str(event.id), [s[0] for s in slow], message, now, run)
+
+    async def _durations(self, run: Run) -> list[float]:
+        page = await self.store.list_runs(
+            RunFilter(job=run.job, states=(RunState.SUCCEEDED,)), limit=SLOW_SAMPLE + 1
+        )
+        return [
+            (r.finished_at - r.started_at).total_seconds()
+            for r in page.items
+            if r.id != run.id and r.started_at is not None and r.finished_at is not None
+        ][:SLOW_SAMPLE]
+
+    # -- schedules and pools --------------------------------------------------------------
+
+    async def _check_schedules(self, now: datetime) -> list[Alert]:
+        """``missed``: a job whose next fire time passed longer ago than its bound has not
+        fired: no scheduler fired it (down, or cut from the store), or it is paused."""
+        assert self._state is not None
+        alerts: list[Alert] = []
+        overdue_jobs: set[str] = set()
+        cursor: str | None = None
+        for _ in range(10):
+            page = await self.store.list_jobs(
+                JobFilter(), sort="next_fire_at", limit=200, cursor=cursor
+            )
+            late_enough = False
+            for job in page.items:
+                if job.next_fire_at is None or job.next_fire_at >= now:
+                    late_enough = True
+                    break
+                overdue = (now - job.next_fire_at).total_seconds()
+                rules = [
+                    r
+                    for r in rules_for(job.name, job.spec.alerts, self.config.rules)
+                    if r.on == "missed" and overdue > r.setting("after")
+                ]
+                if not rules:
+                    continue
+                overdue_jobs.add(job.name)
+                alerts += self._missed(job, job.next_fire_at, overdue, rules, now)
+            cursor = page.next_cursor
+            if late_enough or cursor is None:
+                break
+        for key in [k for k in self._state["open"] if k.startswith("missed|")]:
+            if key.split("|", 1)[1] not in overdue_jobs:
+                del self._state["open"][key]
+        return alerts
+
+    def _missed(
+        self, job: Job, expected: datetime, overdue: float, rules: list[AlertRule], now: datetime
+    ) -> list[Alert]:
+        assert self._state is not None
+        key = f"missed|{job.name}"
+        opened = self._state["open"].get(key)
+        fire = expected.isoformat()
+        if opened is not None and opened.get("fire") != fire:
+            del self._state["open"][key]  # another fire: a new condition
+            opened = None
+        if opened is None and self.metrics is not None:
+            self.metrics.missed(job.name)
+        repeat = self.config.repeat_after
+        nth = int(overdue // repeat) if repeat > 0 else 0
+        message = messages.missed(job, expected, overdue, self.config.link)
+        made = self._raise("missed", job.name, f"{fire}#{nth}", rules, message, now, None)
+        self._state["open"][key]["fire"] = fire
+        return made
+
+    async def _check_pools(self, now: datetime) -> list[Alert]:
+        backlog = [r for r in self.config.rules if r.on == "backlog"]
+        no_workers = [r for r in self.config.rules if r.on == "no_workers"]
+        if not backlog and not no_workers:
+            return []
+        workers = [w for w in await self.store.list_workers() if w.state == "up"]
+        queued = await self.store.list_runs(RunFilter(states=(RunState.QUEUED,)), limit=500)
+        pools = {p for w in workers for p in w.pools} | {r.pool for r in queued.items}
+        pools |= {r.pool for r in [*backlog, *no_workers] if r.pool is not None}
+        alerts: list[Alert] = []
+        holding: set[str] = set()
+        now_us = to_micros(now)
+        for rule in backlog:
+            bound = rule.setting("depth")
+            for pool in [rule.pool] if rule.pool else sorted(pools):
+                depth = len(await self.store.fetch_queued([pool], limit=bound + 1))
+                if depth > bound:
+                    key = f"backlog|{pool}"
+                    holding.add(key)
+                    since = self._since.setdefault(key, now_us)
+                    lasted = (now_us - since) / 1e6
+                    if lasted >= rule.setting("for_"):
+                        message = messages.backlog(pool, depth, bound, lasted, self.config.link)
+                        alerts += self._raise(
+                            "backlog", pool, str(since), [rule], message, now, None
+                        )
+        for rule in no_workers:
+            for pool in [rule.pool] if rule.pool else sorted(pools):
+                if any(pool in w.pools for w in workers):
+                    continue
+                if not await self.store.fetch_queued([pool], limit=1):
+                    continue
+                key = f"no_workers|{pool}"
+                holding.add(key)
+                since = self._since.setdefault(key, now_us)
+                lasted = (now_us - since) / 1e6
+                if lasted >= rule.setting("for_"):
+                    message = messages.no_workers(pool, lasted, self.config.link)
+                    alerts += self._raise(
+                        "no_workers", pool, str(since), [rule], message, now, None
+                    )
+        assert self._state is not None
+        for key in list(self._since):
+            if key not in holding:
+                del self._since[key]
+        for key in [k for k in self._state["open"] if k.split("|")[0] in ("backlog", "no_workers")]:
+            if key not in holding:
+                del self._state["open"][key]
+        return alerts
+
+    # -- conditions -----------------------------------------------------------------------
+
+    def _raise(
+        self,
+        kind: str,
+        subject: str,
+        cause: str,
+        rules: Iterable[AlertRule],
+        message: messages.Message,
+        now: datetime,
+        run: Run | None,
+    ) -> list[Alert]:
+        """The alerts of condition ``kind`` about ``subject`` (a job or pool) caused by
+        ``cause``, one per channel; none while the same condition was alerted on less
+        than ``repeat_after`` ago."""
+        assert self._state is not None
+        now_us = to_micros(now)
+        key = f"{kind}|{subject}"
+        condition = self._state["open"].get(key)
+        if condition is None:
+            condition = self._state["open"][key] = {"since": now_us, "count": 0}
+        condition["count"] += 1
+        sent = condition.get("sent")
+        repeat = self.config.repeat_after
+        if sent is not None and (repeat == 0 or now_us - sent < repeat * 1e6):
+            return []  # grouped with the alert already sent
+        condition["sent"] = now_us
+        channels: list[str] = []
+        for rule in rules:
+            channels += [c for c in self.config.channels_of(rule) if c not in channels]
+        details = message.details | {"kind": kind, "occurrences": condition["count"]}
+        return [
+            Alert(
+                id=alert_id(kind, subject, cause, channel),
+                channel=channel,
+                kind=kind,
+                subject=message.subject,
+                text=message.text,
+                created_at=now,
+                next_at=now,
+                job=None if kind in ("backlog", "no_workers") else subject,
+                run_id=run.id if run is not None else None,
+                details=details,
+            )
+            for channel in channels
+        ]
+
+    def _close(self, kind: str, subject: str) -> dict[str, Any] | None:
+        assert self._state is not None
+        closed: dict[str, Any] | None = self._state["open"].pop(f"{kind}|{subject}", None)
+        return closed
+
+    async def _mark_silenced(self, alerts: list[Alert], now: datetime) -> list[Alert]:
+        silences = {s.job: s for s in await self.store.list_silences()}
+        if not silences:
+            return alerts
+        return [
+            replace(alert, state="silenced", error=f"silenced by {s.by}: {s.note}")
+            if alert.job is not None and (s := silences.get(alert.job)) is not None
+            else alert
+            for alert in alerts
+        ]
+
+    # -- delivery -------------------------------------------------------------------------
+
+    async def _deliver(self) -> None:
+        """Start delivering due alerts: one task per channel, so a slow or down channel
+        delays only its own alerts."""
+        busy = {name for name, task in self._sending.items() if not task.done()}
+        due = await self.store.due_alerts(limit=DELIVER_BATCH)
+        by_channel: dict[str, list[Alert]] = collections.defaultdict(list)
+        for alert in due:
+            if alert.channel not in busy:
+                by_channel[alert.channel].append(alert)
+        for name, alerts in by_channel.items():
+            self._sending[name] = asyncio.get_running_loop().create_task(
+                self._send(name, alerts), name=f"tss-alerts-{name}"
+            )
+        for name in self._held:
+            if self._held[name] and name not in busy and name not in by_channel:
+                await self._summarise(name)
+
+    async def _send(self, name: str, alerts: list[Alert]) -> None:
+        channel = self.channels.get(name)
+        window = self._sent[name]
+        limit = self.config.rate_limit
+        for alert in alerts:
+            start = await self.store.now()
+            mono = time.monotonic()
+            while window and window[0] <= mono - 60.0:
+                window.popleft()
+            attempts = alert.attempts + 1
+            if channel is None:
+                update = AlertUpdate(
+                    alert.id, "failed", attempts, error=f"no channel named {name!r} in the config"
+                )
+            elif alert.kind != "summary" and len(window) >= limit:
+                self._held[name][alert.kind] += 1
+                self._held_since.setdefault(name, to_micros(start))
+                update = AlertUpdate(
+                    alert.id, "held", alert.attempts, error=f"over the limit of {limit} a minute"
+                )
+            else:
+                window.append(mono)
+                update = await self._attempt(channel, alert, start)
+            try:
+                await self.store.settle_alerts([update])
+            except TSSError as exc:  # sent again later with the same id: receivers drop it
+                log.warning("alert %s: could not record its delivery: %s", alert.id, exc)
+                return
+            if self.metrics is not None and update.state in ("delivered", "failed"):
+                self.metrics.alert_sent(name, update.state == "delivered")
+
+    async def _attempt(self, channel: Channel, alert: Alert, start: datetime) -> AlertUpdate:
+        attempts = alert.attempts + 1
+        began = time.monotonic()
+        try:
+            await channel.send(alert)
+        except DeliveryError as exc:
+            error, final, wait = str(exc), exc.final, exc.retry_after
+        except Exception as exc:  # a plugin's bug: retried, and said
+            error, final, wait = f"{type(exc).__name__}: {exc}", False, None
+        else:
+            sent = start + timedelta(seconds=time.monotonic() - began)
+            return AlertUpdate(alert.id, "delivered", attempts, sent_at=sent)
+        if final or attempts >= self.config.max_attempts:
+            log.warning("alert %s to %s failed for good: %s", alert.id, channel.name, error)
+            return AlertUpdate(alert.id, "failed", attempts, error=error)
+        delay = min(self.config.retry_delay * 2 ** (attempts - 1), self.config.max_retry_delay)
+        if wait is not None:
+            delay = max(delay, min(wait, self.config.max_retry_delay))
+        log.info(
+            "alert %s to %s failed (%s); next try in %.0fs", alert.id, channel.name, error, delay
+        )
+        return AlertUpdate(
+            alert.id, "pending", attempts, next_at=start + timedelta(seconds=delay), error=error
+        )
+
+    async def _summarise(self, name: str) -> None:
+        """Once a channel's minute has room again, tell it what its limit held back."""
+        window = self._sent[name]
+        mono = time.monotonic()
+        while window and window[0] <= mono - 60.0:
+            window.popleft()
+        if len(window) >= self.config.rate_limit:
+            return
+        held = dict(self._held.pop(name))
+        since = self._held_since.pop(name)
+        now = await self.store.now()
+        message = messages.summary(name, held, self.config.rate_limit, self.config.link)
+        summary = Alert(
+            id=alert_id("summary", name, str(since), name),
+            channel=name,
+            kind="summary",
+            subject=message.subject,
+            text=message.text,
+            created_at=now,
+            next_at=now,
+            details=message.details,
+        )
+        await self.store.add_alerts([summary])
+
+
+def _of(rules: Iterable[AlertRule], kind: str) -> list[AlertRule]:
+    return [rule for rule in rules if rule.on == kind]
+
+
+def _normal(saved: dict[str, Any]) -> dict[str, Any]:
+    """The saved state, with what a first lease (or an older keeper) left out."""
+    state = dict(saved)
+    cursor = state.get("cursor")
+    state["cursor"] = cursor if isinstance(cursor, int) and cursor >= 0 else 0
+    for name in ("open", "streak"):
+        value = state.get(name)
+        state[name] = value if isinstance(value, dict) else {}
+    return state

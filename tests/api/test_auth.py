@@ -9,12 +9,13 @@ the table is checked too.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.live import ADMIN, LiveAPI, live_api
 from tss.tokens import new_token
@@ -99,6 +100,28 @@ def _job_path(template: str, body: Any = None) -> Sample:
     return lambda admin: (template.format(name=fresh_job(admin)), body)
 
 
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
+    """A node of this module's own, with an alert channel (the log) to test."""
+    folder: Path = tmp_path_factory.mktemp("auth")
+    with live_api(folder, alerts={"channels": {"log": {"type": "log"}}}) as live:
+        yield live
+
+
+def sent_alert(admin: httpx.Client) -> str:
+    made = admin.post("/api/v1/alerts/test", json={"channel": "log"})
+    assert made.status_code == 201, made.text
+    alert_id: str = made.json()["id"]
+    return alert_id
+
+
+def silenced_job(admin: httpx.Client) -> str:
+    name = fresh_job(admin)
+    body = {"duration": 600, "note": "matrix"}
+    assert admin.put(f"/api/v1/jobs/{name}/silence", json=body).status_code == 200
+    return name
+
+
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", None),
     ("POST", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", {"name": f"m-{next(_n)}", "type": "noop"}),
@@ -136,6 +159,17 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/stats/queues"): lambda a: ("/api/v1/stats/queues", None),
     ("GET", "/api/v1/stats/lateness"): lambda a: ("/api/v1/stats/lateness", None),
     ("GET", "/api/v1/stats/jobs"): _job_path("/api/v1/stats/jobs?job={name}"),
+    ("GET", "/api/v1/alerts"): lambda a: ("/api/v1/alerts", None),
+    ("GET", "/api/v1/alerts/{alert_id}"): lambda a: (f"/api/v1/alerts/{sent_alert(a)}", None),
+    ("POST", "/api/v1/alerts/test"): lambda a: ("/api/v1/alerts/test", {"channel": "log"}),
+    ("GET", "/api/v1/silences"): lambda a: ("/api/v1/silences", None),
+    ("PUT", "/api/v1/jobs/{name}/silence"): _job_path(
+        "/api/v1/jobs/{name}/silence", {"duration": 600, "note": "matrix"}
+    ),
+    ("DELETE", "/api/v1/jobs/{name}/silence"): lambda a: (
+        f"/api/v1/jobs/{silenced_job(a)}/silence",
+        None,
+    ),
     ("GET", "/api/v1/tokens"): lambda a: ("/api/v1/tokens", None),
     ("POST", "/api/v1/tokens"): lambda a: (
         "/api/v1/tokens",

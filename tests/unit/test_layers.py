@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("tss.worker_client", 4),
     ("tss.service", 3),
     ("tss.scheduler", 2),
+    ("tss.alerts", 2),
     ("tss.worker", 2),
     ("tss.outbox", 2),
     ("tss.tasks", 2),

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from tss._version import __version__
 from tss.api import (
     routes_admin,
+    routes_alerts,
     routes_flows,
     routes_jobs,
     routes_runs,
@@ -79,6 +80,7 @@ def create_api(tss: TSSApp, *, mounts: Sequence[Callable[[FastAPI], None]] = ())
     app.include_router(routes_runs.router, prefix=PREFIX)
     app.include_router(routes_flows.router, prefix=PREFIX)
     app.include_router(routes_stats.router, prefix=PREFIX)
+    app.include_router(routes_alerts.router, prefix=PREFIX)
     app.include_router(routes_admin.tokens, prefix=PREFIX)
     app.include_router(routes_workers.router, prefix=PREFIX)
     app.include_router(routes_admin.seed)

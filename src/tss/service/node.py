@@ -15,6 +15,9 @@ import logging
 from collections.abc import Sequence
 
 from tss import outbox
+from tss.alerts.base import Channel
+from tss.alerts.channels import build_channels, check_channels
+from tss.alerts.keeper import Keeper
 from tss.config import Settings
 from tss.core.models import Run
 from tss.core.states import RunState
@@ -22,6 +25,7 @@ from tss.errors import ConfigError, TSSError
 from tss.metrics import Metrics
 from tss.scheduler.scheduler import Scheduler
 from tss.service.admin import Admin
+from tss.service.alerts import Alerts
 from tss.service.backends import open_broker, open_store
 from tss.service.jobs import Jobs
 from tss.service.reports import Reports
@@ -59,6 +63,9 @@ class TSSApp:
         self.reports = Reports(self)
         self.admin = Admin(self)
         self.workers = RemoteWorkers(self)
+        self.alerts = Alerts(self)
+        self.keeper: Keeper | None = None
+        self._channels: dict[str, Channel] | None = None
 
     @property
     def started(self) -> bool:
@@ -87,8 +94,28 @@ class TSSApp:
         (relative to the config file) go on ``sys.path``. Idempotent."""
         add_python_path(self.settings)
 
+    async def alert_channels(self) -> dict[str, Channel]:
+        """The config's alert channels, built on first use (secrets read then).
+
+        :raises ConfigError: a channel cannot be built (a missing secret...), naming its key.
+        """
+        if self._channels is None:
+            self._channels = build_channels(self.settings.alerts)
+        return self._channels
+
+    @property
+    def keeps_alerts(self) -> bool:
+        """Whether a scheduler of this node raises and delivers alerts: ``alerts.enabled``
+        and something to do (channels or rules)."""
+        alerts = self.settings.alerts
+        return alerts.enabled and bool(alerts.channels or alerts.rules)
+
     async def close(self) -> None:
         await self._sender.close(PUBLISH_WITHIN)
+        if self._channels is not None:
+            channels, self._channels = self._channels, None
+            for channel in channels.values():
+                await channel.aclose()
         await self.registry.aclose()  # the http task type's kept-alive connections
         await self.broker.close()
         await self.store.close()
@@ -112,11 +139,22 @@ class TSSApp:
                 field="broker.url",
             )
         s, w = self.settings.scheduler, self.settings.worker
+        channels = None
+        if scheduler and self.keeps_alerts:  # a channel that cannot work stops the start
+            channels = await self.alert_channels()
+            if self.settings.alerts.check_on_start:
+                await check_channels(channels)
         tasks = []
         if scheduler:
             self.scheduler = Scheduler(self.store, self.broker, s)
             self.scheduler.metrics = self.metrics
             tasks.append(asyncio.create_task(self.scheduler.run(stop), name="tss-scheduler"))
+            if channels is not None:
+                self.keeper = Keeper(
+                    self.store, self.settings.alerts, channels,
+                    holder=self.scheduler.id, metrics=self.metrics,
+                )  # fmt: skip
+                tasks.append(asyncio.create_task(self.keeper.run(stop), name="tss-alerts"))
         if worker:
             self.worker = Worker(self.store, self.broker, self.registry, w)
             self.worker.metrics = self.metrics
@@ -130,6 +168,7 @@ class TSSApp:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.scheduler = self.worker = None
+            self.keeper = None
 
     # -- what the services share ----------------------------------------------------------
 

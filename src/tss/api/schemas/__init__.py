@@ -20,6 +20,14 @@ from tss.api.schemas.admin import (
     WorkerPage,
     WorkerStatusIn,
 )
+from tss.api.schemas.alerts import (
+    AlertOut,
+    AlertPage,
+    AlertTestIn,
+    SilenceIn,
+    SilenceOut,
+    SilencePage,
+)
 from tss.api.schemas.base import (
     MAX_APPLY,
     MAX_TRIGGER_COUNT,
@@ -81,6 +89,9 @@ __all__ = [
     "RECORD_OUT",
     "RUN_OUT",
     "WORKER_OUT",
+    "AlertOut",
+    "AlertPage",
+    "AlertTestIn",
     "AppliedJob",
     "ApplyIn",
     "ApplyOut",
@@ -111,6 +122,9 @@ __all__ = [
     "RunBrief",
     "RunOut",
     "RunPage",
+    "SilenceIn",
+    "SilenceOut",
+    "SilencePage",
     "StatsOut",
     "StrictIn",
     "ThroughputPoint",

@@ -545,3 +545,44 @@ SESSION_INSERT = numbered(
 )
 SESSION_SELECT = numbered(shared.SESSION_SELECT)
 SESSION_DELETE = numbered(shared.SESSION_DELETE)
+
+# -- alerts, leases, silences ----------------------------------------------------------------
+
+#: the alerts columns of :class:`tss.store.sql.rows.AlertRow`, typed for unnest
+ALERT_TYPES = ("text",) * 9 + ("int", "text", "bigint", "bigint", "bigint")
+#: where the free text is in an AlertRow: subject, text, error
+ALERT_TEXT = (3, 4, 10)
+#: insert AlertRow arrays, skipping ids stored already; returns the ids inserted
+ALERT_INSERT = (
+    f"INSERT INTO alerts ({shared.ALERT_COLUMNS}) SELECT * FROM {unnest(ALERT_TYPES)}"
+    " ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+ALERT_SELECT = f"{shared.ALERTS} WHERE id = $1"
+#: AlertUpdateRow arrays; a NULL next_at keeps the stored one
+ALERT_SETTLE = (
+    "UPDATE alerts SET state = u.state, attempts = u.attempts,"
+    " next_at = coalesce(u.next_at, alerts.next_at), error = u.error, sent_at = u.sent_at"
+    f" FROM {unnest(('text', 'int', 'bigint', 'text', 'bigint', 'text'))}"
+    " AS u(state, attempts, next_at, error, sent_at, id) WHERE alerts.id = u.id"
+)
+#: where the free text is in an AlertUpdateRow: error
+ALERT_UPDATE_TEXT = (3,)
+
+
+@functools.cache
+def due_alerts(ident: str) -> str:
+    """Pending alerts due by the store's now, up to ``$1``, ties by id compared as ``ident``."""
+    return numbered(shared.DUE_ALERTS.format(now=NOW_US, ident=ident))
+
+
+@functools.cache
+def silences(job: str) -> str:
+    """Silences not over by the store's now, by job compared as ``job``."""
+    return shared.SILENCES.format(now=NOW_US, job=job)
+
+
+#: ``$1`` name, ``$2`` holder, ``$3`` ttl (microseconds), ``$4`` the state of a new lease
+LEASE_TAKE = numbered(shared.LEASE_TAKE.format(now=NOW_US))
+LEASE_SAVE = numbered(shared.LEASE_SAVE) + " RETURNING name"
+SILENCE_UPSERT = numbered(shared.SILENCE_UPSERT)
+SILENCE_DELETE = numbered(shared.SILENCE_DELETE) + " RETURNING job"

@@ -19,6 +19,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
+
+from tss.core.alerts import Alert, AlertUpdate, Silence
 from tss.core.models import (
     Attempt,
     Event,
@@ -36,13 +39,24 @@ from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import worker_state
 from tss.errors import Conflict, NotFound, StoreError
 from tss.store.base import DashboardSession, Store
-from tss.store.encoding import STATES, RunRow, before_us, micros, run_of, seconds_us, when
+from tss.store.encoding import (
+    STATES,
+    RunRow,
+    before_us,
+    dumps,
+    micros,
+    run_of,
+    seconds_us,
+    when,
+)
 from tss.store.paging import JobOrder, bucket_us, check_offset
 from tss.store.postgres import queries, writes
 from tss.store.postgres.connection import (
     Listener,
     Pool,
     asyncpg_module,
+    clean,
+    columns,
     dsn_of,
     orders_by_code_point,
     schema_revision,
@@ -73,6 +87,8 @@ class PostgresStore(PostgresRuns, Store):
         self._pool: Pool | None = None
         self._listener: Listener | None = None
         self._name = "name"
+        #: how text is compared to order by code point ('' or ' COLLATE "C"')
+        self._collate = ""
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -117,6 +133,7 @@ class PostgresStore(PostgresRuns, Store):
             await pool.close()
             raise
         self._name = "name" if by_code_point else 'name COLLATE "C"'
+        self._collate = "" if by_code_point else ' COLLATE "C"'
         self._pool = pool
 
     async def close(self) -> None:
@@ -359,3 +376,72 @@ class PostgresStore(PostgresRuns, Store):
 
     async def delete_session(self, id_hash: str) -> None:
         await self.pool.write(queries.SESSION_DELETE, id_hash)
+
+    # -- alerts, leases, silences ----------------------------------------------------------
+
+    async def add_alerts(self, alerts: Sequence[Alert]) -> list[bool]:
+        # One row per id (the first), in id order: concurrent batches lock ids in one order.
+        unique = sorted({a.id: a for a in reversed(alerts)}.values(), key=lambda a: a.id)
+        if not unique:
+            return []
+        values = [rows.alert_values(alert) for alert in unique]
+        args = columns(values, len(queries.ALERT_TYPES), text=queries.ALERT_TEXT)
+        fresh = {alert_id for (alert_id,) in await self.pool.write(queries.ALERT_INSERT, *args)}
+        added: list[bool] = []
+        for alert in alerts:
+            added.append(alert.id in fresh)
+            fresh.discard(alert.id)
+        return added
+
+    async def due_alerts(self, *, limit: int) -> list[Alert]:
+        found = await self.pool.fetch(queries.due_alerts(f"id{self._collate}"), max(limit, 0))
+        return [rows.alert_of(row) for row in found]
+
+    async def settle_alerts(self, updates: Sequence[AlertUpdate]) -> None:
+        # The last update of each id, in id order (rows are locked in one order).
+        last = {update.id: update for update in updates}
+        values = [rows.alert_update_values(last[alert_id]) for alert_id in sorted(last)]
+        if values:
+            args = columns(values, 6, text=queries.ALERT_UPDATE_TEXT)
+            await self.pool.write(queries.ALERT_SETTLE, *args)
+
+    async def list_alerts(
+        self,
+        *,
+        job: str | None = None,
+        state: str | None = None,
+        channel: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        ident = f"id{self._collate}"
+        sql, params = shared.alert_page_query(job, state, channel, limit, cursor, ident=ident)
+        return plans.alert_page(await self.pool.fetch(numbered(sql), *params), limit)
+
+    async def get_alert(self, alert_id: str) -> Alert:
+        found = await self.pool.fetch(queries.ALERT_SELECT, alert_id)
+        if not found:
+            raise NotFound.alert(alert_id)
+        return rows.alert_of(found[0])
+
+    async def take_lease(self, name: str, holder: str, ttl: float) -> dict[str, Any] | None:
+        found = await self.pool.write(queries.LEASE_TAKE, name, holder, seconds_us(ttl), "{}")
+        if not found:
+            return None
+        state: dict[str, Any] = orjson.loads(found[0][0])
+        return state
+
+    async def save_lease(self, name: str, holder: str, state: dict[str, Any]) -> bool:
+        return bool(await self.pool.write(queries.LEASE_SAVE, dumps(state), name, holder))
+
+    async def put_silence(self, silence: Silence) -> None:
+        values = rows.silence_values(silence)
+        note = clean(values.note) or ""  # a NUL cannot be stored
+        await self.pool.write(queries.SILENCE_UPSERT, *values._replace(note=note))
+
+    async def delete_silence(self, job: str) -> bool:
+        return bool(await self.pool.write(queries.SILENCE_DELETE, job))
+
+    async def list_silences(self) -> list[Silence]:
+        found = await self.pool.fetch(queries.silences(f"job{self._collate}"))
+        return [rows.silence_of(row) for row in found]

@@ -21,6 +21,8 @@ import orjson
 from tss.api.schemas import (
     RUN_OUT,
     WORKER_OUT,
+    AlertOut,
+    AlertPage,
     ApplyOut,
     EventPage,
     FlowGraphOut,
@@ -35,6 +37,8 @@ from tss.api.schemas import (
     QueuesOut,
     RunOut,
     RunPage,
+    SilenceOut,
+    SilencePage,
     StatsOut,
     TokenCreated,
     TokenPage,
@@ -246,6 +250,38 @@ class Calls:
     @staticmethod
     def revoke_token(id_or_name: str) -> Call[None]:
         return Call("DELETE", f"{API}/tokens/{_seg(id_or_name)}", _nothing)
+
+    @staticmethod
+    def list_alerts(**query: Any) -> Call[AlertPage]:
+        return Call("GET", f"{API}/alerts", AlertPage.model_validate, params=query)
+
+    @staticmethod
+    def get_alert(alert_id: str) -> Call[AlertOut]:
+        return Call("GET", f"{API}/alerts/{_seg(alert_id)}", AlertOut.model_validate)
+
+    @staticmethod
+    def test_alert(channel: str) -> Call[AlertOut]:
+        body = {"channel": channel}
+        return Call("POST", f"{API}/alerts/test", AlertOut.model_validate, body=body)
+
+    @staticmethod
+    def list_silences() -> Call[SilencePage]:
+        return Call("GET", f"{API}/silences", SilencePage.model_validate)
+
+    @staticmethod
+    def silence_job(
+        name: str, until: datetime | None = None, duration: float | None = None, note: str = ""
+    ) -> Call[SilenceOut]:
+        body: dict[str, Any] = {"note": note}
+        if until is not None:
+            body["until"] = until.isoformat()
+        if duration is not None:
+            body["duration"] = duration
+        return Call("PUT", f"{API}/jobs/{_seg(name)}/silence", SilenceOut.model_validate, body=body)
+
+    @staticmethod
+    def unsilence_job(name: str) -> Call[None]:
+        return Call("DELETE", f"{API}/jobs/{_seg(name)}/silence", _nothing)
 
     @staticmethod
     def report_worker(**status: Any) -> Call[WorkerOut]:

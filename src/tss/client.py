@@ -26,6 +26,8 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from tss.api.schemas import (
+    AlertOut,
+    AlertPage,
     EventPage,
     FlowGraphOut,
     FlowPage,
@@ -38,6 +40,8 @@ from tss.api.schemas import (
     QueuesOut,
     RunOut,
     RunPage,
+    SilenceOut,
+    SilencePage,
     StatsOut,
     TokenCreated,
     TokenPage,
@@ -207,6 +211,37 @@ class AsyncClient:
     async def revoke_token(self, id_or_name: str) -> None:
         await self.send(Calls.revoke_token(id_or_name))
 
+    # alerts and silences
+    async def list_alerts(self, **query: Any) -> AlertPage:
+        """Alerts, newest first. Query keys: job, state, channel, limit, cursor."""
+        return await self.send(Calls.list_alerts(**query))
+
+    async def get_alert(self, alert_id: str) -> AlertOut:
+        return await self.send(Calls.get_alert(alert_id))
+
+    async def test_alert(self, channel: str) -> AlertOut:
+        """Send a test message through a configured channel now; the alert says whether it
+        was delivered (``state``) or why not (``error``)."""
+        return await self.send(Calls.test_alert(channel))
+
+    async def list_silences(self) -> SilencePage:
+        """The jobs whose alerts are silenced now."""
+        return await self.send(Calls.list_silences())
+
+    async def silence_job(
+        self,
+        name: str,
+        *,
+        until: datetime | None = None,
+        duration: float | None = None,
+        note: str = "",
+    ) -> SilenceOut:
+        """Silence a job's alerts until ``until`` or for ``duration`` seconds (one of them)."""
+        return await self.send(Calls.silence_job(name, until, duration, note))
+
+    async def unsilence_job(self, name: str) -> None:
+        await self.send(Calls.unsilence_job(name))
+
 
 class Client:
     """The TSS REST API from blocking code. Use as ``with Client(url, token)``."""
@@ -364,6 +399,37 @@ class Client:
 
     def revoke_token(self, id_or_name: str) -> None:
         self.send(Calls.revoke_token(id_or_name))
+
+    # alerts and silences
+    def list_alerts(self, **query: Any) -> AlertPage:
+        """Alerts, newest first. Query keys: job, state, channel, limit, cursor."""
+        return self.send(Calls.list_alerts(**query))
+
+    def get_alert(self, alert_id: str) -> AlertOut:
+        return self.send(Calls.get_alert(alert_id))
+
+    def test_alert(self, channel: str) -> AlertOut:
+        """Send a test message through a configured channel now; the alert says whether it
+        was delivered (``state``) or why not (``error``)."""
+        return self.send(Calls.test_alert(channel))
+
+    def list_silences(self) -> SilencePage:
+        """The jobs whose alerts are silenced now."""
+        return self.send(Calls.list_silences())
+
+    def silence_job(
+        self,
+        name: str,
+        *,
+        until: datetime | None = None,
+        duration: float | None = None,
+        note: str = "",
+    ) -> SilenceOut:
+        """Silence a job's alerts until ``until`` or for ``duration`` seconds (one of them)."""
+        return self.send(Calls.silence_job(name, until, duration, note))
+
+    def unsilence_job(self, name: str) -> None:
+        self.send(Calls.unsilence_job(name))
 
 
 __all__ = ["AsyncClient", "Call", "Client"]

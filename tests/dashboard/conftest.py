@@ -15,6 +15,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,10 +120,11 @@ class Server:
         raise AssertionError(f"run {run_id} of {job} never got to {state or 'an end'}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`tss server` with the test jobs, a single worker slot and tokens per role."""
-    project = new_project(tmp_path_factory.mktemp("dashboard"), CONFIG, {"jobs/tasks.py": TASKS})
+@contextmanager
+def serve(tmp_path_factory: pytest.TempPathFactory, config: str = CONFIG) -> Iterator[Server]:
+    """`tss server` with ``config`` (the test jobs, a single worker slot) and a token per
+    role; a test module with a config of its own overrides `server` with this."""
+    project = new_project(tmp_path_factory.mktemp("dashboard"), config, {"jobs/tasks.py": TASKS})
     project.start("server")
     try:
         project.wait_for_log("press Ctrl+C", timeout=30)
@@ -139,6 +141,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
     finally:
         project.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`tss server` with the test jobs, a single worker slot and tokens per role."""
+    with serve(tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from tss.config.alerts import AlertsConfig
 from tss.config.alerts import EmailChannel as EmailConfig
 from tss.core.alerts import Alert
 from tss.errors import ConfigError
-from tss.net.guard import AddressPolicy, IPAddress
+from tss.net.guard import AddressPolicy, IPAddress, resolve
 
 from .receiver import Receiver, receiving
 
@@ -152,7 +152,7 @@ def tls_smtp() -> Iterator[TlsSmtp]:
         )
         if ok:
             mailbox.logins.append(data.login)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # (handled: a reply was sent)
 
     controller = _Controller(
         mailbox,
@@ -171,9 +171,10 @@ def tls_smtp() -> Iterator[TlsSmtp]:
 
 
 async def to_loopback(host: str, port: int) -> list[IPAddress]:
-    """A resolver that knows one name: ``localhost`` is 127.0.0.1."""
-    assert host == "localhost", host
-    return [ipaddress.ip_address("127.0.0.1")]
+    """The system's resolver, but ``localhost`` is 127.0.0.1 (and never ::1)."""
+    if host == "localhost":
+        return [ipaddress.ip_address("127.0.0.1")]
+    return await resolve(host, port)
 
 
 def email_config(port: int, **more: Any) -> dict[str, Any]:

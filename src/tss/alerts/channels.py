@@ -170,9 +170,7 @@ class _SMTPS(smtplib.SMTP_SSL):
         context: ssl.SSLContext,
     ) -> None:
         self._addresses = list(addresses)
-        super().__init__(
-            host, port, local_hostname=_local_name(), timeout=timeout, context=context
-        )
+        super().__init__(host, port, local_hostname=_local_name(), timeout=timeout, context=context)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = _connect(self._addresses, port, timeout)
@@ -323,6 +321,18 @@ class EmailChannel(Channel):
                 client.quit()
         except DeliveryError:
             raise
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._failure(exc, step) from None
+        finally:
+            if client is not None:
+                client.close()
+
+    def _failure(self, exc: OSError, step: str) -> DeliveryError:
+        """What went wrong in an SMTP session, in words: final for a 5xx answer (4xx and
+        network errors are tried again), a missing extension."""
+        what = _STEPS.get(step, step)
+        try:
+            raise exc
         except smtplib.SMTPRecipientsRefused as exc:
             answers = list(exc.recipients.values())
             raise DeliveryError(

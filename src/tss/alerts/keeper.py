@@ -31,7 +31,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,8 +88,12 @@ class Keeper:
         *,
         holder: str,
         metrics: Metrics | None = None,
+        check_every: float = CHECK_EVERY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.check_every = check_every
+        self._clock = clock
         self.config = config
         self.channels = channels
         self.holder = holder
@@ -162,8 +166,8 @@ class Keeper:
         try:
             now = await self.store.now()
             alerts = await self._read_events(now)
-            mono = time.monotonic()
-            if mono - self._last_check >= CHECK_EVERY:
+            mono = self._clock()
+            if mono - self._last_check >= self.check_every:
                 self._last_check = mono
                 alerts += await self._check_schedules(now)
                 alerts += await self._check_pools(now)
@@ -250,6 +254,8 @@ class Keeper:
                 run = run or await self._attempt_view(event)
                 alerts += await self._check_slow(run, rules, event, now)
             return alerts
+        if event.source is None and "missed" in kinds:
+            return await self._on_fire(event, rules, now)
         if event.target is RunState.RUNNING and event.attempt == 1 and "late" in kinds:
             run = await self.store.get_run(event.run_id)
             if run.scheduled_for is None:
@@ -264,6 +270,20 @@ class Keeper:
             message = messages.late(run, lateness, bound, self.config.link)
             return self._raise("late", job, str(event.id), late, message, now, run)
         return []
+
+    async def _on_fire(self, event: Event, rules: list[AlertRule], now: datetime) -> list[Alert]:
+        """A fire made later than a ``missed`` rule allows (a scheduler caught up after
+        none ran): the fire was missed, even though it ran in the end. The alert's id is
+        the one the schedule check gives the same fire, so it is raised once."""
+        run = await self.store.get_run(event.run_id)
+        if run.trigger != "schedule" or run.scheduled_for is None:
+            return []
+        overdue = (run.created_at - run.scheduled_for).total_seconds()
+        missed = [r for r in _of(rules, "missed") if overdue > r.setting("after")]
+        if not missed:
+            return []
+        job = await self.store.get_job(run.job)
+        return self._missed(job, run.scheduled_for, overdue, missed, now, fired=True)
 
     async def _on_failure(
         self, event: Event, rules: list[AlertRule], kinds: set[str], now: datetime
@@ -399,7 +419,14 @@ class Keeper:
         return alerts
 
     def _missed(
-        self, job: Job, expected: datetime, overdue: float, rules: list[AlertRule], now: datetime
+        self,
+        job: Job,
+        expected: datetime,
+        overdue: float,
+        rules: list[AlertRule],
+        now: datetime,
+        *,
+        fired: bool = False,
     ) -> list[Alert]:
         assert self._state is not None
         key = f"missed|{job.name}"
@@ -412,9 +439,12 @@ class Keeper:
             self.metrics.missed(job.name)
         repeat = self.config.repeat_after
         nth = int(overdue // repeat) if repeat > 0 else 0
-        message = messages.missed(job, expected, overdue, self.config.link)
+        message = messages.missed(job, expected, overdue, self.config.link, fired=fired)
         made = self._raise("missed", job.name, f"{fire}#{nth}", rules, message, now, None)
-        self._state["open"][key]["fire"] = fire
+        if fired:  # it ran in the end: not a lasting condition
+            self._close("missed", job.name)
+        else:
+            self._state["open"][key]["fire"] = fire
         return made
 
     async def _check_pools(self, now: datetime) -> list[Alert]:
@@ -545,8 +575,8 @@ class Keeper:
             self._sending[name] = asyncio.get_running_loop().create_task(
                 self._send(name, alerts), name=f"tss-alerts-{name}"
             )
-        for name in self._held:
-            if self._held[name] and name not in busy and name not in by_channel:
+        for name, held in list(self._held.items()):
+            if held and name not in busy and name not in by_channel:
                 await self._summarise(name)
 
     async def _send(self, name: str, alerts: list[Alert]) -> None:
@@ -555,7 +585,7 @@ class Keeper:
         limit = self.config.rate_limit
         for alert in alerts:
             start = await self.store.now()
-            mono = time.monotonic()
+            mono = self._clock()
             while window and window[0] <= mono - 60.0:
                 window.popleft()
             attempts = alert.attempts + 1
@@ -608,7 +638,7 @@ class Keeper:
     async def _summarise(self, name: str) -> None:
         """Once a channel's minute has room again, tell it what its limit held back."""
         window = self._sent[name]
-        mono = time.monotonic()
+        mono = self._clock()
         while window and window[0] <= mono - 60.0:
             window.popleft()
         if len(window) >= self.config.rate_limit:

@@ -147,8 +147,24 @@ def slow(run: Run, seconds: float, bound: float, why: str, link: str | None) -> 
     return Message(f"[TSS] {run.job} was slow: {span(seconds)}", text, details)
 
 
-def missed(job: Job, expected: datetime, overdue: float, link: str | None) -> Message:
-    """A fire the schedule says should have happened has not."""
+def missed(
+    job: Job, expected: datetime, overdue: float, link: str | None, *, fired: bool = False
+) -> Message:
+    """A fire the schedule says should have happened has not (``fired``: it was made
+    ``overdue`` seconds late, when a scheduler came back)."""
+    if fired:
+        text = (
+            f"Job {job.name} should have fired at {when(expected)}; no scheduler fired it "
+            f"until {span(overdue)} later. Were the schedulers down, or cut from the store?"
+        )
+        made: dict[str, Any] = {
+            "expected": expected.isoformat(),
+            "overdue": round(overdue, 3),
+            "fired": True,
+        }
+        if link:
+            made["link"] = f"{link}/dashboard/jobs/{job.name}"
+        return Message(f"[TSS] {job.name} missed its {when(expected)} fire", text, made)
     if job.spec.paused:
         why = "The job is paused: resume it, or silence its alerts if the pause is meant."
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tss.cli.output import duration
+from tss.core.alerts import Alert, Silence
 from tss.core.models import Attempt, Job, Run, Token, WorkerInfo
 
 
@@ -102,4 +103,35 @@ def token_data(token: Token) -> dict[str, Any]:
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
         "last_used_at": token.last_used_at,
+    }
+
+
+def alert_data(alert: Alert) -> dict[str, Any]:
+    """An alert as JSON-able data (the keys of ``GET /api/v1/alerts/{id}``)."""
+    return {
+        "id": alert.id,
+        "channel": alert.channel,
+        "kind": alert.kind,
+        "subject": alert.subject,
+        "text": alert.text,
+        "job": alert.job,
+        "run_id": alert.run_id,
+        "details": alert.details,
+        "state": alert.state,
+        "attempts": alert.attempts,
+        "error": alert.error,
+        "created_at": alert.created_at,
+        "next_at": alert.next_at,
+        "sent_at": alert.sent_at,
+    }
+
+
+def silence_data(silence: Silence) -> dict[str, Any]:
+    """A silence as JSON-able data."""
+    return {
+        "job": silence.job,
+        "until": silence.until,
+        "note": silence.note,
+        "by": silence.by,
+        "created_at": silence.created_at,
     }

@@ -11,7 +11,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from tss.config.values import SECONDS, Section, seconds, shown
 
 #: the dashboard's pages, in menu order
-DASHBOARD_PAGES = ("overview", "jobs", "runs", "flows", "timeline", "workers", "dead-letters")
+DASHBOARD_PAGES = (
+    "overview", "jobs", "runs", "flows", "timeline", "workers", "dead-letters", "alerts",
+)  # fmt: skip
 #: columns the Jobs table can show, in order
 JOB_COLUMNS = ("name", "type", "schedule", "next_run", "last_state", "success_rate", "pool")
 #: columns the Runs table can show, in order

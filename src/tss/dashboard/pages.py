@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tss._version import __version__
 from tss.config import DashboardConfig, Settings
+from tss.core.alerts import ALERT_STATES
 from tss.core.states import FAILURE_STATES, TERMINAL_STATES, RunState
 
 router = APIRouter(include_in_schema=False)
@@ -88,6 +89,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "auth": settings.api.auth,
         "version": __version__,
         "states": run_states(),
+        "alert_states": list(ALERT_STATES),
     }
 
 

@@ -1,5 +1,5 @@
-"""The protocol of the ``job``, ``run``, ``flow``, ``workers``, ``execute-job`` and
-``token`` commands: what they need, in the core records the printing code shows
+"""The protocol of the ``job``, ``run``, ``flow``, ``workers``, ``execute-job``, ``token``
+and ``alert`` commands: what they need, in the core records the printing code shows
 (:class:`~tss.core.models.Job`, :class:`~tss.core.models.Run`, ...), so a command reads and
 prints the same way in both modes.
 
@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tss.core.alerts import Alert, Silence
 from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Attempt, Job, JobSpec, Role, Run, RunFilter, Token, WorkerInfo
 
@@ -150,3 +151,47 @@ class Backend(ABC):
     @abstractmethod
     async def revoke_token(self, id_or_name: str) -> None:
         """:raises NotFound: no token has that id or name."""
+
+    # -- alerts and silences --------------------------------------------------------------
+
+    @abstractmethod
+    async def list_alerts(
+        self,
+        *,
+        limit: int,
+        job: str | None = None,
+        state: str | None = None,
+        channel: str | None = None,
+    ) -> list[Alert]:
+        """Up to ``limit`` alerts, newest first."""
+
+    @abstractmethod
+    async def get_alert(self, alert_id: str) -> Alert:
+        """:raises NotFound: no such alert."""
+
+    @abstractmethod
+    async def test_alert(self, channel: str) -> Alert:
+        """Send a test message through ``channel`` now; the alert says whether it was
+        delivered (``state``) or why not (``error``).
+
+        :raises NotFound: no channel of that name.
+        """
+
+    @abstractmethod
+    async def silence(
+        self, job: str, *, until: datetime | None, duration: float | None, note: str
+    ) -> Silence:
+        """Silence ``job``'s alerts until ``until`` or for ``duration`` seconds.
+
+        :raises NotFound: no such job.
+        :raises ValidationError: a bad time, duration or note (field ``until``,
+            ``duration`` or ``note``).
+        """
+
+    @abstractmethod
+    async def unsilence(self, job: str) -> None:
+        """:raises NotFound: the job is not silenced."""
+
+    @abstractmethod
+    async def list_silences(self) -> list[Silence]:
+        """The silences not yet over, by job."""

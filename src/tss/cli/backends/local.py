@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tss.cli.backends.base import Applied, Backend
 from tss.cli.where import missing_store, where
+from tss.core.alerts import Alert, Silence
 from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.definitions import check_imports
@@ -149,3 +150,39 @@ class LocalBackend(Backend):
 
     async def revoke_token(self, id_or_name: str) -> None:
         await self.tss.admin.revoke_tokens(id_or_name)
+
+    # -- alerts and silences --------------------------------------------------------------
+
+    async def list_alerts(
+        self,
+        *,
+        limit: int,
+        job: str | None = None,
+        state: str | None = None,
+        channel: str | None = None,
+    ) -> list[Alert]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            return await self.tss.alerts.list_alerts(
+                job=job, state=state, channel=channel, limit=size, cursor=cursor
+            )
+
+        return await collect(fetch, limit)
+
+    async def get_alert(self, alert_id: str) -> Alert:
+        return await self.tss.alerts.get(alert_id)
+
+    async def test_alert(self, channel: str) -> Alert:
+        return await self.tss.alerts.test(channel, by="cli")
+
+    async def silence(
+        self, job: str, *, until: datetime | None, duration: float | None, note: str
+    ) -> Silence:
+        return await self.tss.alerts.silence(
+            job, until=until, duration=duration, note=note, by="cli"
+        )
+
+    async def unsilence(self, job: str) -> None:
+        await self.tss.alerts.unsilence(job)
+
+    async def list_silences(self) -> list[Silence]:
+        return await self.tss.alerts.silences()

@@ -19,14 +19,17 @@ from urllib.parse import urlsplit
 
 from tss.cli.backends.base import Applied, Backend
 from tss.cli.backends.wire import (
+    alert_of,
     attempt_of,
     flow_summary_of,
     graph_of,
     job_of,
+    silence_of,
     token_of,
 )
 from tss.cli.output import in_source, status_console
 from tss.client import AsyncClient
+from tss.core.alerts import Alert, Silence
 from tss.core.flows import FlowGraph, FlowSummary
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
 from tss.errors import (
@@ -227,6 +230,42 @@ class RemoteBackend(Backend):
 
     async def revoke_token(self, id_or_name: str) -> None:
         await self.client.revoke_token(id_or_name)
+
+    # -- alerts and silences --------------------------------------------------------------
+
+    async def list_alerts(
+        self,
+        *,
+        limit: int,
+        job: str | None = None,
+        state: str | None = None,
+        channel: str | None = None,
+    ) -> list[Alert]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page = await self.client.list_alerts(
+                job=job, state=state, channel=channel, limit=size, cursor=cursor
+            )
+            return Page([alert_of(a) for a in page.items], page.next_cursor, page.total)
+
+        return await collect(fetch, limit, page_size=PAGE)
+
+    async def get_alert(self, alert_id: str) -> Alert:
+        return alert_of(await self.client.get_alert(alert_id))
+
+    async def test_alert(self, channel: str) -> Alert:
+        return alert_of(await self.client.test_alert(channel))
+
+    async def silence(
+        self, job: str, *, until: datetime | None, duration: float | None, note: str
+    ) -> Silence:
+        made = await self.client.silence_job(job, until=until, duration=duration, note=note)
+        return silence_of(made)
+
+    async def unsilence(self, job: str) -> None:
+        await self.client.unsilence_job(job)
+
+    async def list_silences(self) -> list[Silence]:
+        return [silence_of(s) for s in (await self.client.list_silences()).items]
 
 
 async def _until(fetch: Callable[[], Awaitable[Run]], run: Run) -> Run:

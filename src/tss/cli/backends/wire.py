@@ -6,13 +6,16 @@ and :class:`~tss.api.schemas.WorkerOut` a :class:`~tss.core.models.WorkerInfo`."
 from __future__ import annotations
 
 from tss.api.schemas import (
+    AlertOut,
     AttemptOut,
     ErrorInfoOut,
     FlowGraphOut,
     FlowSummaryOut,
     JobOut,
+    SilenceOut,
     TokenOut,
 )
+from tss.core.alerts import Alert, Silence
 from tss.core.flows import Edge, FlowGraph, FlowSummary
 from tss.core.models import Attempt, ErrorInfo, Job, Token
 
@@ -68,3 +71,28 @@ def graph_of(out: FlowGraphOut) -> FlowGraph:
 
 def flow_summary_of(out: FlowSummaryOut) -> FlowSummary:
     return FlowSummary(out.flow_id, out.root_job, out.started, out.state, dict(out.counts))
+
+
+def alert_of(out: AlertOut) -> Alert:
+    return Alert(
+        id=out.id,
+        channel=out.channel,
+        kind=out.kind,
+        subject=out.subject,
+        text=out.text,
+        created_at=out.created_at,
+        next_at=out.next_at,
+        job=out.job,
+        run_id=out.run_id,
+        details=dict(out.details),
+        state=out.state,
+        attempts=out.attempts,
+        error=out.error,
+        sent_at=out.sent_at,
+    )
+
+
+def silence_of(out: SilenceOut) -> Silence:
+    return Silence(
+        job=out.job, until=out.until, note=out.note, by=out.by, created_at=out.created_at
+    )

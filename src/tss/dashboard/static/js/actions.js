@@ -1,8 +1,10 @@
 // Buttons that change things: shown only to roles that may (the server refuses anyway),
 // and a pager shared by the long lists.
 
+import { parseDuration } from "./alerts.js";
 import { api, v1 } from "./api.js";
 import { base, count, h } from "./dom.js";
+import { iso } from "./filters.js";
 import { isEnded } from "./states.js";
 
 const path = (name) => v1(`/jobs/${encodeURIComponent(name)}`);
@@ -78,6 +80,87 @@ export function flowActions(ctx, flow, done) {
     const out = await ctx.act("Cancel flow", () => api(v1(`/flows/${flow.flow_id}/cancel`), { method: "POST" }));
     if (out) done(out);
   } }, "Cancel flow");
+}
+
+/**
+ * A job's silence: "Silence alerts" (a dialog asking for how long, or until when, and a
+ * note) when `silence` is null, else "End silence"; `done()` redraws. Empty for a viewer.
+ */
+export function silenceActions(ctx, name, silence, done) {
+  if (!ctx.can("operator")) return null;
+  if (silence) return endSilence(ctx, name, done);
+  return h("button", { type: "button", "data-action": "silence",
+    onclick: () => silenceDialog(ctx, name, done) }, "Silence alerts");
+}
+
+/** "End silence" of `name`'s silence; empty for a viewer. */
+export function endSilence(ctx, name, done) {
+  if (!ctx.can("operator")) return null;
+  return h("button", { type: "button", "data-action": "end-silence", onclick: async () => {
+    const ended = await ctx.act(`End silence of ${name}`,
+      () => api(`${path(name)}/silence`, { method: "DELETE" }).then(() => true));
+    if (ended) done();
+  } }, "End silence");
+}
+
+/** The silence form: a duration ("1h", "30m", "1d") or a time, and a note. */
+function silenceDialog(ctx, name, done) {
+  const inputs = {
+    duration: h("input", { id: "silence-duration", name: "duration", value: "1h", autocomplete: "off",
+      "aria-describedby": "silence-hint" }),
+    until: h("input", { id: "silence-until", name: "until", type: "datetime-local" }),
+    note: h("input", { id: "silence-note", name: "note", maxlength: 500, autocomplete: "off" }),
+  };
+  const error = h("p", { class: "error", role: "alert", "data-testid": "silence-error" });
+  const close = () => { dialog.close(); dialog.remove(); };
+  const fail = (message, field) => {
+    for (const [key, input] of Object.entries(inputs)) {
+      input.setAttribute("aria-invalid", String(key === field));
+    }
+    error.textContent = message;
+    if (inputs[field]) inputs[field].focus();
+  };
+  const dialog = h("dialog", { class: "card", "aria-labelledby": "silence-title" },
+    h("form", { method: "dialog", class: "stack", onsubmit: async (event) => {
+      event.preventDefault();
+      const body = { note: inputs.note.value };
+      if (inputs.until.value) {
+        body.until = iso(inputs.until.value);
+      } else {
+        try {
+          body.duration = parseDuration(inputs.duration.value);
+        } catch (e) {
+          fail(`duration: ${e.message}`, "duration");
+          return;
+        }
+      }
+      try {
+        await api(`${path(name)}/silence`, { method: "PUT", body });
+      } catch (e) {
+        fail(e.message, e.field);
+        return;
+      }
+      close();
+      ctx.status(`Alerts of ${name} silenced`, "ok");
+      done();
+    } },
+    h("h2", { id: "silence-title" }, `Silence the alerts of ${name}`),
+    h("p", { class: "muted small" }, "They are still recorded, as silenced, but not sent."),
+    h("label", { for: "silence-duration" }, "For"),
+    inputs.duration,
+    h("p", { class: "muted small", id: "silence-hint" }, "e.g. 30m, 1h, 1h30m, 1d (at most a year)"),
+    h("label", { for: "silence-until" }, "Or until (your time zone; overrides For)"),
+    inputs.until,
+    h("label", { for: "silence-note" }, "Note (why, for the others)"),
+    inputs.note,
+    error,
+    h("p", { class: "actions" },
+      h("button", { type: "submit", class: "primary" }, "Silence"),
+      h("button", { type: "button", onclick: close }, "Cancel"))));
+  document.body.append(dialog);
+  dialog.showModal();
+  inputs.duration.focus();
+  inputs.duration.select();
 }
 
 /**

@@ -23,7 +23,7 @@ from tss.config import Settings
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 #: sections with a table of their own: the main table points to it with one row
-OWN_TABLE = ("dashboard",)
+OWN_TABLE = ("dashboard", "alerts")
 _MARKS = re.compile(r"(<!-- keys:(\w+) -->\n)(.*?)(<!-- /keys:\2 -->)", re.S)
 
 

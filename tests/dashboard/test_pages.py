@@ -49,6 +49,7 @@ def test_login_and_every_page(tab: Tab, failed: dict[str, Any], succeeded: dict[
         "timeline": ("/dashboard/timeline", "Timeline"),
         "workers": ("/dashboard/workers", "Workers"),
         "dead-letters": ("/dashboard/dead-letters", "Dead letters"),
+        "alerts": ("/dashboard/alerts", "Alerts"),
     }
     for name, (path, heading) in pages.items():
         assert heading in tab.open(path).inner_text("main h1")
@@ -110,7 +111,7 @@ def test_user_text_that_looks_like_html_is_shown_as_text(
     page = tab.login("admin").open("/dashboard/jobs")
     assert XSS in page.locator("tr", has=page.locator("a:text-is('boom')")).inner_text()
     for path in ("/dashboard/jobs", "/dashboard/jobs/boom", f"/dashboard/runs/{failed['id']}",
-                 "/dashboard/dead-letters", "/dashboard"):  # fmt: skip
+                 "/dashboard/dead-letters", "/dashboard/alerts", "/dashboard"):  # fmt: skip
         tab.open(path)
         page.wait_for_load_state("networkidle")
         assert page.locator("main img").count() == 0, path
@@ -123,7 +124,7 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_one(
 ) -> None:
     page = tab.login("viewer").page
     for path in ("/dashboard/jobs", "/dashboard/jobs/slow", f"/dashboard/runs/{failed['id']}",
-                 "/dashboard/dead-letters"):  # fmt: skip
+                 "/dashboard/dead-letters", "/dashboard/alerts"):  # fmt: skip
         tab.open(path)
         page.wait_for_load_state("networkidle")
         assert page.locator("[data-action]").count() == 0, path

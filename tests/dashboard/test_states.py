@@ -1,5 +1,6 @@
 """The run states the dashboard's scripts list come from ``tss.core.states`` through the
-page's ``tss-config`` element, and the stylesheet colours every run and worker state."""
+page's ``tss-config`` element, as the alert states come from ``tss.core.alerts``, and the
+stylesheet colours every run, worker and alert state."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import html
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from tss.config import Settings
+from tss.core.alerts import ALERT_STATES
 from tss.core.states import FAILURE_STATES, TERMINAL_STATES, RunState
 from tss.core.workers import WORKER_STATES
 from tss.dashboard.pages import shell
@@ -16,10 +19,15 @@ from tss.dashboard.pages import shell
 CSS = Path(__file__).resolve().parents[2] / "src/tss/dashboard/static/dashboard.css"
 
 
-def served_states() -> dict[str, list[str]]:
+def served_config() -> dict[str, Any]:
     found = re.search(r'<meta name="tss-config" content="([^"]*)">', shell(Settings()))
     assert found
-    states: dict[str, list[str]] = json.loads(html.unescape(found.group(1)))["states"]
+    config: dict[str, Any] = json.loads(html.unescape(found.group(1)))
+    return config
+
+
+def served_states() -> dict[str, list[str]]:
+    states: dict[str, list[str]] = served_config()["states"]
     return states
 
 
@@ -41,8 +49,14 @@ def test_the_lists_keep_the_order_the_pages_show() -> None:
 
 def test_every_state_has_a_colour() -> None:
     css = CSS.read_text()
-    rules = set(re.findall(r"\.([sfw]-[a-z_]+)\b", css))
+    rules = set(re.findall(r"\.([sfwa]-[a-z_]+)\b", css))
     for state in RunState:
         assert {f"s-{state.value}", f"f-{state.value}"} <= rules, state
     for worker_state in WORKER_STATES:
         assert f"w-{worker_state}" in rules, worker_state
+    for alert_state in ALERT_STATES:
+        assert f"a-{alert_state}" in rules, alert_state
+
+
+def test_the_page_lists_every_alert_state_in_order() -> None:
+    assert served_config()["alert_states"] == list(ALERT_STATES)

@@ -566,9 +566,7 @@ def test_a_url_that_is_not_one_is_refused_without_showing_it(
 def test_tss_own_headers_cannot_be_configured() -> None:
     for name in ("X-TSS-Signature", "content-type"):
         with pytest.raises(ValueError, match="set by TSS itself"):
-            AlertsConfig(
-                channels={"h": webhook("https://hooks.example/x", headers={name: "v"})}
-            )
+            AlertsConfig(channels={"h": webhook("https://hooks.example/x", headers={name: "v"})})
 
 
 # -- plugins -------------------------------------------------------------------------------
@@ -601,9 +599,7 @@ async def test_a_plugin_channel_is_loaded_by_its_path_with_its_config(
     variable = f"TSS_TEST_PLUGIN_{uuid.uuid4().hex[:8].upper()}"
     monkeypatch.setenv(variable, "plugin-token")
     path = f"{__name__}:RecordingChannel"
-    config = AlertsConfig(
-        channels={"pager": plugin(path, token={"from_env": variable}, level=3)}
-    )
+    config = AlertsConfig(channels={"pager": plugin(path, token={"from_env": variable}, level=3)})
     channels = build_channels(config)
     channel = channels["pager"]
     assert isinstance(channel, RecordingChannel)

@@ -43,7 +43,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
         return "250 OK"
 

@@ -1,4 +1,4 @@
-import "./page.js";
+import { sample } from "./page.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loaders, PAGES, resolve } from "../../src/tss/dashboard/static/js/router.js";
@@ -8,6 +8,7 @@ test("a path names its page, and the menu entry it belongs to", () => {
   assert.deepEqual(resolve("/dashboard/"), { page: "overview", of: "overview" });
   assert.deepEqual(resolve("/dashboard/jobs"), { page: "jobs", of: "jobs" });
   assert.deepEqual(resolve("/dashboard/dead-letters"), { page: "dead-letters", of: "dead-letters" });
+  assert.deepEqual(resolve("/dashboard/alerts"), { page: "alerts", of: "alerts" });
 });
 
 test("a job or run path carries its id", () => {
@@ -22,6 +23,7 @@ test("any other path is missing", () => {
 
 test("every page of the menu has a module", () => {
   for (const page of PAGES) assert.equal(typeof loaders[page.id], "function", page.id);
+  assert.deepEqual(PAGES.map((p) => p.id), JSON.parse(sample).pages, "the menu's pages are the config's");
   assert.equal(typeof loaders.job, "function");
   assert.equal(typeof loaders.run, "function");
 });

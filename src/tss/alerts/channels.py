@@ -89,6 +89,15 @@ _ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 #: mail text: CRLF line ends, and non-ASCII bodies as quoted-printable or base64 (a server
 #: without 8BITMIME takes them)
 _MAIL_POLICY = email.policy.SMTP.clone(cte_type="7bit")
+#: the steps of an SMTP session, as error messages name them
+_STEPS = {
+    "connection": "the greeting",
+    "EHLO": "EHLO",
+    "STARTTLS": "STARTTLS",
+    "login": "the login",
+    "message": "the message",
+    "QUIT": "QUIT",
+}
 #: the name TSS gives itself in EHLO (the host's FQDN; looked up once)
 _local_name = functools.cache(socket.getfqdn)
 
@@ -321,44 +330,37 @@ class EmailChannel(Channel):
                 client.quit()
         except DeliveryError:
             raise
-        except (smtplib.SMTPException, OSError) as exc:
+        except OSError as exc:  # smtplib's errors (OSErrors), refused, timed out, TLS
             raise self._failure(exc, step) from None
         finally:
             if client is not None:
                 client.close()
 
     def _failure(self, exc: OSError, step: str) -> DeliveryError:
-        """What went wrong in an SMTP session, in words: final for a 5xx answer (4xx and
-        network errors are tried again), a missing extension."""
-        what = _STEPS.get(step, step)
-        try:
-            raise exc
-        except smtplib.SMTPRecipientsRefused as exc:
+        """What went wrong in an SMTP session (during ``step``), in words: final for a 5xx
+        answer and a missing extension; 4xx answers and network errors are tried again."""
+        what = _STEPS[step]
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
             answers = list(exc.recipients.values())
-            raise DeliveryError(
+            return DeliveryError(
                 f"{self._where} refused every recipient: "
                 + "; ".join(self._answer(code, text) for code, text in answers[:3]),
                 final=all(code >= 500 for code, _ in answers),
-            ) from None
-        except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(
-                f"{self._where} answered the {step} with "
-                f"{self._answer(exc.smtp_code, exc.smtp_error)}",
-                final=exc.smtp_code >= 500,
-            ) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryError(f"{self._where}: the {step}: {exc}", final=True) from None
-        except smtplib.SMTPServerDisconnected:
-            raise DeliveryError(f"{self._where} closed the connection during the {step}") from None
-        except smtplib.SMTPException as exc:
-            raise DeliveryError(f"{self._where}: the {step} failed: {_reason(exc)}") from None
-        except OSError as exc:  # refused, timed out, reset; TLS failures (ssl.SSLError)
-            if step == "connection":
-                raise DeliveryError(f"cannot reach {self._where}: {_reason(exc)}") from None
-            raise DeliveryError(f"{self._where}: the {step} failed: {_reason(exc)}") from None
-        finally:
-            if client is not None:
-                client.close()
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
+            answer = self._answer(exc.smtp_code, exc.smtp_error)
+            return DeliveryError(
+                f"{self._where} answered {what} with {answer}", final=exc.smtp_code >= 500
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return DeliveryError(f"{self._where}: {what}: {exc}", final=True)
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return DeliveryError(f"{self._where} closed the connection during {what}")
+        if step == "connection" and not isinstance(exc, smtplib.SMTPException):
+            return DeliveryError(f"cannot reach {self._where}: {_reason(exc)}")
+        # A reset, a timeout, a failed TLS handshake (ssl.SSLError: a certificate that does
+        # not match, too): tried again (the operator may fix it meanwhile).
+        return DeliveryError(f"{self._where}: {what} failed: {_reason(exc)}")
 
     def _answer(self, code: int, text: bytes | str) -> str:
         """An SMTP answer, on one line, short, without the password."""
@@ -478,7 +480,8 @@ class _HttpChannel(Channel):
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            if len(secret) >= 4:  # ("1" would mangle every number; it hides nothing)
+                text = text.replace(secret, "***")
         return text
 
 

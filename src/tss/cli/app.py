@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import typer
 
 from tss._version import __version__
-from tss.cli import admin, flows, jobs, runs, serve, tokens, trigger
+from tss.cli import admin, alerts, flows, jobs, runs, serve, tokens, trigger
 from tss.cli.context import CLIState
 from tss.cli.output import BAD_INPUT, print_error, report_error
 
@@ -49,8 +49,8 @@ def _root(
         None,
         "--url",
         envvar="TSS_URL",
-        help="A TSS server (http://HOST:PORT): job, run, workers, execute-job and token "
-        "commands then go through its API instead of the config's store.",
+        help="A TSS server (http://HOST:PORT): job, run, flow, workers, execute-job, token "
+        "and alert commands then go through its API instead of the config's store.",
         metavar="URL",
     ),
     token: str | None = typer.Option(
@@ -72,6 +72,9 @@ def _register() -> None:
     app.add_typer(runs.app, name="run", help="Inspect, cancel and retry runs.")
     app.add_typer(flows.app, name="flow", help="Show flows: dependency trees and flow runs.")
     app.add_typer(tokens.app, name="token", help="Make, list and revoke API tokens.")
+    app.add_typer(
+        alerts.app, name="alert", help="See the alerts sent, test a channel, silence a job."
+    )
     app.add_typer(admin.config_app, name="config", help="Show and check the configuration.")
     app.add_typer(admin.db_app, name="db", help="Manage the store's schema.")
     app.command("server")(serve.server)

@@ -45,11 +45,11 @@ from tss.core.merge import deep_merge
 from tss.errors import ConfigError, field_path
 
 __all__ = [
-    "AlertsConfig",
     "CONFIG_CANDIDATES",
     "DASHBOARD_PAGES",
     "JOB_COLUMNS",
     "RUN_COLUMNS",
+    "AlertsConfig",
     "ApiConfig",
     "BrokerConfig",
     "DashboardConfig",

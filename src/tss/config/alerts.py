@@ -163,7 +163,11 @@ ChannelConfig = Annotated[
 class AlertsConfig(Section):
     """Alerts: channels, rules, grouping, rate limits, delivery retries."""
 
-    enabled: bool = Field(True, description="raise and deliver alerts (in scheduler processes)")
+    enabled: bool = Field(
+        True,
+        description="raise and deliver alerts, in each scheduler process, when channels or "
+        "rules are configured (one process works at a time)",
+    )
     channels: dict[str, ChannelConfig] = Field(
         default_factory=dict,
         max_length=100,

@@ -120,7 +120,12 @@ class AlertRule(BaseModel):
     @classmethod
     def _short_form(cls, value: Any) -> Any:
         # `- dead` is `- {on: dead}`
-        return {"on": value} if isinstance(value, str) else value
+        if isinstance(value, str):
+            return {"on": value}
+        # YAML 1.1 reads a bare `on` key as true (as GitHub Actions users know): take it back
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if k is True else k): v for k, v in value.items()}
+        return value
 
     @field_validator("channels")
     @classmethod

@@ -12,6 +12,7 @@ export const PAGES = Object.freeze([
   { id: "timeline", label: "Timeline", path: "timeline" },
   { id: "workers", label: "Workers", path: "workers" },
   { id: "dead-letters", label: "Dead letters", path: "dead-letters" },
+  { id: "alerts", label: "Alerts", path: "alerts" },
 ]);
 
 /**
@@ -38,4 +39,5 @@ export const loaders = {
   timeline: () => import("./pages/timeline.js"),
   workers: () => import("./pages/workers.js"),
   "dead-letters": () => import("./pages/dead.js"),
+  alerts: () => import("./pages/alerts.js"),
 };

@@ -1,7 +1,10 @@
-// One job: its definition, the next 10 fire times, its run history with durations, and
-// its dependency graph (parents through depends_on, descendants from the API's flow route).
+// One job: its definition, the next 10 fire times, its run history with durations, its
+// dependency graph (parents through depends_on, descendants from the API's flow route),
+// whether its alerts are silenced (operators silence them or end the silence), and its
+// recent alerts.
 
-import { jobActions } from "../actions.js";
+import { jobActions, silenceActions } from "../actions.js";
+import { alertTable, silenceWords } from "../alerts.js";
 import { api, v1 } from "../api.js";
 import { bars } from "../charts.js";
 import {
@@ -33,27 +36,51 @@ function definition(job) {
 
 export async function render(ctx) {
   const name = ctx.params.id;
-  const [job, next, runs] = await Promise.all([
+  const [job, next, runs, silences, alerts] = await Promise.all([
     api(v1(`/jobs/${encodeURIComponent(name)}`)),
     api(v1(`/jobs/${encodeURIComponent(name)}/next`), { params: { n: 10 } }),
     api(v1("/runs"), { params: { job: name, limit: 100 } }),
+    api(v1("/silences")),
+    api(v1("/alerts"), { params: { job: name, limit: 10 } }),
   ]);
   const historyBox = h("div", {});
+  const alertsBox = h("div", { "data-testid": "job-alerts" });
   const head = h("div", { class: "page-head" });
+  const silenceBox = h("div", { "data-testid": "silence" });
   const drawHead = (j) => put(head, h("h1", {}, j.name), j.paused ? h("span", { class: "tag" }, "paused") : null,
     jobActions(ctx, j, reload));
+  /** The job's silence (from GET /silences): a line saying until when, by whom and why. */
+  const drawSilence = (all) => {
+    const silence = all.items.find((s) => s.job === name) || null;
+    const action = silenceActions(ctx, name, silence, reloadSilence);
+    put(silenceBox, silence
+      ? h("p", { class: "silenced" }, h("span", { "data-testid": "silenced" }, silenceWords(silence)), action)
+      : action && h("p", { class: "actions" }, action));
+  };
   async function reload() {
     drawHead(await api(v1(`/jobs/${encodeURIComponent(name)}`)));
   }
+  async function reloadSilence() {
+    drawSilence(await api(v1("/silences")));
+  }
   drawHead(job);
+  drawSilence(silences);
+  /** Alerts the viewer opened: kept open across redraws. */
+  const opened = new Set();
+  const drawAlerts = (page) => put(alertsBox,
+    alertTable(page.items, opened, { withJob: false, empty: "No alert about this job." }),
+    ctx.config.pages.includes("alerts") && page.items.length
+      ? h("p", {}, link(`${base}/alerts?job=${encodeURIComponent(name)}`, "All its alerts")) : null);
+  drawAlerts(alerts);
   const graphSlot = h("div", {}, h("p", { class: "muted" }, "Drawing…"));
-  put(ctx.main, head,
+  put(ctx.main, head, silenceBox,
     h("div", { class: "grid" },
       card("Definition", definition(job), h("details", {}, h("summary", {}, "As JSON"), json(job.spec))),
       card("Next fire times", next.times.length ? h("ol", { class: "times" }, next.times.map((t) => h("li", {}, when(t))))
         : h("p", { class: "muted" }, job.paused ? "Paused: it does not fire." : "No schedule: it runs when triggered or by its parents."))),
     card("Flow", graphSlot),
-    card("Run history", historyBox));
+    card("Run history", historyBox),
+    card("Alerts", alertsBox));
 
   function drawHistory(page) {
     const ended = page.items.filter((r) => r.started_at).reverse();
@@ -74,5 +101,8 @@ export async function render(ctx) {
   drawHistory(runs);
   ctx.live(async () => drawHistory(await api(v1("/runs"), { params: { job: name, limit: 100 } })),
     (event) => event.job === name, 300);
+  // an alert follows its run's event a moment later
+  ctx.live(async () => drawAlerts(await api(v1("/alerts"), { params: { job: name, limit: 10 } })),
+    (event) => event.job === name, 1500);
   put(graphSlot, (await jobGraph(job)) || h("p", { class: "muted" }, "No dependencies."));
 }

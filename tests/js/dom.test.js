@@ -15,6 +15,9 @@ test("span: a duration in the unit that reads best", () => {
   assert.equal(span(245), "4 min 5 s");
   assert.equal(span(7800), "2 h 10 min");
   assert.equal(span(2 * 86400 + 3 * 3600), "2 d 3 h");
+  assert.equal(span(119.6), "2 min 0 s");
+  assert.equal(span(7199), "2 h 0 min");
+  assert.equal(span(2 * 86400 - 60), "2 d 0 h");
 });
 
 test("between: seconds from one ISO time to another, never negative", () => {

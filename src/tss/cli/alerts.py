@@ -49,7 +49,7 @@ _STATE_STYLES = {
     "silenced": "dim",
     "held": "yellow",
 }
-JOB = typer.Argument(..., help="The job's name.")
+JOB = typer.Argument(..., metavar="JOB", help="The job's name.")
 
 
 def check_state(state: str | None) -> str | None:
@@ -128,7 +128,7 @@ def check_note(note: str) -> str:
     """:raises ValidationError: ``note`` is too long."""
     if len(note) > MAX_NOTE:
         raise ValidationError(
-            f"--note: {len(note)} characters, at most {MAX_NOTE} are kept", field="note"
+            f"--note: {len(note)} characters: at most {MAX_NOTE} are allowed", field="note"
         )
     return note
 
@@ -244,7 +244,9 @@ def _print_alert(alert: Alert) -> None:
 @app.command("test")
 def test_alert(
     ctx: typer.Context,
-    channel: str = typer.Argument(..., help="A channel of the config (a key of alerts.channels)."),
+    channel: str = typer.Argument(
+        ..., metavar="CHANNEL", help="A channel of the config (a key of alerts.channels)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the test alert as JSON."),
 ) -> None:
     """Send a test message through a channel now; print whether it was delivered, or why

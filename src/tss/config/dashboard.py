@@ -120,7 +120,10 @@ class DashboardConfig(Section):
         json_schema_extra=shown("all"),
     )
     page_size: int = Field(
-        50, ge=10, le=500, description="rows per page of Jobs, Runs and Dead letters (10-500)"
+        50,
+        ge=10,
+        le=500,
+        description="rows per page of Jobs, Runs, Dead letters and Alerts (10-500)",
     )
     session_ttl: float = Field(
         12 * 3600.0,

@@ -137,7 +137,9 @@ function silenceDialog(ctx, name, done) {
       try {
         await api(`${path(name)}/silence`, { method: "PUT", body });
       } catch (e) {
-        fail(e.message, e.field);
+        // name the field the server refused, as the message may not
+        const named = !e.field || e.message.startsWith(e.field) ? e.message : `${e.field}: ${e.message}`;
+        fail(named, e.field);
         return;
       }
       close();

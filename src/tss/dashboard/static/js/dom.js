@@ -83,9 +83,12 @@ export function span(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
-  return `${Math.floor(seconds / 86400)} d ${Math.round((seconds % 86400) / 3600)} h`;
+  // round to the smaller unit first, so 7199 s reads "2 h 0 min", never "1 h 60 min"
+  const [big, small, names] = seconds < 3600 ? [60, 1, ["min", "s"]]
+    : seconds < 86400 ? [3600, 60, ["h", "min"]] : [86400, 3600, ["d", "h"]];
+  const smalls = Math.round(seconds / small);
+  const per = big / small;
+  return `${Math.floor(smalls / per)} ${names[0]} ${smalls % per} ${names[1]}`;
 }
 
 /** Seconds between two ISO times (the second defaults to now). */

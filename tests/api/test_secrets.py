@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.api.live import ADMIN, LiveAPI
+from tss.core.alerts import Alert
 
 SECRET = "hunter2-literal-env-value"
 REF = {"from_env": "SOME_VAR"}
@@ -54,7 +55,25 @@ def world(node: LiveAPI) -> dict[str, str]:
         for role in ROLES:
             token = admin.post("/api/v1/tokens", json={"name": f"sec-{role}", "role": role})
             out[role] = token.json()["token"]
+    out["alert"] = node.call(_an_alert(node))
     return out
+
+
+async def _an_alert(node: LiveAPI) -> str:
+    """An alert about the env job's run, as the keeper stores them."""
+    now = await node.tss.store.now()
+    alert = Alert(
+        id="dead:env-job:1@ops",
+        channel="ops",
+        kind="dead",
+        subject="[TSS] env-job failed",
+        text="Job env-job failed.",
+        created_at=now,
+        next_at=now,
+        job="env-job",
+    )
+    await node.tss.store.add_alerts([alert])
+    return alert.id
 
 
 def get_paths(node: LiveAPI, world: dict[str, str]) -> list[str]:
@@ -66,6 +85,7 @@ def get_paths(node: LiveAPI, world: dict[str, str]) -> list[str]:
         "task_id": "env-job",
         "run_id": world["run"],
         "flow_id": world["run"],
+        "alert_id": world["alert"],
     }
     paths = []
     for path, operations in document["paths"].items():

@@ -15,7 +15,7 @@ from tests.conformance.support import error, new_run, spec
 from tests.integration.receiver import Receiver, receiving
 from tests.integration.smtp import FreePortController
 from tss.alerts.channels import build_channels, signature
-from tss.alerts.keeper import LEASE, Keeper
+from tss.alerts.keeper import FIRST_LOOKBACK, LEASE, Keeper
 from tss.config import AlertsConfig
 from tss.core.models import Outcome, Run
 from tss.core.states import RunState
@@ -347,3 +347,26 @@ async def test_a_late_start_and_a_slow_run_alert(receiver: Receiver) -> None:
     assert kinds == ["late", "slow"]
     late = next(h for h in hooks(receiver, "/hook") if h["kind"] == "late")
     assert late["details"]["lateness"] >= 45
+
+
+async def test_the_first_keeper_reads_recent_events_not_the_history(receiver: Receiver) -> None:
+    """A store whose keeper never ran: a failure older than the look-back raises nothing,
+    one from the minutes before the keeper started (its server starting up) does."""
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    alerts = AlertsConfig.model_validate(
+        {
+            "channels": {"hook": {"type": "webhook", "url": receiver.url("/hook")}},
+            "rules": ["dead"],
+            "allow": ["127.0.0.1/32"],
+        }
+    )
+    for name in ("old", "new"):
+        await store.create_job(spec(name), None)
+    for _ in range(3):
+        await ended(store, "old", RunState.FAILED)
+    clock.advance(FIRST_LOOKBACK + 60)
+    await ended(store, "new", RunState.FAILED)
+    clock.advance(30)
+    await pass_(keeper(store, alerts))
+    assert [h["job"] for h in hooks(receiver, "/hook")] == ["new"]

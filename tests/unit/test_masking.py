@@ -83,3 +83,25 @@ def test_job_env_literals_and_secret_keys_are_masked_references_kept() -> None:
         "n": 2,
     }
     assert config["jobs"][0]["params"]["env"]["REGION"] == "eu-west-1"  # not changed in place
+
+
+def test_alert_channel_secrets_are_masked_references_kept() -> None:
+    channels = {
+        "team": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/sekrit"},
+        "hook": {
+            "type": "webhook",
+            "url": "https://pager.example.com/h?key=abc",
+            "secret": "s3",
+            "headers": {"Authorization": "Bearer zz", "X-Ref": {"from_env": "REF"}},
+        },
+        "ref": {"type": "slack", "url": {"from_env": "SLACK_URL"}},
+        "mail": {"type": "email", "host": "smtp.example.com", "password": "pw"},
+    }
+    shown = mask_secrets({"alerts": {"channels": channels}})["alerts"]["channels"]
+    assert shown["team"]["url"] == "https://hooks.slack.com/***"
+    assert shown["hook"]["url"] == "https://pager.example.com/***"
+    assert shown["hook"]["secret"] != "s3" and shown["mail"]["password"] != "pw"
+    assert shown["hook"]["headers"]["Authorization"] != "Bearer zz"
+    assert shown["hook"]["headers"]["X-Ref"] == {"from_env": "REF"}
+    assert shown["ref"]["url"] == {"from_env": "SLACK_URL"}
+    assert "sekrit" not in str(shown) and "abc" not in str(shown)

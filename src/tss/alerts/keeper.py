@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 LEASE = "alerts"
 #: seconds an id gap in the event log is waited for (a transaction still committing)
 GAP_WAIT = 10.0
+#: seconds of events before its start that the first keeper of a store reads
+FIRST_LOOKBACK = 600.0
 #: events read per store call
 EVENT_BATCH = 500
 #: batches read per pass at most (the rest waits for the next pass)
@@ -158,8 +160,8 @@ class Keeper:
             return False
         if self._state is None:  # just took it (or took it back): start from what was saved
             self._state = _normal(saved)
-            if "cursor" not in saved:  # the first keeper ever: from now on, not the history
-                self._state["cursor"] = await self.store.last_event_id()
+            if "cursor" not in saved:  # the first keeper ever: recent events, not the history
+                self._state["cursor"] = await self._recent_cursor()
             self._seen = {}
             self._since = {}
         before = copy.deepcopy(self._state)
@@ -181,6 +183,22 @@ class Keeper:
             return False
         await self._deliver()
         return True
+
+    async def _recent_cursor(self) -> int:
+        """Where the first keeper of a store starts reading: after the last event older
+        than :data:`FIRST_LOOKBACK` (found by halving, a read per step), so what happened
+        while the first server started up (a fire made late, a failure) is not missed, and
+        an old store's history raises nothing."""
+        since = await self.store.now() - timedelta(seconds=FIRST_LOOKBACK)
+        low, high = 0, await self.store.last_event_id()
+        while low < high:
+            middle = (low + high) // 2
+            found = await self.store.list_events(after=middle, limit=1)
+            if not found or found[0].at >= since:
+                high = middle
+            else:
+                low = found[0].id
+        return low
 
     # -- the event log --------------------------------------------------------------------
 

@@ -149,8 +149,12 @@ def mask_secrets(data: Any) -> Any:
     the secret: they stay as written."""
     if isinstance(data, Mapping):
         out: dict[Any, Any] = {}
+        # An alert channel's webhook URL is its secret (Slack's carries the token in the path)
+        hook = data.get("type") in ("slack", "webhook")
         for key, value in data.items():
-            if key in ("env", "headers") and isinstance(value, Mapping):
+            if hook and key == "url" and isinstance(value, str):
+                out[key] = mask_path(value)
+            elif key in ("env", "headers") and isinstance(value, Mapping):
                 out[key] = mask_env(value)
             elif is_secret_key(key) and _is_scalar(value) and value not in ("", None):
                 out[key] = MASK
@@ -162,6 +166,15 @@ def mask_secrets(data: Any) -> Any:
     if isinstance(data, str) and "://" in data:
         return mask_url(data)
     return data
+
+
+def mask_path(url: str) -> str:
+    """``https://hooks.slack.com/services/T0/B0/xyz`` -> ``https://hooks.slack.com/***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return MASK
+    host = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    return f"{scheme}://{host}/***"
 
 
 def _is_scalar(value: object) -> bool:

@@ -336,7 +336,7 @@ async def test_a_late_start_and_a_slow_run_alert(receiver: Receiver) -> None:
     await pass_(k)
     due = (await store.now()) - timedelta(seconds=45)
     [(run, _)] = await store.create_runs(
-        [new_run("report", trigger="schedule", scheduled_for=due)], actor="test"
+        [new_run("report", trigger="schedule", scheduled_for=due)], actor="scheduler:s1"
     )
     [claimed] = await store.claim_runs([run.id], worker_id="w1", lease=300)
     clock.advance(120)

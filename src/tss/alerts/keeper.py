@@ -57,7 +57,11 @@ GAP_WAIT = 10.0
 #: seconds of events before its start that the first keeper of a store reads
 FIRST_LOOKBACK = 600.0
 #: events read per store call
-EVENT_BATCH = 500
+EVENT_BATCH = 1000
+#: runs read at once while handling a batch of events
+READ_CONCURRENCY = 16
+#: runs remembered from their events (start times, who made them), to spare reads
+MAX_MEMO = 100_000
 #: batches read per pass at most (the rest waits for the next pass)
 MAX_BATCHES = 20
 #: seconds between the checks of schedules (missed) and pools (backlog, no_workers)
@@ -66,6 +70,8 @@ CHECK_EVERY = 5.0
 DELIVER_BATCH = 200
 #: successful runs a ``slow: {factor}`` rule needs before it judges
 SLOW_SAMPLE_MIN = 5
+#: seconds a run must take before ``slow: {factor}`` judges it (3 ms is not slow next to 1)
+SLOW_FLOOR = 1.0
 SLOW_SAMPLE = 20
 #: the failure states an event can end a run in
 _FINAL_FAILURES = frozenset({RunState.FAILED, RunState.TIMED_OUT})
@@ -114,7 +120,18 @@ class Keeper:
         )
         self._held_since: dict[str, int] = {}
         self._sending: dict[str, asyncio.Task[None]] = {}
-        self._silenced: dict[str, datetime] = {}
+        #: the runs read for the batch of events being handled
+        self._runs: dict[str, Run] = {}
+        #: run id -> when its attempt started (from the running events read)
+        self._starts: dict[str, datetime] = {}
+        #: run id -> whether a scheduler made it (from the creation events read)
+        self._fired: dict[str, bool] = {}
+
+    @property
+    def cursor(self) -> int | None:
+        """The id of the last event read (every one up to it handled); None while another
+        process holds the lease."""
+        return None if self._state is None else int(self._state["cursor"])
 
     @property
     def holding(self) -> bool:
@@ -233,24 +250,121 @@ class Keeper:
     async def _handle(self, events: Sequence[Event], now: datetime) -> list[Alert]:
         names = sorted({e.job for e in events})
         jobs = await self.store.get_jobs(names)
-        alerts: list[Alert] = []
+        by_job: dict[str, tuple[list[AlertRule], frozenset[str]]] = {}
+        for name in names:
+            job = jobs.get(name)
+            rules = rules_for(name, job.spec.alerts if job else None, self.config.rules)
+            by_job[name] = (rules, frozenset(rule.on for rule in rules))
         for event in events:
-            try:
-                job = jobs.get(event.job)
-                rules = rules_for(event.job, job.spec.alerts if job else None, self.config.rules)
-                alerts += await self._on_event(event, rules, now)
-            except (TSSError, ValueError, KeyError, TypeError) as exc:
-                # one odd event (a run deleted since, a malformed row) never stops the keeper
-                log.warning(
-                    "alert keeper: skipped event %d of run %s: %s", event.id, event.run_id, exc
-                )
+            self._remember(event)  # a run's earlier events in this batch spare its read
+        # The runs the rules need, read at once (not one round trip per event in turn).
+        wanted = {e.run_id for e in events if self._needs_run(e, *by_job[e.job])}
+        self._runs = await self._read_runs(wanted)
+        alerts: list[Alert] = []
+        try:
+            for event in events:
+                rules, kinds = by_job[event.job]
+                try:
+                    if kinds:
+                        alerts += await self._on_event(event, rules, kinds, now)
+                    else:
+                        self._on_metrics(event)
+                except (TSSError, ValueError, KeyError, TypeError) as exc:
+                    # one odd event (a run deleted since, a malformed row) never stops it
+                    log.warning(
+                        "alert keeper: skipped event %d of run %s: %s", event.id, event.run_id, exc
+                    )
+                self._forget(event)
+        finally:
+            self._runs = {}
         return alerts
 
-    async def _on_event(self, event: Event, rules: list[AlertRule], now: datetime) -> list[Alert]:
+    def _remember(self, event: Event) -> None:
+        """Keep what later events of the same run need: whether a scheduler fired it
+        (only those can start late), and when its attempt started (to judge ``slow``)."""
+        if event.source is None:
+            fired = event.target is RunState.SCHEDULED or event.actor.startswith("scheduler:")
+            _bounded_put(self._fired, event.run_id, fired)
+        elif event.target is RunState.RUNNING:
+            _bounded_put(self._starts, event.run_id, event.at)
+
+    def _forget(self, event: Event) -> None:
+        """Drop what was kept of a run that ``event`` ended."""
+        if event.target.terminal:
+            self._starts.pop(event.run_id, None)
+            self._fired.pop(event.run_id, None)
+
+    def _needs_run(self, event: Event, rules: list[AlertRule], kinds: frozenset[str]) -> bool:
+        """Whether handling ``event`` under ``rules`` (of ``kinds``) reads its run."""
+        assert self._state is not None
+        if event.target in _FAILURES and event.source in (RunState.RUNNING, RunState.QUEUED):
+            return bool(kinds & FAILURE_KINDS)
+        if event.target is RunState.SUCCEEDED:
+            open_ = self._state["open"]
+            if "recovered" in kinds and any(f"{k}|{event.job}" in open_ for k in FAILURE_KINDS):
+                return True
+            return "slow" in kinds and self._maybe_slow(event, rules)
+        if event.source is None:  # only a scheduler's fire can be a missed one
+            return "missed" in kinds and self._fired.get(event.run_id, True)
+        if event.target is RunState.RUNNING and event.attempt == 1 and "late" in kinds:
+            return self._fired.get(event.run_id, True)  # a manual run is never late
+        return False
+
+    def _maybe_slow(self, event: Event, rules: list[AlertRule]) -> bool:
+        """Whether the run that ``event`` ended may be slow by ``rules``: false when its
+        start was seen and it ran shorter than every bound (no read needed)."""
+        began = self._starts.get(event.run_id)
+        if began is None:
+            return True
+        took = (event.at - began).total_seconds()
+        least = min(
+            rule.seconds if rule.seconds is not None else SLOW_FLOOR
+            for rule in rules
+            if rule.on == "slow"
+        )
+        return took >= least
+
+    async def _read_runs(self, run_ids: Iterable[str]) -> dict[str, Run]:
+        """The runs of ``run_ids`` that exist, read a few at a time concurrently."""
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def one(run_id: str) -> Run | None:
+            async with gate:
+                try:
+                    return await self.store.get_run(run_id)
+                except NotFound:
+                    return None
+
+        found = await asyncio.gather(*(one(i) for i in run_ids))
+        return {run.id: run for run in found if run is not None}
+
+    async def _run(self, run_id: str) -> Run:
+        """A run, from the batch's reads when it was read.
+
+        :raises NotFound: no such run.
+        """
+        found = self._runs.get(run_id)
+        return found if found is not None else await self.store.get_run(run_id)
+
+    def _on_metrics(self, event: Event) -> None:
+        """What an event of a job without rules still counts: its streak and metrics."""
+        assert self._state is not None
+        if event.target is RunState.SUCCEEDED:
+            self._state["streak"].pop(event.job, None)
+            if self.metrics is not None:
+                self.metrics.job_succeeded(event.job, event.at)
+        elif event.target in _FINAL_FAILURES and event.source is not None:
+            streak = self._state["streak"]
+            streak[event.job] = streak.get(event.job, 0) + 1
+            if self.metrics is not None:
+                self.metrics.job_failed(event.job, event.at, streak[event.job])
+
+    async def _on_event(
+        self, event: Event, rules: list[AlertRule], kinds: frozenset[str], now: datetime
+    ) -> list[Alert]:
         state = self._state
         assert state is not None
         job = event.job
-        kinds: set[str] = {rule.on for rule in rules}
         if event.target in _FAILURES and event.source in (RunState.RUNNING, RunState.QUEUED):
             return await self._on_failure(event, rules, kinds, now)
         if event.target is RunState.SUCCEEDED:
@@ -258,8 +372,10 @@ class Keeper:
             if self.metrics is not None:
                 self.metrics.job_succeeded(job, event.at)
             alerts: list[Alert] = []
-            failures = [self._close(kind, job) for kind in FAILURE_KINDS]
-            opened = [c for c in failures if c is not None and c.get("sent") is not None]
+            opened: list[dict[str, Any]] = []
+            if state["open"]:  # mostly empty: nothing to close
+                failures = [self._close(kind, job) for kind in FAILURE_KINDS]
+                opened = [c for c in failures if c is not None and c.get("sent") is not None]
             run: Run | None = None
             if opened and "recovered" in kinds:
                 run = await self._attempt_view(event)
@@ -269,13 +385,21 @@ class Keeper:
                 alerts += self._raise("recovered", job, str(event.id), rules, message, now, run)
                 self._close("recovered", job)  # announced: not a lasting condition
             if "slow" in kinds:
-                run = run or await self._attempt_view(event)
-                alerts += await self._check_slow(run, rules, event, now)
+                if not self._maybe_slow(event, rules):
+                    if state["open"]:
+                        self._close("slow", job)
+                else:
+                    run = run or await self._attempt_view(event)
+                    alerts += await self._check_slow(run, rules, event, now)
             return alerts
         if event.source is None and "missed" in kinds:
+            if not self._fired.get(event.run_id, True):
+                return []
             return await self._on_fire(event, rules, now)
         if event.target is RunState.RUNNING and event.attempt == 1 and "late" in kinds:
-            run = await self.store.get_run(event.run_id)
+            if not self._fired.get(event.run_id, True):
+                return []
+            run = await self._run(event.run_id)
             if run.scheduled_for is None:
                 return []
             lateness = (event.at - run.scheduled_for).total_seconds()
@@ -293,7 +417,7 @@ class Keeper:
         """A fire made later than a ``missed`` rule allows (a scheduler caught up after
         none ran): the fire was missed, even though it ran in the end. The alert's id is
         the one the schedule check gives the same fire, so it is raised once."""
-        run = await self.store.get_run(event.run_id)
+        run = await self._run(event.run_id)
         if run.trigger != "schedule" or run.scheduled_for is None:
             return []
         overdue = (run.created_at - run.scheduled_for).total_seconds()
@@ -304,7 +428,7 @@ class Keeper:
         return self._missed(job, run.scheduled_for, overdue, missed, now, fired=True)
 
     async def _on_failure(
-        self, event: Event, rules: list[AlertRule], kinds: set[str], now: datetime
+        self, event: Event, rules: list[AlertRule], kinds: frozenset[str], now: datetime
     ) -> list[Alert]:
         assert self._state is not None
         job = event.job
@@ -344,7 +468,7 @@ class Keeper:
     async def _attempt_view(self, event: Event) -> Run:
         """The run as it was when ``event`` happened: the attempt's error and times (a
         retried run has moved on to its next attempt since)."""
-        run = await self.store.get_run(event.run_id)
+        run = await self._run(event.run_id)
         if event.attempt <= 0:
             return replace(run, state=event.target)
         if run.attempt == event.attempt and run.state is event.target:
@@ -376,7 +500,7 @@ class Keeper:
         for rule in _of(rules, "slow"):
             if rule.seconds is not None and took > rule.seconds:
                 slow.append((rule, rule.seconds, "its bound"))
-            if rule.factor is not None:
+            if rule.factor is not None and took >= SLOW_FLOOR:
                 if recent is None:
                     recent = await self._durations(run)
                 if len(recent) >= SLOW_SAMPLE_MIN:
@@ -676,6 +800,13 @@ class Keeper:
             details=message.details,
         )
         await self.store.add_alerts([summary])
+
+
+def _bounded_put(memo: dict[str, Any], key: str, value: Any) -> None:
+    """``memo[key] = value``, forgetting the oldest entries past :data:`MAX_MEMO`."""
+    memo[key] = value
+    while len(memo) > MAX_MEMO:
+        del memo[next(iter(memo))]
 
 
 def _of(rules: Iterable[AlertRule], kind: str) -> list[AlertRule]:

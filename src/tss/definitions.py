@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,11 @@ def check_jobs(
     *,
     existing: Mapping[str, Sequence[str]] | None = None,
     where: str = "",
+    channels: Collection[str] | None = None,
 ) -> list[JobSpec]:
     """Check a batch of definitions together: task types and params, duplicate names,
-    unknown parents, dependency cycles. ``existing`` maps stored job names to their parents.
+    unknown parents, dependency cycles, and (given the config's alert ``channels``) the
+    channels their alert rules name. ``existing`` maps stored job names to their parents.
 
     :raises ValidationError: the first problem, naming the job and field.
     """
@@ -68,6 +70,17 @@ def check_jobs(
                 f"{where}job {spec.name!r}: {exc.field or 'params'}: {exc.message}",
                 field=exc.field,
             ) from exc
+        if channels is not None and spec.alerts is not None:
+            for i, rule in enumerate(spec.alerts.rules):
+                for name in rule.channels:
+                    if name not in channels:
+                        have = ", ".join(sorted(channels)) or "none are configured"
+                        field = f"alerts.rules.{i}.channels"
+                        raise ValidationError(
+                            f"{where}job {spec.name!r}: {field}: no alert channel named "
+                            f"{name!r} (channels: {have})",
+                            field=field,
+                        )
         checked.append(
             spec if params == spec.params else spec.model_copy(update={"params": params})
         )

@@ -235,6 +235,15 @@ def test_bad_tasks_are_refused_naming_the_key_and_nothing_is_stored(tmp_path: Pa
     with pytest.raises(ValidationError) as caught:
         Task("x", lib_tasks.add, every=0)  # refused, not taken for "no schedule"
     assert caught.value.field is not None and caught.value.field.startswith("schedule")
+    with pytest.raises(ValidationError) as caught:
+        Task("x", lib_tasks.add, alerts=[{"on": "late", "count": 3}])
+    assert caught.value.field is not None and caught.value.field.startswith("alerts")
+    watched = Task("x", lib_tasks.add, alerts=["dead", {"on": "missed", "after": "30m"}])
+    assert watched.spec.alerts is not None
+    assert [(r.on, r.setting("after")) for r in watched.spec.alerts.rules] == [
+        ("dead", None),
+        ("missed", 1800.0),
+    ]
     now = Task("x", lib_tasks.add, delay=0)
     assert now.spec.schedule is not None and now.spec.schedule.delay == 0
     config = Config(store={"url": f"sqlite:///{tmp_path}/bad.db"}, **FAST)

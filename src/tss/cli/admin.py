@@ -89,7 +89,7 @@ def check_config(ctx: typer.Context) -> None:
     specs = tss.jobs.config_jobs()
     tss.add_python_path()
     where = f"{settings.source}: " if settings.source else ""
-    check_jobs(specs, tss.registry, where=where)
+    check_jobs(specs, tss.registry, where=where, channels=settings.alerts.channels.keys())
     console.print(f"config OK: {len(specs)} jobs", markup=False)
 
 

@@ -95,7 +95,11 @@ class Jobs(NodeService):
         if not parsed:
             return []
         checked = check_jobs(
-            parsed, self._node.registry, existing=await self._ancestors(parsed), where=prefix
+            parsed,
+            self._node.registry,
+            existing=await self._ancestors(parsed),
+            where=prefix,
+            channels=self._node.settings.alerts.channels.keys(),
         )
         stored = await self._store.get_jobs([s.name for s in checked])
         if create_only and stored:
@@ -169,7 +173,12 @@ class Jobs(NodeService):
         """
         spec = parse_job(data)
         old = await self._store.get_job(spec.name)
-        check_jobs([spec], self._node.registry, existing=await self._ancestors([spec]))
+        check_jobs(
+            [spec],
+            self._node.registry,
+            existing=await self._ancestors([spec]),
+            channels=self._node.settings.alerts.channels.keys(),
+        )
         version = old.version if expected_version is None else expected_version
         job = await self._update_stored(old, spec, await self._store.now(), version)
         self._node.wake_scheduler()

@@ -370,3 +370,46 @@ async def test_the_first_keeper_reads_recent_events_not_the_history(receiver: Re
     clock.advance(30)
     await pass_(keeper(store, alerts))
     assert [h["job"] for h in hooks(receiver, "/hook")] == ["new"]
+
+
+async def test_a_channel_that_hangs_delays_only_its_own_alerts(receiver: Receiver) -> None:
+    """One channel's host accepts connections and never answers: the other channel's
+    alert is delivered at once, and the hanging one is retried after its timeout."""
+    import asyncio
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(10)
+    try:
+        store = MemoryStore(clock=Clock())
+        await store.create_job(spec("etl"), None)
+        alerts = AlertsConfig.model_validate(
+            {
+                "channels": {
+                    "stuck": {
+                        "type": "webhook",
+                        "url": f"http://127.0.0.1:{silent.getsockname()[1]}/hook",
+                        "timeout": 2,
+                    },
+                    "hook": {"type": "webhook", "url": receiver.url("/hook")},
+                },
+                "rules": ["dead"],
+                "allow": ["127.0.0.1/32"],
+            }
+        )
+        k = keeper(store, alerts)
+        await pass_(k)
+        await ended(store, "etl", RunState.FAILED)
+        began = time.monotonic()
+        assert await k.tick()
+        while not hooks(receiver, "/hook"):
+            assert time.monotonic() - began < 1.5, "the good channel waited for the stuck one"
+            await asyncio.sleep(0.02)
+        await k.drain(timeout=10)
+        stuck = (await store.list_alerts(channel="stuck")).items[0]
+        assert stuck.state == "pending" and stuck.attempts == 1
+        assert (await store.list_alerts(channel="hook")).items[0].state == "delivered"
+    finally:
+        silent.close()

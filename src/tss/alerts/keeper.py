@@ -98,6 +98,7 @@ class Keeper:
         metrics: Metrics | None = None,
         check_every: float = CHECK_EVERY,
         clock: Callable[[], float] = time.monotonic,
+        ttl: float | None = None,
     ) -> None:
         self.store = store
         self.check_every = check_every
@@ -106,7 +107,8 @@ class Keeper:
         self.channels = channels
         self.holder = holder
         self.metrics = metrics
-        self.ttl = max(10.0, 5 * config.interval)
+        #: seconds the lease is held from each pass (another scheduler takes over after)
+        self.ttl = ttl if ttl is not None else max(10.0, 5 * config.interval)
         #: the state saved with the lease; None while another process holds it
         self._state: dict[str, Any] | None = None
         #: event id -> its time (us), for the ids read above the saved cursor

@@ -58,6 +58,7 @@ from tss.config import alerts as cfg
 from tss.core.alerts import Alert
 from tss.errors import ConfigError, TSSError
 from tss.net.guard import AddressPolicy, AddressRefused, IPAddress, Resolver, resolve
+from tss.net.headers import retry_after
 from tss.net.transport import GuardedTransport
 from tss.tasks._env import _read_secret
 from tss.tasks.plugins import PluginError, _import
@@ -375,19 +376,8 @@ class EmailChannel(Channel):
 
 
 def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), within 0 to an hour."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        seconds = float(text)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        seconds = (_aware(when) - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    """``Retry-After`` in seconds, within 0 to an hour."""
+    return retry_after(value, cap=MAX_RETRY_AFTER)
 
 
 class _HttpChannel(Channel):

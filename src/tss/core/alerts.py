@@ -15,7 +15,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,18 +34,7 @@ AlertKind = Literal[
     "backlog",
     "no_workers",
 ]
-ALERT_KINDS: tuple[str, ...] = (
-    "failed",
-    "dead",
-    "timed_out",
-    "consecutive_failures",
-    "recovered",
-    "late",
-    "missed",
-    "slow",
-    "backlog",
-    "no_workers",
-)
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
 #: rules about a pool's queue, not a job: global only
 POOL_KINDS = frozenset({"backlog", "no_workers"})
 #: conditions a success ends (and that a ``recovered`` rule announces the end of)

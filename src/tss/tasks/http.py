@@ -11,12 +11,10 @@ log each URL (query secrets included) at INFO.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import re
 import time
 import weakref
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ from tss._version import __version__
 from tss.config.http import HttpConfig
 from tss.errors import TaskFailure
 from tss.net.guard import AddressPolicy, AddressRefused, Resolver
+from tss.net.headers import retry_after
 from tss.net.transport import GuardedTransport
 from tss.tasks import _http_params as p
 from tss.tasks._env import resolve_value
@@ -257,18 +256,5 @@ def _shown(url: httpx.URL) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), within 0 to a day."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        seconds = float(text)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), 86400.0)
+    """``Retry-After`` in seconds, within 0 to a day."""
+    return retry_after(value, cap=86400.0)

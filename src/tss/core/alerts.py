@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tss.core.timeutil import parse_duration
+from tss.core.timeutil import duration_field
 
 #: what a rule may alert on
 AlertKind = Literal[
@@ -60,14 +60,6 @@ _SETTINGS: dict[str, dict[str, Any]] = {
 _OPTIONAL = ("count", "after", "seconds", "factor", "depth", "for_", "pool")
 
 
-def _duration(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | str):
-        return parse_duration(value)
-    return value
-
-
 class AlertRule(BaseModel):
     """One rule: alert on ``on`` through ``channels``."""
 
@@ -103,7 +95,7 @@ class AlertRule(BaseModel):
     )
     pool: str | None = Field(None, description="backlog, no_workers: one pool (default: each)")
 
-    _durations = field_validator("after", "seconds", "for_", mode="before")(_duration)
+    _durations = field_validator("after", "seconds", "for_", mode="before")(duration_field)
 
     @model_validator(mode="before")
     @classmethod

@@ -16,20 +16,12 @@ from pydantic import (
 
 from tss.core.alerts import JobAlerts
 from tss.core.schedules import ScheduleSpec
-from tss.core.timeutil import parse_duration
+from tss.core.timeutil import duration_field
 from tss.core.workers import check_labels
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 #: an entry of a job's ``overridable``: dotted keys into its params (``kwargs.day``)
 OVERRIDE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}(\.[A-Za-z0-9_-]{1,100}){0,9}")
-
-
-def _duration(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | str):
-        return parse_duration(value)
-    return value
 
 
 class RetryPolicy(BaseModel):
@@ -47,7 +39,7 @@ class RetryPolicy(BaseModel):
         description="exception class names or exit codes that are retried; empty: any error",
     )
 
-    _durations = field_validator("delay", "max_delay", "jitter", mode="before")(_duration)
+    _durations = field_validator("delay", "max_delay", "jitter", mode="before")(duration_field)
 
 
 class Resources(BaseModel):
@@ -122,7 +114,7 @@ class JobSpec(BaseModel):
         description="alert rules of this job, added to the global ones (docs/alerts.md)",
     )
 
-    _timeout = field_validator("timeout", mode="before")(_duration)
+    _timeout = field_validator("timeout", mode="before")(duration_field)
 
     @field_validator("requires")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -49,6 +50,16 @@ def to_micros(value: datetime) -> int:
 def from_micros(value: int) -> datetime:
     """The aware UTC datetime for microseconds since the Unix epoch."""
     return _EPOCH + timedelta(microseconds=value)
+
+
+def duration_field(value: Any) -> Any:
+    """A model field's duration before validation: a number or text (``5m``) as seconds;
+    None, booleans and anything else are left for the field's own type to judge."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | str):
+        return parse_duration(value)
+    return value
 
 
 def parse_duration(value: float | int | str) -> float:

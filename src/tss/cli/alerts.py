@@ -27,7 +27,7 @@ from tss.cli.output import (
     print_error,
     print_json,
 )
-from tss.core.alerts import ALERT_STATES, CHANNEL_NAME, Alert, Silence
+from tss.core.alerts import ALERT_STATES, CHANNEL_NAME, MAX_NOTE, MAX_SILENCE, Alert, Silence
 from tss.core.timeutil import checked_utc, parse_duration
 from tss.errors import ValidationError
 
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True)
 
-#: the longest silence (as :data:`tss.service.alerts.MAX_SILENCE`)
-MAX_SILENCE = 366 * 86400.0
-#: the longest note of a silence (as :data:`tss.service.alerts.MAX_NOTE`)
-MAX_NOTE = 500
 #: the option that gives each field of a silence, for messages
 _OPTIONS = {"duration": "--for", "until": "--until", "note": "--note"}
 _STATE_STYLES = {

@@ -41,6 +41,10 @@ POOL_KINDS = frozenset({"backlog", "no_workers"})
 FAILURE_KINDS = frozenset({"failed", "dead", "timed_out", "consecutive_failures"})
 #: the states a stored alert can be in
 ALERT_STATES = ("pending", "delivered", "failed", "silenced", "held")
+#: the longest silence, in seconds (a year and a day)
+MAX_SILENCE = 366 * 86400.0
+#: the most characters of a silence's note
+MAX_NOTE = 500
 #: a channel's name (the key under ``alerts.channels``)
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 

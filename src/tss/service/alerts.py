@@ -8,15 +8,10 @@ from uuid import uuid4
 
 from tss.alerts import messages
 from tss.alerts.base import DeliveryError
-from tss.core.alerts import Alert, Silence
+from tss.core.alerts import MAX_NOTE, MAX_SILENCE, Alert, Silence
 from tss.core.models import Page
 from tss.errors import NotFound, ValidationError
 from tss.service.base import NodeService
-
-#: the longest silence
-MAX_SILENCE = 366 * 86400.0
-#: characters of a silence's note
-MAX_NOTE = 500
 
 
 class Alerts(NodeService):

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from tss.api.schemas.base import FromRecord, StrictIn, Timestamp
-from tss.core.alerts import CHANNEL_NAME
+from tss.core.alerts import CHANNEL_NAME, MAX_NOTE, MAX_SILENCE
 
 
 class AlertOut(FromRecord):
@@ -44,9 +44,9 @@ class SilenceIn(StrictIn):
 
     until: Timestamp | None = None
     duration: StrictInt | StrictFloat | None = Field(
-        None, gt=0, le=366 * 86400, description="seconds (instead of until)"
+        None, gt=0, le=MAX_SILENCE, description="seconds (instead of until)"
     )
-    note: str = Field("", max_length=500)
+    note: str = Field("", max_length=MAX_NOTE)
 
 
 class SilenceOut(FromRecord):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from tests.conformance.support import error, new_run, spec
 from tests.integration.receiver import Receiver, receiving
@@ -170,7 +171,11 @@ async def test_a_failing_job_alerts_once_per_channel_and_recovers_once(
     ]
     metrics = k.metrics
     assert metrics is not None
-    assert metrics.alerts_sent.labels("mail")._value.get() == 2
+    exposed = generate_latest(metrics.registry).decode()
+    assert 'tss_alerts_sent_total{channel="mail"} 2.0' in exposed
+    assert 'tss_job_consecutive_failures{job="nightly"} 0.0' in exposed  # after the success
+    assert 'tss_job_last_failure_timestamp_seconds{job="nightly"}' in exposed
+    assert 'tss_job_last_success_timestamp_seconds{job="nightly"}' in exposed
 
 
 async def test_a_restarted_keeper_neither_loses_nor_repeats(
@@ -318,6 +323,9 @@ async def test_missed_fires_alert_once_whoever_keeps(receiver: Receiver) -> None
     await pass_(two)
     [hook] = hooks(receiver, "/hook")
     assert hook["kind"] == "missed" and hook["job"] == "hourly"
+    assert one.metrics is not None
+    exposed = generate_latest(one.metrics.registry).decode()
+    assert 'tss_missed_fires_total{job="hourly"} 1.0' in exposed
     assert "should have fired" in hook["text"]
 
 

@@ -75,7 +75,7 @@ def check_jobs(
                 for name in rule.channels:
                     if name not in channels:
                         have = ", ".join(sorted(channels)) or "none are configured"
-                        field = f"alerts.rules.{i}.channels"
+                        field = f"alerts.rules[{i}].channels"
                         raise ValidationError(
                             f"{where}job {spec.name!r}: {field}: no alert channel named "
                             f"{name!r} (channels: {have})",

@@ -38,7 +38,7 @@ def test_a_jobs_rules_are_kept(admin: httpx.Client) -> None:
         ([{"on": "exploded"}], "alerts"),
         ([{"on": "late", "count": 3}], "alerts"),
         ([{"on": "backlog", "depth": 5}], "alerts"),
-        ([{"on": "dead", "channels": ["pager"]}], "alerts.rules.0.channels"),
+        ([{"on": "dead", "channels": ["pager"]}], "alerts.rules[0].channels"),
         ([{"on": "dead", "jobs": ["x"]}], "alerts"),
         ({"rules": ["dead"], "colour": "red"}, "alerts"),
     ],

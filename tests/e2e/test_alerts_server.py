@@ -220,3 +220,31 @@ def test_killed_while_delivering_sends_again_with_the_same_id(
     ids = {h.headers["X-TSS-Alert-Id"] for h in _posts(receiver, "/slow/3")}
     assert len(ids) == 1  # sent once or twice, always as the same alert
     assert 1 <= len(_posts(receiver, "/slow/3")) <= 2
+
+
+def test_an_smtp_server_out_of_reach_stops_the_start_naming_the_key(tmp_path: Path) -> None:
+    closed = _free_port()  # nothing listens there
+    config = {
+        "store": {"url": "sqlite:///tss.db"},
+        "broker": {"url": "local://"},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "alerts": {
+            "allow": ["127.0.0.1/32"],
+            "channels": {
+                "mail": {
+                    "type": "email",
+                    "host": "127.0.0.1",
+                    "port": closed,
+                    "security": "none",
+                    "from": "tss@example.com",
+                    "to": ["ops@example.com"],
+                }
+            },
+            "rules": ["dead"],
+        },
+    }
+    project = Project(tmp_path)
+    project.write("config.yaml", yaml.safe_dump(config))
+    result = project.tss("server", timeout=60)
+    assert result.code == 2, str(result)
+    assert f"error: alerts.channels.mail.host: cannot reach 127.0.0.1:{closed}" in result.err

@@ -265,10 +265,10 @@ class AlertsConfig(Section):
     @model_validator(mode="after")
     def _known_channels(self) -> AlertsConfig:
         for i, name in enumerate(self.default_channels):
-            self._known(name, f"default_channels.{i}")
+            self._known(name, f"default_channels[{i}]")
         for i, rule in enumerate(self.rules):
             for name in rule.channels:
-                self._known(name, f"rules.{i}.channels")
+                self._known(name, f"rules[{i}].channels")
         return self
 
     def _known(self, name: str, key: str) -> None:

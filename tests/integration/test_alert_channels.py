@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from tests.integration.smtp import FreePortController
 from tss.alerts.channels import (
     Channel,
     DeliveryError,
@@ -99,16 +99,6 @@ class Mailbox:
         return found
 
 
-class _Controller(Controller):
-    """aiosmtpd's controller on a port the system picks (port 0): the real one is read
-    before the controller connects to check the server is up."""
-
-    def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
 @dataclass
 class Smtp:
     port: int
@@ -119,7 +109,7 @@ class Smtp:
 def smtp() -> Iterator[Smtp]:
     """A plain SMTP server (no TLS, no AUTH) on 127.0.0.1."""
     mailbox = Mailbox()
-    controller = _Controller(mailbox, hostname="127.0.0.1", port=0)
+    controller = FreePortController(mailbox, hostname="127.0.0.1", port=0)
     controller.start()
     try:
         yield Smtp(controller.port, mailbox)
@@ -154,7 +144,7 @@ def tls_smtp() -> Iterator[TlsSmtp]:
             mailbox.logins.append(data.login)
         return AuthResult(success=ok, handled=False)  # (handled: a reply was sent)
 
-    controller = _Controller(
+    controller = FreePortController(
         mailbox,
         hostname="127.0.0.1",
         port=0,

@@ -6,6 +6,7 @@ commands the same core records, so a script sees the same JSON either way.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tss.cli.output import duration
@@ -107,31 +108,10 @@ def token_data(token: Token) -> dict[str, Any]:
 
 
 def alert_data(alert: Alert) -> dict[str, Any]:
-    """An alert as JSON-able data (the keys of ``GET /api/v1/alerts/{id}``)."""
-    return {
-        "id": alert.id,
-        "channel": alert.channel,
-        "kind": alert.kind,
-        "subject": alert.subject,
-        "text": alert.text,
-        "job": alert.job,
-        "run_id": alert.run_id,
-        "details": alert.details,
-        "state": alert.state,
-        "attempts": alert.attempts,
-        "error": alert.error,
-        "created_at": alert.created_at,
-        "next_at": alert.next_at,
-        "sent_at": alert.sent_at,
-    }
+    """An alert as JSON-able data: every field (the keys of ``GET /api/v1/alerts/{id}``)."""
+    return {f.name: getattr(alert, f.name) for f in dataclasses.fields(alert)}
 
 
 def silence_data(silence: Silence) -> dict[str, Any]:
-    """A silence as JSON-able data."""
-    return {
-        "job": silence.job,
-        "until": silence.until,
-        "note": silence.note,
-        "by": silence.by,
-        "created_at": silence.created_at,
-    }
+    """A silence as JSON-able data: every field."""
+    return {f.name: getattr(silence, f.name) for f in dataclasses.fields(silence)}

@@ -39,7 +39,15 @@ from typing import Any
 from tss.alerts import messages
 from tss.alerts.base import Channel, DeliveryError
 from tss.config.alerts import AlertsConfig
-from tss.core.alerts import FAILURE_KINDS, Alert, AlertRule, AlertUpdate, alert_id, rules_for
+from tss.core.alerts import (
+    FAILURE_KINDS,
+    POOL_KINDS,
+    Alert,
+    AlertRule,
+    AlertUpdate,
+    alert_id,
+    rules_for,
+)
 from tss.core.models import Event, Job, JobFilter, Run, RunFilter
 from tss.core.retry import TIMEOUT_ERROR
 from tss.core.states import RunState
@@ -193,7 +201,7 @@ class Keeper:
                 alerts += await self._check_schedules(now)
                 alerts += await self._check_pools(now)
             if alerts:
-                await self.store.add_alerts(await self._mark_silenced(alerts, now))
+                await self.store.add_alerts(await self._mark_silenced(alerts))
         except BaseException:
             self._state, self._seen = before, {}
             raise
@@ -267,10 +275,9 @@ class Keeper:
             for event in events:
                 rules, kinds = by_job[event.job]
                 try:
+                    self._count(event)
                     if kinds:
                         alerts += await self._on_event(event, rules, kinds, now)
-                    else:
-                        self._on_metrics(event)
                 except (TSSError, ValueError, KeyError, TypeError) as exc:
                     # one odd event (a run deleted since, a malformed row) never stops it
                     log.warning(
@@ -348,8 +355,9 @@ class Keeper:
         found = self._runs.get(run_id)
         return found if found is not None else await self.store.get_run(run_id)
 
-    def _on_metrics(self, event: Event) -> None:
-        """What an event of a job without rules still counts: its streak and metrics."""
+    def _count(self, event: Event) -> None:
+        """What every run's end counts, rules or none: the job's failure streak (which
+        ``consecutive_failures`` reads) and its metrics."""
         assert self._state is not None
         if event.target is RunState.SUCCEEDED:
             self._state["streak"].pop(event.job, None)
@@ -370,9 +378,6 @@ class Keeper:
         if event.target in _FAILURES and event.source in (RunState.RUNNING, RunState.QUEUED):
             return await self._on_failure(event, rules, kinds, now)
         if event.target is RunState.SUCCEEDED:
-            state["streak"].pop(job, None)
-            if self.metrics is not None:
-                self.metrics.job_succeeded(job, event.at)
             alerts: list[Alert] = []
             opened: list[dict[str, Any]] = []
             if state["open"]:  # mostly empty: nothing to close
@@ -435,11 +440,7 @@ class Keeper:
         assert self._state is not None
         job = event.job
         final = event.target in _FINAL_FAILURES
-        streak = self._state["streak"]
-        if final:
-            streak[job] = streak.get(job, 0) + 1
-            if self.metrics is not None:
-                self.metrics.job_failed(job, event.at, streak[job])
+        streak = self._state["streak"]  # counted by _count
         if not kinds & FAILURE_KINDS:
             return []
         run = await self._attempt_view(event)
@@ -603,31 +604,32 @@ class Keeper:
         alerts: list[Alert] = []
         holding: set[str] = set()
         now_us = to_micros(now)
+
+        def lasting(rule: AlertRule, pool: str) -> tuple[int, float] | None:
+            """The condition of ``rule`` holds for ``pool`` now: since when (us), and
+            how long (s) when that is ``for`` or more."""
+            key = f"{rule.on}|{pool}"
+            holding.add(key)
+            since = self._since.setdefault(key, now_us)
+            lasted = (now_us - since) / 1e6
+            return (since, lasted) if lasted >= rule.setting("for_") else None
+
         for rule in backlog:
             bound = rule.setting("depth")
             for pool in [rule.pool] if rule.pool else sorted(pools):
                 depth = len(await self.store.fetch_queued([pool], limit=bound + 1))
-                if depth > bound:
-                    key = f"backlog|{pool}"
-                    holding.add(key)
-                    since = self._since.setdefault(key, now_us)
-                    lasted = (now_us - since) / 1e6
-                    if lasted >= rule.setting("for_"):
-                        message = messages.backlog(pool, depth, bound, lasted, self.config.link)
-                        alerts += self._raise(
-                            "backlog", pool, str(since), [rule], message, now, None
-                        )
+                if depth > bound and (held := lasting(rule, pool)) is not None:
+                    since, lasted = held
+                    message = messages.backlog(pool, depth, bound, lasted, self.config.link)
+                    alerts += self._raise("backlog", pool, str(since), [rule], message, now, None)
         for rule in no_workers:
             for pool in [rule.pool] if rule.pool else sorted(pools):
                 if any(pool in w.pools for w in workers):
                     continue
                 if not await self.store.fetch_queued([pool], limit=1):
                     continue
-                key = f"no_workers|{pool}"
-                holding.add(key)
-                since = self._since.setdefault(key, now_us)
-                lasted = (now_us - since) / 1e6
-                if lasted >= rule.setting("for_"):
+                if (held := lasting(rule, pool)) is not None:
+                    since, lasted = held
                     message = messages.no_workers(pool, lasted, self.config.link)
                     alerts += self._raise(
                         "no_workers", pool, str(since), [rule], message, now, None
@@ -636,7 +638,7 @@ class Keeper:
         for key in list(self._since):
             if key not in holding:
                 del self._since[key]
-        for key in [k for k in self._state["open"] if k.split("|")[0] in ("backlog", "no_workers")]:
+        for key in [k for k in self._state["open"] if k.split("|")[0] in POOL_KINDS]:
             if key not in holding:
                 del self._state["open"][key]
         return alerts
@@ -681,7 +683,7 @@ class Keeper:
                 text=message.text,
                 created_at=now,
                 next_at=now,
-                job=None if kind in ("backlog", "no_workers") else subject,
+                job=None if kind in POOL_KINDS else subject,
                 run_id=run.id if run is not None else None,
                 details=details,
             )
@@ -693,7 +695,7 @@ class Keeper:
         closed: dict[str, Any] | None = self._state["open"].pop(f"{kind}|{subject}", None)
         return closed
 
-    async def _mark_silenced(self, alerts: list[Alert], now: datetime) -> list[Alert]:
+    async def _mark_silenced(self, alerts: list[Alert]) -> list[Alert]:
         silences = {s.job: s for s in await self.store.list_silences()}
         if not silences:
             return alerts
@@ -723,15 +725,22 @@ class Keeper:
             if held and name not in busy and name not in by_channel:
                 await self._summarise(name)
 
+    def _window(self, name: str) -> collections.deque[float]:
+        """When ``name`` was sent to in the last minute (older times dropped)."""
+        window = self._sent[name]
+        mono = self._clock()
+        while window and window[0] <= mono - 60.0:
+            window.popleft()
+        return window
+
     async def _send(self, name: str, alerts: list[Alert]) -> None:
         channel = self.channels.get(name)
-        window = self._sent[name]
         limit = self.config.rate_limit
+        # The store's clock once, then this process's: not a round trip per alert.
+        base, began = await self.store.now(), time.monotonic()
         for alert in alerts:
-            start = await self.store.now()
-            mono = self._clock()
-            while window and window[0] <= mono - 60.0:
-                window.popleft()
+            start = base + timedelta(seconds=time.monotonic() - began)
+            window = self._window(name)
             attempts = alert.attempts + 1
             if channel is None:
                 update = AlertUpdate(
@@ -744,7 +753,7 @@ class Keeper:
                     alert.id, "held", alert.attempts, error=f"over the limit of {limit} a minute"
                 )
             else:
-                window.append(mono)
+                window.append(self._clock())
                 update = await self._attempt(channel, alert, start)
             try:
                 await self.store.settle_alerts([update])
@@ -781,11 +790,7 @@ class Keeper:
 
     async def _summarise(self, name: str) -> None:
         """Once a channel's minute has room again, tell it what its limit held back."""
-        window = self._sent[name]
-        mono = self._clock()
-        while window and window[0] <= mono - 60.0:
-            window.popleft()
-        if len(window) >= self.config.rate_limit:
+        if len(self._window(name)) >= self.config.rate_limit:
             return
         held = dict(self._held.pop(name))
         since = self._held_since.pop(name)

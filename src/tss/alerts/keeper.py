@@ -45,7 +45,6 @@ from tss.core.alerts import (
     Alert,
     AlertRule,
     AlertUpdate,
-    alert_id,
     rules_for,
 )
 from tss.core.models import Event, Job, JobFilter, Run, RunFilter
@@ -674,18 +673,11 @@ class Keeper:
         for rule in rules:
             channels += [c for c in self.config.channels_of(rule) if c not in channels]
         details = message.details | {"kind": kind, "occurrences": condition["count"]}
+        job = None if kind in POOL_KINDS else subject
+        run_id = run.id if run is not None else None
         return [
-            Alert(
-                id=alert_id(kind, subject, cause, channel),
-                channel=channel,
-                kind=kind,
-                subject=message.subject,
-                text=message.text,
-                created_at=now,
-                next_at=now,
-                job=None if kind in POOL_KINDS else subject,
-                run_id=run.id if run is not None else None,
-                details=details,
+            message.alert(
+                kind, subject, cause, channel, now, job=job, run_id=run_id, details=details
             )
             for channel in channels
         ]
@@ -796,17 +788,7 @@ class Keeper:
         since = self._held_since.pop(name)
         now = await self.store.now()
         message = messages.summary(name, held, self.config.rate_limit, self.config.link)
-        summary = Alert(
-            id=alert_id("summary", name, str(since), name),
-            channel=name,
-            kind="summary",
-            subject=message.subject,
-            text=message.text,
-            created_at=now,
-            next_at=now,
-            details=message.details,
-        )
-        await self.store.add_alerts([summary])
+        await self.store.add_alerts([message.alert("summary", name, str(since), name, now)])
 
 
 def _bounded_put(memo: dict[str, Any], key: str, value: Any) -> None:

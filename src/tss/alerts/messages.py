@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tss.core.alerts import Alert, alert_id
 from tss.core.models import Job, Run
 from tss.core.retry import TIMEOUT_ERROR
 
@@ -22,6 +23,34 @@ class Message:
     subject: str
     text: str
     details: dict[str, Any] = field(default_factory=dict)
+
+    def alert(
+        self,
+        kind: str,
+        subject: str,
+        cause: str,
+        channel: str,
+        at: datetime,
+        *,
+        job: str | None = None,
+        run_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Alert:
+        """This message as the alert of ``kind`` about ``subject`` (a job, pool or
+        channel) caused by ``cause``, to ``channel``, due at once (its id:
+        :func:`~tss.core.alerts.alert_id`); ``details`` replace the message's."""
+        return Alert(
+            id=alert_id(kind, subject, cause, channel),
+            channel=channel,
+            kind=kind,
+            subject=self.subject,
+            text=self.text,
+            created_at=at,
+            next_at=at,
+            job=job,
+            run_id=run_id,
+            details=self.details if details is None else details,
+        )
 
 
 def when(at: datetime | None) -> str:

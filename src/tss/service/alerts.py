@@ -51,16 +51,7 @@ class Alerts(NodeService):
             raise NotFound(f"no alert channel named {channel!r} ({have})", field="channel")
         now = await self._store.now()
         message = messages.test_message(channel, by, self._node.settings.alerts.link)
-        alert = Alert(
-            id=f"test:{channel}:{uuid4().hex}@{channel}",
-            channel=channel,
-            kind="test",
-            subject=message.subject,
-            text=message.text,
-            created_at=now,
-            next_at=now,
-            details=message.details,
-        )
+        alert = message.alert("test", channel, uuid4().hex, channel, now)
         try:
             await target.send(alert)
         except DeliveryError as exc:

@@ -18,6 +18,7 @@ client imports the schemas.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from tss._urls import mask_url
@@ -63,3 +64,13 @@ def mask_params(params: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
     if isinstance(out.get("url"), str):
         out["url"] = mask_url(out["url"])
     return out
+
+
+def scrub(text: str, secrets: Iterable[str], *, shortest: int = 1) -> str:
+    """``text`` with every one of ``secrets`` (those of ``shortest`` characters or more)
+    replaced by :data:`MASK`: what an error or an answer echoes back of a URL, a header
+    or a key."""
+    for secret in secrets:
+        if len(secret) >= shortest:
+            text = text.replace(secret, MASK)
+    return text

@@ -51,7 +51,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tss._secrets import is_reference
+from tss._secrets import is_reference, scrub
 from tss._version import __version__
 from tss.alerts.base import Channel, DeliveryError
 from tss.config import alerts as cfg
@@ -59,7 +59,7 @@ from tss.core.alerts import Alert
 from tss.errors import ConfigError, TSSError
 from tss.net.guard import AddressPolicy, AddressRefused, IPAddress, Resolver, resolve
 from tss.net.headers import retry_after
-from tss.net.transport import GuardedTransport
+from tss.net.transport import GuardedTransport, read_body
 from tss.tasks._env import _read_secret
 from tss.tasks.plugins import PluginError, _import
 
@@ -461,18 +461,12 @@ class _HttpChannel(Channel):
 
     @staticmethod
     async def _read(response: httpx.Response) -> str:
-        chunks = bytearray()
-        async for chunk in response.aiter_bytes():
-            chunks += chunk
-            if len(chunks) > _MAX_BODY:
-                break
-        return bytes(chunks[:200]).decode("utf-8", "replace")
+        raw, _ = await read_body(response, _MAX_BODY)
+        return raw[:200].decode("utf-8", "replace")
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if len(secret) >= 4:  # ("1" would mangle every number; it hides nothing)
-                text = text.replace(secret, "***")
-        return text
+        # ("1" would mangle every number; it hides nothing)
+        return scrub(text, self._secrets, shortest=4)
 
 
 class SlackChannel(_HttpChannel):

@@ -248,3 +248,14 @@ class _Body(httpx.AsyncByteStream):
                 await self._answer.aclose()
             finally:
                 await self._transport._give_back(self._origin, self._connection)
+
+
+async def read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of an answer's body, and whether there was more (the rest
+    is not read: the connection is then closed rather than reused)."""
+    chunks = bytearray()
+    async for chunk in response.aiter_bytes():
+        chunks += chunk
+        if len(chunks) > limit:
+            return bytes(chunks[:limit]), True
+    return bytes(chunks), False

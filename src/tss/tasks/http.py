@@ -20,13 +20,14 @@ from typing import Any
 import httpx
 import orjson
 
+from tss._secrets import scrub
 from tss._urls import SECRET_QUERY_KEYS, mask_url
 from tss._version import __version__
 from tss.config.http import HttpConfig
 from tss.errors import TaskFailure
 from tss.net.guard import AddressPolicy, AddressRefused, Resolver
 from tss.net.headers import retry_after
-from tss.net.transport import GuardedTransport
+from tss.net.transport import GuardedTransport, read_body
 from tss.tasks import _http_params as p
 from tss.tasks._env import resolve_value
 from tss.tasks.base import ExecutionContext, TaskType
@@ -178,7 +179,7 @@ class HttpTask(TaskType):
             async with asyncio.timeout(timeout) as deadline:
                 response = await self._pool().handle_async_request(request)
                 try:
-                    raw, truncated = await _read(response, self.config.max_response)
+                    raw, truncated = await read_body(response, self.config.max_response)
                 finally:
                     await response.aclose()
         except TimeoutError:
@@ -196,34 +197,23 @@ class HttpTask(TaskType):
         except httpx.TransportError as exc:
             kind = "HttpConnectError" if isinstance(exc, httpx.ConnectError) else "HttpError"
             raise TaskFailure(
-                kind, f"{shown} failed: {_scrub(str(exc), secrets) or type(exc).__name__}"
+                kind, f"{shown} failed: {scrub(str(exc), secrets) or type(exc).__name__}"
             ) from None
         elapsed = (time.perf_counter() - started) * 1000
         status = response.status_code
         reason = response.reason_phrase
         answer: dict[str, str] = {}
         for key, value in response.headers.multi_items():
-            value = "***" if key == "set-cookie" else _scrub(value, secrets)
+            value = "***" if key == "set-cookie" else scrub(value, secrets)
             answer[key] = f"{answer[key]}, {value}" if key in answer else value
         text = None
         if method != "HEAD" and self.config.max_response:
-            text = _scrub(raw.decode(response.encoding or "utf-8", "replace"), secrets)
+            text = scrub(raw.decode(response.encoding or "utf-8", "replace"), secrets)
         cut = ", truncated" if truncated else ""
         ctx.stdout.write(
             f"{shown} -> {status} {reason} ({elapsed:.0f} ms, {len(raw)} bytes{cut})\n"
         )
         return status, reason, answer, text, truncated
-
-
-async def _read(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of the body; the rest is not read (the connection is then
-    closed rather than reused)."""
-    chunks = bytearray()
-    async for chunk in response.aiter_bytes():
-        chunks += chunk
-        if len(chunks) > limit:
-            return bytes(chunks[:limit]), True
-    return bytes(chunks), False
 
 
 def _parsed(text: str | None, headers: dict[str, str], truncated: bool) -> Any:
@@ -233,13 +223,6 @@ def _parsed(text: str | None, headers: dict[str, str], truncated: bool) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 @functools.lru_cache(maxsize=1024)

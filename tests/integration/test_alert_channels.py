@@ -34,11 +34,13 @@ from tss.alerts.channels import (
     check_channels,
     signature,
 )
+from tss.config import Settings
 from tss.config.alerts import AlertsConfig
 from tss.config.alerts import EmailChannel as EmailConfig
 from tss.core.alerts import Alert
 from tss.errors import ConfigError
 from tss.net.guard import AddressPolicy, IPAddress, resolve
+from tss.service import TSSApp
 
 from .receiver import Receiver, receiving
 
@@ -600,11 +602,14 @@ async def test_a_plugin_channel_is_loaded_by_its_path_with_its_config(
     assert [a.id for a in channel.sent] == ["failed:etl:ev-1@ops"]
 
 
-def test_a_plugin_from_python_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_plugin_from_python_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node puts the config's python_path on sys.path when it starts; the channels it
+    then builds import a plugin from there."""
     monkeypatch.setattr(sys, "path", list(sys.path))  # restored after the test
     module = f"tss_test_alerts_{uuid.uuid4().hex[:8]}"
     monkeypatch.delitem(sys.modules, module, raising=False)
-    (tmp_path / f"{module}.py").write_text(
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / f"{module}.py").write_text(
         "from tss.alerts.channels import Channel\n\n"
         "class Pager(Channel):\n"
         "    def __init__(self, name, config):\n"
@@ -612,9 +617,18 @@ def test_a_plugin_from_python_path(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         "    async def send(self, alert):\n"
         "        pass\n"
     )
-    config = AlertsConfig(channels={"pager": plugin(f"{module}:Pager", a=1)})
-    channel = build_channels(config, python_path=[str(tmp_path)])["pager"]
-    assert type(channel).__name__ == "Pager" and channel.name == "pager"
+    settings = Settings(
+        store={"url": "memory://"},
+        python_path=[str(tmp_path / "plugins")],
+        alerts={"channels": {"pager": plugin(f"{module}:Pager", a=1)}},
+    )
+    node = TSSApp(settings)
+    await node.start()
+    try:
+        channel = (await node.alert_channels())["pager"]
+        assert type(channel).__name__ == "Pager" and channel.name == "pager"
+    finally:
+        await node.close()
     monkeypatch.delitem(sys.modules, module)
 
 

@@ -40,12 +40,10 @@ import re
 import smtplib
 import socket
 import ssl
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -578,12 +576,11 @@ class LogChannel(Channel):
 
 
 def build_channels(
-    config: cfg.AlertsConfig,
-    *,
-    python_path: Sequence[str] = (),
-    resolver: Resolver | None = None,
+    config: cfg.AlertsConfig, *, resolver: Resolver | None = None
 ) -> dict[str, Channel]:
-    """One channel per ``config.channels`` entry, by name, with secrets read.
+    """One channel per ``config.channels`` entry, by name, with secrets read. A plugin's
+    class is imported from ``sys.path``, where the node has put the config's
+    ``python_path`` (:func:`tss.tasks.plugins.add_python_path`).
 
     :raises ConfigError: a secret cannot be read, a URL is not one, a plugin class cannot
         be loaded or constructed; naming the key (``alerts.channels.ops.password``) and
@@ -623,7 +620,7 @@ def build_channels(
         elif isinstance(spec, cfg.LogChannel):
             channel = LogChannel(name, spec.level)
         else:
-            channel = _plugin(name, spec, key, python_path)
+            channel = _plugin(name, spec, key)
         channels[name] = channel
     return channels
 
@@ -705,13 +702,9 @@ def _references(value: Any, key: str) -> Any:
     return value
 
 
-def _plugin(name: str, spec: cfg.PluginChannel, key: str, python_path: Sequence[str]) -> Channel:
+def _plugin(name: str, spec: cfg.PluginChannel, key: str) -> Channel:
     """A plugin's channel: ``cls(name, config)``, its config's secret references read."""
     field = f"{key}.class"
-    for entry in python_path:
-        path = str(Path(entry).resolve())
-        if path not in sys.path:
-            sys.path.insert(0, path)
     try:
         found = _import(spec.class_)
     except PluginError as exc:

@@ -24,6 +24,7 @@ from tss.api.schemas import (
     AlertOut,
     AlertPage,
     ApplyOut,
+    ChangedJobs,
     EventPage,
     FlowGraphOut,
     FlowPage,
@@ -34,6 +35,7 @@ from tss.api.schemas import (
     LatenessOut,
     LogsOut,
     NextFires,
+    PruneOut,
     QueuesOut,
     RunOut,
     RunPage,
@@ -46,6 +48,8 @@ from tss.api.schemas import (
     WorkerOut,
     WorkerPage,
 )
+from tss.api.schemas.history import AuditPage, RollbackOut, VersionDetail, VersionPage
+from tss.api.schemas.ledger import BackfillOut, FirePage, UpcomingOut
 from tss.core.models import JobSpec
 from tss.core.states import RunState
 from tss.errors import TSSError, Unavailable, error_for_code
@@ -72,6 +76,16 @@ class Call(Generic[T]):
         return http.build_request(
             self.method, self.path, params=params, content=content, headers=headers
         )
+
+
+def _pause_body(note: str | None, until: str | datetime | None) -> dict[str, Any] | None:
+    """The body of a pause: only what is given (none: no body)."""
+    body: dict[str, Any] = {}
+    if note is not None:
+        body["note"] = note
+    if until is not None:
+        body["until"] = until.isoformat() if isinstance(until, datetime) else until
+    return body or None
 
 
 def _param(value: Any) -> Any:
@@ -150,9 +164,21 @@ class Calls:
         return Call("DELETE", f"{API}/jobs/{_seg(name)}", _nothing, params=params)
 
     @staticmethod
-    def set_paused(name: str, paused: bool) -> Call[JobOut]:
+    def set_paused(
+        name: str, paused: bool, note: str | None = None, until: str | datetime | None = None
+    ) -> Call[JobOut]:
         verb = "pause" if paused else "resume"
-        return Call("POST", f"{API}/jobs/{_seg(name)}/{verb}", JobOut.model_validate)
+        body = _pause_body(note, until) if paused else None
+        return Call("POST", f"{API}/jobs/{_seg(name)}/{verb}", JobOut.model_validate, body=body)
+
+    @staticmethod
+    def set_paused_matching(paused: bool, **body: Any) -> Call[ChangedJobs]:
+        """Body keys: prefix, tag, pool, names, all; and for a pause, note and until."""
+        if paused:
+            body.update(_pause_body(body.pop("note", None), body.pop("until", None)) or {})
+        verb = "pause" if paused else "resume"
+        sent = {k: v for k, v in body.items() if v is not None}
+        return Call("POST", f"{API}/jobs/{verb}", ChangedJobs.model_validate, body=sent)
 
     @staticmethod
     def next_fires(name: str, n: int = 10) -> Call[NextFires]:
@@ -284,6 +310,52 @@ class Calls:
         return Call("DELETE", f"{API}/jobs/{_seg(name)}/silence", _nothing)
 
     @staticmethod
+    def job_versions(name: str) -> Call[VersionPage]:
+        return Call("GET", f"{API}/jobs/{_seg(name)}/versions", VersionPage.model_validate)
+
+    @staticmethod
+    def job_version(name: str, version: int, against: int | None = None) -> Call[VersionDetail]:
+        path = f"{API}/jobs/{_seg(name)}/versions/{int(version)}"
+        return Call("GET", path, VersionDetail.model_validate, params={"against": against})
+
+    @staticmethod
+    def rollback_job(name: str, to: int) -> Call[RollbackOut]:
+        path = f"{API}/jobs/{_seg(name)}/rollback"
+        return Call("POST", path, RollbackOut.model_validate, body={"to": to})
+
+    @staticmethod
+    def list_audit(**query: Any) -> Call[AuditPage]:
+        return Call("GET", f"{API}/audit", AuditPage.model_validate, params=query)
+
+    @staticmethod
+    def prune(dry_run: bool = False, job: str | None = None) -> Call[PruneOut]:
+        body = {"dry_run": dry_run, "job": job}
+        return Call("POST", f"{API}/admin/prune", PruneOut.model_validate, body=body)
+
+    @staticmethod
+    def job_fires(
+        name: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Call[FirePage]:
+        params = {"since": _iso(since), "until": _iso(until), "limit": limit, "cursor": cursor}
+        return Call("GET", f"{API}/jobs/{_seg(name)}/fires", FirePage.model_validate, params=params)
+
+    @staticmethod
+    def backfill_job(name: str, body: dict[str, Any]) -> Call[BackfillOut]:
+        body = {key: _iso(value) if isinstance(value, datetime) else value
+                for key, value in body.items()}  # fmt: skip
+        path = f"{API}/jobs/{_seg(name)}/backfill"
+        return Call("POST", path, BackfillOut.model_validate, body=body)
+
+    @staticmethod
+    def upcoming(hours: float = 24, limit: int = 200) -> Call[UpcomingOut]:
+        params = {"hours": hours, "limit": limit}
+        return Call("GET", f"{API}/upcoming", UpcomingOut.model_validate, params=params)
+
+    @staticmethod
     def report_worker(**status: Any) -> Call[WorkerOut]:
         return Call("POST", "/v1/queue", WORKER_OUT.validate_python, body=status)
 
@@ -314,3 +386,8 @@ def auth_headers(token: str | None) -> dict[str, str]:
 
 def unreachable(url: str, exc: httpx.TransportError) -> Unavailable:
     return Unavailable(f"cannot reach the TSS API at {url}: {exc or type(exc).__name__}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    """A time as the API takes it (ISO 8601 with its zone); None stays None."""
+    return None if value is None else value.isoformat()

@@ -28,6 +28,7 @@ import httpx
 from tss.api.schemas import (
     AlertOut,
     AlertPage,
+    ChangedJobs,
     EventPage,
     FlowGraphOut,
     FlowPage,
@@ -37,6 +38,7 @@ from tss.api.schemas import (
     JobPage,
     LatenessOut,
     LogsOut,
+    PruneOut,
     QueuesOut,
     RunOut,
     RunPage,
@@ -48,6 +50,8 @@ from tss.api.schemas import (
     WorkerOut,
     WorkerPage,
 )
+from tss.api.schemas.history import AuditPage, RollbackOut, VersionDetail, VersionPage
+from tss.api.schemas.ledger import BackfillOut, FirePage, UpcomingOut
 from tss.calls import Call, Calls, auth_headers, read, unreachable, verify_of
 from tss.core.models import JobSpec
 
@@ -116,11 +120,24 @@ class AsyncClient:
     async def delete_job(self, name: str, *, force: bool = False, history: bool = False) -> None:
         await self.send(Calls.delete_job(name, force, history))
 
-    async def pause_job(self, name: str) -> JobOut:
-        return await self.send(Calls.set_paused(name, True))
+    async def pause_job(
+        self, name: str, *, note: str | None = None, until: str | datetime | None = None
+    ) -> JobOut:
+        """``until``: a datetime, an ISO 8601 text or a duration from now (``2h``)."""
+        return await self.send(Calls.set_paused(name, True, note, until))
 
     async def resume_job(self, name: str) -> JobOut:
         return await self.send(Calls.set_paused(name, False))
+
+    async def pause_jobs(self, **body: Any) -> ChangedJobs:
+        """Pause every job a filter selects. Body keys: prefix, tag, pool, names, all,
+        note, until."""
+        return await self.send(Calls.set_paused_matching(True, **body))
+
+    async def resume_jobs(self, **body: Any) -> ChangedJobs:
+        """Resume every paused job a filter selects. Body keys: prefix, tag, pool, names,
+        all."""
+        return await self.send(Calls.set_paused_matching(False, **body))
 
     async def next_fires(self, name: str, n: int = 10) -> list[datetime]:
         return (await self.send(Calls.next_fires(name, n))).times
@@ -242,6 +259,54 @@ class AsyncClient:
     async def unsilence_job(self, name: str) -> None:
         await self.send(Calls.unsilence_job(name))
 
+    # versions and the audit log
+    async def job_versions(self, name: str) -> VersionPage:
+        """Every version of a job, newest first (a deleted job's too)."""
+        return await self.send(Calls.job_versions(name))
+
+    async def job_version(
+        self, name: str, version: int, *, against: int | None = None
+    ) -> VersionDetail:
+        """One version, with what changed from ``against`` (default: the one before)."""
+        return await self.send(Calls.job_version(name, version, against))
+
+    async def rollback_job(self, name: str, to: int) -> RollbackOut:
+        """Make version ``to`` the job's definition again, as a new version (admin)."""
+        return await self.send(Calls.rollback_job(name, to))
+
+    async def list_audit(self, **query: Any) -> AuditPage:
+        """Query keys as ``GET /api/v1/audit`` (admin): actor, action, target, since,
+        until, limit, cursor."""
+        return await self.send(Calls.list_audit(**query))
+
+    # the fire ledger, backfills and upcoming fires
+    async def job_fires(
+        self,
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> FirePage:
+        """Every fire of the job's schedule in ``[since, until)`` and what became of it."""
+        return await self.send(Calls.job_fires(name, since, until, limit, cursor))
+
+    async def backfill_job(self, name: str, **body: Any) -> BackfillOut:
+        """Make the job's past fires in a window (admin). Keys as ``POST
+        /api/v1/jobs/{name}/backfill``: ``from`` (pass it as ``**{"from": t}``), ``to``,
+        ``only_missed``, ``dry_run``, ``max_active``."""
+        return await self.send(Calls.backfill_job(name, body))
+
+    async def upcoming(self, *, hours: float = 24, limit: int = 200) -> UpcomingOut:
+        """The next fires of every unpaused job and the load per minute."""
+        return await self.send(Calls.upcoming(hours, limit))
+
+    async def prune(self, *, dry_run: bool = False, job: str | None = None) -> PruneOut:
+        """Prune old history by the server's ``retention:`` policy now (admin), or with
+        ``dry_run`` count what would go; ``job``: only that job's runs."""
+        return await self.send(Calls.prune(dry_run, job))
+
 
 class Client:
     """The TSS REST API from blocking code. Use as ``with Client(url, token)``."""
@@ -305,11 +370,22 @@ class Client:
     def delete_job(self, name: str, *, force: bool = False, history: bool = False) -> None:
         self.send(Calls.delete_job(name, force, history))
 
-    def pause_job(self, name: str) -> JobOut:
-        return self.send(Calls.set_paused(name, True))
+    def pause_job(
+        self, name: str, *, note: str | None = None, until: str | datetime | None = None
+    ) -> JobOut:
+        """``until``: a datetime, an ISO 8601 text or a duration from now (``2h``)."""
+        return self.send(Calls.set_paused(name, True, note, until))
 
     def resume_job(self, name: str) -> JobOut:
         return self.send(Calls.set_paused(name, False))
+
+    def pause_jobs(self, **body: Any) -> ChangedJobs:
+        """As :meth:`AsyncClient.pause_jobs`."""
+        return self.send(Calls.set_paused_matching(True, **body))
+
+    def resume_jobs(self, **body: Any) -> ChangedJobs:
+        """As :meth:`AsyncClient.resume_jobs`."""
+        return self.send(Calls.set_paused_matching(False, **body))
 
     def next_fires(self, name: str, n: int = 10) -> list[datetime]:
         return self.send(Calls.next_fires(name, n)).times
@@ -430,6 +506,52 @@ class Client:
 
     def unsilence_job(self, name: str) -> None:
         self.send(Calls.unsilence_job(name))
+
+    # versions and the audit log
+    def job_versions(self, name: str) -> VersionPage:
+        """Every version of a job, newest first (a deleted job's too)."""
+        return self.send(Calls.job_versions(name))
+
+    def job_version(self, name: str, version: int, *, against: int | None = None) -> VersionDetail:
+        """One version, with what changed from ``against`` (default: the one before)."""
+        return self.send(Calls.job_version(name, version, against))
+
+    def rollback_job(self, name: str, to: int) -> RollbackOut:
+        """Make version ``to`` the job's definition again, as a new version (admin)."""
+        return self.send(Calls.rollback_job(name, to))
+
+    def list_audit(self, **query: Any) -> AuditPage:
+        """Query keys as ``GET /api/v1/audit`` (admin): actor, action, target, since,
+        until, limit, cursor."""
+        return self.send(Calls.list_audit(**query))
+
+    # the fire ledger, backfills and upcoming fires
+    def job_fires(
+        self,
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> FirePage:
+        """Every fire of the job's schedule in ``[since, until)`` and what became of it."""
+        return self.send(Calls.job_fires(name, since, until, limit, cursor))
+
+    def backfill_job(self, name: str, **body: Any) -> BackfillOut:
+        """Make the job's past fires in a window (admin). Keys as ``POST
+        /api/v1/jobs/{name}/backfill``: ``from`` (pass it as ``**{"from": t}``), ``to``,
+        ``only_missed``, ``dry_run``, ``max_active``."""
+        return self.send(Calls.backfill_job(name, body))
+
+    def upcoming(self, *, hours: float = 24, limit: int = 200) -> UpcomingOut:
+        """The next fires of every unpaused job and the load per minute."""
+        return self.send(Calls.upcoming(hours, limit))
+
+    def prune(self, *, dry_run: bool = False, job: str | None = None) -> PruneOut:
+        """Prune old history by the server's ``retention:`` policy now (admin), or with
+        ``dry_run`` count what would go; ``job``: only that job's runs."""
+        return self.send(Calls.prune(dry_run, job))
 
 
 __all__ = ["AsyncClient", "Call", "Client"]

@@ -470,7 +470,7 @@ class AsyncTaskScheduler:
             raise ValidationError(f"add_task takes a Task, not {type(task).__name__}", field="task")
         definition = self._definition(task)
         if self.app.started:
-            await self.app.jobs.apply([definition])
+            await self.app.jobs.apply([definition], actor="library")
         self._tasks[task.name] = task
         return task
 
@@ -581,7 +581,8 @@ class AsyncTaskScheduler:
         """Run ``task`` here and now (retries included) and return the ended run."""
         self._check_started()
         await self._settle()
-        return await self.app.runs.execute_now(_name(task), params=dict(params) if params else None)
+        params = dict(params) if params else None
+        return await self.app.runs.execute_now(_name(task), params=params, actor="library")
 
     def _check_started(self) -> None:
         if not self.app.started:
@@ -597,7 +598,8 @@ class AsyncTaskScheduler:
         await self.app.start()
         try:
             if self._tasks:
-                await self.app.jobs.apply([self._definition(t) for t in self._tasks.values()])
+                definitions = [self._definition(t) for t in self._tasks.values()]
+                await self.app.jobs.apply(definitions, actor="library")
         except BaseException:
             await self.app.close()
             raise

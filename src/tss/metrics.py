@@ -92,6 +92,10 @@ class Metrics:
             "tss_alerts_failed", "Alerts given up on after their retries, by channel",
             ["channel"], registry=r,
         )  # fmt: skip
+        self.pruned = Counter(
+            "tss_pruned", "Rows deleted by retention, by kind (runs, alerts, silences, "
+            "ledger, audit)", ["kind"], registry=r,
+        )  # fmt: skip
         # The labelled series the hot path touches, found once (``labels()`` costs a lock,
         # a validation and a lookup per call). No larger than the metrics' own series.
         self._durations: dict[str, Histogram] = {}

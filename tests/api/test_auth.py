@@ -122,6 +122,13 @@ def silenced_job(admin: httpx.Client) -> str:
     return name
 
 
+def scheduled_job(admin: httpx.Client) -> str:
+    name = f"m-{next(_n)}"
+    body = {"name": name, "type": "noop", "pool": "nobody", "schedule": "0 3 * * *"}
+    assert admin.post("/api/v1/jobs", json=body).status_code == 201
+    return name
+
+
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", None),
     ("POST", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", {"name": f"m-{next(_n)}", "type": "noop"}),
@@ -133,8 +140,15 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("PUT", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}", {"type": "noop"}),
     ("PATCH", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}", {"priority": 3}),
     ("DELETE", "/api/v1/jobs/{name}"): _job_path("/api/v1/jobs/{name}"),
-    ("POST", "/api/v1/jobs/{name}/pause"): _job_path("/api/v1/jobs/{name}/pause"),
+    ("POST", "/api/v1/jobs/{name}/pause"): _job_path(
+        "/api/v1/jobs/{name}/pause", {"note": "matrix", "until": "1h"}
+    ),
     ("POST", "/api/v1/jobs/{name}/resume"): _job_path("/api/v1/jobs/{name}/resume"),
+    ("POST", "/api/v1/jobs/pause"): lambda a: (
+        "/api/v1/jobs/pause",
+        {"names": [fresh_job(a)], "note": "matrix", "until": "1h"},
+    ),
+    ("POST", "/api/v1/jobs/resume"): lambda a: ("/api/v1/jobs/resume", {"names": [fresh_job(a)]}),
     ("GET", "/api/v1/jobs/{name}/next"): _job_path("/api/v1/jobs/{name}/next"),
     ("POST", "/api/v1/jobs/{name}/runs"): _job_path("/api/v1/jobs/{name}/runs", {}),
     ("GET", "/api/v1/runs"): lambda a: ("/api/v1/runs", None),
@@ -170,6 +184,22 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         f"/api/v1/jobs/{silenced_job(a)}/silence",
         None,
     ),
+    ("GET", "/api/v1/jobs/{name}/versions"): _job_path("/api/v1/jobs/{name}/versions"),
+    ("GET", "/api/v1/jobs/{name}/versions/{version}"): _job_path(
+        "/api/v1/jobs/{name}/versions/1?against=1"
+    ),
+    ("POST", "/api/v1/jobs/{name}/rollback"): _job_path("/api/v1/jobs/{name}/rollback", {"to": 1}),
+    ("GET", "/api/v1/audit"): lambda a: ("/api/v1/audit?action=job.create&limit=5", None),
+    ("GET", "/api/v1/jobs/{name}/fires"): lambda a: (
+        f"/api/v1/jobs/{scheduled_job(a)}/fires?since=2026-01-01T00:00:00Z&limit=5",
+        None,
+    ),
+    ("POST", "/api/v1/jobs/{name}/backfill"): lambda a: (
+        f"/api/v1/jobs/{scheduled_job(a)}/backfill",
+        {"from": "2026-01-01T00:00:00Z", "to": "2026-01-03T00:00:00Z", "dry_run": True},
+    ),
+    ("GET", "/api/v1/upcoming"): lambda a: ("/api/v1/upcoming?hours=2", None),
+    ("POST", "/api/v1/admin/prune"): lambda a: ("/api/v1/admin/prune", {"dry_run": True}),
     ("GET", "/api/v1/tokens"): lambda a: ("/api/v1/tokens", None),
     ("POST", "/api/v1/tokens"): lambda a: (
         "/api/v1/tokens",

@@ -86,6 +86,7 @@ def get_paths(node: LiveAPI, world: dict[str, str]) -> list[str]:
         "run_id": world["run"],
         "flow_id": world["run"],
         "alert_id": world["alert"],
+        "version": "1",
     }
     paths = []
     for path, operations in document["paths"].items():
@@ -109,6 +110,8 @@ def test_the_sweep_covers_the_routes_that_return_params(
         f"/api/v1/flows/{world['run']}",
         "/tasks/",
         "/task/env-job",
+        "/api/v1/jobs/env-job/versions",
+        "/api/v1/jobs/env-job/versions/1",
     ):
         assert needed in paths
 

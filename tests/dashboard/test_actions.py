@@ -40,6 +40,7 @@ def test_run_now_and_watch_it_live(tab: Tab, server: Server) -> None:
 def test_pause_and_resume(tab: Tab, server: Server) -> None:
     page = tab.login("operator").open("/dashboard/jobs/nightly-report")
     page.click("[data-action=pause]")
+    page.click("#pause-dialog button[type=submit]")  # no note, no end
     page.wait_for_selector("[data-action=resume]")
     expect(page.locator(".page-head .tag:text('paused')")).to_have_count(1)
     with server.api() as admin:
@@ -53,6 +54,7 @@ def test_pause_and_resume(tab: Tab, server: Server) -> None:
     tab.open("/dashboard/jobs")
     row = page.locator("tr", has=page.locator("a:text-is('nightly-report')"))
     row.locator("[data-action=pause]").click()
+    page.click("#pause-dialog button[type=submit]")
     row.locator("[data-action=resume]").wait_for()
     assert "paused" in row.inner_text()
     row.locator("[data-action=resume]").click()

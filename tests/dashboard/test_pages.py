@@ -47,6 +47,7 @@ def test_login_and_every_page(tab: Tab, failed: dict[str, Any], succeeded: dict[
         "run-failed": (f"/dashboard/runs/{failed['id']}", "Run"),
         "run-succeeded": (f"/dashboard/runs/{succeeded['id']}", "Run"),
         "timeline": ("/dashboard/timeline", "Timeline"),
+        "upcoming": ("/dashboard/upcoming", "Upcoming"),
         "workers": ("/dashboard/workers", "Workers"),
         "dead-letters": ("/dashboard/dead-letters", "Dead letters"),
         "alerts": ("/dashboard/alerts", "Alerts"),

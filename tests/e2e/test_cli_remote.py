@@ -172,6 +172,22 @@ def test_pause_and_resume(remote: Remote) -> None:
     assert remote.local("job", "show", "pausable")["spec"]["paused"] is False
 
 
+def test_pause_with_a_note_and_in_bulk(remote: Remote) -> None:
+    out = remote.ok("job", "pause", "yearly", "--note", "new year freeze", "--until", "1d").out
+    assert out.startswith("paused yearly until ")
+    local, shown = remote.local("job", "show", "yearly"), remote.json("job", "show", "yearly")
+    assert local["pause"] == shown["pause"]
+    assert (shown["pause"]["by"], shown["pause"]["note"]) == ("token:e2e-admin", "new year freeze")
+    assert "new year freeze" in remote.ok("job", "list").out
+    assert remote.ok("job", "resume", "--tag", "demo").out.splitlines() == [
+        "resumed 1 job:",
+        "  yearly",
+    ]
+    refused = remote.tss("job", "pause", "--tag", "demo", "--until", "2001-01-01T00:00:00Z")
+    assert refused.code != 0 and "until" in refused.err, refused
+    assert remote.local("job", "show", "yearly")["pause"] is None
+
+
 def test_apply_create_delete_through_the_env_vars(remote: Remote) -> None:
     project = remote.project
     env = {"TSS_URL": remote.url, "TSS_TOKEN": remote.admin}

@@ -57,7 +57,7 @@ async def list_tokens(
 async def create_token(request: Request, body: TokenIn) -> TokenCreated:
     """Make a token. Its secret is in this response only: it is stored as a hash."""
     record, text = await node_of(request).admin.create_token(
-        body.name, body.role, expires_at=body.expires_at
+        body.name, body.role, expires_at=body.expires_at, actor=principal_of(request).actor
     )
     return TokenCreated(**TokenOut.of(record).model_dump(), token=text)
 
@@ -65,7 +65,7 @@ async def create_token(request: Request, body: TokenIn) -> TokenCreated:
 @tokens.delete("/tokens/{id_or_name}", status_code=204, responses=ERRORS, **needs("admin"))
 async def revoke_token(request: Request, id_or_name: str) -> Response:
     """Revoke the tokens with this id or name; they stop working at once."""
-    await node_of(request).admin.revoke_tokens(id_or_name)
+    await node_of(request).admin.revoke_tokens(id_or_name, actor=principal_of(request).actor)
     return Response(status_code=204)
 
 

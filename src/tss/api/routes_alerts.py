@@ -86,5 +86,5 @@ async def silence_job(request: Request, name: str, body: SilenceIn) -> SilenceOu
 @router.delete("/jobs/{name}/silence", status_code=204, responses=ERRORS, **needs("operator"))
 async def unsilence_job(request: Request, name: str) -> Response:
     """End a job's silence."""
-    await node_of(request).alerts.unsilence(name)
+    await node_of(request).alerts.unsilence(name, actor=principal_of(request).actor)
     return Response(status_code=204)

@@ -16,6 +16,7 @@ from tss.api.schemas import (
     JobOut,
     JobPage,
     NextFires,
+    PauseIn,
     RunOut,
     TriggeredRuns,
     TriggerIn,
@@ -71,7 +72,7 @@ async def list_jobs(
 async def create_job(request: Request, spec: JobSpec) -> JobOut:
     """Create a job (409 if the name is taken)."""
     node = node_of(request)
-    await node.jobs.apply([spec], create_only=True)
+    await node.jobs.apply([spec], create_only=True, actor=principal_of(request).actor)
     return JobOut.of(await node.reports.get_job(spec.name), reveal=reveals(request))
 
 
@@ -81,7 +82,8 @@ async def apply_jobs(request: Request, body: ApplyIn) -> ApplyOut:
     every definition is checked (types, params, duplicate names, unknown parents,
     dependency cycles) before any is stored, so one bad job stores nothing. A job's pause
     state is kept unless its definition sets ``paused``. Answers what happened to each."""
-    done = await node_of(request).jobs.apply(body.jobs, create_only=body.create_only)
+    actor = principal_of(request).actor
+    done = await node_of(request).jobs.apply(body.jobs, create_only=body.create_only, actor=actor)
     return ApplyOut(items=[AppliedJob(name=name, action=action) for name, action in done])
 
 
@@ -108,7 +110,9 @@ async def replace_job(
             field="name",
         )
     job = await node_of(request).jobs.replace(
-        {**body, "name": name}, expected_version=version_of(if_match)
+        {**body, "name": name},
+        expected_version=version_of(if_match),
+        actor=principal_of(request).actor,
     )
     _etag(response, job.version)
     return JobOut.of(job, reveal=reveals(request))
@@ -123,7 +127,9 @@ async def patch_job(
     if_match: Annotated[str | None, Header()] = None,
 ) -> JobOut:
     """Change some keys of a job (JSON Merge Patch)."""
-    job = await node_of(request).jobs.patch(name, body, expected_version=version_of(if_match))
+    job = await node_of(request).jobs.patch(
+        name, body, expected_version=version_of(if_match), actor=principal_of(request).actor
+    )
     _etag(response, job.version)
     return JobOut.of(job, reveal=reveals(request))
 
@@ -141,15 +147,23 @@ async def delete_job(
 
 
 @router.post("/jobs/{name}/pause", response_model=JobOut, responses=ERRORS, **needs("operator"))
-async def pause_job(request: Request, name: str) -> JobOut:
-    """Stop firing a job until it is resumed."""
-    return JobOut.of(await node_of(request).jobs.set_paused(name, True), reveal=reveals(request))
+async def pause_job(request: Request, name: str, body: PauseIn | None = None) -> JobOut:
+    """Stop firing a job until it is resumed, or until ``until`` (a date-time, or a
+    duration like ``2h``), with an optional ``note`` saying why. Pausing a paused job
+    replaces its note and end time."""
+    body = body or PauseIn()
+    job = await node_of(request).jobs.set_paused(
+        name, True, note=body.note, until=body.until, actor=principal_of(request).actor
+    )
+    return JobOut.of(job, reveal=reveals(request))
 
 
 @router.post("/jobs/{name}/resume", response_model=JobOut, responses=ERRORS, **needs("operator"))
 async def resume_job(request: Request, name: str) -> JobOut:
     """Fire a paused job again (missed fires follow its misfire policy)."""
-    return JobOut.of(await node_of(request).jobs.set_paused(name, False), reveal=reveals(request))
+    actor = principal_of(request).actor
+    job = await node_of(request).jobs.set_paused(name, False, actor=actor)
+    return JobOut.of(job, reveal=reveals(request))
 
 
 @router.get("/jobs/{name}/next", response_model=NextFires, responses=ERRORS, **needs("viewer"))

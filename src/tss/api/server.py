@@ -23,7 +23,11 @@ from tss.api import (
     routes_admin,
     routes_alerts,
     routes_flows,
+    routes_history,
     routes_jobs,
+    routes_ledger,
+    routes_pauses,
+    routes_retention,
     routes_runs,
     routes_stats,
     routes_workers,
@@ -77,10 +81,14 @@ def create_api(tss: TSSApp, *, mounts: Sequence[Callable[[FastAPI], None]] = ())
     app.state.api = ApiState(tss=tss, settings=settings)
     install_handlers(app)
     app.include_router(routes_jobs.router, prefix=PREFIX)
+    app.include_router(routes_ledger.router, prefix=PREFIX)
+    app.include_router(routes_pauses.router, prefix=PREFIX)
     app.include_router(routes_runs.router, prefix=PREFIX)
     app.include_router(routes_flows.router, prefix=PREFIX)
     app.include_router(routes_stats.router, prefix=PREFIX)
     app.include_router(routes_alerts.router, prefix=PREFIX)
+    app.include_router(routes_history.router, prefix=PREFIX)
+    app.include_router(routes_retention.router, prefix=PREFIX)
     app.include_router(routes_admin.tokens, prefix=PREFIX)
     app.include_router(routes_workers.router, prefix=PREFIX)
     app.include_router(routes_admin.seed)

@@ -1,4 +1,4 @@
-"""``tss workers``, ``tss config show|check`` and ``tss db upgrade``."""
+"""``tss workers``, ``tss config show|check`` and ``tss db upgrade|prune``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tss.cli.output import (
     print_json,
 )
 from tss.core.models import WorkerInfo
+from tss.core.retention import PruneReport
 
 if TYPE_CHECKING:
     from tss.cli.backends.base import Backend
@@ -101,3 +102,33 @@ def db_upgrade(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     said = asyncio.run(upgrade_store(settings.store.url))
     console.print(said, markup=False)
+
+
+@db_app.command("prune")
+def db_prune(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="count what would go; delete nothing"),
+    job: str | None = typer.Option(None, "--job", help="only this job's runs"),
+    as_json: bool = JSON,
+) -> None:
+    """Prune old runs (with their attempts, logs and events), settled alerts, ended silences,
+    fire ledger rows and audit entries by the ``retention:`` policy, a batch at a time."""
+
+    async def body(tss: Backend) -> PruneReport:
+        return await tss.prune(dry_run=dry_run, job=job)
+
+    report = run_async(ctx, body)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    table = new_table("kind", "would go" if dry_run else "pruned")
+    for kind, count in report.counts.items():
+        table.add_row(kind, str(count))
+    console.print(table)
+    if report.runs_by_job:
+        jobs = new_table("job", "runs")
+        for name, count in sorted(report.runs_by_job.items()):
+            jobs.add_row(name, str(count))
+        console.print(jobs)
+    if dry_run:
+        console.print("dry run: nothing was deleted", style="dim", markup=False)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import typer
 
 from tss._version import __version__
-from tss.cli import admin, alerts, flows, jobs, runs, serve, tokens, trigger
+from tss.cli import admin, alerts, flows, history, jobs, ledger, runs, serve, tokens, trigger
 from tss.cli.context import CLIState
 from tss.cli.output import BAD_INPUT, print_error, report_error
 
@@ -83,6 +83,12 @@ def _register() -> None:
     app.command("worker")(serve.worker)
     app.command("execute-job")(trigger.execute_job)
     app.command("workers")(admin.workers)
+    jobs.app.command("history")(history.job_history)
+    jobs.app.command("rollback")(history.job_rollback)
+    jobs.app.command("fires")(ledger.job_fires)
+    jobs.app.command("backfill")(ledger.job_backfill)
+    jobs.app.command("upcoming")(ledger.job_upcoming)
+    app.command("audit")(history.audit)
 
 
 _register()

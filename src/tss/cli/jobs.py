@@ -23,7 +23,8 @@ from tss.cli.output import (
     schedule_text,
 )
 from tss.cli.trigger import trigger_command
-from tss.core.models import Job, RunFilter
+from tss.core.models import Job, PauseInfo, RunFilter
+from tss.core.pauses import short_note
 from tss.definitions import load_job_file
 from tss.errors import Conflict
 
@@ -66,7 +67,7 @@ def list_jobs(
             job.spec.type,
             escape(schedule_text(job.spec.schedule)),
             next_run if not job.spec.paused else f"[dim]{next_run}[/]",
-            "[yellow]paused[/]" if job.spec.paused else "no",
+            _paused_cell(job),
             job.spec.pool,
         )
     console.print(table)
@@ -109,6 +110,8 @@ def show_job(
         f"[bold]schedule[/]: {escape(schedule_text(job.spec.schedule))}"
         + ("  [yellow](paused)[/]" if job.spec.paused else "")
     )
+    if job.pause is not None:
+        _print_pause(job.pause)
     if found["fires"]:
         console.print("[bold]next fire times[/]:")
         for fire in found["fires"]:
@@ -174,27 +177,119 @@ def delete_job(
     console.print(f"deleted {name}{' and its history' if history else ''}", markup=False)
 
 
-def _set_paused(ctx: typer.Context, name: str, paused: bool) -> None:
+def _paused_cell(job: Job) -> str:
+    """The ``paused`` column of ``tss job list``: the note, shortened, and the end time."""
+    if not job.spec.paused:
+        return "no"
+    if job.pause is None:
+        return "[yellow]paused[/]"
+    cell = "[yellow]paused[/]"
+    if job.pause.until is not None:
+        cell += f" until {fmt_time(job.pause.until)}"
+    if job.pause.note:
+        cell += f": {escape(short_note(job.pause.note))}"
+    return cell
+
+
+def _print_pause(pause: PauseInfo) -> None:
+    """The pause of ``tss job show``: who, when, why and until when."""
+    console.print(f"[bold]paused by[/] {escape(pause.by)} at {fmt_time(pause.at)}")
+    if pause.until is not None:
+        console.print(f"[bold]resumes[/]: {fmt_time(pause.until)} ({fmt_relative(pause.until)})")
+    if pause.note:
+        console.print(f"[bold]note[/]: {escape(pause.note)}")
+
+
+def _set_paused(
+    ctx: typer.Context,
+    name: str | None,
+    paused: bool,
+    selection: dict[str, Any],
+    note: str | None = None,
+    until: str | None = None,
+) -> None:
+    if name is not None and any(selection.values()):
+        raise typer.BadParameter("give a job's name, or --prefix/--tag/--pool/--all, not both")
+    if name is None:
+        _set_paused_matching(ctx, paused, selection, note, until)
+        return
+
     async def body(tss: Backend) -> Job:
-        return await tss.set_paused(name, paused)
+        return await tss.set_paused(name, paused, note=note, until=until)
 
     job = run_async(ctx, body)
     if paused:
-        console.print(f"paused {job.name}", markup=False)
+        ends = f" until {fmt_time(job.pause.until)}" if job.pause and job.pause.until else ""
+        console.print(f"paused {job.name}{ends}", markup=False)
     else:
         console.print(f"resumed {job.name}; next run {fmt_time(job.next_fire_at)}", markup=False)
 
 
+def _set_paused_matching(
+    ctx: typer.Context,
+    paused: bool,
+    selection: dict[str, Any],
+    note: str | None,
+    until: str | None,
+) -> None:
+    async def body(tss: Backend) -> list[str]:
+        return await tss.set_paused_matching(
+            paused, **selection, note=note if paused else None, until=until if paused else None
+        )
+
+    names = run_async(ctx, body)
+    verb = "paused" if paused else "resumed"
+    if not names:
+        console.print(f"no job to be {verb}", style="dim", markup=False)
+        return
+    console.print(f"{verb} {len(names)} job{'s' if len(names) != 1 else ''}:", markup=False)
+    for job_name in names:
+        console.print(f"  {job_name}", markup=False)
+
+
+OPTIONAL_NAME = typer.Argument(
+    None, help="The job's name (or select jobs with --prefix, --tag, --pool or --all)."
+)
+BY_PREFIX = typer.Option(None, "--prefix", help="Every job whose name starts with this.")
+BY_TAG = typer.Option(None, "--tag", help="Every job with this tag.")
+BY_POOL = typer.Option(None, "--pool", help="Every job in this worker pool.")
+EVERY = typer.Option(False, "--all", help="Every job (needed when no other filter is given).")
+
+
 @app.command("pause")
-def pause_job(ctx: typer.Context, name: str = typer.Argument(..., help="The job's name.")) -> None:
-    """Pause a job: it stops firing until resumed."""
-    _set_paused(ctx, name, True)
+def pause_job(
+    ctx: typer.Context,
+    name: str | None = OPTIONAL_NAME,
+    note: str | None = typer.Option(None, "--note", help="Why it is paused (one line)."),
+    until: str | None = typer.Option(
+        None,
+        "--until",
+        help="Resume it by itself then: an ISO 8601 date-time (UTC unless it has a zone) or "
+        "a duration from now, like 2h or 1d12h.",
+    ),
+    prefix: str | None = BY_PREFIX,
+    tag: str | None = BY_TAG,
+    pool: str | None = BY_POOL,
+    every: bool = EVERY,
+) -> None:
+    """Pause a job, or every job a filter selects: it stops firing until resumed (or
+    until --until)."""
+    selection = {"prefix": prefix, "tag": tag, "pool": pool, "all": every}
+    _set_paused(ctx, name, True, selection, note, until)
 
 
 @app.command("resume")
-def resume_job(ctx: typer.Context, name: str = typer.Argument(..., help="The job's name.")) -> None:
-    """Resume a paused job."""
-    _set_paused(ctx, name, False)
+def resume_job(
+    ctx: typer.Context,
+    name: str | None = OPTIONAL_NAME,
+    prefix: str | None = BY_PREFIX,
+    tag: str | None = BY_TAG,
+    pool: str | None = BY_POOL,
+    every: bool = EVERY,
+) -> None:
+    """Resume a paused job, or every paused job a filter selects."""
+    selection = {"prefix": prefix, "tag": tag, "pool": pool, "all": every}
+    _set_paused(ctx, name, False, selection)
 
 
 @app.command("next")

@@ -11,7 +11,7 @@ from typing import Any
 
 from tss.cli.output import duration
 from tss.core.alerts import Alert, Silence
-from tss.core.models import Attempt, Job, Run, Token, WorkerInfo
+from tss.core.models import Attempt, Job, PauseInfo, Run, Token, WorkerInfo
 
 
 def job_data(job: Job) -> dict[str, Any]:
@@ -23,7 +23,13 @@ def job_data(job: Job) -> dict[str, Any]:
         "created_at": job.created_at,
         "updated_at": job.updated_at,
         "version": job.version,
+        "pause": None if job.pause is None else pause_data(job.pause),
     }
+
+
+def pause_data(pause: PauseInfo) -> dict[str, Any]:
+    """Who paused a job, when, why and until when, as JSON-able data."""
+    return {"by": pause.by, "at": pause.at, "note": pause.note, "until": pause.until}
 
 
 def run_data(run: Run, waiting_because: str | None = None) -> dict[str, Any]:

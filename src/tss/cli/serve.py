@@ -156,7 +156,7 @@ async def _serve(
             # Several schedulers may start at once on one config: apply is an upsert that
             # tolerates another one creating or updating the same jobs meanwhile.
             tss.not_ready = Unavailable("applying the config's jobs")
-            applied = list(await tss.jobs.apply(specs, where=settings.source or ""))
+            applied = list(await tss.jobs.apply(specs, where=settings.source or "", actor="config"))
             tss.not_ready = None
             log.info("%s", applied_summary(settings, applied))
         if dummies is not None:

@@ -38,6 +38,7 @@ from tss.config.dashboard import (
 )
 from tss.config.http import HttpConfig
 from tss.config.plugins import TaskPluginConfig
+from tss.config.retention import RetentionConfig
 from tss.config.runtime import BrokerConfig, RedisConfig, SchedulerConfig, StoreConfig, WorkerConfig
 from tss.config.serving import ApiConfig, LoggingConfig, ServerConfig
 from tss.config.values import shown
@@ -103,6 +104,7 @@ class Settings(BaseSettings):
         "same key; [alerts.md](alerts.md))",
         json_schema_extra=shown("see Alerts below"),
     )
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)

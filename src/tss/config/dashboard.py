@@ -12,7 +12,8 @@ from tss.config.values import SECONDS, Section, seconds, shown
 
 #: the dashboard's pages, in menu order
 DASHBOARD_PAGES = (
-    "overview", "jobs", "runs", "flows", "timeline", "workers", "dead-letters", "alerts",
+    "overview", "jobs", "runs", "flows", "timeline", "upcoming", "workers", "dead-letters",
+    "alerts", "audit",
 )  # fmt: skip
 #: columns the Jobs table can show, in order
 JOB_COLUMNS = ("name", "type", "schedule", "next_run", "last_state", "success_rate", "pool")

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from tss.core.alerts import JobAlerts
+from tss.core.retention import JobRetention
 from tss.core.schedules import ScheduleSpec
 from tss.core.timeutil import duration_field
 from tss.core.workers import check_labels
@@ -112,6 +113,11 @@ class JobSpec(BaseModel):
     alerts: JobAlerts | None = Field(
         None,
         description="alert rules of this job, added to the global ones (docs/alerts.md)",
+    )
+    retention: JobRetention | None = Field(
+        None,
+        description="how long this job's ended runs are kept, over the global `retention:` "
+        "(docs/retention.md)",
     )
 
     _timeout = field_validator("timeout", mode="before")(duration_field)

@@ -12,7 +12,40 @@ from typing import Any, Literal
 
 from tss.core.jobspec import JobSpec, RetryPolicy
 from tss.core.states import RunState
+from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import WorkerState
+
+
+@dataclass(frozen=True, slots=True)
+class PauseInfo:
+    """Who paused a job, when, why (``note``, may be empty) and until when (``until``: the
+    scheduler resumes it then; None: until someone resumes it)."""
+
+    by: str
+    at: datetime
+    note: str = ""
+    until: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored: times in microseconds since the epoch, UTC."""
+        return {
+            "by": self.by,
+            "at": to_micros(self.at),
+            "note": self.note,
+            "until": None if self.until is None else to_micros(self.until),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PauseInfo | None:
+        if not data:
+            return None
+        until = data.get("until")
+        return cls(
+            by=str(data.get("by", "")),
+            at=from_micros(int(data["at"])),
+            note=str(data.get("note") or ""),
+            until=None if until is None else from_micros(int(until)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +57,9 @@ class Job:
     updated_at: datetime
     next_fire_at: datetime | None
     version: int = 1
+    #: who paused it, why and until when; set only while it is paused (and None when it
+    #: was paused by its definition, ``paused: true``)
+    pause: PauseInfo | None = None
 
     @property
     def name(self) -> str:

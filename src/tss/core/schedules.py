@@ -26,6 +26,7 @@ __all__ = [
     "FirePlan",
     "ScheduleSpec",
     "first_fire",
+    "iter_fires",
     "jitter_delay",
     "next_fire_after",
     "next_fire_times",
@@ -195,6 +196,12 @@ def next_fire_times(
 ) -> list[datetime]:
     """The next ``n`` fires strictly after ``after`` (fewer if the schedule ends)."""
     return list(islice(_fires(spec, to_utc(after), to_utc(anchor)), max(n, 0)))
+
+
+def iter_fires(spec: ScheduleSpec, *, after: datetime, anchor: datetime) -> Iterator[datetime]:
+    """Every fire strictly after ``after``, increasing, lazily (for the fire ledger, which
+    walks a window and stops at its end)."""
+    return _fires(spec, to_utc(after), to_utc(anchor))
 
 
 def plan_fires(

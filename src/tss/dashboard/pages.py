@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tss._version import __version__
 from tss.config import DashboardConfig, Settings
 from tss.core.alerts import ALERT_STATES
+from tss.core.history import AUDIT_ACTIONS
 from tss.core.states import FAILURE_STATES, TERMINAL_STATES, RunState
 
 router = APIRouter(include_in_schema=False)
@@ -90,6 +91,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "version": __version__,
         "states": run_states(),
         "alert_states": list(ALERT_STATES),
+        "audit_actions": list(AUDIT_ACTIONS),
     }
 
 

@@ -26,6 +26,7 @@ from tss.core.retry import (
 from tss.core.states import RunState
 from tss.errors import BrokerError, TSSError, log_failure
 from tss.metrics import Metrics
+from tss.scheduler.pauses import PauseSweep
 from tss.scheduler.unrunnable import UnrunnableRuns
 from tss.store.base import WAKE_CHANNEL, Notifying, Store
 
@@ -57,6 +58,8 @@ class Scheduler:
             store, broker, after=settings.unrunnable_after, actor=self.actor,
             limit=settings.batch_size,
         )  # fmt: skip
+        #: resumes the jobs whose pause has ended (``pause --until``), about every second
+        self.pauses = PauseSweep(store, actor=self.actor, limit=settings.batch_size)
 
     @property
     def _ahead(self) -> float:
@@ -134,6 +137,8 @@ class Scheduler:
             self._last_reconcile = now_mono
             await self.reconcile()
         await self.fail_unrunnable(now_mono)
+        if await self.pauses.tick(now_mono):
+            self.wake()  # fire the jobs it resumed on the next pass, now
         return await self._until_next()
 
     async def _until_next(self) -> float:

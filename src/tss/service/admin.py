@@ -46,23 +46,32 @@ class Admin(NodeService):
     # -- API tokens -----------------------------------------------------------------------
 
     async def create_token(
-        self, name: str, role: Role, *, expires_at: datetime | None = None
+        self, name: str, role: Role, *, expires_at: datetime | None = None, actor: str = "user"
     ) -> tuple[Token, str]:
-        """Make a token; the returned text is the only copy of its secret."""
+        """Make a token; the returned text is the only copy of its secret (the audit log
+        records the token's name, id and role, never the secret)."""
         record, text = new_token(name, role, now=await self._store.now(), expires_at=expires_at)
         await self._store.create_token(record)
+        expires = None if expires_at is None else expires_at.isoformat()
+        await self._node.audit.record(
+            actor, "token.create", name, id=record.id, role=role, expires_at=expires
+        )
         return record, text
 
     async def list_tokens(self) -> list[Token]:
         """Every token (never its secret), revoked ones included."""
         return await self._store.list_tokens()
 
-    async def revoke_tokens(self, id_or_name: str) -> list[Token]:
+    async def revoke_tokens(self, id_or_name: str, *, actor: str = "user") -> list[Token]:
         """Revoke the tokens with this id or name; they stop working at once.
 
         :raises NotFound: no token has that id or name.
         """
-        return await self._store.revoke_tokens(id_or_name)
+        revoked = await self._store.revoke_tokens(id_or_name)
+        for name in sorted({token.name for token in revoked}):
+            ids = [token.id for token in revoked if token.name == name]
+            await self._node.audit.record(actor, "token.revoke", name, ids=ids)
+        return revoked
 
     async def authenticate(self, raw: str) -> Principal | None:
         """Who a presented token stands for, or None when it is not valid now."""

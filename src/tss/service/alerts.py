@@ -97,12 +97,14 @@ class Alerts(NodeService):
             raise ValidationError(f"note is longer than {MAX_NOTE} characters", field="note")
         made = Silence(job, until, note, by, now)
         await self._store.put_silence(made)
+        await self._node.audit.record(by, "silence.put", job, until=until.isoformat(), note=note)
         return made
 
-    async def unsilence(self, job: str) -> None:
+    async def unsilence(self, job: str, *, actor: str = "user") -> None:
         """:raises NotFound: the job has no silence (field ``name``)."""
         if not await self._store.delete_silence(job):
             raise NotFound(f"job {job!r} is not silenced", field="name")
+        await self._node.audit.record(actor, "silence.delete", job)
 
     async def silences(self) -> list[Silence]:
         """Silences not yet over, by job."""

@@ -19,6 +19,7 @@ from tss.core.models import Job, JobSpec
 from tss.core.schedules import first_fire, next_fire_times
 from tss.definitions import check_jobs, load_job_file, parse_job
 from tss.errors import Conflict, ValidationError
+from tss.service import pauses
 from tss.service.base import NodeService
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 Action = Literal["created", "updated", "unchanged"]
 #: how often :meth:`Jobs.apply` re-reads a job that another process changed under it
 UPSERT_TRIES = 5
+#: the audit action of each change a job write makes
+_VERBS = {"created": "job.create", "updated": "job.update"}
 
 
 def parents_first(specs: Sequence[JobSpec]) -> list[JobSpec]:
@@ -78,6 +81,7 @@ class Jobs(NodeService):
         *,
         where: str = "",
         create_only: bool = False,
+        actor: str = "user",
     ) -> list[tuple[str, Action]]:
         """Create or update jobs so they match ``specs``, as one batch: every definition is
         checked before any is stored, then each is stored after the jobs of the batch it
@@ -86,6 +90,8 @@ class Jobs(NodeService):
         A job's stored pause state is kept unless the definition sets ``paused`` itself, so
         re-applying a config does not resume a job an operator paused. ``where`` (a file
         name) prefixes error messages. With ``create_only`` an existing name is refused.
+        Each job created or updated is recorded as a version and in the audit log, by
+        ``actor``.
 
         :raises ValidationError: a definition is invalid (nothing is stored).
         :raises Conflict: ``create_only`` and a name is taken (nothing is stored).
@@ -110,13 +116,19 @@ class Jobs(NodeService):
             )
         now = await self._store.now()
         done: dict[str, Action] = {}
-        for spec in parents_first(checked):
-            done[spec.name] = await self._upsert(spec, stored.get(spec.name), now, create_only)
+        try:
+            for spec in parents_first(checked):
+                done[spec.name] = await self._upsert(
+                    spec, stored.get(spec.name), now, create_only, actor
+                )
+        finally:  # what was stored is audited, even when a later job of the batch fails
+            changed = [(n, a) for n, a in done.items() if a != "unchanged"]
+            await self._node.audit.record_all(actor, [(_VERBS[a], n, {}) for n, a in changed])
         self._node.wake_scheduler()
         return [(spec.name, done[spec.name]) for spec in checked]
 
     async def _upsert(
-        self, spec: JobSpec, old: Job | None, now: datetime, create_only: bool
+        self, spec: JobSpec, old: Job | None, now: datetime, create_only: bool, actor: str
     ) -> Action:
         """Create or update one job. Another process may apply the same definitions at the
         same moment (two schedulers starting on one config): a create or update it won is
@@ -127,9 +139,9 @@ class Jobs(NodeService):
         for _ in range(UPSERT_TRIES):
             try:
                 if old is None:
-                    await self._store.create_job(spec, _first_fire(spec, now))
+                    await self._store.create_job(spec, _first_fire(spec, now), actor=actor)
                     return "created"
-                changed = await self._update_stored(old, spec, now, old.version)
+                changed = await self._update_stored(old, spec, now, old.version, actor)
                 return "updated" if changed else "unchanged"
             except Conflict:
                 if create_only:
@@ -142,7 +154,14 @@ class Jobs(NodeService):
         )
 
     async def _update_stored(
-        self, old: Job, spec: JobSpec, now: datetime, expected_version: int
+        self,
+        old: Job,
+        spec: JobSpec,
+        now: datetime,
+        expected_version: int,
+        actor: str,
+        *,
+        rolled_back: bool = False,
     ) -> Job | None:
         """Store ``spec`` over ``old``; None when nothing changed. The stored pause state is
         kept unless the definition sets ``paused``; the next fire is kept unless the
@@ -159,13 +178,21 @@ class Jobs(NodeService):
         next_fire = (
             old.next_fire_at if spec.schedule == old.spec.schedule else _first_fire(spec, now)
         )
-        return await self._store.update_job(spec, next_fire, expected_version=expected_version)
+        return await self._store.update_job(
+            spec, next_fire, expected_version=expected_version, actor=actor,
+            rolled_back=rolled_back,
+        )  # fmt: skip
 
     async def replace(
-        self, data: JobSpec | dict[str, Any], *, expected_version: int | None = None
+        self,
+        data: JobSpec | dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        actor: str = "user",
     ) -> Job:
         """Replace an existing job's definition (checked as on create). With
         ``expected_version`` the update is refused if the job changed since it was read.
+        A change is recorded as a version and in the audit log, by ``actor``.
 
         :raises NotFound: no such job.
         :raises ValidationError: the definition is invalid (nothing is stored).
@@ -180,12 +207,19 @@ class Jobs(NodeService):
             channels=self._node.settings.alerts.channels.keys(),
         )
         version = old.version if expected_version is None else expected_version
-        job = await self._update_stored(old, spec, await self._store.now(), version)
+        job = await self._update_stored(old, spec, await self._store.now(), version, actor)
+        if job is not None:
+            await self._node.audit.record(actor, _VERBS["updated"], spec.name)
         self._node.wake_scheduler()
         return job or old
 
     async def patch(
-        self, name: str, patch: dict[str, Any], *, expected_version: int | None = None
+        self,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        actor: str = "user",
     ) -> Job:
         """Change some keys of a job (JSON Merge Patch: ``null`` resets a key).
 
@@ -196,7 +230,7 @@ class Jobs(NodeService):
             raise ValidationError(f"job {name!r}: name: a job cannot be renamed", field="name")
         current = old.spec.model_dump(mode="json", exclude_unset=True)
         merged = merge_patch({**current, "name": name}, patch)
-        return await self.replace(merged, expected_version=expected_version)
+        return await self.replace(merged, expected_version=expected_version, actor=actor)
 
     async def delete(
         self, name: str, *, force: bool = False, history: bool = False, actor: str = "user"
@@ -219,20 +253,56 @@ class Jobs(NodeService):
                 "(--force, or force=true, deletes it anyway)",
                 field="name",
             )
-        await self._store.delete_job(name)
+        await self._store.delete_job(name, actor=actor)
+        await self._node.audit.record(actor, "job.delete", name, force=force, history=history)
         if not history:
             return 0
         await self._node.runs.cancel_not_started(name, actor=actor)
         return await self._node.runs.delete_history(name)
 
-    async def set_paused(self, name: str, paused: bool) -> Job:
-        """Pause a job (it stops firing) or resume it.
+    async def set_paused(
+        self,
+        name: str,
+        paused: bool,
+        *,
+        note: str | None = None,
+        until: str | datetime | None = None,
+        actor: str = "user",
+    ) -> Job:
+        """Pause a job (it stops firing) or resume it. A pause keeps who (``actor``), when,
+        ``note`` (why) and ``until`` (a date-time or a duration from now: the scheduler
+        resumes the job then). Recorded in the audit log (``job.pause``/``job.resume``).
 
         :raises NotFound: no such job.
+        :raises ValidationError: a bad note or end time (fields ``note``, ``until``);
+            nothing is stored.
         """
-        job = await self._store.set_paused(name, paused)
-        self._node.wake_scheduler()
-        return job
+        return (await pauses.set_paused(self._node, [name], paused, note, until, actor))[0]
+
+    async def pause_matching(
+        self,
+        job_filter: pauses.PauseFilter,
+        *,
+        note: str | None = None,
+        until: str | datetime | None = None,
+        actor: str = "user",
+    ) -> list[str]:
+        """Pause every job ``job_filter`` selects that is not paused yet, as
+        :meth:`set_paused`; returns their names, in name order.
+
+        :raises ValidationError: an empty filter without ``all`` (field ``filter``), a bad
+            note or end time; nothing is stored.
+        """
+        return await pauses.set_matching(self._node, job_filter, True, note, until, actor)
+
+    async def resume_matching(
+        self, job_filter: pauses.PauseFilter, *, actor: str = "user"
+    ) -> list[str]:
+        """Resume every paused job ``job_filter`` selects; returns their names.
+
+        :raises ValidationError: an empty filter without ``all`` (field ``filter``).
+        """
+        return await pauses.set_matching(self._node, job_filter, False, None, None, actor)
 
     async def next_fires(self, name: str, n: int = 10) -> list[datetime]:
         """The next ``n`` fire times of a job, without running it.
@@ -254,3 +324,35 @@ class Jobs(NodeService):
         """
         job = await self._store.get_job(name)
         return FlowGraph.of(name, {name: job.spec, **await self._store.downstream(name)})
+
+    async def restore(self, spec: JobSpec, *, actor: str) -> tuple[Job, bool]:
+        """Make ``spec`` (a definition a version kept) the job's again, as a version of its
+        own (change ``rolled_back``): over the job if it exists (keeping its pause state),
+        or as the job again if it was deleted. Checked as on create. Returns the job and
+        whether anything changed (a definition equal to the stored one changes nothing).
+
+        :raises ValidationError: the definition no longer passes the checks (a task type
+            or parent that is gone...), naming the field; nothing is stored.
+        """
+        check_jobs(
+            [spec],
+            self._node.registry,
+            existing=await self._ancestors([spec]),
+            channels=self._node.settings.alerts.channels.keys(),
+        )
+        now = await self._store.now()
+        old = (await self._store.get_jobs([spec.name])).get(spec.name)
+        if old is None:
+            job = await self._store.create_job(
+                spec, _first_fire(spec, now), actor=actor, rolled_back=True
+            )
+        else:
+            spec = spec.model_copy(update={"paused": old.spec.paused})
+            changed = await self._update_stored(
+                old, spec, now, old.version, actor, rolled_back=True
+            )
+            if changed is None:
+                return old, False
+            job = changed
+        self._node.wake_scheduler()
+        return job, True

@@ -4,8 +4,9 @@ scheduler and a worker.
 The faces (API, dashboard, CLI) call the services a node exposes, and nothing else:
 :attr:`TSSApp.jobs` (definitions), :attr:`TSSApp.runs` (triggering and steering runs),
 :attr:`TSSApp.reports` (listings and statistics), :attr:`TSSApp.admin` (workers,
-tokens, sessions, health) and :attr:`TSSApp.workers` (the worker protocol, for workers
-outside the server). The node itself only composes them and runs the loops.
+tokens, sessions, health), :attr:`TSSApp.workers` (the worker protocol, for workers
+outside the server), :attr:`TSSApp.audit` (who wrote what) and :attr:`TSSApp.history`
+(job versions, diffs, rollback). The node itself only composes them and runs the loops.
 """
 
 from __future__ import annotations
@@ -23,12 +24,18 @@ from tss.core.models import Run
 from tss.core.states import RunState
 from tss.errors import ConfigError, TSSError
 from tss.metrics import Metrics
+from tss.scheduler.backfills import BackfillStep
+from tss.scheduler.pruner import Pruner
 from tss.scheduler.scheduler import Scheduler
 from tss.service.admin import Admin
 from tss.service.alerts import Alerts
+from tss.service.audit import Audit
 from tss.service.backends import open_broker, open_store
+from tss.service.history import History
 from tss.service.jobs import Jobs
+from tss.service.ledger import Ledger
 from tss.service.reports import Reports
+from tss.service.retention import Retention
 from tss.service.runs import Runs
 from tss.service.workers import RemoteWorkers
 from tss.tasks.plugins import add_python_path, load_task_types
@@ -64,6 +71,11 @@ class TSSApp:
         self.admin = Admin(self)
         self.workers = RemoteWorkers(self)
         self.alerts = Alerts(self)
+        self.audit = Audit(self)
+        self.ledger = Ledger(self)
+        self.history = History(self)
+        self.retention = Retention(self)
+        self.pruner: Pruner | None = None
         self.keeper: Keeper | None = None
         self._channels: dict[str, Channel] | None = None
 
@@ -149,6 +161,18 @@ class TSSApp:
             self.scheduler = Scheduler(self.store, self.broker, s)
             self.scheduler.metrics = self.metrics
             tasks.append(asyncio.create_task(self.scheduler.run(stop), name="tss-scheduler"))
+            sched = self.scheduler
+            backfills = BackfillStep(
+                self.store, lambda: self.ledger.advance(actor=sched.actor), sched.publish,
+                holder=sched.id,
+            )  # fmt: skip
+            tasks.append(asyncio.create_task(backfills.run(stop), name="tss-backfills"))
+            if self.settings.retention.enabled:
+                self.pruner = Pruner(
+                    self.store, self.settings.retention, holder=self.scheduler.id,
+                    metrics=self.metrics,
+                )  # fmt: skip
+                tasks.append(asyncio.create_task(self.pruner.run(stop), name="tss-retention"))
             if channels is not None:
                 self.keeper = Keeper(
                     self.store, self.settings.alerts, channels,
@@ -169,6 +193,7 @@ class TSSApp:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.scheduler = self.worker = None
             self.keeper = None
+            self.pruner = None
 
     # -- what the services share ----------------------------------------------------------
 

@@ -36,6 +36,8 @@ MAX_DELAY = 10 * 365 * 86400.0
 KEPT_JOBS = 4096
 #: runs deleted in one step of the store by delete_history
 HISTORY_BATCH = 500
+#: the most run ids a trigger's audit entry lists (its count says how many were made)
+AUDITED_IDS = 20
 
 
 class Runs(NodeService):
@@ -136,8 +138,14 @@ class Runs(NodeService):
             # The kept definition changed or went: read it again, once.
             job = await self._job(name, fresh=True)
             created = await self._store.create_runs_of(job, runs_of(job), actor=actor)
+        made = [r for r, new in created if new]
         if publish:
-            await self._node.publish([r for r, new in created if new])
+            await self._node.publish(made)
+        if made:  # after the publish: the log must not delay the run
+            details = {"runs": [r.id for r in made[:AUDITED_IDS]], "count": len(made)}
+            await self._node.audit.record_all(
+                actor, [("run.trigger", name, details)], at=made[0].created_at
+            )
         return created
 
     async def cancel(self, run_id: str, *, actor: str = "user") -> Run:
@@ -150,6 +158,7 @@ class Runs(NodeService):
         if run.state.terminal:
             raise Conflict(f"run {run_id} already ended ({run.state.value})", field="state")
         await self._store.cancel_runs([run_id], actor=actor, reason=f"cancelled by {actor}")
+        await self._node.audit.record(actor, "run.cancel", run_id, job=run.job)
         return await self._store.get_run(run_id)
 
     async def retry(self, run_id: str, *, actor: str = "user") -> Run:
@@ -171,6 +180,7 @@ class Runs(NodeService):
             old, state=RunState.QUEUED, trigger="retry", reason=f"retry of run {old.id}"
         )
         (run, _), *_ = await self._store.create_runs([new, *again], actor=actor)
+        await self._node.audit.record(actor, "run.retry", run_id, job=old.job, run=run.id)
         await self._node.publish([run])
         return run
 
@@ -221,9 +231,11 @@ class Runs(NodeService):
         """
         runs = await self.flow_runs(flow_id)
         live = [r.id for r in runs if not r.state.terminal]
-        return await self._store.cancel_runs(
+        cancelled = await self._store.cancel_runs(
             live, actor=actor, reason=f"flow {flow_id} cancelled by {actor}"
         )
+        await self._node.audit.record(actor, "flow.cancel", flow_id, count=len(cancelled))
+        return cancelled
 
     async def cancel_not_started(self, job: str, *, actor: str = "user") -> list[Run]:
         """Cancel the runs of ``job`` that have not started (scheduled, waiting, queued,
@@ -268,10 +280,12 @@ class Runs(NodeService):
                 return runs
             await asyncio.sleep(poll)
 
-    async def execute_now(self, name: str, *, params: dict[str, Any] | None = None) -> Run:
+    async def execute_now(
+        self, name: str, *, params: dict[str, Any] | None = None, actor: str = "user"
+    ) -> Run:
         """Run a job here and now, outside its schedule, retries included; return the run."""
         # Not published: a worker elsewhere would race this process for the run.
-        ((run, _),) = await self.trigger(name, params=params, publish=False)
+        ((run, _),) = await self.trigger(name, params=params, publish=False, actor=actor)
         worker = self._node.settings.worker
         return await execute_inline(
             self._store,

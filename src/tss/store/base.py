@@ -19,18 +19,32 @@ from typing import Protocol, runtime_checkable
 
 from tss.core.firing import Planner
 from tss.core.records import DashboardSession
-from tss.store.roles import AdminStore, AlertStore, HistoryStore, JobStore, RunStore
+from tss.store.roles import (
+    AdminStore,
+    AlertStore,
+    AuditStore,
+    HistoryStore,
+    JobStore,
+    LedgerStore,
+    PauseStore,
+    RetentionStore,
+    RunStore,
+)
 
 __all__ = [
     "RUNS_CHANNEL",
     "WAKE_CHANNEL",
     "AdminStore",
     "AlertStore",
+    "AuditStore",
     "DashboardSession",
     "HistoryStore",
     "JobStore",
+    "LedgerStore",
     "Notifying",
+    "PauseStore",
     "Planner",
+    "RetentionStore",
     "RunStore",
     "Store",
     "Watching",
@@ -68,7 +82,17 @@ class Watching(Protocol):
         ...
 
 
-class Store(JobStore, RunStore, HistoryStore, AdminStore, AlertStore):
+class Store(
+    JobStore,
+    RunStore,
+    HistoryStore,
+    AdminStore,
+    AlertStore,
+    AuditStore,
+    PauseStore,
+    RetentionStore,
+    LedgerStore,
+):
     """The source of truth. One instance per process; safe to share between tasks."""
 
     #: backend name, as in the store URL scheme

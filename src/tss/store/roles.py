@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 from tss.core.alerts import Alert, AlertUpdate, Silence
 from tss.core.firing import Planner
+from tss.core.history import AuditEntry, JobVersion
+from tss.core.ledger import Backfill
 from tss.core.models import (
     Attempt,
     DashboardSession,
@@ -26,11 +28,13 @@ from tss.core.models import (
     NewRun,
     Outcome,
     Page,
+    PauseInfo,
     Run,
     RunFilter,
     Token,
     WorkerInfo,
 )
+from tss.core.retention import PrunedFire, RowKind
 from tss.core.states import RunState
 from tss.core.workers import Room, can_take
 from tss.errors import Conflict
@@ -40,17 +44,33 @@ class JobStore(ABC):
     """The jobs: their definitions, versions, pauses and dependency edges."""
 
     @abstractmethod
-    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
-        """Store a new job.
+    async def create_job(
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        actor: str = "user",
+        rolled_back: bool = False,
+    ) -> Job:
+        """Store a new job, and its version (change ``created``, or ``rolled_back`` when
+        ``rolled_back``, by ``actor``) in the same transaction (:class:`AuditStore`).
 
         :raises Conflict: a job with that name exists (field ``name``).
         """
 
     @abstractmethod
     async def update_job(
-        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        expected_version: int | None = None,
+        actor: str = "user",
+        rolled_back: bool = False,
     ) -> Job:
-        """Replace a job's definition and next fire time; its version goes up by one.
+        """Replace a job's definition and next fire time; its version goes up by one and is
+        recorded (change ``updated``, or ``rolled_back`` when ``rolled_back``, by ``actor``)
+        in the same transaction.
 
         The job's fires made ahead of their time are withdrawn (reason ``job changed``, see
         :meth:`set_paused`). When the schedule is the same
@@ -101,16 +121,19 @@ class JobStore(ABC):
         """The newest run of each named job that has one, by job name."""
 
     @abstractmethod
-    async def delete_job(self, name: str) -> None:
+    async def delete_job(self, name: str, *, actor: str = "user") -> None:
         """Delete a job. Its runs stay as history; its fires made ahead of time are withdrawn
-        (see :meth:`set_paused`), so none of them runs.
+        (see :meth:`set_paused`), so none of them runs. Its versions stay too, and one more
+        (change ``deleted``, no spec, by ``actor``) is recorded in the same transaction.
 
         :raises NotFound: no such job.
         """
 
     @abstractmethod
-    async def set_paused(self, name: str, paused: bool) -> Job:
-        """Pause or resume a job. A paused job does not fire. Pausing withdraws its fires
+    async def set_paused(self, name: str, paused: bool, *, pause: PauseInfo | None = None) -> Job:
+        """Pause or resume a job. A paused job does not fire. Pausing stores ``pause`` (who,
+        when, why, until when) as the job's :attr:`~tss.core.records.Job.pause`, replacing
+        any it had; resuming clears it. Pausing withdraws its fires
         made ahead of time (``trigger='schedule'`` runs still ``scheduled``, or ``queued``
         with ``not_before`` to come): each is cancelled with its ``scheduled_for`` cleared,
         so that the fire is free to be made again, and ``next_fire_at`` is rewound to the
@@ -431,13 +454,20 @@ class HistoryStore(ABC):
 
     @abstractmethod
     async def delete_ended_runs(
-        self, job: str, *, limit: int, ended_before: datetime | None = None
+        self, job: str, *, limit: int, ended_before: datetime | None = None, keep_last: int = 0
     ) -> int:
         """Delete up to ``limit`` runs of ``job`` that have ended (before ``ended_before``
         when given), oldest first, with their attempts, logs and events; returns how many.
-        A run of a flow that still has a run going stays (its flow needs it). A deleted
-        run's fire and idempotency key are free again; event ids are never reused. Call
-        again until it returns 0: each call is one short transaction."""
+        The job's ``keep_last`` newest runs (by id, whatever their state) stay, and so does
+        a run of a flow that still has a run going (its flow needs it). Only runs whose id
+        is below :func:`tss.core.retention.id_bound` of the cutoff are read (ids carry
+        their creation time), so a call costs what it deletes, not the job's history.
+
+        A deleted scheduled run (trigger ``schedule``) leaves a
+        :class:`~tss.core.retention.PrunedFire` in the fire ledger, in the same transaction
+        (a fire pruned twice keeps its newest run's row). A deleted run's fire and
+        idempotency key are free again; event ids are never reused. Call again until it
+        returns less than ``limit``: each call is one short transaction."""
 
     @abstractmethod
     async def list_attempts(self, run_id: str) -> list[Attempt]:
@@ -595,3 +625,127 @@ class AlertStore(ABC):
     @abstractmethod
     async def list_silences(self) -> list[Silence]:
         """Silences not yet over (``until`` after now, store clock), by job name."""
+
+
+class AuditStore(ABC):
+    """What changed, and who: the versions of each job (written by :class:`JobStore` in the
+    same transaction as the change) and the audit log (written by the service after each
+    successful write)."""
+
+    @abstractmethod
+    async def list_versions(self, job: str) -> list[JobVersion]:
+        """Every version of job ``job``, newest first; those of a deleted job too (the last
+        one is its deletion). Empty when no job of that name was ever stored."""
+
+    @abstractmethod
+    async def get_version(self, job: str, version: int) -> JobVersion:
+        """:raises NotFound: no such version of that job (field ``version``)."""
+
+    @abstractmethod
+    async def add_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append entries to the audit log; the store gives each its id (the ``id`` passed
+        is ignored: pass 0), which grows with every entry."""
+
+    @abstractmethod
+    async def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Audit entries, newest first (by id), that match every filter given: exactly
+        ``actor``, ``action`` and ``target``, ``at`` at or after ``since`` and before
+        ``until``. ``cursor`` is the ``next_cursor`` of the previous page.
+
+        :raises ValidationError: a malformed cursor or a limit outside 1..1000.
+        """
+
+
+class PauseStore(ABC):
+    """Pauses that end by themselves: the jobs paused ``until`` a time that has come."""
+
+    @abstractmethod
+    async def resume_due_pauses(self, *, limit: int) -> list[Job]:
+        """Resume up to ``limit`` paused jobs whose :attr:`PauseInfo.until` is at or
+        before the store's now, earliest first, as :meth:`JobStore.set_paused` would, and
+        return them as resumed. A job is resumed by one call only: two schedulers sweeping
+        at once never both return it (each is resumed under its row's lock, or in one
+        script, on the condition that it is still paused until that time)."""
+
+
+class RetentionStore(ABC):
+    """Retention (:mod:`tss.core.retention`): counting and pruning old history a bounded
+    batch at a time, and the fire ledger the pruned scheduled runs leave. Runs are pruned
+    with :meth:`HistoryStore.delete_ended_runs`."""
+
+    @abstractmethod
+    async def run_jobs(self) -> list[str]:
+        """The names of the jobs that have runs, deleted jobs included, in name order; read
+        from the job index of the runs (one step per job), not from the runs."""
+
+    @abstractmethod
+    async def count_ended_runs(
+        self, job: str, *, ended_before: datetime, keep_last: int = 0
+    ) -> int:
+        """How many runs :meth:`HistoryStore.delete_ended_runs` with these arguments would
+        delete in all, called until it returns 0 (the dry run of a prune)."""
+
+    @abstractmethod
+    async def prune_rows(self, kind: RowKind, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` rows of one kind, oldest first, in one short transaction;
+        returns how many. ``alerts``: settled alerts (not ``pending``) created before
+        ``before``; ``silences``: silences that ended before it; ``ledger``: fire ledger
+        rows of fires before it; ``audit``: audit entries made before it."""
+
+    @abstractmethod
+    async def count_rows(self, kind: RowKind, *, before: datetime) -> int:
+        """How many rows :meth:`prune_rows` would delete in all, called until it returns 0."""
+
+    @abstractmethod
+    async def list_pruned_fires(
+        self, job: str, since: datetime, until: datetime, *, limit: int
+    ) -> list[PrunedFire]:
+        """The fire ledger of ``job``: its pruned fires scheduled at or after ``since`` and
+        before ``until``, oldest first, at most ``limit``."""
+
+
+class LedgerStore(ABC):
+    """The fire ledger's read of a job's fires, and backfills (:mod:`tss.core.ledger`)."""
+
+    @abstractmethod
+    async def list_fires(
+        self, job: str, since: datetime, until: datetime, *, limit: int
+    ) -> list[Run]:
+        """The runs of ``job`` made for schedule fires (``trigger='schedule'``) whose
+        ``scheduled_for`` is at or after ``since`` and before ``until``, oldest fire first,
+        at most ``limit``. Read by fire (the one-run-per-fire index), not by run history."""
+
+    @abstractmethod
+    async def active_runs_of(self, job: str) -> list[Run]:
+        """The runs of ``job`` that are active (scheduled, queued, running, retrying), read
+        from the index of active runs, not the job's history (a backfill's ``max_active``)."""
+
+    @abstractmethod
+    async def add_backfill(self, backfill: Backfill) -> None:
+        """Store a new backfill record.
+
+        :raises Conflict: a backfill with that id exists (field ``id``).
+        """
+
+    @abstractmethod
+    async def list_backfills(self, job: str, *, limit: int = 100) -> list[Backfill]:
+        """The backfills of ``job``, newest first, at most ``limit``."""
+
+    @abstractmethod
+    async def active_backfills(self, *, limit: int = 100) -> list[Backfill]:
+        """Backfills still making their fires (state ``active``), oldest first."""
+
+    @abstractmethod
+    async def update_backfill(self, backfill_id: str, *, made: int, state: str) -> None:
+        """Record how many of a backfill's fires were made, and its state. An unknown id is
+        ignored."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from tss._secrets import mask_params
 from tss.api.schemas.base import MAX_APPLY, MAX_TRIGGER_COUNT, FromRecord, StrictIn, Timestamp
+from tss.api.schemas.pauses import PauseOut
 from tss.core.models import Job, JobSpec, Run
 from tss.core.states import RunState
 
@@ -35,6 +36,9 @@ class JobOut(BaseModel):
     updated_at: datetime
     version: int = Field(description="goes up on every change; send it as If-Match to update")
     last_run: RunBrief | None = None
+    pause: PauseOut | None = Field(
+        None, description="who paused it, when, why and until when (null when not paused)"
+    )
 
     @classmethod
     def of(cls, job: Job, last: Run | None = None, *, reveal: bool) -> JobOut:
@@ -54,6 +58,7 @@ class JobOut(BaseModel):
             updated_at=job.updated_at,
             version=job.version,
             last_run=RunBrief.of(last) if last else None,
+            pause=PauseOut.of(job.pause),
         )
 
 

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from tss.core.alerts import Alert, Silence
 from tss.core.flows import FlowGraph, FlowSummary
+from tss.core.history import AuditEntry, Change, JobVersion
 from tss.core.models import Attempt, Job, JobSpec, Role, Run, RunFilter, Token, WorkerInfo
+from tss.core.retention import PruneReport
 
 if TYPE_CHECKING:
     pass
@@ -73,7 +75,28 @@ class Backend(ABC):
     async def delete_job(self, name: str, *, force: bool, history: bool = False) -> None: ...
 
     @abstractmethod
-    async def set_paused(self, name: str, paused: bool) -> Job: ...
+    async def set_paused(
+        self, name: str, paused: bool, *, note: str | None = None, until: str | None = None
+    ) -> Job:
+        """Pause (with an optional note and end time: ISO 8601 or a duration) or resume."""
+
+    @abstractmethod
+    async def set_paused_matching(
+        self,
+        paused: bool,
+        *,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        all: bool = False,
+        note: str | None = None,
+        until: str | None = None,
+    ) -> list[str]:
+        """Pause or resume every job the filter selects (``all``: every job); the names
+        changed.
+
+        :raises ValidationError: no filter and not ``all`` (field ``filter``).
+        """
 
     @abstractmethod
     async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
@@ -152,6 +175,47 @@ class Backend(ABC):
     async def revoke_token(self, id_or_name: str) -> None:
         """:raises NotFound: no token has that id or name."""
 
+    # -- versions and the audit log -------------------------------------------------------
+
+    @abstractmethod
+    async def job_versions(self, name: str) -> list[JobVersion]:
+        """Every version of a job, newest first (a deleted job's too).
+
+        :raises NotFound: no job of that name was ever stored.
+        """
+
+    @abstractmethod
+    async def job_diff(
+        self, name: str, version: int, against: int | None
+    ) -> tuple[JobVersion, int | None, list[Change]]:
+        """A version, the version it is compared with (``against``, or the one before it;
+        None for none) and what changed from that one to it.
+
+        :raises NotFound: either version is not stored (naming ``version`` or ``against``).
+        """
+
+    @abstractmethod
+    async def rollback_job(self, name: str, to: int) -> int | None:
+        """Make version ``to`` the job's definition again; the new version's number, or
+        None when the job had that definition already.
+
+        :raises NotFound: no such version (field ``to``).
+        :raises ValidationError: ``to`` is a deletion, or no longer valid (field ``to``).
+        """
+
+    @abstractmethod
+    async def list_audit(
+        self,
+        *,
+        limit: int,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEntry]:
+        """Up to ``limit`` audit entries, newest first, filtered."""
+
     # -- alerts and silences --------------------------------------------------------------
 
     @abstractmethod
@@ -195,3 +259,45 @@ class Backend(ABC):
     @abstractmethod
     async def list_silences(self) -> list[Silence]:
         """The silences not yet over, by job."""
+
+    @abstractmethod
+    async def prune(self, *, dry_run: bool, job: str | None) -> PruneReport:
+        """Prune old history by the ``retention:`` policy now (or, ``dry_run``, count what
+        would go); ``job``: only that job's runs.
+
+        :raises NotFound: ``job`` names no job and no runs of one.
+        """
+
+    # -- the fire ledger, backfills, upcoming (plain dicts: the API's JSON shapes) --------
+
+    @abstractmethod
+    async def job_fires(
+        self, name: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> dict[str, Any]:
+        """The job's fire ledger over ``[since, until)`` (``GET .../fires``'s shape).
+
+        :raises NotFound: no such job.
+        :raises ValidationError: no schedule, or a bad window (naming the field).
+        """
+
+    @abstractmethod
+    async def backfill(
+        self,
+        name: str,
+        *,
+        start: datetime,
+        end: datetime,
+        only_missed: bool,
+        dry_run: bool,
+        max_active: int | None,
+    ) -> dict[str, Any]:
+        """Make (or, dry, list) the job's past fires in ``[start, end)`` that have no run
+        (``POST .../backfill``'s shape).
+
+        :raises ValidationError: a bad window or ``max_active`` (naming the field).
+        """
+
+    @abstractmethod
+    async def upcoming(self, *, hours: float, limit: int) -> dict[str, Any]:
+        """The next fires of every unpaused job and the load per minute (``GET
+        /api/v1/upcoming``'s shape)."""

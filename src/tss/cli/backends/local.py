@@ -13,7 +13,9 @@ from tss.cli.backends.base import Applied, Backend
 from tss.cli.where import missing_store, where
 from tss.core.alerts import Alert, Silence
 from tss.core.flows import FlowGraph, FlowSummary
+from tss.core.history import AuditEntry, Change, JobVersion, compared_with
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
+from tss.core.retention import PruneReport
 from tss.definitions import check_imports
 from tss.store.paging import collect
 
@@ -78,19 +80,43 @@ class LocalBackend(Backend):
         # Here, in the user's own process, a python job's function is imported before
         # anything is stored, so a typo fails now; the API process never imports one.
         check_imports(specs, where=f"{where}: " if where else "")
-        return list(await self.tss.jobs.apply(specs, where=where, create_only=create_only))
+        done = await self.tss.jobs.apply(specs, where=where, create_only=create_only, actor="cli")
+        return list(done)
 
     async def delete_job(self, name: str, *, force: bool, history: bool = False) -> None:
         await self.tss.jobs.delete(name, force=force, history=history, actor="cli")
 
-    async def set_paused(self, name: str, paused: bool) -> Job:
-        return await self.tss.jobs.set_paused(name, paused)
+    async def set_paused(
+        self, name: str, paused: bool, *, note: str | None = None, until: str | None = None
+    ) -> Job:
+        return await self.tss.jobs.set_paused(name, paused, note=note, until=until, actor="cli")
+
+    async def set_paused_matching(
+        self,
+        paused: bool,
+        *,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        all: bool = False,
+        note: str | None = None,
+        until: str | None = None,
+    ) -> list[str]:
+        from tss.service.pauses import PauseFilter
+
+        selection = PauseFilter(prefix=prefix, tag=tag, pool=pool, all=all)
+        if paused:
+            return await self.tss.jobs.pause_matching(
+                selection, note=note, until=until, actor="cli"
+            )
+        return await self.tss.jobs.resume_matching(selection, actor="cli")
 
     async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
-        return [run for run, _ in await self.tss.runs.trigger(name, params=params, count=count)]
+        made = await self.tss.runs.trigger(name, params=params, count=count, actor="cli")
+        return [run for run, _ in made]
 
     async def execute(self, name: str, *, params: dict[str, Any] | None) -> Run:
-        return await self.tss.runs.execute_now(name, params=params)
+        return await self.tss.runs.execute_now(name, params=params, actor="cli")
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -117,10 +143,10 @@ class LocalBackend(Backend):
         return logs.stdout, logs.stderr
 
     async def cancel_run(self, run_id: str) -> Run:
-        return await self.tss.runs.cancel(run_id)
+        return await self.tss.runs.cancel(run_id, actor="cli")
 
     async def retry_run(self, run_id: str) -> Run:
-        return await self.tss.runs.retry(run_id)
+        return await self.tss.runs.retry(run_id, actor="cli")
 
     # -- flows ----------------------------------------------------------------------------
 
@@ -143,13 +169,47 @@ class LocalBackend(Backend):
     async def create_token(
         self, name: str, role: Role, *, expires_at: datetime | None
     ) -> tuple[Token, str]:
-        return await self.tss.admin.create_token(name, role, expires_at=expires_at)
+        return await self.tss.admin.create_token(name, role, expires_at=expires_at, actor="cli")
 
     async def list_tokens(self) -> list[Token]:
         return await self.tss.admin.list_tokens()
 
     async def revoke_token(self, id_or_name: str) -> None:
-        await self.tss.admin.revoke_tokens(id_or_name)
+        await self.tss.admin.revoke_tokens(id_or_name, actor="cli")
+
+    # -- versions and the audit log -------------------------------------------------------
+
+    async def job_versions(self, name: str) -> list[JobVersion]:
+        return await self.tss.history.versions(name)
+
+    async def job_diff(
+        self, name: str, version: int, against: int | None
+    ) -> tuple[JobVersion, int | None, list[Change]]:
+        found = await self.tss.history.version(name, version)
+        changes = await self.tss.history.diff(name, version, against)
+        return found, compared_with(version, against), changes
+
+    async def rollback_job(self, name: str, to: int) -> int | None:
+        made = await self.tss.history.rollback(name, to, actor="cli")
+        return None if made is None else made.version
+
+    async def list_audit(
+        self,
+        *,
+        limit: int,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEntry]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            return await self.tss.audit.list(
+                actor=actor, action=action, target=target, since=since, until=until,
+                limit=size, cursor=cursor,
+            )  # fmt: skip
+
+        return await collect(fetch, limit)
 
     # -- alerts and silences --------------------------------------------------------------
 
@@ -182,7 +242,35 @@ class LocalBackend(Backend):
         )
 
     async def unsilence(self, job: str) -> None:
-        await self.tss.alerts.unsilence(job)
+        await self.tss.alerts.unsilence(job, actor="cli")
 
     async def list_silences(self) -> list[Silence]:
         return await self.tss.alerts.silences()
+
+    async def prune(self, *, dry_run: bool, job: str | None) -> PruneReport:
+        return await self.tss.retention.prune(dry_run=dry_run, job=job, actor="cli")
+
+    async def job_fires(
+        self, name: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> dict[str, Any]:
+        page = await self.tss.ledger.fires(name, since=since, until=until, limit=limit)
+        return page.to_dict()
+
+    async def backfill(
+        self,
+        name: str,
+        *,
+        start: datetime,
+        end: datetime,
+        only_missed: bool,
+        dry_run: bool,
+        max_active: int | None,
+    ) -> dict[str, Any]:
+        result = await self.tss.ledger.backfill(
+            name, start=start, end=end, only_missed=only_missed, dry_run=dry_run,
+            max_active=max_active, actor="cli",
+        )  # fmt: skip
+        return result.to_dict()
+
+    async def upcoming(self, *, hours: float, limit: int) -> dict[str, Any]:
+        return (await self.tss.ledger.upcoming(hours=hours, limit=limit)).to_dict()

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from tss.api.schemas.history import VersionOut
 from tss.cli.backends.base import Applied, Backend
 from tss.cli.backends.wire import (
     alert_of,
@@ -31,7 +32,9 @@ from tss.cli.output import in_source, status_console
 from tss.client import AsyncClient
 from tss.core.alerts import Alert, Silence
 from tss.core.flows import FlowGraph, FlowSummary
+from tss.core.history import AuditEntry, Change, JobVersion
 from tss.core.models import Attempt, Job, JobSpec, Page, Role, Run, RunFilter, Token, WorkerInfo
+from tss.core.retention import PruneReport
 from tss.errors import (
     Conflict,
     Forbidden,
@@ -145,9 +148,31 @@ class RemoteBackend(Backend):
     async def delete_job(self, name: str, *, force: bool, history: bool = False) -> None:
         await self.client.delete_job(name, force=force, history=history)
 
-    async def set_paused(self, name: str, paused: bool) -> Job:
+    async def set_paused(
+        self, name: str, paused: bool, *, note: str | None = None, until: str | None = None
+    ) -> Job:
         client = self.client
-        return job_of(await (client.pause_job(name) if paused else client.resume_job(name)))
+        if paused:
+            return job_of(await client.pause_job(name, note=note, until=until))
+        return job_of(await client.resume_job(name))
+
+    async def set_paused_matching(
+        self,
+        paused: bool,
+        *,
+        prefix: str | None = None,
+        tag: str | None = None,
+        pool: str | None = None,
+        all: bool = False,
+        note: str | None = None,
+        until: str | None = None,
+    ) -> list[str]:
+        selection = {"prefix": prefix, "tag": tag, "pool": pool, "all": all or None}
+        if paused:
+            done = await self.client.pause_jobs(**selection, note=note, until=until)
+        else:
+            done = await self.client.resume_jobs(**selection)
+        return done.items
 
     async def trigger(self, name: str, *, params: dict[str, Any] | None, count: int) -> list[Run]:
         return list(await self.client.trigger_many(name, count, params=params))
@@ -231,6 +256,43 @@ class RemoteBackend(Backend):
     async def revoke_token(self, id_or_name: str) -> None:
         await self.client.revoke_token(id_or_name)
 
+    # -- versions and the audit log -------------------------------------------------------
+
+    async def job_versions(self, name: str) -> list[JobVersion]:
+        return [version_of(v) for v in (await self.client.job_versions(name)).items]
+
+    async def job_diff(
+        self, name: str, version: int, against: int | None
+    ) -> tuple[JobVersion, int | None, list[Change]]:
+        found = await self.client.job_version(name, version, against=against)
+        changes = [Change(c.path, c.old, c.new, c.kind) for c in found.changes]  # type: ignore[arg-type]
+        return version_of(found), found.against, changes
+
+    async def rollback_job(self, name: str, to: int) -> int | None:
+        return (await self.client.rollback_job(name, to)).version
+
+    async def list_audit(
+        self,
+        *,
+        limit: int,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEntry]:
+        async def fetch(size: int, cursor: str | None) -> Page:
+            page = await self.client.list_audit(
+                actor=actor, action=action, target=target, since=since, until=until,
+                limit=size, cursor=cursor,
+            )  # fmt: skip
+            items = [
+                AuditEntry(e.id, e.at, e.actor, e.action, e.target, e.details) for e in page.items
+            ]
+            return Page(items, page.next_cursor)
+
+        return await collect(fetch, limit, page_size=PAGE)
+
     # -- alerts and silences --------------------------------------------------------------
 
     async def list_alerts(
@@ -267,6 +329,33 @@ class RemoteBackend(Backend):
     async def list_silences(self) -> list[Silence]:
         return [silence_of(s) for s in (await self.client.list_silences()).items]
 
+    async def prune(self, *, dry_run: bool, job: str | None) -> PruneReport:
+        out = await self.client.prune(dry_run=dry_run, job=job)
+        return PruneReport(out.dry_run, dict(out.counts), dict(out.runs_by_job))
+
+    async def job_fires(
+        self, name: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> dict[str, Any]:
+        page = await self.client.job_fires(name, since=since, until=until, limit=limit)
+        return page.model_dump(mode="json")
+
+    async def backfill(
+        self,
+        name: str,
+        *,
+        start: datetime,
+        end: datetime,
+        only_missed: bool,
+        dry_run: bool,
+        max_active: int | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"from": start, "to": end, "only_missed": only_missed,
+                                "dry_run": dry_run, "max_active": max_active}  # fmt: skip
+        return (await self.client.backfill_job(name, **body)).model_dump(mode="json")
+
+    async def upcoming(self, *, hours: float, limit: int) -> dict[str, Any]:
+        return (await self.client.upcoming(hours=hours, limit=limit)).model_dump(mode="json")
+
 
 async def _until(fetch: Callable[[], Awaitable[Run]], run: Run) -> Run:
     """Poll ``fetch`` until the run has ended."""
@@ -274,3 +363,8 @@ async def _until(fetch: Callable[[], Awaitable[Run]], run: Run) -> Run:
         await asyncio.sleep(POLL)
         run = await fetch()
     return run
+
+
+def version_of(out: VersionOut) -> JobVersion:
+    """A job version as the API gave it (its secret values masked unless an admin asked)."""
+    return JobVersion(out.job, out.version, out.at, out.actor, out.change, out.spec)  # type: ignore[arg-type]

@@ -12,12 +12,13 @@ from tss.api.schemas import (
     FlowGraphOut,
     FlowSummaryOut,
     JobOut,
+    PauseOut,
     SilenceOut,
     TokenOut,
 )
 from tss.core.alerts import Alert, Silence
 from tss.core.flows import Edge, FlowGraph, FlowSummary
-from tss.core.models import Attempt, ErrorInfo, Job, Token
+from tss.core.models import Attempt, ErrorInfo, Job, PauseInfo, Token
 
 
 def job_of(out: JobOut) -> Job:
@@ -27,7 +28,14 @@ def job_of(out: JobOut) -> Job:
         updated_at=out.updated_at,
         next_fire_at=out.next_fire_at,
         version=out.version,
+        pause=pause_of(out.pause),
     )
+
+
+def pause_of(out: PauseOut | None) -> PauseInfo | None:
+    if out is None:
+        return None
+    return PauseInfo(by=out.by, at=out.at, note=out.note, until=out.until)
 
 
 def error_of(out: ErrorInfoOut | None) -> ErrorInfo | None:

@@ -20,6 +20,7 @@ from tss.core.models import (
     JobFilter,
     JobSpec,
     Page,
+    PauseInfo,
     Run,
     RunFilter,
     Token,
@@ -29,14 +30,21 @@ from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_micros, to_utc
 from tss.core.workers import LIVE_WORKER_STATES, worker_state
 from tss.errors import Conflict, NotFound
+from tss.store.auditing import change_of
 from tss.store.base import Store
 from tss.store.memory.alerts import MemoryAlerts
+from tss.store.memory.audit import MemoryAudit
+from tss.store.memory.ledger import MemoryLedger
+from tss.store.memory.pauses import MemoryPauses, stored_pause
+from tss.store.memory.retention import MemoryRetention
 from tss.store.memory.runs import MemoryRuns
 from tss.store.memory.state import copy_run, copy_worker, page_of, utc, utc_token
 from tss.store.paging import FLOWS, JobOrder, bucket_us, check_offset, run_after, run_cursor
 
 
-class MemoryStore(MemoryRuns, MemoryAlerts, Store):
+class MemoryStore(
+    MemoryRuns, MemoryAlerts, MemoryPauses, MemoryRetention, MemoryAudit, MemoryLedger, Store
+):
     """A store that keeps everything in this process; lost when the process ends.
 
     ``clock`` is the store's clock (default: the system's, in UTC)."""
@@ -60,17 +68,32 @@ class MemoryStore(MemoryRuns, MemoryAlerts, Store):
     async def now(self) -> datetime:
         return self._now()
 
-    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
+    async def create_job(
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        actor: str = "user",
+        rolled_back: bool = False,
+    ) -> Job:
         with self._lock:
             if spec.name in self._jobs:
                 raise Conflict.job_exists(spec.name)
             now = self._now()
             job = self._jobs[spec.name] = Job(spec, now, now, utc(next_fire_at), 1)
             self._children = None
+            change = change_of("created", rolled_back)
+            self._record_version(spec.name, change, spec, actor, now)
             return job
 
     async def update_job(
-        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        expected_version: int | None = None,
+        actor: str = "user",
+        rolled_back: bool = False,
     ) -> Job:
         with self._lock:
             old = self._job(spec.name)
@@ -79,9 +102,12 @@ class MemoryStore(MemoryRuns, MemoryAlerts, Store):
             withdrawn = self._cancel_ahead(spec.name, "job changed")
             if refires_withdrawn(old.spec, spec):
                 next_fire_at = rewound(next_fire_at, withdrawn)
-            job = Job(spec, old.created_at, self._now(), utc(next_fire_at), old.version + 1)
+            job = Job(spec, old.created_at, self._now(), utc(next_fire_at), old.version + 1,
+                      pause=old.pause if spec.paused else None)  # fmt: skip
             self._jobs[spec.name] = job
             self._children = None
+            change = change_of("updated", rolled_back)
+            self._record_version(spec.name, change, spec, actor, job.updated_at)
             return job
 
     async def get_job(self, name: str) -> Job:
@@ -115,18 +141,20 @@ class MemoryStore(MemoryRuns, MemoryAlerts, Store):
             found = {name: self._last_run(name) for name in dict.fromkeys(names)}
             return {name: copy_run(run) for name, run in found.items() if run is not None}
 
-    async def delete_job(self, name: str) -> None:
+    async def delete_job(self, name: str, *, actor: str = "user") -> None:
         with self._lock:
             self._job(name)
             del self._jobs[name]
             self._children = None
             self._cancel_ahead(name, "job deleted")
+            self._record_version(name, "deleted", None, actor, self._now())
 
-    async def set_paused(self, name: str, paused: bool) -> Job:
+    async def set_paused(self, name: str, paused: bool, *, pause: PauseInfo | None = None) -> Job:
         with self._lock:
             old = self._job(name)
             spec = old.spec.model_copy(update={"paused": paused})
-            job = replace(old, spec=spec, updated_at=self._now())
+            kept = stored_pause(pause) if paused else None
+            job = replace(old, spec=spec, updated_at=self._now(), pause=kept)
             if paused:
                 withdrawn = self._cancel_ahead(name, "job paused")
                 job = replace(job, next_fire_at=rewound(job.next_fire_at, withdrawn))
@@ -195,12 +223,10 @@ class MemoryStore(MemoryRuns, MemoryAlerts, Store):
         ]
 
     async def delete_ended_runs(
-        self, job: str, *, limit: int, ended_before: datetime | None = None
+        self, job: str, *, limit: int, ended_before: datetime | None = None, keep_last: int = 0
     ) -> int:
         with self._lock:
-            runs = self._deletable(job, utc(ended_before), max(limit, 0))
-            self._forget_runs(runs)
-            return len(runs)
+            return self._prune_runs(job, utc(ended_before), max(keep_last, 0), limit)
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         with self._lock:

@@ -154,6 +154,7 @@ class DueJob(NamedTuple):
     created_at: int
     updated_at: int
     version: int
+    pause: str | None
     now_us: int
     active: int
 
@@ -494,6 +495,7 @@ JOB_INSERT = (
 )
 JOB_UPDATE = (
     "WITH up AS (UPDATE jobs SET spec = $1, type = $2, pool = $3, tags = $4, paused = $5,"
+    " pause = CASE WHEN $5 THEN pause END, pause_until = CASE WHEN $5 THEN pause_until END,"
     f" next_fire_at = $6, updated_at = {NOW_US}, version = version + 1"
     " WHERE name = $7 RETURNING name, created_at, updated_at, version, next_fire_at,"
     " paused),"
@@ -503,8 +505,14 @@ JOB_UPDATE = (
     f" SELECT created_at, updated_at, version, {wake_if_scheduled('up')} FROM up"
 )
 JOB_PAUSE = (
-    f"UPDATE jobs SET spec = $1, paused = $2, updated_at = {NOW_US}, next_fire_at = $4"
-    f" WHERE name = $3 RETURNING updated_at, {wake_if_scheduled('jobs')}"
+    f"UPDATE jobs SET spec = $1, paused = $2, updated_at = {NOW_US}, next_fire_at = $4,"
+    f" pause = $5, pause_until = $6 WHERE name = $3 RETURNING updated_at,"
+    f" {wake_if_scheduled('jobs')}"
+)
+#: the paused jobs whose pause has ended, locked (``ix_jobs_pause_until``); ``$1`` the limit
+PAUSES_DUE = (
+    f"{JOBS} WHERE pause_until IS NOT NULL AND pause_until <= {NOW_US} AND paused"
+    " ORDER BY pause_until, name LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
 JOB_LOCK = f"{JOBS} WHERE name = $1 FOR UPDATE"
 JOBS_NAMED = f"{JOBS} WHERE name = ANY($1::text[])"

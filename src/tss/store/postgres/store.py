@@ -29,6 +29,7 @@ from tss.core.models import (
     JobFilter,
     JobSpec,
     Page,
+    PauseInfo,
     Run,
     RunFilter,
     Token,
@@ -38,6 +39,7 @@ from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import worker_state
 from tss.errors import Conflict, NotFound, StoreError
+from tss.store.auditing import change_of
 from tss.store.base import DashboardSession, Store
 from tss.store.encoding import (
     STATES,
@@ -50,7 +52,8 @@ from tss.store.encoding import (
     when,
 )
 from tss.store.paging import JobOrder, bucket_us, check_offset
-from tss.store.postgres import queries, writes
+from tss.store.postgres import queries, retention, writes
+from tss.store.postgres.audit import PostgresAudit
 from tss.store.postgres.connection import (
     Listener,
     Pool,
@@ -61,7 +64,9 @@ from tss.store.postgres.connection import (
     orders_by_code_point,
     schema_revision,
 )
+from tss.store.postgres.ledger import PostgresLedger
 from tss.store.postgres.queries import numbered
+from tss.store.postgres.retention import PostgresRetention
 from tss.store.postgres.runs import PostgresRuns
 from tss.store.sql import migrate, plans, rows
 from tss.store.sql import queries as shared
@@ -74,7 +79,7 @@ def _unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg_module().UniqueViolationError)
 
 
-class PostgresStore(PostgresRuns, Store):
+class PostgresStore(PostgresRuns, PostgresAudit, PostgresRetention, PostgresLedger, Store):
     """A store in one PostgreSQL database; any number of processes may share it."""
 
     name = "postgresql"
@@ -164,21 +169,44 @@ class PostgresStore(PostgresRuns, Store):
 
     # -- jobs ------------------------------------------------------------------------------
 
-    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
+    async def create_job(
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        actor: str = "user",
+        rolled_back: bool = False,
+    ) -> Job:
         fire_us = micros(next_fire_at)
         parents = sorted({dep.job for dep in spec.depends_on})
         args = (spec.name, *rows.job_values(spec), fire_us, parents)
-        [(created_at, _)] = await self._insert(
-            queries.JOB_INSERT, args, Conflict.job_exists(spec.name)
-        )
-        at = from_micros(created_at)
+        change = change_of("created", rolled_back)
+
+        async def body(cn: Any) -> int:
+            [(created_at, _)] = await cn.fetch(queries.JOB_INSERT, *args)
+            await writes.add_version(cn, spec.name, created_at, actor, change, spec)
+            return int(created_at)
+
+        try:
+            at = from_micros(await self.pool.tx(body))
+        except StoreError as exc:
+            if _unique_violation(exc.__cause__ or exc):
+                raise Conflict.job_exists(spec.name) from exc
+            raise
         return Job(spec, at, at, when(fire_us), 1)
 
     async def update_job(
-        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        expected_version: int | None = None,
+        actor: str = "user",
+        rolled_back: bool = False,
     ) -> Job:
+        change = change_of("updated", rolled_back)
         return await self.pool.tx(
-            lambda cn: writes.update_job(cn, spec, next_fire_at, expected_version)
+            lambda cn: writes.update_job(cn, spec, next_fire_at, expected_version, actor, change)
         )
 
     async def get_job(self, name: str) -> Job:
@@ -232,11 +260,14 @@ class PostgresStore(PostgresRuns, Store):
         }
         return {name: found[name] for name in wanted if name in found}
 
-    async def delete_job(self, name: str) -> None:
-        await self.pool.tx(lambda cn: writes.delete_job(cn, name))
+    async def delete_job(self, name: str, *, actor: str = "user") -> None:
+        await self.pool.tx(lambda cn: writes.delete_job(cn, name, actor))
 
-    async def set_paused(self, name: str, paused: bool) -> Job:
-        return await self.pool.tx(lambda cn: writes.set_paused(cn, name, paused))
+    async def set_paused(self, name: str, paused: bool, *, pause: PauseInfo | None = None) -> Job:
+        return await self.pool.tx(lambda cn: writes.set_paused(cn, name, paused, pause))
+
+    async def resume_due_pauses(self, *, limit: int) -> list[Job]:
+        return await self.pool.tx(lambda cn: writes.resume_due_pauses(cn, limit))
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -282,11 +313,10 @@ class PostgresStore(PostgresRuns, Store):
         return [(from_micros(slot * width), STATES[state], n) for slot, state, n in found]
 
     async def delete_ended_runs(
-        self, job: str, *, limit: int, ended_before: datetime | None = None
+        self, job: str, *, limit: int, ended_before: datetime | None = None, keep_last: int = 0
     ) -> int:
-        before = before_us(ended_before)
-        limit = max(limit, 0)
-        return await self.pool.tx(lambda cn: writes.delete_ended_runs(cn, job, before, limit))
+        before, keep, limit = before_us(ended_before), max(keep_last, 0), max(limit, 0)
+        return await self.pool.tx(lambda cn: retention.prune_runs(cn, job, before, keep, limit))
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         found = await self.pool.fetch(queries.ATTEMPTS, run_id)

@@ -12,7 +12,8 @@ from typing import Any
 
 from tss.core import flows
 from tss.core.firing import REPLACED, refires_withdrawn, rewound
-from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, Run
+from tss.core.history import VersionChange
+from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, PauseInfo, Run
 from tss.core.states import RunState, can_transition
 from tss.core.timeutil import from_micros
 from tss.core.workers import Room
@@ -31,12 +32,13 @@ from tss.store.encoding import (
 from tss.store.postgres import queries
 from tss.store.postgres.connection import clean, columns
 from tss.store.postgres.queries import numbered
-from tss.store.sql import plans, rows
+from tss.store.sql import history, plans, rows
 from tss.store.sql import queries as shared
 from tss.store.sql.rows import NewEvent
 
 R = RunState
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
+VERSION_INSERT = numbered(history.VERSION_INSERT)
 
 
 async def insert_with_flows(
@@ -195,7 +197,12 @@ async def locked_job(conn: Conn, name: str) -> Job:
 
 
 async def update_job(
-    conn: Conn, spec: JobSpec, next_fire_at: datetime | None, expected_version: int | None
+    conn: Conn,
+    spec: JobSpec,
+    next_fire_at: datetime | None,
+    expected_version: int | None,
+    actor: str = "user",
+    change: VersionChange = "updated",
 ) -> Job:
     old = await locked_job(conn, spec.name)
     if expected_version is not None and expected_version != old.version:
@@ -207,34 +214,51 @@ async def update_job(
     parents = sorted({dep.job for dep in spec.depends_on})
     args = (*rows.job_values(spec), micros(fire), spec.name, parents)
     [(created_at, updated_at, version, _)] = await conn.fetch(queries.JOB_UPDATE, *args)
-    return Job(spec, from_micros(created_at), from_micros(updated_at), when(micros(fire)), version)
+    await add_version(conn, spec.name, updated_at, actor, change, spec)
+    return Job(spec, from_micros(created_at), from_micros(updated_at), when(micros(fire)), version,
+               pause=old.pause if spec.paused else None)  # fmt: skip
 
 
-async def set_paused(conn: Conn, name: str, paused: bool) -> Job:
+async def set_paused(conn: Conn, name: str, paused: bool, pause: PauseInfo | None = None) -> Job:
     old = await locked_job(conn, name)
     spec = old.spec.model_copy(update={"paused": paused})
     fire = old.next_fire_at
     if paused:
         fire = rewound(fire, await cancel_ahead(conn, name, "job paused"))
-    args = (spec_text(spec), paused, name, micros(fire))
+    values = rows.pause_values(pause if paused else None)
+    args = (spec_text(spec), paused, name, micros(fire), *values)
     [(updated_at, _)] = await conn.fetch(queries.JOB_PAUSE, *args)
-    return replace(old, spec=spec, updated_at=from_micros(updated_at), next_fire_at=fire)
+    at = from_micros(updated_at)
+    return replace(old, spec=spec, updated_at=at, next_fire_at=fire, pause=rows.pause_of(values[0]))
 
 
-async def delete_job(conn: Conn, name: str) -> None:
+async def resume_due_pauses(conn: Conn, limit: int) -> list[Job]:
+    """Resume the paused jobs whose pause has ended, each locked: a job another
+    transaction is resuming is skipped, one it resumed no longer matches."""
+    due = [rows.job_of(row) for row in await conn.fetch(queries.PAUSES_DUE, max(limit, 0))]
+    resumed = []
+    for job in due:
+        spec = job.spec.model_copy(update={"paused": False})
+        args = (spec_text(spec), False, job.name, micros(job.next_fire_at), None, None)
+        [(updated_at, _)] = await conn.fetch(queries.JOB_PAUSE, *args)
+        resumed.append(replace(job, spec=spec, updated_at=from_micros(updated_at), pause=None))
+    return resumed
+
+
+async def delete_job(conn: Conn, name: str, actor: str = "user") -> None:
     if await conn.execute("DELETE FROM jobs WHERE name = $1", name) == "DELETE 0":
         raise NotFound.job(name)
     await conn.execute("DELETE FROM job_deps WHERE child = $1", name)
     await cancel_ahead(conn, name, "job deleted")
+    await add_version(conn, name, await conn.fetchval(queries.CLOCK), actor, "deleted", None)
 
 
-async def delete_ended_runs(conn: Conn, job: str, before_us: int, limit: int) -> int:
-    found = await conn.fetch(numbered(shared.DELETABLE), job, before_us, limit)
-    ids = [row[0] for row in found]
-    if ids:
-        for sql in shared.FORGET:
-            await conn.execute(sql.format("SELECT unnest($1::text[])"), ids)
-    return len(ids)
+async def add_version(
+    conn: Conn, name: str, at_us: int, actor: str, change: VersionChange, spec: JobSpec | None
+) -> None:
+    """Record a job's new version, in the transaction of the change."""
+    values = history.version_values(name, at_us, actor, change, spec)
+    await conn.execute(VERSION_INSERT, *values)
 
 
 async def cancel_ahead(conn: Conn, name: str, why: str) -> list[datetime | None]:

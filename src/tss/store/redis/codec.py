@@ -21,6 +21,7 @@ from tss.core.models import (
     Job,
     NewRun,
     Outcome,
+    PauseInfo,
     Role,
     Run,
     Token,
@@ -213,7 +214,17 @@ def job_of(h: Hash, name: str = "") -> Job:
         from_micros(int(h["updated"])),
         _when(h, "next"),
         int(h["version"]),
+        pause_of(h.get("pause")) if paused else None,
     )
+
+
+def pause_text(pause: PauseInfo | None) -> str:
+    """A pause as a job's hash keeps it ('' for none)."""
+    return "" if pause is None else encoding.dumps(pause.to_dict())
+
+
+def pause_of(text: str | None) -> PauseInfo | None:
+    return PauseInfo.from_dict(encoding.loads_or_none(text or None))
 
 
 def worker_fields(info: WorkerInfo) -> list[str]:

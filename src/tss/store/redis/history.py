@@ -10,7 +10,6 @@ from tss.core.models import Attempt, Event, Page, Run, RunFilter
 from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_micros
 from tss.errors import NotFound
-from tss.store import encoding
 from tss.store.paging import FLOWS, bucket_us, check_offset, run_after, run_cursor
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import RedisPart, on_each
@@ -102,13 +101,6 @@ class RedisHistory(RedisPart, HistoryStore):
             (from_micros(slot), RunState(state), count)
             for (slot, state), count in sorted(counts.items())
         ]
-
-    async def delete_ended_runs(
-        self, job: str, *, limit: int, ended_before: datetime | None = None
-    ) -> int:
-        before = encoding.before_us(ended_before)
-        deleted = await self._conn.eval(scripts.DELETE_ENDED, job, str(before), str(max(limit, 0)))
-        return int(deleted)
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         found = await self._conn.eval(scripts.ATTEMPTS, run_id)

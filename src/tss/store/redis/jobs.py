@@ -9,11 +9,12 @@ from typing import Any
 
 from tss.core import flows
 from tss.core.firing import refires_withdrawn
-from tss.core.models import Job, JobFilter, JobSpec, Page, Run
+from tss.core.models import Job, JobFilter, JobSpec, Page, PauseInfo, Run
 from tss.core.states import RunState
 from tss.core.timeutil import from_micros
 from tss.errors import Conflict, NotFound
 from tss.store import encoding
+from tss.store.auditing import change_of
 from tss.store.paging import JobOrder, check_offset, prefix_end
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import BATCH, RedisConnection, RedisPart, on_each
@@ -32,20 +33,36 @@ UPDATE_TRIES = 4
 class RedisJobs(RedisPart, JobStore):
     """The job part of :class:`~tss.store.redis.RedisStore`."""
 
-    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
+    async def create_job(
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        actor: str = "user",
+        rolled_back: bool = False,
+    ) -> Job:
         fire = codec.micros_text(next_fire_at)
         paused = "1" if spec.paused else "0"
+        change = change_of("created", rolled_back)
         now = await self._conn.eval(
-            scripts.CREATE_JOB, spec.name, encoding.spec_text(spec), fire or "", paused
-        )
+            scripts.CREATE_JOB, spec.name, encoding.spec_text(spec), fire or "", paused,
+            actor, change,
+        )  # fmt: skip
         if now is None:
             raise Conflict.job_exists(spec.name)
         at = from_micros(int(now))
         return Job(spec, at, at, encoding.when(encoding.micros(next_fire_at)), 1)
 
     async def update_job(
-        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        expected_version: int | None = None,
+        actor: str = "user",
+        rolled_back: bool = False,
     ) -> Job:
+        change = change_of("updated", rolled_back)
         fire = codec.micros_text(next_fire_at) or ""
         want = "" if expected_version is None else str(expected_version)
         paused = "1" if spec.paused else "0"
@@ -58,7 +75,7 @@ class RedisJobs(RedisPart, JobStore):
             refire = seen is not None and refires_withdrawn(encoding.spec_of(seen, spec.name), spec)
             reply = await self._conn.eval(
                 scripts.UPDATE_JOB, spec.name, encoding.spec_text(spec), fire, paused, want,
-                "1" if refire else "0", seen or "",
+                "1" if refire else "0", seen or "", actor, change,
             )  # fmt: skip
             if reply[0] != "moved":
                 break
@@ -70,7 +87,9 @@ class RedisJobs(RedisPart, JobStore):
             raise Conflict.stale_version(spec.name, reply[1], expected_version)
         created, version, now = int(reply[1]), int(reply[2]), int(reply[3])
         stored = int(reply[4]) if len(reply) > 4 and reply[4] else None
-        return Job(spec, from_micros(created), from_micros(now), encoding.when(stored), version)
+        pause = codec.pause_of(reply[5]) if len(reply) > 5 and spec.paused else None
+        return Job(spec, from_micros(created), from_micros(now), encoding.when(stored), version,
+                   pause=pause)  # fmt: skip
 
     async def get_job(self, name: str) -> Job:
         [found] = await self._conn.hashes([f"{self.keys}job:{name}"])
@@ -149,15 +168,23 @@ class RedisJobs(RedisPart, JobStore):
             )
         return found
 
-    async def delete_job(self, name: str) -> None:
-        if not await self._conn.eval(scripts.DELETE_JOB, name):
+    async def delete_job(self, name: str, *, actor: str = "user") -> None:
+        if not await self._conn.eval(scripts.DELETE_JOB, name, actor):
             raise NotFound.job(name)
 
-    async def set_paused(self, name: str, paused: bool) -> Job:
-        flat = await self._conn.eval(scripts.SET_PAUSED, name, "1" if paused else "0")
+    async def set_paused(self, name: str, paused: bool, *, pause: PauseInfo | None = None) -> Job:
+        kept = pause if paused else None
+        until = "" if kept is None else codec.micros_text(kept.until) or ""
+        flat = await self._conn.eval(
+            scripts.SET_PAUSED, name, "1" if paused else "0", codec.pause_text(kept), until
+        )
         if flat is None:
             raise NotFound.job(name)
         return codec.job_of(codec.pairs(flat))
+
+    async def resume_due_pauses(self, *, limit: int) -> list[Job]:
+        found = await self._conn.eval(scripts.RESUME_DUE_PAUSES, str(max(limit, 0)))
+        return [codec.job_of(codec.pairs(flat)) for flat in found or ()]
 
     async def downstream(self, name: str) -> dict[str, JobSpec]:
         return (await downstream_specs(self._conn, [name])).get(name, {})

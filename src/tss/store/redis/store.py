@@ -19,6 +19,8 @@ Keys (``K`` is ``<prefix>:store:``; times are microseconds since the epoch):
 ``K job:<name>``      hash: name, spec (JSON), next, created, updated, version, paused
 ``K jobs``            zset of job names, score 0: name order (ZRANGEBYLEX), counts
 ``K due``             zset name -> next fire, unpaused jobs only: what is due is a range
+``K pause-until``     zset name -> the end of its pause, paused jobs with one only (the
+                      job's hash keeps the pause itself, JSON, in ``pause``)
 ``K run:<id>``        hash: a run's fields (``codec.RUN_FIELDS``), ``pub`` (published
                       at) and ``tmo`` (its timeout in microseconds)
 ``K runs``            zset of every run id, score 0 (ids sort by creation: newest first)
@@ -49,6 +51,10 @@ Keys (``K`` is ``<prefix>:store:``; times are microseconds since the epoch):
 ``K alert:<id>``      hash: an alert; its indexes ``K alerts``, ``K job-alerts:<job>``,
                       ``K alerts-due``; the keeper's ``K lease:<name>``; ``K silences``
                       (:mod:`.alerts` lists these keys)
+``K versions:<job>``  list: a job's versions; ``K audit``... the audit log (:mod:`.audit`
+                      lists these keys)
+``K backfill:<id>``    hash: a backfill; its indexes ``K backfills:<job>`` and
+                      ``K backfills-active`` (:mod:`.ledger` lists these keys)
 ``K schema``          the layout's version
 ====================  ====================================================================
 
@@ -70,8 +76,9 @@ tag, pool, paused or last-state filter reads every job in the prefix range and s
 Listing runs newest first reads one page when unfiltered or filtered by only a job or only
 one state; other filters read the matching index newest first and filter here until the
 page is full. Counting runs by state is one ZCARD per state unless filtered by more than
-states. Nothing is trimmed unless asked: ``delete_ended_runs`` (the ``delete_ended``
-script) deletes a job's ended runs with their attempts, events and index entries.
+states. Nothing is trimmed unless asked: ``delete_ended_runs`` (the ``prune_runs``
+script, :mod:`.retention`) deletes a job's ended runs with their attempts, events and index
+entries; the pruner asks.
 
 Errors: connection and server errors become one-line `StoreError`s naming the URL (password
 hidden). redis-py retries a command three times on a dropped connection; every script is
@@ -90,17 +97,30 @@ from tss.errors import StoreError
 from tss.store.base import RUNS_CHANNEL, Store
 from tss.store.redis.admin import RedisAdmin
 from tss.store.redis.alerts import RedisAlerts
+from tss.store.redis.audit import RedisAudit
 from tss.store.redis.connection import RedisConnection
 from tss.store.redis.history import RedisHistory
 from tss.store.redis.jobs import RedisJobs
+from tss.store.redis.ledger import RedisLedger
 from tss.store.redis.notices import Listener
+from tss.store.redis.retention import RedisRetention
 from tss.store.redis.runs import RedisRuns
 
 #: the version of the key layout this module writes
 SCHEMA = "1"
 
 
-class RedisStore(RedisJobs, RedisRuns, RedisHistory, RedisAdmin, RedisAlerts, Store):
+class RedisStore(
+    RedisJobs,
+    RedisRuns,
+    RedisHistory,
+    RedisAdmin,
+    RedisAlerts,
+    RedisRetention,
+    RedisAudit,
+    RedisLedger,
+    Store,
+):
     """A store in Redis; any number of instances and processes may share it."""
 
     name = "redis"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from tss.core.models import JobFilter, RunFilter
-from tss.core.states import TERMINAL_STATES, RunState
+from tss.core.states import RunState
 from tss.core.timeutil import to_micros
 from tss.core.workers import LIVE_WORKER_STATES
 from tss.store.encoding import RunRow
@@ -270,16 +270,8 @@ SETTLE_RUN = (
     " finished_at = ?, reason = ? WHERE id = ? AND state = 'waiting'"
 )
 
-_ENDED = ", ".join(sorted(f"'{state.value}'" for state in TERMINAL_STATES))
-#: delete_ended_runs: up to N ended runs of a job (parameters: job, ended before, limit),
-#: oldest first, none in a flow that has a run still going; the job's history index
-#: (``ix_runs_job_id``) walks them.
-DELETABLE = (
-    f"SELECT id FROM runs AS r WHERE job = ? AND state IN ({_ENDED}) AND finished_at < ?"
-    " AND (flow_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs AS f WHERE"
-    f" f.flow_id = r.flow_id AND f.state NOT IN ({_ENDED}))) ORDER BY id LIMIT ?"
-)
-#: the history of deleted runs, child rows first (the IN list goes in ``{}``)
+#: the history of deleted runs, child rows first (the IN list goes in ``{}``;
+#: :mod:`tss.store.sql.retention` picks the runs)
 FORGET = (
     "DELETE FROM events WHERE run_id IN ({})",
     "DELETE FROM attempts WHERE run_id IN ({})",

@@ -15,7 +15,7 @@ import orjson
 
 from tss.core.alerts import Alert, AlertUpdate, Silence
 from tss.core.models import Attempt, Event, Job, JobSpec, NewRun, Role, Run, Token, WorkerInfo
-from tss.core.records import DashboardSession
+from tss.core.records import DashboardSession, PauseInfo
 from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_micros
 from tss.core.workers import WorkerState
@@ -43,6 +43,19 @@ class JobRow(NamedTuple):
     created_at: int
     updated_at: int
     version: int
+    pause: str | None
+
+
+def pause_values(pause: PauseInfo | None) -> tuple[str | None, int | None]:
+    """``pause, pause_until`` for a job row: the pause as JSON, and its end time."""
+    if pause is None:
+        return None, None
+    return dumps(pause.to_dict()), micros(pause.until)
+
+
+def pause_of(text: str | None) -> PauseInfo | None:
+    """The pause stored as ``text`` (None: none, or the job is not paused)."""
+    return PauseInfo.from_dict(loads_or_none(text))
 
 
 def job_values(spec: JobSpec) -> tuple[str, str, str, str, bool]:
@@ -58,6 +71,7 @@ def job_of(values: Sequence[Any]) -> Job:
         from_micros(r.updated_at),
         when(r.next_fire_at),
         r.version,
+        pause_of(r.pause),
     )
 
 

@@ -52,6 +52,10 @@ jobs = sa.Table(
     sa.Column("created_at", MICROS, nullable=False),
     sa.Column("updated_at", MICROS, nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
+    # Who paused the job, why and until when (PauseInfo as JSON), set only while paused;
+    # pause_until repeats its end time for the sweep that resumes such jobs.
+    sa.Column("pause", sa.Text(), nullable=True),
+    sa.Column("pause_until", MICROS, nullable=True),
 )
 # The scheduler's tick reads only what is due: cost grows with what is due, not with jobs.
 sa.Index(
@@ -60,6 +64,9 @@ sa.Index(
     sqlite_where=sa.text("paused = 0"),
     postgresql_where=sa.text("paused = false"),
 )
+
+# The pause sweep reads only the jobs paused until some time.
+sa.Index("ix_jobs_pause_until", jobs.c.pause_until, **_where("pause_until IS NOT NULL"))
 
 #: one row per ``depends_on`` entry: a run finds the jobs downstream of its job here.
 job_deps = sa.Table(
@@ -286,3 +293,75 @@ silences = sa.Table(
     sa.Column("by_actor", NAME, nullable=False),
     sa.Column("created_at", MICROS, nullable=False),
 )
+
+# Job versions: a job's definition (JSON, NULL for a deletion) after each change, written in
+# the same transaction as the change. Kept when the job is deleted.
+job_versions = sa.Table(
+    "job_versions",
+    metadata,
+    sa.Column("job", NAME, primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True),
+    sa.Column("at", MICROS, nullable=False),
+    sa.Column("actor", NAME, nullable=False),
+    sa.Column("change", STATE, nullable=False),
+    sa.Column("spec", sa.Text(), nullable=True),
+)
+
+# The audit log: one row per write (who, what, to what), ids never reused like ``events``.
+# ``details`` is a JSON object.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at", MICROS, nullable=False),
+    sa.Column("actor", NAME, nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", NAME, nullable=False),
+    sa.Column("details", sa.Text(), nullable=False),
+    sqlite_autoincrement=True,
+)
+#: list_audit: newest first is the primary key read backwards; these serve its filters.
+sa.Index("ix_audit_at", audit.c.at, audit.c.id)
+sa.Index("ix_audit_actor", audit.c.actor, audit.c.id)
+sa.Index("ix_audit_target", audit.c.target, audit.c.id)
+
+# The fire ledger: what became of each scheduled fire whose run retention pruned (copied in
+# the prune's transaction), so the ledger never calls a pruned fire missed. Kept for
+# ``retention.ledger_max_age`` (pruned by ``scheduled_for``).
+fire_ledger = sa.Table(
+    "fire_ledger",
+    metadata,
+    sa.Column("job", NAME, nullable=False),
+    sa.Column("scheduled_for", MICROS, nullable=False),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("finished_at", MICROS, nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint("job", "scheduled_for"),
+)
+#: the ledger's own retention: the oldest fires first, across jobs.
+sa.Index("ix_fire_ledger_scheduled_for", fire_ledger.c.scheduled_for)
+
+
+# Backfills of a job's past fires: which fires someone asked to make (``fires``: a JSON list
+# of microseconds), how many of them were made so far, and whether it is still going.
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("job", NAME, nullable=False),
+    sa.Column("fires", sa.Text(), nullable=False),
+    sa.Column("made", sa.Integer(), nullable=False),
+    sa.Column("max_active", sa.Integer(), nullable=True),
+    sa.Column("actor", NAME, nullable=False),
+    sa.Column("created_at", MICROS, nullable=False),
+    sa.Column("state", STATE, nullable=False),
+)
+#: a job's backfills, newest first; the ones still going (the scheduler's backfill step).
+sa.Index("ix_backfills_job", backfills.c.job, backfills.c.created_at)
+sa.Index("ix_backfills_active", backfills.c.created_at, **_where("state = 'active'"))

@@ -99,7 +99,20 @@ JOB_UPDATE = (
     "UPDATE jobs SET spec = ?, type = ?, pool = ?, tags = ?, paused = ?, next_fire_at = ?,"
     " updated_at = ?, version = version + 1 WHERE name = ?"
 )
-JOB_PAUSE = "UPDATE jobs SET spec = ?, paused = ?, updated_at = ?, next_fire_at = ? WHERE name = ?"
+JOB_PAUSE = (
+    "UPDATE jobs SET spec = ?, paused = ?, updated_at = ?, next_fire_at = ?, pause = ?,"
+    " pause_until = ? WHERE name = ?"
+)
+#: an update left a job unpaused: it keeps no pause
+PAUSE_CLEAR = (
+    "UPDATE jobs SET pause = NULL, pause_until = NULL"
+    " WHERE name = ? AND paused = 0 AND pause IS NOT NULL"
+)
+#: the paused jobs whose pause has ended (``ix_jobs_pause_until``)
+PAUSES_DUE = (
+    f"{JOBS} WHERE pause_until IS NOT NULL AND pause_until <= ? AND paused = 1"
+    " ORDER BY pause_until, name LIMIT ?"
+)
 FIRE_DUE = f"{JOBS} WHERE paused = 0 AND next_fire_at <= ? ORDER BY next_fire_at, name LIMIT ?"
 ADVANCE = "UPDATE jobs SET next_fire_at = ? WHERE name = ? AND next_fire_at IS ?"
 PROMOTE = (

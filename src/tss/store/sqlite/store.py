@@ -25,6 +25,7 @@ from tss.core.models import (
     NewRun,
     Outcome,
     Page,
+    PauseInfo,
     Run,
     RunFilter,
     Token,
@@ -35,14 +36,18 @@ from tss.core.timeutil import from_micros, to_micros, to_utc, utcnow
 from tss.core.workers import worker_state
 from tss.errors import NotFound
 from tss.store import encoding
+from tss.store.auditing import change_of
 from tss.store.base import DashboardSession, Planner, Store
 from tss.store.paging import JobOrder, bucket_us, check_offset
 from tss.store.roles import Claim
 from tss.store.sql import migrate, plans, rows
 from tss.store.sql import queries as shared
-from tss.store.sqlite import queries, writes
+from tss.store.sqlite import queries, retention, writes
+from tss.store.sqlite.audit import SQLiteAudit
 from tss.store.sqlite.connection import Connection, SQLiteConnection, execute, many, rows_in
 from tss.store.sqlite.connection import rows as fetch
+from tss.store.sqlite.ledger import SQLiteLedger
+from tss.store.sqlite.retention import SQLiteRetention
 from tss.store.sqlite.watch import CommitWatcher
 
 P = ParamSpec("P")
@@ -54,7 +59,7 @@ T = TypeVar("T")
 SMALL = 64
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteAudit, SQLiteRetention, SQLiteLedger, Store):
     """A store in one SQLite file; several instances and processes may share the file.
 
     ``clock`` is the store's clock (default: the system's, in UTC)."""
@@ -127,14 +132,28 @@ class SQLiteStore(Store):
 
     # -- jobs ------------------------------------------------------------------------------
 
-    async def create_job(self, spec: JobSpec, next_fire_at: datetime | None) -> Job:
-        return await self._write(writes.create_job, spec, encoding.micros(next_fire_at))
+    async def create_job(
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        actor: str = "user",
+        rolled_back: bool = False,
+    ) -> Job:
+        fire_us, change = encoding.micros(next_fire_at), change_of("created", rolled_back)
+        return await self._write(writes.create_job, spec, fire_us, actor, change)
 
     async def update_job(
-        self, spec: JobSpec, next_fire_at: datetime | None, *, expected_version: int | None = None
+        self,
+        spec: JobSpec,
+        next_fire_at: datetime | None,
+        *,
+        expected_version: int | None = None,
+        actor: str = "user",
+        rolled_back: bool = False,
     ) -> Job:
-        fire_us = encoding.micros(next_fire_at)
-        return await self._write(writes.update_job, spec, fire_us, expected_version)
+        fire_us, change = encoding.micros(next_fire_at), change_of("updated", rolled_back)
+        return await self._write(writes.update_job, spec, fire_us, expected_version, actor, change)
 
     async def get_job(self, name: str) -> Job:
         return await self._read(writes.get_job, name)
@@ -165,11 +184,18 @@ class SQLiteStore(Store):
     async def last_runs(self, names: Sequence[str]) -> dict[str, Run]:
         return await self._read(writes.last_runs, list(dict.fromkeys(names)))
 
-    async def delete_job(self, name: str) -> None:
-        await self._write(writes.delete_job, name)
+    async def delete_job(self, name: str, *, actor: str = "user") -> None:
+        await self._write(writes.delete_job, name, actor)
 
-    async def set_paused(self, name: str, paused: bool) -> Job:
-        return await self._write(writes.set_paused, name, paused)
+    async def set_paused(self, name: str, paused: bool, *, pause: PauseInfo | None = None) -> Job:
+        return await self._write(writes.set_paused, name, paused, pause)
+
+    async def resume_due_pauses(self, *, limit: int) -> list[Job]:
+        # A read first: the sweep runs every second, and seldom finds a pause that ended;
+        # the write lock is taken only when one did.
+        if not await self._read(writes.pauses_due, self._now_us()):
+            return []
+        return await self._write(writes.resume_due_pauses, limit)
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -243,10 +269,12 @@ class SQLiteStore(Store):
         return [(from_micros(slot * width), encoding.STATES[state], n) for slot, state, n in found]
 
     async def delete_ended_runs(
-        self, job: str, *, limit: int, ended_before: datetime | None = None
+        self, job: str, *, limit: int, ended_before: datetime | None = None, keep_last: int = 0
     ) -> int:
-        before = encoding.before_us(ended_before)
-        return await self._write(writes.delete_ended_runs, job, before, max(limit, 0))
+        before, keep = encoding.before_us(ended_before), max(keep_last, 0)
+        return await self._db.write(
+            lambda conn: retention.prune_runs(conn, job, before, keep, max(limit, 0))
+        )
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         def read(conn: Connection) -> list[Attempt]:

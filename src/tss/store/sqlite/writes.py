@@ -19,8 +19,9 @@ from tss.core import flows
 from tss.core.alerts import Alert
 from tss.core.fencing import holds
 from tss.core.firing import REPLACED, refires_withdrawn, rewound
+from tss.core.history import VersionChange
 from tss.core.models import ErrorInfo, Job, JobSpec, NewRun, Outcome, Page, Run, Token
-from tss.core.records import DashboardSession
+from tss.core.records import DashboardSession, PauseInfo
 from tss.core.states import RunState, can_transition
 from tss.core.timeutil import from_micros
 from tss.core.workers import Room
@@ -38,8 +39,9 @@ from tss.store.encoding import (
 from tss.store.encoding import when as time_of
 from tss.store.paging import JobOrder
 from tss.store.roles import check_definition
-from tss.store.sql import plans, rows
+from tss.store.sql import history, plans, rows
 from tss.store.sql import queries as shared
+from tss.store.sql.history import version_values
 from tss.store.sqlite import queries
 from tss.store.sqlite.connection import Connection, changes, execute, many, rows_in
 from tss.store.sqlite.connection import rows as fetch
@@ -47,7 +49,14 @@ from tss.store.sqlite.connection import rows as fetch
 # -- jobs ------------------------------------------------------------------------------------
 
 
-def create_job(conn: Connection, now_us: int, spec: JobSpec, fire_us: int | None) -> Job:
+def create_job(
+    conn: Connection,
+    now_us: int,
+    spec: JobSpec,
+    fire_us: int | None,
+    actor: str = "user",
+    change: VersionChange = "created",
+) -> Job:
     try:
         execute(
             conn, queries.JOB_INSERT, (spec.name, *rows.job_values(spec), fire_us, now_us, now_us)
@@ -55,11 +64,18 @@ def create_job(conn: Connection, now_us: int, spec: JobSpec, fire_us: int | None
     except IntegrityError as exc:
         raise Conflict.job_exists(spec.name) from exc
     many(conn, shared.EDGES_INSERT, plans.edges(spec))
+    execute(conn, history.VERSION_INSERT, version_values(spec.name, now_us, actor, change, spec))
     return Job(spec, from_micros(now_us), from_micros(now_us), time_of(fire_us), 1)
 
 
 def update_job(
-    conn: Connection, now_us: int, spec: JobSpec, fire_us: int | None, want: int | None
+    conn: Connection,
+    now_us: int,
+    spec: JobSpec,
+    fire_us: int | None,
+    want: int | None,
+    actor: str = "user",
+    change: VersionChange = "updated",
 ) -> Job:
     old = get_job(conn, spec.name)
     if want is not None and want != old.version:
@@ -68,9 +84,13 @@ def update_job(
     if refires_withdrawn(old.spec, spec):
         fire_us = micros(rewound(time_of(fire_us), withdrawn))
     execute(conn, queries.JOB_UPDATE, (*rows.job_values(spec), fire_us, now_us, spec.name))
+    if not spec.paused and old.pause is not None:
+        execute(conn, queries.PAUSE_CLEAR, (spec.name,))
     execute(conn, shared.EDGES_DELETE, (spec.name,))
     many(conn, shared.EDGES_INSERT, plans.edges(spec))
-    return Job(spec, old.created_at, from_micros(now_us), time_of(fire_us), old.version + 1)
+    execute(conn, history.VERSION_INSERT, version_values(spec.name, now_us, actor, change, spec))
+    return Job(spec, old.created_at, from_micros(now_us), time_of(fire_us), old.version + 1,
+               pause=old.pause if spec.paused else None)  # fmt: skip
 
 
 def get_job(conn: Connection, name: str) -> Job:
@@ -111,18 +131,12 @@ def last_runs(conn: Connection, names: list[str]) -> dict[str, Run]:
     return {name: found[name] for name in names if name in found}
 
 
-def delete_job(conn: Connection, now_us: int, name: str) -> None:
+def delete_job(conn: Connection, now_us: int, name: str, actor: str = "user") -> None:
     if not execute(conn, "DELETE FROM jobs WHERE name = ?", (name,)):
         raise NotFound.job(name)
     execute(conn, shared.EDGES_DELETE, (name,))
     cancel_ahead(conn, now_us, name, "job deleted")
-
-
-def delete_ended_runs(conn: Connection, now_us: int, job: str, before_us: int, limit: int) -> int:
-    ids = [row[0] for row in fetch(conn, shared.DELETABLE, (job, before_us, limit))]
-    for sql in shared.FORGET:
-        rows_in(conn, sql, ids)
-    return len(ids)
+    execute(conn, history.VERSION_INSERT, version_values(name, now_us, actor, "deleted", None))
 
 
 def cancel_ahead(conn: Connection, now_us: int, name: str, why: str) -> list[datetime | None]:
@@ -136,15 +150,39 @@ def cancel_ahead(conn: Connection, now_us: int, name: str, why: str) -> list[dat
     return [run.scheduled_for for run in runs]
 
 
-def set_paused(conn: Connection, now_us: int, name: str, paused: bool) -> Job:
+def set_paused(
+    conn: Connection, now_us: int, name: str, paused: bool, pause: PauseInfo | None = None
+) -> Job:
     old = get_job(conn, name)
     spec = old.spec.model_copy(update={"paused": paused})
     next_fire_at = old.next_fire_at
     if paused:
         next_fire_at = rewound(next_fire_at, cancel_ahead(conn, now_us, name, "job paused"))
-    params = (spec_text(spec), paused, now_us, micros(next_fire_at), name)
+    kept = pause if paused else None
+    params = (spec_text(spec), paused, now_us, micros(next_fire_at), *rows.pause_values(kept), name)
     execute(conn, queries.JOB_PAUSE, params)
-    return replace(old, spec=spec, updated_at=from_micros(now_us), next_fire_at=next_fire_at)
+    stored = rows.pause_of(rows.pause_values(kept)[0])
+    return replace(
+        old, spec=spec, updated_at=from_micros(now_us), next_fire_at=next_fire_at, pause=stored
+    )
+
+
+def pauses_due(conn: Connection, now_us: int) -> bool:
+    """Whether a paused job's pause has ended (read only)."""
+    return bool(fetch(conn, queries.PAUSES_DUE, (now_us, 1)))
+
+
+def resume_due_pauses(conn: Connection, now_us: int, limit: int) -> list[Job]:
+    """Resume the paused jobs whose pause has ended: the write lock is held, so no other
+    process resumes the same ones."""
+    due = [rows.job_of(row) for row in fetch(conn, queries.PAUSES_DUE, (now_us, max(limit, 0)))]
+    resumed = []
+    for job in due:
+        spec = job.spec.model_copy(update={"paused": False})
+        params = (spec_text(spec), False, now_us, micros(job.next_fire_at), None, None, job.name)
+        execute(conn, queries.JOB_PAUSE, params)
+        resumed.append(replace(job, spec=spec, updated_at=from_micros(now_us), pause=None))
+    return resumed
 
 
 # -- scheduling ------------------------------------------------------------------------------

@@ -5,11 +5,13 @@ import { parseDuration } from "./alerts.js";
 import { api, v1 } from "./api.js";
 import { base, count, h } from "./dom.js";
 import { iso } from "./filters.js";
+import { pauseJobDialog } from "./pauses.js";
 import { isEnded } from "./states.js";
 
 const path = (name) => v1(`/jobs/${encodeURIComponent(name)}`);
 
-/** Run now (with params), pause or resume a job; `done()` redraws. Empty for a viewer. */
+/** Run now (with params), pause (asking for a note and an end) or resume a job; `done()`
+ * redraws. Empty for a viewer. */
 export function jobActions(ctx, job, done) {
   if (!ctx.can("operator")) return null;
   const name = job.name;
@@ -17,9 +19,8 @@ export function jobActions(ctx, job, done) {
     ? h("button", { type: "button", "data-action": "resume", onclick: async () => {
       if (await ctx.act(`Resume ${name}`, () => api(`${path(name)}/resume`, { method: "POST" }))) done();
     } }, "Resume")
-    : h("button", { type: "button", "data-action": "pause", onclick: async () => {
-      if (await ctx.act(`Pause ${name}`, () => api(`${path(name)}/pause`, { method: "POST" }))) done();
-    } }, "Pause");
+    : h("button", { type: "button", "data-action": "pause",
+      onclick: () => pauseJobDialog(ctx, name, done) }, "Pause…");
   const run = h("button", { type: "button", class: "primary", "data-action": "run",
     onclick: () => runDialog(ctx, name) }, "Run now");
   return h("span", { class: "actions" }, run, toggle);

@@ -15,7 +15,9 @@ configureLive(config, (text) => status(text));
 
 function menu(current) {
   const nav = document.getElementById("nav");
-  put(nav, h("ul", {}, PAGES.filter((p) => config.pages.includes(p.id)).map((p) =>
+  // A page for one role (the audit log: admins) is in the menu of that role only.
+  const shows = (p) => config.pages.includes(p.id) && (!p.role || (session && session.role === p.role));
+  put(nav, h("ul", {}, PAGES.filter(shows).map((p) =>
     h("li", {}, h("a", {
       href: p.path ? `${base}/${p.path}` : base,
       "data-link": true,

@@ -10,9 +10,11 @@ export const PAGES = Object.freeze([
   { id: "runs", label: "Runs", path: "runs" },
   { id: "flows", label: "Flows", path: "flows" },
   { id: "timeline", label: "Timeline", path: "timeline" },
+  { id: "upcoming", label: "Upcoming", path: "upcoming" },
   { id: "workers", label: "Workers", path: "workers" },
   { id: "dead-letters", label: "Dead letters", path: "dead-letters" },
   { id: "alerts", label: "Alerts", path: "alerts" },
+  { id: "audit", label: "Audit", path: "audit", role: "admin" },
 ]);
 
 /**
@@ -37,7 +39,9 @@ export const loaders = {
   run: () => import("./pages/run.js"),
   flows: () => import("./pages/flows.js"),
   timeline: () => import("./pages/timeline.js"),
+  upcoming: () => import("./pages/upcoming.js"),
   workers: () => import("./pages/workers.js"),
   "dead-letters": () => import("./pages/dead.js"),
   alerts: () => import("./pages/alerts.js"),
+  audit: () => import("./pages/audit.js"),
 };

@@ -1,7 +1,7 @@
 // One job: its definition, the next 10 fire times, its run history with durations, its
 // dependency graph (parents through depends_on, descendants from the API's flow route),
-// whether its alerts are silenced (operators silence them or end the silence), and its
-// recent alerts.
+// whether its alerts are silenced (operators silence them or end the silence), its
+// recent alerts, and its versions (who changed it, when, the diff; admins roll back).
 
 import { jobActions, silenceActions } from "../actions.js";
 import { alertTable, silenceWords } from "../alerts.js";
@@ -11,6 +11,9 @@ import {
   badge, base, between, card, h, json, link, put, span, stamp, table, when,
 } from "../dom.js";
 import { jobGraph } from "../flowgraph.js";
+import { jobHistory } from "../history.js";
+import { jobFires } from "../ledger.js";
+import { pauseWords } from "../pauses.js";
 import { reasonOf } from "../words.js";
 import { raw } from "./jobs.js";
 
@@ -22,7 +25,8 @@ function definition(job) {
   return h("dl", { class: "facts" },
     row("Type", spec.type),
     row("Schedule", spec.schedule ? h("span", {}, job.schedule, h("code", { class: "muted block" }, raw(spec.schedule))) : "on demand"),
-    row("State", job.paused ? "paused" : "active"),
+    row("State", job.paused ? h("span", {}, "paused", job.pause && job.pause.note
+      ? h("span", { class: "muted block" }, job.pause.note) : null) : "active"),
     row("Pool, priority", `${spec.pool}, ${spec.priority}`),
     row("Retries", `${spec.retries.max} (${spec.retries.backoff}, first after ${span(spec.retries.delay)})`),
     row("Timeout", spec.timeout ? span(spec.timeout) : "none"),
@@ -47,8 +51,12 @@ export async function render(ctx) {
   const alertsBox = h("div", { "data-testid": "job-alerts" });
   const head = h("div", { class: "page-head" });
   const silenceBox = h("div", { "data-testid": "silence" });
-  const drawHead = (j) => put(head, h("h1", {}, j.name), j.paused ? h("span", { class: "tag" }, "paused") : null,
-    jobActions(ctx, j, reload));
+  const pauseBox = h("div", { "data-testid": "pause" });
+  const drawHead = (j) => {
+    put(head, h("h1", {}, j.name), j.paused ? h("span", { class: "tag" }, "paused") : null,
+      jobActions(ctx, j, reload));
+    put(pauseBox, j.pause ? h("p", { class: "paused-note" }, pauseWords(j.pause)) : null);
+  };
   /** The job's silence (from GET /silences): a line saying until when, by whom and why. */
   const drawSilence = (all) => {
     const silence = all.items.find((s) => s.job === name) || null;
@@ -73,13 +81,20 @@ export async function render(ctx) {
       ? h("p", {}, link(`${base}/alerts?job=${encodeURIComponent(name)}`, "All its alerts")) : null);
   drawAlerts(alerts);
   const graphSlot = h("div", {}, h("p", { class: "muted" }, "Drawing…"));
-  put(ctx.main, head, silenceBox,
+  // The job's versions (who changed it, when), each with its diff; a rollback redraws
+  // the whole page (the definition changed).
+  const versions = jobHistory(ctx, name, () => ctx.navigate(location.pathname, true));
+  // The fire ledger: every fire of the schedule and what became of it (scheduled jobs).
+  const fires = job.spec.schedule ? jobFires(ctx, name) : null;
+  put(ctx.main, head, pauseBox, silenceBox,
     h("div", { class: "grid" },
       card("Definition", definition(job), h("details", {}, h("summary", {}, "As JSON"), json(job.spec))),
       card("Next fire times", next.times.length ? h("ol", { class: "times" }, next.times.map((t) => h("li", {}, when(t))))
         : h("p", { class: "muted" }, job.paused ? "Paused: it does not fire." : "No schedule: it runs when triggered or by its parents."))),
+    fires ? card("Fires", fires.box) : null,
     card("Flow", graphSlot),
     card("Run history", historyBox),
+    card("History", versions.box),
     card("Alerts", alertsBox));
 
   function drawHistory(page) {
@@ -99,6 +114,11 @@ export async function render(ctx) {
       ], page.items.slice(0, 25), "No runs yet."));
   }
   drawHistory(runs);
+  await versions.draw();
+  if (fires) {
+    await fires.draw();
+    ctx.live(fires.draw, (event) => event.job === name, 1000);
+  }
   ctx.live(async () => drawHistory(await api(v1("/runs"), { params: { job: name, limit: 100 } })),
     (event) => event.job === name, 300);
   // an alert follows its run's event a moment later

@@ -5,6 +5,7 @@ import { jobActions, pager } from "../actions.js";
 import { api, v1 } from "../api.js";
 import { badge, base, h, link, percent, put, table, when } from "../dom.js";
 import { field, filterForm, select } from "../filters.js";
+import { bulkActions, pauseCell } from "../pauses.js";
 import { STATES } from "../states.js";
 
 const SORTS = [
@@ -20,13 +21,15 @@ function columns(ctx, health, redraw) {
     name: { label: "Name", cell: (j) => h("span", {},
       link(`${base}/jobs/${encodeURIComponent(j.name)}`, j.name),
       j.paused ? h("span", { class: "tag" }, "paused") : null,
+      pauseCell(j),
       j.spec.description ? h("span", { class: "muted small block" }, j.spec.description) : null) },
     type: { label: "Type", cell: (j) => j.spec.type },
     schedule: { label: "Schedule", cell: (j) => j.spec.schedule
       ? h("span", {}, j.schedule, h("code", { class: "muted small block" }, raw(j.spec.schedule)))
       : h("span", { class: "muted" }, "on demand") },
     next_run: { label: "Next run", cell: (j) => j.paused
-      ? h("span", { class: "muted" }, "paused") : when(j.next_fire_at) },
+      ? h("span", { class: "muted" }, j.pause && j.pause.until ? ["paused until ", when(j.pause.until)] : "paused")
+      : when(j.next_fire_at) },
     last_state: { label: "Last run", cell: (j) => j.last_run
       ? link(`${base}/runs/${j.last_run.id}`, badge(j.last_run.state)) : badge(null) },
     success_rate: { label: "Success", cell: (j) => {
@@ -83,7 +86,7 @@ export async function render(ctx) {
       const got = await api(v1("/stats/jobs"), { params: { job: page.items.map((j) => j.name) } });
       health = new Map(got.items.map((i) => [i.job, i]));
     }
-    put(body, table(columns(ctx, health, draw), page.items, "No job matches."),
+    put(body, bulkActions(ctx, draw), table(columns(ctx, health, draw), page.items, "No job matches."),
       pager(ctx, page, page.items.length));
     return page;
   }

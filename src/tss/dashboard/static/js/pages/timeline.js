@@ -3,9 +3,12 @@
 import { api, v1 } from "../api.js";
 import { gantt, legend } from "../charts.js";
 import { base, h, put, span, stamp } from "../dom.js";
+import { FIRE_STATUSES, GAPS, gapMarks } from "../ledger.js";
 import { label, pick } from "../states.js";
 
 const ZOOMS = [[7 * 86400, "7 days"], [86400, "1 day"], [6 * 3600, "6 hours"], [3600, "1 hour"]];
+/** Most scheduled jobs whose missed, paused and skipped fires are marked. */
+const MARKED = 20;
 /** Most runs drawn; a busier window says so. */
 const MOST = 2000;
 /** The states the legend explains; bars in the others take the same colours (dashboard.css). */
@@ -35,6 +38,7 @@ export async function render(ctx) {
     h("p", { class: "muted" }, `${stamp(new Date(from).toISOString())} to ${stamp(new Date(end).toISOString())}`),
     body);
 
+  let gaps = null;
   async function draw() {
     const runs = [];
     let cursor = null;
@@ -57,13 +61,28 @@ export async function render(ctx) {
         title: `${r.job} ${r.state}: ${stamp(new Date(start).toISOString())}, ${span((stop - start) / 1000)}`,
       });
     }
+    // Fires that made no run (missed, paused, skipped, replaced) marked on their job's row:
+    // for the scheduled jobs of the window, the first few of them.
+    // Read again at most every 30 s: a live redraw follows every event.
+    if (!gaps || Date.now() - gaps.at > 30000) {
+      const jobs = await api(v1("/jobs"), { params: { limit: 500 } });
+      const names = jobs.items.filter((j) => j.spec.schedule).map((j) => j.name).slice(0, MARKED);
+      const found = await Promise.all(names.map((job) => gapMarks(job, from, end).catch(() => [])));
+      gaps = { at: Date.now(), names, found };
+    }
+    const { names: scheduled, found: marks } = gaps;
+    scheduled.forEach((job, i) => {
+      if (!marks[i].length) return;
+      if (!rows.has(job)) rows.set(job, []);
+      rows.get(job).push(...marks[i]);
+    });
     const list = [...rows].sort(([a], [b]) => a.localeCompare(b)).map(([job, bars]) => ({
       label: job, href: `${base}/jobs/${encodeURIComponent(job)}`, bars,
     }));
     put(body,
       list.length ? gantt(list, { from, to: end, label: "runs per job over time" })
         : h("p", { class: "muted empty" }, "No run in this window."),
-      legend(KEYS),
+      legend([...KEYS, ...FIRE_STATUSES.filter(([s]) => GAPS.includes(s)).map(([s, words]) => ({ cls: `fs-${s}`, label: `fire ${words}` }))]),
       cursor ? h("p", { class: "muted small" }, `Showing the newest ${MOST} runs of this window.`) : null);
   }
   await draw();

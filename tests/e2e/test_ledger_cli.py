@@ -1,0 +1,101 @@
+"""``tss job fires|backfill|upcoming`` as a user runs them, through a running server
+(``--url``) and on the store (``--config``): the same ledger either way, the DST rule in
+words, a dry run that lists what the backfill makes, a second backfill that makes nothing,
+roles, and bad times refused naming the option."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import Project, Result, new_project
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """\
+store: {url: "sqlite:///tss.db"}
+broker: {url: "local://"}
+server: {port: 0}
+scheduler: {max_sleep: 0.2s}
+logging: {level: WARNING}
+jobs:
+  - name: daily
+    type: noop
+    pool: nobody
+    schedule: {cron: "30 2 * * *", timezone: Europe/Paris}
+"""
+SPRING = ["--from", "2026-03-27T00:00:00Z", "--to", "2026-03-31T00:00:00Z"]
+
+
+class Remote:
+    def __init__(self, project: Project, url: str, admin: str, viewer: str) -> None:
+        self.project, self.url, self.admin, self.viewer = project, url, admin, viewer
+
+    def tss(self, *args: str, token: str | None = None) -> Result:
+        return self.project.tss("--url", self.url, "--token", token or self.admin, *args)
+
+    def json(self, *args: str, token: str | None = None) -> Any:
+        result = self.tss(*args, "--json", token=token)
+        assert result.code == 0, str(result)
+        return json.loads(result.out)
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    project = new_project(tmp_path_factory.mktemp("ledger"), config=CONFIG)
+    admin = project.ok("token", "create", "--name", "l-admin", "--role", "admin").out.strip()
+    viewer = project.ok("token", "create", "--name", "l-viewer", "--role", "viewer").out.strip()
+    server = project.start("server")
+    try:
+        project.wait_for_log("press Ctrl+C")
+        banner = (project.root / "server.log").read_text()
+        found = re.search(r"api\s+(http://127\.0\.0\.1:\d+)/api/v1", banner)
+        assert found, banner
+        yield Remote(project, found.group(1), admin, viewer)
+        assert project.stop(server) == 0
+    finally:
+        project.close()
+
+
+def test_backfill_over_a_dst_gap_then_read_the_ledger(remote: Remote) -> None:
+    dry = remote.json("job", "backfill", "daily", *SPRING, "--dry-run")
+    wanted = ["2026-03-27T01:30:00Z", "2026-03-28T01:30:00Z", "2026-03-29T01:00:00Z",
+              "2026-03-30T00:30:00Z"]  # fmt: skip
+    assert [f.replace("+00:00", "Z") for f in dry["fires"]] == wanted
+    refused = remote.tss("job", "backfill", "daily", *SPRING, token=remote.viewer)
+    assert refused.code != 0 and "admin" in refused.err
+    made = remote.json("job", "backfill", "daily", *SPRING)
+    assert made["created"] == 4 and made["count"] == 4
+    again = remote.json("job", "backfill", "daily", *SPRING)
+    assert again["count"] == 0 and again["created"] == 0
+    window = ["--since", "2026-03-27T00:00:00Z", "--until", "2026-03-31T00:00:00Z"]
+    over_api = remote.json("job", "fires", "daily", *window, token=remote.viewer)
+    on_store = remote.project.json("--config", "config.yaml", "job", "fires", "daily", *window)
+    assert [f["status"] for f in over_api["fires"]] == ["backfilled"] * 4
+    assert [f["status"] for f in on_store["fires"]] == ["backfilled"] * 4
+    assert [f["run_id"] for f in on_store["fires"]] == [f["run_id"] for f in over_api["fires"]]
+    table = remote.tss("job", "fires", "daily", *window, token=remote.viewer)
+    assert table.code == 0, str(table)
+    text = " ".join(table.out.split())
+    assert "02:30 does not exist on 2026-03-29 in Europe/Paris; fired at 03:00" in text
+    assert "time (Europe/Paris)" in text and "4 backfilled" in text
+
+
+def test_upcoming_shows_the_busiest_minutes(remote: Remote) -> None:
+    found = remote.json("job", "upcoming", "--hours", "48", token=remote.viewer)
+    assert found["total"] >= 1 and found["peaks"][0]["count"] == 1
+    table = remote.tss("job", "upcoming", "--hours", "48", token=remote.viewer)
+    assert table.code == 0 and "busiest minutes" in table.out and "daily" in table.out
+
+
+def test_bad_times_are_refused_naming_the_option(remote: Remote) -> None:
+    early = remote.tss("job", "backfill", "daily", "--from", "now", "--to", "-1d")
+    assert early.code == 2 and "from" in early.err
+    future = remote.tss("job", "backfill", "daily", "--from", "-1d", "--to", "+1d")
+    assert future.code == 2 and "to must not be in the future" in " ".join(future.err.split())
+    vague = remote.tss("job", "fires", "daily", "--since", "yesterday")
+    assert vague.code == 2 and "--since" in vague.err

@@ -130,25 +130,6 @@ class MemoryState:
         """The events with an id greater than ``after``, oldest first."""
         return self._events[bisect.bisect_right(self._events, after, key=lambda e: e.id) :]
 
-    def _deletable(self, name: str, before: datetime | None, limit: int) -> list[Run]:
-        """Up to ``limit`` ended runs of job ``name`` (that ended before ``before``), oldest
-        first, none of them in a flow that has a run still going."""
-        found: list[Run] = []
-        for run_id in sorted(self._job_runs.get(name, ())):
-            if len(found) >= limit:
-                break
-            run = self._runs[run_id]
-            if not run.state.terminal or run.finished_at is None:
-                continue
-            if before is not None and run.finished_at >= before:
-                continue
-            if run.flow_id is not None and any(
-                not self._runs[m].state.terminal for m in self._flows.get(run.flow_id, ())
-            ):
-                continue
-            found.append(run)
-        return found
-
     def _forget_runs(self, runs: Sequence[Run]) -> None:
         """Delete ended runs with their attempts, logs, events and index entries."""
         gone = {run.id for run in runs}

@@ -31,7 +31,7 @@ def test_pause_kill_resume_inside_the_lookahead_fires_once_on_time(tmp_path: Pat
             broker={"url": "store://"},
             # A long lookahead leaves a loaded machine room for pause, kill and resume
             # between the fire made ahead and its time.
-            scheduler={"lookahead": 12, "max_sleep": 0.5},
+            scheduler={"lookahead": 20, "max_sleep": 0.5},
             worker={"heartbeat_interval": 0.5},
         )
 
@@ -39,7 +39,7 @@ def test_pause_kill_resume_inside_the_lookahead_fires_once_on_time(tmp_path: Pat
     where = Where(f"sqlite:///{tmp_path / 'tss.db'}", "store://")
     worker = start_server(configure([]), log, ("worker", "--worker-id", "w1"))
     wait_for(lambda: "press Ctrl+C" in log.read_text(), 30, "the worker", log)
-    due = (datetime.now(UTC) + timedelta(seconds=16)).replace(microsecond=0)
+    due = (datetime.now(UTC) + timedelta(seconds=24)).replace(microsecond=0)
     config = configure([{"name": "soon", "type": "noop", "schedule": {"at": due.isoformat()}}])
     scheduler = start_server(config, log, ("scheduler",))
     try:

@@ -12,29 +12,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conformance.support import FakeClock
 from tests.servers import REDIS_START, REDIS_URL, PgDatabases, require_server
-from tss.core.timeutil import utcnow
 from tss.store.base import Store
 from tss.store.memory import MemoryStore
-
-
-class FakeClock:
-    """A store clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.value = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += timedelta(seconds=seconds)
 
 
 class Backend:

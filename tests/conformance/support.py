@@ -1,4 +1,5 @@
-"""Builders shared by the conformance tests."""
+"""Builders shared by the conformance tests (and the integration tests that drive the
+memory store with a clock they move)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,23 @@ from typing import Any
 from tss.core.ids import new_id
 from tss.core.models import ErrorInfo, JobSpec, NewRun, Outcome, RetryPolicy, Run, RunPolicy
 from tss.core.states import RunState
+from tss.core.timeutil import utcnow
 from tss.store.base import Store
 
 ACTOR = "test"
+
+
+class FakeClock:
+    """A store clock that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.value = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.value
+
+    def advance(self, seconds: float) -> None:
+        self.value += timedelta(seconds=seconds)
 
 
 def spec(name: str = "job-a", **fields: Any) -> JobSpec:

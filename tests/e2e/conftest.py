@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,14 @@ class Project:
             lambda: (self.root / log).read_text(errors="replace")[-3000:],
         )
 
+    def api_url(self, log: str = "server.log") -> str:
+        """The API address a ``tss server`` started here shows in its banner, once it is up."""
+        self.wait_for_log("press Ctrl+C", log=log)
+        banner = (self.root / log).read_text()
+        found = re.search(r"api\s+(http://127\.0\.0\.1:\d+)/api/v1", banner)
+        assert found, banner
+        return found.group(1)
+
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 20) -> int:
         """SIGTERM ``proc`` and return its exit code (fails if it outlives ``timeout``)."""
         if proc.poll() is None:
@@ -149,6 +159,50 @@ def new_project(
     for name, text in (files or {}).items():
         project.write(name, text)
     return project
+
+
+@dataclass
+class Remote:
+    """A project whose server is running, and tokens for it."""
+
+    project: Project
+    url: str
+    admin: str
+    viewer: str
+
+    def tss(self, *args: str, token: str | None = None) -> Result:
+        """``tss --url URL --token TOKEN ARGS`` (the admin token unless told)."""
+        return self.project.tss("--url", self.url, "--token", token or self.admin, *args)
+
+    def ok(self, *args: str, token: str | None = None) -> Result:
+        """:meth:`tss`, insisting that it exits 0."""
+        result = self.tss(*args, token=token)
+        assert result.code == 0, str(result)
+        return result
+
+    def json(self, *args: str, token: str | None = None) -> Any:
+        """:meth:`ok` with ``--json``, its stdout parsed."""
+        return json.loads(self.ok(*args, "--json", token=token).out)
+
+    def local(self, *args: str) -> Any:
+        """The same command on the store, as JSON."""
+        return self.project.json("--config", "config.yaml", *args)
+
+
+@contextmanager
+def remote_server(root: Path, config: str, tokens: str) -> Iterator[Remote]:
+    """A project in ``root`` with ``config``, its ``tss server`` running, and two tokens for
+    it: ``<tokens>-admin`` (admin) and ``<tokens>-viewer`` (viewer). On leaving, the server
+    must stop with exit code 0; whatever it started is killed."""
+    project = new_project(root, config=config)
+    admin = project.ok("token", "create", "--name", f"{tokens}-admin", "--role", "admin")
+    viewer = project.ok("token", "create", "--name", f"{tokens}-viewer", "--role", "viewer")
+    server = project.start("server")
+    try:
+        yield Remote(project, project.api_url(), admin.out.strip(), viewer.out.strip())
+        assert project.stop(server) == 0
+    finally:
+        project.close()
 
 
 @pytest.fixture

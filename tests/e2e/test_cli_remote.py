@@ -6,16 +6,14 @@ module, the real console script as the client, and the same commands in local mo
 from __future__ import annotations
 
 import json
-import re
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from .conftest import Project, Result, new_project
+from .conftest import Remote, remote_server
 
 pytestmark = pytest.mark.slow
 
@@ -39,47 +37,10 @@ jobs:
 """
 
 
-@dataclass
-class Remote:
-    """A project whose server is running, and tokens for it."""
-
-    project: Project
-    url: str
-    admin: str
-    viewer: str
-
-    def tss(self, *args: str, token: str | None = None) -> Result:
-        """``tss --url URL --token TOKEN ARGS`` (the admin token unless told)."""
-        return self.project.tss("--url", self.url, "--token", token or self.admin, *args)
-
-    def ok(self, *args: str) -> Result:
-        result = self.tss(*args)
-        assert result.code == 0, str(result)
-        return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json").out)
-
-    def local(self, *args: str) -> Any:
-        """The same command on the store, as JSON."""
-        return self.project.json("--config", "config.yaml", *args)
-
-
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
-    project = new_project(tmp_path_factory.mktemp("remote"), config=CONFIG)
-    admin = project.ok("token", "create", "--name", "e2e-admin", "--role", "admin").out.strip()
-    viewer = project.ok("token", "create", "--name", "e2e-viewer", "--role", "viewer").out.strip()
-    server = project.start("server")
-    try:
-        project.wait_for_log("press Ctrl+C")
-        banner = (project.root / "server.log").read_text()
-        found = re.search(r"api\s+(http://127\.0\.0\.1:\d+)/api/v1", banner)
-        assert found, banner
-        yield Remote(project, found.group(1), admin, viewer)
-        assert project.stop(server) == 0
-    finally:
-        project.close()
+    with remote_server(tmp_path_factory.mktemp("remote"), CONFIG, "e2e") as made:
+        yield made
 
 
 def test_jobs_look_the_same_remote_and_local(remote: Remote) -> None:

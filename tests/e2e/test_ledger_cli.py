@@ -5,14 +5,11 @@ roles, and bad times refused naming the option."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from .conftest import Project, Result, new_project
+from .conftest import Remote, remote_server
 
 pytestmark = pytest.mark.slow
 
@@ -31,34 +28,10 @@ jobs:
 SPRING = ["--from", "2026-03-27T00:00:00Z", "--to", "2026-03-31T00:00:00Z"]
 
 
-class Remote:
-    def __init__(self, project: Project, url: str, admin: str, viewer: str) -> None:
-        self.project, self.url, self.admin, self.viewer = project, url, admin, viewer
-
-    def tss(self, *args: str, token: str | None = None) -> Result:
-        return self.project.tss("--url", self.url, "--token", token or self.admin, *args)
-
-    def json(self, *args: str, token: str | None = None) -> Any:
-        result = self.tss(*args, "--json", token=token)
-        assert result.code == 0, str(result)
-        return json.loads(result.out)
-
-
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
-    project = new_project(tmp_path_factory.mktemp("ledger"), config=CONFIG)
-    admin = project.ok("token", "create", "--name", "l-admin", "--role", "admin").out.strip()
-    viewer = project.ok("token", "create", "--name", "l-viewer", "--role", "viewer").out.strip()
-    server = project.start("server")
-    try:
-        project.wait_for_log("press Ctrl+C")
-        banner = (project.root / "server.log").read_text()
-        found = re.search(r"api\s+(http://127\.0\.0\.1:\d+)/api/v1", banner)
-        assert found, banner
-        yield Remote(project, found.group(1), admin, viewer)
-        assert project.stop(server) == 0
-    finally:
-        project.close()
+    with remote_server(tmp_path_factory.mktemp("ledger"), CONFIG, "l") as made:
+        yield made
 
 
 def test_backfill_over_a_dst_gap_then_read_the_ledger(remote: Remote) -> None:

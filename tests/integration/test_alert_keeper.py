@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 
-from tests.conformance.support import error, new_run, spec
+from tests.conformance.support import FakeClock, error, new_run, spec
 from tests.integration.receiver import Receiver, receiving
 from tests.integration.smtp import FreePortController
 from tss.alerts.channels import build_channels, signature
@@ -20,22 +20,10 @@ from tss.alerts.keeper import FIRST_LOOKBACK, LEASE, Keeper
 from tss.config import AlertsConfig
 from tss.core.models import Outcome, Run
 from tss.core.states import RunState
-from tss.core.timeutil import utcnow
 from tss.metrics import Metrics
 from tss.store.memory import MemoryStore
 
 SECRET = "hook-signing-secret"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.value = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += timedelta(seconds=seconds)
 
 
 class Mailbox:
@@ -131,7 +119,7 @@ async def test_a_failing_job_alerts_once_per_channel_and_recovers_once(
     receiver: Receiver, mailbox: tuple[Mailbox, int]
 ) -> None:
     box, port = mailbox
-    store = MemoryStore(clock=Clock())
+    store = MemoryStore(clock=FakeClock())
     await store.create_job(spec("nightly"), None)
     k = keeper(store, config(receiver, port))
     await pass_(k)  # the first keeper starts at the end of the log
@@ -185,7 +173,7 @@ async def test_a_restarted_keeper_neither_loses_nor_repeats(
     read and before delivering; the next one (after the lease ran out) raises the same
     alerts again (stored once by id) and delivers each once."""
     _, port = mailbox
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     await store.create_job(spec("etl"), None)
     alerts = config(
@@ -212,7 +200,7 @@ async def test_a_restarted_keeper_neither_loses_nor_repeats(
 
 
 async def test_a_channel_that_is_down_is_retried_with_back_off(receiver: Receiver) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     await store.create_job(spec("sync"), None)
     alerts = AlertsConfig.model_validate(
@@ -247,7 +235,7 @@ async def test_a_channel_that_is_down_is_retried_with_back_off(receiver: Receive
 
 async def test_the_rate_limit_holds_the_rest_and_sums_them_up(receiver: Receiver) -> None:
     minute = [0.0]
-    store = MemoryStore(clock=Clock())
+    store = MemoryStore(clock=FakeClock())
     alerts = AlertsConfig.model_validate(
         {
             "channels": {"hook": {"type": "webhook", "url": receiver.url("/hook")}},
@@ -277,7 +265,7 @@ async def test_the_rate_limit_holds_the_rest_and_sums_them_up(receiver: Receiver
 async def test_a_silenced_job_is_recorded_not_sent(receiver: Receiver) -> None:
     from tss.core.alerts import Silence
 
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     await store.create_job(spec("noisy"), None)
     alerts = AlertsConfig.model_validate(
@@ -301,7 +289,7 @@ async def test_a_silenced_job_is_recorded_not_sent(receiver: Receiver) -> None:
 async def test_missed_fires_alert_once_whoever_keeps(receiver: Receiver) -> None:
     """A job whose next fire passed with no scheduler running: one `missed` alert, whichever
     of two keepers holds the lease; a keeper taking over does not repeat it."""
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     alerts = AlertsConfig.model_validate(
         {
@@ -335,7 +323,7 @@ async def test_missed_fires_alert_once_whoever_keeps(receiver: Receiver) -> None
 
 
 async def test_a_late_start_and_a_slow_run_alert(receiver: Receiver) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     alerts = AlertsConfig.model_validate(
         {
@@ -365,7 +353,7 @@ async def test_a_late_start_and_a_slow_run_alert(receiver: Receiver) -> None:
 async def test_the_first_keeper_reads_recent_events_not_the_history(receiver: Receiver) -> None:
     """A store whose keeper never ran: a failure older than the look-back raises nothing,
     one from the minutes before the keeper started (its server starting up) does."""
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     alerts = AlertsConfig.model_validate(
         {
@@ -396,7 +384,7 @@ async def test_a_channel_that_hangs_delays_only_its_own_alerts(receiver: Receive
     silent.bind(("127.0.0.1", 0))
     silent.listen(10)
     try:
-        store = MemoryStore(clock=Clock())
+        store = MemoryStore(clock=FakeClock())
         await store.create_job(spec("etl"), None)
         alerts = AlertsConfig.model_validate(
             {

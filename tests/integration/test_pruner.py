@@ -6,19 +6,18 @@ does not stop the pass; a dry run counts what a real prune then deletes."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 
-from tests.conformance.support import outcome, running, spec
+from tests.conformance.support import FakeClock, outcome, running, spec
 from tests.conformance.test_alerts import alert
 from tss.config.retention import RetentionConfig
 from tss.core.alerts import AlertUpdate, Silence
 from tss.core.models import Job, RunFilter
 from tss.core.states import RunState
-from tss.core.timeutil import utcnow
 from tss.errors import StoreError
 from tss.metrics import Metrics
 from tss.scheduler.pruner import BATCH_TIME, FEWEST, LEASE, REST_FACTOR, Pacer, Pruner, prune
@@ -27,21 +26,10 @@ from tss.store.memory import MemoryStore
 DAY = 86400.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.value = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += timedelta(seconds=seconds)
-
-
 class Recording(MemoryStore):
     """A memory store that records the size of each prune batch and fails on one job."""
 
-    def __init__(self, clock: Clock, failing: str | None = None) -> None:
+    def __init__(self, clock: FakeClock, failing: str | None = None) -> None:
         super().__init__(clock=clock)
         self.batches: list[tuple[str, int, int]] = []
         self.failing = failing
@@ -74,7 +62,7 @@ async def _define(store: MemoryStore, name: str, **fields: Any) -> Job:
 
 
 async def test_a_pass_prunes_by_the_global_policy_and_each_jobs_own() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     await _define(store, "plain")
     await _define(store, "short", retention={"max_age": "1d", "keep_last": 2})
@@ -106,7 +94,7 @@ async def test_a_pass_prunes_by_the_global_policy_and_each_jobs_own() -> None:
 
 
 async def test_one_pruner_works_at_a_time_once_per_interval() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     await _history(store, "a", 3)
     config = RetentionConfig(max_age="1d", keep_last=0, interval="1h", pause=0)
@@ -124,7 +112,7 @@ async def test_one_pruner_works_at_a_time_once_per_interval() -> None:
 
 
 async def test_batches_are_bounded_and_a_failing_job_does_not_stop_the_pass() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = Recording(clock, failing="broken")
     await _history(store, "a", 7)
     await _history(store, "broken", 2)
@@ -141,7 +129,7 @@ async def test_batches_are_bounded_and_a_failing_job_does_not_stop_the_pass() ->
 
 
 async def test_a_pass_yields_between_batches() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     await _history(store, "a", 10)
     config = RetentionConfig(max_age="1d", keep_last=0, batch_size=2, pause=0)
@@ -163,7 +151,7 @@ async def test_a_pass_yields_between_batches() -> None:
 
 
 async def test_a_dry_run_counts_what_a_prune_then_deletes() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     await _history(store, "a", 5)
     await _history(store, "b", 2)

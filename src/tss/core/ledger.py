@@ -43,8 +43,6 @@ FireStatus = Literal[
     "fired", "skipped", "replaced", "missed", "paused", "backfilled", "pruned", "due", "upcoming"
 ]
 FIRE_STATUSES: tuple[str, ...] = get_args(FireStatus)
-#: the statuses that mean "nothing ran at that time": the gaps a reader looks for
-GAPS = frozenset({"missed", "paused", "skipped", "replaced"})
 #: the most fires one ledger call lists (a 1-second cron over a month is 2.6 million)
 MAX_FIRES = 1000
 #: the most fires one backfill may make

@@ -1,5 +1,6 @@
 """What every backend shares to keep job versions and the audit log alike: the version a
-change records, the audit listing's cursor and checks, and entries made ready to store."""
+change records, the audit listing's cursor, checks, filters and pages, and entries made
+ready to store."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from tss.core.history import MAX_AUDIT_FIELD, AuditEntry, VersionChange
-from tss.core.models import JobSpec
+from tss.core.models import JobSpec, Page
 from tss.core.timeutil import to_utc
 from tss.errors import NotFound, ValidationError
 from tss.store.paging import decode_cursor, encode_cursor
@@ -46,6 +47,12 @@ def audit_after(cursor: str | None) -> int | None:
         return None
     value: int = decode_cursor(cursor, AUDIT, (int,))[0]
     return value
+
+
+def audit_page(items: list[AuditEntry], more: bool) -> Page:
+    """A page of a newest-first audit listing: ``items``, and the cursor after the last of
+    them when ``more`` entries follow."""
+    return Page(items, audit_cursor(items[-1].id) if more and items else None)
 
 
 def check_audit_limit(limit: int) -> None:

@@ -11,7 +11,7 @@ from tss.core.history import AuditEntry, JobVersion, VersionChange
 from tss.core.models import JobSpec, Page
 from tss.store.auditing import (
     audit_after,
-    audit_cursor,
+    audit_page,
     check_audit_limit,
     matches,
     spec_json,
@@ -83,4 +83,4 @@ class MemoryAudit(MemoryState):
                     more = True
                     break
                 items.append(replace(entry, details=copy.deepcopy(entry.details)))
-        return Page(items, audit_cursor(items[-1].id) if more else None)
+        return audit_page(items, more)

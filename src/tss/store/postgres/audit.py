@@ -54,4 +54,4 @@ class PostgresAudit(AuditStore):
         cursor: str | None = None,
     ) -> Page:
         sql, params = history.audit_page_query(actor, action, target, since, until, limit, cursor)
-        return history.audit_page(await self.pool.fetch(numbered(sql), *params), limit)
+        return history.audit_rows_page(await self.pool.fetch(numbered(sql), *params), limit)

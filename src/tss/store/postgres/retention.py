@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tss.core.retention import PrunedFire, RowKind
-from tss.core.timeutil import to_micros, to_utc
+from tss.core.timeutil import to_micros
 from tss.store.encoding import before_us
 from tss.store.postgres.connection import Pool
 from tss.store.postgres.queries import numbered
@@ -82,12 +82,12 @@ class PostgresRetention(RetentionStore):
     async def prune_rows(self, kind: RowKind, *, before: datetime, limit: int) -> int:
         if limit <= 0:
             return 0
-        at = to_micros(to_utc(before))
+        at = to_micros(before)
         result = await self.pool.tx(lambda cn: cn.execute(_ROWS[kind][0], at, limit))
         return _count(result)
 
     async def count_rows(self, kind: RowKind, *, before: datetime) -> int:
-        found = await self.pool.fetch(_ROWS[kind][1], to_micros(to_utc(before)))
+        found = await self.pool.fetch(_ROWS[kind][1], to_micros(before))
         return int(found[0][0])
 
     async def list_pruned_fires(
@@ -95,6 +95,5 @@ class PostgresRetention(RetentionStore):
     ) -> list[PrunedFire]:
         if limit <= 0:
             return []
-        start, end = to_micros(to_utc(since)), to_micros(to_utc(until))
-        found = await self.pool.fetch(_LEDGER, job, start, end, limit)
+        found = await self.pool.fetch(_LEDGER, *sql.ledger_params(job, since, until, limit))
         return [sql.pruned_fire(tuple(row)) for row in found]

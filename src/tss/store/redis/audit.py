@@ -34,7 +34,7 @@ from tss.core.timeutil import from_micros
 from tss.store import encoding
 from tss.store.auditing import (
     audit_after,
-    audit_cursor,
+    audit_page,
     check_audit_limit,
     matches,
     stored_entry,
@@ -128,6 +128,4 @@ class RedisAudit(RedisPart, AuditStore):
             if len(ids) < chunk:
                 break
             upper = f"({ids[-1]}"
-        items = found[:limit]
-        more = len(found) > limit
-        return Page(items, audit_cursor(items[-1].id) if more else None)
+        return audit_page(found[:limit], len(found) > limit)

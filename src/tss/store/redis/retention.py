@@ -22,7 +22,7 @@ import orjson
 
 from tss.core.retention import PrunedFire, RowKind
 from tss.core.states import RunState
-from tss.core.timeutil import from_micros, to_micros, to_utc
+from tss.core.timeutil import from_micros, to_micros
 from tss.store import encoding
 from tss.store.redis import codec, scripts
 from tss.store.redis.connection import RedisPart
@@ -73,12 +73,12 @@ class RedisRetention(RedisPart, RetentionStore):
         return total
 
     def _alerts_before(self, before: datetime) -> str:
-        return codec.alert_member(to_micros(to_utc(before)), "")[:-1]
+        return codec.alert_member(to_micros(before), "")[:-1]
 
     async def prune_rows(self, kind: RowKind, *, before: datetime, limit: int) -> int:
         if limit <= 0:
             return 0
-        at = to_micros(to_utc(before))
+        at = to_micros(before)
         if kind == "alerts":
             # The settled alerts among the oldest few pages (pending ones are skipped).
             found, _ = await self._conn.eval(
@@ -94,7 +94,7 @@ class RedisRetention(RedisPart, RetentionStore):
         return int(found)
 
     async def count_rows(self, kind: RowKind, *, before: datetime) -> int:
-        at = to_micros(to_utc(before))
+        at = to_micros(before)
         if kind == "alerts":
             total, offset, member = 0, 0, self._alerts_before(before)
             while True:
@@ -125,9 +125,8 @@ class RedisRetention(RedisPart, RetentionStore):
         if limit <= 0:
             return []
         flat = await self._conn.eval(
-            scripts.READ_LEDGER, job, str(to_micros(to_utc(since))),
-            str(to_micros(to_utc(until))), str(limit),
-        )  # fmt: skip
+            scripts.READ_LEDGER, job, str(to_micros(since)), str(to_micros(until)), str(limit)
+        )
         fires = []
         for at, text in zip(flat[::2], flat[1::2], strict=True):
             entry = orjson.loads(text)

@@ -12,7 +12,7 @@ import orjson
 from tss.core.history import AuditEntry, JobVersion, VersionChange
 from tss.core.models import JobSpec, Page
 from tss.core.timeutil import from_micros
-from tss.store.auditing import audit_after, audit_cursor, check_audit_limit, stored_entry
+from tss.store.auditing import audit_after, audit_page, check_audit_limit, stored_entry
 from tss.store.encoding import dumps, micros, spec_text
 
 #: a job's next version; parameters: job, at (micros), actor, change, spec (JSON or NULL),
@@ -97,8 +97,6 @@ def audit_page_query(
     return sql, params
 
 
-def audit_page(found: Sequence[Sequence[Any]], limit: int) -> Page:
+def audit_rows_page(found: Sequence[Sequence[Any]], limit: int) -> Page:
     """A page of entries from the rows of :func:`audit_page_query`."""
-    items = [audit_of(row) for row in found[:limit]]
-    more = len(found) > limit
-    return Page(items, audit_cursor(items[-1].id) if more and items else None)
+    return audit_page([audit_of(row) for row in found[:limit]], len(found) > limit)

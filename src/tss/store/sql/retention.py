@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from tss.core.retention import SETTLED_ALERTS, PrunedFire, RowKind, id_bound
 from tss.core.states import TERMINAL_STATES, RunState
-from tss.core.timeutil import from_micros
+from tss.core.timeutil import from_micros, to_micros
 
 #: an id above every id :func:`tss.core.ids.new_id` makes (hex digits sort below ``g`` in
 #: every collation)
@@ -90,6 +90,13 @@ def bound(before_us: int, keep: str | None) -> str:
     by count) and :func:`~tss.core.retention.id_bound` of the cutoff."""
     limit = NO_BOUND if before_us >= 2**62 else id_bound(from_micros(before_us))
     return limit if keep is None else min(limit, keep)
+
+
+def ledger_params(
+    job: str, since: datetime, until: datetime, limit: int
+) -> tuple[str, int, int, int]:
+    """The parameters of :data:`LEDGER`."""
+    return job, to_micros(since), to_micros(until), limit
 
 
 def pruned_fire(row: tuple[str, int, str, str, int | None, str | None]) -> PrunedFire:

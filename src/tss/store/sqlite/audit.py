@@ -49,4 +49,4 @@ class SQLiteAudit(AuditStore):
     ) -> Page:
         sql, params = history.audit_page_query(actor, action, target, since, until, limit, cursor)
         found = await self._db.read(lambda conn: fetch(conn, sql, params))
-        return history.audit_page(found, limit)
+        return history.audit_rows_page(found, limit)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from tss.core.retention import PrunedFire, RowKind
-from tss.core.timeutil import to_micros, to_utc
+from tss.core.timeutil import to_micros
 from tss.store import encoding
 from tss.store.roles import RetentionStore
 from tss.store.sql import queries as shared
@@ -67,11 +67,11 @@ class SQLiteRetention(RetentionStore):
     async def prune_rows(self, kind: RowKind, *, before: datetime, limit: int) -> int:
         if limit <= 0:
             return 0
-        params = (to_micros(to_utc(before)), limit)
+        params = (to_micros(before), limit)
         return await self._db.write(lambda conn: execute(conn, sql.ROWS[kind].delete, params))
 
     async def count_rows(self, kind: RowKind, *, before: datetime) -> int:
-        params = (to_micros(to_utc(before)),)
+        params = (to_micros(before),)
         found = await self._db.read(lambda conn: fetch(conn, sql.ROWS[kind].counting, params))
         return int(found[0][0])
 
@@ -80,6 +80,6 @@ class SQLiteRetention(RetentionStore):
     ) -> list[PrunedFire]:
         if limit <= 0:
             return []
-        params = (job, to_micros(to_utc(since)), to_micros(to_utc(until)), limit)
+        params = sql.ledger_params(job, since, until, limit)
         found = await self._db.read(lambda conn: fetch(conn, sql.LEDGER, params))
         return [sql.pruned_fire(tuple(row)) for row in found]

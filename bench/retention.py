@@ -189,7 +189,7 @@ async def fill_postgres(app: TSSApp, jobs: int, old: int) -> float:
 
 async def _phase(
     url: str, jobs: int, every: float, seconds: float, pruner: bool, cap: float = 0.0
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Serve for ``seconds`` (with the pruner: also until its first pass ended); the
     lateness of the runs scheduled in that time, and what the pruner did."""
     app = TSSApp(_settings(url, jobs, every, pruner))
@@ -224,7 +224,8 @@ async def _phase(
             late.append((run.started_at - run.scheduled_for).total_seconds() * 1000)
     await app.close()
     late.sort()
-    out = {
+    out: dict[str, Any] = {
+        "late": late,
         "seconds": time.perf_counter() - clock,
         "fires": float(len(late)),
         "p50_ms": statistics.median(late) if late else float("nan"),
@@ -236,6 +237,67 @@ async def _phase(
         out["pruned_runs"] = float(pruned)
         out["pass_done"] = float(report is not None)
     return out
+
+
+async def _phases(url: str, args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """Off and on ``--rounds`` times, each ``--seconds`` long; then, with ``--to-the-end``,
+    on until the pass has pruned everything (``--cap`` at most) and off once more."""
+    phases: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(args.rounds):
+        for pruner in (False, True):
+            got = await _phase(url, args.jobs, args.every, args.seconds, pruner, args.seconds)
+            phases.append(("on" if pruner else "off", got))
+            _say(*phases[-1])
+    if args.to_the_end:
+        got = await _phase(url, args.jobs, args.every, args.seconds, True, args.cap)
+        phases.append(("on", got))
+        _say(*phases[-1])
+        got = await _phase(url, args.jobs, args.every, args.seconds, False)
+        phases.append(("off", got))
+        _say(*phases[-1])
+    return phases
+
+
+def _say(kind: str, got: dict[str, Any]) -> None:
+    extra = ""
+    if kind == "on":
+        done = "pass done" if got["pass_done"] else "pass cut"
+        extra = f", pruned {got['pruned_runs']:,.0f} runs ({done})"
+    print(
+        f"  {kind:>3}: {got['seconds']:6.1f}s {got['fires']:>7,.0f} fires  p50 {got['p50_ms']:5.1f}"
+        f"  p99 {got['p99_ms']:6.1f}  max {got['max_ms']:6.1f} ms  load {got['load']:.1f}{extra}",
+        flush=True,
+    )
+
+
+def _p99(late: list[float]) -> float:
+    late = sorted(late)
+    return late[min(len(late) - 1, int(len(late) * 0.99))] if late else float("nan")
+
+
+def _report(phases: list[tuple[str, dict[str, Any]]]) -> None:
+    """Per kind: the median of the phases' p99 and the p99 of all their fires pooled."""
+    print(f"{'':>22} {'pruner off':>12} {'pruner on':>12} {'on/off':>8}")
+    rows: dict[str, list[float]] = {}
+    for kind in ("off", "on"):
+        got = [g for k, g in phases if k == kind]
+        pooled = [x for g in got for x in g["late"]]
+        rows.setdefault("phases", []).append(len(got))
+        rows.setdefault("fires", []).append(len(pooled))
+        rows.setdefault("p50 ms (pooled)", []).append(statistics.median(pooled))
+        rows.setdefault("p99 ms (pooled)", []).append(_p99(pooled))
+        rows.setdefault("median of phase p99s", []).append(
+            statistics.median(g["p99_ms"] for g in got)
+        )
+        rows.setdefault("max ms", []).append(max(g["max_ms"] for g in got))
+    for key, (off, on) in rows.items():
+        print(f"{key:>22} {off:>12,.1f} {on:>12,.1f} {on / off:>8.2f}")
+    on_phases = [g for k, g in phases if k == "on"]
+    pruned = sum(g["pruned_runs"] for g in on_phases)
+    seconds = sum(g["seconds"] for g in on_phases)
+    done = "the whole pass" if on_phases[-1]["pass_done"] else "not the whole pass"
+    print(f"pruned {pruned:,.0f} runs (+ their attempts and events) in {seconds:.1f}s with"
+          f" the pruner on ({done}): {pruned / seconds:,.0f} runs/s")  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace, folder: Path) -> None:
@@ -261,17 +323,8 @@ async def main_async(args: argparse.Namespace, folder: Path) -> None:
         print(f"filled {args.old:,} old runs (+1 attempt, 3 events each) in {took:.1f}s")
         if args.fill_only:
             return
-        off = await _phase(url, args.jobs, args.every, args.seconds, pruner=False)
-        on = await _phase(url, args.jobs, args.every, args.seconds, pruner=True, cap=args.cap)
-        print(f"{'':>14} {'pruner off':>12} {'pruner on':>12}")
-        for key in ("seconds", "fires", "p50_ms", "p99_ms", "max_ms", "load"):
-            print(f"{key:>14} {off[key]:>12,.1f} {on[key]:>12,.1f}")
-        pruned = on.get("pruned_runs", 0.0)
-        rate = pruned / on["seconds"]
-        done = "the whole pass" if on["pass_done"] else "cut at --cap"
-        print(f"pruned {pruned:,.0f} runs (+ their attempts and events) in {on['seconds']:.1f}s"
-              f" ({done}): {rate:,.0f} runs/s, {rate * 5:,.0f} rows/s")  # fmt: skip
-        print(f"p99 ratio on/off: {on['p99_ms'] / off['p99_ms']:.2f}")
+        phases = await _phases(url, args)
+        _report(phases)
     finally:
         if admin is not None:
             if args.fill_only:
@@ -292,9 +345,27 @@ def main() -> None:
     parser.add_argument(
         "--cap", type=float, default=1800.0, help="most seconds the pruner-on phase lasts"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="off/on phase pairs of --seconds each"
+    )
+    parser.add_argument(
+        "--to-the-end",
+        action="store_true",
+        help="after the rounds, on until the pass is done (--cap at most), then off once more",
+    )
+    parser.add_argument(
+        "--catch-up",
+        type=float,
+        help="seconds the SQLite WAL checkpointer catches up before stalling the store"
+        " (tss.store.sqlite.connection.CATCH_UP; 0: stall at once, as before it)",
+    )
     parser.add_argument("--postgres", help="a PostgreSQL URL (default: SQLite in a temp dir)")
     parser.add_argument("--fill-only", metavar="DIR", help="fill DIR/tss.db and stop (to study it)")
     args = parser.parse_args()
+    if args.catch_up is not None:
+        from tss.store.sqlite import connection
+
+        connection.CATCH_UP = args.catch_up
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cores, Python"
         f" {platform.python_version()}, load {os.getloadavg()[0]:.1f}"

@@ -134,6 +134,16 @@ async def test_a_lease_has_one_holder_until_it_expires(
     assert await two.take_lease("alerts", "b", 5.0) == {"cursor": 14}
 
 
+async def test_a_released_lease_is_taken_at_once_with_its_state(store: Store) -> None:
+    assert await store.take_lease("retention", "a", 30.0) == {}
+    assert await store.save_lease("retention", "a", {"last": "x"})
+    await store.release_lease("retention", "b")  # not b's: nothing happens
+    assert await store.take_lease("retention", "b", 30.0) is None
+    await store.release_lease("retention", "a")
+    assert await store.take_lease("retention", "b", 30.0) == {"last": "x"}
+    assert await store.take_lease("retention", "a", 30.0) is None
+
+
 async def test_silences_last_until_their_end(
     store: Store, advance: Callable[[float], None]
 ) -> None:

@@ -111,6 +111,26 @@ async def test_one_pruner_works_at_a_time_once_per_interval() -> None:
     assert await second.tick() is not None
 
 
+async def test_a_pruner_that_stops_hands_the_lease_over_at_once() -> None:
+    """A scheduler stopped in the middle of a pass lets the lease go: another scheduler
+    takes the pass up on its next try, not when the lease (30 s) expires."""
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    await _history(store, "a", 6)
+    config = RetentionConfig(max_age="1d", keep_last=0, batch_size=2, pause=0)
+    clock.advance(2 * DAY)
+    first = Pruner(store, config, holder="s1")
+    stop = asyncio.Event()
+    stop.set()  # the pass stops after its first batch
+    cut = await first.tick(stop)
+    assert cut is not None and cut.counts["runs"] == 2
+    second = Pruner(store, config, holder="s2")
+    assert await second.tick() is None  # s1 holds the lease
+    await first.run(stop)  # s1's loop ends (its scheduler stops)
+    report = await second.tick()  # same store clock: the lease has not expired
+    assert report is not None and report.counts["runs"] == 4
+
+
 async def test_batches_are_bounded_and_a_failing_job_does_not_stop_the_pass() -> None:
     clock = FakeClock()
     store = Recording(clock, failing="broken")

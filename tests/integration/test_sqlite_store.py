@@ -219,15 +219,49 @@ def test_the_wal_is_checkpointed_off_the_store_thread(tmp_path: Path) -> None:
     assert sizes[-1] < 8_000_000, sizes
 
 
-def test_the_wal_is_truncated_under_writes_that_never_pause(tmp_path: Path) -> None:
+def test_the_wal_is_started_over_without_stalling_the_store(tmp_path: Path) -> None:
     """A passive checkpoint copies the WAL back but SQLite starts the file over only when a
-    write begins after a checkpoint that caught up, which never happens while writes keep
-    coming: the file grew without end (~140 KB per run on tss server). Past the limit, the
-    store's thread truncates it between two transactions; nothing written is lost."""
+    write begins after a checkpoint that caught up, which a checkpoint copying a second of
+    frames rarely does while writes keep coming: the file grew without end (~140 KB per run
+    on tss server). Past the limit, the checkpointer catches up (passive checkpoints back
+    to back) until a write starts the file over: the store's thread never stops for it."""
+
+    async def body() -> tuple[list[int], int, int, int, int]:
+        store = SQLiteStore(_url(tmp_path / "gaps.db"))
+        store._db.wal_limit = 256 * 1024
+        await store.start()
+        checkpointer = store._db._checkpointer
+        assert checkpointer is not None
+        sizes, written = [], 0
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while checkpointer.restarted < 2 and loop.time() < deadline:
+                runs = _queued(20, _PADDED)
+                await store.create_runs(runs, actor="test")
+                written += len(runs)
+                sizes.append((tmp_path / "gaps.db-wal").stat().st_size)
+                await asyncio.sleep(0.005)  # a few ms between writes, as a scheduler leaves
+            counts = await store.count_runs()
+            restarted, truncated = checkpointer.restarted, store._db.truncated
+            return sizes, restarted, truncated, written, counts[RunState.QUEUED]
+        finally:
+            await store.close()
+
+    sizes, restarted, truncated, written, queued = asyncio.run(body())
+    assert restarted >= 2 and truncated == 0, (restarted, truncated)
+    assert any(later < earlier for earlier, later in itertools.pairwise(sizes)), "never shrank"
+    assert queued == written
+
+
+def test_the_wal_is_truncated_under_writes_that_never_pause(tmp_path: Path) -> None:
+    """When catching up does not start the WAL over in time (here it is not given any),
+    the store's thread truncates it between two transactions; nothing written is lost."""
 
     async def body() -> tuple[list[int], int, int, int]:
         store = SQLiteStore(_url(tmp_path / "busy.db"))
         store._db.wal_limit = 256 * 1024
+        store._db.catch_up = 0.0
         await store.start()
         sizes, written = [], 0
         try:

@@ -54,6 +54,7 @@ from tss.core.timeutil import from_micros, to_micros
 from tss.errors import NotFound, TSSError, log_failure
 from tss.metrics import Metrics
 from tss.store.base import Store
+from tss.store.leases import let_go
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class Keeper:
                     await asyncio.wait_for(stop.wait(), timeout=backoff)
         finally:
             await self.drain()
+            await let_go(self.store, LEASE, self.holder)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Let deliveries under way end (for up to ``timeout`` seconds), then stop them:

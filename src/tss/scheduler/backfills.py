@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from tss.core.models import Run
 from tss.errors import TSSError
 from tss.store.base import Store
+from tss.store.leases import let_go
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,17 @@ class BackfillStep:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Step until ``stop`` is set; a failing step is logged and tried again."""
-        while not stop.is_set():
-            try:
-                await self.once()
-            except TSSError as exc:
-                log.warning("backfill step failed (tried again in %.0fs): %s", self.interval, exc)
-            except Exception:  # a bug here must not stop the scheduler beside it
-                log.exception("backfill step failed (tried again in %.0fs)", self.interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.once()
+                except TSSError as exc:
+                    log.warning(
+                        "backfill step failed (tried again in %.0fs): %s", self.interval, exc
+                    )
+                except Exception:  # a bug here must not stop the scheduler beside it
+                    log.exception("backfill step failed (tried again in %.0fs)", self.interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval)
+        finally:
+            await let_go(self.store, LEASE, self.holder)

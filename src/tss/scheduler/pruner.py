@@ -36,6 +36,7 @@ from tss.core.retention import ROW_KINDS, PruneReport, RowKind, keep_for
 from tss.errors import log_failure
 from tss.metrics import Metrics
 from tss.store.base import Store
+from tss.store.leases import let_go
 
 log = logging.getLogger(__name__)
 
@@ -226,17 +227,22 @@ class Pruner:
         """Try a pass every so often until ``stop`` is set; a failure is logged and the
         next try goes on."""
         wait = min(self.config.interval, 60.0)
-        while not stop.is_set():
-            try:
-                await self.tick(stop)
-            except Exception as exc:  # an outage or a bug: the process stays up
-                log_failure(log, exc, "retention pruner", f"; retrying in {wait:.0f}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick(stop)
+                except Exception as exc:  # an outage or a bug: the process stays up
+                    log_failure(log, exc, "retention pruner", f"; retrying in {wait:.0f}s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+        finally:
+            await let_go(self.store, LEASE, self.holder)
 
     async def tick(self, stop: asyncio.Event | None = None) -> PruneReport | None:
         """A pass if this pruner holds the lease and the last pass (by anyone) ended
-        ``interval`` seconds ago or more; the report, or None when it did not prune."""
+        ``interval`` seconds ago or more; the report, or None when it did not prune. A pass
+        that ``stop`` cuts short is not saved as done: whoever holds the lease next (this
+        process's successor, or another scheduler at once, see :func:`let_go`) starts one."""
         state = await self.store.take_lease(LEASE, self.holder, self.ttl)
         if state is None:
             return None
@@ -245,10 +251,12 @@ class Pruner:
         if last is not None and (now - last).total_seconds() < self.config.interval:
             return None
         renewed = self._clock()
+        cut = False
 
         async def going() -> bool:
-            nonlocal renewed
+            nonlocal renewed, cut
             if stop is not None and stop.is_set():
+                cut = True
                 return False
             if self._clock() - renewed >= _RENEW_EVERY:
                 renewed = self._clock()
@@ -257,9 +265,10 @@ class Pruner:
 
         started = self._clock()
         report = await prune(self.store, self.config, metrics=self.metrics, going=going)
-        ended = await self.store.now()
-        saved: dict[str, Any] = {"last": ended.isoformat(), "pruned": dict(report.counts)}
-        await self.store.save_lease(LEASE, self.holder, saved)
+        if not cut:  # a pass cut short by a stop is taken up again by the next holder
+            ended = await self.store.now()
+            saved: dict[str, Any] = {"last": ended.isoformat(), "pruned": dict(report.counts)}
+            await self.store.save_lease(LEASE, self.holder, saved)
         self.last = report
         if report.total:
             log.info(

@@ -614,6 +614,12 @@ class AlertStore(ABC):
         """Save ``state`` with the lease, if ``holder`` still holds it (an expired lease
         not yet taken by another counts as held); False otherwise (nothing saved)."""
 
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Let the lease ``name`` go if ``holder`` holds it, so another holder takes it at
+        once rather than when it expires (a process that stops cleanly); its saved state
+        stays. Nothing happens when another holder has it."""
+        await self.take_lease(name, holder, 0.0)
+
     @abstractmethod
     async def put_silence(self, silence: Silence) -> None:
         """Silence a job until ``silence.until``, replacing its silence if it has one."""

@@ -19,6 +19,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
@@ -37,6 +38,11 @@ T = TypeVar("T")
 #: bytes of WAL past which the store's thread checkpoints it and starts it over (see
 #: :class:`Checkpointer`)
 WAL_LIMIT = 32 * 1024 * 1024
+#: seconds the checkpointer tries to start a WAL past its limit over without stalling the
+#: store before the store's thread does it (see :class:`Checkpointer`)
+CATCH_UP = 0.5
+#: seconds between two passive checkpoints while catching up
+_CATCH_UP_REST = 0.002
 #: milliseconds that truncating checkpoint waits for another process's reader or writer
 #: before leaving it to the next turn (the store's thread waits meanwhile)
 _TRUNCATE_WAIT_MS = 100
@@ -109,11 +115,17 @@ class Checkpointer:
     thread of its own (``PASSIVE``: it never blocks readers or writers).
 
     SQLite starts the WAL over only when a write begins after a checkpoint that copied all
-    of it; under a steady stream of writes a passive checkpoint never gets there (frames are
-    appended while it copies), so the file grows without end (~140 KB per run on ``tss
-    server``). When the WAL file is past ``limit`` bytes, ``truncate`` is called: the store's
-    own thread then checkpoints between two of its transactions, where its writer cannot be
-    in the way, and restarts the file (the passive copy has done most of the work).
+    of it; under a steady stream of writes a passive checkpoint copying a second's worth of
+    frames rarely gets there (frames are appended while it copies), so the file grows
+    without end (~140 KB per run on ``tss server``). When the WAL file is past ``limit``
+    bytes, the checkpointer *catches up*: passive checkpoints back to back, each copying
+    only what was written during the one before, until one ends with nothing left and the
+    next write starts the file over (cut back to ``journal_size_limit``), for up to
+    ``catch_up`` seconds. No transaction waits for that. Only when it does not get there
+    (another process's reader holding an old snapshot, or writes that never leave a gap) is
+    ``truncate`` called: the store's own thread then checkpoints between two of its
+    transactions, where its writer cannot be in the way, and restarts the file (a stall of
+    the store for as long as that copy takes).
     """
 
     def __init__(
@@ -123,14 +135,18 @@ class Checkpointer:
         *,
         limit: int = 0,
         truncate: Callable[[], None] | None = None,
+        catch_up: float = CATCH_UP,
     ) -> None:
         self._database = database
         self._every = every
         self._limit = limit
         self._truncate = truncate
+        self._catch_up = catch_up
         self._stopped = threading.Event()
         #: checkpoints that copied the whole WAL back (the next write starts it over)
         self.completed = 0
+        #: times the WAL was started over by catching up (no stall of the store)
+        self.restarted = 0
         self._thread = threading.Thread(target=self._loop, name="tss-sqlite-wal", daemon=True)
         self._thread.start()
 
@@ -138,14 +154,38 @@ class Checkpointer:
         conn = sqlite3.connect(self._database, timeout=0.1, isolation_level=None)
         try:
             while not self._stopped.wait(self._every):
-                with contextlib.suppress(sqlite3.Error):  # busy: the next turn will do
-                    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if not busy and frames == copied:
-                        self.completed += 1
+                self._passive(conn)
                 if self._truncate is not None and self._wal_size() > self._limit:
-                    self._truncate()
+                    if self._caught_up(conn):
+                        self.restarted += 1
+                    else:
+                        self._truncate()
         finally:
             conn.close()
+
+    def _passive(self, conn: sqlite3.Connection) -> int | None:
+        """One passive checkpoint; the frames in the WAL when it began (None: busy, or an
+        error; the next turn will do)."""
+        with contextlib.suppress(sqlite3.Error):
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if not busy and frames == copied:
+                self.completed += 1
+            return None if busy else int(frames)
+        return None
+
+    def _caught_up(self, conn: sqlite3.Connection) -> bool:
+        """Passive checkpoints back to back until a write starts the WAL over (its frames
+        go down); False when that did not happen within ``catch_up`` seconds."""
+        deadline = time.monotonic() + self._catch_up
+        last: int | None = None
+        while time.monotonic() < deadline and not self._stopped.is_set():
+            frames = self._passive(conn)
+            if frames is not None:
+                if last is not None and frames < last:
+                    return True
+                last = frames
+            time.sleep(_CATCH_UP_REST)
+        return False
 
     def _wal_size(self) -> int:
         try:
@@ -174,6 +214,9 @@ class SQLiteConnection:
         self._checkpointer: Checkpointer | None = None
         #: bytes of WAL past which it is truncated (:data:`WAL_LIMIT`; tests lower it)
         self.wal_limit = WAL_LIMIT
+        #: seconds the checkpointer catches up before the store's thread truncates
+        #: (:data:`CATCH_UP`; 0 truncates at once)
+        self.catch_up = CATCH_UP
         #: truncating checkpoints done on the store's thread
         self.truncated = 0
 
@@ -299,7 +342,10 @@ class SQLiteConnection:
             # A restarted WAL is cut back to the limit by the write that starts it over.
             raw.execute(f"PRAGMA journal_size_limit = {int(self.wal_limit)}")
             self._checkpointer = Checkpointer(
-                self.database, limit=self.wal_limit, truncate=self._truncate_soon
+                self.database,
+                limit=self.wal_limit,
+                truncate=self._truncate_soon,
+                catch_up=self.catch_up,
             )
 
     def _truncate_soon(self) -> None:

@@ -49,7 +49,13 @@ from tss.api.schemas import (
     WorkerPage,
 )
 from tss.api.schemas.history import AuditPage, RollbackOut, VersionDetail, VersionPage
-from tss.api.schemas.ledger import BackfillOut, FirePage, UpcomingOut
+from tss.api.schemas.ledger import (
+    BackfillList,
+    BackfillOut,
+    BackfillRecord,
+    FirePage,
+    UpcomingOut,
+)
 from tss.core.models import JobSpec
 from tss.core.states import RunState
 from tss.errors import TSSError, Unavailable, error_for_code
@@ -106,6 +112,10 @@ def _nothing(_: Any) -> None:
 
 def _runs(data: Any) -> list[RunOut]:
     return TriggeredRuns.model_validate(data).items
+
+
+def _backfills(data: Any) -> list[BackfillRecord]:
+    return BackfillList.model_validate(data).items
 
 
 def _applied(data: Any) -> list[tuple[str, str]]:
@@ -349,6 +359,16 @@ class Calls:
                 for key, value in body.items()}  # fmt: skip
         path = f"{API}/jobs/{_seg(name)}/backfill"
         return Call("POST", path, BackfillOut.model_validate, body=body)
+
+    @staticmethod
+    def backfills(name: str, limit: int | None = None) -> Call[list[BackfillRecord]]:
+        path = f"{API}/jobs/{_seg(name)}/backfills"
+        return Call("GET", path, _backfills, params={"limit": limit})
+
+    @staticmethod
+    def stop_backfill(name: str, backfill_id: str) -> Call[BackfillRecord]:
+        path = f"{API}/jobs/{_seg(name)}/backfills/{_seg(backfill_id)}/stop"
+        return Call("POST", path, BackfillRecord.model_validate)
 
     @staticmethod
     def upcoming(hours: float = 24, limit: int = 200) -> Call[UpcomingOut]:

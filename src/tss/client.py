@@ -51,7 +51,7 @@ from tss.api.schemas import (
     WorkerPage,
 )
 from tss.api.schemas.history import AuditPage, RollbackOut, VersionDetail, VersionPage
-from tss.api.schemas.ledger import BackfillOut, FirePage, UpcomingOut
+from tss.api.schemas.ledger import BackfillOut, BackfillRecord, FirePage, UpcomingOut
 from tss.calls import Call, Calls, auth_headers, read, unreachable, verify_of
 from tss.core.models import JobSpec
 
@@ -298,6 +298,17 @@ class AsyncClient:
         ``only_missed``, ``dry_run``, ``max_active``."""
         return await self.send(Calls.backfill_job(name, body))
 
+    async def backfills(self, name: str, *, limit: int | None = None) -> list[BackfillRecord]:
+        """The job's backfills, newest first (at most ``limit``, 1-1000; default 100):
+        each one's fires, how many were made, and its state (active, done, stopped)."""
+        return await self.send(Calls.backfills(name, limit))
+
+    async def stop_backfill(self, name: str, backfill_id: str) -> BackfillRecord:
+        """Stop the job's active backfill ``backfill_id`` (operator): no more of its fires
+        are made; the runs it made stay. Raises NotFound (field ``backfill``) for an id
+        that is not one of the job's backfills, Conflict when it is done or stopped."""
+        return await self.send(Calls.stop_backfill(name, backfill_id))
+
     async def upcoming(self, *, hours: float = 24, limit: int = 200) -> UpcomingOut:
         """The next fires of every unpaused job and the load per minute."""
         return await self.send(Calls.upcoming(hours, limit))
@@ -543,6 +554,17 @@ class Client:
         /api/v1/jobs/{name}/backfill``: ``from`` (pass it as ``**{"from": t}``), ``to``,
         ``only_missed``, ``dry_run``, ``max_active``."""
         return self.send(Calls.backfill_job(name, body))
+
+    def backfills(self, name: str, *, limit: int | None = None) -> list[BackfillRecord]:
+        """The job's backfills, newest first (at most ``limit``, 1-1000; default 100):
+        each one's fires, how many were made, and its state (active, done, stopped)."""
+        return self.send(Calls.backfills(name, limit))
+
+    def stop_backfill(self, name: str, backfill_id: str) -> BackfillRecord:
+        """Stop the job's active backfill ``backfill_id`` (operator): no more of its fires
+        are made; the runs it made stay. Raises NotFound (field ``backfill``) for an id
+        that is not one of the job's backfills, Conflict when it is done or stopped."""
+        return self.send(Calls.stop_backfill(name, backfill_id))
 
     def upcoming(self, *, hours: float = 24, limit: int = 200) -> UpcomingOut:
         """The next fires of every unpaused job and the load per minute."""

@@ -129,6 +129,16 @@ def scheduled_job(admin: httpx.Client) -> str:
     return name
 
 
+def active_backfill(admin: httpx.Client) -> str:
+    """The stop URL of a backfill still going: one fire made of three, one at a time (its
+    runs wait in a pool no worker serves)."""
+    name = scheduled_job(admin)
+    body = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-04T00:00:00Z", "max_active": 1}
+    made = admin.post(f"/api/v1/jobs/{name}/backfill", json=body)
+    assert made.status_code == 200, made.text
+    return f"/api/v1/jobs/{name}/backfills/{made.json()['backfill']['id']}/stop"
+
+
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", None),
     ("POST", "/api/v1/jobs"): lambda a: ("/api/v1/jobs", {"name": f"m-{next(_n)}", "type": "noop"}),
@@ -197,6 +207,14 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/api/v1/jobs/{name}/backfill"): lambda a: (
         f"/api/v1/jobs/{scheduled_job(a)}/backfill",
         {"from": "2026-01-01T00:00:00Z", "to": "2026-01-03T00:00:00Z", "dry_run": True},
+    ),
+    ("GET", "/api/v1/jobs/{name}/backfills"): lambda a: (
+        f"/api/v1/jobs/{scheduled_job(a)}/backfills?limit=5",
+        None,
+    ),
+    ("POST", "/api/v1/jobs/{name}/backfills/{backfill_id}/stop"): lambda a: (
+        active_backfill(a),
+        None,
     ),
     ("GET", "/api/v1/upcoming"): lambda a: ("/api/v1/upcoming?hours=2", None),
     ("POST", "/api/v1/admin/prune"): lambda a: ("/api/v1/admin/prune", {"dry_run": True}),

@@ -4,6 +4,7 @@ and bad input refused with the field named and nothing stored."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from tests.api.live import ADMIN, LiveAPI
-from tss import AsyncClient, Client, ValidationError
+from tss import AsyncClient, Client, Conflict, NotFound, ValidationError
 
 
 @pytest.fixture(scope="module")
@@ -165,5 +166,102 @@ def test_the_clients(node: LiveAPI) -> None:
             assert [f.status for f in page.fires] == ["backfilled"]
             found = await tss.upcoming(hours=48, limit=10)
             assert len(found.fires) == 10 and found.total > 10 and found.truncated
+
+    asyncio.run(body())
+
+
+def token_of(admin: httpx.Client, role: str) -> str:
+    made = admin.post("/api/v1/tokens", json={"name": f"bf-{role}-{next(_n)}", "role": role})
+    assert made.status_code == 201, made.text
+    token: str = made.json()["token"]
+    return token
+
+
+_n = itertools.count()
+
+
+def test_list_and_stop_a_backfill_by_role(node: LiveAPI, admin: httpx.Client) -> None:
+    """A viewer lists a job's backfills and may not stop one; an operator stops an active
+    one, once: again is a 409, an id not the job's a 404, both naming ``backfill``."""
+    make(admin, "drip")
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    body = {"from": iso(day - timedelta(days=4)), "to": iso(day), "max_active": 1}
+    made = admin.post("/api/v1/jobs/drip/backfill", json=body)
+    assert made.status_code == 200, made.text
+    backfill_id = made.json()["backfill"]["id"]
+    with node.client(token_of(admin, "viewer")) as viewer:
+        listed = viewer.get("/api/v1/jobs/drip/backfills")
+        assert listed.status_code == 200, listed.text
+        [record] = listed.json()["items"]
+        assert listed.json()["job"] == "drip"
+        assert (record["id"], record["state"], record["made"], record["count"]) == (
+            backfill_id, "active", 1, 4,
+        )  # fmt: skip
+        assert record["max_active"] == 1 and record["actor"].startswith("token:")
+        refused = viewer.post(f"/api/v1/jobs/drip/backfills/{backfill_id}/stop")
+        assert refused.status_code == 403, refused.text
+    with node.client(token_of(admin, "operator")) as operator:
+        unknown = operator.post(f"/api/v1/jobs/drip/backfills/{'0' * 32}/stop")
+        assert unknown.status_code == 404 and field_of(unknown) == "backfill"
+        odd = operator.post("/api/v1/jobs/drip/backfills/%00%3Cb%3E/stop")
+        assert odd.status_code == 404 and field_of(odd) == "backfill"
+        make(admin, "drip-other")
+        elsewhere = operator.post(f"/api/v1/jobs/drip-other/backfills/{backfill_id}/stop")
+        assert elsewhere.status_code == 404 and field_of(elsewhere) == "backfill"
+        stopped = operator.post(f"/api/v1/jobs/drip/backfills/{backfill_id}/stop")
+        assert stopped.status_code == 200, stopped.text
+        assert (stopped.json()["state"], stopped.json()["made"]) == ("stopped", 1)
+        again = operator.post(f"/api/v1/jobs/drip/backfills/{backfill_id}/stop")
+        assert again.status_code == 409 and field_of(again) == "backfill"
+        assert "stopped already" in again.json()["error"]["message"]
+    listed = admin.get("/api/v1/jobs/drip/backfills").json()["items"]
+    assert [(b["id"], b["state"]) for b in listed] == [(backfill_id, "stopped")]
+    runs = admin.get("/api/v1/runs", params={"job": "drip"}).json()["items"]
+    assert len(runs) == 1  # the run it made stays
+    [entry] = admin.get("/api/v1/audit", params={"action": "job.backfill.stop"}).json()["items"]
+    assert entry["target"] == "drip" and entry["details"]["backfill"] == backfill_id
+
+
+def test_backfills_of_unknown_job_and_bad_limit(admin: httpx.Client) -> None:
+    missing = admin.get("/api/v1/jobs/nobody-here/backfills")
+    assert missing.status_code == 404 and field_of(missing) == "name"
+    make(admin, "no-backfills")
+    assert admin.get("/api/v1/jobs/no-backfills/backfills").json()["items"] == []
+    for limit in (0, 1001, "many"):
+        got = admin.get("/api/v1/jobs/no-backfills/backfills", params={"limit": limit})
+        assert got.status_code in (400, 422) and field_of(got) == "limit", got.text
+    gone = admin.post("/api/v1/jobs/nobody-here/backfills/abc/stop")
+    assert gone.status_code == 404 and field_of(gone) == "backfill"
+
+
+def test_the_clients_list_and_stop_backfills(node: LiveAPI) -> None:
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    window = {"from": start, "to": start + timedelta(days=3)}
+    with Client(node.url, ADMIN) as tss:
+        tss.create_job({"name": "cl-drip", "type": "noop", "pool": "nobody",
+                        "schedule": "0 4 * * *"})  # fmt: skip
+        made = tss.backfill_job("cl-drip", **window, max_active=1)
+        assert made.backfill is not None
+        [listed] = tss.backfills("cl-drip", limit=5)
+        assert listed.id == made.backfill.id and listed.state == "active"
+        stopped = tss.stop_backfill("cl-drip", listed.id)
+        assert stopped.state == "stopped" and stopped.made == 1 and stopped.count == 3
+        with pytest.raises(Conflict) as twice:
+            tss.stop_backfill("cl-drip", listed.id)
+        assert twice.value.field == "backfill"
+
+    async def body() -> None:
+        async with AsyncClient(node.url, ADMIN) as tss:
+            again = await tss.backfill_job(
+                "cl-drip", **{"from": start - timedelta(days=2), "to": start}, max_active=1
+            )
+            assert again.backfill is not None
+            newest, oldest = await tss.backfills("cl-drip")
+            assert newest.id == again.backfill.id and oldest.state == "stopped"
+            stopped = await tss.stop_backfill("cl-drip", newest.id)
+            assert stopped.state == "stopped"
+            with pytest.raises(NotFound) as unknown:
+                await tss.stop_backfill("cl-drip", "nope")
+            assert unknown.value.field == "backfill"
 
     asyncio.run(body())

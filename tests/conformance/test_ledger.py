@@ -79,3 +79,20 @@ async def test_active_runs_of_a_job(store: Store) -> None:
     assert sorted(r.id for r in active) == sorted([claimed.id, created[1].id])
     assert {r.state for r in active} == {RunState.RUNNING, RunState.SCHEDULED}
     assert await store.active_runs_of("nobody") == []
+
+
+async def test_a_backfill_is_read_by_id_and_its_end_is_final(store: Store) -> None:
+    now = await store.now()
+    fires = tuple(now - timedelta(hours=n) for n in (3, 2, 1))
+    going = Backfill("bf-go", "job-a", fires, 1, 1, "token:admin", now)
+    await store.add_backfill(going)
+    assert await store.get_backfill("bf-go") == going
+    assert await store.get_backfill("nope") is None
+    await store.update_backfill("bf-go", made=1, state="stopped")
+    # a scheduler step that read it before the stop does not set it going again
+    await store.update_backfill("bf-go", made=2, state="active")
+    await store.update_backfill("bf-go", made=3, state="done")
+    stopped = await store.get_backfill("bf-go")
+    assert stopped is not None and (stopped.state, stopped.made) == ("stopped", 1)
+    assert [b.id for b in await store.active_backfills()] == []
+    assert (await store.list_backfills("job-a"))[0].state == "stopped"

@@ -1,7 +1,8 @@
 """The fire ledger in a real browser: a job's Fires card shows a strip where fires made and
 fires paused stand apart, and the list in words; the timeline marks the paused fires; the
 Upcoming page charts the load per minute; an admin backfills from a job's page (the dry run
-lists the fires first, the confirm makes them), and a viewer has no such button."""
+lists the fires first, the confirm makes them), and a viewer has no such button; the job's
+backfills are listed there, and an operator stops an active one (a viewer cannot)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ LEDGER_CONFIG = (
   - name: ticker
     type: noop
     schedule: {cron: "*/2 * * * * *", misfire: skip, misfire_grace: 1}
+  - name: drip
+    type: noop
+    pool: nobody
+    schedule: "0 3 * * *"
 """
 )
 
@@ -131,3 +136,42 @@ def test_an_admin_backfills_after_a_dry_run(tab: Tab, server: Server) -> None:
         "2026-11-03",
     ]
     assert {r["trigger"] for r in runs} == {"schedule"}
+
+
+@pytest.fixture(scope="module")
+def drip_backfill(server: Server) -> str:
+    """A backfill of drip one fire at a time: its runs wait in a pool no worker serves, so
+    it stays active (1 of 3 made)."""
+    with server.api() as admin:
+        body = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-04T00:00:00Z", "max_active": 1}
+        made = admin.post("/api/v1/jobs/drip/backfill", json=body)
+        assert made.status_code == 200, made.text
+        backfill_id: str = made.json()["backfill"]["id"]
+        return backfill_id
+
+
+def test_a_viewer_sees_the_backfills_but_cannot_stop_one(tab: Tab, drip_backfill: str) -> None:
+    page = tab.login("viewer").open("/dashboard/jobs/drip")
+    listed = page.locator("[data-testid=fires] [data-testid=backfills]")
+    row = listed.locator("tr", has=page.locator(f"code[title='{drip_backfill}']"))
+    expect(row.locator("[data-state=active]")).to_have_text("active")
+    expect(row.locator("[data-testid=backfill-made]")).to_have_text("1/3")
+    assert listed.locator("[data-action=stop-backfill]").count() == 0
+
+
+def test_an_operator_stops_an_active_backfill(tab: Tab, server: Server, drip_backfill: str) -> None:
+    page = tab.login("operator").open("/dashboard/jobs/drip")
+    row = page.locator(
+        "[data-testid=backfills] tr", has=page.locator(f"code[title='{drip_backfill}']")
+    )
+    expect(row.locator("[data-testid=backfill-made]")).to_have_text("1/3")
+    row.locator("[data-action=stop-backfill]").click()
+    expect(row.locator("[data-state=stopped]")).to_have_text("stopped")
+    expect(row.locator("[data-action=stop-backfill]")).to_have_count(0)
+    tab.shot("backfill-stopped")
+    with server.api() as admin:
+        [record] = admin.get("/api/v1/jobs/drip/backfills").json()["items"]
+        assert (record["state"], record["made"]) == ("stopped", 1)
+        audit = admin.get("/api/v1/audit", params={"action": "job.backfill.stop"})
+        [entry] = audit.json()["items"]
+        assert entry["actor"] == "token:ui-operator" and entry["target"] == "drip"

@@ -1,7 +1,7 @@
-"""``tss job fires|backfill|upcoming`` as a user runs them, through a running server
+"""``tss job fires|backfill|backfills|upcoming`` as a user runs them, through a running server
 (``--url``) and on the store (``--config``): the same ledger either way, the DST rule in
 words, a dry run that lists what the backfill makes, a second backfill that makes nothing,
-roles, and bad times refused naming the option."""
+a backfill listed and stopped, roles, and bad times refused naming the option."""
 
 from __future__ import annotations
 
@@ -72,3 +72,53 @@ def test_bad_times_are_refused_naming_the_option(remote: Remote) -> None:
     assert future.code == 2 and "to must not be in the future" in " ".join(future.err.split())
     vague = remote.tss("job", "fires", "daily", "--since", "yesterday")
     assert vague.code == 2 and "--since" in vague.err
+
+
+def test_list_and_stop_a_backfill(remote: Remote) -> None:
+    """A backfill one fire at a time, listed by a viewer, stopped over the API by an
+    operator's betters (a viewer may not), then another stopped on the store: a stopped
+    backfill cannot be stopped again, and an id not the job's is refused naming it."""
+    window = ["--from", "2026-02-01T00:00:00Z", "--to", "2026-02-05T00:00:00Z"]
+    made = remote.json("job", "backfill", "daily", *window, "--max-active", "1")
+    backfill_id = made["backfill"]["id"]
+    assert made["created"] == 1 and made["backfill"]["state"] == "active"
+    listed = remote.json("job", "backfills", "daily", token=remote.viewer)
+    [mine] = [b for b in listed if b["id"] == backfill_id]
+    assert (mine["state"], mine["made"], mine["count"], mine["max_active"]) == ("active", 1, 4, 1)
+    table = remote.tss("job", "backfills", "daily", token=remote.viewer)
+    assert table.code == 0, str(table)
+    text = " ".join(table.out.split())
+    assert backfill_id[:8] in text and "1/4" in text and "active" in text
+    refused = remote.tss("job", "backfill", "daily", "--stop", backfill_id, token=remote.viewer)
+    assert refused.code != 0 and "operator" in refused.err
+    stopped = remote.json("job", "backfill", "daily", "--stop", backfill_id)
+    assert (stopped["id"], stopped["state"], stopped["made"]) == (backfill_id, "stopped", 1)
+    again = remote.project.tss("--config", "config.yaml", "job", "backfill", "daily",
+                               "--stop", backfill_id)  # fmt: skip
+    assert again.code != 0 and "stopped already" in " ".join(again.err.split())
+    on_store = remote.local("job", "backfills", "daily")
+    assert [b["state"] for b in on_store if b["id"] == backfill_id] == ["stopped"]
+
+    # on the store: made there, stopped there, the words of a plain run
+    other = ["--from", "2026-02-10T00:00:00Z", "--to", "2026-02-13T00:00:00Z"]
+    second = remote.local("job", "backfill", "daily", *other, "--max-active", "1")
+    said = remote.project.ok("--config", "config.yaml", "job", "backfill", "daily", "--stop",
+                             second["backfill"]["id"])  # fmt: skip
+    assert "stopped: 1 of 3 fire(s) made" in " ".join(said.out.split())
+    over_api = remote.json("job", "backfills", "daily", token=remote.viewer)
+    assert {b["id"]: b["state"] for b in over_api}[second["backfill"]["id"]] == "stopped"
+    ledger = remote.json("job", "fires", "daily", "--since", "2026-02-10T00:00:00Z",
+                         "--until", "2026-02-13T00:00:00Z", token=remote.viewer)  # fmt: skip
+    # these fires are before the job existed: once stopped, only the one made is listed
+    assert [f["status"] for f in ledger["fires"]] == ["backfilled"]
+
+
+def test_stop_refusals_name_what_is_wrong(remote: Remote) -> None:
+    unknown = remote.tss("job", "backfill", "daily", "--stop", "0" * 32)
+    assert unknown.code != 0 and "has no backfill" in unknown.err
+    bare = remote.tss("job", "backfill", "daily")
+    assert bare.code == 2 and "--from is needed" in " ".join(bare.err.split())
+    mixed = remote.tss("job", "backfill", "daily", "--stop", "abc", "--from", "-1d")
+    assert mixed.code == 2 and "--stop takes no --from" in " ".join(mixed.err.split())
+    nobody = remote.tss("job", "backfills", "nobody-here", token=remote.viewer)
+    assert nobody.code != 0 and "nobody-here" in nobody.err

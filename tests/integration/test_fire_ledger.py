@@ -14,6 +14,7 @@ import pytest
 from tss.config import SchedulerConfig, Settings
 from tss.core.models import Outcome
 from tss.core.states import RunState
+from tss.errors import Conflict, NotFound
 from tss.scheduler.backfills import BackfillStep
 from tss.scheduler.scheduler import Scheduler
 from tss.service.node import TSSApp
@@ -180,6 +181,62 @@ def test_a_job_paused_by_its_definition_reads_paused_not_due() -> None:
             (3, "paused", "its definition"),
         ]
         assert (await node.ledger.upcoming(hours=1)).total == 0  # a paused job has none
+        await node.close()
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_stopped_backfill_makes_no_more_fires(backend: str, tmp_path: Path) -> None:
+    """A backfill with max_active 1 is stopped after its first fire: the scheduler step
+    makes nothing more, however often it runs and whatever ends; the fire it made stays
+    backfilled, the rest read missed, and the stop is in the audit log."""
+
+    async def body() -> None:
+        clock = Clock()
+        node = TSSApp(Settings(store={"url": "memory://"}, broker={"url": "local://"}))
+        store: Store = MemoryStore(clock=clock)
+        if backend == "sqlite":
+            store = SQLiteStore(f"sqlite:///{tmp_path / 'tss.db'}", clock=clock)
+        node.store = store
+        await node.start()
+        clock.now = m(0) - timedelta(hours=1)  # the job exists before the fires asked for
+        await node.jobs.apply([{"name": "tick", "type": "noop", "schedule": "* * * * *"}],
+                              actor="test")  # fmt: skip
+        clock.at("08:10:30")
+        await Scheduler(store, node.broker, SchedulerConfig()).tick()  # misfire: 08:10 only
+        window = {"start": m(1), "end": m(6)}
+        slow = await node.ledger.backfill("tick", **window, max_active=1, actor="token:admin")
+        assert slow.created == 1 and slow.backfill is not None
+        backfill_id = slow.backfill.id
+        with pytest.raises(NotFound) as unknown:
+            await node.ledger.stop_backfill("tick", "0" * 32, actor="token:ops")
+        assert unknown.value.field == "backfill"
+        with pytest.raises(NotFound) as elsewhere:  # an id of another job's is not this job's
+            await node.ledger.stop_backfill("other", backfill_id, actor="token:ops")
+        assert elsewhere.value.field == "backfill"
+        stopped = await node.ledger.stop_backfill("tick", backfill_id, actor="token:ops")
+        assert stopped.state == "stopped" and stopped.made == 1
+        with pytest.raises(Conflict) as twice:
+            await node.ledger.stop_backfill("tick", backfill_id, actor="token:ops")
+        assert twice.value.field == "backfill" and "stopped already" in twice.value.message
+        [run] = await store.list_fires("tick", m(1), m(2), limit=1)
+        await finish_at(store, run.id)  # room for the next one, were it going
+        step = BackfillStep(
+            store, lambda: node.ledger.advance(actor="sched"), node.publish, holder="s1"
+        )
+        for _ in range(3):
+            assert await step.once() == []
+        assert [r.scheduled_for for r in await store.list_fires("tick", m(0), m(10), limit=20)
+                ] == [m(1)]  # fmt: skip
+        [listed] = await node.ledger.backfills("tick")
+        assert (listed.id, listed.state, listed.made) == (backfill_id, "stopped", 1)
+        page = await node.ledger.fires("tick", since=m(1), until=m(6))
+        assert [f.status for f in page.fires] == ["backfilled"] + ["missed"] * 4
+        assert f"backfill {backfill_id} by token:admin was stopped" in page.fires[1].words
+        [entry] = (await node.audit.list(action="job.backfill.stop")).items
+        assert (entry.actor, entry.target) == ("token:ops", "tick")
+        assert entry.details["backfill"] == backfill_id and entry.details["made"] == 1
         await node.close()
 
     asyncio.run(body())

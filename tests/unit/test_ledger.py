@@ -305,3 +305,33 @@ def test_a_backfill_still_to_make_its_fires_lists_them() -> None:
         (5, "upcoming", None),
     ]
     assert page.fires[1].words.startswith("backfill pending: backfill bf by cli makes it")
+
+
+def test_a_stopped_backfill_leaves_its_unmade_fires_as_they_are() -> None:
+    """Stopped after one of three: the one it made (from before the job existed) is
+    backfilled; the two it never made read missed, saying the backfill was stopped first.
+    An active backfill's fire still reads backfilled (pending)."""
+    day = t(2026, 5, 4, 10, 0)
+    m = lambda n: day + timedelta(minutes=n)  # noqa: E731
+    job = facts("* * * * *", m(1) - timedelta(seconds=30), m(10))
+    stopped = Backfill("bf9", "job-a", (m(0), m(2), m(3)), 1, 1, "token:admin", m(5),
+                       "stopped")  # fmt: skip
+    page = build(
+        job, since=m(0), until=m(4), now=m(6),
+        runs=[run(m(0), RunState.QUEUED, created_at=m(5), started_at=None, finished_at=None)],
+        backfills=[stopped],
+    )  # fmt: skip
+    assert [(f.at, f.status) for f in page.fires] == [
+        (m(0), "backfilled"),
+        (m(1), "missed"),
+        (m(2), "missed"),
+        (m(3), "missed"),
+    ]
+    assert "stopped" not in page.fires[1].words  # not one the backfill asked for
+    for fire in page.fires[2:]:
+        assert "backfill bf9 by token:admin was stopped before making it" in fire.words
+    active = build(
+        job, since=m(0), until=m(4), now=m(6), runs=[],
+        backfills=[Backfill("bf8", "job-a", (m(2),), 0, 1, "cli", m(5))],
+    )  # fmt: skip
+    assert [f.status for f in active.fires] == ["missed", "backfilled", "missed"]

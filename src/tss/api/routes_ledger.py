@@ -11,9 +11,16 @@ from tss.api.auth import needs, principal_of
 from tss.api.errors import TSSRoute
 from tss.api.params import ERRORS, Cursor, node_of
 from tss.api.schemas.base import Timestamp
-from tss.api.schemas.ledger import BackfillIn, BackfillOut, FirePage, UpcomingOut
+from tss.api.schemas.ledger import (
+    BackfillIn,
+    BackfillList,
+    BackfillOut,
+    BackfillRecord,
+    FirePage,
+    UpcomingOut,
+)
 from tss.core.ledger import MAX_FIRES
-from tss.service.ledger import MAX_HOURS
+from tss.service.ledger import MAX_BACKFILLS, MAX_HOURS
 
 router = APIRouter(route_class=TSSRoute, tags=["ledger"])
 
@@ -48,6 +55,39 @@ async def backfill_job(request: Request, name: str, body: BackfillIn) -> Backfil
         dry_run=body.dry_run, max_active=body.max_active, actor=principal_of(request).actor,
     )  # fmt: skip
     return BackfillOut.model_validate(result.to_dict())
+
+
+@router.get(
+    "/jobs/{name}/backfills", response_model=BackfillList, responses=ERRORS, **needs("viewer")
+)
+async def job_backfills(
+    request: Request,
+    name: str,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_BACKFILLS, description="backfills listed, newest first")
+    ] = 100,
+) -> BackfillList:
+    """The job's backfills, newest first: each one's fires (``count``, ``first``,
+    ``last``), how many were ``made``, ``max_active``, who asked and when, and its
+    ``state``: ``active`` (the scheduler makes the rest), ``done`` or ``stopped``."""
+    found = await node_of(request).ledger.backfills(name, limit=limit)
+    return BackfillList(job=name, items=[BackfillRecord.model_validate(b.to_dict()) for b in found])
+
+
+@router.post(
+    "/jobs/{name}/backfills/{backfill_id}/stop",
+    response_model=BackfillRecord,
+    responses=ERRORS,
+    **needs("operator"),
+)
+async def stop_backfill(request: Request, name: str, backfill_id: str) -> BackfillRecord:
+    """Stop an active backfill: the scheduler makes no more of its fires. The runs it made
+    stay (cancel them as runs). 404 naming ``backfill`` for an id that is not one of the
+    job's backfills, 409 when it is done or stopped already."""
+    stopped = await node_of(request).ledger.stop_backfill(
+        name, backfill_id, actor=principal_of(request).actor
+    )
+    return BackfillRecord.model_validate(stopped.to_dict())
 
 
 @router.get("/upcoming", response_model=UpcomingOut, responses=ERRORS, **needs("viewer"))

@@ -87,6 +87,7 @@ def _register() -> None:
     jobs.app.command("rollback")(history.job_rollback)
     jobs.app.command("fires")(ledger.job_fires)
     jobs.app.command("backfill")(ledger.job_backfill)
+    jobs.app.command("backfills")(ledger.job_backfills)
     jobs.app.command("upcoming")(ledger.job_upcoming)
     app.command("audit")(history.audit)
 

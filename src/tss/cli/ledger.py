@@ -1,8 +1,9 @@
-"""``tss job fires``, ``tss job backfill`` and ``tss job upcoming``: why a job did (not) fire,
-making the fires it missed, and the fires coming up with the load per minute.
+"""``tss job fires``, ``tss job backfill``, ``tss job backfills`` and ``tss job upcoming``:
+why a job did (not) fire, making the fires it missed (and stopping a backfill), and the
+fires coming up with the load per minute.
 
 They work on the config's store, or through a server's API with ``--url`` (a backfill
-needs an admin token there)."""
+needs an admin token there, stopping one an operator token)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ STYLES = {
     "paused": "magenta",
     "pruned": "dim",
 }
+#: how each backfill state is shown
+BACKFILL_STYLES = {"active": "cyan", "done": "green", "stopped": "yellow"}
 
 
 def time_of(text: str | None, option: str, now: datetime) -> datetime | None:
@@ -116,8 +119,8 @@ def job_fires(
 def job_backfill(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The job's name."),
-    start: str = typer.Option(..., "--from", help="From this time (ISO, -7d)."),
-    end: str = typer.Option(..., "--to", help="Before this time (ISO, now, -1d)."),
+    start: str | None = typer.Option(None, "--from", help="From this time (ISO, -7d)."),
+    end: str | None = typer.Option(None, "--to", help="Before this time (ISO, now, -1d)."),
     only_missed: bool = typer.Option(
         False, "--only-missed", help="Only fires the ledger calls missed (not paused ones)."
     ),
@@ -125,10 +128,31 @@ def job_backfill(
     max_active: int | None = typer.Option(
         None, "--max-active", min=1, max=1000, help="At most N of them active at once."
     ),
+    stop: str | None = typer.Option(
+        None, "--stop", metavar="ID", help="Stop this active backfill (tss job backfills)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Make the job's past fires in [--from, --to) that have no run, each at most once
-    (a second backfill of the same window makes nothing)."""
+    (a second backfill of the same window makes nothing); or, with --stop ID, stop one."""
+    if stop is not None:
+        given = [opt for opt, value in (("--from", start), ("--to", end),
+                 ("--only-missed", only_missed), ("--dry-run", dry_run),
+                 ("--max-active", max_active)) if value]  # fmt: skip
+        if given:
+            raise ValidationError(
+                f"--stop takes no {', '.join(given)}: it stops a backfill, it makes none",
+                field="stop",
+            )
+        _stop(ctx, name, stop, as_json)
+        return
+    if start is None or end is None:
+        missing = "--from" if start is None else "--to"
+        raise ValidationError(
+            f"{missing} is needed: a backfill makes the fires of [--from, --to) "
+            "(or give --stop ID to stop one)",
+            field=missing.removeprefix("--"),
+        )
     now = utcnow()
     first, last = time_of(start, "--from", now), time_of(end, "--to", now)
     assert first is not None and last is not None
@@ -158,6 +182,58 @@ def job_backfill(
         f"{result['created']} made now"
         + (f", the rest {max_active} at a time" if made.get("state") == "active" else "")
     )
+
+
+def _stop(ctx: typer.Context, name: str, backfill_id: str, as_json: bool) -> None:
+    async def body(tss: Backend) -> dict[str, Any]:
+        return await tss.stop_backfill(name, backfill_id)
+
+    stopped = run_async(ctx, body)
+    if as_json:
+        print_json(stopped)
+        return
+    console.print(
+        f"backfill {stopped['id']} of {escape(name)} stopped: {stopped['made']} of "
+        f"{stopped['count']} fire(s) made; no more will be (its runs stay: cancel them as runs)"
+    )
+
+
+def job_backfills(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The job's name."),
+    limit: int = typer.Option(100, min=1, max=1000, help="At most this many, newest first."),
+    as_json: bool = JSON,
+) -> None:
+    """The job's backfills, newest first: the fires each asked for, how many were made, and
+    its state (active: the scheduler makes the rest; done; stopped)."""
+
+    async def body(tss: Backend) -> list[dict[str, Any]]:
+        return await tss.backfills(name, limit=limit)
+
+    found = run_async(ctx, body)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        console.print(f"job {escape(name)} has no backfills")
+        return
+    table = new_table(
+        "id", "created (UTC)", "by", "fires (UTC)", "made", "max active", "state",
+        title=f"backfills of {name}",
+    )  # fmt: skip
+    for b in found:
+        fires = "—"
+        if b["first"] is not None:
+            fires = fmt_time(_at(b["first"]))
+            if b["last"] != b["first"]:
+                fires += f" .. {fmt_time(_at(b['last']))}"
+        state = f"[{BACKFILL_STYLES.get(b['state'], '')}]{b['state']}[/]"
+        table.add_row(
+            b["id"], fmt_time(_at(b["created_at"])), escape(b["actor"]), fires,
+            f"{b['made']}/{b['count']}",
+            "all at once" if b["max_active"] is None else str(b["max_active"]), state,
+        )  # fmt: skip
+    console.print(table)
 
 
 def job_upcoming(

@@ -17,7 +17,8 @@ from typing import Any, Literal, get_args
 VersionChange = Literal["created", "updated", "deleted", "rolled_back"]
 VERSION_CHANGES: tuple[str, ...] = get_args(VersionChange)
 
-#: every action the audit log records: ``<what>.<verb>``
+#: every action the audit log records: ``<what>.<verb>`` (``job.backfill.stop``: a verb on
+#: a part of a job)
 AUDIT_ACTIONS: tuple[str, ...] = (
     "job.create",
     "job.update",
@@ -26,6 +27,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "job.resume",
     "job.rollback",
     "job.backfill",
+    "job.backfill.stop",
     "run.trigger",
     "run.cancel",
     "run.retry",

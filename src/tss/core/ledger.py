@@ -69,7 +69,8 @@ class PauseSpan:
 class Backfill:
     """A backfill: the past ``fires`` of ``job`` someone asked to make, and how many of them
     (in order) were made so far. With ``max_active`` the scheduler makes them a few at a
-    time (``state`` ``active`` until all are made); without, all at once."""
+    time (``state`` ``active`` until all are made, then ``done``); without, all at once.
+    Someone may stop an active one (``stopped``): the scheduler makes no more of them."""
 
     id: str
     job: str
@@ -325,6 +326,7 @@ def build(
         fires.append(fire)
     _explain_misfires(facts, fires)
     _name_replacers(fires)
+    _name_stopped(fires, backfills)
     page.fires = fires
     return page
 
@@ -547,6 +549,19 @@ def _explain_misfires(facts: JobFacts, fires: list[LedgerFire]) -> None:
     for j in group:
         why = "no scheduler has fired it since (was one running?)"
         fires[j] = _with(fires[j], words=f"{fires[j].words}; {why}")
+
+
+def _name_stopped(fires: list[LedgerFire], backfills: Sequence[Backfill]) -> None:
+    """Say, on each fire without a run that a stopped backfill had yet to make, that it was
+    stopped first: the fire keeps the status it has (missed, paused...)."""
+    halted = {t: b for b in backfills if b.state == "stopped" for t in b.fires[b.made :]}
+    if not halted:
+        return
+    for i, fire in enumerate(fires):
+        b = halted.get(fire.at)
+        if b is not None and fire.run_id is None:
+            words = f"{fire.words}; backfill {b.id} by {b.actor} was stopped before making it"
+            fires[i] = _with(fire, words=words)
 
 
 def _name_replacers(fires: list[LedgerFire]) -> None:

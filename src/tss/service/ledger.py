@@ -10,8 +10,9 @@ asked for or resumed. With ``max_active`` the scheduler's backfill step
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -36,7 +37,7 @@ from tss.core.records import Job, NewRun, Run, RunPolicy
 from tss.core.schedules import iter_fires
 from tss.core.states import RunState
 from tss.core.timeutil import from_micros, to_utc
-from tss.errors import NotFound, ValidationError
+from tss.errors import Conflict, NotFound, ValidationError
 from tss.service.base import NodeService
 
 #: the default ledger window: this far back from now, and ahead
@@ -52,6 +53,10 @@ UPCOMING_BUDGET = 200_000
 BACKFILL_BATCH = 500
 #: the most backfills one scheduler step advances
 BACKFILL_STEP = 20
+#: the most backfills one listing gives
+MAX_BACKFILLS = 1000
+#: what a backfill id may look like (TSS makes 32 hex digits)
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: how many audit entries are read per page when looking for a job's pauses (and pages)
 _AUDIT_PAGE, _AUDIT_PAGES = 200, 10
 
@@ -302,10 +307,7 @@ class Ledger(NodeService):
         return result
 
     async def _find(self, record: Backfill) -> Backfill | None:
-        for found in await self._store.list_backfills(record.job, limit=20):
-            if found.id == record.id:
-                return found
-        return None
+        return await self._store.get_backfill(record.id)
 
     async def advance(self, *, actor: str) -> list[Run]:
         """One step of every backfill still going: make as many of its next fires as its
@@ -349,13 +351,50 @@ class Ledger(NodeService):
             and to_utc(run.scheduled_for) in asked
         )  # fmt: skip
 
-    async def backfills(self, name: str) -> list[Backfill]:
-        """The backfills of ``name``, newest first.
+    async def backfills(self, name: str, *, limit: int = MAX_BACKFILLS) -> list[Backfill]:
+        """The backfills of ``name``, newest first, at most ``limit``; those of a deleted
+        job too, while they are kept.
 
-        :raises NotFound: no such job.
+        :raises NotFound: no such job, and no backfill of that name (field ``name``).
+        :raises ValidationError: a limit outside 1..1000 (field ``limit``).
         """
-        await self._store.get_job(name)
-        return await self._store.list_backfills(name)
+        if not 1 <= limit <= MAX_BACKFILLS:
+            raise ValidationError(
+                f"limit must be between 1 and {MAX_BACKFILLS}, not {limit}", field="limit"
+            )
+        found = await self._store.list_backfills(name, limit=limit)
+        if not found:
+            await self._store.get_job(name)
+        return found
+
+    async def stop_backfill(self, name: str, backfill_id: str, *, actor: str) -> Backfill:
+        """Stop ``name``'s active backfill ``backfill_id``: the scheduler makes no more of
+        its fires. The runs it made stay (cancel them as runs); the fires it did not make
+        are what the ledger finds them to be (missed, most often). A scheduler step
+        already under way as it stops may still make its last few fires.
+
+        :raises NotFound: ``name`` has no backfill with that id (field ``backfill``).
+        :raises Conflict: the backfill is done or stopped already (field ``backfill``).
+        """
+        # An id TSS made is hex; anything else is no backfill, and not worth a store trip.
+        found = await self._store.get_backfill(backfill_id) if _ID.fullmatch(backfill_id) else None
+        if found is None or found.job != name:
+            raise NotFound(
+                f"job {name!r} has no backfill {backfill_id!r}: list the job's backfills "
+                "for their ids",
+                field="backfill",
+            )
+        if found.state != "active":
+            raise Conflict(_ended(found), field="backfill")
+        await self._store.update_backfill(found.id, made=found.made, state="stopped")
+        stopped = await self._store.get_backfill(found.id) or replace(found, state="stopped")
+        if stopped.state != "stopped":  # the scheduler made its last fires meanwhile
+            raise Conflict(_ended(stopped), field="backfill")
+        await self._node.audit.record(
+            actor, "job.backfill.stop", name, backfill=stopped.id, made=stopped.made,
+            count=len(stopped.fires),
+        )  # fmt: skip
+        return stopped
 
     # -- upcoming --------------------------------------------------------------------------
 
@@ -417,6 +456,14 @@ class Ledger(NodeService):
 
 
 _US = timedelta(microseconds=1)
+
+
+def _ended(backfill: Backfill) -> str:
+    """Why a backfill that is not active cannot be stopped."""
+    made = f"{backfill.made} of {len(backfill.fires)} fire(s) made"
+    if backfill.state == "done":
+        return f"backfill {backfill.id} of {backfill.job!r} is done already ({made})"
+    return f"backfill {backfill.id} of {backfill.job!r} is stopped already ({made})"
 
 
 def _after_cursor(cursor: str) -> datetime:

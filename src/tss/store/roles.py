@@ -748,10 +748,16 @@ class LedgerStore(ABC):
         """The backfills of ``job``, newest first, at most ``limit``."""
 
     @abstractmethod
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        """The backfill with that id, or None."""
+
+    @abstractmethod
     async def active_backfills(self, *, limit: int = 100) -> list[Backfill]:
         """Backfills still making their fires (state ``active``), oldest first."""
 
     @abstractmethod
     async def update_backfill(self, backfill_id: str, *, made: int, state: str) -> None:
         """Record how many of a backfill's fires were made, and its state. An unknown id is
-        ignored."""
+        ignored, and so is a backfill no longer ``active``: ``done`` and ``stopped`` are
+        final, so a scheduler step that read a backfill before someone stopped it does not
+        set it going again."""

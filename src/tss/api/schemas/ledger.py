@@ -50,6 +50,9 @@ class BackfillIn(StrictIn):
 
 
 class BackfillRecord(BaseModel):
+    """A backfill: its ``count`` fires from ``first`` to ``last``, how many were ``made``,
+    and its ``state``: ``active`` (the scheduler makes the rest), ``done`` or ``stopped``."""
+
     id: str
     job: str
     count: int
@@ -72,6 +75,13 @@ class BackfillOut(BaseModel):
     created: int
     existing: int
     backfill: BackfillRecord | None = None
+
+
+class BackfillList(BaseModel):
+    """A job's backfills, newest first."""
+
+    job: str
+    items: list[BackfillRecord]
 
 
 class MinuteLoad(BaseModel):

@@ -298,6 +298,21 @@ class Backend(ABC):
         """
 
     @abstractmethod
+    async def backfills(self, name: str, *, limit: int) -> list[dict[str, Any]]:
+        """The job's backfills, newest first (``GET .../backfills``'s items).
+
+        :raises NotFound: no such job (and no backfill of that name).
+        """
+
+    @abstractmethod
+    async def stop_backfill(self, name: str, backfill_id: str) -> dict[str, Any]:
+        """Stop the job's active backfill; the stopped record (``POST .../stop``'s shape).
+
+        :raises NotFound: not one of the job's backfills (field ``backfill``).
+        :raises Conflict: done or stopped already (field ``backfill``).
+        """
+
+    @abstractmethod
     async def upcoming(self, *, hours: float, limit: int) -> dict[str, Any]:
         """The next fires of every unpaused job and the load per minute (``GET
         /api/v1/upcoming``'s shape)."""

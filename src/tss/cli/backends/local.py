@@ -272,5 +272,11 @@ class LocalBackend(Backend):
         )  # fmt: skip
         return result.to_dict()
 
+    async def backfills(self, name: str, *, limit: int) -> list[dict[str, Any]]:
+        return [b.to_dict() for b in await self.tss.ledger.backfills(name, limit=limit)]
+
+    async def stop_backfill(self, name: str, backfill_id: str) -> dict[str, Any]:
+        return (await self.tss.ledger.stop_backfill(name, backfill_id, actor="cli")).to_dict()
+
     async def upcoming(self, *, hours: float, limit: int) -> dict[str, Any]:
         return (await self.tss.ledger.upcoming(hours=hours, limit=limit)).to_dict()

@@ -353,6 +353,13 @@ class RemoteBackend(Backend):
                                 "dry_run": dry_run, "max_active": max_active}  # fmt: skip
         return (await self.client.backfill_job(name, **body)).model_dump(mode="json")
 
+    async def backfills(self, name: str, *, limit: int) -> list[dict[str, Any]]:
+        found = await self.client.backfills(name, limit=limit)
+        return [b.model_dump(mode="json") for b in found]
+
+    async def stop_backfill(self, name: str, backfill_id: str) -> dict[str, Any]:
+        return (await self.client.stop_backfill(name, backfill_id)).model_dump(mode="json")
+
     async def upcoming(self, *, hours: float, limit: int) -> dict[str, Any]:
         return (await self.client.upcoming(hours=hours, limit=limit)).model_dump(mode="json")
 

@@ -68,6 +68,10 @@ class MemoryLedger(MemoryState):
         found.sort(key=lambda b: (b.created_at, b.id), reverse=True)
         return found[: max(limit, 0)]
 
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        with self._lock:
+            return self._backfills.get(backfill_id)
+
     async def active_backfills(self, *, limit: int = 100) -> list[Backfill]:
         with self._lock:
             found = [b for b in self._backfills.values() if b.state == "active"]
@@ -77,5 +81,5 @@ class MemoryLedger(MemoryState):
     async def update_backfill(self, backfill_id: str, *, made: int, state: str) -> None:
         with self._lock:
             found = self._backfills.get(backfill_id)
-            if found is not None:
+            if found is not None and found.state == "active":
                 self._backfills[backfill_id] = replace(found, made=made, state=state)  # type: ignore[arg-type]

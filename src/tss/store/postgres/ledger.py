@@ -20,6 +20,7 @@ _ACTIVE_RUNS = numbered(ledger.ACTIVE_RUNS)
 _INSERT = numbered(ledger.BACKFILL_INSERT)
 _OF = numbered(ledger.BACKFILLS_OF)
 _ACTIVE = numbered(ledger.BACKFILLS_ACTIVE)
+_GET = numbered(ledger.BACKFILL_GET)
 _UPDATE = numbered(ledger.BACKFILL_UPDATE)
 
 
@@ -54,6 +55,10 @@ class PostgresLedger(LedgerStore):
 
     async def list_backfills(self, job: str, *, limit: int = 100) -> list[Backfill]:
         return [ledger.backfill_of(row) for row in await self.pool.fetch(_OF, job, max(limit, 0))]
+
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        found = await self.pool.fetch(_GET, backfill_id)
+        return ledger.backfill_of(found[0]) if found else None
 
     async def active_backfills(self, *, limit: int = 100) -> list[Backfill]:
         return [ledger.backfill_of(row) for row in await self.pool.fetch(_ACTIVE, max(limit, 0))]

@@ -86,6 +86,10 @@ class RedisLedger(RedisPart, LedgerStore):
             ids = await self._conn.client().zrevrange(f"{self.keys}backfills:{job}", 0, limit - 1)
         return await self._backfills(ids)
 
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        found = await self._backfills([backfill_id])
+        return found[0] if found else None
+
     async def active_backfills(self, *, limit: int = 100) -> list[Backfill]:
         if limit <= 0:
             return []

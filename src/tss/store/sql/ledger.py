@@ -31,7 +31,9 @@ BACKFILLS_ACTIVE = (
     f"SELECT {BACKFILL_COLUMNS} FROM backfills WHERE state = 'active' "
     "ORDER BY created_at, id LIMIT ?"
 )
-BACKFILL_UPDATE = "UPDATE backfills SET made = ?, state = ? WHERE id = ?"
+BACKFILL_GET = f"SELECT {BACKFILL_COLUMNS} FROM backfills WHERE id = ?"
+#: only an active backfill changes: done and stopped are final
+BACKFILL_UPDATE = "UPDATE backfills SET made = ?, state = ? WHERE id = ? AND state = 'active'"
 
 
 def backfill_values(backfill: Backfill) -> tuple[Any, ...]:

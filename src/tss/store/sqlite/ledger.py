@@ -50,6 +50,11 @@ class SQLiteLedger(LedgerStore):
         found = await self._db.read(lambda conn: fetch(conn, ledger.BACKFILLS_OF, params))
         return [ledger.backfill_of(row) for row in found]
 
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        params = (backfill_id,)
+        found = await self._db.read(lambda conn: fetch(conn, ledger.BACKFILL_GET, params))
+        return ledger.backfill_of(found[0]) if found else None
+
     async def active_backfills(self, *, limit: int = 100) -> list[Backfill]:
         params = (max(limit, 0),)
         found = await self._db.read(lambda conn: fetch(conn, ledger.BACKFILLS_ACTIVE, params))

@@ -1,7 +1,7 @@
 // The fire ledger: every fire a job's schedule intended and what became of it, as a strip
 // over the window (a mark per fire, coloured by status, so gaps show at a glance) and a
-// list; the backfill dialog for admins (a dry run first, then a confirm); and the marks the
-// timeline lays over its rows.
+// list; the job's backfills (operators stop an active one); the backfill dialog for admins
+// (a dry run first, then a confirm); and the marks the timeline lays over its rows.
 
 import { api, v1 } from "./api.js";
 import { legend } from "./charts.js";
@@ -20,6 +20,7 @@ const WINDOWS = [[3600, "1 hour"], [6 * 3600, "6 hours"], [86400, "1 day"], [7 *
 const W = 640;
 
 const firesUrl = (name) => v1(`/jobs/${encodeURIComponent(name)}/fires`);
+const backfillsUrl = (name) => v1(`/jobs/${encodeURIComponent(name)}/backfills`);
 
 /** The status counts of a ledger page as words: "3 fired, 1 missed". */
 export function countWords(counts) {
@@ -59,9 +60,35 @@ export function fireTable(fires) {
   ], fires, "No fire in this window.");
 }
 
+/** The fires a backfill asked for, as words: one time, or the first and the last. */
+export function backfillSpan(b) {
+  if (!b.first) return "—";
+  return b.first === b.last ? stamp(b.first) : `${stamp(b.first)} – ${stamp(b.last)}`;
+}
+
+/** The job's backfills, newest first: when, by whom, the fires, how many were made and the
+ * state; for operators a Stop button on an active one (`done()` redraws). */
+export function backfillTable(ctx, name, backfills, done) {
+  const stop = (b) => h("button", { type: "button", "data-action": "stop-backfill", onclick: async () => {
+    const url = `${backfillsUrl(name)}/${encodeURIComponent(b.id)}/stop`;
+    if (await ctx.act(`Stop backfill ${b.id.slice(0, 8)}`, () => api(url, { method: "POST" }))) await done();
+  } }, "Stop");
+  const columns = [
+    { label: "Backfill", cell: (b) => h("code", { title: b.id }, b.id.slice(0, 8)) },
+    { label: "Created", cell: (b) => h("time", { datetime: b.created_at }, stamp(b.created_at)) },
+    { label: "By", cell: (b) => b.actor },
+    { label: "Fires", cell: (b) => backfillSpan(b) },
+    { label: "Made", cell: (b) => h("span", { "data-testid": "backfill-made" }, `${b.made}/${b.count}`) },
+    { label: "At once", cell: (b) => (b.max_active == null ? "all" : String(b.max_active)) },
+    { label: "State", cell: (b) => h("span", { class: `backfill-state bf-${b.state}`, "data-state": b.state }, b.state) },
+  ];
+  if (ctx.can("operator")) columns.push({ label: "Action", cell: (b) => (b.state === "active" ? stop(b) : null) });
+  return table(columns, backfills, "No backfill.");
+}
+
 /**
- * The Fires card of job `name`: window chips, the strip, the counts, the list, and for
- * admins a Backfill button. `draw()` (re)loads it.
+ * The Fires card of job `name`: window chips, the strip, the counts, the list, the job's
+ * newest backfills (if any), and for admins a Backfill button. `draw()` (re)loads it.
  */
 export function jobFires(ctx, name) {
   const box = h("div", { "data-testid": "fires" });
@@ -80,9 +107,12 @@ export function jobFires(ctx, name) {
     const from = now - width * 1000;
     // A little ahead (a 24th of the window, at most 10 minutes): the next fires, not a crowd.
     const to = now + Math.min(width / 24, 600) * 1000;
-    const page = await api(firesUrl(name), { params: {
-      since: new Date(from).toISOString(), until: new Date(to).toISOString(), limit: 1000,
-    } });
+    const [page, backfills] = await Promise.all([
+      api(firesUrl(name), { params: {
+        since: new Date(from).toISOString(), until: new Date(to).toISOString(), limit: 1000,
+      } }),
+      api(backfillsUrl(name), { params: { limit: 20 } }),
+    ]);
     // The list: the next few fires, then the past ones newest first.
     const past = page.fires.filter((f) => new Date(f.at).getTime() <= now).reverse();
     const ahead = page.fires.filter((f) => new Date(f.at).getTime() > now).slice(0, 5).reverse();
@@ -92,7 +122,9 @@ export function jobFires(ctx, name) {
       legend(FIRE_STATUSES.map(([s, words]) => ({ cls: `fs-${s}`, label: words }))),
       h("p", { class: "muted", "data-testid": "fire-counts" }, countWords(page.counts),
         page.truncated ? " (the first 1000 fires of the window)" : ""),
-      fireTable(newest.slice(0, 200)));
+      fireTable(newest.slice(0, 200)),
+      backfills.items.length ? h("div", { "data-testid": "backfills" },
+        h("h3", {}, "Backfills"), backfillTable(ctx, name, backfills.items, draw)) : null);
   }
   return { box, draw };
 }

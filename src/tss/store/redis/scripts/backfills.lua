@@ -17,12 +17,13 @@ do
 end
 
 -- script: update_backfill
--- ARGV: prefix, id, made, state. Records progress; an unknown id is ignored. A backfill
--- that is no longer active leaves the index of active ones.
+-- ARGV: prefix, id, made, state. Records progress; an unknown id is ignored, and so is a
+-- backfill no longer active (done and stopped are final). A backfill that is no longer
+-- active leaves the index of active ones.
 do
   local P, id, made, state = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
   local key = P .. 'backfill:' .. id
-  if redis.call('EXISTS', key) == 0 then return 0 end
+  if redis.call('HGET', key, 'state') ~= 'active' then return 0 end
   redis.call('HSET', key, 'made', made, 'state', state)
   if state ~= 'active' then redis.call('ZREM', P .. 'backfills-active', id) end
   return 1

@@ -239,33 +239,50 @@ async def _phase(
     return out
 
 
+def _variants(args: argparse.Namespace) -> list[tuple[str, float | None]]:
+    """The pruner-on variants: ``("on", None)`` (the default batch time), or one per
+    ``--batch-ms`` value."""
+    if not args.batch_ms:
+        return [("on", None)]
+    return [(f"on {ms:g}ms", ms / 1000) for ms in args.batch_ms]
+
+
 async def _phases(url: str, args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
-    """Off and on ``--rounds`` times, each ``--seconds`` long; then, with ``--to-the-end``,
-    on until the pass has pruned everything (``--cap`` at most) and off once more."""
+    """Off, then on (each variant), ``--rounds`` times, each ``--seconds`` long; then, with
+    ``--to-the-end``, on until the pass has pruned everything (``--cap`` at most) and off
+    once more."""
+    from tss.scheduler import pruner
+
+    default = pruner.BATCH_TIME
     phases: list[tuple[str, dict[str, Any]]] = []
+
+    async def phase(kind: str, batch: float | None, on: bool, cap: float) -> None:
+        pruner.BATCH_TIME = default if batch is None else batch
+        got = await _phase(url, args.jobs, args.every, args.seconds, on, cap)
+        phases.append((kind, got))
+        _say(kind, got)
+
     for _ in range(args.rounds):
-        for pruner in (False, True):
-            got = await _phase(url, args.jobs, args.every, args.seconds, pruner, args.seconds)
-            phases.append(("on" if pruner else "off", got))
-            _say(*phases[-1])
+        await phase("off", None, False, args.seconds)
+        for kind, batch in _variants(args):
+            await phase(kind, batch, True, args.seconds)
     if args.to_the_end:
-        got = await _phase(url, args.jobs, args.every, args.seconds, True, args.cap)
-        phases.append(("on", got))
-        _say(*phases[-1])
-        got = await _phase(url, args.jobs, args.every, args.seconds, False)
-        phases.append(("off", got))
-        _say(*phases[-1])
+        kind, batch = _variants(args)[0]
+        await phase(kind, batch, True, args.cap)
+        await phase("off", None, False, args.seconds)
+    pruner.BATCH_TIME = default
     return phases
 
 
 def _say(kind: str, got: dict[str, Any]) -> None:
     extra = ""
-    if kind == "on":
+    if kind != "off":
         done = "pass done" if got["pass_done"] else "pass cut"
         extra = f", pruned {got['pruned_runs']:,.0f} runs ({done})"
     print(
-        f"  {kind:>3}: {got['seconds']:6.1f}s {got['fires']:>7,.0f} fires  p50 {got['p50_ms']:5.1f}"
-        f"  p99 {got['p99_ms']:6.1f}  max {got['max_ms']:6.1f} ms  load {got['load']:.1f}{extra}",
+        f"  {kind:>8}: {got['seconds']:6.1f}s {got['fires']:>7,.0f} fires"
+        f"  p50 {got['p50_ms']:5.1f}  p99 {got['p99_ms']:6.1f}  max {got['max_ms']:6.1f} ms"
+        f"  load {got['load']:.1f}{extra}",
         flush=True,
     )
 
@@ -276,10 +293,12 @@ def _p99(late: list[float]) -> float:
 
 
 def _report(phases: list[tuple[str, dict[str, Any]]]) -> None:
-    """Per kind: the median of the phases' p99 and the p99 of all their fires pooled."""
-    print(f"{'':>22} {'pruner off':>12} {'pruner on':>12} {'on/off':>8}")
+    """Per kind: the median of the phases' p99 and the p99 of all their fires pooled,
+    and each pruner-on kind against off."""
+    kinds = list(dict.fromkeys(kind for kind, _ in phases))
+    print(f"{'':>22}" + "".join(f" {kind:>10}" for kind in kinds) + "  (on/off)")
     rows: dict[str, list[float]] = {}
-    for kind in ("off", "on"):
+    for kind in kinds:
         got = [g for k, g in phases if k == kind]
         pooled = [x for g in got for x in g["late"]]
         rows.setdefault("phases", []).append(len(got))
@@ -290,14 +309,16 @@ def _report(phases: list[tuple[str, dict[str, Any]]]) -> None:
             statistics.median(g["p99_ms"] for g in got)
         )
         rows.setdefault("max ms", []).append(max(g["max_ms"] for g in got))
-    for key, (off, on) in rows.items():
-        print(f"{key:>22} {off:>12,.1f} {on:>12,.1f} {on / off:>8.2f}")
-    on_phases = [g for k, g in phases if k == "on"]
-    pruned = sum(g["pruned_runs"] for g in on_phases)
-    seconds = sum(g["seconds"] for g in on_phases)
-    done = "the whole pass" if on_phases[-1]["pass_done"] else "not the whole pass"
-    print(f"pruned {pruned:,.0f} runs (+ their attempts and events) in {seconds:.1f}s with"
-          f" the pruner on ({done}): {pruned / seconds:,.0f} runs/s")  # fmt: skip
+    for key, values in rows.items():
+        ratios = " ".join(f"{v / values[0]:.2f}" for v in values[1:])
+        print(f"{key:>22}" + "".join(f" {v:>10,.1f}" for v in values) + f"  ({ratios})")
+    for kind in kinds[1:]:
+        got = [g for k, g in phases if k == kind]
+        pruned = sum(g["pruned_runs"] for g in got)
+        seconds = sum(g["seconds"] for g in got)
+        done = "the whole pass" if got[-1]["pass_done"] else "not the whole pass"
+        print(f"{kind}: pruned {pruned:,.0f} runs (+ their attempts and events) in"
+              f" {seconds:.1f}s ({done}): {pruned / seconds:,.0f} runs/s")  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace, folder: Path) -> None:
@@ -352,6 +373,13 @@ def main() -> None:
         "--to-the-end",
         action="store_true",
         help="after the rounds, on until the pass is done (--cap at most), then off once more",
+    )
+    parser.add_argument(
+        "--batch-ms",
+        type=float,
+        nargs="+",
+        help="pruner-on variants by the time a batch is sized to (tss.scheduler.pruner."
+        "BATCH_TIME), each its own phase in every round",
     )
     parser.add_argument(
         "--catch-up",

@@ -253,11 +253,11 @@ async def _phases(url: str, args: argparse.Namespace) -> list[tuple[str, dict[st
     once more."""
     from tss.scheduler import pruner
 
-    default = pruner.BATCH_TIME
+    default = pruner.BATCH_TIME, pruner.ONE_WRITER_BATCH_TIME
     phases: list[tuple[str, dict[str, Any]]] = []
 
     async def phase(kind: str, batch: float | None, on: bool, cap: float) -> None:
-        pruner.BATCH_TIME = default if batch is None else batch
+        pruner.BATCH_TIME, pruner.ONE_WRITER_BATCH_TIME = (batch, batch) if batch else default
         got = await _phase(url, args.jobs, args.every, args.seconds, on, cap)
         phases.append((kind, got))
         _say(kind, got)
@@ -270,7 +270,7 @@ async def _phases(url: str, args: argparse.Namespace) -> list[tuple[str, dict[st
         kind, batch = _variants(args)[0]
         await phase(kind, batch, True, args.cap)
         await phase("off", None, False, args.seconds)
-    pruner.BATCH_TIME = default
+    pruner.BATCH_TIME, pruner.ONE_WRITER_BATCH_TIME = default
     return phases
 
 
@@ -379,7 +379,7 @@ def main() -> None:
         type=float,
         nargs="+",
         help="pruner-on variants by the time a batch is sized to (tss.scheduler.pruner."
-        "BATCH_TIME), each its own phase in every round",
+        "BATCH_TIME, ONE_WRITER_BATCH_TIME on SQLite), each its own phase in every round",
     )
     parser.add_argument(
         "--catch-up",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,19 @@ from tss.core.models import Job, RunFilter
 from tss.core.states import RunState
 from tss.errors import StoreError
 from tss.metrics import Metrics
-from tss.scheduler.pruner import BATCH_TIME, FEWEST, LEASE, REST_FACTOR, Pacer, Pruner, prune
+from tss.scheduler.pruner import (
+    BATCH_TIME,
+    FEWEST,
+    LEASE,
+    ONE_WRITER_BATCH_TIME,
+    REST_FACTOR,
+    Pacer,
+    Pruner,
+    batch_time,
+    prune,
+)
 from tss.store.memory import MemoryStore
+from tss.store.sqlite import SQLiteStore
 
 DAY = 86400.0
 
@@ -209,3 +221,12 @@ def test_the_pacer_sizes_batches_by_time_and_rests_ten_times_as_long() -> None:
     small = Pacer(3, 0.0)
     small.learn(3, 10.0)
     assert small.size == 3  # batch_size below the floor wins
+
+
+def test_batches_are_shorter_where_every_write_waits_for_one_writer(tmp_path: Path) -> None:
+    assert batch_time(MemoryStore()) == BATCH_TIME
+    assert batch_time(SQLiteStore(f"sqlite:///{tmp_path / 'x.db'}")) == ONE_WRITER_BATCH_TIME
+    assert ONE_WRITER_BATCH_TIME < BATCH_TIME
+    quick = Pacer(500, 0.0, ONE_WRITER_BATCH_TIME)
+    quick.learn(50, 0.015)  # 0.3 ms a row: 10 rows make 3 ms
+    assert quick.size == 10

@@ -7,10 +7,11 @@ scheduler. A pass walks the jobs that have runs (deleted ones too), then the oth
 (settled alerts, ended silences, the fire ledger, the audit log).
 
 *Firing and claiming never wait long.* Each batch is one short transaction, sized to take
-about :data:`BATCH_TIME` (``retention.batch_size`` rows at most), and the pruner rests
+about :data:`BATCH_TIME` (:data:`ONE_WRITER_BATCH_TIME` on SQLite and Redis, where every
+write waits for it; ``retention.batch_size`` rows at most), and the pruner rests
 :data:`REST_FACTOR` times as long after it (``retention.pause`` at least), so the
-scheduler's and workers' transactions get in between (on SQLite they share one writer)
-and the pruner's share of the store stays small (:class:`Pacer`).
+scheduler's and workers' transactions get in between and the pruner's share of the store
+stays small (:class:`Pacer`).
 
 *Bad rows never stop it.* A job whose prune fails is logged and skipped; the pass goes on
 with the next, and the next pass tries it again.
@@ -48,6 +49,9 @@ _JOB_CHUNK = 50
 _RENEW_EVERY = 10.0
 #: seconds a batch should take (its size follows, see :class:`Pacer`)
 BATCH_TIME = 0.01
+#: the same on a store whose writes all wait for one writer (SQLite, Redis): a fire or a
+#: claim that comes in during a batch waits for it, so a batch is kept shorter there
+ONE_WRITER_BATCH_TIME = 0.003
 #: the rest after a batch, in multiples of what it took
 REST_FACTOR = 10.0
 #: rows a batch has at least
@@ -111,7 +115,7 @@ async def prune(
 
     async def rows(step: Callable[[int], Awaitable[int]], kind: str) -> int:
         """Batches of ``step(limit)`` until one comes back short; how many went in all."""
-        pacer = pacers.setdefault(kind, Pacer(config.batch_size, rest))
+        pacer = pacers.setdefault(kind, Pacer(config.batch_size, rest, batch_time(store)))
         total = 0
         while True:
             size = pacer.size
@@ -173,25 +177,32 @@ async def _rows_step(store: Store, kind: RowKind, before: datetime, limit: int) 
     return await store.prune_rows(kind, before=before, limit=limit)
 
 
+def batch_time(store: Store) -> float:
+    """Seconds a batch should take on ``store``."""
+    return ONE_WRITER_BATCH_TIME if store.one_writer else BATCH_TIME
+
+
 class Pacer:
     """How big a batch is and how long the pruner rests after it, learnt from the batches so
-    far: a batch is sized to take about :data:`BATCH_TIME` seconds (``most`` rows at most,
-    :data:`FEWEST` at least), and the rest after it is :data:`REST_FACTOR` times what it
-    took (``rest`` seconds at least). So the pruner holds the store's writer (SQLite has
-    one) a few milliseconds at a time and about a tenth of the time at most, however slow the
-    machine or the rows are: a fire or a claim that comes in waits one short batch at most.
+    far: a batch is sized to take about ``aim`` seconds (:data:`BATCH_TIME` by default;
+    ``most`` rows at most, :data:`FEWEST` at least), and the rest after it is
+    :data:`REST_FACTOR` times what it took (``rest`` seconds at least). So the pruner holds
+    the store's writer (SQLite has one) a few milliseconds at a time and about a tenth of
+    the time at most, however slow the machine or the rows are: a fire or a claim that
+    comes in waits one short batch at most.
     """
 
-    def __init__(self, most: int, rest: float) -> None:
+    def __init__(self, most: int, rest: float, aim: float = BATCH_TIME) -> None:
         self.most = most
         self._rest = rest
+        self._aim = aim
         self.size = min(most, FEWEST * 5)
 
     def learn(self, count: int, took: float) -> None:
         """A batch of ``count`` rows took ``took`` seconds."""
         if count <= 0 or took <= 0:
             return
-        fitting = int(BATCH_TIME * count / took)
+        fitting = int(self._aim * count / took)
         # Grow by half at most per batch (one cheap batch may be a fluke); shrink at once.
         self.size = min(self.most, max(FEWEST, min(fitting, self.size + self.size // 2 + 1)))
 

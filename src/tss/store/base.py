@@ -100,6 +100,9 @@ class Store(
     #: whether the data lives on a server other processes reach over the network (PostgreSQL,
     #: Redis) rather than in this process or a local file (memory, SQLite)
     remote: bool = False
+    #: whether every write, of every process, waits for one writer (SQLite's write lock;
+    #: Redis runs one script at a time): a long write (the pruner's) delays fires and claims
+    one_writer: bool = False
 
     @abstractmethod
     async def exists(self) -> bool:

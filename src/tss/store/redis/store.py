@@ -125,6 +125,7 @@ class RedisStore(
 
     name = "redis"
     remote = True
+    one_writer = True  # a script runs alone: nothing else is served meanwhile
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -65,6 +65,7 @@ class SQLiteStore(SQLiteAudit, SQLiteRetention, SQLiteLedger, Store):
     ``clock`` is the store's clock (default: the system's, in UTC)."""
 
     name = "sqlite"
+    one_writer = True
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] | None = None) -> None:
         self.url = url

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from tests.conformance.support import FakeClock, error, new_run, spec
+from tests.conformance.support import FakeClock, error, new_run, seconds, spec
 from tests.integration.receiver import Receiver, receiving
 from tests.integration.smtp import FreePortController
 from tss.alerts.channels import build_channels, signature
@@ -214,19 +214,26 @@ async def test_a_channel_that_is_down_is_retried_with_back_off(receiver: Receive
     k = keeper(store, alerts)
     await pass_(k)
     await ended(store, "sync", RunState.FAILED)
+    first = clock.value
     await pass_(k)
     [alert] = (await store.list_alerts()).items
     assert alert.state == "pending" and alert.attempts == 1 and "429" in (alert.error or "")
+    # A try is dated by the store's clock plus the real time the send took: the next one is
+    # due retry_delay after, a little more. The test moves its clock to the due times.
+    assert seconds(5) <= alert.next_at - first < seconds(6)
     await pass_(k)  # not due yet: not tried again
     assert receiver.calls["sync"] == 1
-    clock.advance(5)
-    await pass_(k)
-    # The next try is due 10 s (doubled) after the second one began: that is this test
-    # clock's time plus the real time the send took, so a little more than 10 s on.
-    clock.advance(9)
+    clock.value = alert.next_at
+    second = clock.value
     await pass_(k)
     assert receiver.calls["sync"] == 2
-    clock.advance(2)
+    again = await store.get_alert(alert.id)
+    assert again.state == "pending" and again.attempts == 2
+    assert seconds(10) <= again.next_at - second < seconds(11)  # doubled
+    clock.value = again.next_at - seconds(1)
+    await pass_(k)
+    assert receiver.calls["sync"] == 2
+    clock.value = again.next_at
     await pass_(k)
     assert receiver.calls["sync"] == 3
     done = await store.get_alert(alert.id)

@@ -180,8 +180,10 @@ class Runs(NodeService):
             old, state=RunState.QUEUED, trigger="retry", reason=f"retry of run {old.id}"
         )
         (run, _), *_ = await self._store.create_runs([new, *again], actor=actor)
-        await self._node.audit.record(actor, "run.retry", run_id, job=old.job, run=run.id)
         await self._node.publish([run])
+        await self._node.audit.record_all(  # after the publish: the log must not delay the run
+            actor, [("run.retry", run_id, {"job": old.job, "run": run.id})], at=run.created_at
+        )
         return run
 
     async def _rearmed(self, old: Run) -> list[NewRun]:

@@ -82,6 +82,9 @@ def job_fires(
         None, help="Before this time (ISO, now, +1h); default in an hour."
     ),
     limit: int = typer.Option(1000, min=1, max=1000, help="At most this many fires."),
+    cursor: str | None = typer.Option(
+        None, help="Go on after a page cut at --limit (the cursor it printed)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Every fire the job's schedule intended in a window and what became of it: fired,
@@ -90,7 +93,7 @@ def job_fires(
     start, end = time_of(since, "--since", now), time_of(until, "--until", now)
 
     async def body(tss: Backend) -> dict[str, Any]:
-        return await tss.job_fires(name, since=start, until=end, limit=limit)
+        return await tss.job_fires(name, since=start, until=end, limit=limit, cursor=cursor)
 
     page = run_async(ctx, body)
     if as_json:
@@ -109,10 +112,13 @@ def job_fires(
     console.print(table)
     counts = ", ".join(f"{n} {status}" for status, n in page["counts"].items())
     console.print(counts or "no fires in the window", style="dim")
-    if page["truncated"]:
+    if page["truncated"] and page.get("next_cursor"):
+        # The same window again: a relative --since/--until would move with the clock.
+        window = f"--since {page['since']} --until {page['until']}"
         console.print(
-            f"more fires after these: narrow the window (--since {page['fires'][-1]['at']})",
+            f"more fires after these: add {window} --cursor {page['next_cursor']}",
             style="dim",
+            markup=False,
         )
 
 

@@ -272,9 +272,16 @@ class Backend(ABC):
 
     @abstractmethod
     async def job_fires(
-        self, name: str, *, since: datetime | None, until: datetime | None, limit: int
+        self,
+        name: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        """The job's fire ledger over ``[since, until)`` (``GET .../fires``'s shape).
+        """The job's fire ledger over ``[since, until)`` (``GET .../fires``'s shape), from
+        ``cursor`` (a page's ``next_cursor``) on.
 
         :raises NotFound: no such job.
         :raises ValidationError: no schedule, or a bad window (naming the field).

@@ -251,9 +251,17 @@ class LocalBackend(Backend):
         return await self.tss.retention.prune(dry_run=dry_run, job=job, actor="cli")
 
     async def job_fires(
-        self, name: str, *, since: datetime | None, until: datetime | None, limit: int
+        self,
+        name: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        page = await self.tss.ledger.fires(name, since=since, until=until, limit=limit)
+        page = await self.tss.ledger.fires(
+            name, since=since, until=until, limit=limit, cursor=cursor
+        )
         return page.to_dict()
 
     async def backfill(

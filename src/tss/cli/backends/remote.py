@@ -334,9 +334,17 @@ class RemoteBackend(Backend):
         return PruneReport(out.dry_run, dict(out.counts), dict(out.runs_by_job))
 
     async def job_fires(
-        self, name: str, *, since: datetime | None, until: datetime | None, limit: int
+        self,
+        name: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        page = await self.client.job_fires(name, since=since, until=until, limit=limit)
+        page = await self.client.job_fires(
+            name, since=since, until=until, limit=limit, cursor=cursor
+        )
         return page.model_dump(mode="json")
 
     async def backfill(

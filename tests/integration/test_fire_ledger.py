@@ -240,3 +240,62 @@ def test_a_stopped_backfill_makes_no_more_fires(backend: str, tmp_path: Path) ->
         await node.close()
 
     asyncio.run(body())
+
+
+def day(d: int, hh_mm: str) -> datetime:
+    return datetime.fromisoformat(f"2026-12-{d:02d}T{hh_mm}:00+00:00")
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_the_ledger_reads_each_day_by_the_schedule_it_had(backend: str, tmp_path: Path) -> None:
+    """A job fired at 02:00, then was changed to 03:00: the days before the change are read
+    by the 02:00 schedule (the 02:00 fire nobody made is missed, no 03:00 fire is invented),
+    the change is named on the first fire after it, and a backfill of the missed ones makes
+    the 02:00 fire, not a 03:00 one."""
+
+    async def body() -> None:
+        clock = Clock()
+        clock.now = day(1, "00:00")
+        node = TSSApp(Settings(store={"url": "memory://"}, broker={"url": "local://"}))
+        store: Store = MemoryStore(clock=clock)
+        if backend == "sqlite":
+            store = SQLiteStore(f"sqlite:///{tmp_path / 'tss.db'}", clock=clock)
+        node.store = store
+        await node.start()
+        scheduler = Scheduler(store, node.broker, SchedulerConfig())
+        spec = {"name": "nightly", "type": "noop", "schedule": "0 2 * * *"}
+        await node.jobs.apply([spec], actor="token:ops")
+        clock.now = day(1, "02:00") + timedelta(seconds=0.5)
+        await scheduler.tick()  # 12-01 02:00 fires; nothing runs on 12-02 at 02:00
+        clock.now = day(2, "12:00")
+        await node.jobs.apply([{**spec, "schedule": "0 3 * * *"}], actor="token:ops")
+        clock.now = day(3, "03:00") + timedelta(seconds=0.5)
+        await scheduler.tick()  # 12-03 03:00 fires by the new schedule
+        clock.now = day(3, "12:00")
+        page = await node.ledger.fires("nightly", since=day(1, "00:00"), until=day(3, "12:00"))
+        got = [(f.at, f.status) for f in page.fires]
+        assert got == [
+            (day(1, "02:00"), "fired"), (day(2, "02:00"), "missed"), (day(3, "03:00"), "fired"),
+        ], got  # fmt: skip
+        assert "the schedule in force from 2026-12-02 12:00:00 UTC (version 2 by token:ops)" in (
+            page.fires[2].words
+        )
+        assert page.schedule == "every day at 03:00 (UTC)"  # the page names today's
+        # A page cut inside the first era goes on into the second without a gap.
+        first = await node.ledger.fires(
+            "nightly", since=day(1, "00:00"), until=day(3, "12:00"), limit=2
+        )
+        assert [f.at for f in first.fires] == [day(1, "02:00"), day(2, "02:00")]
+        assert first.truncated and first.next_cursor is not None
+        rest = await node.ledger.fires(
+            "nightly", since=day(1, "00:00"), until=day(3, "12:00"), cursor=first.next_cursor
+        )
+        assert [f.at for f in rest.fires] == [day(3, "03:00")] and not rest.truncated
+        missed = await node.ledger.backfill(
+            "nightly", start=day(1, "00:00"), end=day(3, "12:00"), only_missed=True,
+            dry_run=True, actor="token:admin",
+        )  # fmt: skip
+        assert missed.fires == [day(2, "02:00")]
+        await node.close()
+
+    asyncio.run(body())

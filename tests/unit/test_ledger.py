@@ -14,8 +14,12 @@ from tss.core.ledger import (
     Backfill,
     JobFacts,
     PauseSpan,
+    ScheduleChange,
     backfill_targets,
     build,
+    build_in,
+    eras,
+    intended_in,
     pause_spans,
 )
 from tss.core.records import Run, RunPolicy
@@ -335,3 +339,42 @@ def test_a_stopped_backfill_leaves_its_unmade_fires_as_they_are() -> None:
         backfills=[Backfill("bf8", "job-a", (m(2),), 0, 1, "cli", m(5))],
     )  # fmt: skip
     assert [f.status for f in active.fires] == ["missed", "backfilled", "missed"]
+
+
+def change(at: datetime, version: int, schedule: Any, concurrency: str = "allow") -> ScheduleChange:
+    spec = ScheduleSpec.model_validate(schedule)
+    return ScheduleChange(at, version, "token:ops", spec, concurrency)
+
+
+def test_eras_follow_the_schedule_changes_and_skip_the_rest() -> None:
+    made, moved = t(2026, 12, 1, 0, 0), t(2026, 12, 1, 2, 0)  # changed at 02:00 sharp
+    now = facts("*/30 * * * *", made, t(2026, 12, 1, 2, 30))
+    # version 2 changed something else (the schedule is the same): no era of its own
+    changes = [change(moved, 3, "*/30 * * * *"), change(made, 1, "0 * * * *"),
+               change(t(2026, 12, 1, 0, 30), 2, "0 * * * *")]  # fmt: skip
+    [old, new] = eras(now, changes)
+    assert (old.lo, old.hi) == (None, moved + timedelta(microseconds=1))
+    assert new.facts is now and new.change is not None and new.change.version == 3
+    # The fire at the instant of the change is the old schedule's; the new one's first
+    # is after it.
+    fires = intended_in([old, new], made, t(2026, 12, 1, 3, 1), limit=10)
+    assert fires == [t(2026, 12, 1, h, m) for h, m in ((1, 0), (2, 0), (2, 30), (3, 0))]
+    assert eras(now, changes[:1]) == eras(now, []) and len(eras(now, [])) == 1
+
+
+def test_a_page_over_two_schedules_names_the_change_once() -> None:
+    made, moved = t(2026, 12, 1, 0, 0), t(2026, 12, 1, 1, 30)
+    now = facts("*/30 * * * *", made, t(2026, 12, 1, 3, 0))
+    periods = eras(now, [change(made, 1, "0 * * * *"), change(moved, 2, "*/30 * * * *")])
+    runs = [run(t(2026, 12, 1, 1, 0), RunState.SUCCEEDED), run(t(2026, 12, 1, 2, 0),
+            RunState.SUCCEEDED)]  # fmt: skip
+    page = build_in(periods, since=made, until=t(2026, 12, 1, 2, 45), now=t(2026, 12, 1, 2, 45),
+                    runs=runs)  # fmt: skip
+    got = [(f.at.strftime("%H:%M"), f.status) for f in page.fires]
+    assert got == [("01:00", "fired"), ("02:00", "fired"), ("02:30", "missed")]
+    said = [f for f in page.fires if "the schedule in force from" in f.words]
+    assert [f.at for f in said] == [t(2026, 12, 1, 2, 0)] and "version 2" in said[0].words
+    assert page.schedule == "every 30 minutes"  # the page names the current schedule
+    cut = build_in(periods, since=made, until=t(2026, 12, 1, 2, 45), now=t(2026, 12, 1, 2, 45),
+                   runs=runs, limit=1)  # fmt: skip
+    assert [f.at for f in cut.fires] == [t(2026, 12, 1, 1, 0)] and cut.truncated

@@ -1,8 +1,9 @@
 """The fire ledger: every fire a job's schedule intended in a window, and what became of it.
 
 Pure: the service reads the runs, pauses, backfills and pruned fires of the window and
-hands them here. A fire is one ``scheduled_for`` instant of the job's (current) schedule;
-a run made for it is unique per ``(job, scheduled_for)``, so each fire has at most one run.
+hands them here. A fire is one ``scheduled_for`` instant of the schedule the job had then
+(its versions say when it changed: :func:`eras`); a run made for it is unique per ``(job,
+scheduled_for)``, so each fire has at most one run.
 
 Statuses (:data:`FIRE_STATUSES`), in the words a person reads them:
 
@@ -205,6 +206,66 @@ class JobFacts:
     concurrency: str = "allow"
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleChange:
+    """A version of the job that set its schedule (or its ``concurrency``): from ``at``,
+    by ``actor``."""
+
+    at: datetime
+    version: int
+    actor: str
+    schedule: ScheduleSpec
+    concurrency: str = "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class Era:
+    """A stretch of the job's life under one schedule: the fires in ``[lo, hi)`` are
+    ``facts``'s (``lo``/``hi`` None: open). A fire at the very instant of a change is the
+    earlier schedule's (a changed job fires strictly after its change, as a new one does).
+    ``change`` is the version that brought the schedule in (None for the first era)."""
+
+    lo: datetime | None
+    hi: datetime | None
+    facts: JobFacts
+    change: ScheduleChange | None = None
+
+    def clip(self, since: datetime, until: datetime) -> tuple[datetime, datetime] | None:
+        """``[since, until)`` cut to this era; None when they do not meet."""
+        lo = since if self.lo is None else max(since, self.lo)
+        hi = until if self.hi is None else min(until, self.hi)
+        return (lo, hi) if lo < hi else None
+
+
+def eras(current: JobFacts, changes: Sequence[ScheduleChange]) -> list[Era]:
+    """The job's eras from its versions' schedules (``changes``, any order, those of its
+    current life), oldest first; the last is ``current`` (the stored job, which knows its
+    next fire). A version that kept the schedule and ``concurrency`` starts no era. Without
+    changes (a job made before versions were kept), one era: ``current``."""
+    kept: list[ScheduleChange] = []
+    for change in sorted(changes, key=lambda c: (c.at, c.version)):
+        if kept and (kept[-1].schedule, kept[-1].concurrency) == (
+            change.schedule,
+            change.concurrency,
+        ):
+            continue
+        kept.append(change)
+    if len(kept) <= 1:
+        return [Era(None, None, current)]
+    out: list[Era] = []
+    for i, change in enumerate(kept):
+        lo = None if i == 0 else to_utc(change.at) + _US
+        last = i == len(kept) - 1
+        hi = None if last else to_utc(kept[i + 1].at) + _US
+        if last:
+            facts = current
+        else:
+            made = current.created_at if i == 0 else to_utc(change.at)
+            facts = JobFacts(current.name, change.schedule, made, None, change.concurrency)
+        out.append(Era(lo, hi, facts, None if i == 0 else change))
+    return out
+
+
 # -- inputs ------------------------------------------------------------------------------------
 
 
@@ -329,6 +390,104 @@ def build(
     _name_stopped(fires, backfills)
     page.fires = fires
     return page
+
+
+def intended_in(
+    periods: Sequence[Era], since: datetime, until: datetime, *, limit: int
+) -> list[datetime]:
+    """:func:`intended` over the job's eras: each stretch of ``[since, until)`` by the
+    schedule in force then; at most ``limit``."""
+    out: list[datetime] = []
+    for era in periods:
+        window = era.clip(to_utc(since), to_utc(until))
+        if window is not None and len(out) < limit:
+            out += intended(era.facts, *window, limit=limit - len(out))
+    return out
+
+
+def build_in(
+    periods: Sequence[Era],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    runs: Sequence[Run],
+    pauses: Sequence[PauseSpan] = (),
+    backfills: Sequence[Backfill] = (),
+    pruned: Sequence[_Pruned] = (),
+    limit: int = MAX_FIRES,
+    full_until: datetime | None = None,
+) -> LedgerPage:
+    """:func:`build` over the job's eras (``periods``, oldest first): each stretch of the
+    window by the schedule in force then. The first fire of an era after a change says
+    which version changed the schedule. The page names the current (last) schedule."""
+    if len(periods) == 1:
+        return build(
+            periods[0].facts, since=since, until=until, now=now, runs=runs, pauses=pauses,
+            backfills=backfills, pruned=pruned, limit=limit, full_until=full_until,
+        )  # fmt: skip
+    since, until = to_utc(since), to_utc(until)
+    current = periods[-1].facts
+    page = LedgerPage(
+        current.name, current.schedule.timezone, current.schedule.describe(), since,
+        full_until or until,
+    )  # fmt: skip
+    for era in periods:
+        window = era.clip(since, until)
+        if window is None:
+            continue
+        left = limit - len(page.fires)
+        if left <= 0:  # the limit fell at an era's end: go on from the last fire listed
+            page.truncated, page.next_cursor = True, cursor_of(page.fires[-1].at)
+            return page
+        part = build(
+            era.facts, since=window[0], until=window[1], now=now, runs=runs, pauses=pauses,
+            backfills=backfills, pruned=pruned, limit=left,
+        )  # fmt: skip
+        fires = part.fires
+        if era.change is not None and fires and fires[0].at >= window[0]:
+            c = era.change
+            said = (
+                f"{fires[0].words}; the schedule in force from {_stamp(c.at)} (version "
+                f"{c.version} by {c.actor}): {c.schedule.describe()}"
+            )
+            fires = [_with(fires[0], words=said), *fires[1:]]
+        page.fires += fires
+        if part.truncated:
+            page.truncated, page.next_cursor = True, part.next_cursor
+            return page
+    if full_until is not None and until < full_until:
+        page.truncated, page.next_cursor = True, cursor_of(until - _US)
+    return page
+
+
+def backfill_targets_in(
+    periods: Sequence[Era],
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    runs: Sequence[Run],
+    pruned: Sequence[_Pruned],
+    pauses: Sequence[PauseSpan],
+    only_missed: bool,
+    cap: int = MAX_BACKFILL,
+) -> list[datetime] | None:
+    """:func:`backfill_targets` over the job's eras: each stretch by the schedule in force
+    then (the first era's before the job existed). None past ``cap`` fires in all."""
+    out: list[datetime] = []
+    for era in periods:
+        window = era.clip(to_utc(start), to_utc(end))
+        if window is None:
+            continue
+        found = backfill_targets(
+            era.facts, start=window[0], end=window[1], now=now, runs=runs, pruned=pruned,
+            pauses=pauses, only_missed=only_missed, cap=cap - len(out),
+        )  # fmt: skip
+        if found is None:
+            return None
+        out += found
+    return out
 
 
 def backfill_targets(

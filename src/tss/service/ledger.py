@@ -20,6 +20,7 @@ from uuid import uuid4
 from tss.core.filters import JobFilter
 from tss.core.history import AuditEntry
 from tss.core.ids import new_id
+from tss.core.jobspec import JobSpec
 from tss.core.ledger import (
     MAX_BACKFILL,
     MAX_FIRES,
@@ -27,10 +28,12 @@ from tss.core.ledger import (
     JobFacts,
     LedgerPage,
     PauseSpan,
+    ScheduleChange,
     anchor_of,
-    backfill_targets,
-    build,
-    intended,
+    backfill_targets_in,
+    build_in,
+    eras,
+    intended_in,
     pause_spans,
 )
 from tss.core.records import Job, NewRun, Run, RunPolicy
@@ -184,9 +187,9 @@ class Ledger(NodeService):
         job = await self._store.get_job(name)
         if job.spec.schedule is None:  # no schedule, no fires (its runs are triggered)
             return LedgerPage(name, "UTC", "no schedule", start, until)
-        facts = facts_of(job)
+        periods = eras(facts_of(job), await self._changes(job))
         end = until
-        planned = intended(facts, start, until, limit=limit + 1)
+        planned = intended_in(periods, start, until, limit=limit + 1)
         if len(planned) > limit:
             end = planned[limit]
         runs = await self._store.list_fires(name, start, end, limit=limit + 1)
@@ -197,12 +200,34 @@ class Ledger(NodeService):
         if len(pruned) > limit:
             end = min(end, pruned[limit].scheduled_for)
             pruned = pruned[:limit]
-        return build(
-            facts, since=start, until=end, now=now, runs=runs,
+        return build_in(
+            periods, since=start, until=end, now=now, runs=runs,
             pauses=await self._pauses(job, start, end, now),
             backfills=await self._store.list_backfills(name), pruned=pruned,
             limit=limit, full_until=until,
         )  # fmt: skip
+
+    async def _changes(self, job: Job) -> list[ScheduleChange]:
+        """The schedules ``job``'s versions set in its current life (since it was last
+        made), oldest first. A version that no longer reads as a job (an older format) or
+        had no schedule is left out: the schedule around it stands for it."""
+        found: list[ScheduleChange] = []
+        for version in await self._store.list_versions(job.name):  # newest first
+            if version.change == "deleted" or version.spec is None:
+                break  # an earlier job of the same name
+            try:
+                spec = JobSpec.model_validate(version.spec)
+            except ValueError:
+                continue
+            if spec.schedule is not None:
+                found.append(
+                    ScheduleChange(
+                        version.at, version.version, version.actor, spec.schedule,
+                        spec.concurrency,
+                    )
+                )  # fmt: skip
+        found.reverse()
+        return found
 
     async def _pauses(
         self, job: Job, since: datetime, until: datetime, now: datetime
@@ -274,13 +299,13 @@ class Ledger(NodeService):
                 field="to",
             )
         job = await self._store.get_job(name)
-        facts = facts_of(job)
+        periods = eras(facts_of(job), await self._changes(job))
         cap = MAX_BACKFILL
         runs = await self._store.list_fires(name, start, end, limit=2 * cap + 1)
         pruned = await self._store.list_pruned_fires(name, start, end, limit=2 * cap + 1)
         pauses = await self._pauses(job, start, end, now)
-        targets = backfill_targets(
-            facts, start=start, end=end, now=now, runs=runs, pruned=pruned, pauses=pauses,
+        targets = backfill_targets_in(
+            periods, start=start, end=end, now=now, runs=runs, pruned=pruned, pauses=pauses,
             only_missed=only_missed, cap=cap,
         )  # fmt: skip
         if targets is None:

@@ -208,6 +208,10 @@ async def _phase(
             break
     report = app.pruner.last if app.pruner is not None else None
     pruned = app.metrics.pruned.labels("runs")._value.get()  # so far, when the pass is cut
+    # SQLite: how often the WAL was started over by catching up, and by stopping the store
+    db = getattr(app.store, "_db", None)
+    checkpointer = getattr(db, "_checkpointer", None)
+    wal = (checkpointer.restarted, db.truncated) if checkpointer is not None else None
     ended = await app.store.now()
     stop.set()
     await task
@@ -232,6 +236,7 @@ async def _phase(
         "p99_ms": late[min(len(late) - 1, int(len(late) * 0.99))] if late else float("nan"),
         "max_ms": late[-1] if late else float("nan"),
         "load": statistics.mean(loads),
+        "wal": wal,
     }
     if pruner:
         out["pruned_runs"] = float(pruned)
@@ -279,6 +284,8 @@ def _say(kind: str, got: dict[str, Any]) -> None:
     if kind != "off":
         done = "pass done" if got["pass_done"] else "pass cut"
         extra = f", pruned {got['pruned_runs']:,.0f} runs ({done})"
+    if got.get("wal") is not None:
+        extra += f"; WAL restarted {got['wal'][0]}x by catching up, {got['wal'][1]}x by the store"
     print(
         f"  {kind:>8}: {got['seconds']:6.1f}s {got['fires']:>7,.0f} fires"
         f"  p50 {got['p50_ms']:5.1f}  p99 {got['p99_ms']:6.1f}  max {got['max_ms']:6.1f} ms"

@@ -40,6 +40,17 @@ def m(minute: int) -> datetime:
     return datetime.fromisoformat(f"2026-12-06T08:{minute:02d}:00+00:00")
 
 
+async def _node(backend: str, tmp_path: Path, clock: Clock) -> tuple[TSSApp, Store]:
+    """A started node on a ``backend`` store (memory or SQLite) that reads ``clock``."""
+    node = TSSApp(Settings(store={"url": "memory://"}, broker={"url": "local://"}))
+    store: Store = MemoryStore(clock=clock)
+    if backend == "sqlite":
+        store = SQLiteStore(f"sqlite:///{tmp_path / 'tss.db'}", clock=clock)
+    node.store = store
+    await node.start()
+    return node, store
+
+
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])
 def test_the_ledger_tells_what_became_of_every_fire(backend: str, tmp_path: Path) -> None:
     asyncio.run(_story(backend, tmp_path))
@@ -47,12 +58,7 @@ def test_the_ledger_tells_what_became_of_every_fire(backend: str, tmp_path: Path
 
 async def _story(backend: str, tmp_path: Path) -> None:
     clock = Clock()
-    node = TSSApp(Settings(store={"url": "memory://"}, broker={"url": "local://"}))
-    store: Store = MemoryStore(clock=clock)
-    if backend == "sqlite":
-        store = SQLiteStore(f"sqlite:///{tmp_path / 'tss.db'}", clock=clock)
-    node.store = store
-    await node.start()
+    node, store = await _node(backend, tmp_path, clock)
     scheduler = Scheduler(store, node.broker, SchedulerConfig())
     spec = {"name": "tick", "type": "noop", "concurrency": "forbid", "schedule": "* * * * *"}
     await node.jobs.apply([spec], actor="test")
@@ -194,12 +200,7 @@ def test_a_stopped_backfill_makes_no_more_fires(backend: str, tmp_path: Path) ->
 
     async def body() -> None:
         clock = Clock()
-        node = TSSApp(Settings(store={"url": "memory://"}, broker={"url": "local://"}))
-        store: Store = MemoryStore(clock=clock)
-        if backend == "sqlite":
-            store = SQLiteStore(f"sqlite:///{tmp_path / 'tss.db'}", clock=clock)
-        node.store = store
-        await node.start()
+        node, store = await _node(backend, tmp_path, clock)
         clock.now = m(0) - timedelta(hours=1)  # the job exists before the fires asked for
         await node.jobs.apply([{"name": "tick", "type": "noop", "schedule": "* * * * *"}],
                               actor="test")  # fmt: skip
@@ -256,12 +257,7 @@ def test_the_ledger_reads_each_day_by_the_schedule_it_had(backend: str, tmp_path
     async def body() -> None:
         clock = Clock()
         clock.now = day(1, "00:00")
-        node = TSSApp(Settings(store={"url": "memory://"}, broker={"url": "local://"}))
-        store: Store = MemoryStore(clock=clock)
-        if backend == "sqlite":
-            store = SQLiteStore(f"sqlite:///{tmp_path / 'tss.db'}", clock=clock)
-        node.store = store
-        await node.start()
+        node, store = await _node(backend, tmp_path, clock)
         scheduler = Scheduler(store, node.broker, SchedulerConfig())
         spec = {"name": "nightly", "type": "noop", "schedule": "0 2 * * *"}
         await node.jobs.apply([spec], actor="token:ops")

@@ -25,7 +25,7 @@ due and when it started, or was queued).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, get_args
@@ -392,16 +392,26 @@ def build(
     return page
 
 
+def _stretches(
+    periods: Sequence[Era], since: datetime, until: datetime
+) -> Iterator[tuple[Era, datetime, datetime]]:
+    """Each era that meets ``[since, until)``, oldest first, with the part of the window
+    that is its own."""
+    for era in periods:
+        window = era.clip(to_utc(since), to_utc(until))
+        if window is not None:
+            yield era, *window
+
+
 def intended_in(
     periods: Sequence[Era], since: datetime, until: datetime, *, limit: int
 ) -> list[datetime]:
     """:func:`intended` over the job's eras: each stretch of ``[since, until)`` by the
     schedule in force then; at most ``limit``."""
     out: list[datetime] = []
-    for era in periods:
-        window = era.clip(to_utc(since), to_utc(until))
-        if window is not None and len(out) < limit:
-            out += intended(era.facts, *window, limit=limit - len(out))
+    for era, lo, hi in _stretches(periods, since, until):
+        if len(out) < limit:
+            out += intended(era.facts, lo, hi, limit=limit - len(out))
     return out
 
 
@@ -432,20 +442,17 @@ def build_in(
         current.name, current.schedule.timezone, current.schedule.describe(), since,
         full_until or until,
     )  # fmt: skip
-    for era in periods:
-        window = era.clip(since, until)
-        if window is None:
-            continue
+    for era, lo, hi in _stretches(periods, since, until):
         left = limit - len(page.fires)
         if left <= 0:  # the limit fell at an era's end: go on from the last fire listed
             page.truncated, page.next_cursor = True, cursor_of(page.fires[-1].at)
             return page
         part = build(
-            era.facts, since=window[0], until=window[1], now=now, runs=runs, pauses=pauses,
+            era.facts, since=lo, until=hi, now=now, runs=runs, pauses=pauses,
             backfills=backfills, pruned=pruned, limit=left,
         )  # fmt: skip
         fires = part.fires
-        if era.change is not None and fires and fires[0].at >= window[0]:
+        if era.change is not None and fires and fires[0].at >= lo:
             c = era.change
             said = (
                 f"{fires[0].words}; the schedule in force from {_stamp(c.at)} (version "
@@ -476,13 +483,10 @@ def backfill_targets_in(
     """:func:`backfill_targets` over the job's eras: each stretch by the schedule in force
     then (the first era's before the job existed). None past ``cap`` fires in all."""
     out: list[datetime] = []
-    for era in periods:
-        window = era.clip(to_utc(start), to_utc(end))
-        if window is None:
-            continue
+    for era, lo, hi in _stretches(periods, start, end):
         found = backfill_targets(
-            era.facts, start=window[0], end=window[1], now=now, runs=runs, pruned=pruned,
-            pauses=pauses, only_missed=only_missed, cap=cap - len(out),
+            era.facts, start=lo, end=hi, now=now, runs=runs, pruned=pruned, pauses=pauses,
+            only_missed=only_missed, cap=cap - len(out),
         )  # fmt: skip
         if found is None:
             return None

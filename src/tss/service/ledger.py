@@ -486,9 +486,7 @@ _US = timedelta(microseconds=1)
 def _ended(backfill: Backfill) -> str:
     """Why a backfill that is not active cannot be stopped."""
     made = f"{backfill.made} of {len(backfill.fires)} fire(s) made"
-    if backfill.state == "done":
-        return f"backfill {backfill.id} of {backfill.job!r} is done already ({made})"
-    return f"backfill {backfill.id} of {backfill.job!r} is stopped already ({made})"
+    return f"backfill {backfill.id} of {backfill.job!r} is {backfill.state} already ({made})"
 
 
 def _after_cursor(cursor: str) -> datetime:
